@@ -1,0 +1,41 @@
+# The two commands of the README:  `make run`  and  `make test`.
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+DATA   ?= data/ml-latest-small
+OUT    ?= artifacts/latentlens.duckdb
+HOST   ?= 127.0.0.1
+PORT   ?= 8000
+
+.PHONY: run test install build serve mlflow-ui bench clean
+
+$(STAMP): pyproject.toml constraints.txt
+	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11+ is required, found " + sys.version' 
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -c constraints.txt -e '.[build,test]'
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+## make run: install, build the artifact from the embedded data, then serve the API on 127.0.0.1
+run: $(STAMP)
+	$(VENV)/bin/latentlens build --data $(DATA) --out $(OUT)
+	$(VENV)/bin/latentlens serve --db $(OUT) --host $(HOST) --port $(PORT)
+
+## make test: install if needed, then the whole suite
+test: $(STAMP)
+	$(PY) -m pytest -q
+
+build: $(STAMP)
+	$(VENV)/bin/latentlens build --data $(DATA) --out $(OUT)
+
+serve: $(STAMP)
+	$(VENV)/bin/latentlens serve --db $(OUT) --host $(HOST) --port $(PORT)
+
+mlflow-ui: $(STAMP)
+	$(VENV)/bin/latentlens mlflow-ui
+
+clean:
+	rm -rf $(VENV) artifacts .pytest_cache

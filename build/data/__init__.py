@@ -1,0 +1,1 @@
+"""Reading MovieLens releases into typed polars tables, summarising them, and synthesising big ones."""

@@ -1,0 +1,39 @@
+"""The typed tables every later stage receives from the loader."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import polars as pl
+
+RATINGS_SCHEMA = {"user_id": pl.Int32, "movie_id": pl.Int32, "rating": pl.Float32, "timestamp": pl.Int64}
+MOVIES_SCHEMA = {
+    "movie_id": pl.Int32,
+    "title": pl.Utf8,          # GroupLens's text, e.g. "Godfather, The (1972)"
+    "display_title": pl.Utf8,  # "The Godfather"
+    "year": pl.Int32,          # null when the title carries no year
+    "genres": pl.List(pl.Utf8),
+}
+TAGS_SCHEMA = {"user_id": pl.Int32, "movie_id": pl.Int32, "tag": pl.Utf8, "timestamp": pl.Int64}
+LINKS_SCHEMA = {"movie_id": pl.Int32, "imdb_id": pl.Utf8, "tmdb_id": pl.Int32}
+GENOME_SCORES_SCHEMA = {"movie_id": pl.Int32, "tag_id": pl.Int32, "relevance": pl.Float32}
+GENOME_TAGS_SCHEMA = {"tag_id": pl.Int32, "tag": pl.Utf8}
+
+
+@dataclass(frozen=True)
+class MovieLensData:
+    """One MovieLens release, loaded. Empty frames (not None) where a release lacks tags or links."""
+
+    name: str
+    layout: str                      # "csv" (ML-20M/25M/latest), "dat" (ML-1M/10M), "100k"
+    path: Path
+    ratings: pl.DataFrame
+    movies: pl.DataFrame
+    tags: pl.DataFrame
+    links: pl.DataFrame
+    rating_scale: tuple[float, float]
+    sha256: str                      # digest over the files read, in a fixed order
+    genome_scores: pl.DataFrame | None = None
+    genome_tags: pl.DataFrame | None = None
+    notes: tuple[str, ...] = field(default_factory=tuple)  # rules applied (e.g. dropped unknown movies)

@@ -1,0 +1,1 @@
+"""Splitting, batch recommendation and metric collection: the evaluation of every model."""

@@ -1,0 +1,1 @@
+"""Writing the one DuckDB artifact atomically, and reading it back with SQL."""

@@ -1,0 +1,1 @@
+"""Every recommender behind one interface (base.Recommender), registered by name in registry."""

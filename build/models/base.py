@@ -1,0 +1,218 @@
+"""The one interface every model implements, and the dense-index data it works on.
+
+Ids from the files are mapped to dense indices once (Vocabulary); models only ever see
+integer arrays and a sparse users x items matrix. Scoring and ranking are separate steps:
+a model scores a batch of users against all items; `top_n` ranks, excluding seen items.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import ClassVar, Self
+
+import numpy as np
+import scipy.sparse as sp
+from pydantic import BaseModel, ConfigDict
+
+
+class ModelError(RuntimeError):
+    """A fit produced something unusable (NaN factors, empty vocabulary, ...)."""
+
+
+@dataclass(frozen=True)
+class Vocabulary:
+    """Sorted unique external ids <-> dense indices 0..n-1."""
+
+    ids: np.ndarray  # sorted, unique, int64
+
+    @classmethod
+    def from_ids(cls, ids: np.ndarray) -> Vocabulary:
+        return cls(np.unique(np.asarray(ids, dtype=np.int64)))
+
+    def __len__(self) -> int:
+        return int(self.ids.shape[0])
+
+    def index(self, ids: np.ndarray) -> np.ndarray:
+        """Dense indices of `ids`; -1 for ids not in the vocabulary."""
+        ids = np.asarray(ids, dtype=np.int64)
+        pos = np.searchsorted(self.ids, ids)
+        pos_clipped = np.minimum(pos, len(self) - 1) if len(self) else pos
+        found = (pos < len(self)) & (self.ids[pos_clipped] == ids) if len(self) else np.zeros(ids.shape, bool)
+        return np.where(found, pos_clipped, -1).astype(np.int64)
+
+    def to_ids(self, index: np.ndarray) -> np.ndarray:
+        return self.ids[np.asarray(index)]
+
+
+@dataclass(frozen=True)
+class Interactions:
+    """Ratings as parallel dense-index arrays over fixed user and item vocabularies.
+
+    The item vocabulary is usually the whole catalogue (every movie in movies.csv), so an
+    item with no training rating still has an index and content models can score it.
+    """
+
+    users: Vocabulary
+    items: Vocabulary
+    user_idx: np.ndarray   # int32
+    item_idx: np.ndarray   # int32
+    rating: np.ndarray     # float32
+    timestamp: np.ndarray  # int64
+    rating_scale: tuple[float, float] = (0.5, 5.0)
+
+    @property
+    def n_users(self) -> int:
+        return len(self.users)
+
+    @property
+    def n_items(self) -> int:
+        return len(self.items)
+
+    @property
+    def n_ratings(self) -> int:
+        return int(self.rating.shape[0])
+
+    @cached_property
+    def matrix(self) -> sp.csr_matrix:
+        """users x items explicit ratings (CSR, float32)."""
+        return sp.csr_matrix(
+            (self.rating.astype(np.float32), (self.user_idx, self.item_idx)),
+            shape=(self.n_users, self.n_items),
+        )
+
+    @cached_property
+    def binary(self) -> sp.csr_matrix:
+        """users x items 0/1 implicit matrix (CSR, float32)."""
+        m = self.matrix.copy()
+        m.data[:] = 1.0
+        return m
+
+    def subset(self, mask: np.ndarray) -> Interactions:
+        """The same vocabularies, only the rows where mask is true (used by the splitters)."""
+        return Interactions(self.users, self.items, self.user_idx[mask], self.item_idx[mask],
+                            self.rating[mask], self.timestamp[mask], self.rating_scale)
+
+
+@dataclass(frozen=True)
+class FitContext:
+    """Options of one training run: randomness comes from `rng`, never from a global seed."""
+
+    rng: np.random.Generator = field(default_factory=lambda: np.random.default_rng(42))
+    show_progress: bool = True
+    n_threads: int = 2
+
+
+class ModelConfig(BaseModel):
+    """Base of every model's settings; `model_dump()` is what goes to mlflow.log_params."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Recommender(ABC):
+    """Every model: fit on Interactions, score a batch of users against all items.
+
+    Subclasses implement `fit` and `score_users`; they may implement `similar_items`
+    (item-to-item) and, for rating predictors, `predict`.
+    """
+
+    name: ClassVar[str]
+    predicts_ratings: ClassVar[bool] = False
+    has_similar_items: ClassVar[bool] = False
+
+    config: ModelConfig
+
+    @abstractmethod
+    def fit(self, data: Interactions, ctx: FitContext) -> Self:
+        """Learn from `data`; returns self so `Model(cfg).fit(train, ctx)` reads as a sentence."""
+
+    @abstractmethod
+    def score_users(self, users: np.ndarray) -> np.ndarray:
+        """Dense (len(users) x n_items) float32 scores; higher is better.
+
+        `users` are dense indices; -1 marks a user unknown to the model, who gets the
+        model's cold-start scores (see `cold_scores`).
+        """
+
+    def cold_scores(self) -> np.ndarray:
+        """Scores for a user the model has never seen: by default item popularity in training."""
+        pop = getattr(self, "_item_popularity", None)
+        if pop is None:
+            raise ModelError(f"{self.name}: not fitted")
+        return pop
+
+    def _remember_popularity(self, data: Interactions) -> None:
+        self._item_popularity = np.bincount(data.item_idx, minlength=data.n_items).astype(np.float32)
+
+    def recommend(
+        self, users: np.ndarray, n: int, exclude: sp.csr_matrix | None = None, batch_size: int = 1024
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Top-n item indices and scores for each user, best first, batched.
+
+        `exclude` is a users x items matrix (rows indexed like `users`' dense indices) whose
+        non-zeros are never recommended — normally the training matrix (seen items).
+        Rows that run out of candidates are padded with index -1 and score -inf.
+        """
+        users = np.asarray(users, dtype=np.int64)
+        out_items = np.full((users.shape[0], n), -1, dtype=np.int64)
+        out_scores = np.full((users.shape[0], n), -np.inf, dtype=np.float32)
+        for start in range(0, users.shape[0], batch_size):
+            batch = users[start : start + batch_size]
+            scores = self.score_users(batch)
+            seen = exclude_rows(exclude, batch) if exclude is not None else None
+            items, top = top_n(scores, n, seen)
+            out_items[start : start + len(batch)] = items
+            out_scores[start : start + len(batch)] = top
+        return out_items, out_scores
+
+    def similar_items(self, items: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+        """Top-n most similar items to each of `items` (never the item itself)."""
+        raise NotImplementedError(f"{self.name} does not compute item similarities")
+
+    def predict(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
+        """Predicted ratings for (user, item) index pairs, clipped to the rating scale."""
+        raise NotImplementedError(f"{self.name} does not predict ratings")
+
+
+def exclude_rows(exclude: sp.csr_matrix, users: np.ndarray) -> sp.csr_matrix:
+    """Rows of `exclude` for `users`; unknown users (-1) get an empty row."""
+    known = users >= 0
+    if known.all():
+        return exclude[users]
+    rows = sp.lil_matrix((users.shape[0], exclude.shape[1]), dtype=exclude.dtype)
+    out = sp.vstack([exclude[users[known]], rows[: (~known).sum()]]).tocsr()
+    order = np.concatenate([np.flatnonzero(known), np.flatnonzero(~known)])
+    inverse = np.empty_like(order)
+    inverse[order] = np.arange(order.shape[0])
+    return out[inverse]
+
+
+def top_n(scores: np.ndarray, n: int, seen: sp.csr_matrix | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Rank a (batch x items) score block: indices and scores of the n best per row, best first.
+
+    Items in `seen` (same shape, non-zero = excluded) and non-finite scores are never chosen.
+    Ties break by the lower item index, so results are deterministic.
+    """
+    scores = np.array(scores, dtype=np.float32, copy=True)
+    if seen is not None and seen.nnz:
+        rows = np.repeat(np.arange(seen.shape[0]), np.diff(seen.indptr))
+        scores[rows, seen.indices] = -np.inf
+    scores[~np.isfinite(scores)] = -np.inf
+    n_items = scores.shape[1]
+    k = min(n, n_items)
+    if k < n_items:
+        part = np.argpartition(-scores, k - 1, axis=1)[:, :k]
+    else:
+        part = np.broadcast_to(np.arange(n_items), scores.shape).copy()
+    part_scores = np.take_along_axis(scores, part, axis=1)
+    # sort by score desc, then item index asc
+    order = np.lexsort((part, -part_scores), axis=1)
+    items = np.take_along_axis(part, order, axis=1).astype(np.int64)
+    top = np.take_along_axis(part_scores, order, axis=1)
+    items[~np.isfinite(top)] = -1
+    if k < n:
+        pad = n - k
+        items = np.pad(items, ((0, 0), (0, pad)), constant_values=-1)
+        top = np.pad(top, ((0, 0), (0, pad)), constant_values=-np.inf)
+    return items, top

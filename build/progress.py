@@ -1,0 +1,43 @@
+"""The one logger and the one progress helper of the build; library code never prints."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from collections.abc import Iterable, Iterator
+from typing import TypeVar
+
+from tqdm.auto import tqdm
+
+T = TypeVar("T")
+
+LOGGER_NAME = "latentlens"
+
+
+def get_logger(name: str | None = None) -> logging.Logger:
+    """A child of the project's logger, e.g. get_logger(__name__)."""
+    return logging.getLogger(LOGGER_NAME if name is None else f"{LOGGER_NAME}.{name}")
+
+
+def configure_logging(verbose: bool = False) -> None:
+    """Called once by the CLI: timestamps on stderr, stdout stays free for results."""
+    root = logging.getLogger(LOGGER_NAME)
+    if not root.handlers:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s", "%H:%M:%S"))
+        root.addHandler(handler)
+    root.setLevel(logging.DEBUG if verbose else logging.INFO)
+
+
+def progress_enabled() -> bool:
+    """Progress bars are on unless LATENTLENS_PROGRESS=0 (the test suite turns them off)."""
+    return os.environ.get("LATENTLENS_PROGRESS", "1") != "0"
+
+
+def progress(iterable: Iterable[T], desc: str, total: int | None = None, unit: str = "it") -> Iterator[T]:
+    """Wrap a long loop in a progress bar on stderr (silent when disabled or not a terminal run)."""
+    return iter(
+        tqdm(iterable, desc=desc, total=total, unit=unit, disable=not progress_enabled(),
+             file=sys.stderr, leave=False, dynamic_ncols=True, mininterval=0.5)
+    )

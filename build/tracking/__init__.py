@@ -1,0 +1,1 @@
+"""MLflow: runs, params, metrics, plots and the registered rating model."""

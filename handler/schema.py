@@ -1,0 +1,129 @@
+"""The one owner of the DuckDB artifact's schema: table names, DDL and the schema version.
+
+The build writes these tables and the handler reads them; neither spells a table or column
+name that is not defined here. Bump SCHEMA_VERSION on any incompatible change so a handler
+refuses an artifact it does not understand instead of answering wrongly.
+"""
+
+from __future__ import annotations
+
+SCHEMA_VERSION = 1
+
+MOVIES = "movies"
+USER_RECOMMENDATIONS = "user_recommendations"
+SIMILAR_MOVIES = "similar_movies"
+POPULAR_MOVIES = "popular_movies"
+MODEL_METRICS = "model_metrics"
+BUILD_INFO = "build_info"
+
+# Public contract: SQL users, the handler and the tests rely on these names and columns.
+# Lists are stored sorted by their key so DuckDB's zone maps make point lookups cheap.
+TABLE_DDL: dict[str, str] = {
+    MOVIES: """
+        CREATE TABLE movies (
+            movie_id      INTEGER PRIMARY KEY,
+            title         VARCHAR NOT NULL,
+            display_title VARCHAR NOT NULL,
+            year          INTEGER,
+            genres        VARCHAR[] NOT NULL,
+            imdb_id       VARCHAR,
+            tmdb_id       INTEGER,
+            n_ratings     INTEGER NOT NULL,
+            mean_rating   DOUBLE,
+            search_key    VARCHAR NOT NULL
+        )""",
+    USER_RECOMMENDATIONS: """
+        CREATE TABLE user_recommendations (
+            user_id  INTEGER NOT NULL,
+            rank     INTEGER NOT NULL,
+            movie_id INTEGER NOT NULL,
+            score    DOUBLE NOT NULL
+        )""",
+    SIMILAR_MOVIES: """
+        CREATE TABLE similar_movies (
+            movie_id         INTEGER NOT NULL,
+            rank             INTEGER NOT NULL,
+            similar_movie_id INTEGER NOT NULL,
+            score            DOUBLE NOT NULL,
+            source           VARCHAR NOT NULL
+        )""",
+    POPULAR_MOVIES: """
+        CREATE TABLE popular_movies (
+            genre    VARCHAR,
+            rank     INTEGER NOT NULL,
+            movie_id INTEGER NOT NULL,
+            score    DOUBLE NOT NULL
+        )""",
+    MODEL_METRICS: """
+        CREATE TABLE model_metrics (
+            model    VARCHAR NOT NULL,
+            protocol VARCHAR NOT NULL,
+            metric   VARCHAR NOT NULL,
+            value    DOUBLE
+        )""",
+    BUILD_INFO: """
+        CREATE TABLE build_info (
+            key   VARCHAR PRIMARY KEY,
+            value VARCHAR
+        )""",
+}
+
+# Columns each public table must expose (extra columns are allowed, these are not negotiable).
+PUBLIC_COLUMNS: dict[str, tuple[str, ...]] = {
+    MOVIES: ("movie_id", "title", "display_title", "year", "genres", "imdb_id", "tmdb_id",
+             "n_ratings", "mean_rating"),
+    USER_RECOMMENDATIONS: ("user_id", "rank", "movie_id", "score"),
+    SIMILAR_MOVIES: ("movie_id", "rank", "similar_movie_id", "score"),
+    POPULAR_MOVIES: ("genre", "rank", "movie_id", "score"),
+    MODEL_METRICS: ("model", "protocol", "metric", "value"),
+    BUILD_INFO: ("key", "value"),
+}
+
+# Ranked lists: (table, key columns identifying one list). Ranks within a list are 1..n.
+RANKED_LISTS: dict[str, tuple[str, ...]] = {
+    USER_RECOMMENDATIONS: ("user_id",),
+    SIMILAR_MOVIES: ("movie_id",),
+    POPULAR_MOVIES: ("genre",),
+}
+
+# Sort order written to disk, so each list is one contiguous run of rows.
+SORT_KEYS: dict[str, tuple[str, ...]] = {
+    MOVIES: ("movie_id",),
+    USER_RECOMMENDATIONS: ("user_id", "rank"),
+    SIMILAR_MOVIES: ("movie_id", "rank"),
+    POPULAR_MOVIES: ("genre", "rank"),
+}
+
+# Keys of build_info that every artifact carries.
+REQUIRED_BUILD_INFO = (
+    "schema_version",
+    "dataset_name",
+    "dataset_sha256",
+    "n_users",
+    "n_movies",
+    "n_ratings",
+    "topn_champion",
+    "rating_champion",
+    "mlflow_run_id",
+    "created_at",
+    "package_version",
+)
+
+MANIFEST_SUFFIX = ".sha256"
+
+
+def manifest_path(artifact_path: str) -> str:
+    """Where the sha256 manifest of an artifact lives: beside it, same name plus `.sha256`."""
+    return artifact_path + MANIFEST_SUFFIX
+
+
+def search_key(text: str) -> str:
+    """Case- and accent-folded form of a title, used for search on both sides of the schema.
+
+    Written by the build into movies.search_key; the handler folds the query the same way.
+    """
+    import unicodedata
+
+    decomposed = unicodedata.normalize("NFKD", text)
+    stripped = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+    return " ".join(stripped.casefold().split())
