@@ -1,0 +1,1 @@
+"""One module per MovieLens file layout, plus the shared reading and title rules they use."""

@@ -1,0 +1,69 @@
+"""ML-100K: u.data (tab-separated ratings), u.item (pipe-separated, Latin-1), u.genre.
+
+u.item marks genres with 19 0/1 flags whose names u.genre lists in order; the flag named
+"unknown" means no genre, like "(no genres listed)" elsewhere. A title without a year
+takes the year of the release date column ("01-Jan-1995").
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import polars as pl
+
+from build.data.errors import DataError
+from build.data.formats.reading import TableSpec, read_table
+from build.data.formats.release import RawRelease
+from build.data.formats.titles import finish_movies
+from build.data.tables import LINKS_SCHEMA, RATINGS_SCHEMA, TAGS_SCHEMA
+
+REQUIRED = ("u.data", "u.item", "u.genre")
+N_GENRE_FLAGS = 19
+
+RATINGS = TableSpec(RATINGS_SCHEMA, tuple(RATINGS_SCHEMA), separator="\t", quote_char=None)
+GENRES = TableSpec({"genre": pl.Utf8, "index": pl.Int32}, ("genre", "index"), separator="|", quote_char=None)
+ITEMS = TableSpec(
+    {"movie_id": pl.Int32, "title": pl.Utf8, "release_date": pl.Utf8, "video_release_date": pl.Utf8,
+     "imdb_url": pl.Utf8, **{f"g{i}": pl.Int8 for i in range(N_GENRE_FLAGS)}},
+    ("movie_id", *(f"g{i}" for i in range(N_GENRE_FLAGS))),
+    separator="|", quote_char=None,
+)
+
+
+def _latin1(path: Path) -> bytes:
+    if not path.is_file():
+        raise DataError(path, f"required file {path.name} is missing")
+    data = path.read_bytes()
+    if not data:
+        raise DataError(path, "empty file (0 bytes)")
+    return data.decode("latin-1").encode("utf-8")
+
+
+def _genre_names(path: Path) -> list[str]:
+    """Flag index -> genre name, from u.genre (blank trailing lines ignored)."""
+    data = b"\n".join(line for line in _latin1(path).split(b"\n") if line.strip())
+    table = read_table(path, GENRES, data + b"\n").sort("index")
+    if table["index"].to_list() != list(range(N_GENRE_FLAGS)):
+        raise DataError(path, f"expected genre indices 0..{N_GENRE_FLAGS - 1}, found {table['index'].to_list()}")
+    return table["genre"].to_list()
+
+
+def read_100k_release(directory: Path) -> RawRelease:
+    ratings_path, items_path, genre_path = (directory / n for n in REQUIRED)
+    if not ratings_path.is_file():
+        raise DataError(ratings_path, "required file u.data is missing")
+    if ratings_path.stat().st_size == 0:
+        raise DataError(ratings_path, "empty file (0 bytes)")
+    ratings = read_table(ratings_path, RATINGS)
+    names = _genre_names(genre_path)
+    items = read_table(items_path, ITEMS, _latin1(items_path))
+    flags = [pl.when(pl.col(f"g{i}") == 1).then(pl.lit(name)) for i, name in enumerate(names) if name != "unknown"]
+    movies = finish_movies(items.select("movie_id", "title", pl.concat_list(flags).list.drop_nulls().alias("genres")))
+    release_year = items["release_date"].str.slice(-4).cast(pl.Int32, strict=False)
+    movies = movies.with_columns(pl.coalesce(pl.col("year"), release_year).alias("year"))
+    return RawRelease(
+        layout="100k", ratings=ratings, ratings_path=ratings_path, ratings_first_line=1,
+        movies=movies, movies_path=items_path, tags=pl.DataFrame(schema=TAGS_SCHEMA),
+        links=pl.DataFrame(schema=LINKS_SCHEMA), rating_scale=(1.0, 5.0), rating_step=1.0,
+        files_read=(ratings_path, genre_path, items_path),
+    )
