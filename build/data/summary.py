@@ -1,0 +1,112 @@
+"""`latentlens data info`: the first look at a release, as a JSON-ready dict and a readable table.
+
+Everything is computed with polars expressions over the loaded tables, so the summary of
+ML-25M costs a few group-bys, not a Python loop.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import polars as pl
+
+from build.data.tables import MovieLensData
+
+TOP_GENRES = 10
+LONG_TAIL_SHARE = 0.01  # the top 1% of rated movies
+
+
+def _spread(counts: pl.Series) -> dict:
+    return {
+        "min": int(counts.min()),
+        "median": float(counts.median()),
+        "p90": float(counts.quantile(0.9, interpolation="linear")),
+        "max": int(counts.max()),
+    }
+
+
+def _iso(ts: int) -> str:
+    return datetime.fromtimestamp(ts, tz=UTC).date().isoformat()
+
+
+def summarize(data: MovieLensData) -> dict:
+    """Counts, sparsity, rating distribution, activity spreads, long tail, top genres, time span, notes."""
+    ratings, movies = data.ratings, data.movies
+    per_user = ratings.group_by("user_id").len()["len"]
+    per_movie = ratings.group_by("movie_id").len()["len"].sort(descending=True)
+    n_users, n_movies, n_ratings = per_user.len(), movies.height, ratings.height
+    top = max(1, round(per_movie.len() * LONG_TAIL_SHARE))
+    distribution = ratings.group_by("rating").len().sort("rating")
+    genre_movies = movies.select("movie_id", "genres").explode("genres").drop_nulls("genres")
+    genre_counts = (
+        genre_movies.group_by("genres").len().rename({"genres": "genre", "len": "movies"})
+        .join(
+            ratings.select("movie_id").join(genre_movies, on="movie_id")
+            .group_by("genres").len().rename({"genres": "genre", "len": "ratings"}),
+            on="genre", how="left",
+        )
+        .with_columns(pl.col("ratings").fill_null(0))
+        .sort(["ratings", "movies", "genre"], descending=[True, True, False])
+        .head(TOP_GENRES)
+    )
+    first, last = ratings.select(pl.col("timestamp").min().alias("first"), pl.col("timestamp").max().alias("last")).row(0)
+    return {
+        "name": data.name,
+        "layout": data.layout,
+        "sha256": data.sha256,
+        "rating_scale": list(data.rating_scale),
+        "counts": {
+            "users": n_users,
+            "movies": n_movies,
+            "rated_movies": per_movie.len(),
+            "ratings": n_ratings,
+            "tags": data.tags.height,
+        },
+        "sparsity": 1.0 - n_ratings / (n_users * n_movies) if n_users and n_movies else 1.0,
+        "rating_distribution": {f"{r:g}": int(n) for r, n in distribution.iter_rows()},
+        "ratings_per_user": _spread(per_user),
+        "ratings_per_movie": _spread(per_movie),
+        "long_tail": {
+            "top_movies": top,
+            "share_of_ratings": float(per_movie.head(top).sum() / n_ratings),
+        },
+        "top_genres": [{"genre": g, "movies": int(m), "ratings": int(r)} for g, m, r in genre_counts.iter_rows()],
+        "time_span": {"first_rating": _iso(first), "last_rating": _iso(last)},
+        "notes": list(data.notes),
+    }
+
+
+def format_summary(summary: dict) -> str:
+    """The summary as aligned plain-text sections for a terminal."""
+    c = summary["counts"]
+    lines = [
+        f"{summary['name']} ({summary['layout']} layout, rating scale "
+        f"{summary['rating_scale'][0]:g}..{summary['rating_scale'][1]:g})",
+        f"sha256 {summary['sha256']}",
+        "",
+        f"{'users':<14}{c['users']:>12,}",
+        f"{'movies':<14}{c['movies']:>12,}",
+        f"{'rated movies':<14}{c['rated_movies']:>12,}",
+        f"{'ratings':<14}{c['ratings']:>12,}",
+        f"{'tags':<14}{c['tags']:>12,}",
+        f"{'sparsity':<14}{summary['sparsity']:>12.4%}",
+        "",
+        "ratings        count   share",
+    ]
+    total = c["ratings"]
+    for value, n in summary["rating_distribution"].items():
+        lines.append(f"{value:>7}{n:>12,}{n / total:>8.1%}")
+    lines += ["", f"{'per':<8}{'min':>8}{'median':>10}{'p90':>10}{'max':>10}"]
+    for label, key in (("user", "ratings_per_user"), ("movie", "ratings_per_movie")):
+        s = summary[key]
+        lines.append(f"{label:<8}{s['min']:>8,}{s['median']:>10,.1f}{s['p90']:>10,.1f}{s['max']:>10,}")
+    tail = summary["long_tail"]
+    lines += ["", f"long tail: the top {tail['top_movies']:,} movies (1%) hold {tail['share_of_ratings']:.1%} of ratings",
+              "", f"{'genre':<20}{'movies':>10}{'ratings':>12}"]
+    for g in summary["top_genres"]:
+        lines.append(f"{g['genre']:<20}{g['movies']:>10,}{g['ratings']:>12,}")
+    span = summary["time_span"]
+    lines += ["", f"ratings from {span['first_rating']} to {span['last_rating']}"]
+    if summary["notes"]:
+        lines += ["", "notes:"] + [f"  - {note}" for note in summary["notes"]]
+    return "\n".join(lines)
