@@ -1,0 +1,103 @@
+"""Evaluate one model under both protocols and collect the side-by-side comparison table."""
+
+from __future__ import annotations
+
+import time
+import zlib
+from dataclasses import dataclass, field
+
+import numpy as np
+import polars as pl
+
+from build.models.base import FitContext, Interactions, Recommender
+from build.models.registry import ModelInputs, ModelSpec
+from build.settings import EvaluationSettings
+
+TOPN_PROTOCOL = "topn_temporal_holdout"
+RATING_PROTOCOL = "rating_kfold_cv"
+
+
+def fit_context(seed: int, model_name: str) -> FitContext:
+    """Each model draws from its own stream of the build's seed: same seed, same results."""
+    return FitContext(rng=np.random.default_rng([seed, zlib.crc32(model_name.encode())]))
+
+
+@dataclass
+class ModelEvaluation:
+    name: str
+    params: dict
+    topn: dict[str, float] = field(default_factory=dict)
+    rating_folds: list[dict[str, float]] = field(default_factory=list)
+    fit_seconds: float = float("nan")
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def rating_mean(self) -> dict[str, float]:
+        if not self.rating_folds:
+            return {}
+        keys = self.rating_folds[0].keys()
+        return {k: float(np.mean([f[k] for f in self.rating_folds])) for k in keys}
+
+    def metric_rows(self) -> list[tuple[str, str, str, float]]:
+        """(model, protocol, metric, value) rows for the artifact's model_metrics table."""
+        rows = [(self.name, TOPN_PROTOCOL, k, float(v)) for k, v in self.topn.items()]
+        for i, fold in enumerate(self.rating_folds, start=1):
+            rows += [(self.name, RATING_PROTOCOL, f"{k}_fold{i}", float(v)) for k, v in fold.items()]
+        rows += [(self.name, RATING_PROTOCOL, k, v) for k, v in self.rating_mean.items()]
+        return rows
+
+
+def evaluate_model(
+    spec: ModelSpec,
+    inputs: ModelInputs,
+    full: Interactions,
+    train: Interactions,
+    test: Interactions,
+    settings: EvaluationSettings,
+    seed: int,
+) -> ModelEvaluation:
+    from build.evaluate.rating_cv import cross_validate
+    from build.evaluate.topn import evaluate_topn
+
+    probe: Recommender = spec.factory(inputs)
+    evaluation = ModelEvaluation(spec.name, probe.config.model_dump())
+    if spec.topn:
+        started = time.perf_counter()
+        model = probe.fit(train, fit_context(seed, spec.name))
+        evaluation.fit_seconds = time.perf_counter() - started
+        evaluation.topn = evaluate_topn(model, train, test, k=settings.k,
+                                        relevance_threshold=settings.relevance_threshold)
+        evaluation.topn["fit_seconds"] = evaluation.fit_seconds
+        if hasattr(model, "chosen_params"):
+            evaluation.extra.update(model.chosen_params())
+    if spec.rating:
+        cv = cross_validate(lambda: spec.factory(inputs), full, settings.folds, fit_context(seed, spec.name))
+        evaluation.rating_folds = cv["folds"]
+        if not spec.topn:
+            evaluation.fit_seconds = float(np.mean([f["fit_seconds"] for f in cv["folds"]]))
+    return evaluation
+
+
+COMPARISON_COLUMNS = ("ndcg@10", "precision@10", "recall@10", "map@10", "hitrate@10",
+                      "coverage", "novelty", "rmse", "mae", "fit_seconds")
+
+
+def comparison_table(evaluations: list[ModelEvaluation]) -> pl.DataFrame:
+    rows = []
+    for ev in evaluations:
+        row: dict[str, object] = {"model": ev.name}
+        for col in COMPARISON_COLUMNS:
+            row[col] = ev.topn.get(col, ev.rating_mean.get(col))
+        row["fit_seconds"] = ev.fit_seconds
+        rows.append(row)
+    schema = {"model": pl.Utf8, **{c: pl.Float64 for c in COMPARISON_COLUMNS}}
+    return pl.DataFrame(rows, schema=schema)
+
+
+def champions(evaluations: list[ModelEvaluation]) -> tuple[str | None, str | None]:
+    """Top-N champion by NDCG@10, rating champion by mean RMSE."""
+    topn = [e for e in evaluations if "ndcg@10" in e.topn]
+    rating = [e for e in evaluations if "rmse" in e.rating_mean]
+    best_topn = max(topn, key=lambda e: e.topn["ndcg@10"]).name if topn else None
+    best_rating = min(rating, key=lambda e: e.rating_mean["rmse"]).name if rating else None
+    return best_topn, best_rating

@@ -1,0 +1,118 @@
+"""Turn the build's dense-index outputs into the artifact's public tables (polars frames)."""
+
+from __future__ import annotations
+
+import numpy as np
+import polars as pl
+
+from build.data.tables import MovieLensData
+from build.models.base import Interactions, Vocabulary
+from handler.schema import search_key
+
+
+def movies_table(data: MovieLensData) -> pl.DataFrame:
+    """movies + links + rating stats + the folded search key the handler's search uses."""
+    stats = data.ratings.group_by("movie_id").agg(
+        pl.len().cast(pl.Int32).alias("n_ratings"), pl.col("rating").mean().cast(pl.Float64).alias("mean_rating")
+    )
+    links = data.links.select("movie_id", "imdb_id", "tmdb_id") if data.links.height else pl.DataFrame(
+        schema={"movie_id": pl.Int32, "imdb_id": pl.Utf8, "tmdb_id": pl.Int32})
+    movies = (
+        data.movies.select("movie_id", "title", "display_title", "year", "genres")
+        .join(links, on="movie_id", how="left")
+        .join(stats, on="movie_id", how="left")
+        .with_columns(pl.col("n_ratings").fill_null(0))
+    )
+    keys = [search_key(f"{d} | {t}") for t, d in zip(movies["title"].to_list(), movies["display_title"].to_list())]
+    return movies.with_columns(pl.Series("search_key", keys, dtype=pl.Utf8)).sort("movie_id")
+
+
+def ranked_frame(key_name: str, key_ids: np.ndarray, item_name: str, items: np.ndarray,
+                 scores: np.ndarray, item_vocab: Vocabulary) -> pl.DataFrame:
+    """(key, rank, item, score) rows from 2-D top-n blocks, dropping padding (-1)."""
+    n = items.shape[1]
+    valid = items >= 0
+    rows, cols = np.nonzero(valid)
+    frame = pl.DataFrame({
+        key_name: key_ids[rows].astype(np.int32),
+        "rank_in": cols.astype(np.int32),
+        item_name: item_vocab.ids[items[rows, cols]].astype(np.int32),
+        "score": scores[rows, cols].astype(np.float64),
+    })
+    del n
+    # re-rank 1..m within each list so ranks stay contiguous after dropping padding
+    return (
+        frame.sort([key_name, "rank_in"])
+        .with_columns(pl.int_range(1, pl.len() + 1, dtype=pl.Int32).over(key_name).alias("rank"))
+        .select(key_name, "rank", item_name, "score")
+    )
+
+
+def user_recommendations(full: Interactions, items: np.ndarray, scores: np.ndarray) -> pl.DataFrame:
+    return ranked_frame("user_id", full.users.ids, "movie_id", items, scores, full.items)
+
+
+def similar_movies(
+    items_vocab: Vocabulary,
+    n_ratings: np.ndarray,
+    min_cf_ratings: int,
+    n: int,
+    sources: list[tuple[str, np.ndarray, np.ndarray]],
+) -> pl.DataFrame:
+    """Merge neighbour lists in priority order (e.g. cf, content, popular) into n per movie.
+
+    A source named "cf" only counts for movies with at least `min_cf_ratings` ratings; the
+    others fill what is left. Never the movie itself, never a movie twice.
+    """
+    parts = []
+    n_items = len(items_vocab)
+    for priority, (source, idx, score) in enumerate(sources):
+        k = idx.shape[1]
+        rows = np.repeat(np.arange(n_items), k)
+        frame = pl.DataFrame({
+            "item": rows.astype(np.int32),
+            "cand": idx.reshape(-1).astype(np.int64),
+            "score": score.reshape(-1).astype(np.float64),
+            "priority": np.full(rows.shape[0], priority, dtype=np.int8),
+            "pos": np.tile(np.arange(k, dtype=np.int32), n_items),
+            "source": np.full(rows.shape[0], source),
+        })
+        if source == "cf":
+            eligible = np.flatnonzero(n_ratings >= min_cf_ratings).astype(np.int32)
+            frame = frame.filter(pl.col("item").is_in(eligible) & (pl.col("score") > 0))
+        parts.append(frame)
+    merged = (
+        pl.concat(parts)
+        .filter((pl.col("cand") >= 0) & (pl.col("cand") != pl.col("item")) & pl.col("score").is_finite())
+        .sort(["item", "priority", "pos"])
+        .unique(subset=["item", "cand"], keep="first", maintain_order=True)
+        .with_columns(pl.int_range(1, pl.len() + 1, dtype=pl.Int32).over("item").alias("rank"))
+        .filter(pl.col("rank") <= n)
+    )
+    ids = items_vocab.ids
+    return merged.select(
+        pl.col("item").map_batches(lambda s: pl.Series(ids[s.to_numpy()].astype(np.int32))).alias("movie_id"),
+        "rank",
+        pl.col("cand").map_batches(lambda s: pl.Series(ids[s.to_numpy()].astype(np.int32))).alias("similar_movie_id"),
+        "score",
+        "source",
+    )
+
+
+def popular_movies(lists: dict[str | None, tuple[np.ndarray, np.ndarray]], items_vocab: Vocabulary) -> pl.DataFrame:
+    frames = []
+    for genre, (idx, score) in lists.items():
+        keep = idx >= 0
+        m = int(keep.sum())
+        frames.append(pl.DataFrame({
+            "genre": pl.Series([genre] * m, dtype=pl.Utf8),
+            "rank": np.arange(1, m + 1, dtype=np.int32),
+            "movie_id": items_vocab.ids[idx[keep]].astype(np.int32),
+            "score": np.asarray(score)[keep].astype(np.float64),
+        }))
+    return pl.concat(frames)
+
+
+def model_metrics(rows: list[tuple[str, str, str, float]]) -> pl.DataFrame:
+    return pl.DataFrame(rows, schema={"model": pl.Utf8, "protocol": pl.Utf8, "metric": pl.Utf8,
+                                      "value": pl.Float64}, orient="row")

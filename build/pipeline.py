@@ -1,0 +1,281 @@
+"""`latentlens build`: load → evaluate every model → pick champions → retrain → export, under MLflow.
+
+Stages are plain functions; this module only chains them inside one MLflow parent run.
+Only `load_movielens` reads input files and only `write_artifact` writes the artifact.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import mlflow
+import numpy as np
+import polars as pl
+
+import build
+from build.data.loader import LoadOptions, load_movielens
+from build.data.summary import summarize
+from build.data.tables import MovieLensData
+from build.evaluate.compare import (
+    ModelEvaluation,
+    champions,
+    comparison_table,
+    evaluate_model,
+    fit_context,
+)
+from build.export import tables as export_tables
+from build.export.artifact import ArtifactReport, ArtifactTables, write_artifact
+from build.export.query import format_table
+from build.interactions import to_interactions
+from build.models import registry
+from build.models.base import Interactions, Recommender
+from build.progress import get_logger, progress
+from build.settings import BuildSettings
+from build.tracking import plots, runs
+from handler import schema
+
+log = get_logger(__name__)
+
+# Models the export needs whatever the champions are: similar movies and popular lists.
+SIMILARITY_MODELS = ("itemknn", "content")
+
+
+@dataclass(frozen=True)
+class BuildResult:
+    artifact: ArtifactReport
+    comparison: pl.DataFrame
+    topn_champion: str | None
+    rating_champion: str | None
+    run_id: str
+    tracking_uri: str
+    seconds: float
+    registered_model: str | None
+
+    def summary_text(self) -> str:
+        table = format_table(list(self.comparison.columns), self.comparison.rows())
+        return "\n".join([
+            "Model comparison (top-N: temporal holdout; rating: k-fold CV)",
+            table,
+            "",
+            f"top-N champion:  {self.topn_champion}",
+            f"rating champion: {self.rating_champion}",
+            f"artifact:        {self.artifact.path} ({self.artifact.size_bytes / 1e6:.1f} MB, "
+            f"sha256 {self.artifact.sha256[:16]}…)",
+            f"MLflow run:      {self.run_id} in {self.tracking_uri}",
+            f"registered:      {self.registered_model or '-'}",
+            f"build time:      {self.seconds:.1f} s",
+            "Open the MLflow UI with `latentlens mlflow-ui`; query the artifact with `latentlens query`.",
+        ])
+
+
+def run(settings: BuildSettings) -> BuildResult:
+    started = time.perf_counter()
+    data = load_movielens(settings.data_dir, LoadOptions(keep_last_duplicate=settings.keep_last_duplicate))
+    full = to_interactions(data)
+    specs = registry.select(settings.models)
+    inputs = registry.ModelInputs(data=data, items=full.items, quick=settings.quick)
+    from build.evaluate.splits import temporal_holdout
+
+    train, test = temporal_holdout(full, settings.evaluation.test_fraction)
+    log.info("%s: %d users, %d movies, %d ratings; evaluating %d models",
+             data.name, full.n_users, full.n_items, full.n_ratings, len(specs))
+
+    runs.setup_experiment(settings.mlflow_uri, settings.experiment)
+    run_name = f"{data.name} {datetime.now(UTC):%Y-%m-%d %H:%M:%S}"
+    with mlflow.start_run(run_name=run_name) as parent, tempfile.TemporaryDirectory() as scratch:
+        workdir = Path(scratch)
+        summary = _log_build_context(settings, data, workdir)
+
+        evaluations: list[ModelEvaluation] = []
+        for spec in progress(specs, desc="models", unit="model"):
+            with runs.model_run(spec.name, {}) as child:
+                log.info("evaluating %s", spec.name)
+                ev = evaluate_model(spec, inputs, full, train, test, settings.evaluation, settings.seed)
+                mlflow.log_params({k: runs._param(v) for k, v in ev.params.items()})
+                _log_evaluation(ev)
+                ev.extra["mlflow_run_id"] = child.info.run_id
+            evaluations.append(ev)
+
+        comparison = comparison_table(evaluations)
+        topn_champ, rating_champ = champions(evaluations)
+        log.info("champions: top-N %s, rating %s", topn_champ, rating_champ)
+        mlflow.set_tags({"topn_champion": topn_champ or "", "rating_champion": rating_champ or ""})
+        _log_comparison(comparison, evaluations, workdir)
+
+        finals = _retrain_on_all(settings, inputs, full, topn_champ, rating_champ)
+        registered = None
+        if rating_champ is not None:
+            registered = _log_rating_model(settings, finals[rating_champ], full, workdir)
+
+        info = {
+            "schema_version": schema.SCHEMA_VERSION,
+            "dataset_name": data.name,
+            "dataset_path": str(Path(settings.data_dir).resolve()),
+            "dataset_sha256": data.sha256,
+            "n_users": full.n_users,
+            "n_movies": full.n_items,
+            "n_rated_movies": int(summary.get("rated_movies", np.unique(full.item_idx).size)),
+            "n_ratings": full.n_ratings,
+            "topn_champion": topn_champ or "",
+            "rating_champion": rating_champ or "",
+            "mlflow_run_id": parent.info.run_id,
+            "mlflow_tracking_uri": settings.mlflow_uri,
+            "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
+            "package_version": build.__version__,
+            "git_commit": runs.git_commit(),
+            "seed": settings.seed,
+            "top_n": settings.top_n,
+            "similar_n": settings.similar_n,
+            "quick": settings.quick,
+        }
+        tables = _artifact_tables(settings, data, full, finals, topn_champ, evaluations, info)
+        report = write_artifact(settings.out, tables)
+        mlflow.log_metrics({"artifact_mb": report.size_bytes / 1e6,
+                            "build_seconds": time.perf_counter() - started})
+        mlflow.set_tag("artifact_sha256", report.sha256)
+        mlflow.log_param("artifact_path", str(Path(settings.out).resolve()))
+
+    return BuildResult(report, comparison, topn_champ, rating_champ, parent.info.run_id,
+                       settings.mlflow_uri, time.perf_counter() - started, registered)
+
+
+def _log_build_context(settings: BuildSettings, data: MovieLensData, workdir: Path) -> dict:
+    mlflow.set_tags({"git_commit": runs.git_commit(), "dataset": data.name, "dataset_sha256": data.sha256,
+                     "package_version": build.__version__})
+    mlflow.log_params({"data_dir": str(settings.data_dir), "seed": settings.seed, "quick": settings.quick,
+                       "folds": settings.evaluation.folds, "test_fraction": settings.evaluation.test_fraction,
+                       "relevance_threshold": settings.evaluation.relevance_threshold,
+                       "top_n": settings.top_n, "similar_n": settings.similar_n,
+                       "min_cf_ratings": settings.min_cf_ratings})
+    runs.log_dataset(settings.data_dir, data.name, data.sha256)
+    summary = summarize(data)
+    path = workdir / "dataset_summary.json"
+    path.write_text(json.dumps(summary, indent=2, default=str))
+    mlflow.log_artifact(str(path), "data")
+    mlflow.log_artifact(str(plots.rating_distribution(data.ratings, workdir / "rating_distribution.png")), "plots")
+    mlflow.log_artifact(str(plots.long_tail(data.ratings, workdir / "long_tail.png")), "plots")
+    return summary
+
+
+def _log_evaluation(ev: ModelEvaluation) -> None:
+    if ev.topn:
+        runs.log_metrics(ev.topn)
+    for step, fold in enumerate(ev.rating_folds, start=1):
+        runs.log_metrics({f"cv_{k}": v for k, v in fold.items()}, step=step)
+    if ev.rating_mean:
+        runs.log_metrics(ev.rating_mean)
+    if ev.extra:
+        mlflow.log_dict({k: v for k, v in ev.extra.items() if k != "mlflow_run_id"}, "chosen_params.json")
+
+
+def _log_comparison(comparison: pl.DataFrame, evaluations: list[ModelEvaluation], workdir: Path) -> None:
+    csv_path = workdir / "comparison.csv"
+    comparison.write_csv(csv_path)
+    md_path = workdir / "comparison.md"
+    md_path.write_text(markdown_table(comparison))
+    for path in (csv_path, md_path):
+        mlflow.log_artifact(str(path), "comparison")
+    if comparison["ndcg@10"].is_not_null().any():
+        mlflow.log_artifact(str(plots.model_comparison(comparison, "ndcg@10", workdir / "ndcg.png")), "plots")
+    per_fold = {e.name: [f["rmse"] for f in e.rating_folds] for e in evaluations if e.rating_folds}
+    if per_fold:
+        mlflow.log_artifact(str(plots.rmse_per_fold(per_fold, workdir / "rmse_per_fold.png")), "plots")
+
+
+def markdown_table(frame: pl.DataFrame) -> str:
+    def cell(v: object) -> str:
+        return "" if v is None else f"{v:.4f}" if isinstance(v, float) else str(v)
+
+    head = "| " + " | ".join(frame.columns) + " |"
+    rule = "|" + "|".join("---" for _ in frame.columns) + "|"
+    body = ["| " + " | ".join(cell(v) for v in row) + " |" for row in frame.rows()]
+    return "\n".join([head, rule, *body]) + "\n"
+
+
+def _retrain_on_all(settings: BuildSettings, inputs: registry.ModelInputs, full: Interactions,
+                    topn_champ: str | None, rating_champ: str | None) -> dict[str, Recommender]:
+    """Champions and the models the export always needs, refit on every rating."""
+    specs = registry.all_specs()
+    wanted = [n for n in dict.fromkeys([topn_champ, rating_champ, *SIMILARITY_MODELS, "popularity"]) if n]
+    finals = {}
+    for name in progress(wanted, desc="retrain on all data", unit="model"):
+        log.info("retraining %s on all %d ratings", name, full.n_ratings)
+        finals[name] = specs[name].factory(inputs).fit(full, fit_context(settings.seed, name))
+    return finals
+
+
+def _artifact_tables(settings: BuildSettings, data: MovieLensData, full: Interactions,
+                     finals: dict[str, Recommender], topn_champ: str | None,
+                     evaluations: list[ModelEvaluation], info: dict) -> ArtifactTables:
+    from build.models.popularity import popular_lists
+
+    all_users = np.arange(full.n_users)
+    champion = finals[topn_champ or "popularity"]
+    log.info("top-%d for %d users with %s", settings.top_n, full.n_users, champion.name)
+    rec_items, rec_scores = champion.recommend(all_users, settings.top_n, exclude=full.matrix)
+
+    all_items = np.arange(full.n_items)
+    n_ratings = np.bincount(full.item_idx, minlength=full.n_items)
+    genres = _item_genres(data, full)
+    pop = popular_lists(full, genres, settings.popular_n, finals["popularity"].config)
+    overall_idx, overall_score = pop[None]
+    filler = (np.broadcast_to(overall_idx[: settings.similar_n + 1], (full.n_items, min(overall_idx.size, settings.similar_n + 1))),
+              np.broadcast_to(overall_score[: settings.similar_n + 1], (full.n_items, min(overall_idx.size, settings.similar_n + 1))))
+    sources = [
+        ("cf", *finals["itemknn"].similar_items(all_items, settings.similar_n)),
+        ("content", *finals["content"].similar_items(all_items, settings.similar_n)),
+        ("popular", *filler),
+    ]
+    similar = export_tables.similar_movies(full.items, n_ratings, settings.min_cf_ratings, settings.similar_n, sources)
+    # Only movies someone rated must have a list; unrated ones get content lists where possible.
+    metrics = export_tables.model_metrics([row for ev in evaluations for row in ev.metric_rows()])
+    return ArtifactTables(
+        movies=export_tables.movies_table(data),
+        user_recommendations=export_tables.user_recommendations(full, rec_items, rec_scores),
+        similar_movies=similar,
+        popular_movies=export_tables.popular_movies(pop, full.items),
+        model_metrics=metrics,
+        build_info={k: str(v) for k, v in info.items()},
+    )
+
+
+def _item_genres(data: MovieLensData, full: Interactions) -> list[list[str]]:
+    """Genre lists aligned to the item vocabulary (empty for ids only seen in ratings)."""
+    lookup = dict(zip(data.movies["movie_id"].to_list(), data.movies["genres"].to_list()))
+    return [lookup.get(int(i), []) or [] for i in full.items.ids]
+
+
+def _log_rating_model(settings: BuildSettings, model: Recommender, full: Interactions, workdir: Path) -> str | None:
+    """Log the rating champion as a pyfunc with a signature and register it."""
+    import pandas as pd
+
+    from build.tracking.pyfunc_model import SIGNATURE, RatingModel
+
+    example = pd.DataFrame({"userId": full.users.ids[:3].astype(np.int64),
+                            "movieId": full.items.ids[full.item_idx[:3]].astype(np.int64)})
+    code_path = str(Path(build.__file__).resolve().parent)
+    name = settings.registered_model_name if settings.register_model else None
+    info = mlflow.pyfunc.log_model(
+        name="rating_model",
+        python_model=RatingModel(model, full.users, full.items),
+        signature=SIGNATURE,
+        input_example=example,
+        code_paths=[code_path],
+        pip_requirements=_pip_requirements(),
+        registered_model_name=name,
+    )
+    mlflow.set_tag("rating_model_uri", info.model_uri)
+    return f"{name} (v{info.registered_model_version})" if name else None
+
+
+def _pip_requirements() -> list[str]:
+    from importlib.metadata import version
+
+    pkgs = ["mlflow", "numpy", "scipy", "pandas", "polars", "pydantic", "scikit-surprise", "scikit-learn",
+            "duckdb", "tqdm"]
+    return [f"{p}=={version(p)}" for p in pkgs]

@@ -1,0 +1,66 @@
+"""Typed settings of one build, made once by the CLI (or a test) and passed down explicitly."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+DEFAULT_MLFLOW_DB = Path("artifacts/mlflow.db")
+
+
+def default_tracking_uri(cli_value: str | None = None) -> str:
+    """--mlflow-uri, else $MLFLOW_TRACKING_URI, else a sqlite store under artifacts/ (absolute)."""
+    if cli_value:
+        return cli_value
+    if env := os.environ.get("MLFLOW_TRACKING_URI"):
+        return env
+    return f"sqlite:///{DEFAULT_MLFLOW_DB.resolve()}"
+
+
+@dataclass(frozen=True)
+class EvaluationSettings:
+    """The evaluation protocol shared by every model in a build."""
+
+    folds: int = 5                    # k of the rating cross-validation
+    test_fraction: float = 0.2        # last share of each user's ratings held out for top-N
+    relevance_threshold: float = 4.0  # held-out ratings at least this are relevant
+    k: int = 10                       # cut-off of the ranking metrics
+
+
+@dataclass(frozen=True)
+class BuildSettings:
+    data_dir: Path = Path("data/ml-latest-small")
+    out: Path = Path("artifacts/latentlens.duckdb")
+    mlflow_uri: str = field(default_factory=default_tracking_uri)
+    experiment: str = "latentlens"
+    models: tuple[str, ...] | None = None   # None = every registered model
+    quick: bool = False                     # small model settings: tests and smoke runs
+    seed: int = 42
+    evaluation: EvaluationSettings = field(default_factory=EvaluationSettings)
+    top_n: int = 100                        # recommendations stored per user
+    similar_n: int = 50                     # similar movies stored per movie
+    popular_n: int = 100                    # entries per popular list
+    min_cf_ratings: int = 5                 # below this a movie's similar list is content-based
+    keep_last_duplicate: bool = False
+    register_model: bool = True
+    registered_model_name: str = "latentlens-rating"
+
+    @classmethod
+    def from_cli(cls, args: argparse.Namespace) -> BuildSettings:
+        models = tuple(m.strip() for m in args.models.split(",") if m.strip()) if args.models else None
+        return cls(
+            data_dir=Path(args.data),
+            out=Path(args.out),
+            mlflow_uri=default_tracking_uri(args.mlflow_uri),
+            experiment=args.experiment,
+            models=models,
+            quick=args.quick,
+            seed=args.seed,
+            evaluation=EvaluationSettings(folds=args.folds),
+            top_n=args.top_n,
+            similar_n=args.similar_n,
+            keep_last_duplicate=args.keep_last_duplicate,
+            register_model=not args.no_register,
+        )

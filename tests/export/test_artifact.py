@@ -1,0 +1,132 @@
+"""The artifact writer: atomic install, verification that can fail, and the previous file kept."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import duckdb
+import polars as pl
+import pytest
+
+from build.export import artifact as artifact_mod
+from build.export.artifact import ArtifactError, ArtifactTables, verify_artifact, write_artifact
+from build.export.query import run_query
+from build.data.errors import DataError
+from handler import schema
+
+
+def small_tables(n_users: int = 3, tag: str = "first") -> ArtifactTables:
+    movies = pl.DataFrame({
+        "movie_id": [1, 2, 3, 4],
+        "title": ["Toy Story (1995)", "Godfather, The (1972)", "Heat (1995)", "Amélie (2001)"],
+        "display_title": ["Toy Story", "The Godfather", "Heat", "Amélie"],
+        "year": [1995, 1972, 1995, 2001],
+        "genres": [["Animation"], ["Crime", "Drama"], ["Action"], ["Comedy"]],
+        "imdb_id": ["0114709", "0068646", "0113277", "0211915"],
+        "tmdb_id": [862, 238, None, 194],
+        "n_ratings": [10, 8, 3, 0],
+        "mean_rating": [4.0, 4.5, 3.5, None],
+        "search_key": ["toy story", "the godfather | godfather, the (1972)", "heat", "amelie"],
+    }, schema_overrides={"movie_id": pl.Int32, "year": pl.Int32, "tmdb_id": pl.Int32, "n_ratings": pl.Int32})
+    recs = pl.DataFrame({
+        "user_id": [u for u in range(1, n_users + 1) for _ in range(2)],
+        "rank": [1, 2] * n_users,
+        "movie_id": [3, 4] * n_users,
+        "score": [0.9, 0.5] * n_users,
+    }, schema_overrides={"user_id": pl.Int32, "rank": pl.Int32, "movie_id": pl.Int32})
+    similar = pl.DataFrame({"movie_id": [1, 1, 2], "rank": [1, 2, 1], "similar_movie_id": [2, 3, 3],
+                            "score": [0.8, 0.2, 0.4], "source": ["cf", "cf", "content"]},
+                           schema_overrides={"movie_id": pl.Int32, "rank": pl.Int32, "similar_movie_id": pl.Int32})
+    popular = pl.DataFrame({"genre": [None, None, "Crime"], "rank": [1, 2, 1], "movie_id": [2, 1, 2],
+                            "score": [4.4, 4.0, 4.4]},
+                           schema_overrides={"genre": pl.Utf8, "rank": pl.Int32, "movie_id": pl.Int32})
+    metrics = pl.DataFrame({"model": ["popularity"], "protocol": ["topn"], "metric": ["ndcg@10"], "value": [0.1]})
+    info = {k: tag for k in schema.REQUIRED_BUILD_INFO} | {"schema_version": str(schema.SCHEMA_VERSION)}
+    return ArtifactTables(movies, recs, similar, popular, metrics, info)
+
+
+def test_written_artifact_has_public_schema_and_manifest(tmp_path: Path) -> None:
+    out = tmp_path / "a.duckdb"
+    report = write_artifact(out, small_tables())
+    assert report.row_counts[schema.USER_RECOMMENDATIONS] == 6
+    manifest = Path(schema.manifest_path(str(out))).read_text().split()
+    assert manifest == [hashlib.sha256(out.read_bytes()).hexdigest(), "a.duckdb"]
+    con = duckdb.connect(str(out), read_only=True)
+    for table, columns in schema.PUBLIC_COLUMNS.items():
+        got = [r[0] for r in con.execute(f"DESCRIBE {table}").fetchall()]
+        assert set(columns) <= set(got), table
+    # rows are stored in key order, so one user's list is one contiguous run
+    assert con.execute("SELECT user_id, rank FROM user_recommendations").fetchall() == sorted(
+        con.execute("SELECT user_id, rank FROM user_recommendations").fetchall())
+    con.close()
+    assert not list(tmp_path.glob(".a.duckdb.tmp*")), "temporary files left behind"
+
+
+def test_failed_verification_keeps_previous_artifact(tmp_path: Path) -> None:
+    out = tmp_path / "a.duckdb"
+    write_artifact(out, small_tables(tag="good"))
+    before = out.read_bytes()
+    good = small_tables()
+    broken_recs = good.user_recommendations.with_columns(
+        pl.when(pl.col("rank") == 2).then(5).otherwise(pl.col("rank")).alias("rank"))  # ranks 1,5: a gap
+    broken = ArtifactTables(good.movies, broken_recs, good.similar_movies, good.popular_movies,
+                            good.model_metrics, good.build_info)
+    with pytest.raises(ArtifactError, match="ranks are not 1..n"):
+        write_artifact(out, broken)
+    assert out.read_bytes() == before
+    assert run_query(out, "SELECT value FROM build_info WHERE key = 'dataset_name'", fmt="csv") == "value\ngood"
+    assert not list(tmp_path.glob(".a.duckdb.tmp*"))
+
+
+def test_export_killed_midway_keeps_previous_artifact(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    out = tmp_path / "a.duckdb"
+    write_artifact(out, small_tables(tag="good"))
+    before = out.read_bytes()
+
+    def die(*_args, **_kwargs):
+        raise KeyboardInterrupt  # what SIGINT does in the middle of the write
+
+    monkeypatch.setattr(artifact_mod, "verify_artifact", die)
+    with pytest.raises(KeyboardInterrupt):
+        write_artifact(out, small_tables(tag="new"))
+    assert out.read_bytes() == before
+    assert Path(schema.manifest_path(str(out))).read_text().split()[0] == hashlib.sha256(before).hexdigest()
+
+
+def test_verify_rejects_self_similarity_and_null_keys(tmp_path: Path) -> None:
+    good = small_tables()
+    selfish = good.similar_movies.with_columns(
+        pl.when(pl.col("rank") == 1).then(pl.col("movie_id")).otherwise(pl.col("similar_movie_id"))
+        .alias("similar_movie_id"))
+    bad = ArtifactTables(good.movies, good.user_recommendations, selfish,
+                         good.popular_movies, good.model_metrics, good.build_info)
+    with pytest.raises(ArtifactError, match="themselves"):
+        write_artifact(tmp_path / "b.duckdb", bad)
+    nulls = good.popular_movies.with_columns(pl.lit(None, pl.Int32).alias("movie_id"))
+    with pytest.raises((ArtifactError, duckdb.Error)):
+        write_artifact(tmp_path / "c.duckdb", ArtifactTables(good.movies, good.user_recommendations,
+                       good.similar_movies, nulls, good.model_metrics, good.build_info))
+    assert not (tmp_path / "b.duckdb").exists() and not (tmp_path / "c.duckdb").exists()
+
+
+def test_verify_rejects_other_schema_version(tmp_path: Path) -> None:
+    good = small_tables()
+    info = dict(good.build_info, schema_version=str(schema.SCHEMA_VERSION + 1))
+    with pytest.raises(ArtifactError, match="schema_version"):
+        write_artifact(tmp_path / "d.duckdb", ArtifactTables(good.movies, good.user_recommendations,
+                       good.similar_movies, good.popular_movies, good.model_metrics, info))
+
+
+def test_query_formats_and_is_read_only(tmp_path: Path) -> None:
+    out = tmp_path / "a.duckdb"
+    write_artifact(out, small_tables())
+    text = run_query(out, "SELECT movie_id, display_title FROM movies ORDER BY movie_id LIMIT 2")
+    lines = text.splitlines()
+    assert lines[0].split() == ["movie_id", "display_title"]
+    assert "Toy Story" in lines[2] and lines[-1] == "(2 rows)"
+    with pytest.raises(DataError, match="query failed"):
+        run_query(out, "DELETE FROM movies")
+    assert run_query(out, "SELECT count(*) AS n FROM movies", fmt="json").replace(" ", "").count('"n":4') == 1
+    with pytest.raises(DataError, match="not found"):
+        run_query(tmp_path / "missing.duckdb", "SELECT 1")
