@@ -1,0 +1,318 @@
+"""Synthetic MovieLens releases in the ML-25M file layout, for benchmarks and tests at scale.
+
+The real ML-25M cannot be shipped with the project, but the pipeline must be designed and
+measured at that size. The generator mimics what matters to a recommender: long-tailed
+user activity (lognormal, at least 20 ratings each) and item popularity (Zipf-like, some
+movies never rated), ratings from a latent-factor model (biases + user . item factors +
+noise, rounded to half stars) so collaborative filtering has real signal to find, genres
+and tags that follow the latent factors, and titles shaped like GroupLens's ("Garden,
+The (1987)", commas, quotes, non-ASCII, alternate titles). Everything is vectorised in
+numpy and written a block of users at a time, so memory stays bounded; the files appear
+at OUT only once complete (written beside it, then renamed).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import ClassVar
+
+import numpy as np
+import polars as pl
+
+from build.data.errors import DataError
+from build.progress import get_logger, progress
+
+log = get_logger(__name__)
+
+GENRES = ("Action", "Adventure", "Animation", "Children", "Comedy", "Crime", "Documentary", "Drama", "Fantasy",
+          "Film-Noir", "Horror", "IMAX", "Musical", "Mystery", "Romance", "Sci-Fi", "Thriller", "War", "Western")
+# Share of movies carrying each genre (roughly ML-25M's).
+GENRE_SHARE = (0.12, 0.07, 0.04, 0.04, 0.27, 0.09, 0.09, 0.41, 0.05, 0.005, 0.09, 0.003, 0.02, 0.05, 0.13,
+               0.06, 0.13, 0.03, 0.02)
+ADJECTIVES = ("Silent", "Last", "Broken", "Golden", "Midnight", "Crimson", "Lost", "Hidden", "Eternal", "Wild",
+              "Little", "Dark", "Secret", "Electric", "Frozen", "Burning", "Quiet", "Lonely", "Brave", "Strange",
+              "Forgotten", "Endless", "Savage", "Gentle", "Hollow", "Velvet", "Iron", "Paper", "Distant", "Final")
+NOUNS = ("River", "Kingdom", "Garden", "Empire", "Heart", "Road", "City", "Dream", "Summer", "Detective",
+         "Island", "Station", "Letter", "Mirror", "Horizon", "Storm", "Promise", "Game", "Machine", "Stranger",
+         "Winter", "Harbor", "Circus", "Orchard", "Frontier", "Signal", "Lantern", "Voyage", "Witness", "Bridge")
+FOREIGN = ("Café", "Amélie", "Über", "Niño", "Smörgåsbord", "Łódź", "Señor", "Björk", "Crème Brûlée", "Mädchen",
+           "Ça", "São Paulo", "Kōbe", "Zoë", "Fräulein", "Hôtel", "Año", "Garçon", "Déjà vu", "Øresund")
+ALTERNATES = ("Rivière, La", "Jardin secret, Le", "Stadt, Die", "Ciudad perdida, La", "Sogno, Il", "Traum, Der",
+              "Hôtel du Nord, L'", "Années folles, Les", "Niño, El", "Meer, Das")
+TAGS = ("funny", "dark comedy", "based on a book", "twist ending", "visually appealing", "atmospheric",
+        "Oscar (Best Picture)", "slow, but worth it", '"so bad it\'s good"', "cult film", "feel-good",
+        "thought-provoking", "quirky", "violent", "classic", "great soundtrack", "time travel", "dystopia",
+        "space", "superhero", "family", "true story", "français", "heist", "revenge", "zombies", "vampires",
+        "coming of age", "road trip", "black and white", "surreal", "nonlinear", "philosophical", "beautiful",
+        "boring", "overrated", "underrated", "predictable", "great acting", "romance", "war", "noir")
+
+FIRST_TIME = 789_652_009      # 1995-01-09, the first ML-25M rating
+LAST_TIME = 1_574_327_703     # 2019-11-21, the last
+
+
+@dataclass(frozen=True)
+class SynthSettings:
+    """Size and shape of one synthetic release; `preset` gives the named sizes."""
+
+    name: str                          # the preset it came from ("ml-25m", ..., "small")
+    n_users: int
+    n_movies: int
+    n_ratings: int
+    n_tags: int
+    seed: int = 0
+    n_factors: int = 8
+    min_ratings_per_user: int = 20
+    max_user_share: float = 0.5        # no user rates more than this share of the rated movies
+    unrated_share: float = 0.04        # movies nobody rates
+    activity_sigma: float = 1.25       # lognormal spread of ratings per user (ML-25M: mean/median ~ 2.2)
+    popularity_exponent: float = 1.0   # item weight ~ (rank + popularity_offset) ** -exponent
+    popularity_offset: float = 20.0
+    global_mean: float = 3.3
+    user_bias_sd: float = 0.35
+    item_bias_sd: float = 0.45
+    factor_sd: float = 0.55            # sd of the user . item interaction term
+    noise_sd: float = 0.55
+    block_users: int = 8192            # users generated and written per step (bounds memory)
+
+    PRESETS: ClassVar[dict[str, tuple[int, int, int, int]]] = {  # name: (users, movies, ratings, tags)
+        "ml-25m": (162_541, 62_423, 25_000_095, 1_093_360),
+        "10m": (69_878, 10_681, 10_000_054, 95_580),
+        "5m": (32_500, 20_000, 5_000_000, 250_000),
+        "1m": (6_040, 3_706, 1_000_209, 20_000),
+        "small": (610, 9_742, 100_836, 3_683),
+    }
+
+    @classmethod
+    def preset(cls, name: str, seed: int = 0) -> SynthSettings:
+        """ml-25m (ML-25M's counts), 10m and 1m (like ML-10M/1M), 5m, small (like ml-latest-small)."""
+        key = {"25m": "ml-25m", "ml-10m": "10m", "ml-5m": "5m", "ml-1m": "1m"}.get(name, name)
+        if key not in cls.PRESETS:
+            raise ValueError(f"unknown preset {name!r}; choose one of {', '.join(cls.PRESETS)}")
+        users, movies, ratings, tags = cls.PRESETS[key]
+        return cls(name=key, n_users=users, n_movies=movies, n_ratings=ratings, n_tags=tags, seed=seed)
+
+    def with_seed(self, seed: int) -> SynthSettings:
+        return replace(self, seed=seed)
+
+
+@dataclass(frozen=True)
+class SynthModel:
+    """The generator's hidden truth: tests compare what the loader sees against it."""
+
+    movie_ids: np.ndarray       # int64, sorted, non-contiguous
+    item_weight: np.ndarray     # float64 popularity weight per movie (0 = never rated)
+    item_bias: np.ndarray       # float64
+    item_factors: np.ndarray    # (n_movies, k)
+    user_bias: np.ndarray       # (n_users,)
+    user_factors: np.ndarray    # (n_users, k)
+    ratings_per_user: np.ndarray  # int64, sums to n_ratings
+    user_start: np.ndarray      # first rating time per user
+    user_span: np.ndarray       # seconds between a user's first and last rating
+    tag_rate: np.ndarray        # probability that one of a user's ratings comes with a tag
+    tag_directions: np.ndarray  # (len(TAGS), k)
+
+
+def build_model(settings: SynthSettings) -> SynthModel:
+    """Draw every per-user and per-movie parameter from the seed; cheap even for ML-25M."""
+    s = settings
+    rng = np.random.default_rng([s.seed, 0])
+    k = s.n_factors
+    movie_ids = np.sort(rng.choice(int(s.n_movies * 3.35), size=s.n_movies, replace=False)) + 1
+    rank = rng.permutation(s.n_movies)
+    weight = (rank + s.popularity_offset) ** -s.popularity_exponent
+    n_unrated = int(round(s.n_movies * s.unrated_share))
+    weight[rank >= s.n_movies - n_unrated] = 0.0  # the least popular never get rated
+    log_pop = np.log(np.where(weight > 0, weight, weight[weight > 0].min()))
+    pop_z = (log_pop - log_pop.mean()) / log_pop.std()
+    item_bias = rng.normal(0, s.item_bias_sd, s.n_movies) + 0.15 * pop_z  # popular movies rate a bit higher
+    factor_scale = np.sqrt(s.factor_sd / np.sqrt(k))
+    item_factors = rng.normal(0, factor_scale, (s.n_movies, k))
+    user_factors = rng.normal(0, factor_scale, (s.n_users, k))
+    user_bias = rng.normal(0, s.user_bias_sd, s.n_users)
+    counts = _ratings_per_user(rng, s, int((weight > 0).sum()))
+    start = rng.uniform(FIRST_TIME, LAST_TIME - 86_400, s.n_users)
+    span = np.minimum(rng.lognormal(np.log(30 * 86_400), 2.0, s.n_users), LAST_TIME - start)
+    propensity = rng.lognormal(0, 1.5, s.n_users)
+    tag_rate = np.minimum(1.0, propensity * s.n_tags / float((propensity * counts).sum()))
+    return SynthModel(movie_ids.astype(np.int64), weight, item_bias, item_factors, user_bias, user_factors,
+                      counts, start.astype(np.int64), span.astype(np.int64), tag_rate,
+                      rng.normal(0, 1, (len(TAGS), k)))
+
+
+def _ratings_per_user(rng: np.random.Generator, s: SynthSettings, n_rated: int) -> np.ndarray:
+    """Lognormal activity above the floor, capped, summing exactly to n_ratings."""
+    floor, cap = s.min_ratings_per_user, max(s.min_ratings_per_user, int(n_rated * s.max_user_share))
+    budget = s.n_ratings - floor * s.n_users
+    if budget < 0 or s.n_ratings > cap * s.n_users:
+        raise ValueError(f"{s.n_ratings} ratings cannot be spread over {s.n_users} users with {floor}..{cap} each")
+    extra = rng.lognormal(0.0, s.activity_sigma, s.n_users)
+    for _ in range(50):  # scale to the budget, clip at the cap, repeat until the clipped sum fits
+        extra = np.minimum(extra * budget / extra.sum(), cap - floor)
+        if abs(extra.sum() - budget) < 1:
+            break
+    counts = np.floor(extra).astype(np.int64)
+    short = budget - int(counts.sum())
+    room = np.flatnonzero(counts < cap - floor)
+    counts[rng.choice(room, size=short, replace=False)] += 1
+    return counts + floor
+
+
+def _sample_items(rng: np.random.Generator, counts: np.ndarray, model: SynthModel) -> tuple[np.ndarray, np.ndarray]:
+    """(user position, movie index) pairs: counts[u] distinct movies per user, popularity-weighted.
+
+    Most users: draw with replacement and keep the first `count` distinct draws (which is
+    exactly weighted sampling without replacement), redrawing with more candidates for the
+    few who came up short. Heavy users: Gumbel top-k over every movie.
+    """
+    weight = model.item_weight
+    n_items = weight.shape[0]
+    heavy = counts > max(50, int((weight > 0).sum()) // 20)
+    cdf = np.cumsum(weight)
+    users_out, items_out = [], []
+    todo, factor = np.flatnonzero(~heavy), 1.2
+    while todo.size:
+        want = counts[todo]
+        draws = np.ceil(want * factor).astype(np.int64) + 8
+        user = np.repeat(todo, draws)
+        item = np.minimum(np.searchsorted(cdf, rng.random(user.shape[0]) * cdf[-1], side="right"), n_items - 1)
+        first = np.zeros(user.shape[0], dtype=bool)
+        first[np.unique(user.astype(np.int64) * n_items + item, return_index=True)[1]] = True
+        seen = np.cumsum(first)
+        before = np.repeat(np.concatenate(([0], seen[np.cumsum(draws)[:-1] - 1])), draws)
+        keep = first & (seen - before <= np.repeat(want, draws))
+        got = np.bincount(np.searchsorted(todo, user[keep]), minlength=todo.size)
+        done = got == want
+        ok = np.repeat(done, draws) & keep
+        users_out.append(user[ok])
+        items_out.append(item[ok])
+        todo, factor = todo[~done], factor * 2
+    log_w = np.log(np.where(weight > 0, weight, 1e-300))
+    log_w[weight == 0] = -np.inf
+    for u in np.flatnonzero(heavy):
+        keys = log_w + rng.gumbel(size=n_items)
+        chosen = np.argpartition(-keys, counts[u] - 1)[: counts[u]]
+        users_out.append(np.full(counts[u], u))
+        items_out.append(chosen)
+    return np.concatenate(users_out), np.concatenate(items_out)
+
+
+def _block(settings: SynthSettings, model: SynthModel, lo: int, hi: int) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Ratings and tags of users lo..hi-1, sorted by user then time."""
+    rng = np.random.default_rng([settings.seed, 1, lo])
+    counts = model.ratings_per_user[lo:hi]
+    local, item = _sample_items(rng, counts, model)
+    user = local + lo
+    score = (settings.global_mean + model.user_bias[user] + model.item_bias[item]
+             + np.einsum("ij,ij->i", model.user_factors[user], model.item_factors[item])
+             + rng.normal(0, settings.noise_sd, user.shape[0]))
+    rating = np.clip(np.round(score * 2) / 2, 0.5, 5.0).astype(np.float32)
+    time = model.user_start[user] + (rng.random(user.shape[0]) * model.user_span[user]).astype(np.int64)
+    order = np.lexsort((time, user))
+    user, item, rating, time = user[order], item[order], rating[order], time[order]
+    ratings = pl.DataFrame({"userId": (user + 1).astype(np.int32), "movieId": model.movie_ids[item].astype(np.int32),
+                            "rating": rating, "timestamp": time})
+    tagged = rng.random(user.shape[0]) < model.tag_rate[user]
+    affinity = model.item_factors[item[tagged]] @ model.tag_directions.T
+    tag = np.argmax(affinity + rng.gumbel(size=affinity.shape), axis=1)
+    tags = pl.DataFrame({"userId": (user[tagged] + 1).astype(np.int32),
+                         "movieId": model.movie_ids[item[tagged]].astype(np.int32),
+                         "tag": np.asarray(TAGS)[tag],
+                         "timestamp": time[tagged] + rng.integers(0, 600, int(tagged.sum()))})
+    return ratings, tags
+
+
+def _movies(settings: SynthSettings, model: SynthModel) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """movies.csv and links.csv: GroupLens-shaped titles, genres that follow the item factors."""
+    rng = np.random.default_rng([settings.seed, 2])
+    n = settings.n_movies
+    year = np.clip(2019 - np.floor(rng.exponential(18, n)), 1902, 2019).astype(np.int32)
+    pick = lambda words: np.asarray(words)[rng.integers(0, len(words), n)]  # noqa: E731
+    parts = pl.DataFrame({"adj": pick(ADJECTIVES), "noun": pick(NOUNS), "noun2": pick(NOUNS),
+                          "foreign": pick(FOREIGN), "alt": pick(ALTERNATES),
+                          "pattern": rng.choice(8, n, p=[0.3, 0.15, 0.15, 0.08, 0.06, 0.1, 0.08, 0.08]),
+                          "sequel": rng.integers(2, 5, n), "year": year, "no_year": rng.random(n) < 0.003})
+    c = pl.col
+    name = (
+        pl.when(c("pattern") == 0).then(pl.format("{} {}", c("adj"), c("noun")))
+        .when(c("pattern") == 1).then(pl.format("{} {}, The", c("adj"), c("noun")))
+        .when(c("pattern") == 2).then(pl.format("{} of the {}", c("noun"), c("noun2")))
+        .when(c("pattern") == 3).then(pl.format("{}, {} and the {}", c("noun"), c("adj"), c("noun2")))
+        .when(c("pattern") == 4).then(pl.format('{} "{}", A', c("adj"), c("noun")))
+        .when(c("pattern") == 5).then(pl.format("{} {}", c("foreign"), c("noun")))
+        .when(c("pattern") == 6).then(pl.format("{}, The ({})", c("noun"), c("alt")))
+        .otherwise(pl.format("{} {} {}", c("adj"), c("noun"), c("sequel")))
+    )
+    title = pl.when(c("no_year")).then(name).otherwise(pl.format("{} ({})", name, c("year")))
+    # Genre g when the movie's factors point along g's direction, thresholded to the genre's share.
+    affinity = model.item_factors @ rng.normal(0, 1, (settings.n_factors, len(GENRES)))
+    affinity += rng.normal(0, affinity.std() * 0.5, affinity.shape)
+    share = np.asarray(GENRE_SHARE)
+    has = affinity > np.diagonal(np.quantile(affinity, 1 - share, axis=0))
+    has[np.arange(n), np.argmax(affinity / affinity.std(axis=0), axis=1)] |= ~has.any(axis=1)
+    has[rng.random(n) < 0.01] = False  # "(no genres listed)", as in the real files
+    flags = pl.DataFrame({g: has[:, j] for j, g in enumerate(GENRES)})
+    genres = pl.concat_list([pl.when(c(g)).then(pl.lit(g)) for g in GENRES]).list.drop_nulls().list.join("|")
+    genre_text = flags.select(pl.when(genres == "").then(pl.lit("(no genres listed)")).otherwise(genres).alias("g"))
+    movies = pl.DataFrame({"movieId": model.movie_ids.astype(np.int32),
+                           "title": parts.select(title.alias("t")).to_series(),
+                           "genres": genre_text.to_series()})
+    imdb = rng.choice(9_000_000, n, replace=False) + 10_000
+    tmdb = pl.Series("tmdbId", rng.choice(900_000, n, replace=False) + 1, dtype=pl.Int32)
+    links = pl.DataFrame({"movieId": model.movie_ids.astype(np.int32),
+                          "imdbId": pl.Series(imdb).cast(pl.Utf8).str.zfill(7),
+                          "tmdbId": tmdb.scatter(np.flatnonzero(rng.random(n) < 0.01), None)})
+    return movies, links
+
+
+def _readme(settings: SynthSettings) -> str:
+    return (
+        "SYNTHETIC MovieLens-shaped dataset — not GroupLens data, no real users or movies.\n\n"
+        f"generator: latentlens build.data.synth (latent-factor model, {settings.n_factors} factors)\n"
+        f"preset: {settings.name}\nseed: {settings.seed}\n"
+        f"users: {settings.n_users}\nmovies: {settings.n_movies}\nratings: {settings.n_ratings}\n\n"
+        "Files follow the ML-25M layout: ratings.csv (userId,movieId,rating,timestamp), movies.csv\n"
+        "(movieId,title,genres), tags.csv (userId,movieId,tag,timestamp), links.csv (movieId,imdbId,tmdbId).\n"
+        "Regenerate with: latentlens data synth OUT --preset "
+        f"{settings.name} --seed {settings.seed}\n"
+    )
+
+
+def write_synthetic(out: Path, settings: SynthSettings, force: bool = False) -> None:
+    """Write the release to `out`; built in a sibling temporary directory, renamed when complete."""
+    out = Path(out)
+    if out.exists() and not force:
+        raise DataError(out, "already exists; pass force (--force) to replace it")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.parent / f".{out.name}.partial-{os.getpid()}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir()
+    try:
+        _write_files(tmp, settings)
+        if out.exists():
+            old = out.parent / f".{out.name}.old-{os.getpid()}"
+            out.rename(old)
+            tmp.rename(out)
+            shutil.rmtree(old)
+        else:
+            tmp.rename(out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    log.info("wrote synthetic %s (%d ratings) to %s", settings.name, settings.n_ratings, out)
+
+
+def _write_files(directory: Path, settings: SynthSettings) -> None:
+    model = build_model(settings)
+    movies, links = _movies(settings, model)
+    movies.write_csv(directory / "movies.csv")
+    links.write_csv(directory / "links.csv")
+    starts = range(0, settings.n_users, settings.block_users)
+    with (directory / "ratings.csv").open("wb") as ratings_fh, (directory / "tags.csv").open("wb") as tags_fh:
+        for i, lo in enumerate(progress(starts, desc=f"synth {settings.name}", unit="block")):
+            ratings, tags = _block(settings, model, lo, min(lo + settings.block_users, settings.n_users))
+            ratings.write_csv(ratings_fh, include_header=i == 0)
+            tags.write_csv(tags_fh, include_header=i == 0)
+    (directory / "README.txt").write_text(_readme(settings), encoding="utf-8")
