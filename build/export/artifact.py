@@ -22,6 +22,11 @@ from handler import schema
 log = get_logger(__name__)
 
 
+# Written in an older storage format on purpose: DuckDB CLIs and clients from v1.1 on open it,
+# not only the exact library version that built it.
+STORAGE_COMPATIBILITY = "v1.1.0"
+
+
 class ArtifactError(RuntimeError):
     """The artifact written does not meet its contract; the target was not replaced."""
 
@@ -156,7 +161,7 @@ def write_artifact(out: Path, tables: ArtifactTables) -> ArtifactReport:
     for stale in (tmp, tmp_manifest, tmp.with_name(tmp.name + ".wal")):
         stale.unlink(missing_ok=True)
     try:
-        con = duckdb.connect(str(tmp))
+        con = duckdb.connect(str(tmp), config={"storage_compatibility_version": STORAGE_COMPATIBILITY})
         try:
             counts = _write_tables(con, tables)
         finally:

@@ -1,0 +1,60 @@
+"""The build's MLflow record: parent run, one nested run per model, artifacts, a registered model."""
+
+from __future__ import annotations
+
+import mlflow
+import numpy as np
+import pandas as pd
+import pytest
+from mlflow.tracking import MlflowClient
+
+from build.models import registry
+
+
+@pytest.fixture(scope="module")
+def client(embedded_build) -> MlflowClient:
+    settings, _ = embedded_build
+    mlflow.set_tracking_uri(settings.mlflow_uri)
+    return MlflowClient(settings.mlflow_uri)
+
+
+def test_parent_run_has_one_nested_run_per_model(client, embedded_build) -> None:
+    settings, result = embedded_build
+    parent = client.get_run(result.run_id)
+    assert parent.info.run_name.startswith("ml-latest-small ")
+    assert parent.data.tags["topn_champion"] == result.topn_champion
+    assert parent.data.tags["git_commit"]
+    children = client.search_runs([parent.info.experiment_id],
+                                  filter_string=f"tags.mlflow.parentRunId = '{result.run_id}'")
+    names = sorted(r.info.run_name for r in children)
+    assert names == sorted(registry.all_specs())
+    for child in children:
+        assert child.data.params, child.info.run_name
+        assert child.data.metrics, child.info.run_name
+        assert all(np.isfinite(v) for v in child.data.metrics.values()), child.info.run_name
+
+
+def test_parent_run_logs_dataset_plots_and_comparison(client, embedded_build) -> None:
+    _, result = embedded_build
+    paths = {a.path for a in client.list_artifacts(result.run_id, "plots")}
+    assert {"plots/rating_distribution.png", "plots/long_tail.png", "plots/ndcg.png",
+            "plots/rmse_per_fold.png"} <= paths
+    comparison = {a.path for a in client.list_artifacts(result.run_id, "comparison")}
+    assert {"comparison/comparison.csv", "comparison/comparison.md"} <= comparison
+    run = client.get_run(result.run_id)
+    digests = {d.dataset.digest for d in run.inputs.dataset_inputs}
+    assert len(digests) == 1 and digests.pop()
+
+
+def test_registered_rating_model_loads_and_predicts(client, embedded_build) -> None:
+    settings, result = embedded_build
+    versions = client.search_model_versions(f"name = '{settings.registered_model_name}'")
+    assert versions, "rating model not registered"
+    latest = max(versions, key=lambda v: int(v.version))
+    model = mlflow.pyfunc.load_model(f"models:/{settings.registered_model_name}/{latest.version}")
+    frame = pd.DataFrame({"userId": [1, 1, 999_999], "movieId": [1, 858, 1]})
+    out = model.predict(frame)
+    values = np.asarray(out["rating"] if isinstance(out, pd.DataFrame) else out, dtype=float)
+    assert values.shape == (3,)
+    assert np.all((values >= 0.5) & (values <= 5.0))
+    assert model.metadata.get_input_schema().input_names() == ["userId", "movieId"]
