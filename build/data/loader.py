@@ -115,7 +115,9 @@ def _check_ratings(raw: RawRelease, options: LoadOptions, notes: list[str]) -> p
         raise DataError(path, f"rating {value:g} is not on the scale {low:g}..{high:g} in steps of {raw.rating_step:g}",
                         line=_line(raw, bad))
     pair = (pl.col("user_id").cast(pl.Int64) * (1 << 32)) + pl.col("movie_id").cast(pl.Int64)
-    first = ratings.select(pair.is_first_distinct()).to_series()
+    if not ratings.select((pair.sort().diff() == 0).any()).item():  # a parallel sort: 1.5 s for 25M
+        return ratings
+    first = ratings.select(pair.is_first_distinct()).to_series()  # slower; only to count and locate
     n_repeats = first.len() - int(first.sum())
     if n_repeats == 0:
         return ratings
