@@ -48,8 +48,9 @@ def checkerboard(
 ) -> Checkerboard:
     """Build the checkerboard fixture (cached: every test sees the same arrays).
 
-    Each user rates `liked_per_user` random items of their own group 4.0-5.0 and one random
-    item of the next group 0.5-1.5. The last item of the catalogue is never rated, like a
+    Each user rates `liked_per_user` random items of their own group 4.5 or 5.0 and one
+    random item of the next group 0.5-1.5, so own-group ratings sit above every user's mean
+    (mean-centred models see the same groups as binary ones). The last item of the catalogue is never rated, like a
     movie nobody has rated yet; ids are sparse (x10) so id/index mix-ups show.
     """
     rng = np.random.default_rng(seed)
@@ -65,7 +66,7 @@ def checkerboard(
         other = ((g + 1) % n_groups) * items_per_group + rng.integers(items_per_group)
         u_list += [u] * (liked_per_user + 1)
         i_list += [*own, other]
-        r_list += [*rng.choice([4.0, 4.5, 5.0], liked_per_user), rng.choice([0.5, 1.0, 1.5])]
+        r_list += [*rng.choice([4.5, 5.0], liked_per_user), rng.choice([0.5, 1.0, 1.5])]
 
     n = len(u_list)
     users = Vocabulary(np.arange(n_users, dtype=np.int64) * 10 + 1)
