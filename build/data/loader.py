@@ -3,8 +3,9 @@
 Layouts, recognised by the files present:
 - "csv": ratings.csv + movies.csv (ML-20M, ML-25M, ml-latest, ml-latest-small); tags.csv,
   links.csv, genome-scores.csv and genome-tags.csv are read when present.
-- "dat": ratings.dat + movies.dat, `::`-separated (ML-10M; ML-1M when users.dat is present).
-- "100k": u.data + u.item + u.genre (ML-100K).
+- "dat": ratings.dat + movies.dat, `::`-separated (ML-10M with tags.dat; ML-1M when
+  users.dat is present, which is loaded into `users`).
+- "100k": u.data + u.item + u.genre (ML-100K); u.user, when present, into `users`.
 
 Checks, each a DataError naming the file (and the 1-based line, header included, where one
 applies): missing directory or required file, unknown layout, wrong header, a value that is
@@ -83,7 +84,7 @@ def load_movielens(path: Path | str, options: LoadOptions = LoadOptions()) -> Mo
     data = MovieLensData(
         name=directory.resolve().name, layout=raw.layout, path=directory, ratings=ratings, movies=movies,
         tags=raw.tags, links=raw.links, rating_scale=raw.rating_scale, sha256=sha256_files(raw.files_read),
-        genome_scores=raw.genome_scores, genome_tags=raw.genome_tags, notes=tuple(notes),
+        genome_scores=raw.genome_scores, genome_tags=raw.genome_tags, notes=tuple(notes), users=raw.users,
     )
     log.info("loaded %s: %d ratings, %d movies, %d tags", data.name, ratings.height, movies.height, raw.tags.height)
     return data

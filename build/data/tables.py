@@ -19,6 +19,9 @@ TAGS_SCHEMA = {"user_id": pl.Int32, "movie_id": pl.Int32, "tag": pl.Utf8, "times
 LINKS_SCHEMA = {"movie_id": pl.Int32, "imdb_id": pl.Utf8, "tmdb_id": pl.Int32}
 GENOME_SCORES_SCHEMA = {"movie_id": pl.Int32, "tag_id": pl.Int32, "relevance": pl.Float32}
 GENOME_TAGS_SCHEMA = {"tag_id": pl.Int32, "tag": pl.Utf8}
+# ML-1M users.dat / ML-100K u.user only. `age` is ML-1M's age-group code (1, 18, 25, ...) but
+# years in ML-100K; `occupation` is ML-1M's numeric code as text, or ML-100K's name.
+USERS_SCHEMA = {"user_id": pl.Int32, "gender": pl.Utf8, "age": pl.Int32, "occupation": pl.Utf8, "zip_code": pl.Utf8}
 
 
 @dataclass(frozen=True)
@@ -37,3 +40,4 @@ class MovieLensData:
     genome_scores: pl.DataFrame | None = None
     genome_tags: pl.DataFrame | None = None
     notes: tuple[str, ...] = field(default_factory=tuple)  # rules applied (e.g. dropped unknown movies)
+    users: pl.DataFrame | None = None  # demographics, only in ML-1M and ML-100K (USERS_SCHEMA)

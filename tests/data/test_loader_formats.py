@@ -73,6 +73,7 @@ def test_one_m_layout_reads_latin1_and_whole_stars(one_m_release: Path) -> None:
     assert lost["display_title"] == "The City of Lost Children"
     assert movie(data, 1)["genres"] == ["Animation", "Children's", "Comedy"]
     assert data.tags.height == 0 and data.links.height == 0
+    assert data.users.rows() == [(1, "F", 1, "10", "48067"), (2, "M", 56, "16", "70072")]
 
 
 def test_one_m_rejects_half_stars(one_m_release: Path) -> None:
@@ -88,6 +89,7 @@ def test_ten_m_layout_utf8_half_stars_and_tags(ten_m_release: Path) -> None:
     assert movie(data, 185)["display_title"] == "The Net"
     assert movie(data, 186)["display_title"] == "Amélie"
     assert data.tags.rows() == [(15, 185, 'dark, but "fun"', 1138537770)]
+    assert data.users is None
 
 
 def test_hundred_k_layout_flags_become_genres(hundred_k_release: Path) -> None:
@@ -98,6 +100,8 @@ def test_hundred_k_layout_flags_become_genres(hundred_k_release: Path) -> None:
     assert movie(data, 2)["display_title"] == "The City of Lost Children"
     untitled = movie(data, 3)  # Latin-1 title, no year in it: the release date gives the year
     assert (untitled["title"], untitled["year"], untitled["genres"]) == ("Cité des enfants perdus", 1995, [])
+    assert data.users.rows() == [(1, "M", 24, "technician", "85711")]
+    assert load_movielens(hundred_k_release).sha256 == data.sha256
 
 
 def test_unknown_movies_are_kept_with_placeholders(csv_release: Path) -> None:

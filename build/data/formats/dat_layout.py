@@ -18,7 +18,7 @@ from build.data.errors import DataError
 from build.data.formats.reading import TableSpec, read_table
 from build.data.formats.release import RawRelease
 from build.data.formats.titles import finish_movies, genres_expr
-from build.data.tables import LINKS_SCHEMA, RATINGS_SCHEMA, TAGS_SCHEMA
+from build.data.tables import LINKS_SCHEMA, RATINGS_SCHEMA, TAGS_SCHEMA, USERS_SCHEMA
 
 SEPARATOR = "\x1f"
 REQUIRED = ("ratings.dat", "movies.dat")
@@ -27,6 +27,7 @@ RATINGS = TableSpec(RATINGS_SCHEMA, tuple(RATINGS_SCHEMA), separator=SEPARATOR, 
 MOVIES = TableSpec({"movie_id": pl.Int32, "title": pl.Utf8, "genres": pl.Utf8}, ("movie_id", "title"),
                    separator=SEPARATOR, quote_char=None)
 TAGS = TableSpec(TAGS_SCHEMA, ("user_id", "movie_id", "timestamp"), separator=SEPARATOR, quote_char=None)
+USERS = TableSpec(USERS_SCHEMA, ("user_id",), separator=SEPARATOR, quote_char=None)
 
 
 def is_one_million(directory: Path) -> bool:
@@ -59,11 +60,13 @@ def read_dat_release(directory: Path) -> RawRelease:
     movies = finish_movies(raw_movies.with_columns(genres_expr(pl.col("genres"))))
     has_tags = tags_path.is_file()
     tags = read_table(tags_path, TAGS, transcode(tags_path, text=True)) if has_tags else pl.DataFrame(schema=TAGS_SCHEMA)
-    read = [ratings_path, movies_path] + ([tags_path] if has_tags else [])
+    users_path = directory / "users.dat"
+    users = read_table(users_path, USERS, transcode(users_path, text=True, latin1_fallback=True)) if one_million else None
+    read = [ratings_path, movies_path] + ([tags_path] if has_tags else []) + ([users_path] if one_million else [])
     return RawRelease(
         layout="dat", ratings=ratings, ratings_path=ratings_path, ratings_first_line=1,
         movies=movies, movies_path=movies_path, tags=tags, links=pl.DataFrame(schema=LINKS_SCHEMA),
         rating_scale=(1.0, 5.0) if one_million else (0.5, 5.0),
         rating_step=1.0 if one_million else 0.5,
-        files_read=tuple(sorted(read, key=lambda p: p.name)),
+        files_read=tuple(sorted(read, key=lambda p: p.name)), users=users,
     )

@@ -1,4 +1,4 @@
-"""ML-100K: u.data (tab-separated ratings), u.item (pipe-separated, Latin-1), u.genre.
+"""ML-100K: u.data (tab-separated ratings), u.item (pipe-separated, Latin-1), u.genre, u.user.
 
 u.item marks genres with 19 0/1 flags whose names u.genre lists in order; the flag named
 "unknown" means no genre, like "(no genres listed)" elsewhere. A title without a year
@@ -15,7 +15,7 @@ from build.data.errors import DataError
 from build.data.formats.reading import TableSpec, read_table
 from build.data.formats.release import RawRelease
 from build.data.formats.titles import finish_movies
-from build.data.tables import LINKS_SCHEMA, RATINGS_SCHEMA, TAGS_SCHEMA
+from build.data.tables import LINKS_SCHEMA, RATINGS_SCHEMA, TAGS_SCHEMA, USERS_SCHEMA
 
 REQUIRED = ("u.data", "u.item", "u.genre")
 N_GENRE_FLAGS = 19
@@ -28,6 +28,9 @@ ITEMS = TableSpec(
     ("movie_id", *(f"g{i}" for i in range(N_GENRE_FLAGS))),
     separator="|", quote_char=None,
 )
+
+USERS = TableSpec({"user_id": pl.Int32, "age": pl.Int32, "gender": pl.Utf8, "occupation": pl.Utf8,
+                   "zip_code": pl.Utf8}, ("user_id",), separator="|", quote_char=None)
 
 
 def _latin1(path: Path) -> bytes:
@@ -61,9 +64,12 @@ def read_100k_release(directory: Path) -> RawRelease:
     movies = finish_movies(items.select("movie_id", "title", pl.concat_list(flags).list.drop_nulls().alias("genres")))
     release_year = items["release_date"].str.slice(-4).cast(pl.Int32, strict=False)
     movies = movies.with_columns(pl.coalesce(pl.col("year"), release_year).alias("year"))
+    users_path = directory / "u.user"
+    has_users = users_path.is_file()
+    users = read_table(users_path, USERS, _latin1(users_path)).select(list(USERS_SCHEMA)) if has_users else None
     return RawRelease(
         layout="100k", ratings=ratings, ratings_path=ratings_path, ratings_first_line=1,
         movies=movies, movies_path=items_path, tags=pl.DataFrame(schema=TAGS_SCHEMA),
         links=pl.DataFrame(schema=LINKS_SCHEMA), rating_scale=(1.0, 5.0), rating_step=1.0,
-        files_read=(ratings_path, genre_path, items_path),
+        files_read=(ratings_path, genre_path, items_path) + ((users_path,) if has_users else ()), users=users,
     )

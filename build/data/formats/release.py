@@ -25,3 +25,4 @@ class RawRelease:
     files_read: tuple[Path, ...]        # in the fixed order the digest uses
     genome_scores: pl.DataFrame | None = None
     genome_tags: pl.DataFrame | None = None
+    users: pl.DataFrame | None = None
