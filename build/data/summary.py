@@ -33,19 +33,16 @@ def summarize(data: MovieLensData) -> dict:
     """Counts, sparsity, rating distribution, activity spreads, long tail, top genres, time span, notes."""
     ratings, movies = data.ratings, data.movies
     per_user = ratings.group_by("user_id").len()["len"]
-    per_movie = ratings.group_by("movie_id").len()["len"].sort(descending=True)
+    movie_counts = ratings.group_by("movie_id").len()  # one pass over ratings; genres then work per movie
+    per_movie = movie_counts["len"].sort(descending=True)
     n_users, n_movies, n_ratings = per_user.len(), movies.height, ratings.height
     top = max(1, round(per_movie.len() * LONG_TAIL_SHARE))
     distribution = ratings.group_by("rating").len().sort("rating")
-    genre_movies = movies.select("movie_id", "genres").explode("genres").drop_nulls("genres")
     genre_counts = (
-        genre_movies.group_by("genres").len().rename({"genres": "genre", "len": "movies"})
-        .join(
-            ratings.select("movie_id").join(genre_movies, on="movie_id")
-            .group_by("genres").len().rename({"genres": "genre", "len": "ratings"}),
-            on="genre", how="left",
-        )
-        .with_columns(pl.col("ratings").fill_null(0))
+        movies.select("movie_id", "genres").explode("genres").drop_nulls("genres")
+        .join(movie_counts, on="movie_id", how="left")
+        .group_by(pl.col("genres").alias("genre"))
+        .agg(pl.len().alias("movies"), pl.col("len").sum().fill_null(0).alias("ratings"))
         .sort(["ratings", "movies", "genre"], descending=[True, True, False])
         .head(TOP_GENRES)
     )
