@@ -2,11 +2,11 @@
 
 The real ML-25M cannot be shipped with the project, but the pipeline must be designed and
 measured at that size. The generator mimics what matters to a recommender: long-tailed
-user activity (lognormal, at least 20 ratings each) and item popularity (Zipf-like, some
-movies never rated), ratings from a latent-factor model (biases + user . item factors +
-noise, rounded to half stars) so collaborative filtering has real signal to find, genres
-and tags that follow the latent factors, and titles shaped like GroupLens's ("Garden,
-The (1987)", commas, quotes, non-ASCII, alternate titles). Everything is vectorised in
+user activity (lognormal, at least 20 ratings each) and item popularity (Zipf-like head,
+steeper tail, some movies never rated), ratings from a latent-factor model (biases +
+user . item factors + noise, rounded to half stars) so collaborative filtering has real
+signal to find, genres and tags that follow the latent factors, and titles shaped like
+GroupLens's ("Garden, The (1987)", commas, quotes, non-ASCII, alternate titles). Everything is vectorised in
 numpy and written a block of users at a time, so memory stays bounded; the files appear
 at OUT only once complete (written beside it, then renamed).
 """
@@ -68,8 +68,10 @@ class SynthSettings:
     max_user_share: float = 0.5        # no user rates more than this share of the rated movies
     unrated_share: float = 0.04        # movies nobody rates
     activity_sigma: float = 1.25       # lognormal spread of ratings per user (ML-25M: mean/median ~ 2.2)
-    popularity_exponent: float = 1.0   # item weight ~ (rank + popularity_offset) ** -exponent
-    popularity_offset: float = 20.0
+    popularity_exponent: float = 1.0   # item weight ~ (rank + popularity_offset) ** -exponent in the head,
+    popularity_offset: float = 40.0
+    tail_start: float = 0.1            # ... and from this share of movies on, a steeper power law, so
+    tail_exponent: float = 2.5         # most movies get few ratings (real per-movie median is ~6)
     global_mean: float = 3.3
     user_bias_sd: float = 0.35
     item_bias_sd: float = 0.45
@@ -122,7 +124,10 @@ def build_model(settings: SynthSettings) -> SynthModel:
     k = s.n_factors
     movie_ids = np.sort(rng.choice(int(s.n_movies * 3.35), size=s.n_movies, replace=False)) + 1
     rank = rng.permutation(s.n_movies)
-    weight = (rank + s.popularity_offset) ** -s.popularity_exponent
+    knee = s.n_movies * s.tail_start + s.popularity_offset
+    shifted = rank + s.popularity_offset
+    weight = np.where(shifted < knee, shifted ** -s.popularity_exponent,
+                      knee ** -s.popularity_exponent * (shifted / knee) ** -s.tail_exponent)
     n_unrated = int(round(s.n_movies * s.unrated_share))
     weight[rank >= s.n_movies - n_unrated] = 0.0  # the least popular never get rated
     log_pop = np.log(np.where(weight > 0, weight, weight[weight > 0].min()))
