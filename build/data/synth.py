@@ -6,9 +6,9 @@ user activity (lognormal, at least 20 ratings each) and item popularity (Zipf-li
 steeper tail, some movies never rated), ratings from a latent-factor model (biases +
 user . item factors + noise, rounded to half stars) so collaborative filtering has real
 signal to find, genres and tags that follow the latent factors, and titles shaped like
-GroupLens's ("Garden, The (1987)", commas, quotes, non-ASCII, alternate titles). Everything is vectorised in
-numpy and written a block of users at a time, so memory stays bounded; the files appear
-at OUT only once complete (written beside it, then renamed).
+GroupLens's ("Garden, The (1987)", commas, quotes, non-ASCII, alternate titles).
+Everything is vectorised in numpy and written a block of users at a time, so memory stays
+bounded; the files appear at OUT only once complete (written beside it, then renamed).
 """
 
 from __future__ import annotations
