@@ -1,0 +1,34 @@
+"""The FastAPI app and its Lambda entry, `handler.app.handler`.
+
+`create_app(settings)` builds an app around one lazily opened Store; nothing touches the
+artifact at import, and `lifespan="off"` because Mangum would otherwise run startup on every
+invocation.
+"""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+from mangum import Mangum
+
+from handler.errors import install_error_handlers
+from handler.routes import health, movies, popular, recommendations, users
+from handler.settings import Settings, get_settings
+from handler.store import Store
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """The API over the artifact named by `settings.db` (default: the LATENTLENS_* environment)."""
+    settings = settings or get_settings()
+    app = FastAPI(
+        title="LatentLens",
+        summary="Read-only MovieLens recommendations served from one DuckDB file.",
+        version="1",
+    )
+    app.state.store = Store(settings)
+    install_error_handlers(app)
+    for module in (health, users, movies, popular, recommendations):
+        app.include_router(module.router)
+    return app
+
+
+handler = Mangum(create_app(), lifespan="off")

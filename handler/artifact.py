@@ -1,0 +1,172 @@
+"""Open one artifact file for serving: verify its checksum and schema, read its build_info.
+
+Every way an artifact can be unusable raises ArtifactUnavailable with a stable reason code,
+which /health reports and every other endpoint turns into a 503.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import os
+from dataclasses import dataclass, field
+
+import duckdb
+
+from handler import schema
+from handler.settings import Settings
+
+API_VERSION = "1"  # bump when a response shape changes, so cached ETags from the old shape expire
+_CHUNK = 1 << 20
+
+
+class ArtifactUnavailable(Exception):
+    """The artifact cannot be served; `reason` is a stable code, the message says why."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.message = message
+
+
+@dataclass(frozen=True)
+class Artifact:
+    """An open, verified artifact and what the API needs to know about it, read once."""
+
+    conn: duckdb.DuckDBPyConnection
+    path: str
+    build_info: dict[str, str]
+    sha256: str | None
+    etag: str
+    # Held in memory so the hot path is one small DuckDB query plus dict lookups, not a join:
+    movies: dict[int, tuple] = field(default_factory=dict)  # movie_id -> (movie_id, title, display_title, year, genres)
+    popular: dict[str | None, list[tuple[int, float]]] = field(default_factory=dict)  # genre (None: overall) -> ranked
+    genres: dict[str, str] = field(default_factory=dict)  # casefolded -> canonical spelling
+
+
+def sha256_file(path: str) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while chunk := fh.read(_CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def parse_manifest(text: str) -> str:
+    """The hex digest of a sha256sum-style manifest (`<hex>  <filename>`)."""
+    fields = text.split()
+    digest = fields[0].lower() if fields else ""
+    if len(digest) != 64 or any(c not in "0123456789abcdef" for c in digest):
+        raise ArtifactUnavailable("manifest_invalid", "sha256 manifest does not start with a 64-digit hex digest")
+    return digest
+
+
+def digests_match(a: str, b: str) -> bool:
+    return hmac.compare_digest(a.lower(), b.lower())
+
+
+def verify_local(path: str) -> str:
+    """Check a local file against the manifest beside it; returns the digest."""
+    mpath = schema.manifest_path(path)
+    try:
+        with open(mpath, encoding="utf-8") as fh:
+            expected = parse_manifest(fh.read(4096))
+    except FileNotFoundError:
+        raise ArtifactUnavailable("manifest_missing", f"no sha256 manifest beside the artifact ({os.path.basename(mpath)})") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ArtifactUnavailable("manifest_invalid", f"cannot read the sha256 manifest: {exc}") from None
+    actual = sha256_file(path)
+    if not digests_match(actual, expected):
+        raise ArtifactUnavailable("checksum_mismatch", "artifact does not match its sha256 manifest (truncated or corrupted)")
+    return actual
+
+
+def _connect(path: str, settings: Settings) -> duckdb.DuckDBPyConnection:
+    home = os.path.join(settings.tmp_dir, "duckdb-home")
+    temp = os.path.join(settings.tmp_dir, "duckdb-tmp")
+    os.makedirs(home, exist_ok=True)
+    config = {
+        "threads": settings.duckdb_threads,
+        "memory_limit": settings.duckdb_memory_limit,
+        "temp_directory": temp,
+        "home_directory": home,
+        "autoinstall_known_extensions": False,
+        "autoload_known_extensions": False,
+    }
+    conn = duckdb.connect(path, read_only=True, config=config)
+    # After connecting: DuckDB refuses the temp_directory setting once external access is off.
+    conn.execute("SET enable_external_access = false")  # our SQL never needs other files
+    return conn
+
+
+def _read_build_info(conn: duckdb.DuckDBPyConnection) -> dict[str, str]:
+    rows = conn.execute(f"SELECT key, value FROM {schema.BUILD_INFO}").fetchall()
+    return {str(k): ("" if v is None else str(v)) for k, v in rows}
+
+
+def _check_schema(conn: duckdb.DuckDBPyConnection, info: dict[str, str]) -> None:
+    raw = info.get("schema_version", "")
+    try:
+        version = int(raw)
+    except ValueError:
+        raise ArtifactUnavailable("artifact_incomplete", f"build_info.schema_version is not an integer: {raw!r}") from None
+    if version > schema.SCHEMA_VERSION:
+        raise ArtifactUnavailable("schema_too_new", f"artifact schema {version} is newer than this handler's {schema.SCHEMA_VERSION}; deploy a newer handler")
+    if version < schema.SCHEMA_VERSION:
+        raise ArtifactUnavailable("schema_too_old", f"artifact schema {version} is older than this handler's {schema.SCHEMA_VERSION}; rebuild the artifact")
+    missing = [k for k in schema.REQUIRED_BUILD_INFO if k not in info]
+    if missing:
+        raise ArtifactUnavailable("artifact_incomplete", f"build_info lacks {', '.join(missing)}")
+    tables = {r[0] for r in conn.execute("SELECT table_name FROM information_schema.tables").fetchall()}
+    absent = [t for t in schema.TABLE_DDL if t not in tables]
+    if absent:
+        raise ArtifactUnavailable("artifact_incomplete", f"artifact lacks tables {', '.join(absent)}")
+
+
+def _etag(info: dict[str, str], sha256: str | None) -> str:
+    """Derived from the build (and the response shape), so it changes exactly when answers can."""
+    basis = json.dumps({"api": API_VERSION, "sha256": sha256, "build": info}, sort_keys=True)
+    return '"' + hashlib.sha256(basis.encode()).hexdigest()[:24] + '"'
+
+
+def _movies(conn: duckdb.DuckDBPyConnection) -> dict[int, tuple]:
+    rows = conn.execute(f"SELECT movie_id, title, display_title, year, genres FROM {schema.MOVIES}").fetchall()
+    return {r[0]: r for r in rows}
+
+
+def _popular(conn: duckdb.DuckDBPyConnection) -> dict[str | None, list[tuple[int, float]]]:
+    rows = conn.execute(f"SELECT genre, movie_id, score FROM {schema.POPULAR_MOVIES} ORDER BY genre NULLS FIRST, rank").fetchall()
+    lists: dict[str | None, list[tuple[int, float]]] = {}
+    for genre, movie_id, score in rows:
+        lists.setdefault(genre, []).append((movie_id, score))
+    return lists
+
+
+def _genres(movies: dict[int, tuple]) -> dict[str, str]:
+    return {g.casefold(): g for m in movies.values() for g in (m[4] or ())}
+
+
+def open_artifact(path: str, settings: Settings, sha256: str | None = None) -> Artifact:
+    """Verify (unless the caller already did, passing `sha256`) and open read-only."""
+    if not os.path.isfile(path):
+        raise ArtifactUnavailable("artifact_missing", f"artifact not found: {path}")
+    if sha256 is None and settings.verify_checksum:
+        sha256 = verify_local(path)
+    try:
+        conn = _connect(path, settings)
+    except duckdb.Error as exc:
+        raise ArtifactUnavailable("artifact_unreadable", f"DuckDB cannot open the artifact: {exc}") from None
+    try:
+        info = _read_build_info(conn)
+        _check_schema(conn, info)
+        movies = _movies(conn)
+        popular = _popular(conn)
+    except ArtifactUnavailable:
+        conn.close()
+        raise
+    except duckdb.Error as exc:
+        conn.close()
+        raise ArtifactUnavailable("artifact_unreadable", f"artifact cannot be read: {exc}") from None
+    return Artifact(conn=conn, path=path, build_info=info, sha256=sha256, etag=_etag(info, sha256),
+                    movies=movies, popular=popular, genres=_genres(movies))

@@ -1,0 +1,59 @@
+"""Route dependencies as typed aliases, and the one place a query meets its failure modes."""
+
+from __future__ import annotations
+
+from typing import Annotated, Callable, TypeVar
+
+import duckdb
+from fastapi import Depends, Request
+
+from handler.artifact import Artifact, ArtifactUnavailable
+from handler.errors import ApiError
+from handler.settings import Settings
+from handler.store import Store
+
+T = TypeVar("T")
+
+
+async def get_store(request: Request) -> Store:  # async: no thread hop just to read app state
+    return request.app.state.store
+
+
+async def get_app_settings(request: Request) -> Settings:
+    return request.app.state.store.settings
+
+
+StoreDep = Annotated[Store, Depends(get_store)]
+SettingsDep = Annotated[Settings, Depends(get_app_settings)]
+
+
+def unavailable(exc: ArtifactUnavailable) -> ApiError:
+    return ApiError(503, exc.reason, exc.message)
+
+
+def open_cursor(store: Store) -> tuple[Artifact, duckdb.DuckDBPyConnection]:
+    """The artifact and this thread's cursor, or a 503 saying why the artifact cannot be served."""
+    try:
+        return store.cursor()
+    except ArtifactUnavailable as exc:
+        raise unavailable(exc) from None
+
+
+def guarded(store: Store, art: Artifact, fn: Callable[..., T], *args) -> T:
+    """Run one query function; a DuckDB failure drops the artifact (reopened next time) and is a 503, never a crash."""
+    try:
+        return fn(*args)
+    except duckdb.Error as exc:
+        store.invalidate(art, exc)
+        raise ApiError(503, "artifact_unreadable", "the artifact failed a query; it will be reopened") from None
+
+
+def resolve_genre(art: Artifact, genre: str | None) -> str | None:
+    """Case-insensitive genre name -> the artifact's spelling; an unknown genre is a 422, not an empty list."""
+    if genre is None or genre == "":
+        return None
+    canonical = art.genres.get(genre.casefold())
+    if canonical is None:
+        known = ", ".join(sorted(art.genres.values()))
+        raise ApiError(422, "unknown_genre", f"unknown genre {genre!r}; known: {known}")
+    return canonical

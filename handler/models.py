@@ -1,0 +1,100 @@
+"""Response shapes, for the OpenAPI document at /docs and for tests that check answers against it.
+
+Routes return ready-made JSON responses (skipping per-request validation on the hot path); the
+tests validate real bodies against these models so the documentation cannot drift.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel
+
+
+class MovieRef(BaseModel):
+    movie_id: int
+    title: str
+    display_title: str
+    year: int | None
+    genres: list[str]
+
+
+class RankedMovie(MovieRef):
+    rank: int
+    score: float
+
+
+class SimilarMovie(RankedMovie):
+    source: str
+
+
+class LikedMovie(RankedMovie):
+    because: list[int]
+
+
+class Movie(MovieRef):
+    imdb_id: str | None
+    tmdb_id: int | None
+    n_ratings: int
+    mean_rating: float | None
+
+
+class SearchHit(MovieRef):
+    n_ratings: int
+
+
+class UserRecommendations(BaseModel):
+    user_id: int
+    source: Literal["personal", "popular"]
+    genre: str | None
+    items: list[RankedMovie]
+
+
+class SimilarMovies(BaseModel):
+    movie_id: int
+    items: list[SimilarMovie]
+
+
+class SearchResults(BaseModel):
+    query: str
+    items: list[SearchHit]
+
+
+class PopularMovies(BaseModel):
+    genre: str | None
+    items: list[RankedMovie]
+
+
+class LikedRecommendations(BaseModel):
+    liked: list[int]
+    unknown: list[int]
+    items: list[LikedMovie]
+
+
+class BuildSummary(BaseModel):
+    created_at: str
+    dataset_name: str
+    dataset_sha256: str
+    topn_champion: str
+    rating_champion: str
+    mlflow_run_id: str
+    package_version: str
+
+
+class Counts(BaseModel):
+    users: int
+    movies: int
+    ratings: int
+
+
+class Health(BaseModel):
+    status: Literal["ok"]
+    schema_version: int
+    build: BuildSummary
+    counts: Counts
+    artifact_sha256: str | None
+
+
+class HealthError(BaseModel):
+    status: Literal["unavailable"]
+    error: dict[str, str]

@@ -1,0 +1,30 @@
+"""GET /users/{user_id}/recommendations: a user's stored top-N, or the popular list for strangers."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from starlette.responses import Response
+
+from handler import queries
+from handler.caching import cached_json
+from handler.deps import StoreDep, guarded, open_cursor, resolve_genre
+from handler.errors import ERROR_RESPONSES
+from handler.models import UserRecommendations
+from handler.routes.params import Genre, N, UserId
+
+router = APIRouter(tags=["users"], responses=ERROR_RESPONSES)
+
+
+@router.get("/users/{user_id}/recommendations", response_model=UserRecommendations)
+async def user_recommendations(request: Request, store: StoreDep, user_id: UserId, n: N = 10, genre: Genre = None) -> Response:
+    """Ranked movies for a user (`source: personal`); a user not in the artifact gets the popular list (`source: popular`).
+    `genre` filters within the list."""
+    art, cur = open_cursor(store)
+    g = resolve_genre(art, genre)
+    items = guarded(store, art, queries.user_recommendations, art, cur, user_id, n, g)
+    source = "personal"
+    if items is None:
+        source = "popular"
+        items = queries.popular(art, n, g)
+    body = {"user_id": user_id, "source": source, "genre": g, "items": items}
+    return cached_json(request, body, art.etag, store.settings.cache_max_age)

@@ -1,0 +1,89 @@
+"""Fetch an `s3://bucket/key` artifact to local disk once, verified against its sha256 manifest.
+
+The file is hashed while it streams in and only renamed into place when the digest matches,
+so a corrupt or partial download never sits in the cache looking like a good one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+
+from handler import schema
+from handler.artifact import ArtifactUnavailable, digests_match, parse_manifest, sha256_file
+from handler.settings import Settings
+
+_CHUNK = 1 << 20
+
+
+def parse_s3_uri(uri: str) -> tuple[str, str]:
+    """`s3://bucket/key` -> (bucket, key)."""
+    rest = uri[len("s3://"):] if uri.startswith("s3://") else ""
+    bucket, _, key = rest.partition("/")
+    if not bucket or not key:
+        raise ArtifactUnavailable("artifact_missing", f"not an s3://bucket/key URI: {uri}")
+    return bucket, key
+
+
+def s3_client(settings: Settings):
+    """A client with bounded timeouts and retries: a slow S3 gives a 503, not a hung Lambda."""
+    import boto3
+    from botocore.config import Config
+
+    config = Config(
+        connect_timeout=settings.s3_connect_timeout_s,
+        read_timeout=settings.s3_read_timeout_s,
+        retries={"max_attempts": settings.s3_max_attempts, "mode": "standard"},
+    )
+    return boto3.client("s3", endpoint_url=settings.s3_endpoint_url, region_name=settings.s3_region, config=config)
+
+
+def _s3_failure(exc: Exception, what: str) -> ArtifactUnavailable:
+    from botocore.exceptions import ClientError
+
+    if isinstance(exc, ClientError):
+        code = str(exc.response.get("Error", {}).get("Code", ""))
+        if code in ("404", "NoSuchKey", "NoSuchBucket", "NotFound"):
+            return ArtifactUnavailable("artifact_missing", f"{what} not found in S3")
+        return ArtifactUnavailable("s3_unavailable", f"S3 refused {what}: {code or exc}")
+    return ArtifactUnavailable("s3_unavailable", f"S3 unreachable fetching {what}: {type(exc).__name__}")
+
+
+def fetch(uri: str, settings: Settings, client=None) -> tuple[str, str]:
+    """Download `uri` into settings.tmp_dir unless a verified copy is there; returns (path, sha256)."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    bucket, key = parse_s3_uri(uri)
+    client = client or s3_client(settings)
+    mkey = schema.manifest_path(key)
+    try:
+        manifest = client.get_object(Bucket=bucket, Key=mkey)["Body"].read(4096).decode("utf-8", "replace")
+    except (BotoCoreError, ClientError) as exc:
+        raise _s3_failure(exc, f"manifest s3://{bucket}/{mkey}") from None
+    expected = parse_manifest(manifest)
+
+    os.makedirs(settings.tmp_dir, exist_ok=True)
+    # The digest in the name: a new build never collides with the previous one's file.
+    local = os.path.join(settings.tmp_dir, f"{expected[:16]}-{os.path.basename(key)}")
+    if os.path.isfile(local) and digests_match(sha256_file(local), expected):
+        return local, expected
+
+    fd, partial = tempfile.mkstemp(dir=settings.tmp_dir, prefix=".download-")
+    try:
+        digest = hashlib.sha256()
+        with os.fdopen(fd, "wb") as out:
+            try:
+                body = client.get_object(Bucket=bucket, Key=key)["Body"]
+                for chunk in body.iter_chunks(_CHUNK):
+                    digest.update(chunk)
+                    out.write(chunk)
+            except (BotoCoreError, ClientError) as exc:
+                raise _s3_failure(exc, f"artifact s3://{bucket}/{key}") from None
+        if not digests_match(digest.hexdigest(), expected):
+            raise ArtifactUnavailable("checksum_mismatch", "downloaded artifact does not match its sha256 manifest; refused")
+        os.replace(partial, local)
+    finally:
+        if os.path.exists(partial):
+            os.unlink(partial)
+    return local, expected

@@ -1,0 +1,36 @@
+"""Typed settings of the lookup API, read from `LATENTLENS_*` environment variables.
+
+Built on demand (never at import) so tests and `latentlens serve` can pass their own.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Where the artifact lives and how the API serves it."""
+
+    model_config = SettingsConfigDict(env_prefix="LATENTLENS_", frozen=True, extra="ignore")
+
+    db: str = Field("artifacts/latentlens.duckdb", description="artifact path or s3://bucket/key")
+    tmp_dir: str = Field("/tmp/latentlens", description="S3 downloads and DuckDB's temp/home (Lambda's only writable place)")
+    verify_checksum: bool = Field(True, description="check the artifact against its sha256 manifest before opening")
+    retry_interval_s: float = Field(2.0, ge=0, description="after a failed open, wait this long before trying again")
+    cache_max_age: int = Field(3600, ge=0, description="Cache-Control max-age of successful responses")
+    duckdb_threads: int = Field(1, ge=1, description="DuckDB worker threads; queries are point lookups")
+    duckdb_memory_limit: str = Field("256MB")
+    s3_endpoint_url: str | None = Field(None, description="e.g. a moto server in tests")
+    s3_region: str | None = None
+    s3_connect_timeout_s: float = Field(2.0, gt=0)
+    s3_read_timeout_s: float = Field(10.0, gt=0)
+    s3_max_attempts: int = Field(3, ge=1, description="botocore total attempts, with its standard backoff")
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """Settings from the environment, read once per process."""
+    return Settings()

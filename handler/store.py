@@ -1,0 +1,109 @@
+"""The artifact for this container's life: opened lazily on first use, cached once it works.
+
+A failed open is remembered only for `retry_interval_s`, so a missing or broken artifact that
+gets fixed is picked up without a restart; a good one is kept until the process ends.
+"""
+
+from __future__ import annotations
+
+import atexit
+import gc
+import logging
+import threading
+import time
+
+import duckdb
+
+from handler.artifact import Artifact, ArtifactUnavailable, open_artifact
+from handler.settings import Settings
+
+logger = logging.getLogger("latentlens.handler")
+
+
+class Store:
+    """Owns the one read-only DuckDB connection; hands out a cursor per thread."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._lock = threading.Lock()
+        self._artifact: Artifact | None = None
+        self._failure: ArtifactUnavailable | None = None
+        self._failed_at = 0.0
+        self._local = threading.local()
+        self._cursors: list[duckdb.DuckDBPyConnection] = []
+
+    def artifact(self) -> Artifact:
+        """The open artifact, or ArtifactUnavailable saying why not."""
+        art = self._artifact
+        if art is not None:
+            return art
+        with self._lock:
+            if self._artifact is not None:
+                return self._artifact
+            if self._failure is not None and time.monotonic() - self._failed_at < self.settings.retry_interval_s:
+                raise self._failure
+            try:
+                self._artifact = self._open()
+                self._failure = None
+                # The movie map is long-lived: keep it out of the collector's scans (tail latency),
+                # and hand it back at exit so DuckDB's bindings are torn down cleanly.
+                gc.freeze()
+                atexit.register(gc.unfreeze)
+            except ArtifactUnavailable as exc:
+                logger.warning("artifact unavailable (%s): %s", exc.reason, exc.message)
+                self._failure, self._failed_at = exc, time.monotonic()
+                raise
+            return self._artifact
+
+    def _open(self) -> Artifact:
+        db = self.settings.db
+        if db.startswith("s3://"):
+            from handler.s3 import fetch
+
+            path, digest = fetch(db, self.settings)
+            return open_artifact(path, self.settings, sha256=digest)
+        return open_artifact(db, self.settings)
+
+    def cursor(self) -> tuple[Artifact, duckdb.DuckDBPyConnection]:
+        """The artifact and this thread's cursor on it (DuckDB connections are not thread-safe)."""
+        art = self.artifact()
+        cached = getattr(self._local, "pair", None)
+        if cached is None or cached[0] is not art:
+            cur = art.conn.cursor()
+            with self._lock:
+                self._cursors.append(cur)
+            cached = (art, cur)
+            self._local.pair = cached
+        return cached
+
+    def _drop(self, art: Artifact) -> None:
+        """Close the artifact and every cursor on it: DuckDB keeps a database (and its config) alive
+        while any connection to it is open, so a reopen would otherwise get the old instance back."""
+        for cur in self._cursors:
+            try:
+                cur.close()
+            except duckdb.Error:
+                pass
+        self._cursors.clear()
+        try:
+            art.conn.close()
+        except duckdb.Error:
+            pass
+
+    def invalidate(self, art: Artifact, exc: Exception) -> None:
+        """A query failed inside DuckDB: drop this artifact so the next request reopens and re-verifies."""
+        with self._lock:
+            if self._artifact is art:
+                logger.error("artifact failed a query, reopening on next use: %s", exc)
+                self._drop(art)
+                self._artifact = None
+                self._failure = ArtifactUnavailable("artifact_unreadable", f"artifact failed a query: {exc}")
+                self._failed_at = time.monotonic()
+        self._local.__dict__.pop("pair", None)
+
+    def close(self) -> None:
+        """Close the artifact (tests, shutdown); the next request opens it again."""
+        with self._lock:
+            if self._artifact is not None:
+                self._drop(self._artifact)
+                self._artifact = None

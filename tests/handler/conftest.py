@@ -1,0 +1,36 @@
+"""Shared fixtures: the fixture artifact (built once per session) and an app/client over it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from handler.app import create_app
+from handler.settings import Settings
+from tests.handler.fixture_artifact import build_fixture_artifact
+
+
+@pytest.fixture(scope="session")
+def artifact(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return build_fixture_artifact(tmp_path_factory.mktemp("artifact") / "latentlens.duckdb")
+
+
+def make_settings(db: Path | str, tmp: Path, **overrides) -> Settings:
+    """Settings for tests: explicit db and scratch dir, and failed opens retried on the next request."""
+    values = {"db": str(db), "tmp_dir": str(tmp / "lltmp"), "retry_interval_s": 0, **overrides}
+    return Settings(**values)
+
+
+@pytest.fixture
+def settings(artifact: Path, tmp_path: Path) -> Settings:
+    return make_settings(artifact, tmp_path)
+
+
+@pytest.fixture
+def client(settings: Settings):
+    app = create_app(settings)
+    with TestClient(app, raise_server_exceptions=False) as c:
+        yield c
+    app.state.store.close()

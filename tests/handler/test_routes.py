@@ -1,0 +1,208 @@
+"""Every endpoint through FastAPI's TestClient against the fixture artifact: answers, bounds, errors, caching."""
+
+from __future__ import annotations
+
+import pytest
+
+from handler import models
+
+
+def titles(body: dict) -> list[str]:
+    return [item["title"] for item in body["items"]]
+
+
+def test_health_reports_the_build(client):
+    r = client.get("/health")
+    assert r.status_code == 200
+    body = models.Health.model_validate(r.json()).model_dump()
+    assert body["status"] == "ok" and body["schema_version"] == 1
+    assert body["build"]["dataset_name"] == "fixture"
+    assert body["build"]["topn_champion"] == "itemknn" and body["build"]["rating_champion"] == "svd"
+    assert body["counts"] == {"users": 2, "movies": 9, "ratings": 1415}
+    assert len(body["artifact_sha256"]) == 64
+    assert r.headers["cache-control"] == "no-store"
+
+
+def test_known_user_gets_personal_list_in_rank_order(client):
+    r = client.get("/users/1/recommendations", params={"n": 3})
+    assert r.status_code == 200
+    body = models.UserRecommendations.model_validate(r.json()).model_dump()
+    assert body["source"] == "personal"
+    assert [i["movie_id"] for i in body["items"]] == [318, 2571, 1221]
+    assert [i["rank"] for i in body["items"]] == [1, 2, 3]
+    first = body["items"][0]
+    assert first == {"rank": 1, "movie_id": 318, "title": "Shawshank Redemption, The (1994)",
+                     "display_title": "The Shawshank Redemption", "year": 1994, "genres": ["Crime", "Drama"],
+                     "score": 4.9}
+
+
+def test_genre_filters_within_the_users_list(client):
+    body = client.get("/users/1/recommendations", params={"genre": "comedy"}).json()
+    assert body["source"] == "personal" and body["genre"] == "Comedy"
+    assert [i["movie_id"] for i in body["items"]] == [4973, 1]  # user 1's list order, Comedy only
+
+
+def test_known_user_with_no_match_in_genre_stays_personal_and_empty(client):
+    body = client.get("/users/2/recommendations", params={"genre": "Crime"}).json()
+    assert body["source"] == "personal" and body["items"] == []
+
+
+def test_unknown_user_gets_popular_list(client):
+    body = client.get("/users/424242/recommendations", params={"n": 2}).json()
+    assert body["source"] == "popular"
+    assert [i["movie_id"] for i in body["items"]] == [318, 2571]
+    drama = client.get("/users/424242/recommendations", params={"genre": "Drama", "n": 2}).json()
+    assert drama["source"] == "popular" and [i["movie_id"] for i in drama["items"]] == [318, 858]
+
+
+def test_movie_and_its_stats(client):
+    r = client.get("/movies/858")
+    assert r.status_code == 200
+    assert models.Movie.model_validate(r.json()).model_dump() == {
+        "movie_id": 858, "title": "Godfather, The (1972)", "display_title": "The Godfather", "year": 1972,
+        "genres": ["Crime", "Drama"], "imdb_id": "0068646", "tmdb_id": 238, "n_ratings": 192, "mean_rating": 4.29}
+
+
+def test_movie_with_nulls(client):
+    body = client.get("/movies/99999").json()
+    assert body["year"] is None and body["mean_rating"] is None and body["imdb_id"] is None
+
+
+def test_unknown_movie_is_404_with_error_body(client):
+    r = client.get("/movies/5")
+    assert r.status_code == 404
+    assert r.json() == {"error": {"code": "movie_not_found", "message": "no movie 5"}}
+    assert "etag" not in r.headers
+    assert client.get("/movies/5/similar").status_code == 404
+
+
+def test_similar_movies(client):
+    r = client.get("/movies/858/similar", params={"n": 3})
+    body = models.SimilarMovies.model_validate(r.json()).model_dump()
+    assert [i["title"] for i in body["items"]] == [
+        "Godfather: Part II, The (1974)", "Godfather: Part III, The (1990)", "Goodfellas (1990)"]
+    assert body["items"][0]["score"] == 0.9 and body["items"][0]["source"] == "itemknn"
+
+
+def test_movie_without_neighbours_has_empty_similar_list(client):
+    assert client.get("/movies/99999/similar").json() == {"movie_id": 99999, "items": []}
+
+
+@pytest.mark.parametrize("query", ["the godfather", "The Godfather", "GODFATHER", "godfather, the"])
+def test_search_finds_the_godfather(client, query):
+    r = client.get("/movies", params={"search": query})
+    body = models.SearchResults.model_validate(r.json()).model_dump()
+    assert body["items"][0]["title"] == "Godfather, The (1972)"
+    assert set(titles(body)) == {"Godfather, The (1972)", "Godfather: Part II, The (1974)",
+                                 "Godfather: Part III, The (1990)"}
+
+
+@pytest.mark.parametrize("query", ["amelie", "AMÉLIE", "Amélie", "amélie poulain"])
+def test_search_is_accent_insensitive(client, query):
+    body = client.get("/movies", params={"search": query}).json()
+    assert [i["display_title"] for i in body["items"]] == ["Amélie"]
+
+
+def test_search_words_in_any_order_and_limit(client):
+    body = client.get("/movies", params={"search": "part godfather", "limit": 1}).json()
+    assert titles(body) == ["Godfather: Part II, The (1974)"]  # more ratings than Part III
+    assert client.get("/movies", params={"search": "zzzz"}).json()["items"] == []
+
+
+def test_popular_overall_and_per_genre(client):
+    body = models.PopularMovies.model_validate(client.get("/popular", params={"n": 3}).json()).model_dump()
+    assert body["genre"] is None and [i["movie_id"] for i in body["items"]] == [318, 2571, 1]
+    comedy = client.get("/popular", params={"genre": "COMEDY"}).json()
+    assert comedy["genre"] == "Comedy" and [i["movie_id"] for i in comedy["items"]] == [1, 4973]
+
+
+def test_liked_aggregates_similar_lists_excluding_inputs(client):
+    r = client.get("/recommendations", params={"liked": "858,1213", "n": 10})
+    body = models.LikedRecommendations.model_validate(r.json()).model_dump()
+    assert body["liked"] == [858, 1213] and body["unknown"] == []
+    assert [i["movie_id"] for i in body["items"]] == [1221, 318, 2023]
+    assert body["items"][0]["score"] == pytest.approx(1.4) and body["items"][0]["because"] == [858, 1213]
+
+
+def test_liked_godfather_includes_part_two(client):
+    body = client.get("/recommendations", params={"liked": "858"}).json()
+    assert "Godfather: Part II, The (1974)" in titles(body)
+    assert 858 not in [i["movie_id"] for i in body["items"]]
+
+
+def test_liked_accepts_repeated_parameter_and_reports_unknown_ids(client):
+    body = client.get("/recommendations?liked=858&liked=5").json()
+    assert body["liked"] == [858] and body["unknown"] == [5]
+
+
+def test_liked_with_only_unknown_ids_is_404(client):
+    r = client.get("/recommendations", params={"liked": "5,6"})
+    assert r.status_code == 404 and r.json()["error"]["code"] == "movie_not_found"
+
+
+@pytest.mark.parametrize("url", [
+    "/popular?n=0", "/popular?n=101", "/popular?n=abc", "/movies?search=godfather&limit=0",
+    "/movies?search=godfather&limit=101", "/users/0/recommendations", "/users/-3/recommendations",
+    "/users/abc/recommendations", "/movies/0", "/movies/99999999999", "/movies/858/similar?n=500",
+    "/recommendations?liked=", "/recommendations?liked=0", "/recommendations?liked=-1",
+    "/recommendations?liked=1.5", "/recommendations?liked=858,x", "/recommendations",
+    "/recommendations?liked=" + ",".join(str(i) for i in range(1, 52)),
+    "/movies", "/movies?search=", "/movies?search=%21%21", "/popular?genre=Nonsense",
+])
+def test_bad_parameters_are_422_json_errors(client, url):
+    r = client.get(url)
+    assert r.status_code == 422, r.text
+    body = r.json()
+    assert set(body) == {"error"} and set(body["error"]) == {"code", "message"}
+    assert body["error"]["code"] in {"invalid_parameter", "unknown_genre"}
+    assert "Traceback" not in r.text
+
+
+def test_fifty_liked_ids_are_allowed(client):
+    ids = ",".join(["858"] + [str(i) for i in range(100000, 100049)])
+    assert client.get(f"/recommendations?liked={ids}").status_code == 200
+
+
+def test_unknown_route_and_method_are_json_errors(client):
+    r = client.get("/nope")
+    assert r.status_code == 404 and r.json()["error"]["code"] == "not_found"
+    r = client.post("/popular")
+    assert r.status_code == 405 and r.json()["error"]["code"] == "method_not_allowed"
+
+
+def test_responses_carry_build_etag_and_max_age(client, settings):
+    a = client.get("/movies/858")
+    b = client.get("/popular")
+    assert a.headers["etag"] == b.headers["etag"] == client.get("/health").headers["etag"]
+    assert a.headers["etag"].startswith('"') and a.headers["etag"].endswith('"')
+    assert a.headers["cache-control"] == f"public, max-age={settings.cache_max_age}"
+    assert a.headers["content-type"] == "application/json"
+
+
+@pytest.mark.parametrize("header", ["{etag}", "W/{etag}", '"other", {etag}', "*"])
+def test_if_none_match_gives_empty_304(client, header):
+    etag = client.get("/movies/858").headers["etag"]
+    r = client.get("/movies/858", headers={"If-None-Match": header.format(etag=etag)})
+    assert r.status_code == 304 and r.content == b""
+    assert r.headers["etag"] == etag and "max-age" in r.headers["cache-control"]
+
+
+def test_stale_etag_gets_the_body(client):
+    r = client.get("/movies/858", headers={"If-None-Match": '"stale"'})
+    assert r.status_code == 200 and r.json()["movie_id"] == 858
+
+
+def test_errors_are_never_304(client):
+    etag = client.get("/movies/858").headers["etag"]
+    assert client.get("/movies/5", headers={"If-None-Match": etag}).status_code == 404
+
+
+def test_openapi_documents_every_endpoint_and_error_shape(client):
+    spec = client.get("/openapi.json").json()
+    for path in ["/health", "/users/{user_id}/recommendations", "/movies/{movie_id}", "/movies/{movie_id}/similar",
+                 "/movies", "/popular", "/recommendations"]:
+        assert "get" in spec["paths"][path], path
+    reco = spec["paths"]["/users/{user_id}/recommendations"]["get"]["responses"]
+    assert reco["422"]["content"]["application/json"]["schema"]["$ref"].endswith("/ErrorResponse")
+    assert "HTTPValidationError" not in spec["components"]["schemas"]
+    assert client.get("/docs").status_code == 200
