@@ -152,3 +152,13 @@ def test_cli_keep_last_duplicate_flag(csv_release: Path, capsys) -> None:
     assert main(["data", "info", str(csv_release), "--json", "--keep-last-duplicate"]) == 0
     out = capsys.readouterr().out
     assert '"ratings": 1' in out and "1 duplicate (user, movie) ratings" in out
+
+
+def test_too_many_fields(csv_release: Path, capsys) -> None:
+    write(csv_release, "ratings.csv", HEADER + "1,1,4.0,1\n1,2,3.0,2,9\n")
+    fails(csv_release, capsys, "ratings.csv", 3, "expected 4 fields")
+
+
+def test_unquoted_comma_in_title(csv_release: Path, capsys) -> None:
+    write(csv_release, "movies.csv", 'movieId,title,genres\n1,"Fine, A (2000)",Drama\n2,Broken, The (2001),Drama\n')
+    fails(csv_release, capsys, "movies.csv", 3, "expected 3 fields")

@@ -134,7 +134,9 @@ def _locate_parse_error(path: Path, spec: TableSpec, source: Path | bytes, exc: 
     try:
         text = _read(source, spec, {name: pl.Utf8 for name in spec.columns}, "utf8-lossy")
     except pl.exceptions.PolarsError as again:
-        return DataError(path, f"cannot parse: {str(again).splitlines()[0]}")
+        line = _first_ragged_line(source, spec)
+        problem = f"expected {len(spec.columns)} fields" if line is not None else "cannot parse"
+        return DataError(path, f"{problem}: {str(again).splitlines()[0]}", line=line)
     for name, dtype in spec.columns.items():
         if dtype == pl.Utf8:
             continue
@@ -149,6 +151,24 @@ def _locate_parse_error(path: Path, spec: TableSpec, source: Path | bytes, exc: 
                 return DataError(path, "invalid UTF-8 (expected UTF-8 text)", line=line)
             return DataError(path, f"{name}: {value!r} is not a valid {_kind(dtype)}", line=line)
     return DataError(path, f"cannot parse: {str(exc).splitlines()[0]}")
+
+
+def _first_ragged_line(source: Path | bytes, spec: TableSpec) -> int | None:
+    """Line of the first row with more fields than the spec, quoted text ignored; vectorised."""
+    try:
+        lines = pl.read_csv(
+            source if isinstance(source, Path) else io.BytesIO(source), has_header=False,
+            skip_rows=1 if spec.header is not None else 0, separator="\x1e", quote_char=None,
+            schema={"line": pl.Utf8}, encoding="utf8-lossy", raise_if_empty=False,
+        )
+    except pl.exceptions.PolarsError:
+        return None
+    text = pl.col("line").fill_null("")
+    if spec.quote_char is not None:
+        text = text.str.replace_all(f"{spec.quote_char}[^{spec.quote_char}]*{spec.quote_char}", "")
+    too_many = text.str.count_matches(spec.separator, literal=True) >= len(spec.columns)
+    row = lines.select(too_many.arg_true().first()).item()
+    return None if row is None else row + spec.first_data_line
 
 
 def _kind(dtype: pl.DataType) -> str:
