@@ -1,0 +1,141 @@
+"""The Lambda path for real, without Docker: `python -m awslambdaric handler.app.handler` (what AWS's
+Python images run) against a small Runtime API stub on 127.0.0.1."""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import subprocess
+import sys
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+from tests.handler.events import http_v2, rest_v1
+
+REPO = Path(__file__).resolve().parents[2]
+PREFIX = "/2018-06-01/runtime"
+
+
+class RuntimeApiStub(ThreadingHTTPServer):
+    """Hands out queued events on /invocation/next and records what the runtime posts back."""
+
+    daemon_threads = True
+
+    def __init__(self, events: list[dict]) -> None:
+        super().__init__(("127.0.0.1", 0), _StubHandler)
+        self.events: queue.Queue[tuple[str, dict]] = queue.Queue()
+        for i, event in enumerate(events):
+            self.events.put((f"req-{i}", event))
+        self.results: queue.Queue[tuple[str, str, dict]] = queue.Queue()  # (kind, request id, body)
+        self.done = threading.Event()
+
+
+class _StubHandler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"  # the runtime client's libcurl speaks HTTP/1.1 and keeps the connection
+    server: RuntimeApiStub
+
+    def log_message(self, *args) -> None:
+        pass
+
+    def _reply(self, status: int, body: bytes = b"", headers: dict[str, str] | None = None) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        for k, v in (headers or {}).items():
+            self.send_header(k, v)
+        self.end_headers()
+        self.wfile.write(body)
+
+    def do_GET(self) -> None:
+        if self.path != f"{PREFIX}/invocation/next":
+            self._reply(404)
+            return
+        try:
+            request_id, event = self.server.events.get_nowait()
+        except queue.Empty:
+            self.server.done.wait()  # no more work: park the runtime until the test ends
+            self._reply(500)
+            return
+        self._reply(200, json.dumps(event).encode(), {
+            "Lambda-Runtime-Aws-Request-Id": request_id,
+            "Lambda-Runtime-Deadline-Ms": "9999999999999",
+            "Lambda-Runtime-Invoked-Function-Arn": "arn:aws:lambda:us-east-1:123456789012:function:latentlens",
+        })
+
+    def do_POST(self) -> None:
+        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        parts = self.path[len(PREFIX):].strip("/").split("/")  # invocation/<id>/response | init/error
+        kind = parts[-1] if parts[0] == "invocation" else "init-error"
+        request_id = parts[1] if parts[0] == "invocation" else ""
+        self._reply(202, b'{"status":"OK"}')
+        self.server.results.put((kind, request_id, json.loads(body or b"{}")))
+
+
+@pytest.fixture
+def runtime(artifact, tmp_path):
+    """Start the stub and the runtime client; yields the stub, then stops both."""
+    procs: list[subprocess.Popen] = []
+    stubs: list[RuntimeApiStub] = []
+
+    def start(events: list[dict], db: Path = artifact) -> RuntimeApiStub:
+        stub = RuntimeApiStub(events)
+        threading.Thread(target=stub.serve_forever, daemon=True).start()
+        env = {**os.environ, "AWS_LAMBDA_RUNTIME_API": f"127.0.0.1:{stub.server_address[1]}",
+               "LATENTLENS_DB": str(db), "LATENTLENS_TMP_DIR": str(tmp_path / "lltmp"),
+               "PYTHONPATH": str(REPO)}
+        procs.append(subprocess.Popen([sys.executable, "-m", "awslambdaric", "handler.app.handler"], cwd=REPO,
+                                      env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT))
+        stubs.append(stub)
+        return stub
+
+    yield start
+    for stub in stubs:
+        stub.done.set()
+    for proc in procs:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    for stub in stubs:
+        stub.shutdown()
+        stub.server_close()
+
+
+def next_result(stub: RuntimeApiStub) -> tuple[str, str, dict]:
+    try:
+        return stub.results.get(timeout=30)
+    except queue.Empty:
+        pytest.fail("the runtime client posted nothing within 30 s")
+
+
+def test_runtime_client_serves_api_gateway_events(runtime):
+    stub = runtime([http_v2("/recommendations?liked=858"), rest_v1("/movies/858"), http_v2("/movies/5")])
+
+    kind, request_id, response = next_result(stub)
+    assert (kind, request_id) == ("response", "req-0")
+    assert response["statusCode"] == 200
+    assert response["headers"]["content-type"] == "application/json"
+    assert "etag" in response["headers"]
+    titles = [i["title"] for i in json.loads(response["body"])["items"]]
+    assert "Godfather: Part II, The (1974)" in titles
+
+    kind, request_id, response = next_result(stub)
+    assert (kind, request_id, response["statusCode"]) == ("response", "req-1", 200)
+    assert json.loads(response["body"])["movie_id"] == 858
+
+    kind, request_id, response = next_result(stub)
+    assert (kind, request_id, response["statusCode"]) == ("response", "req-2", 404)
+    assert json.loads(response["body"])["error"]["code"] == "movie_not_found"
+
+
+def test_runtime_client_with_missing_artifact_answers_503(runtime, tmp_path):
+    stub = runtime([http_v2("/health")], db=tmp_path / "absent.duckdb")
+    kind, _, response = next_result(stub)
+    assert kind == "response" and response["statusCode"] == 503
+    assert json.loads(response["body"])["error"]["code"] == "artifact_missing"
