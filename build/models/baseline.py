@@ -29,9 +29,9 @@ def fit_biases(
     user_idx: np.ndarray, item_idx: np.ndarray, rating: np.ndarray, n_users: int, n_items: int,
     reg_user: float, reg_item: float, iterations: int,
 ) -> tuple[float, np.ndarray, np.ndarray]:
-    """mu, bu, bi by alternating closed-form ridge steps (bu first, as Surprise does).
+    """mu, bu, bi by alternating closed-form ridge steps, items first as Surprise's baseline_als.
 
-    bu = sum_i(r - mu - bi) / (reg_user + n_u); bi = sum_u(r - mu - bu) / (reg_item + n_i).
+    bi = sum_u(r - mu - bu) / (reg_item + n_i); then bu = sum_i(r - mu - bi) / (reg_user + n_u).
     Users and items with no rating keep a bias of exactly 0.
     """
     r = rating.astype(np.float64)
@@ -41,8 +41,8 @@ def fit_biases(
     bu = np.zeros(n_users)
     bi = np.zeros(n_items)
     for _ in range(iterations):
-        bu = np.bincount(user_idx, r - mu - bi[item_idx], minlength=n_users) / (reg_user + n_u + (n_u == 0))
         bi = np.bincount(item_idx, r - mu - bu[user_idx], minlength=n_items) / (reg_item + n_i + (n_i == 0))
+        bu = np.bincount(user_idx, r - mu - bi[item_idx], minlength=n_users) / (reg_user + n_u + (n_u == 0))
     return mu, bu, bi
 
 
@@ -97,7 +97,9 @@ class RatingPredictor(Recommender):
         return np.clip(out, *self._scale)
 
     def score_users(self, users: np.ndarray) -> np.ndarray:
-        """Predicted rating of every item; an unknown user (-1) gets mu + bi."""
+        """Estimated rating of every item, NOT clipped: clipping would tie every item above the
+        top of the scale and top-n would then rank them by index. Clip for display; an unknown
+        user (-1) gets mu + bi."""
         self._check_fitted()
         users = np.asarray(users, dtype=np.int64)
         out = np.empty((users.shape[0], self._n_items), dtype=np.float64)
@@ -105,11 +107,11 @@ class RatingPredictor(Recommender):
         out[~known] = self._mu + self._bi[None, :]
         if known.any():
             out[known] = self._score_block(users[known])
-        return np.clip(out, *self._scale).astype(np.float32)
+        return out.astype(np.float32)
 
     def cold_scores(self) -> np.ndarray:
         self._check_fitted()
-        return np.clip(self._mu + self._bi, *self._scale).astype(np.float32)
+        return (self._mu + self._bi).astype(np.float32)
 
 
 class Baseline(RatingPredictor):

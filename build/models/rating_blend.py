@@ -1,0 +1,135 @@
+"""The rating champion: a learned blend of several rating predictors (Netflix-Prize style).
+
+Blend weights must never see the test data, so they are learned on an inner hold-out of the
+training data: the components are fitted on the rest, their predictions on the hold-out
+are the blender's training set, and then the components are refitted on all the data.
+Features are the component predictions plus log rating counts of the user and the item
+(how much to trust each component depends on how much data stands behind it).
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar, Literal, Self
+
+import numpy as np
+from pydantic import Field
+
+from build.models.base import FitContext, Interactions, ModelConfig, Recommender
+from build.models.baseline import Baseline, BaselineConfig, RatingPredictor
+from build.models.biased_mf import BiasedMF, BiasedMFConfig
+from build.models.knn_baseline import KNNBaseline, KNNBaselineConfig
+from build.progress import get_logger
+
+log = get_logger(__name__)
+
+
+class RatingBlendConfig(ModelConfig):
+    """Which components to blend (None leaves one out) and how the blender is learned."""
+
+    baseline: BaselineConfig | None = BaselineConfig()
+    mf: BiasedMFConfig | None = BiasedMFConfig(factors=64, reg=0.1)
+    item_knn: KNNBaselineConfig | None = KNNBaselineConfig()
+    user_knn: KNNBaselineConfig | None = KNNBaselineConfig(user_based=True)
+    blender: Literal["ridge", "gbdt"] = "gbdt"
+    holdout_fraction: float = Field(0.1, gt=0, lt=0.5)
+    ridge_alpha: float = Field(1.0, ge=0)
+    gbdt_iterations: int = Field(200, ge=1)
+    gbdt_learning_rate: float = Field(0.1, gt=0)
+    gbdt_max_leaf_nodes: int = Field(31, ge=2)
+    refit: bool = True  # refit components on all data after learning the blend
+
+
+def _components(cfg: RatingBlendConfig) -> list[Recommender]:
+    out: list[Recommender] = []
+    if cfg.baseline is not None:
+        out.append(Baseline(cfg.baseline))
+    if cfg.mf is not None:
+        out.append(BiasedMF(cfg.mf))
+    if cfg.item_knn is not None:
+        out.append(KNNBaseline(cfg.item_knn.model_copy(update={"user_based": False})))
+    if cfg.user_knn is not None:
+        out.append(KNNBaseline(cfg.user_knn.model_copy(update={"user_based": True})))
+    if not out:
+        raise ValueError("rating_blend needs at least one component")
+    return out
+
+
+class RatingBlend(RatingPredictor):
+    """Blend of baseline, ALS MF, item- and user-kNN with a ridge or gradient-boosted blender."""
+
+    name: ClassVar[str] = "rating_blend"
+
+    def __init__(self, config: RatingBlendConfig | None = None) -> None:
+        self.config = config or RatingBlendConfig()
+
+    def _features(self, preds: list[np.ndarray], users: np.ndarray, items: np.ndarray) -> np.ndarray:
+        lu = np.log1p(self._user_count[np.maximum(users, 0)] * (users >= 0))
+        li = np.log1p(self._item_count[np.maximum(items, 0)] * (items >= 0))
+        cols = [*preds, lu, li]
+        if self.config.blender == "ridge":  # let linear weights vary with support
+            cols += [p * lu for p in preds] + [p * li for p in preds]
+        return np.column_stack(cols)
+
+    def _fit_blender(self, x: np.ndarray, y: np.ndarray, ctx: FitContext) -> None:
+        cfg = self.config
+        if cfg.blender == "ridge":
+            self._x_mean, self._x_std = x.mean(axis=0), x.std(axis=0) + 1e-9
+            z = (x - self._x_mean) / self._x_std
+            self._y_mean = float(y.mean())
+            a = z.T @ z + cfg.ridge_alpha * np.eye(z.shape[1])
+            self._w = np.linalg.solve(a, z.T @ (y - self._y_mean))
+        else:
+            from sklearn.ensemble import HistGradientBoostingRegressor
+
+            self._gbdt = HistGradientBoostingRegressor(
+                max_iter=cfg.gbdt_iterations, learning_rate=cfg.gbdt_learning_rate,
+                max_leaf_nodes=cfg.gbdt_max_leaf_nodes, early_stopping=False,
+                random_state=int(ctx.rng.integers(2**31 - 1)),
+            ).fit(x, y)
+
+    def _blend(self, x: np.ndarray) -> np.ndarray:
+        if self.config.blender == "ridge":
+            return self._y_mean + ((x - self._x_mean) / self._x_std) @ self._w
+        return self._gbdt.predict(x)
+
+    def fit(self, data: Interactions, ctx: FitContext) -> Self:
+        cfg = self.config
+        hold = ctx.rng.random(data.n_ratings) < cfg.holdout_fraction
+        inner, held = data.subset(~hold), data.subset(hold)
+        self._user_count = np.bincount(inner.user_idx, minlength=data.n_users).astype(np.float64)
+        self._item_count = np.bincount(inner.item_idx, minlength=data.n_items).astype(np.float64)
+        models = [m.fit(inner, ctx) for m in _components(cfg)]
+        preds = [m.predict(held.user_idx, held.item_idx) for m in models]
+        for m, p in zip(models, preds):
+            log.info("rating_blend: %s holdout rmse %.4f", m.name,
+                     float(np.sqrt(np.mean((p - held.rating) ** 2))))
+        self._fit_blender(self._features(preds, held.user_idx, held.item_idx), held.rating.astype(np.float64), ctx)
+        if cfg.refit:
+            # counts scaled so the blender sees the support it was trained with
+            scale = 1.0 - cfg.holdout_fraction
+            self._user_count = np.bincount(data.user_idx, minlength=data.n_users) * scale
+            self._item_count = np.bincount(data.item_idx, minlength=data.n_items) * scale
+            models = [m.fit(data, ctx) for m in _components(cfg)]
+        self._models = models
+        anchor = models[0]
+        self._set_fitted(data, anchor._mu, anchor._bu, anchor._bi)
+        return self
+
+    def _estimate(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
+        preds = [m.predict(users, items) for m in self._models]
+        return self._blend(self._features(preds, users, items))
+
+    def predict(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
+        """Every pair goes through the blender: components handle their own unknown ids."""
+        self._check_fitted()
+        users = np.asarray(users, dtype=np.int64)
+        items = np.asarray(items, dtype=np.int64)
+        return np.clip(self._estimate(users, items), *self._scale)
+
+    def score_users(self, users: np.ndarray) -> np.ndarray:
+        """Blended estimates of every item (unclipped, like the other rating models)."""
+        self._check_fitted()
+        users = np.asarray(users, dtype=np.int64)
+        uu = np.repeat(users, self._n_items)
+        ii = np.tile(np.arange(self._n_items), users.shape[0])
+        return self._estimate(uu, ii).reshape(users.shape[0], self._n_items).astype(np.float32)
