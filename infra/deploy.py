@@ -1,8 +1,8 @@
 """`python -m infra.deploy`: from a built artifact to a live API, in one command.
 
 Steps: (build) → verify the artifact against its manifest → upload it to S3 under its sha256
-(s3 mode) or stage it into the package (bundled mode) → `sam build` → `sam deploy` with the new
-key. Nothing the stack serves changes before `sam deploy`, so a failure at any step leaves the
+(s3 mode) or stage it into the package (bundled mode) → `sam build` → byte-compile the package
+→ `sam deploy` with the new key. Nothing the stack serves changes before `sam deploy`, so a failure at any step leaves the
 live API as it was, and rollback is `--key <previous key>`. `--dry-run` runs everything up to
 the sam commands and prints those instead of running them.
 """
@@ -77,7 +77,7 @@ def run(s: DeploySettings, out: Out = print) -> int:
     rollback = s.key is not None
     title = f"deploy{' (dry run)' if s.dry_run else ''}: stack {s.stack_name}, artifact mode {s.mode}"
     out(title + (f", rolling back to {s.key}" if rollback else ""))
-    steps = 4 + (0 if rollback else 1)
+    steps = 5 + (0 if rollback else 1)
     n = 0
 
     def step(name: str, text: str) -> None:
@@ -124,13 +124,15 @@ def run(s: DeploySettings, out: Out = print) -> int:
 
     target = sam.SamTarget(stack_name=s.stack_name, template=str(s.template), region=s.region,
                            parameters=params, confirm_changeset=s.confirm_changeset)
-    for name, cmd in (("sam build", sam.build_command(target)), ("sam deploy", sam.deploy_command(target))):
+    commands = (("sam build", sam.build_command(target)), ("compile", sam.compile_command(target)),
+                ("sam deploy", sam.deploy_command(target)))
+    for name, cmd in commands:
         step(name, f"$ {shlex.join(cmd)}")
         if not s.dry_run:
             sam.run(cmd, cwd=s.root)
 
     if s.dry_run:
-        out("dry run: the sam commands above were printed, not run")
+        out("dry run: the commands after $ above were printed, not run")
         for p in problems:
             out(f"before a real run: {p}")
     else:

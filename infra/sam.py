@@ -1,4 +1,5 @@
-"""The two SAM CLI commands of a deploy, as argument lists: printed by --dry-run, run otherwise.
+"""The commands of a deploy after the artifact is in place, as argument lists: `sam build`,
+byte-compiling the built package, `sam deploy`. Printed by --dry-run, run otherwise.
 
 Kept as data so the dry run shows exactly what a real run executes, and tests can assert it.
 """
@@ -14,6 +15,7 @@ from pathlib import Path
 from infra.artifact import DeployError
 
 BUILD_DIR = ".aws-sam/build"
+FUNCTION = "LookupFunction"  # template.yaml's logical id = the folder sam build writes
 LAMBDA_PYTHON = "python3.12"  # template.yaml's Runtime; sam build's pip needs this interpreter
 
 
@@ -30,6 +32,17 @@ class SamTarget:
 
 def build_command(target: SamTarget) -> list[str]:
     return ["sam", "build", "--template", target.template, "--build-dir", BUILD_DIR]
+
+
+def compile_command(target: SamTarget) -> list[str]:
+    """Ship .pyc files: /var/task is read-only, so without them every cold start compiles every module.
+
+    Measured with infra.smoke: init 0.9-1.2 s -> 0.47-0.7 s, for +7 MB unzipped. unchecked-hash,
+    because zip keeps mtimes at 2 s resolution and mtime-checked .pyc files could be ignored;
+    safe since `sam build` rebuilds the folder from source every time.
+    """
+    return [LAMBDA_PYTHON, "-m", "compileall", "-q", "-j", "0", "--invalidation-mode", "unchecked-hash",
+            f"{BUILD_DIR}/{FUNCTION}"]
 
 
 def deploy_command(target: SamTarget) -> list[str]:
@@ -65,7 +78,7 @@ def missing_tools() -> list[str]:
 
 
 def run(cmd: list[str], cwd: Path) -> None:
-    """Run one sam command in the repository root, its output going straight to the terminal."""
+    """Run one command in the repository root, its output going straight to the terminal."""
     sys.stdout.flush()  # our step line before sam's own output
     result = subprocess.run(cmd, cwd=cwd, check=False)
     if result.returncode != 0:

@@ -1,6 +1,6 @@
 """Run the package `sam build` made, without Docker: import it and invoke it like Lambda would.
 
-`python -m infra.smoke` starts python3.12 (the Lambda runtime's version) with `-I -S`, so only
+`python -m infra.smoke` starts python3.12 (the Lambda runtime's version) with `-I -S -B`, so only
 the standard library and the built folder are importable: a dependency missing from
 infra/lambda/requirements.txt fails here, not in AWS. It sends HTTP API (payload 2.0) events to
 `handler.app.handler` and prints the init time (module import = Lambda's init phase), the first
@@ -17,8 +17,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+if __package__ in (None, ""):  # `python infra/smoke.py`: make the repository root importable
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from infra.sam import BUILD_DIR, FUNCTION  # noqa: E402
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_PACKAGE = REPO_ROOT / ".aws-sam/build/LookupFunction"
+DEFAULT_PACKAGE = REPO_ROOT / BUILD_DIR / FUNCTION
 DEFAULT_PATHS = ["/health", "/movies/1", "/popular", "/health"]
 
 # Runs inside python3.12 -I -S; argv[1]: package dir; stdin: [[label, event], ...]. Prints one JSON line.
@@ -93,7 +98,7 @@ def main(argv: list[str] | None = None) -> int:
     paths = a.paths or ([] if a.event else DEFAULT_PATHS)
     events = [[str(f), json.loads(f.read_text(encoding="utf-8"))] for f in a.event]
     events += [[raw, http_api_event(raw)] for raw in paths]
-    proc = subprocess.run([python, "-I", "-S", "-c", _INNER, str(a.package.resolve())], input=json.dumps(events),
+    proc = subprocess.run([python, "-I", "-S", "-B", "-c", _INNER, str(a.package.resolve())], input=json.dumps(events),
                           capture_output=True, text=True, env=env, check=False)
     if proc.returncode != 0:
         print(proc.stderr, file=sys.stderr)

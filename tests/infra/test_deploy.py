@@ -229,7 +229,9 @@ def test_real_run_runs_exactly_the_printed_commands_in_the_repo_root(s3, built, 
     monkeypatch.setattr(sam, "run", lambda cmd, cwd: ran.append((cmd, cwd)))
     rc, out, err = _deploy(capsys, "--mode", "s3", "--bucket", BUCKET, "--artifact", str(path), "--code-dir", str(tmp_path / "code"))
     assert rc == 0, err
-    assert [cmd for cmd, _ in ran] == [_printed_command(out, "sam build"), _printed_command(out, "sam deploy")]
+    printed = [_printed_command(out, name) for name in ("sam build", "compile", "sam deploy")]
+    assert [cmd for cmd, _ in ran] == printed
+    assert printed[1][:3] == ["python3.12", "-m", "compileall"] and printed[1][-1] == ".aws-sam/build/LookupFunction"
     assert {cwd for _, cwd in ran} == {Path(deploy.__file__).resolve().parents[1]}
     assert "printed, not run" not in out
 

@@ -149,6 +149,10 @@ def test_no_catch_all_route(function):
         assert method != "ANY" and "$default" not in path and "+}" not in path, (method, path)
 
 
+def test_the_folder_deploy_compiles_is_the_function_sam_builds(template):
+    assert template["Resources"][sam.FUNCTION]["Type"] == "AWS::Serverless::Function"
+
+
 def test_handler_path_imports_and_is_callable(function):
     module_name, _, attr = function["Handler"].rpartition(".")
     assert module_name == "handler.app"
