@@ -43,7 +43,10 @@ class Store:
             if self._failure is not None and time.monotonic() - self._failed_at < self.settings.retry_interval_s:
                 raise self._failure
             try:
-                self._artifact = self._open()
+                try:
+                    self._artifact = self._open()
+                except OSError as exc:  # unreadable file, /tmp full or not writable: still a 503, not a 500
+                    raise ArtifactUnavailable("io_error", f"{type(exc).__name__}: {exc.strerror or exc}") from None
                 self._failure = None
                 # The movie map is long-lived: keep it out of the collector's scans (tail latency),
                 # and hand it back at exit so DuckDB's bindings are torn down cleanly.

@@ -186,3 +186,10 @@ def test_duckdb_scratch_dirs_live_under_tmp_dir(artifact, tmp_path, client_for):
     assert home.startswith(str(tmp_path / "lltmp")) and temp.startswith(str(tmp_path / "lltmp"))
     with pytest.raises(duckdb.Error):
         conn.execute("CREATE TABLE x (a INTEGER)")  # read-only
+
+
+def test_unwritable_scratch_dir_is_a_503_not_a_500(artifact, tmp_path, client_for):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a directory")
+    client = client_for(artifact, tmp_dir=str(blocker / "latentlens"))
+    assert_unavailable(client, "io_error")

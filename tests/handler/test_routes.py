@@ -112,6 +112,7 @@ def test_search_words_in_any_order_and_limit(client):
 def test_popular_overall_and_per_genre(client):
     body = models.PopularMovies.model_validate(client.get("/popular", params={"n": 3}).json()).model_dump()
     assert body["genre"] is None and [i["movie_id"] for i in body["items"]] == [318, 2571, 1]
+    assert client.get("/popular?genre=&n=3").json() == body  # empty genre means overall
     comedy = client.get("/popular", params={"genre": "COMEDY"}).json()
     assert comedy["genre"] == "Comedy" and [i["movie_id"] for i in comedy["items"]] == [1, 4973]
 
