@@ -53,6 +53,7 @@ def models(names: list[str], train: Interactions, movies: pl.DataFrame, tags: pl
     try:
         from build.models.ease import EASE, EASEConfig
         registry["ease"] = lambda: EASE(EASEConfig())
+        registry["ease-steck"] = lambda: EASE(EASEConfig(profile="binary", l2=300.0))
     except ImportError:
         pass
     try:

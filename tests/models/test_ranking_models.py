@@ -3,17 +3,39 @@
 from __future__ import annotations
 
 import numpy as np
+import scipy.sparse as sp
+from sklearn.metrics.pairwise import cosine_similarity
 
-from build.models.itemknn import ItemKNN, ItemKNNConfig
-from build.models.popularity import Popularity, PopularityConfig
-from tests.models.contract import RecommenderContract
+from build.models.base import Interactions, Vocabulary
+from build.models.ease import EASE, EASEConfig, ease_weights, profile_weights
+from build.models.itemknn import ItemKNN, ItemKNNConfig, top_k_neighbours, cosine_transform, column_norms
+from build.models.popularity import Popularity, PopularityConfig, item_scores, popular_lists
+from tests.models.contract import RecommenderContract, checkerboard, fit_context
 
 
+def interactions(users, items, ratings, n_users=None, n_items=None, timestamps=None) -> Interactions:
+    users, items = np.asarray(users), np.asarray(items)
+    n_users = n_users or int(users.max()) + 1
+    n_items = n_items or int(items.max()) + 1
+    ts = np.arange(users.shape[0]) if timestamps is None else np.asarray(timestamps)
+    return Interactions(Vocabulary(np.arange(n_users)), Vocabulary(np.arange(n_items)),
+                        users.astype(np.int32), items.astype(np.int32),
+                        np.asarray(ratings, np.float32), ts.astype(np.int64))
+
+
+# --- contract ------------------------------------------------------------------------
 class TestPopularityCount(RecommenderContract):
     personalised = False
 
     def make_model(self):
         return Popularity(PopularityConfig(score="count"))
+
+
+class TestPopularityWeighted(RecommenderContract):
+    personalised = False
+
+    def make_model(self):
+        return Popularity(PopularityConfig(score="weighted"))
 
 
 class TestItemKNN(RecommenderContract):
@@ -28,3 +50,123 @@ class TestItemKNNBinary(RecommenderContract):
 
     def make_model(self):
         return ItemKNN(ItemKNNConfig(weighting="binary", k=20, shrinkage=0.0))
+
+
+class TestEASE(RecommenderContract):
+    def make_model(self):
+        return EASE(EASEConfig(l2=10.0))
+
+
+class TestEASESteck(RecommenderContract):
+    """Steck's binary profile (it reads the low cross-group ratings as interest: needs more λ)."""
+
+    def make_model(self):
+        return EASE(EASEConfig(l2=100.0, profile="binary"))
+
+
+# --- popularity ----------------------------------------------------------------------
+def test_weighted_rating_by_hand() -> None:
+    # item 0: ratings 5, 5, 5, 5 (v=4, R=5); item 1: one 5 (v=1, R=5); item 2: 2, 2 (v=2, R=2)
+    data = interactions([0, 1, 2, 3, 0, 1, 2], [0, 0, 0, 0, 1, 2, 2], [5, 5, 5, 5, 5, 2, 2], n_items=4)
+    # C = (20 + 5 + 4) / 7 = 29/7; m = median of votes (4, 1, 2) = 2
+    c, m = 29 / 7, 2.0
+    expected = [(4 * 5 + m * c) / (4 + m), (1 * 5 + m * c) / (1 + m), (2 * 2 + m * c) / (2 + m), 0.0]
+    got = item_scores(data, PopularityConfig(score="weighted", min_votes_quantile=0.5))
+    np.testing.assert_allclose(got, expected, rtol=1e-6)
+    # the well-voted 5.0 beats the single 5.0; unrated item 3 is last
+    assert list(np.argsort(-got)) == [0, 1, 2, 3]
+    np.testing.assert_array_equal(item_scores(data, PopularityConfig(score="count")), [4, 1, 2, 0])
+
+
+def test_popular_lists_per_genre() -> None:
+    data = interactions([0, 1, 2, 0, 1, 0], [0, 0, 0, 1, 1, 2], [4, 4, 4, 3, 3, 5], n_items=4)
+    genres = [["Drama"], ["Drama", "Comedy"], ["Comedy"], ["Drama"]]  # item 3 never rated
+    lists = popular_lists(data, genres, n=5, config=PopularityConfig(score="count"))
+    assert set(lists) == {None, "Drama", "Comedy"}
+    np.testing.assert_array_equal(lists[None][0], [0, 1, 2])
+    np.testing.assert_array_equal(lists[None][1], [3, 2, 1])
+    np.testing.assert_array_equal(lists["Drama"][0], [0, 1])
+    np.testing.assert_array_equal(lists["Comedy"][0], [1, 2])
+    assert popular_lists(data, genres, n=1)["Comedy"][0].tolist() == [1]
+
+
+# --- item-kNN ------------------------------------------------------------------------
+def test_chunked_cosine_equals_dense_sklearn(monkeypatch) -> None:
+    import build.models.itemknn as itemknn
+
+    rng = np.random.default_rng(3)
+    x = sp.random(40, 25, density=0.3, format="csr", random_state=rng, dtype=np.float32)
+    monkeypatch.setattr(itemknn, "CHUNK_BUDGET", 25 * 4)  # 4 items per chunk: many chunks
+    k = 6
+    got = top_k_neighbours(x.T.tocsr(), x, k, cosine_transform(column_norms(x)), n_threads=2,
+                           show_progress=False).toarray()
+    dense = cosine_similarity(x.T.toarray())
+    np.fill_diagonal(dense, -np.inf)
+    for i in range(25):
+        keep = np.flatnonzero(got[i])
+        assert keep.size == min(k, int((dense[i] > 0).sum()))
+        np.testing.assert_allclose(got[i, keep], dense[i, keep], rtol=1e-5)
+        # nothing left out is larger than what was kept
+        assert np.delete(dense[i], keep).max(initial=-np.inf) <= got[i, keep].min() + 1e-6
+
+
+def test_itemknn_scores_sum_similarities_of_rated_neighbours() -> None:
+    board = checkerboard()
+    model = ItemKNN(ItemKNNConfig(weighting="binary", k=3, shrinkage=0.0)).fit(board.data, fit_context())
+    w = model.neighbours_.toarray()  # row i: i's 3 neighbours
+    x = board.data.binary.toarray()
+    np.testing.assert_allclose(model.score_users(np.arange(5)), x[:5] @ w.T, rtol=1e-5)
+    assert ((w > 0).sum(axis=1) <= 3).all()
+
+
+# --- EASE ----------------------------------------------------------------------------
+def test_ease_closed_form_equals_numpy_inverse() -> None:
+    rng = np.random.default_rng(0)
+    x = (rng.random((30, 7)) < 0.4).astype(np.float64)
+    p = np.linalg.inv(x.T @ x + 5.0 * np.eye(7))
+    expected = np.eye(7) - p / np.diag(p)[None, :]
+    np.testing.assert_allclose(ease_weights(x.T @ x, 5.0), expected, atol=1e-10)
+    assert np.allclose(np.diag(expected), 0.0)
+
+
+def test_ease_banded_mirror_on_a_larger_matrix(monkeypatch) -> None:
+    import build.models.ease as ease
+
+    rng = np.random.default_rng(1)
+    x = (rng.random((60, 50)) < 0.2).astype(np.float32)
+    g = x.T @ x
+    p = np.linalg.inv(g.astype(np.float64) + 3.0 * np.eye(50))
+    expected = np.eye(50) - p / np.diag(p)[None, :]
+    original = ease._mirror_upper_to_lower
+    monkeypatch.setattr(ease, "_mirror_upper_to_lower", lambda a: original(a, block=7))
+    np.testing.assert_allclose(ease_weights(g.copy(), 3.0), expected, atol=1e-4)
+
+
+def test_ease_scores_are_profile_times_weights() -> None:
+    board = checkerboard()
+    model = EASE(EASEConfig(l2=10.0, profile="binary")).fit(board.data, fit_context())
+    x = board.data.binary.toarray()[:, model.items_]
+    np.testing.assert_allclose(model.score_users(np.arange(4))[:, model.items_], x[:4] @ model.weights_, rtol=1e-4,
+                               atol=1e-5)
+
+
+def test_profile_weights_by_hand() -> None:
+    # user 0 rates 4 (t=1), 2 (t=3), 3 (t=2): mean 3; user 1 rates one 5
+    data = interactions([0, 0, 0, 1], [0, 1, 2, 0], [4, 2, 3, 5], timestamps=[1, 3, 2, 9])
+    liking = [1 + 0.5 * 1, 1 + 0.5 * -1, 1 + 0.5 * 0, 1.0]
+    np.testing.assert_allclose(profile_weights(data, 0.5, None, 0.3), liking)
+    # ages in the user's own ratings: t=3 newest (0), t=2 (1), t=1 (2); user 1's only rating 0
+    age = np.array([2, 0, 1, 0])
+    recency = 0.3 + 0.7 * 0.5 ** (age / 1.0)
+    np.testing.assert_allclose(profile_weights(data, 0.5, 1.0, 0.3), np.array(liking) * recency, rtol=1e-6)
+    assert profile_weights(data, 3.0, None, 0.3)[1] == 0.0  # 1 + 3·(-1) floored at 0
+
+
+def test_ease_items_outside_max_items_rank_last() -> None:
+    board = checkerboard()
+    model = EASE(EASEConfig(l2=10.0, max_items=10)).fit(board.data, fit_context())
+    assert model.items_.shape == (10,)
+    scores = model.score_users(np.arange(board.data.n_users))
+    outside = np.setdiff1d(np.arange(board.data.n_items), model.items_)
+    assert (scores[:, outside].max(axis=1) < scores[:, model.items_].min(axis=1)).all()
+    assert np.isfinite(scores).all()
