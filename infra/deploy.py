@@ -118,6 +118,8 @@ def run(s: DeploySettings, out: Out = print) -> int:
                        "TmpStorageMB": str(tmp_storage_mb(verified.size))}
         else:
             staged = stage.stage(code_dir, verified)
+            # sam deploy keeps a parameter's previous value unless given: reset what s3 mode set.
+            params["TmpStorageMB"] = str(TMP_FREE_MB)
             step("stage", f"{staged.relative_to(s.root) if staged.is_relative_to(s.root) else staged}  "
                           "(ships in the package as /var/task/artifact/latentlens.duckdb)")
     params |= s.parameters

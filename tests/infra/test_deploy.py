@@ -174,7 +174,8 @@ def test_bundled_dry_run_stages_the_verified_artifact_into_the_package(no_sam, b
     path, digest = built
     code = tmp_path / "code"
     with mock_aws():
-        rc, out, err = _deploy(capsys, "--artifact", str(path), "--code-dir", str(code), "--dry-run")
+        rc, out, err = _deploy(capsys, "--artifact", str(path), "--code-dir", str(code), "--dry-run",
+                               "--parameter", "ThrottlingRateLimit=20")
         assert boto3.client("s3", region_name=REGION).list_buckets()["Buckets"] == []  # no S3 in bundled mode
     assert rc == 0, err
     staged = code / "artifact" / ARTIFACT_NAME
@@ -182,7 +183,7 @@ def test_bundled_dry_run_stages_the_verified_artifact_into_the_package(no_sam, b
     assert staged.stat().st_mode & 0o777 == 0o644  # Lambda's non-root user must be able to read it
     assert (code / "artifact" / (ARTIFACT_NAME + ".sha256")).read_text() == f"{digest}  {ARTIFACT_NAME}\n"
     cmd = _printed_command(out, "sam deploy")
-    assert cmd[cmd.index("--parameter-overrides") + 1:] == ["ArtifactMode=bundled"]
+    assert cmd[cmd.index("--parameter-overrides") + 1:] == ["ArtifactMode=bundled", "TmpStorageMB=512", "ThrottlingRateLimit=20"]
     assert [p.name for p in (code / "artifact").iterdir() if p.name.startswith(".")] == []  # no partial copy left
 
 
