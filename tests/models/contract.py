@@ -44,15 +44,15 @@ class Checkerboard:
 @lru_cache(maxsize=1)
 def checkerboard(
     n_groups: int = 2, users_per_group: int = 30, items_per_group: int = 12,
-    liked_per_user: tuple[int, int] = (3, 9), seed: int = 7,
+    liked_per_user: int = 7, seed: int = 7,
 ) -> Checkerboard:
     """Build the checkerboard fixture (cached: every test sees the same arrays).
 
-    Each user rates between `liked_per_user` (inclusive) random items of their own group
-    4.5 or 5.0 and one random item of the next group 0.5-1.5, so own-group ratings sit above
-    every user's mean (mean-centred models see the same groups as binary ones). The number
-    varies by user: with a fixed count, "has item a" would predict "lacks item b" within a
-    group, and regression models (EASE) rightly learn that artefact instead of the groups. The last item of the catalogue is never rated, like a
+    Each user rates `liked_per_user` random items of their own group 4.5 or 5.0 and one
+    random item of the next group 0.5-1.5, so own-group ratings sit above every user's mean
+    (mean-centred models see the same groups as binary ones). Beware: with a fixed count,
+    "has item a" predicts "lacks item b" within a group, and regression models (EASE) learn
+    that artefact unless regularised (λ >= 30 here). The last item of the catalogue is never rated, like a
     movie nobody has rated yet; ids are sparse (x10) so id/index mix-ups show.
     """
     rng = np.random.default_rng(seed)
@@ -64,12 +64,11 @@ def checkerboard(
     u_list, i_list, r_list = [], [], []
     for u in range(n_users):  # fixture size is tiny; clarity beats vectorisation here
         g = user_group[u]
-        n_liked = int(rng.integers(liked_per_user[0], liked_per_user[1] + 1))
-        own = g * items_per_group + rng.choice(items_per_group, n_liked, replace=False)
+        own = g * items_per_group + rng.choice(items_per_group, liked_per_user, replace=False)
         other = ((g + 1) % n_groups) * items_per_group + rng.integers(items_per_group)
-        u_list += [u] * (n_liked + 1)
+        u_list += [u] * (liked_per_user + 1)
         i_list += [*own, other]
-        r_list += [*rng.choice([4.5, 5.0], n_liked), rng.choice([0.5, 1.0, 1.5])]
+        r_list += [*rng.choice([4.5, 5.0], liked_per_user), rng.choice([0.5, 1.0, 1.5])]
 
     n = len(u_list)
     users = Vocabulary(np.arange(n_users, dtype=np.int64) * 10 + 1)

@@ -54,7 +54,7 @@ class TestItemKNNBinary(RecommenderContract):
 
 class TestEASE(RecommenderContract):
     def make_model(self):
-        return EASE(EASEConfig(l2=10.0))
+        return EASE(EASEConfig(l2=30.0))
 
 
 class TestEASESteck(RecommenderContract):
