@@ -9,7 +9,7 @@ Gram matrices come from one batched matmul and the solves from one stacked
 
 from __future__ import annotations
 
-from typing import ClassVar, Self
+from typing import ClassVar, Literal, Self
 
 import numpy as np
 import scipy.sparse as sp
@@ -26,12 +26,14 @@ class BiasedMFConfig(ModelConfig):
     """ALS settings. `reg` scales with each row's rating count when `weighted_reg` (ALS-WR)."""
 
     factors: int = Field(32, ge=1)
-    iterations: int = Field(12, ge=1)
+    iterations: int = Field(6, ge=1)
     reg: float = Field(0.08, ge=0)
     reg_bias: float = Field(0.01, ge=0)
     weighted_reg: bool = True
     init_std: float = Field(0.1, ge=0)
-    block_entries: int = Field(2_000_000, ge=1_000)  # padded ratings per batched solve (memory knob)
+    solver: Literal["cg", "exact"] = "cg"
+    cg_steps: int = Field(2, ge=1)  # conjugate-gradient steps per half-iteration, warm-started
+    block_entries: int = Field(2_000_000, ge=1_000)  # ratings (padded for "exact") held per block
 
 
 def ridge_rows(
@@ -75,6 +77,59 @@ def ridge_rows(
         out[rows] = np.linalg.solve(gram, rhs[..., None])[..., 0]
     return out
 
+def ridge_rows_cg(
+    indptr: np.ndarray, cols: np.ndarray, target: np.ndarray, features: np.ndarray,
+    reg: np.ndarray, weighted: bool, start: np.ndarray, steps: int, block_entries: int,
+) -> np.ndarray:
+    """The same ridge problems as `ridge_rows`, approximately, by a few conjugate-gradient steps.
+
+    Never forms the (d x d) Gram matrices: each step costs O(nnz * d) (a gather, a row-wise
+    dot and one sparse @ dense product) instead of O(nnz * d^2) plus a LAPACK call per row.
+    Warm-started from `start` (the previous ALS iteration), 3 steps are enough (as in the
+    implicit library). Rows are processed in blocks of about `block_entries` ratings.
+    """
+    n_rows, d = start.shape
+    counts = np.diff(indptr)
+    out = np.zeros((n_rows, d), dtype=np.float64)
+    f32 = np.ascontiguousarray(features, dtype=np.float32)
+    reg32 = reg.astype(np.float32)
+    cum = indptr[1:]
+    lo = 0
+    while lo < n_rows:
+        hi = min(n_rows, max(lo + 1, int(np.searchsorted(cum, indptr[lo] + block_entries, side="right"))))
+        a, b = indptr[lo], indptr[hi]
+        cnt = counts[lo:hi]
+        fx = f32[cols[a:b]]                                      # (nnz_block, d)
+        # one CSR shell reused for every product: its data is overwritten, never re-validated
+        m = sp.csr_matrix((np.asarray(target[a:b], np.float32), cols[a:b], indptr[lo : hi + 1] - a),
+                          shape=(hi - lo, features.shape[0]))
+        scale = cnt.astype(np.float32) if weighted else np.ones(hi - lo, np.float32)
+        lam = scale[:, None] * reg32[None, :]
+
+        def apply(w: np.ndarray) -> np.ndarray:
+            m.data = np.einsum("nd,nd->n", fx, np.repeat(w, cnt, axis=0))
+            return m @ f32 + lam * w
+
+        rhs = m @ f32
+        w = start[lo:hi].astype(np.float32)
+        r = rhs - apply(w)
+        p = r.copy()
+        rs = np.einsum("nd,nd->n", r, r)
+        for _ in range(steps):
+            ap = apply(p)
+            den = np.einsum("nd,nd->n", p, ap)
+            alpha = np.divide(rs, den, out=np.zeros_like(rs), where=den > 0)
+            w += alpha[:, None] * p
+            r -= alpha[:, None] * ap
+            rs_new = np.einsum("nd,nd->n", r, r)
+            beta = np.divide(rs_new, rs, out=np.zeros_like(rs), where=rs > 0)
+            p = r + beta[:, None] * p
+            rs = rs_new
+        w[cnt == 0] = 0.0
+        out[lo:hi] = w
+        lo = hi
+    return out
+
 
 class BiasedMF(RatingPredictor):
     """Biased MF by ALS; biases ride along as an extra column paired with a constant 1."""
@@ -98,15 +153,25 @@ class BiasedMF(RatingPredictor):
         P = np.zeros((data.n_users, k))
         reg = np.append(np.full(k, cfg.reg), cfg.reg_bias)
         u_rows = np.repeat(np.arange(data.n_users), np.diff(by_user.indptr))
-        for _ in progress(range(cfg.iterations), desc="biased_mf ALS", total=cfg.iterations, unit="iter"):
+        W_u = np.zeros((data.n_users, k + 1))
+        W_i = np.hstack([Q, bi[:, None]])
+
+        def solve(m: sp.csr_matrix, target: np.ndarray, feats: np.ndarray, start: np.ndarray, steps: int):
+            if cfg.solver == "exact":
+                return ridge_rows(m.indptr, m.indices, target, feats, reg, cfg.weighted_reg, cfg.block_entries)
+            return ridge_rows_cg(m.indptr, m.indices, target, feats, reg, cfg.weighted_reg, start, steps,
+                                 cfg.block_entries)
+
+        for it in progress(range(cfg.iterations), desc="biased_mf ALS", total=cfg.iterations, unit="iter"):
+            steps = cfg.cg_steps * (3 if it == 0 else 1)  # the first users' solve starts from zero
             # users: features (q_i, 1), target r - b_i  ->  (p_u, b_u)
-            w = ridge_rows(by_user.indptr, by_user.indices, by_user.data - bi[by_user.indices],
-                           np.hstack([Q, np.ones((data.n_items, 1))]), reg, cfg.weighted_reg, cfg.block_entries)
-            P, bu = w[:, :k], w[:, k]
+            W_u = solve(by_user, by_user.data - bi[by_user.indices],
+                        np.hstack([Q, np.ones((data.n_items, 1))]), W_u, steps)
+            P, bu = W_u[:, :k], W_u[:, k]
             # items: features (p_u, 1), target r - b_u  ->  (q_i, b_i)
-            w = ridge_rows(by_item.indptr, by_item.indices, by_item.data - bu[by_item.indices],
-                           np.hstack([P, np.ones((data.n_users, 1))]), reg, cfg.weighted_reg, cfg.block_entries)
-            Q, bi = w[:, :k], w[:, k]
+            W_i = solve(by_item, by_item.data - bu[by_item.indices],
+                        np.hstack([P, np.ones((data.n_users, 1))]), W_i, steps)
+            Q, bi = W_i[:, :k], W_i[:, k]
             if not (np.isfinite(P).all() and np.isfinite(Q).all()):
                 raise ModelError("biased_mf: non-finite factors (raise reg?)")
             if log.isEnabledFor(10):

@@ -10,7 +10,7 @@ import scipy.sparse as sp
 
 from build.models.base import FitContext, Interactions, Vocabulary
 from build.models.baseline import Baseline, BaselineConfig, fit_biases
-from build.models.biased_mf import BiasedMF, BiasedMFConfig, ridge_rows
+from build.models.biased_mf import BiasedMF, BiasedMFConfig, ridge_rows, ridge_rows_cg
 from build.models.knn_baseline import KNNBaseline, KNNBaselineConfig
 from build.models.rating_blend import RatingBlend, RatingBlendConfig
 from build.models.surprise_svd import SurpriseSVD, SurpriseSVDConfig
@@ -18,7 +18,7 @@ from tests.models.contract import Checkerboard, RecommenderContract, checkerboar
 
 # quick configurations, also the ones to use anywhere a test needs a fast rating model
 QUICK_SVD = SurpriseSVDConfig(n_factors=8, n_epochs=100, lr_all=0.02)
-QUICK_MF = BiasedMFConfig(factors=4, iterations=8, reg=0.05)
+QUICK_MF = BiasedMFConfig(factors=4, iterations=10, reg=0.05, cg_steps=4)
 QUICK_KNN = KNNBaselineConfig(k=10, max_neighbors=20, shrinkage=10.0)
 QUICK_BLEND = RatingBlendConfig(mf=QUICK_MF, item_knn=QUICK_KNN, user_knn=QUICK_KNN, blender="ridge",
                                 holdout_fraction=0.2)
@@ -188,6 +188,19 @@ def test_ridge_rows_matches_per_row_lstsq() -> None:
         x, y = feats[cols], m.data[m.indptr[r] : m.indptr[r + 1]]
         want = np.linalg.solve(x.T @ x + len(cols) * np.diag(reg), x.T @ y) if len(cols) else np.zeros(4)
         np.testing.assert_allclose(got[r], want, rtol=1e-4, atol=1e-5)
+
+
+def test_ridge_rows_cg_converges_to_the_exact_solution() -> None:
+    rng = np.random.default_rng(1)
+    m = sp.random(50, 30, density=0.3, random_state=2, format="csr")
+    feats = rng.normal(size=(30, 4))
+    reg = np.array([0.5, 0.5, 0.5, 0.1])
+    exact = ridge_rows(m.indptr, m.indices, m.data, feats, reg, True, 1_000)
+    start = np.zeros_like(exact)
+    one_step = ridge_rows_cg(m.indptr, m.indices, m.data, feats, reg, True, start, 1, 100)  # small blocks too
+    converged = ridge_rows_cg(m.indptr, m.indices, m.data, feats, reg, True, start, 8, 100)
+    np.testing.assert_allclose(converged, exact, atol=1e-4)
+    assert np.abs(one_step - exact).max() > 1e-3  # one step is not yet there: the test can fail
 
 
 def test_biased_mf_recovers_planted_low_rank_matrix() -> None:

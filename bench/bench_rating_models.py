@@ -1,0 +1,106 @@
+"""Fit seconds and RMSE/MAE of the rating models on one dataset: Surprise SVD vs ours.
+
+    python bench/bench_rating_models.py data/ml-latest-small            # one 80/20 split
+    python bench/bench_rating_models.py data/ml-latest-small --folds 5  # k-fold CV
+    python bench/bench_rating_models.py /tmp/latentlens-synth-1m --models surprise_svd,biased_mf
+
+A bench, not library code: it prints its table to stdout (logs go to stderr).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+from build.evaluate.metrics import mae, rmse
+from build.evaluate.rating_cv import cross_validate
+from build.models.base import FitContext, Interactions, Recommender, Vocabulary
+from build.models.baseline import Baseline
+from build.models.biased_mf import BiasedMF, BiasedMFConfig
+from build.models.knn_baseline import KNNBaseline, KNNBaselineConfig
+from build.models.rating_blend import RatingBlend, RatingBlendConfig
+from build.models.surprise_svd import SurpriseSVD, SurpriseSVDConfig
+from build.progress import configure_logging
+
+MODELS: dict[str, Callable[[], Recommender]] = {
+    "baseline": lambda: Baseline(),
+    "surprise_svd": lambda: SurpriseSVD(SurpriseSVDConfig()),  # 150 factors, 20 epochs
+    "biased_mf": lambda: BiasedMF(BiasedMFConfig()),
+    "biased_mf_64": lambda: BiasedMF(BiasedMFConfig(factors=64, reg=0.1)),
+    "item_knn": lambda: KNNBaseline(KNNBaselineConfig()),
+    "user_knn": lambda: KNNBaseline(KNNBaselineConfig(user_based=True)),
+    "rating_blend": lambda: RatingBlend(RatingBlendConfig()),
+}
+
+
+def load_interactions(path: Path) -> Interactions:
+    """Through the project's loader when present, else straight from ratings.csv."""
+    try:
+        from build.data.loader import load_movielens
+
+        ratings = load_movielens(path).ratings
+        uid, mid = ratings["user_id"].to_numpy(), ratings["movie_id"].to_numpy()
+        r, ts = ratings["rating"].to_numpy(), ratings["timestamp"].to_numpy()
+    except ImportError:
+        import polars as pl
+
+        df = pl.read_csv(path / "ratings.csv")
+        uid, mid, r, ts = (df[c].to_numpy() for c in ("userId", "movieId", "rating", "timestamp"))
+    users, items = Vocabulary.from_ids(uid), Vocabulary.from_ids(mid)
+    return Interactions(users, items, users.index(uid).astype(np.int32), items.index(mid).astype(np.int32),
+                        r.astype(np.float32), ts.astype(np.int64))
+
+
+def split_once(data: Interactions, names: list[str], seed: int) -> list[tuple[str, float, float, float]]:
+    rng = np.random.default_rng(seed)
+    test = rng.random(data.n_ratings) < 0.2
+    train, held = data.subset(~test), data.subset(test)
+    rows = []
+    for name in names:
+        t0 = time.perf_counter()
+        model = MODELS[name]().fit(train, FitContext(rng=np.random.default_rng(seed), show_progress=False))
+        seconds = time.perf_counter() - t0
+        pred = model.predict(held.user_idx, held.item_idx)
+        rows.append((name, seconds, rmse(pred, held.rating), mae(pred, held.rating)))
+    return rows
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("path", type=Path)
+    ap.add_argument("--folds", type=int, default=0, help="k-fold CV instead of one 80/20 split")
+    ap.add_argument("--models", default="surprise_svd,biased_mf,rating_blend")
+    ap.add_argument("--seed", type=int, default=42)
+    args = ap.parse_args(argv)
+    configure_logging()
+    names = args.models.split(",")
+    unknown = set(names) - set(MODELS)
+    if unknown:
+        ap.error(f"unknown models {sorted(unknown)}; choose from {sorted(MODELS)}")
+    data = load_interactions(args.path)
+    print(f"{args.path}: {data.n_ratings:,} ratings, {data.n_users:,} users, {data.n_items:,} items")
+    if args.folds:
+        rows = []
+        for name in names:
+            res = cross_validate(MODELS[name], data, args.folds,
+                                 FitContext(rng=np.random.default_rng(args.seed), show_progress=False))
+            rows.append((name, res["fit_seconds_mean"], res["rmse_mean"], res["mae_mean"]))
+        print(f"{args.folds}-fold CV (means over folds)")
+    else:
+        rows = split_once(data, names, args.seed)
+        print("one 80/20 random split")
+    ref = dict((n, s) for n, s, _, _ in rows).get("surprise_svd")
+    print(f"{'model':<14} {'fit s':>9} {'RMSE':>7} {'MAE':>7} {'speed vs SVD':>13}")
+    for name, seconds, r, m in rows:
+        speed = f"{ref / seconds:.1f}x" if ref else "-"
+        print(f"{name:<14} {seconds:9.2f} {r:7.4f} {m:7.4f} {speed:>13}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
