@@ -9,7 +9,6 @@ from fastapi import Depends, Request
 
 from handler.artifact import Artifact, ArtifactUnavailable
 from handler.errors import ApiError
-from handler.settings import Settings
 from handler.store import Store
 
 T = TypeVar("T")
@@ -19,12 +18,7 @@ async def get_store(request: Request) -> Store:  # async: no thread hop just to 
     return request.app.state.store
 
 
-async def get_app_settings(request: Request) -> Settings:
-    return request.app.state.store.settings
-
-
 StoreDep = Annotated[Store, Depends(get_store)]
-SettingsDep = Annotated[Settings, Depends(get_app_settings)]
 
 
 def unavailable(exc: ArtifactUnavailable) -> ApiError:

@@ -74,6 +74,7 @@ def install_error_handlers(app: FastAPI) -> None:
         logger.exception("unhandled error")
         return error_response(500, "internal_error", "internal error")
 
+
 # Documented on every route so the OpenAPI schema matches what clients really get.
 ERROR_RESPONSES: dict[int | str, dict] = {
     422: {"model": ErrorResponse, "description": "invalid parameter"},

@@ -23,6 +23,8 @@ logger = logging.getLogger("latentlens.handler")
 class Store:
     """Owns the one read-only DuckDB connection; hands out a cursor per thread."""
 
+    _unfreeze_at_exit = False  # process-wide: gc.freeze() is process-wide too
+
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self._lock = threading.Lock()
@@ -51,7 +53,9 @@ class Store:
                 # The movie map is long-lived: keep it out of the collector's scans (tail latency),
                 # and hand it back at exit so DuckDB's bindings are torn down cleanly.
                 gc.freeze()
-                atexit.register(gc.unfreeze)
+                if not Store._unfreeze_at_exit:
+                    atexit.register(gc.unfreeze)
+                    Store._unfreeze_at_exit = True
             except ArtifactUnavailable as exc:
                 logger.warning("artifact unavailable (%s): %s", exc.reason, exc.message)
                 self._failure, self._failed_at = exc, time.monotonic()
