@@ -17,7 +17,7 @@ from infra.artifact import ARTIFACT_NAME, DeployError, VerifiedArtifact, sha256_
 
 STAGE_DIR = "artifact"  # /var/task/artifact/latentlens.duckdb in template.yaml
 
-# The package's dependencies are ~78 MB unzipped and Lambda allows 250 MB: past this size an
+# The package without an artifact is ~85 MB unzipped and Lambda allows 250 MB: past this size an
 # artifact belongs in S3.
 BUNDLED_MAX_BYTES = 150 * 1024 * 1024
 
