@@ -25,8 +25,10 @@ _LIKED = (f"SELECT similar_movie_id, sum(score) AS score, list(movie_id ORDER BY
           f"FROM {SIMILAR_MOVIES} WHERE movie_id = ANY(?) AND NOT similar_movie_id = ANY(?) "
           "GROUP BY similar_movie_id ORDER BY score DESC, len(because) DESC, similar_movie_id LIMIT ?")
 
-_SEARCH = (f"SELECT movie_id, n_ratings FROM {MOVIES} WHERE {{conds}} "
-           "ORDER BY starts_with(search_key, ?) DESC, n_ratings DESC, movie_id LIMIT ?")
+# Ranking: the build writes search_key as "<display title> | <title>", folded; an exact display title
+# first, then titles starting with the query (with or without its leading article), then popularity.
+_SEARCH = (f"SELECT movie_id, n_ratings FROM {MOVIES} WHERE {{conds}} ORDER BY starts_with(search_key, ?) DESC, "
+           "(starts_with(search_key, ?) OR starts_with(search_key, ?)) DESC, n_ratings DESC, movie_id LIMIT ?")
 
 
 def _item(art: Artifact, movie_id: int, score: float, rank: int) -> dict | None:
@@ -99,11 +101,14 @@ def liked(art: Artifact, cur: Cursor, movie_ids: list[int], n: int) -> list[dict
     return out
 
 
-def search(art: Artifact, cur: Cursor, tokens: list[str], prefix: str, limit: int) -> list[dict]:
-    """Movies whose search_key contains every token; titles starting with `prefix` first, then by popularity."""
+def search(art: Artifact, cur: Cursor, tokens: list[str], phrase: str, stripped: str, limit: int) -> list[dict]:
+    """Movies whose search_key contains every token, best title match first, then by popularity.
+
+    `phrase` is the whole folded query, `stripped` the same without a leading article."""
     sql = _SEARCH.format(conds=" AND ".join(["contains(search_key, ?)"] * len(tokens)))
+    params = [*tokens, phrase + " |", phrase, stripped, limit]
     out = []
-    for movie_id, n_ratings in cur.execute(sql, [*tokens, prefix, limit]).fetchall():
+    for movie_id, n_ratings in cur.execute(sql, params).fetchall():
         m = art.movies[movie_id]
         out.append({"movie_id": movie_id, "title": m[1], "display_title": m[2], "year": m[3], "genres": m[4],
                     "n_ratings": n_ratings})

@@ -24,14 +24,16 @@ _ARTICLES = frozenset({"the", "a", "an", "le", "la", "les", "l'", "el", "los", "
 _MAX_TOKENS = 8
 
 
-def search_terms(text: str) -> tuple[list[str], str]:
-    """Fold a query like the build folds titles; returns (tokens that must all occur, preferred prefix)."""
+def search_terms(text: str) -> tuple[list[str], str, str]:
+    """Fold a query like the build folds titles: (tokens that must all occur, whole phrase, phrase without
+    a leading article)."""
     words = [w.strip(string.punctuation) for w in search_key(text).split()]
     words = [w for w in words if w]
+    phrase = " ".join(words)
     while len(words) > 1 and words[0] in _ARTICLES:
         words = words[1:]
     tokens = list(dict.fromkeys(words))[:_MAX_TOKENS]
-    return tokens, " ".join(words)
+    return tokens, phrase, " ".join(words)
 
 
 @router.get("/movies", response_model=SearchResults)
@@ -39,11 +41,11 @@ async def search_movies(request: Request, store: StoreDep,
                   search: Annotated[str, Query(min_length=1, max_length=200, description="title words, any case or accents")],
                   limit: Limit = 10) -> Response:
     """Title search, case- and accent-insensitive: "the godfather" finds "Godfather, The (1972)"."""
-    tokens, prefix = search_terms(search)
+    tokens, phrase, stripped = search_terms(search)
     if not tokens:
         raise ApiError(422, "invalid_parameter", "search: needs at least one letter or digit")
     art, cur = open_cursor(store)
-    items = guarded(store, art, queries.search, art, cur, tokens, prefix, limit)
+    items = guarded(store, art, queries.search, art, cur, tokens, phrase, stripped, limit)
     return cached_json(request, {"query": search, "items": items}, art.etag, store.settings.cache_max_age)
 
 

@@ -58,6 +58,11 @@ BUILD_INFO = {
 }
 
 
+def search_key_of(movie: tuple) -> str:
+    """As the build writes it (build/export/tables.py): display title and title, folded."""
+    return schema.search_key(f"{movie[2]} | {movie[1]}")
+
+
 def write_manifest(path: Path) -> str:
     digest = hashlib.sha256(path.read_bytes()).hexdigest()
     Path(schema.manifest_path(str(path))).write_text(f"{digest}  {path.name}\n")
@@ -82,7 +87,7 @@ def build_fixture_artifact(path: Path, *, build_info: dict[str, str] | None = No
         for ddl in schema.TABLE_DDL.values():
             con.execute(ddl)
         con.executemany("INSERT INTO movies VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                        [(*m, schema.search_key(m[1])) for m in MOVIES])
+                        [(*m, search_key_of(m)) for m in MOVIES])
         con.executemany("INSERT INTO similar_movies VALUES (?, ?, ?, ?, ?)",
                         [(mid, r, sid, s, "itemknn") for mid, lst in sorted(SIMILAR.items())
                          for r, (sid, s) in enumerate(lst, 1)])

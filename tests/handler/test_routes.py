@@ -207,3 +207,17 @@ def test_openapi_documents_every_endpoint_and_error_shape(client):
     assert reco["422"]["content"]["application/json"]["schema"]["$ref"].endswith("/ErrorResponse")
     assert "HTTPValidationError" not in spec["components"]["schemas"]
     assert client.get("/docs").status_code == 200
+
+
+def test_search_terms_fold_like_the_build():
+    from handler.routes.movies import search_terms
+
+    assert search_terms("  The GODFATHER: ") == (["godfather"], "the godfather", "godfather")
+    assert search_terms("Amélie") == (["amelie"], "amelie", "amelie")
+    assert search_terms("the") == (["the"], "the", "the")  # a lone article is still a word to find
+
+
+def test_exact_display_title_ranks_first(client):
+    # "The Godfather" is an exact display title; Part II and III merely contain the words.
+    body = client.get("/movies", params={"search": "the godfather", "limit": 3}).json()
+    assert [i["movie_id"] for i in body["items"]] == [858, 1221, 2023]
