@@ -76,18 +76,19 @@ def _popular(genre: str | None) -> list[tuple]:
 
 
 def build_fixture_artifact(path: Path, *, build_info: dict[str, str] | None = None,
-                           manifest: bool = True) -> Path:
+                           movies: list[tuple] | None = None, manifest: bool = True) -> Path:
     """Write the fixture artifact at `path` (and its manifest unless told not to)."""
     if path.exists():
         path.unlink()
     info = BUILD_INFO if build_info is None else build_info
+    movies = MOVIES if movies is None else movies
     tmp = path.with_name(path.name + ".tmp")
     con = duckdb.connect(str(tmp))
     try:
         for ddl in schema.TABLE_DDL.values():
             con.execute(ddl)
         con.executemany("INSERT INTO movies VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                        [(*m, search_key_of(m)) for m in MOVIES])
+                        [(*m, search_key_of(m)) for m in movies])
         con.executemany("INSERT INTO similar_movies VALUES (?, ?, ?, ?, ?)",
                         [(mid, r, sid, s, "itemknn") for mid, lst in sorted(SIMILAR.items())
                          for r, (sid, s) in enumerate(lst, 1)])

@@ -217,7 +217,21 @@ def test_search_terms_fold_like_the_build():
     assert search_terms("the") == (["the"], "the", "the")  # a lone article is still a word to find
 
 
-def test_exact_display_title_ranks_first(client):
-    # "The Godfather" is an exact display title; Part II and III merely contain the words.
-    body = client.get("/movies", params={"search": "the godfather", "limit": 3}).json()
-    assert [i["movie_id"] for i in body["items"]] == [858, 1221, 2023]
+def test_exact_display_title_beats_popularity(tmp_path):
+    from fastapi.testclient import TestClient
+
+    from handler.app import create_app
+    from tests.handler.conftest import make_settings
+    from tests.handler.fixture_artifact import MOVIES, build_fixture_artifact
+
+    # Here "The Godfather" has the fewest ratings of the three; it still comes first as the exact title.
+    movies = [(*m[:7], 1, *m[8:]) if m[0] == 858 else m for m in MOVIES]
+    db = build_fixture_artifact(tmp_path / "a.duckdb", movies=movies)
+    app = create_app(make_settings(db, tmp_path))
+    try:
+        body = TestClient(app).get("/movies", params={"search": "the godfather", "limit": 3}).json()
+        assert [i["movie_id"] for i in body["items"]] == [858, 1221, 2023]
+        body = TestClient(app).get("/movies", params={"search": "godfather", "limit": 3}).json()
+        assert [i["movie_id"] for i in body["items"]] == [1221, 2023, 858]  # no exact title: popularity
+    finally:
+        app.state.store.close()
