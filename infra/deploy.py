@@ -66,6 +66,45 @@ def _list(s: DeploySettings, out: Out) -> int:
     return 0
 
 
+Step = Callable[[str, str], None]
+
+
+def _prepare_rollback(s: DeploySettings, step: Step, code_dir: Path) -> dict[str, str]:
+    """--key: the stored artifact must be complete; nothing is uploaded."""
+    key = artifact_mod.check_key(s.key or "")
+    size = upload.require_present(s3_client(s.region), s.bucket or "", key)
+    step("verify", f"s3://{s.bucket}/{key} and its manifest are stored ({_mb(size)})")
+    removed = stage.clear(code_dir)
+    step("stage", "removed the staged artifact from the package" if removed else "no artifact in the package (s3 mode)")
+    return {"ArtifactBucket": s.bucket or "", "ArtifactKey": key, "TmpStorageMB": str(tmp_storage_mb(size))}
+
+
+def _prepare_artifact(s: DeploySettings, step: Step, out: Out, code_dir: Path) -> dict[str, str]:
+    """(Build,) verify, then upload (s3 mode) or stage (bundled mode) the local artifact."""
+    if s.build:
+        step("build", f"latentlens build --out {s.artifact}")
+        _build_artifact(s, out)
+    else:
+        step("build", f"skipped: using {s.artifact} as built (pass --build to rebuild)")
+    verified = artifact_mod.verify(s.at_root(s.artifact))
+    step("verify", f"{s.artifact}  sha256 {verified.sha256}  {_mb(verified.size)}  matches its manifest")
+    if s.mode == "bundled":
+        staged = stage.stage(code_dir, verified)
+        shown = staged.relative_to(s.root) if staged.is_relative_to(s.root) else staged
+        step("stage", f"{shown}  (ships in the package as /var/task/artifact/latentlens.duckdb)")
+        # sam deploy keeps a parameter's previous value unless given: reset what s3 mode set.
+        return {"TmpStorageMB": str(TMP_FREE_MB)}
+    client = s3_client(s.region)
+    key = artifact_mod.content_key(s.prefix, verified.sha256)
+    upload.ensure_bucket(client, s.bucket or "", create=s.create_bucket)
+    result = upload.upload(client, s.bucket or "", key, verified)
+    what = "uploaded, with its manifest" if result.uploaded else "already present with the same sha256, skipped the re-upload"
+    step("upload", f"{result.uri}  {what}")
+    if stage.clear(code_dir):
+        out("           removed a previously staged artifact from the package (s3 mode ships none)")
+    return {"ArtifactBucket": s.bucket or "", "ArtifactKey": key, "TmpStorageMB": str(tmp_storage_mb(verified.size))}
+
+
 def run(s: DeploySettings, out: Out = print) -> int:
     """Carry out (or, with dry_run, show) one deploy; raises DeployError to stop."""
     if s.list_only:
@@ -78,51 +117,16 @@ def run(s: DeploySettings, out: Out = print) -> int:
     title = f"deploy{' (dry run)' if s.dry_run else ''}: stack {s.stack_name}, artifact mode {s.mode}"
     out(title + (f", rolling back to {s.key}" if rollback else ""))
     steps = 5 + (0 if rollback else 1)
-    n = 0
+    done = 0
 
     def step(name: str, text: str) -> None:
-        nonlocal n
-        n += 1
-        out(f"[{n}/{steps}] {name:<10} {text}")
+        nonlocal done
+        done += 1
+        out(f"[{done}/{steps}] {name:<10} {text}")
 
     code_dir = s.at_root(s.code_dir)
-    params: dict[str, str] = {"ArtifactMode": s.mode}
-    if rollback:
-        client = s3_client(s.region)
-        key = artifact_mod.check_key(s.key or "")
-        size = upload.require_present(client, s.bucket or "", key)
-        step("verify", f"s3://{s.bucket}/{key} and its manifest are stored ({_mb(size)})")
-        removed = stage.clear(code_dir)
-        step("stage", "removed the staged artifact from the package" if removed else "no artifact in the package (s3 mode)")
-        params |= {"ArtifactBucket": s.bucket or "", "ArtifactKey": key, "TmpStorageMB": str(tmp_storage_mb(size))}
-    else:
-        path = s.at_root(s.artifact)
-        if s.build:
-            step("build", f"latentlens build --out {s.artifact}")
-            _build_artifact(s, out)
-        else:
-            step("build", f"skipped: using {s.artifact} as built (pass --build to rebuild)")
-        verified = artifact_mod.verify(path)
-        step("verify", f"{s.artifact}  sha256 {verified.sha256}  {_mb(verified.size)}  matches its manifest")
-        if s.mode == "s3":
-            client = s3_client(s.region)
-            key = artifact_mod.content_key(s.prefix, verified.sha256)
-            upload.ensure_bucket(client, s.bucket or "", create=s.create_bucket)
-            result = upload.upload(client, s.bucket or "", key, verified)
-            what = "uploaded, with its manifest" if result.uploaded else "already present with the same sha256, skipped the re-upload"
-            step("upload", f"{result.uri}  {what}")
-            removed = stage.clear(code_dir)
-            if removed:
-                out("           removed a previously staged artifact from the package (s3 mode ships none)")
-            params |= {"ArtifactBucket": s.bucket or "", "ArtifactKey": key,
-                       "TmpStorageMB": str(tmp_storage_mb(verified.size))}
-        else:
-            staged = stage.stage(code_dir, verified)
-            # sam deploy keeps a parameter's previous value unless given: reset what s3 mode set.
-            params["TmpStorageMB"] = str(TMP_FREE_MB)
-            step("stage", f"{staged.relative_to(s.root) if staged.is_relative_to(s.root) else staged}  "
-                          "(ships in the package as /var/task/artifact/latentlens.duckdb)")
-    params |= s.parameters
+    prepare = _prepare_rollback(s, step, code_dir) if rollback else _prepare_artifact(s, step, out, code_dir)
+    params = {"ArtifactMode": s.mode} | prepare | s.parameters
 
     target = sam.SamTarget(stack_name=s.stack_name, template=str(s.template), region=s.region,
                            parameters=params, confirm_changeset=s.confirm_changeset)

@@ -105,7 +105,7 @@ def test_s3_dry_run_uploads_content_addressed_and_prints_the_sam_commands(s3, no
     overrides = cmd[cmd.index("--parameter-overrides") + 1:]
     assert overrides == ["ArtifactMode=s3", f"ArtifactBucket={BUCKET}", f"ArtifactKey={key}", "TmpStorageMB=512"]
     assert "printed, not run" in out
-    assert f"--key <previous key>" in out
+    assert "--key <previous key>" in out
 
 
 def test_rerun_with_the_same_artifact_skips_the_upload(s3, no_sam, built, tmp_path, capsys, monkeypatch):
