@@ -61,6 +61,17 @@ def models(names: list[str], train: Interactions, movies: pl.DataFrame, tags: pl
         registry["rp3beta"] = lambda: RP3Beta(RP3BetaConfig())
     except ImportError:
         pass
+    try:
+        from build.data.loader import load_movielens
+        from build.models.content import ContentConfig, ContentKNN, item_features
+        movielens = load_movielens(DATA)
+        for label, cfg in {"content": ContentConfig(), "content-t3.5": ContentConfig(liked_threshold=3.5),
+                           "content-genres": ContentConfig(tag_weight=0.0, year_weight=0.0)}.items():
+            registry[label] = (lambda cfg=cfg: ContentKNN(cfg, item_features(movielens, train.items, cfg)))
+        from build.models.hybrid import Hybrid, HybridConfig
+        registry["hybrid"] = lambda: Hybrid(HybridConfig(), item_features(movielens, train.items, ContentConfig()))
+    except ImportError:
+        pass
     for name in names or list(registry):
         yield name, registry[name]()
 

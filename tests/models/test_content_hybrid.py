@@ -1,0 +1,123 @@
+"""Content and hybrid models: contract, features by hand, weight selection, cold start."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import pytest
+
+from build.data.tables import (GENOME_SCORES_SCHEMA, LINKS_SCHEMA, MOVIES_SCHEMA, RATINGS_SCHEMA, TAGS_SCHEMA,
+                               MovieLensData)
+from build.models.base import Vocabulary
+from build.models.content import ContentConfig, ContentKNN, item_features, liked_matrix
+from build.models.ease import EASEConfig
+from build.models.hybrid import Hybrid, HybridConfig, minmax_rows, zscore_rows
+from tests.models.contract import RecommenderContract, checkerboard, fit_context
+from tests.models.test_ranking_models import interactions
+
+QUICK_CONTENT = ContentConfig(k=10)
+QUICK_HYBRID = HybridConfig(cf=EASEConfig(l2=30.0), content=QUICK_CONTENT, min_ratings=0,
+                            weights={"cf": 1.0, "content": 0.1, "popularity": 0.01})
+
+
+class TestContent(RecommenderContract):
+    supports_similar_items = True
+
+    def make_model(self):
+        return ContentKNN(QUICK_CONTENT, checkerboard().features)
+
+
+class TestHybrid(RecommenderContract):
+    def make_model(self):
+        return Hybrid(QUICK_HYBRID, checkerboard().features)
+
+
+class TestHybridAuto(RecommenderContract):
+    def make_model(self):
+        return Hybrid(QUICK_HYBRID.model_copy(update={"weights": "auto"}), checkerboard().features)
+
+
+def tiny_release(genome: bool = True) -> MovieLensData:
+    movies = pl.DataFrame({
+        "movie_id": [10, 20, 30, 40], "title": ["a", "b", "c", "d"], "display_title": ["a", "b", "c", "d"],
+        "year": [1990, 1991, 2010, None],
+        "genres": [["Drama"], ["Drama", "Comedy"], ["Comedy"], ["(no genres listed)"]],
+    }, schema=MOVIES_SCHEMA)
+    tags = pl.DataFrame({"user_id": [1, 2, 1, 1], "movie_id": [10, 20, 20, 30],
+                         "tag": ["Heist", "heist ", "funny", "one-off"], "timestamp": [0, 0, 0, 0]},
+                        schema=TAGS_SCHEMA)
+    scores = pl.DataFrame({"movie_id": [10, 10, 20, 20], "tag_id": [1, 2, 1, 2],
+                           "relevance": [0.9, 0.1, 0.1, 0.9]}, schema=GENOME_SCORES_SCHEMA)
+    return MovieLensData("tiny", "csv", Path("."), pl.DataFrame(schema=RATINGS_SCHEMA), movies, tags,
+                         pl.DataFrame(schema=LINKS_SCHEMA), (0.5, 5.0), "0", scores if genome else None)
+
+
+def test_item_features_blocks_by_hand() -> None:
+    items = Vocabulary(np.array([10, 20, 30, 40, 50]))  # 50: in the catalogue, unknown to movies.csv
+    only_genres = ContentConfig(tag_weight=0.0, year_weight=0.0, genome_weight=0.0)
+    f = item_features(tiny_release(), items, only_genres).toarray()
+    # genres: 10 Drama, 20 Drama+Comedy, 30 Comedy; "(no genres listed)" is no genre
+    assert f @ f.T == pytest.approx(np.array([
+        [1, 1 / np.sqrt(2), 0, 0, 0], [1 / np.sqrt(2), 1, 1 / np.sqrt(2), 0, 0],
+        [0, 1 / np.sqrt(2), 1, 0, 0], [0] * 5, [0] * 5]), abs=1e-6)
+    # tags: "heist" (case and spaces folded) on 10 and 20 survives min_df=2, "funny" and "one-off" don't
+    only_tags = ContentConfig(genre_weight=0.0, year_weight=0.0, genome_weight=0.0)
+    t = item_features(tiny_release(), items, only_tags).toarray()
+    assert t.shape[1] == 1 and t[:, 0] == pytest.approx([1, 1, 0, 0, 0])
+    # year buckets of 5: 1990 and 1991 share one, 2010 is alone, 40 has no year
+    only_years = ContentConfig(genre_weight=0.0, tag_weight=0.0, genome_weight=0.0)
+    y = item_features(tiny_release(), items, only_years).toarray()
+    assert (y @ y.T)[0, 1] == pytest.approx(1.0) and (y @ y.T)[0, 2] == 0 and not y[3].any()
+    # genome: relevance above the tag's mean (0.5): 10 -> tag 1, 20 -> tag 2, so orthogonal
+    only_genome = ContentConfig(genre_weight=0.0, tag_weight=0.0, year_weight=0.0)
+    g = item_features(tiny_release(), items, only_genome).toarray()
+    assert (g @ g.T)[0, 0] == pytest.approx(1.0) and (g @ g.T)[0, 1] == 0
+
+
+def test_item_features_rows_are_unit_length_and_blocks_weighted() -> None:
+    items = Vocabulary(np.array([10, 20, 30, 40]))
+    f = item_features(tiny_release(genome=False), items, ContentConfig(year_weight=0.5))
+    norms = np.sqrt(np.asarray(f.multiply(f).sum(axis=1)).ravel())
+    assert norms[:3] == pytest.approx(1.0)
+    # 10 vs 20: genres cosine 1/sqrt(2) (weight 1), tag cosine 1 (weight 1), same year bucket (0.5)
+    # each row's squared norm before the final normalisation: 1 + 1 + 0.25
+    expected = (1 / np.sqrt(2) + 1 + 0.25) / 2.25
+    assert (f @ f.T).toarray()[0, 1] == pytest.approx(expected, rel=1e-5)
+
+
+def test_liked_is_at_or_above_user_mean() -> None:
+    data = interactions([0, 0, 0, 1], [0, 1, 2, 0], [2, 3, 4, 5])  # user 0 mean 3
+    np.testing.assert_array_equal(liked_matrix(data, None).toarray(), [[0, 1, 1], [1, 0, 0]])
+    np.testing.assert_array_equal(liked_matrix(data, 4.0).toarray(), [[0, 0, 1], [1, 0, 0]])
+
+
+def test_row_normalisers() -> None:
+    s = np.array([[1.0, 2.0, 3.0], [5.0, 5.0, 5.0]])
+    np.testing.assert_allclose(zscore_rows(s), [[-np.sqrt(1.5), 0, np.sqrt(1.5)], [0, 0, 0]])
+    np.testing.assert_allclose(minmax_rows(s), [[0, 0.5, 1], [0, 0, 0]])
+
+
+def test_auto_weights_come_from_the_grid_and_are_recorded() -> None:
+    board = checkerboard()
+    cfg = QUICK_HYBRID.model_copy(update={"weights": "auto", "content_grid": (0.0, 0.5), "popularity_grid": (0.0, 3.0)})
+    model = Hybrid(cfg, board.features).fit(board.data, fit_context())
+    assert set(model.validation_) == {"c0.0_p0.0", "c0.0_p3.0", "c0.5_p0.0", "c0.5_p3.0"}
+    assert model.weights_["content"] in (0.0, 0.5)
+    # a popularity weight that swamps the personal signal cannot be the best on the checkerboard
+    assert model.validation_["c0.0_p3.0"] < model.validation_["c0.0_p0.0"]
+    assert model.weights_["popularity"] == 0.0
+
+
+def test_users_with_few_ratings_get_popularity() -> None:
+    board = checkerboard()
+    cfg = QUICK_HYBRID.model_copy(update={"min_ratings": 100})  # every user is "new"
+    model = Hybrid(cfg, board.features).fit(board.data, fit_context())
+    popularity = np.bincount(board.data.item_idx, minlength=board.data.n_items)
+    np.testing.assert_allclose(model.score_users(np.array([0, 45, -1])), np.tile(popularity, (3, 1)))
+
+
+def test_content_requires_features() -> None:
+    with pytest.raises(ValueError):
+        ContentKNN(QUICK_CONTENT)
