@@ -118,7 +118,7 @@ def _check_schema(conn: duckdb.DuckDBPyConnection, info: dict[str, str]) -> None
     missing = [k for k in schema.REQUIRED_BUILD_INFO if k not in info]
     if missing:
         raise ArtifactUnavailable("artifact_incomplete", f"build_info lacks {', '.join(missing)}")
-    tables = {r[0] for r in conn.execute("SELECT table_name FROM information_schema.tables").fetchall()}
+    tables = {r[0] for r in conn.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
     absent = [t for t in schema.TABLE_DDL if t not in tables]
     if absent:
         raise ArtifactUnavailable("artifact_incomplete", f"artifact lacks tables {', '.join(absent)}")
