@@ -193,3 +193,14 @@ def test_unwritable_scratch_dir_is_a_503_not_a_500(artifact, tmp_path, client_fo
     blocker.write_text("not a directory")
     client = client_for(artifact, tmp_dir=str(blocker / "latentlens"))
     assert_unavailable(client, "io_error")
+
+
+def test_missing_table_is_refused(tmp_path, client_for):
+    db = build_fixture_artifact(tmp_path / "notable.duckdb", manifest=False)
+    con = duckdb.connect(str(db))
+    con.execute("DROP TABLE similar_movies")
+    con.close()
+    write_manifest(db)
+    client = client_for(db)
+    assert_unavailable(client, "artifact_incomplete")
+    assert "similar_movies" in client.get("/health").json()["error"]["message"]
