@@ -46,8 +46,8 @@ def models(names: list[str], train: Interactions, movies: pl.DataFrame, tags: pl
     }
     try:
         from build.models.itemknn import ItemKNN, ItemKNNConfig
-        registry["itemknn"] = lambda: ItemKNN(ItemKNNConfig())
-        registry["itemknn-centred"] = lambda: ItemKNN(ItemKNNConfig(weighting="centred"))
+        registry["itemknn"] = lambda: ItemKNN(ItemKNNConfig())  # centred, shrinkage 50
+        registry["itemknn-binary"] = lambda: ItemKNN(ItemKNNConfig(weighting="binary", shrinkage=10.0))
     except ImportError:
         pass
     try:
@@ -59,6 +59,11 @@ def models(names: list[str], train: Interactions, movies: pl.DataFrame, tags: pl
     try:
         from build.models.rp3beta import RP3Beta, RP3BetaConfig
         registry["rp3beta"] = lambda: RP3Beta(RP3BetaConfig())
+    except ImportError:
+        pass
+    try:
+        from build.models.surprise_svd import SurpriseSVD, SurpriseSVDConfig
+        registry["surprise-svd"] = lambda: SurpriseSVD(SurpriseSVDConfig())
     except ImportError:
         pass
     try:

@@ -21,7 +21,7 @@ from pydantic import Field
 from scipy.linalg import lapack
 
 from build.models.base import FitContext, Interactions, ModelConfig, ModelError, Recommender
-from build.progress import get_logger
+from build.progress import get_logger, progress
 
 log = get_logger(__name__)
 
@@ -89,6 +89,22 @@ def ease_weights(gram: np.ndarray, l2: float) -> np.ndarray:
     return p
 
 
+def gram(x: sp.csr_matrix, dtype: type = np.float32, users_per_block: int = 8192,
+         show_progress: bool = False) -> np.ndarray:
+    """Dense XᵀX, accumulated over blocks of users: memory is the n x n result plus one block's
+    sparse product, never a full sparse XᵀX (hundreds of millions of entries at ML-25M)."""
+    n = x.shape[1]
+    out = np.zeros((n, n), dtype=dtype)
+    starts = range(0, x.shape[0], users_per_block)
+    iterator = progress(starts, desc="ease gram", total=len(starts), unit="block") if show_progress else starts
+    for start in iterator:
+        block = x[start : start + users_per_block]
+        prod = (block.T @ block).tocoo()
+        prod.sum_duplicates()
+        out[prod.row, prod.col] += prod.data.astype(dtype, copy=False)  # (row, col) pairs are unique
+    return out
+
+
 def _mirror_upper_to_lower(p: np.ndarray, block: int = 2048) -> None:
     """Copy the upper triangle onto the lower, a band of rows at a time (no n x n temporary)."""
     n = p.shape[0]
@@ -121,8 +137,8 @@ class EASE(Recommender):
         x = data.binary[:, self.items_].tocsr()
         dtype = np.float64 if rated.size <= 5_000 else np.float32  # float32 halves 1.6 GB at 20k
         log.info("ease: %d items, Gram and inverse", rated.size)
-        gram = (x.T @ x).toarray().astype(dtype, copy=False)
-        self.weights_ = ease_weights(gram, self.config.l2).astype(np.float32, copy=False)
+        g = gram(x, dtype, show_progress=ctx.show_progress)
+        self.weights_ = ease_weights(g, self.config.l2).astype(np.float32, copy=False)
         if self.config.profile == "weighted":
             w = profile_weights(data, self.config.rating_weight, self.config.recency_half_life,
                                 self.config.recency_floor)

@@ -170,3 +170,11 @@ def test_ease_items_outside_max_items_rank_last() -> None:
     outside = np.setdiff1d(np.arange(board.data.n_items), model.items_)
     assert (scores[:, outside].max(axis=1) < scores[:, model.items_].min(axis=1)).all()
     assert np.isfinite(scores).all()
+
+
+def test_blocked_gram_equals_dense_product() -> None:
+    from build.models.ease import gram
+
+    rng = np.random.default_rng(2)
+    x = sp.random(50, 9, density=0.3, format="csr", random_state=rng, dtype=np.float32)
+    np.testing.assert_allclose(gram(x, np.float64, users_per_block=7), (x.T @ x).toarray(), rtol=1e-6)
