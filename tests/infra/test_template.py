@@ -109,7 +109,9 @@ def test_throttling_and_cors_are_set_on_the_http_api(template):
         assert int(params[setting]["Default"]) >= 1 and int(params[setting]["MinValue"]) >= 1
     assert int(params["ThrottlingBurstLimit"]["Default"]) >= int(params["ThrottlingRateLimit"]["Default"])
     cors = api["Properties"]["CorsConfiguration"]
-    assert cors["AllowOrigins"] == {"Ref": "CorsAllowOrigins"}
+    # SAM inlines parameters into the OpenAPI body: a list parameter would arrive as one string
+    assert cors["AllowOrigins"] == [{"Ref": "CorsAllowOrigin"}]
+    assert params["CorsAllowOrigin"]["Type"] == "String"
     assert set(cors["AllowMethods"]) == {"GET", "OPTIONS"}
 
 
