@@ -31,7 +31,8 @@ MODELS: dict[str, Callable[[], Recommender]] = {
     "baseline": lambda: Baseline(),
     "surprise_svd": lambda: SurpriseSVD(SurpriseSVDConfig()),  # 150 factors, 20 epochs
     "biased_mf": lambda: BiasedMF(BiasedMFConfig()),
-    "biased_mf_64": lambda: BiasedMF(BiasedMFConfig(factors=64, reg=0.1)),
+    "biased_mf_16": lambda: BiasedMF(BiasedMFConfig(factors=16, reg=0.1)),
+    "biased_mf_64": lambda: BiasedMF(BiasedMFConfig(factors=64, reg=0.1, iterations=12, cg_steps=3)),
     "item_knn": lambda: KNNBaseline(KNNBaselineConfig()),
     "user_knn": lambda: KNNBaseline(KNNBaselineConfig(user_based=True)),
     "rating_blend": lambda: RatingBlend(RatingBlendConfig()),
