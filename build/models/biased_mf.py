@@ -182,8 +182,11 @@ class BiasedMF(RatingPredictor):
         self._set_fitted(data, mu, bu, bi)
         return self
 
-    def _estimate(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
-        return self._mu + self._bu[users] + self._bi[items] + np.einsum("nk,nk->n", self._P[users], self._Q[items])
+    def _estimate(self, users: np.ndarray, items: np.ndarray, chunk: int = 262_144) -> np.ndarray:
+        out = self._mu + self._bu[users] + self._bi[items]
+        for s in range(0, users.shape[0], chunk):  # bounds the (chunk x k) gathers
+            out[s : s + chunk] += np.einsum("nk,nk->n", self._P[users[s : s + chunk]], self._Q[items[s : s + chunk]])
+        return out
 
     def _score_block(self, users: np.ndarray) -> np.ndarray:
         return self._mu + self._bu[users][:, None] + self._bi[None, :] + self._P[users] @ self._Q.T

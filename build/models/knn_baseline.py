@@ -117,7 +117,7 @@ class KNNBaseline(RatingPredictor):
                  self._nb_idx.shape[1], "user" if cfg.user_based else "item")
         return self
 
-    def _estimate(self, users: np.ndarray, items: np.ndarray, chunk: int = 200_000) -> np.ndarray:
+    def _estimate(self, users: np.ndarray, items: np.ndarray, chunk: int = 50_000) -> np.ndarray:
         out = self._fallback(users, items) if self._base is None else self._base._estimate(users, items)
         rater, thing = (items, users) if self.config.user_based else (users, items)
         for start in range(0, users.shape[0], chunk):  # bounds the (chunk x neighbours) arrays

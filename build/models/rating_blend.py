@@ -119,9 +119,14 @@ class RatingBlend(RatingPredictor):
         self._set_fitted(data, anchor._mu, anchor._bu, anchor._bi)
         return self
 
-    def _estimate(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
-        preds = [m.predict(users, items) for m in self._models]
-        return self._blend(self._features(preds, users, items))
+    def _estimate(self, users: np.ndarray, items: np.ndarray, chunk: int = 500_000) -> np.ndarray:
+        """Blended estimate, in chunks of pairs so score_users on many items stays bounded."""
+        out = np.empty(users.shape[0], dtype=np.float64)
+        for start in range(0, users.shape[0], chunk):
+            u, i = users[start : start + chunk], items[start : start + chunk]
+            preds = [m.predict(u, i) for m in self._models]
+            out[start : start + chunk] = self._blend(self._features(preds, u, i))
+        return out
 
     def predict(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
         """Every pair goes through the blender: components handle their own unknown ids."""

@@ -106,11 +106,13 @@ class SurpriseSVD(RatingPredictor):
             return np.full(users.shape, float(self.algo_.trainset.global_mean))
         return super()._fallback(users, items)
 
-    def _estimate(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
+    def _estimate(self, users: np.ndarray, items: np.ndarray, chunk: int = 131_072) -> np.ndarray:
         """Surprise's rule: the dot product counts only when both sides were in training."""
         both = (self._user_inner[users] >= 0) & (self._item_inner[items] >= 0)
         est = self._mu + self._bu[users] + self._bi[items]
-        est += np.where(both, np.einsum("nk,nk->n", self._P[users], self._Q[items]), 0.0)
+        for s in range(0, users.shape[0], chunk):  # bounds the (chunk x n_factors) gathers
+            u, i = users[s : s + chunk], items[s : s + chunk]
+            est[s : s + chunk] += np.where(both[s : s + chunk], np.einsum("nk,nk->n", self._P[u], self._Q[i]), 0.0)
         if not self.config.biased:
             est = np.where(both, est, float(self.algo_.trainset.global_mean))
         return est
