@@ -42,7 +42,7 @@ from handler import schema
 log = get_logger(__name__)
 
 # Models the export needs whatever the champions are: similar movies and popular lists.
-SIMILARITY_MODELS = ("itemknn", "content")
+SIMILARITY_MODELS = registry.REQUIRED_FOR_EXPORT
 
 
 @dataclass(frozen=True)
@@ -180,8 +180,8 @@ def _log_comparison(comparison: pl.DataFrame, evaluations: list[ModelEvaluation]
     md_path.write_text(markdown_table(comparison))
     for path in (csv_path, md_path):
         mlflow.log_artifact(str(path), "comparison")
-    if comparison["ndcg@10"].is_not_null().any():
-        mlflow.log_artifact(str(plots.model_comparison(comparison, "ndcg@10", workdir / "ndcg.png")), "plots")
+    if comparison["ndcg_at_10"].is_not_null().any():
+        mlflow.log_artifact(str(plots.model_comparison(comparison, "ndcg_at_10", workdir / "ndcg.png")), "plots")
     per_fold = {e.name: [f["rmse"] for f in e.rating_folds] for e in evaluations if e.rating_folds}
     if per_fold:
         mlflow.log_artifact(str(plots.rmse_per_fold(per_fold, workdir / "rmse_per_fold.png")), "plots")

@@ -46,7 +46,7 @@ def test_godfather_query_finds_part_ii(embedded_build) -> None:
 
 def test_winner_query_names_the_champion(embedded_build) -> None:
     settings, result = embedded_build
-    sql = next(q for q in readme_queries() if "ndcg@10" in q)
+    sql = next(q for q in readme_queries() if "ndcg_at_10" in q)
     con = duckdb.connect(str(settings.out), read_only=True)
     first = con.execute(sql).fetchone()
     con.close()

@@ -72,13 +72,15 @@ def evaluate_model(
             evaluation.extra.update(model.chosen_params())
     if spec.rating:
         cv = cross_validate(lambda: spec.factory(inputs), full, settings.folds, fit_context(seed, spec.name))
-        evaluation.rating_folds = cv["folds"]
+        evaluation.rating_folds = [
+            {"rmse": r, "mae": a, "fit_seconds": t} for r, a, t in zip(cv["rmse"], cv["mae"], cv["fit_seconds"])
+        ]
         if not spec.topn:
-            evaluation.fit_seconds = float(np.mean([f["fit_seconds"] for f in cv["folds"]]))
+            evaluation.fit_seconds = cv["fit_seconds_mean"]
     return evaluation
 
 
-COMPARISON_COLUMNS = ("ndcg@10", "precision@10", "recall@10", "map@10", "hitrate@10",
+COMPARISON_COLUMNS = ("ndcg_at_10", "precision_at_10", "recall_at_10", "map_at_10", "hit_rate_at_10",
                       "coverage", "novelty", "rmse", "mae", "fit_seconds")
 
 
@@ -96,8 +98,8 @@ def comparison_table(evaluations: list[ModelEvaluation]) -> pl.DataFrame:
 
 def champions(evaluations: list[ModelEvaluation]) -> tuple[str | None, str | None]:
     """Top-N champion by NDCG@10, rating champion by mean RMSE."""
-    topn = [e for e in evaluations if "ndcg@10" in e.topn]
+    topn = [e for e in evaluations if "ndcg_at_10" in e.topn]
     rating = [e for e in evaluations if "rmse" in e.rating_mean]
-    best_topn = max(topn, key=lambda e: e.topn["ndcg@10"]).name if topn else None
+    best_topn = max(topn, key=lambda e: e.topn["ndcg_at_10"]).name if topn else None
     best_rating = min(rating, key=lambda e: e.rating_mean["rmse"]).name if rating else None
     return best_topn, best_rating

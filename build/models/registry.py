@@ -1,10 +1,13 @@
-"""Every model the build knows, by name: how to make it and which protocols evaluate it."""
+"""Every model the build knows, by name: how to make it and which protocols evaluate it.
+
+Factories take ModelInputs (catalogue, side data, the quick flag) so models that need item
+features get them, and `--quick` swaps in small settings for tests and smoke runs.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from functools import cached_property
 
 import scipy.sparse as sp
 
@@ -22,6 +25,7 @@ class ModelInputs:
     _cache: dict = field(default_factory=dict, compare=False, repr=False)
 
     def item_features(self) -> sp.csr_matrix:
+        """Content features aligned to `items`, computed once per build and shared."""
         if "features" not in self._cache:
             from build.models.content import ContentConfig, item_features
 
@@ -39,16 +43,90 @@ class ModelSpec:
 
 
 def _popularity(inputs: ModelInputs) -> Recommender:
-    from build.models.popularity import PopularityConfig, Popularity
+    from build.models.popularity import Popularity, PopularityConfig
 
     return Popularity(PopularityConfig())
 
 
+def _itemknn(inputs: ModelInputs) -> Recommender:
+    from build.models.itemknn import ItemKNN, ItemKNNConfig
+
+    return ItemKNN(ItemKNNConfig())
+
+
+def _ease(inputs: ModelInputs) -> Recommender:
+    from build.models.ease import EASE, EASEConfig
+
+    return EASE(EASEConfig(max_items=5_000) if inputs.quick else EASEConfig())
+
+
+def _content(inputs: ModelInputs) -> Recommender:
+    from build.models.content import ContentConfig, ContentKNN
+
+    return ContentKNN(ContentConfig(), features=inputs.item_features())
+
+
+def _hybrid(inputs: ModelInputs) -> Recommender:
+    from build.models.ease import EASEConfig
+    from build.models.hybrid import Hybrid, HybridConfig
+
+    config = HybridConfig(cf=EASEConfig(max_items=5_000), content_grid=(0.0, 0.01),
+                          popularity_grid=(0.0, 0.01)) if inputs.quick else HybridConfig()
+    return Hybrid(config, features=inputs.item_features())
+
+
+def _baseline(inputs: ModelInputs) -> Recommender:
+    from build.models.baseline import Baseline, BaselineConfig
+
+    return Baseline(BaselineConfig())
+
+
+def _surprise_svd(inputs: ModelInputs) -> Recommender:
+    from build.models.surprise_svd import SurpriseSVD, SurpriseSVDConfig
+
+    return SurpriseSVD(SurpriseSVDConfig(n_factors=20, n_epochs=5) if inputs.quick else SurpriseSVDConfig())
+
+
+def _biased_mf(inputs: ModelInputs) -> Recommender:
+    from build.models.biased_mf import BiasedMF, BiasedMFConfig
+
+    return BiasedMF(BiasedMFConfig(iterations=3) if inputs.quick else BiasedMFConfig())
+
+
+def _knn_baseline(inputs: ModelInputs) -> Recommender:
+    from build.models.knn_baseline import KNNBaseline, KNNBaselineConfig
+
+    return KNNBaseline(KNNBaselineConfig())
+
+
+def _rating_blend(inputs: ModelInputs) -> Recommender:
+    from build.models.biased_mf import BiasedMFConfig
+    from build.models.rating_blend import RatingBlend, RatingBlendConfig
+
+    if inputs.quick:
+        return RatingBlend(RatingBlendConfig(mf=BiasedMFConfig(iterations=3), user_knn=None))
+    return RatingBlend(RatingBlendConfig())
+
+
 def all_specs() -> dict[str, ModelSpec]:
     specs = [
-        ModelSpec("popularity", _popularity, description="IMDB-style weighted rating baseline"),
+        ModelSpec("popularity", _popularity, description="IMDB-style weighted rating, overall and per genre"),
+        ModelSpec("itemknn", _itemknn, description="item-item cosine kNN on the sparse item-user matrix"),
+        ModelSpec("ease", _ease, description="EASE (Steck 2019), recency- and rating-weighted profiles"),
+        ModelSpec("content", _content, description="genres + tag TF-IDF + year + genome, cosine"),
+        ModelSpec("hybrid", _hybrid, description="EASE + content + popularity, weights chosen on validation"),
+        ModelSpec("baseline", _baseline, rating=True, description="global mean + user and item biases"),
+        ModelSpec("surprise_svd", _surprise_svd, rating=True, description="scikit-surprise SVD"),
+        ModelSpec("biased_mf", _biased_mf, rating=True, description="biased MF by conjugate-gradient ALS"),
+        ModelSpec("knn_baseline", _knn_baseline, rating=True, description="item kNN on baseline residuals"),
+        ModelSpec("rating_blend", _rating_blend, rating=True,
+                  description="ridge blend of baseline, MF, item- and user-kNN"),
     ]
     return {s.name: s for s in specs}
+
+
+# The export needs these whatever the champions are (similar movies and popular lists).
+REQUIRED_FOR_EXPORT = ("popularity", "itemknn", "content")
 
 
 def select(names: tuple[str, ...] | None) -> list[ModelSpec]:
@@ -57,5 +135,5 @@ def select(names: tuple[str, ...] | None) -> list[ModelSpec]:
         return list(specs.values())
     unknown = [n for n in names if n not in specs]
     if unknown:
-        raise ValueError(f"unknown model(s) {unknown}; known: {sorted(specs)}")
+        raise ValueError(f"unknown model(s) {unknown}; known: {', '.join(specs)}")
     return [specs[n] for n in names]

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import mlflow
-from mlflow.data.filesystem_dataset_source import FileSystemDatasetSource
+from mlflow.data.sources import LocalArtifactDatasetSource
 from mlflow.data.meta_dataset import MetaDataset
 
 from build.progress import get_logger
@@ -49,7 +49,7 @@ def git_commit() -> str:
 
 def log_dataset(path: Path, name: str, digest: str, context: str = "full") -> None:
     """Record which data the build read: its path and our own sha256 over its files."""
-    dataset = MetaDataset(FileSystemDatasetSource(str(Path(path).resolve())), name=name, digest=digest[:36])
+    dataset = MetaDataset(LocalArtifactDatasetSource(Path(path).resolve().as_uri()), name=name, digest=digest[:36])
     mlflow.log_input(dataset, context=context)
 
 
