@@ -37,9 +37,12 @@ class RatingBlendConfig(ModelConfig):
     gbdt_learning_rate: float = Field(0.1, gt=0)
     gbdt_max_leaf_nodes: int = Field(31, ge=2)
     refit: bool = True  # refit components on all data after learning the blend
+    # user-user similarities cost sum over items of (raters)^2: fine at 100k ratings, hours at
+    # ML-25M (162k users), so above this many users the user kNN is left out (and logged)
+    user_knn_max_users: int | None = Field(50_000, ge=1)
 
 
-def _components(cfg: RatingBlendConfig) -> list[Recommender]:
+def _components(cfg: RatingBlendConfig, n_users: int) -> list[Recommender]:
     out: list[Recommender] = []
     if cfg.baseline is not None:
         out.append(Baseline(cfg.baseline))
@@ -47,7 +50,10 @@ def _components(cfg: RatingBlendConfig) -> list[Recommender]:
         out.append(BiasedMF(cfg.mf))
     if cfg.item_knn is not None:
         out.append(KNNBaseline(cfg.item_knn.model_copy(update={"user_based": False})))
-    if cfg.user_knn is not None:
+    if cfg.user_knn is not None and cfg.user_knn_max_users is not None and n_users > cfg.user_knn_max_users:
+        log.warning("rating_blend: %d users > user_knn_max_users=%d, user kNN left out",
+                    n_users, cfg.user_knn_max_users)
+    elif cfg.user_knn is not None:
         out.append(KNNBaseline(cfg.user_knn.model_copy(update={"user_based": True})))
     if not out:
         raise ValueError("rating_blend needs at least one component")
@@ -102,7 +108,7 @@ class RatingBlend(RatingPredictor):
         inner, held = data.subset(~hold), data.subset(hold)
         self._user_count = np.bincount(inner.user_idx, minlength=data.n_users).astype(np.float64)
         self._item_count = np.bincount(inner.item_idx, minlength=data.n_items).astype(np.float64)
-        models = [m.fit(inner, ctx) for m in _components(cfg)]
+        models = [m.fit(inner, ctx) for m in _components(cfg, data.n_users)]
         preds = [m.predict(held.user_idx, held.item_idx) for m in models]
         for m, p in zip(models, preds):
             log.info("rating_blend: %s holdout rmse %.4f", m.name,
@@ -113,7 +119,7 @@ class RatingBlend(RatingPredictor):
             scale = 1.0 - cfg.holdout_fraction
             self._user_count = np.bincount(data.user_idx, minlength=data.n_users) * scale
             self._item_count = np.bincount(data.item_idx, minlength=data.n_items) * scale
-            models = [m.fit(data, ctx) for m in _components(cfg)]
+            models = [m.fit(data, ctx) for m in _components(cfg, data.n_users)]
         self._models = models
         anchor = models[0]
         self._set_fitted(data, anchor._mu, anchor._bu, anchor._bi)

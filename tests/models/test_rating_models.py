@@ -278,3 +278,11 @@ def test_rating_blend_learns_to_trust_the_component_that_fits() -> None:
     mf = rmse(BiasedMF(cfg.mf).fit(train, ctx()))
     assert mf < base - 0.2  # the fixture separates the components
     assert blend < base - 0.2 and blend < mf + 0.03, (blend, mf, base)
+
+
+def test_rating_blend_leaves_out_user_knn_above_the_user_cap() -> None:
+    data = random_ratings()
+    capped = RatingBlend(QUICK_BLEND.model_copy(update={"user_knn_max_users": 10})).fit(data, ctx())
+    assert [m.config.user_based for m in capped._models if isinstance(m, KNNBaseline)] == [False]
+    full = RatingBlend(QUICK_BLEND).fit(data, ctx())
+    assert [m.config.user_based for m in full._models if isinstance(m, KNNBaseline)] == [False, True]
