@@ -25,7 +25,8 @@ def parse_liked(values: list[str]) -> list[int]:
     for value in values:
         for part in value.split(","):
             part = part.strip()
-            if not part.isdigit() or not 1 <= int(part) <= MAX_ID:
+            # isascii: str.isdigit() is also true of '²' (int() then raises: a 500) and of '５' or '٥'
+            if not (part.isascii() and part.isdigit()) or not 1 <= int(part) <= MAX_ID:
                 raise ApiError(422, "invalid_parameter", f"liked: {part!r} is not a positive integer movie id")
             ids.append(int(part))
     ids = list(dict.fromkeys(ids))
