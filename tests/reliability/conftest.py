@@ -1,0 +1,51 @@
+"""Fixtures of the reliability suite: the small hand-made artifact, an app over it, free loopback ports."""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from handler.app import create_app
+from handler.settings import Settings
+from tests.handler.fixture_artifact import build_fixture_artifact
+
+
+@pytest.fixture(scope="session")
+def artifact(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """tests/handler's fixture artifact (known answers) with its sha256 manifest."""
+    return build_fixture_artifact(tmp_path_factory.mktemp("reliability-artifact") / "latentlens.duckdb")
+
+
+def make_settings(db: Path | str, tmp: Path, **overrides) -> Settings:
+    """Explicit db and scratch dir; failed opens are retried on the next request."""
+    return Settings(**{"db": str(db), "tmp_dir": str(tmp / "lltmp"), "retry_interval_s": 0, **overrides})
+
+
+@pytest.fixture
+def app_for(tmp_path: Path):
+    """Factory of apps (one per simulated container); their stores are closed afterwards."""
+    made = []
+
+    def make(db: Path | str, **overrides):
+        app = create_app(make_settings(db, tmp_path, **overrides))
+        made.append(app)
+        return app
+
+    yield make
+    for app in made:
+        app.state.store.close()
+
+
+@pytest.fixture
+def client(app_for, artifact: Path) -> TestClient:
+    with TestClient(app_for(artifact), raise_server_exceptions=False) as c:
+        yield c
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
