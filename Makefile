@@ -8,7 +8,7 @@ OUT    ?= artifacts/latentlens.duckdb
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
 
-.PHONY: run test install build serve mlflow-ui bench clean
+.PHONY: run test install build serve mlflow-ui deploy deploy-dry-run smoke clean
 
 $(STAMP): pyproject.toml constraints.txt
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11+ is required, found " + sys.version' 
@@ -36,6 +36,17 @@ serve: $(STAMP)
 
 mlflow-ui: $(STAMP)
 	$(VENV)/bin/latentlens mlflow-ui
+
+## deploy to AWS (needs the SAM CLI, python3.12 and credentials; see README "Deploy")
+deploy: $(STAMP)
+	$(PY) -m infra.deploy $(DEPLOY_ARGS)
+
+deploy-dry-run: $(STAMP)
+	$(PY) -m infra.deploy --dry-run $(DEPLOY_ARGS)
+
+## run the package `sam build` made, without Docker
+smoke: $(STAMP)
+	$(PY) -m infra.smoke
 
 clean:
 	rm -rf $(VENV) artifacts .pytest_cache

@@ -17,7 +17,7 @@ os.environ.setdefault("LATENTLENS_PROGRESS", "0")  # keep test logs readable
 def embedded_build(tmp_path_factory: pytest.TempPathFactory):
     """`latentlens build --quick` on the embedded ml-latest-small, with a real sqlite MLflow store."""
     from build.pipeline import run
-    from build.settings import BuildSettings
+    from build.settings import BuildSettings, EvaluationSettings
 
     root = tmp_path_factory.mktemp("embedded-build")
     settings = BuildSettings(
@@ -25,5 +25,21 @@ def embedded_build(tmp_path_factory: pytest.TempPathFactory):
         out=root / "latentlens.duckdb",
         mlflow_uri=f"sqlite:///{root / 'mlflow.db'}",
         quick=True,
+        evaluation=EvaluationSettings(folds=2),
     )
     return settings, run(settings)
+
+
+@pytest.fixture(scope="session")
+def small_dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The embedded data cut to its first 150 users: a real MovieLens directory that builds fast."""
+    import polars as pl
+
+    root = tmp_path_factory.mktemp("small-ml") / "ml-small-150"
+    root.mkdir()
+    ratings = pl.read_csv(EMBEDDED / "ratings.csv")
+    ratings.filter(pl.col("userId") <= 150).write_csv(root / "ratings.csv")
+    for name in ("movies.csv", "links.csv"):
+        (root / name).write_bytes((EMBEDDED / name).read_bytes())
+    pl.read_csv(EMBEDDED / "tags.csv").filter(pl.col("userId") <= 150).write_csv(root / "tags.csv")
+    return root
