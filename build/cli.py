@@ -61,10 +61,16 @@ def _add_build_command(sub: argparse._SubParsersAction) -> None:
     b.add_argument("--mlflow-uri", default=None,
                    help=f"MLflow tracking URI (default: $MLFLOW_TRACKING_URI or sqlite:///{DEFAULT_MLFLOW_DB})")
     b.add_argument("--experiment", default="latentlens")
-    b.add_argument("--models", default=None, help="comma-separated subset of models to train")
+    b.add_argument("--models", default=None,
+                   help="comma-separated subset: popularity, itemknn, ease, content, hybrid, baseline, "
+                        "surprise_svd, biased_mf, knn_baseline, rating_blend (default: all)")
     b.add_argument("--quick", action="store_true", help="small settings for tests and smoke runs")
     b.add_argument("--seed", type=int, default=42)
     b.add_argument("--folds", type=int, default=5, help="k of the rating cross-validation")
+    b.add_argument("--eval-users", type=int, default=20_000,
+                   help="top-N metrics on at most this many sampled test users (0 = all)")
+    b.add_argument("--cv-max-ratings", type=int, default=None,
+                   help="rating cross-validation on a uniform sample of this many ratings (default: all)")
     b.add_argument("--top-n", type=int, default=100, help="recommendations stored per user")
     b.add_argument("--similar-n", type=int, default=50, help="similar movies stored per movie")
     b.add_argument("--keep-last-duplicate", action="store_true")

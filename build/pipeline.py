@@ -27,7 +27,10 @@ from build.evaluate.compare import (
     comparison_table,
     evaluate_model,
     fit_context,
+    sample_ratings,
+    sample_users,
 )
+from build.evaluate.splits import temporal_holdout
 from build.export import tables as export_tables
 from build.export.artifact import ArtifactReport, ArtifactTables, write_artifact
 from build.export.query import format_table
@@ -79,9 +82,12 @@ def run(settings: BuildSettings) -> BuildResult:
     full = to_interactions(data)
     specs = registry.select(settings.models)
     inputs = registry.ModelInputs(data=data, items=full.items, quick=settings.quick)
-    from build.evaluate.splits import temporal_holdout
-
     train, test = temporal_holdout(full, settings.evaluation.test_fraction)
+    sampler = np.random.default_rng([settings.seed, 1])
+    test = sample_users(test, settings.evaluation.max_eval_users, sampler)
+    cv_data = sample_ratings(full, settings.evaluation.cv_max_ratings, sampler)
+    if cv_data is not full:
+        log.info("rating cross-validation on a sample of %d of %d ratings", cv_data.n_ratings, full.n_ratings)
     log.info("%s: %d users, %d movies, %d ratings; evaluating %d models",
              data.name, full.n_users, full.n_items, full.n_ratings, len(specs))
 
@@ -95,7 +101,7 @@ def run(settings: BuildSettings) -> BuildResult:
         for spec in progress(specs, desc="models", unit="model"):
             with runs.model_run(spec.name, {}) as child:
                 log.info("evaluating %s", spec.name)
-                ev = evaluate_model(spec, inputs, full, train, test, settings.evaluation, settings.seed)
+                ev = evaluate_model(spec, inputs, cv_data, train, test, settings.evaluation, settings.seed)
                 mlflow.log_params({k: runs._param(v) for k, v in ev.params.items()})
                 _log_evaluation(ev)
                 ev.extra["mlflow_run_id"] = child.info.run_id
@@ -151,7 +157,9 @@ def _log_build_context(settings: BuildSettings, data: MovieLensData, workdir: Pa
                        "folds": settings.evaluation.folds, "test_fraction": settings.evaluation.test_fraction,
                        "relevance_threshold": settings.evaluation.relevance_threshold,
                        "top_n": settings.top_n, "similar_n": settings.similar_n,
-                       "min_cf_ratings": settings.min_cf_ratings})
+                       "min_cf_ratings": settings.min_cf_ratings,
+                       "max_eval_users": settings.evaluation.max_eval_users,
+                       "cv_max_ratings": settings.evaluation.cv_max_ratings})
     runs.log_dataset(settings.data_dir, data.name, data.sha256)
     summary = summarize(data)
     path = workdir / "dataset_summary.json"

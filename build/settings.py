@@ -27,6 +27,10 @@ class EvaluationSettings:
     test_fraction: float = 0.2        # last share of each user's ratings held out for top-N
     relevance_threshold: float = 4.0  # held-out ratings at least this are relevant
     k: int = 10                       # cut-off of the ranking metrics
+    # At ML-25M scale: top-N metrics on a uniform sample of the held-out users, and the rating
+    # cross-validation on a uniform sample of ratings. None = everything. Both are logged.
+    max_eval_users: int | None = 20_000
+    cv_max_ratings: int | None = None
 
 
 @dataclass(frozen=True)
@@ -58,7 +62,8 @@ class BuildSettings:
             models=models,
             quick=args.quick,
             seed=args.seed,
-            evaluation=EvaluationSettings(folds=args.folds),
+            evaluation=EvaluationSettings(folds=args.folds, max_eval_users=args.eval_users or None,
+                                          cv_max_ratings=args.cv_max_ratings),
             top_n=args.top_n,
             similar_n=args.similar_n,
             keep_last_duplicate=args.keep_last_duplicate,

@@ -47,10 +47,29 @@ class ModelEvaluation:
         return rows
 
 
+def sample_users(test: Interactions, max_users: int | None, rng: np.random.Generator) -> Interactions:
+    """Keep the held-out ratings of at most `max_users` users drawn uniformly (all if None)."""
+    users = np.unique(test.user_idx)
+    if max_users is None or users.size <= max_users:
+        return test
+    keep = np.zeros(test.n_users, dtype=bool)
+    keep[rng.choice(users, max_users, replace=False)] = True
+    return test.subset(keep[test.user_idx])
+
+
+def sample_ratings(data: Interactions, max_ratings: int | None, rng: np.random.Generator) -> Interactions:
+    """A uniform sample of at most `max_ratings` ratings, vocabularies unchanged (all if None)."""
+    if max_ratings is None or data.n_ratings <= max_ratings:
+        return data
+    mask = np.zeros(data.n_ratings, dtype=bool)
+    mask[rng.choice(data.n_ratings, max_ratings, replace=False)] = True
+    return data.subset(mask)
+
+
 def evaluate_model(
     spec: ModelSpec,
     inputs: ModelInputs,
-    full: Interactions,
+    cv_data: Interactions,
     train: Interactions,
     test: Interactions,
     settings: EvaluationSettings,
@@ -71,7 +90,7 @@ def evaluate_model(
         if hasattr(model, "chosen_params"):
             evaluation.extra.update(model.chosen_params())
     if spec.rating:
-        cv = cross_validate(lambda: spec.factory(inputs), full, settings.folds, fit_context(seed, spec.name))
+        cv = cross_validate(lambda: spec.factory(inputs), cv_data, settings.folds, fit_context(seed, spec.name))
         evaluation.rating_folds = [
             {"rmse": r, "mae": a, "fit_seconds": t} for r, a, t in zip(cv["rmse"], cv["mae"], cv["fit_seconds"])
         ]
