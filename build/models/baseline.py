@@ -100,6 +100,10 @@ class RatingPredictor(Recommender):
         """Estimated rating of every item, NOT clipped: clipping would tie every item above the
         top of the scale and top-n would then rank them by index. Clip for display; an unknown
         user (-1) gets mu + bi."""
+        return self._score_rows(users).astype(np.float32)
+
+    def _score_rows(self, users: np.ndarray) -> np.ndarray:
+        """score_users in float64 (what a blend of models combines before rounding)."""
         self._check_fitted()
         users = np.asarray(users, dtype=np.int64)
         out = np.empty((users.shape[0], self._n_items), dtype=np.float64)
@@ -107,7 +111,7 @@ class RatingPredictor(Recommender):
         out[~known] = self._mu + self._bi[None, :]
         if known.any():
             out[known] = self._score_block(users[known])
-        return out.astype(np.float32)
+        return out
 
     def cold_scores(self) -> np.ndarray:
         self._check_fitted()

@@ -5,6 +5,16 @@ rated (item-based; user-based swaps the roles). Similarities are shrunk Pearson
 correlations of baseline residuals over common raters. Each item keeps only its
 `max_neighbors` most similar items, sorted, so "the k most similar rated by u" is "the
 first k of that list that u rated": a lookup, not a search, and no Python loop.
+
+`predict` is exact (Surprise's rule). `score_users` (every item for a batch of users) is two
+sparse products instead: with S the sparse neighbour-similarity matrix kept to the first
+`score_neighbors` of each list (default: all `max_neighbors`), E the residual rows and B the
+rated (0/1) rows of the batch, estimate = base + (E @ Sᵀ) / (B @ Sᵀ) where the denominator is
+positive (user-based: S_u @ E and S_u @ B). That averages over *every* rated neighbour in the
+kept lists, not over the k most similar rated ones, so it equals predict exactly whenever a
+user has rated at most k of an item's neighbours, and approximates it otherwise (a heavy user
+gets a wider, similarity-weighted average). Keeping only the first k of each list instead
+is a worse approximation: a user who rated few of them gets an estimate from one or two.
 """
 
 from __future__ import annotations
@@ -39,6 +49,9 @@ class KNNBaselineConfig(ModelConfig):
     # the global factors miss, which makes it a good partner in the blend
     base: Literal["biases", "mf"] = "biases"
     mf: BiasedMFConfig = BiasedMFConfig(factors=64, reg=0.1, iterations=12, cg_steps=3)
+    # neighbours per list used by score_users (sparse products; None = all max_neighbors)
+    score_neighbors: int | None = Field(None, ge=1)
+    score_batch: int = Field(256, ge=1)  # users per sparse product in score_users (bounds memory)
 
 
 def shrunk_pearson_neighbors(
@@ -51,11 +64,21 @@ def shrunk_pearson_neighbors(
     (indices, sims), each (n_cols x max_neighbors), best first, padded with -1 / 0.
     """
     resid = resid.tocsc().astype(np.float64)
+    n_all = resid.shape[1]
+    m = min(max_neighbors, max(n_all - 1, 1))
+    nb_idx_all = np.full((n_all, m), -1, dtype=np.int32)
+    nb_sim_all = np.zeros((n_all, m), dtype=np.float32)
+    # a column with fewer than 2 raters has no similarity (common < 2) to anything: leave it
+    # out of the products (ML catalogues hold many unrated and once-rated movies)
+    active = np.flatnonzero(np.diff(resid.indptr) >= 2)
+    if active.shape[0] < 2:
+        return nb_idx_all, nb_sim_all
+    resid = resid[:, active]
     sq = resid.multiply(resid).tocsc()
     ones = resid.copy()
     ones.data[:] = 1.0
     n = resid.shape[1]
-    m = min(max_neighbors, max(n - 1, 1))
+    m_act = min(m, n - 1)
     nb_idx = np.full((n, m), -1, dtype=np.int32)
     nb_sim = np.zeros((n, m), dtype=np.float32)
     rt, sqt, onest = resid.T.tocsr(), sq.T.tocsr(), ones.T.tocsr()
@@ -72,14 +95,16 @@ def shrunk_pearson_neighbors(
         width = cols.stop - cols.start
         sim[np.arange(cols.start, cols.stop), np.arange(width)] = 0.0  # never one's own neighbour
         sim = sim.T  # (block, n): row = the column whose neighbours we want
-        top = np.argpartition(-sim, m - 1, axis=1)[:, :m] if m < n else np.argsort(-sim, axis=1)[:, :m]
+        top = (np.argpartition(-sim, m_act - 1, axis=1)[:, :m_act] if m_act < n
+               else np.argsort(-sim, axis=1)[:, :m_act])
         top_sim = np.take_along_axis(sim, top, axis=1)
         order = np.lexsort((top, -top_sim), axis=1)
         top = np.take_along_axis(top, order, axis=1)
         top_sim = np.take_along_axis(top_sim, order, axis=1)
-        nb_idx[cols] = np.where(top_sim > 0, top, -1)
-        nb_sim[cols] = top_sim
-    return nb_idx, nb_sim
+        nb_idx[cols, :m_act] = np.where(top_sim > 0, active[top], -1)
+        nb_sim[cols, :m_act] = top_sim
+    nb_idx_all[active], nb_sim_all[active] = nb_idx, nb_sim
+    return nb_idx_all, nb_sim_all
 
 
 class KNNBaseline(RatingPredictor):
@@ -112,6 +137,7 @@ class KNNBaseline(RatingPredictor):
         order = np.argsort(keys, kind="stable")
         self._keys, self._resid = keys[order], e[order].astype(np.float64)
         self._n_thing = n_thing
+        self._score_matrices(data, e)
         self._set_fitted(data, mu, bu, bi)
         log.info("knn_baseline: %s-based, %d neighbours kept per %s", "user" if cfg.user_based else "item",
                  self._nb_idx.shape[1], "user" if cfg.user_based else "item")
@@ -133,8 +159,35 @@ class KNNBaseline(RatingPredictor):
             out[sl] += np.where(den > 0, num / np.where(den > 0, den, 1.0), 0.0)
         return out
 
+    def _score_matrices(self, data: Interactions, e: np.ndarray) -> None:
+        """What score_users multiplies: residual and rated rows (users x items) and the sparse
+        similarities, item-based as Sᵀ (items x items, column i = item i's neighbours)."""
+        cfg = self.config
+        self._E = sp.csr_matrix((e.astype(np.float64), (data.user_idx, data.item_idx)),
+                                shape=(data.n_users, data.n_items))
+        self._E.sort_indices()
+        self._B = self._E.copy()
+        self._B.data[:] = 1.0  # from the structure, before any residual of exactly 0 is dropped
+        width = min(cfg.score_neighbors or cfg.max_neighbors, self._nb_idx.shape[1])
+        nb, sim = self._nb_idx[:, :width], self._nb_sim[:, :width]
+        rows = np.repeat(np.arange(nb.shape[0]), width)
+        keep = nb.ravel() >= 0
+        s = sp.csr_matrix((sim.ravel()[keep].astype(np.float64), (rows[keep], nb.ravel()[keep])),
+                          shape=(nb.shape[0], nb.shape[0]))
+        self._S = s if cfg.user_based else s.T.tocsr()
+
     def _score_block(self, users: np.ndarray) -> np.ndarray:
-        """Every item for each user through the same lookup as predict (exact, not fast)."""
-        uu = np.repeat(users, self._n_items)
-        ii = np.tile(np.arange(self._n_items), users.shape[0])
-        return self._estimate(uu, ii).reshape(users.shape[0], self._n_items)
+        """Every item for each user by two sparse products (see the module doc), in sub-batches."""
+        out = (self._mu + self._bu[users][:, None] + self._bi[None, :] if self._base is None
+               else self._base._score_block(users))
+        step = self.config.score_batch
+        for start in range(0, users.shape[0], step):
+            u = users[start : start + step]
+            if self.config.user_based:
+                s_u = self._S[u]
+                num, den = (s_u @ self._E).toarray(), (s_u @ self._B).toarray()
+            else:
+                num, den = (self._E[u] @ self._S).toarray(), (self._B[u] @ self._S).toarray()
+            pos = den > 0
+            out[start : start + step][pos] += num[pos] / den[pos]
+        return out

@@ -141,10 +141,29 @@ class RatingBlend(RatingPredictor):
         items = np.asarray(items, dtype=np.int64)
         return np.clip(self._estimate(users, items), *self._scale)
 
-    def score_users(self, users: np.ndarray) -> np.ndarray:
-        """Blended estimates of every item (unclipped, like the other rating models)."""
+    def _score_rows(self, users: np.ndarray, chunk: int = 256) -> np.ndarray:
+        """Blended estimates of every item (unclipped, like the other rating models), float64.
+
+        Each component scores the batch by its own vectorised score_users, clipped as its
+        predict would be; the ridge blender is then a sum of broadcast products per feature
+        (p_k, log counts, p_k x log counts), so no (pairs x features) array is formed.
+        """
         self._check_fitted()
         users = np.asarray(users, dtype=np.int64)
-        uu = np.repeat(users, self._n_items)
-        ii = np.tile(np.arange(self._n_items), users.shape[0])
-        return self._estimate(uu, ii).reshape(users.shape[0], self._n_items).astype(np.float32)
+        out = np.empty((users.shape[0], self._n_items), dtype=np.float64)
+        li = np.log1p(self._item_count)[None, :]
+        for start in range(0, users.shape[0], chunk):
+            u = users[start : start + chunk]
+            preds = [np.clip(m._score_rows(u), *m._scale) for m in self._models]
+            lu = np.log1p(self._user_count[np.maximum(u, 0)] * (u >= 0))[:, None]
+            if self.config.blender == "ridge":
+                cols = [*preds, lu, li] + [p * lu for p in preds] + [p * li for p in preds]
+                z = np.full((u.shape[0], self._n_items), self._y_mean)
+                for c, x in enumerate(cols):
+                    z += (x - self._x_mean[c]) * (self._w[c] / self._x_std[c])
+            else:
+                uu = np.repeat(u, self._n_items)
+                ii = np.tile(np.arange(self._n_items), u.shape[0])
+                z = self._blend(self._features([p.ravel() for p in preds], uu, ii)).reshape(u.shape[0], -1)
+            out[start : start + chunk] = z
+        return out
