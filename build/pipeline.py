@@ -220,7 +220,7 @@ def _retrain_on_all(settings: BuildSettings, inputs: registry.ModelInputs, full:
 def _artifact_tables(settings: BuildSettings, data: MovieLensData, full: Interactions,
                      finals: dict[str, Recommender], topn_champ: str | None,
                      evaluations: list[ModelEvaluation], info: dict) -> ArtifactTables:
-    from build.models.popularity import popular_lists
+    from build.models.popularity import PopularityConfig, popular_lists
 
     all_users = np.arange(full.n_users)
     champion = finals[topn_champ or "popularity"]
@@ -230,7 +230,9 @@ def _artifact_tables(settings: BuildSettings, data: MovieLensData, full: Interac
     all_items = np.arange(full.n_items)
     n_ratings = np.bincount(full.item_idx, minlength=full.n_items)
     genres = _item_genres(data, full)
-    pop = popular_lists(full, genres, settings.popular_n, finals["popularity"].config)
+    # Lists people browse use the IMDB-style weighted rating, so niche titles with three
+    # five-star votes do not top them (the popularity *model* may rank by count).
+    pop = popular_lists(full, genres, settings.popular_n, PopularityConfig(score="weighted"))
     overall_idx, overall_score = pop[None]
     filler = (np.broadcast_to(overall_idx[: settings.similar_n + 1], (full.n_items, min(overall_idx.size, settings.similar_n + 1))),
               np.broadcast_to(overall_score[: settings.similar_n + 1], (full.n_items, min(overall_idx.size, settings.similar_n + 1))))

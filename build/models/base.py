@@ -194,6 +194,8 @@ def top_n(scores: np.ndarray, n: int, seen: sp.csr_matrix | None = None) -> tupl
     Items in `seen` (same shape, non-zero = excluded) and non-finite scores are never chosen.
     Ties break by the lower item index, so results are deterministic.
     """
+    if n <= 0:
+        return np.empty((scores.shape[0], 0), np.int64), np.empty((scores.shape[0], 0), np.float32)
     scores = np.array(scores, dtype=np.float32, copy=True)
     if seen is not None and seen.nnz:
         rows = np.repeat(np.arange(seen.shape[0]), np.diff(seen.indptr))

@@ -57,21 +57,22 @@ def _itemknn(inputs: ModelInputs) -> Recommender:
 def _ease(inputs: ModelInputs) -> Recommender:
     from build.models.ease import EASE, EASEConfig
 
-    return EASE(EASEConfig(max_items=5_000) if inputs.quick else EASEConfig())
+    return EASE(EASEConfig(max_items=2_000) if inputs.quick else EASEConfig())
 
 
 def _content(inputs: ModelInputs) -> Recommender:
     from build.models.content import ContentConfig, ContentKNN
 
-    return ContentKNN(ContentConfig(), features=inputs.item_features())
+    return ContentKNN(ContentConfig(k=20) if inputs.quick else ContentConfig(), features=inputs.item_features())
 
 
 def _hybrid(inputs: ModelInputs) -> Recommender:
     from build.models.ease import EASEConfig
     from build.models.hybrid import Hybrid, HybridConfig
 
-    config = HybridConfig(cf=EASEConfig(max_items=5_000), content_grid=(0.0, 0.01),
-                          popularity_grid=(0.0, 0.01)) if inputs.quick else HybridConfig()
+    # quick: the weights validation chose on ml-latest-small, no grid search
+    config = HybridConfig(cf=EASEConfig(max_items=2_000),
+                          weights={"cf": 1.0, "content": 0.01, "popularity": 0.0}) if inputs.quick else HybridConfig()
     return Hybrid(config, features=inputs.item_features())
 
 
