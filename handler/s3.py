@@ -34,7 +34,8 @@ def s3_client(settings: Settings):
     config = Config(
         connect_timeout=settings.s3_connect_timeout_s,
         read_timeout=settings.s3_read_timeout_s,
-        retries={"max_attempts": settings.s3_max_attempts, "mode": "standard"},
+        # total_max_attempts counts the first try; botocore's "max_attempts" would count retries only (one more)
+        retries={"total_max_attempts": settings.s3_max_attempts, "mode": "standard"},
     )
     return boto3.client("s3", endpoint_url=settings.s3_endpoint_url, region_name=settings.s3_region, config=config)
 
