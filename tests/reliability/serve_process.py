@@ -22,9 +22,11 @@ def rss_kib(pid: int) -> int:
 
 
 class Server:
-    def __init__(self, db: Path, port: int, tmp_dir: Path) -> None:
+    def __init__(self, db: Path, port: int, tmp_dir: Path, **settings: str) -> None:
+        """`settings` become LATENTLENS_<NAME> environment variables of the server."""
         self.url = f"http://127.0.0.1:{port}"
-        env = {**os.environ, "PYTHONPATH": str(REPO), "LATENTLENS_TMP_DIR": str(tmp_dir)}
+        env = {**os.environ, "PYTHONPATH": str(REPO), "LATENTLENS_TMP_DIR": str(tmp_dir),
+               **{f"LATENTLENS_{k.upper()}": v for k, v in settings.items()}}
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "build.cli", "serve", "--db", str(db), "--host", "127.0.0.1", "--port", str(port)],
             cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)

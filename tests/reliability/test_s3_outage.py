@@ -1,0 +1,155 @@
+"""S3 unreachable or slow at cold start: a bounded number of attempts (botocore's standard retry
+mode, with its backoff), then a JSON 503; when S3 and a good artifact are back, it serves again.
+
+Attempts are counted, not timed: every HTTP attempt the handler's S3 client makes is seen by a
+botocore `before-send` hook, and the slow S3 is a loopback socket that counts the connections it
+accepts and never answers.
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+from pathlib import Path
+
+import boto3
+import pytest
+from fastapi.testclient import TestClient
+from moto.server import ThreadedMotoServer
+
+import handler.s3
+from handler import schema
+from tests.reliability.conftest import free_port
+
+BUCKET = "latentlens-artifacts"
+KEY = "builds/abc/latentlens.duckdb"
+URI = f"s3://{BUCKET}/{KEY}"
+
+
+@pytest.fixture(autouse=True)
+def fake_credentials(monkeypatch):
+    for name, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+                        "AWS_SESSION_TOKEN": "testing", "AWS_DEFAULT_REGION": "us-east-1"}.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+
+
+@pytest.fixture
+def attempts(monkeypatch) -> list[str]:
+    """Every HTTP request the handler's S3 clients send (retries included), by URL."""
+    seen: list[str] = []
+    real = handler.s3.s3_client
+
+    def counting_client(settings):
+        client = real(settings)
+        client.meta.events.register("before-send.s3", lambda request, **_: seen.append(request.url))
+        return client
+
+    monkeypatch.setattr(handler.s3, "s3_client", counting_client)
+    return seen
+
+
+def start_moto(port: int) -> ThreadedMotoServer:
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    return server
+
+
+def upload(endpoint: str, artifact: Path) -> None:
+    s3 = boto3.client("s3", region_name="us-east-1", endpoint_url=endpoint)
+    s3.create_bucket(Bucket=BUCKET)
+    s3.put_object(Bucket=BUCKET, Key=KEY, Body=artifact.read_bytes())
+    s3.put_object(Bucket=BUCKET, Key=schema.manifest_path(KEY), Body=Path(schema.manifest_path(str(artifact))).read_bytes())
+
+
+def container(app_for, tmp: Path, endpoint: str, **overrides) -> TestClient:
+    """A cold container: its own app and an empty /tmp, so nothing is cached from an earlier one."""
+    tmp.mkdir(parents=True, exist_ok=True)
+    app = app_for(URI, s3_endpoint_url=endpoint, s3_region="us-east-1", tmp_dir=str(tmp / "lltmp"), **overrides)
+    return TestClient(app, raise_server_exceptions=False)
+
+
+def assert_s3_unavailable(client: TestClient) -> None:
+    r = client.get("/health")
+    assert r.status_code == 503 and r.json()["error"]["code"] == "s3_unavailable", r.json()
+    for path in ("/movies/858", "/users/1/recommendations", "/popular"):
+        r = client.get(path)
+        assert r.status_code == 503 and set(r.json()) == {"error"}, (path, r.text)
+        assert r.json()["error"]["code"] == "s3_unavailable"
+
+
+def test_moto_stopped_at_cold_start_is_bounded_retries_then_503_and_serves_when_back(artifact, tmp_path, app_for,
+                                                                                    attempts):
+    port = free_port()
+    endpoint = f"http://127.0.0.1:{port}"
+    moto = start_moto(port)
+    upload(endpoint, artifact)
+    warm = container(app_for, tmp_path / "c1", endpoint)
+    assert warm.get("/health").status_code == 200
+    moto.stop()
+
+    attempts.clear()
+    cold = container(app_for, tmp_path / "c2", endpoint, s3_max_attempts=3, s3_connect_timeout_s=0.5)
+    r = cold.get("/health")
+    assert r.status_code == 503 and r.json()["error"]["code"] == "s3_unavailable"
+    assert len(attempts) == 3 and all(u.endswith(schema.manifest_path(KEY)) for u in attempts), attempts
+    assert_s3_unavailable(cold)  # each request retries the open (retry_interval_s=0), each bounded the same way
+    assert warm.get("/movies/858").status_code == 200  # a container that already has the artifact is unaffected
+
+    moto = start_moto(port)  # S3 back (an empty moto: the artifact is published again)
+    try:
+        upload(endpoint, artifact)
+        assert cold.get("/health").status_code == 200  # the same container recovers on its next try
+        nxt = container(app_for, tmp_path / "c3", endpoint)
+        assert nxt.get("/health").status_code == 200
+        assert nxt.get("/movies/858").json()["title"] == "Godfather, The (1972)"
+    finally:
+        moto.stop()
+
+
+class Blackhole:
+    """A loopback TCP server that accepts connections, counts them, reads and never answers: a hung S3."""
+
+    def __init__(self) -> None:
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.sock.settimeout(0.2)
+        self.endpoint = "http://127.0.0.1:%d" % self.sock.getsockname()[1]
+        self.accepted = 0
+        self.conns: list[socket.socket] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+        self._thread.start()
+
+    def _serve(self) -> None:
+        while not self._stop.is_set():
+            try:
+                conn, _ = self.sock.accept()
+            except TimeoutError:
+                continue
+            self.accepted += 1
+            self.conns.append(conn)  # held open, never answered
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+        for conn in self.conns:
+            conn.close()
+        self.sock.close()
+
+
+def test_slow_s3_at_cold_start_is_bounded_attempts_then_503(tmp_path, app_for, attempts):
+    hole = Blackhole()
+    try:
+        client = container(app_for, tmp_path / "c", hole.endpoint, s3_max_attempts=3,
+                           s3_connect_timeout_s=0.5, s3_read_timeout_s=0.3)
+        r = client.get("/health")
+        assert r.status_code == 503 and r.json() == {
+            "status": "unavailable",
+            "error": {"code": "s3_unavailable", "message": r.json()["error"]["message"]}}
+        assert "ReadTimeout" in r.json()["error"]["message"]
+        assert len(attempts) == 3, attempts
+        assert hole.accepted == 3  # one fresh connection per attempt, none left hanging on
+    finally:
+        hole.close()
