@@ -44,6 +44,9 @@ class KNNBaselineConfig(ModelConfig):
     reg_item: float = Field(10.0, ge=0)
     bias_iterations: int = Field(10, ge=1)
     block_columns: int = Field(512, ge=1)  # similarity columns computed per sparse product
+    # items (users, if user-based) with fewer ratings get no neighbours and predict the base:
+    # similarities cost ~ (such things)^2, so a quick build raises it (2 = no cut, exact)
+    min_raters: int = Field(2, ge=2)
     # residuals of what? "biases" is KNNBaseline; "mf" puts the neighbourhood on top of a
     # biased MF (Koren's integrated model, fitted in two stages): it then models only what
     # the global factors miss, which makes it a good partner in the blend
@@ -55,13 +58,14 @@ class KNNBaselineConfig(ModelConfig):
 
 
 def shrunk_pearson_neighbors(
-    resid: sp.csr_matrix, shrinkage: float, max_neighbors: int, block_columns: int,
+    resid: sp.csr_matrix, shrinkage: float, max_neighbors: int, block_columns: int, min_raters: int = 2,
 ) -> tuple[np.ndarray, np.ndarray]:
     """For each column of `resid` (raters x things), its most similar other columns.
 
     sim_ij = sum e_ui e_uj / sqrt(sum e_ui^2 sum e_uj^2) over common raters u, times
     (n_ij - 1) / (n_ij - 1 + shrinkage). Only positive similarities are kept. Returns
-    (indices, sims), each (n_cols x max_neighbors), best first, padded with -1 / 0.
+    (indices, sims), each (n_cols x max_neighbors), best first, padded with -1 / 0. Columns
+    with fewer than `min_raters` raters neither have nor are neighbours.
     """
     resid = resid.tocsc().astype(np.float64)
     n_all = resid.shape[1]
@@ -70,7 +74,7 @@ def shrunk_pearson_neighbors(
     nb_sim_all = np.zeros((n_all, m), dtype=np.float32)
     # a column with fewer than 2 raters has no similarity (common < 2) to anything: leave it
     # out of the products (ML catalogues hold many unrated and once-rated movies)
-    active = np.flatnonzero(np.diff(resid.indptr) >= 2)
+    active = np.flatnonzero(np.diff(resid.indptr) >= max(2, min_raters))
     if active.shape[0] < 2:
         return nb_idx_all, nb_sim_all
     resid = resid[:, active]
@@ -132,10 +136,10 @@ class KNNBaseline(RatingPredictor):
             else (data.user_idx, data.item_idx, data.n_users, data.n_items))
         resid = sp.csr_matrix((e, (rater, thing)), shape=(n_rater, n_thing))
         self._nb_idx, self._nb_sim = shrunk_pearson_neighbors(resid, cfg.shrinkage, cfg.max_neighbors,
-                                                              cfg.block_columns)
-        keys = rater.astype(np.int64) * n_thing + thing
-        order = np.argsort(keys, kind="stable")
-        self._keys, self._resid = keys[order], e[order].astype(np.float64)
+                                                              cfg.block_columns, cfg.min_raters)
+        resid.sum_duplicates()
+        resid.sort_indices()
+        self._R = resid  # rater rows, what predict looks neighbours up in
         self._n_thing = n_thing
         self._score_matrices(data, e)
         self._set_fitted(data, mu, bu, bi)
@@ -143,28 +147,41 @@ class KNNBaseline(RatingPredictor):
                  self._nb_idx.shape[1], "user" if cfg.user_based else "item")
         return self
 
-    def _estimate(self, users: np.ndarray, items: np.ndarray, chunk: int = 50_000) -> np.ndarray:
+    def _estimate(self, users: np.ndarray, items: np.ndarray, cells: int = 1 << 23) -> np.ndarray:
+        """Exact rule: pairs grouped by rater; each group's residual rows are expanded to a dense
+        (group x things) block with NaN for unrated, so "which of the neighbours did this rater
+        rate" is a gather, not a search. `cells` bounds that block (64 MB of float64)."""
         out = self._fallback(users, items) if self._base is None else self._base._estimate(users, items)
         rater, thing = (items, users) if self.config.user_based else (users, items)
-        for start in range(0, users.shape[0], chunk):  # bounds the (chunk x neighbours) arrays
-            sl = slice(start, start + chunk)
-            nb = self._nb_idx[thing[sl]]
-            q = rater[sl, None] * self._n_thing + nb
-            pos = np.minimum(np.searchsorted(self._keys, q), self._keys.shape[0] - 1)
-            found = (nb >= 0) & (self._keys[pos] == q)
-            found &= np.cumsum(found, axis=1) <= self.config.k  # the k most similar that were rated
-            w = np.where(found, self._nb_sim[thing[sl]], 0.0)
+        order = np.argsort(rater, kind="stable")
+        raters, first = np.unique(rater[order], return_index=True)
+        bounds = np.append(first, order.shape[0])
+        step = max(1, cells // (self._n_thing + 1))
+        dense = np.full((min(step, raters.shape[0]), self._n_thing + 1), np.nan)  # last column: "no neighbour"
+        for g in range(0, raters.shape[0], step):
+            group = raters[g : g + step]
+            sel = order[bounds[g] : bounds[min(g + step, raters.shape[0])]]
+            rows = self._R[group]
+            at = (np.repeat(np.arange(group.shape[0]), np.diff(rows.indptr)), rows.indices)
+            dense[at] = rows.data
+            local = np.searchsorted(group, rater[sel])
+            nb = self._nb_idx[thing[sel]]
+            vals = dense[local[:, None], np.where(nb >= 0, nb, self._n_thing)]
+            found = ~np.isnan(vals)
+            over = np.flatnonzero(found.sum(axis=1) > self.config.k)  # only these need the cut
+            found[over] &= np.cumsum(found[over], axis=1, dtype=np.int32) <= self.config.k  # k most similar rated
+            w = np.where(found, self._nb_sim[thing[sel]], 0.0)
             den = w.sum(axis=1)
-            num = (w * np.where(found, self._resid[pos], 0.0)).sum(axis=1)
-            out[sl] += np.where(den > 0, num / np.where(den > 0, den, 1.0), 0.0)
+            num = (w * np.where(found, vals, 0.0)).sum(axis=1)
+            out[sel] += np.where(den > 0, num / np.where(den > 0, den, 1.0), 0.0)
+            dense[at] = np.nan  # back to "nothing rated" for the next group
         return out
 
     def _score_matrices(self, data: Interactions, e: np.ndarray) -> None:
         """What score_users multiplies: residual and rated rows (users x items) and the sparse
         similarities, item-based as Sᵀ (items x items, column i = item i's neighbours)."""
         cfg = self.config
-        self._E = sp.csr_matrix((e.astype(np.float64), (data.user_idx, data.item_idx)),
-                                shape=(data.n_users, data.n_items))
+        self._E = self._R.T.tocsr() if cfg.user_based else self._R
         self._E.sort_indices()
         self._B = self._E.copy()
         self._B.data[:] = 1.0  # from the structure, before any residual of exactly 0 is dropped
