@@ -26,7 +26,10 @@ class Settings(BaseSettings):
     s3_endpoint_url: str | None = Field(None, description="e.g. a moto server in tests")
     s3_region: str | None = None
     s3_connect_timeout_s: float = Field(2.0, gt=0)
-    s3_read_timeout_s: float = Field(10.0, gt=0)
+    # Per socket read, not per download. Sized so every attempt against a hung S3 plus backoff ends before
+    # the Lambda timeout (template.yaml: 20 s), as a JSON 503 rather than an API Gateway timeout:
+    # 3 x 4 s + at most 3 s of backoff. S3 sends its first byte in well under a second.
+    s3_read_timeout_s: float = Field(4.0, gt=0)
     s3_max_attempts: int = Field(3, ge=1, description="botocore total attempts, with its standard backoff")
 
 
