@@ -153,3 +153,18 @@ def test_slow_s3_at_cold_start_is_bounded_attempts_then_503(tmp_path, app_for, a
         assert hole.accepted == 3  # one fresh connection per attempt, none left hanging on
     finally:
         hole.close()
+
+
+def test_every_attempt_at_a_hung_s3_ends_before_the_lambda_timeout():
+    """Defaults: attempts x (the longer of connect and read timeout) + botocore's standard backoff
+    (at most 2^(k-1) s before retry k) fit in the function's Timeout, so a hung S3 is our JSON 503."""
+    from handler.settings import Settings
+    from tests.infra.cfn_yaml import load_template
+
+    s = Settings()
+    template = load_template(Path(__file__).resolve().parents[2] / "template.yaml")
+    timeout = template["Globals"]["Function"].get("Timeout") or \
+        template["Resources"]["LookupFunction"]["Properties"]["Timeout"]
+    backoff = sum(2 ** (k - 1) for k in range(1, s.s3_max_attempts))
+    worst = s.s3_max_attempts * max(s.s3_connect_timeout_s, s.s3_read_timeout_s) + backoff
+    assert worst < int(timeout), f"a hung S3 takes up to {worst} s, the function times out at {timeout} s"
