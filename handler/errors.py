@@ -34,11 +34,12 @@ class ApiError(Exception):
         self.message = message
 
 
-def error_response(status: int, code: str, message: str, extra: dict | None = None) -> JSONResponse:
+def error_response(status: int, code: str, message: str, extra: dict | None = None,
+                   headers: dict[str, str] | None = None) -> JSONResponse:
     body: dict = {"error": {"code": code, "message": message}}
     if extra:
         body.update(extra)
-    return JSONResponse(body, status_code=status, headers=NO_STORE)
+    return JSONResponse(body, status_code=status, headers={**(headers or {}), **NO_STORE})
 
 
 def _validation_message(exc: RequestValidationError) -> str:
@@ -67,7 +68,7 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
         code = _HTTP_CODES.get(exc.status_code, "http_error")
         message = exc.detail if isinstance(exc.detail, str) else "request failed"
-        return error_response(exc.status_code, code, message)
+        return error_response(exc.status_code, code, message, headers=exc.headers)  # e.g. a 405's Allow
 
     @app.exception_handler(Exception)
     async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
