@@ -245,3 +245,13 @@ def test_repeated_parameters(client: TestClient):
     assert_json_error(client.get("/popular?n=3&n=abc"), 422)
     r = client.get("/movies?search=zzz&search=godfather")
     assert r.status_code == 200 and r.json()["query"] == "godfather" and r.json()["items"][0]["movie_id"] == 858
+
+
+@pytest.mark.parametrize("method", ["POST", "PUT", "PATCH", "DELETE", "OPTIONS"])
+def test_only_get_is_served_and_other_methods_get_a_json_405_with_allow(client: TestClient, method: str, artifact):
+    before = sha256(artifact)
+    for path in ["/movies/858", "/users/1/recommendations", "/popular", "/health"]:
+        r = client.request(method, path, content=b'{"title": "x"}', headers={"content-type": "application/json"})
+        assert_json_error(r, 405)
+        assert r.headers["allow"] == "GET"
+    assert sha256(artifact) == before
