@@ -8,12 +8,12 @@ OUT    ?= artifacts/latentlens.duckdb
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
 
-.PHONY: run test install build serve mlflow-ui deploy deploy-dry-run smoke clean
+.PHONY: run test install build serve mlflow-ui deploy deploy-dry-run smoke audit clean
 
 $(STAMP): pyproject.toml constraints.txt
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11+ is required, found " + sys.version' 
 	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -c constraints.txt --upgrade pip
 	$(PY) -m pip install --quiet -c constraints.txt -e '.[build,test]'
 	@touch $(STAMP)
 
@@ -47,6 +47,10 @@ deploy-dry-run: $(STAMP)
 ## run the package `sam build` made, without Docker
 smoke: $(STAMP)
 	$(PY) -m infra.smoke
+
+## audit the Lambda's runtime pins for known vulnerabilities (needs PyPI's JSON API or OSV)
+audit: $(STAMP)
+	$(PY) -m tests.reliability.audit infra/lambda/requirements.txt
 
 clean:
 	rm -rf $(VENV) artifacts .pytest_cache

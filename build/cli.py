@@ -138,8 +138,21 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
+def _interrupt_on_sigterm() -> None:
+    """SIGTERM (a CI timeout, `kill`, a container stop) unwinds like Ctrl-C: temp files are removed
+    and MLflow marks the run KILLED instead of leaving it RUNNING forever."""
+    import signal
+
+    def raise_interrupt(signum, frame):  # noqa: ARG001
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, raise_interrupt)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
+    if args.command == "build":
+        _interrupt_on_sigterm()
     from build.data.errors import DataError
     from build.progress import configure_logging
 

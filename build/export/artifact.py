@@ -8,8 +8,10 @@ DuckDB's zone maps keep point lookups cheap.
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -152,10 +154,35 @@ def verify_artifact(path: Path, expected_counts: dict[str, int] | None = None) -
         con.close()
 
 
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def remove_stale_temp_files(out: Path) -> list[Path]:
+    """Temp files of builds that were killed (SIGKILL cannot clean up) and whose process is gone."""
+    pattern = re.compile(re.escape(f".{out.name}.tmp-") + r"(\d+)")
+    removed = []
+    for path in out.parent.glob(f".{out.name}.tmp-*"):
+        match = pattern.match(path.name)
+        if match and int(match.group(1)) != os.getpid() and not _pid_alive(int(match.group(1))):
+            path.unlink(missing_ok=True)
+            removed.append(path)
+    if removed:
+        log.info("removed %d temp file(s) left by killed builds", len(removed))
+    return removed
+
+
 def write_artifact(out: Path, tables: ArtifactTables) -> ArtifactReport:
     """Write, verify and atomically install the artifact and its sha256 manifest at `out`."""
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
+    remove_stale_temp_files(out)
     tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
     tmp_manifest = Path(schema.manifest_path(str(tmp)))
     for stale in (tmp, tmp_manifest, tmp.with_name(tmp.name + ".wal")):
@@ -171,8 +198,12 @@ def write_artifact(out: Path, tables: ArtifactTables) -> ArtifactReport:
         tmp_manifest.write_text(f"{digest}  {out.name}\n")
         with open(tmp, "rb") as fh:  # make the bytes durable before the rename publishes them
             os.fsync(fh.fileno())
-        os.replace(tmp, out)
-        os.replace(tmp_manifest, schema.manifest_path(str(out)))
+        # One lock across both renames: concurrent builds cannot pair one's artifact with the
+        # other's manifest (the last to take the lock wins whole).
+        with open(out.with_name(f".{out.name}.lock"), "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            os.replace(tmp, out)
+            os.replace(tmp_manifest, schema.manifest_path(str(out)))
     except BaseException:
         for leftover in (tmp, tmp_manifest, tmp.with_name(tmp.name + ".wal")):
             leftover.unlink(missing_ok=True)

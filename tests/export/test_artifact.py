@@ -130,3 +130,19 @@ def test_query_formats_and_is_read_only(tmp_path: Path) -> None:
     assert run_query(out, "SELECT count(*) AS n FROM movies", fmt="json").replace(" ", "").count('"n":4') == 1
     with pytest.raises(DataError, match="not found"):
         run_query(tmp_path / "missing.duckdb", "SELECT 1")
+
+
+def test_temp_files_of_killed_builds_are_removed_but_live_ones_kept(tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    stale = tmp_path / f".a.duckdb.tmp-{dead.pid}"
+    stale.write_bytes(b"half a database")
+    live = tmp_path / f".a.duckdb.tmp-{os.getppid()}"  # a running process: maybe a concurrent build
+    live.write_bytes(b"in progress")
+    write_artifact(tmp_path / "a.duckdb", small_tables())
+    assert not stale.exists()
+    assert live.exists()
