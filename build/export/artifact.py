@@ -200,10 +200,14 @@ def write_artifact(out: Path, tables: ArtifactTables) -> ArtifactReport:
             os.fsync(fh.fileno())
         # One lock across both renames: concurrent builds cannot pair one's artifact with the
         # other's manifest (the last to take the lock wins whole).
-        with open(out.with_name(f".{out.name}.lock"), "w") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
+        # The lock is the directory itself, so no lock file is left behind.
+        dir_fd = os.open(out.parent, os.O_RDONLY)
+        try:
+            fcntl.flock(dir_fd, fcntl.LOCK_EX)
             os.replace(tmp, out)
             os.replace(tmp_manifest, schema.manifest_path(str(out)))
+        finally:
+            os.close(dir_fd)  # closing releases the lock
     except BaseException:
         for leftover in (tmp, tmp_manifest, tmp.with_name(tmp.name + ".wal")):
             leftover.unlink(missing_ok=True)
