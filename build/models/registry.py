@@ -91,21 +91,24 @@ def _surprise_svd(inputs: ModelInputs) -> Recommender:
 def _biased_mf(inputs: ModelInputs) -> Recommender:
     from build.models.biased_mf import BiasedMF, BiasedMFConfig
 
-    return BiasedMF(BiasedMFConfig(iterations=3) if inputs.quick else BiasedMFConfig())
+    return BiasedMF(BiasedMFConfig(factors=16, reg=0.1, iterations=4) if inputs.quick else BiasedMFConfig())
 
 
 def _knn_baseline(inputs: ModelInputs) -> Recommender:
     from build.models.knn_baseline import KNNBaseline, KNNBaselineConfig
 
-    return KNNBaseline(KNNBaselineConfig())
+    return KNNBaseline(KNNBaselineConfig(min_raters=10) if inputs.quick else KNNBaselineConfig())
 
 
 def _rating_blend(inputs: ModelInputs) -> Recommender:
     from build.models.biased_mf import BiasedMFConfig
+    from build.models.knn_baseline import KNNBaselineConfig
     from build.models.rating_blend import RatingBlend, RatingBlendConfig
 
     if inputs.quick:
-        return RatingBlend(RatingBlendConfig(mf=BiasedMFConfig(iterations=3), user_knn=None))
+        return RatingBlend(RatingBlendConfig(mf=BiasedMFConfig(factors=16, reg=0.1, iterations=4),
+                                             item_knn=KNNBaselineConfig(min_raters=10), user_knn=None,
+                                             refit=False, holdout_fraction=0.2))
     return RatingBlend(RatingBlendConfig())
 
 
