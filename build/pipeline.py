@@ -177,8 +177,11 @@ def _log_evaluation(ev: ModelEvaluation) -> None:
         runs.log_metrics({f"cv_{k}": v for k, v in fold.items()}, step=step)
     if ev.rating_mean:
         runs.log_metrics(ev.rating_mean)
-    if ev.extra:
-        mlflow.log_dict({k: v for k, v in ev.extra.items() if k != "mlflow_run_id"}, "chosen_params.json")
+    # One self-contained record per model run: its config, what it measured, what it chose.
+    mlflow.log_dict({"model": ev.name, "config": ev.params, "topn": ev.topn, "rating_folds": ev.rating_folds,
+                     "rating_mean": ev.rating_mean,
+                     "chosen": {k: v for k, v in ev.extra.items() if k != "mlflow_run_id"}},
+                    "evaluation.json")
 
 
 def _log_comparison(comparison: pl.DataFrame, evaluations: list[ModelEvaluation], workdir: Path) -> None:

@@ -32,6 +32,7 @@ def test_parent_run_has_one_nested_run_per_model(client, embedded_build) -> None
         assert child.data.params, child.info.run_name
         assert child.data.metrics, child.info.run_name
         assert all(np.isfinite(v) for v in child.data.metrics.values()), child.info.run_name
+        assert [a.path for a in client.list_artifacts(child.info.run_id)] == ["evaluation.json"]
 
 
 def test_parent_run_logs_dataset_plots_and_comparison(client, embedded_build) -> None:

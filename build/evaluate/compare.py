@@ -87,8 +87,8 @@ def evaluate_model(
         evaluation.topn = evaluate_topn(model, train, test, k=settings.k,
                                         relevance_threshold=settings.relevance_threshold)
         evaluation.topn["fit_seconds"] = evaluation.fit_seconds
-        if hasattr(model, "chosen_params"):
-            evaluation.extra.update(model.chosen_params())
+        if isinstance(getattr(model, "weights_", None), dict):  # what the hybrid chose on validation
+            evaluation.extra["weights"] = dict(model.weights_)
     if spec.rating:
         cv = cross_validate(lambda: spec.factory(inputs), cv_data, settings.folds, fit_context(seed, spec.name))
         evaluation.rating_folds = [
