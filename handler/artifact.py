@@ -15,10 +15,10 @@ from dataclasses import dataclass, field
 import duckdb
 
 from handler import schema
+from handler.schema import sha256_file
 from handler.settings import Settings
 
 API_VERSION = "1"  # bump when a response shape changes, so cached ETags from the old shape expire
-_CHUNK = 1 << 20
 
 
 class ArtifactUnavailable(Exception):
@@ -43,14 +43,6 @@ class Artifact:
     movies: dict[int, tuple] = field(default_factory=dict)  # movie_id -> (movie_id, title, display_title, year, genres)
     popular: dict[str | None, list[tuple[int, float]]] = field(default_factory=dict)  # genre (None: overall) -> ranked
     genres: dict[str, str] = field(default_factory=dict)  # casefolded -> canonical spelling
-
-
-def sha256_file(path: str) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while chunk := fh.read(_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def parse_manifest(text: str) -> str:

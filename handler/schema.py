@@ -117,6 +117,22 @@ def manifest_path(artifact_path: str) -> str:
     return artifact_path + MANIFEST_SUFFIX
 
 
+def manifest_text(digest: str, artifact_name: str) -> str:
+    """The manifest's one line, in `sha256sum` format so `sha256sum -c` checks it too."""
+    return f"{digest}  {artifact_name}\n"
+
+
+def sha256_file(path, chunk: int = 1 << 20) -> str:
+    """Hex sha256 of a file, streamed: the digest every manifest holds (build, deploy, handler)."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while block := fh.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()
+
+
 def search_key(text: str) -> str:
     """Case- and accent-folded form of a title, used for search on both sides of the schema.
 

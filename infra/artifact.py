@@ -6,12 +6,11 @@ so a truncated or half-rebuilt file can never become what the API serves.
 
 from __future__ import annotations
 
-import hashlib
 import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from handler.schema import manifest_path
+from handler.schema import manifest_path, manifest_text, sha256_file
 
 # The one file name the function is configured with (template.yaml's bundled LATENTLENS_DB, and
 # the last part of every S3 key), whatever the local file is called.
@@ -21,7 +20,6 @@ ARTIFACT_NAME = "latentlens.duckdb"
 KEY_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9/_.=+-]{0,1000}$")
 
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
-_CHUNK = 1 << 20
 
 
 class DeployError(Exception):
@@ -38,15 +36,7 @@ class VerifiedArtifact:
 
     def manifest_text(self) -> str:
         """The manifest as deployed beside the artifact, in `sha256sum` format."""
-        return f"{self.sha256}  {ARTIFACT_NAME}\n"
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while chunk := fh.read(_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
+        return manifest_text(self.sha256, ARTIFACT_NAME)
 
 
 def read_manifest(path: Path) -> tuple[str, str]:

@@ -9,7 +9,6 @@ DuckDB's zone maps keep point lookups cheap.
 from __future__ import annotations
 
 import fcntl
-import hashlib
 import os
 import re
 from dataclasses import dataclass
@@ -65,14 +64,6 @@ class ArtifactReport:
     sha256: str
     size_bytes: int
     row_counts: dict[str, int]
-
-
-def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while block := fh.read(chunk):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _column_names(ddl: str) -> list[str]:
@@ -194,8 +185,8 @@ def write_artifact(out: Path, tables: ArtifactTables) -> ArtifactReport:
         finally:
             con.close()
         verify_artifact(tmp, counts)
-        digest = sha256_file(tmp)
-        tmp_manifest.write_text(f"{digest}  {out.name}\n")
+        digest = schema.sha256_file(tmp)
+        tmp_manifest.write_text(schema.manifest_text(digest, out.name))
         with open(tmp, "rb") as fh:  # make the bytes durable before the rename publishes them
             os.fsync(fh.fileno())
         # One lock across both renames: concurrent builds cannot pair one's artifact with the

@@ -10,7 +10,7 @@ import polars as pl
 import pytest
 
 from build.export import artifact as artifact_mod
-from build.export.artifact import ArtifactError, ArtifactTables, verify_artifact, write_artifact
+from build.export.artifact import ArtifactError, ArtifactTables, write_artifact
 from build.export.query import run_query
 from build.data.errors import DataError
 from handler import schema
