@@ -14,7 +14,7 @@ from build.models.biased_mf import BiasedMF, BiasedMFConfig, ridge_rows, ridge_r
 from build.models.knn_baseline import KNNBaseline, KNNBaselineConfig
 from build.models.rating_blend import RatingBlend, RatingBlendConfig
 from build.models.surprise_svd import SurpriseSVD, SurpriseSVDConfig
-from tests.models.contract import Checkerboard, RecommenderContract, checkerboard, fit_context
+from tests.models.contract import Checkerboard, RecommenderContract
 
 # quick configurations, also the ones to use anywhere a test needs a fast rating model
 QUICK_SVD = SurpriseSVDConfig(n_factors=8, n_epochs=100, lr_all=0.02)
