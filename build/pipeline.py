@@ -237,15 +237,16 @@ def _artifact_tables(settings: BuildSettings, data: MovieLensData, full: Interac
     # five-star votes do not top them (the popularity *model* may rank by count).
     pop = popular_lists(full, genres, settings.popular_n, PopularityConfig(score="weighted"))
     overall_idx, overall_score = pop[None]
-    filler = (np.broadcast_to(overall_idx[: settings.similar_n + 1], (full.n_items, min(overall_idx.size, settings.similar_n + 1))),
-              np.broadcast_to(overall_score[: settings.similar_n + 1], (full.n_items, min(overall_idx.size, settings.similar_n + 1))))
+    # Similar movies: collaborative where a movie has enough ratings, then content, then the
+    # overall popular list as a last resort (one extra entry, since a movie skips itself).
+    head = slice(0, settings.similar_n + 1)
+    shape = (full.n_items, overall_idx[head].size)
     sources = [
         ("cf", *finals["itemknn"].similar_items(all_items, settings.similar_n)),
         ("content", *finals["content"].similar_items(all_items, settings.similar_n)),
-        ("popular", *filler),
+        ("popular", np.broadcast_to(overall_idx[head], shape), np.broadcast_to(overall_score[head], shape)),
     ]
     similar = export_tables.similar_movies(full.items, n_ratings, settings.min_cf_ratings, settings.similar_n, sources)
-    # Only movies someone rated must have a list; unrated ones get content lists where possible.
     metrics = export_tables.model_metrics([row for ev in evaluations for row in ev.metric_rows()])
     return ArtifactTables(
         movies=export_tables.movies_table(data),

@@ -30,7 +30,6 @@ def movies_table(data: MovieLensData) -> pl.DataFrame:
 def ranked_frame(key_name: str, key_ids: np.ndarray, item_name: str, items: np.ndarray,
                  scores: np.ndarray, item_vocab: Vocabulary) -> pl.DataFrame:
     """(key, rank, item, score) rows from 2-D top-n blocks, dropping padding (-1)."""
-    n = items.shape[1]
     valid = items >= 0
     rows, cols = np.nonzero(valid)
     frame = pl.DataFrame({
@@ -39,7 +38,6 @@ def ranked_frame(key_name: str, key_ids: np.ndarray, item_name: str, items: np.n
         item_name: item_vocab.ids[items[rows, cols]].astype(np.int32),
         "score": scores[rows, cols].astype(np.float64),
     })
-    del n
     # re-rank 1..m within each list so ranks stay contiguous after dropping padding
     return (
         frame.sort([key_name, "rank_in"])
