@@ -19,7 +19,7 @@ import numpy as np
 
 from build.evaluate.metrics import mae, rmse
 from build.evaluate.rating_cv import cross_validate
-from build.models.base import FitContext, Interactions, Recommender, Vocabulary
+from build.models.base import FitContext, Interactions, Recommender
 from build.models.baseline import Baseline
 from build.models.biased_mf import BiasedMF, BiasedMFConfig
 from build.models.knn_baseline import KNNBaseline, KNNBaselineConfig
@@ -46,21 +46,11 @@ MODELS: dict[str, Callable[[], Recommender]] = {
 
 
 def load_interactions(path: Path) -> Interactions:
-    """Through the project's loader when present, else straight from ratings.csv."""
-    try:
-        from build.data.loader import load_movielens
+    """The same dense-index data the build trains on."""
+    from build.data.loader import load_movielens
+    from build.interactions import to_interactions
 
-        ratings = load_movielens(path).ratings
-        uid, mid = ratings["user_id"].to_numpy(), ratings["movie_id"].to_numpy()
-        r, ts = ratings["rating"].to_numpy(), ratings["timestamp"].to_numpy()
-    except ImportError:
-        import polars as pl
-
-        df = pl.read_csv(path / "ratings.csv")
-        uid, mid, r, ts = (df[c].to_numpy() for c in ("userId", "movieId", "rating", "timestamp"))
-    users, items = Vocabulary.from_ids(uid), Vocabulary.from_ids(mid)
-    return Interactions(users, items, users.index(uid).astype(np.int32), items.index(mid).astype(np.int32),
-                        r.astype(np.float32), ts.astype(np.int64))
+    return to_interactions(load_movielens(path))
 
 
 def split_once(data: Interactions, names: list[str], seed: int, repeats: int) -> list[tuple[str, float, float, float]]:

@@ -43,3 +43,12 @@ def small_dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
         (root / name).write_bytes((EMBEDDED / name).read_bytes())
     pl.read_csv(EMBEDDED / "tags.csv").filter(pl.col("userId") <= 150).write_csv(root / "tags.csv")
     return root
+
+
+@pytest.fixture
+def fake_aws_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Dummy credentials and region for moto, so no real AWS profile is ever touched."""
+    for name, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+                        "AWS_SESSION_TOKEN": "testing", "AWS_DEFAULT_REGION": "us-east-1"}.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
