@@ -99,10 +99,10 @@ def run(settings: BuildSettings) -> BuildResult:
 
         evaluations: list[ModelEvaluation] = []
         for spec in progress(specs, desc="models", unit="model"):
-            with runs.model_run(spec.name, {}) as child:
+            with runs.model_run(spec.name) as child:
                 log.info("evaluating %s", spec.name)
                 ev = evaluate_model(spec, inputs, cv_data, train, test, settings.evaluation, settings.seed)
-                mlflow.log_params({k: runs._param(v) for k, v in ev.params.items()})
+                runs.log_params(ev.params)
                 _log_evaluation(ev)
                 ev.extra["mlflow_run_id"] = child.info.run_id
             evaluations.append(ev)

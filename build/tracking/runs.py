@@ -54,18 +54,20 @@ def log_dataset(path: Path, name: str, digest: str, context: str = "full") -> No
 
 
 @contextmanager
-def model_run(name: str, params: Mapping[str, Any]) -> Iterator[mlflow.ActiveRun]:
-    """A nested run for one model, with its config as params."""
+def model_run(name: str) -> Iterator[mlflow.ActiveRun]:
+    """A nested run for one model, tagged with its name."""
     with mlflow.start_run(run_name=name, nested=True) as run:
         mlflow.set_tag("model", name)
-        if params:
-            mlflow.log_params({k: _param(v) for k, v in params.items()})
         yield run
 
 
-def _param(value: Any) -> str:
-    text = str(value)
-    return text if len(text) <= 500 else text[:497] + "..."
+def log_params(params: Mapping[str, Any]) -> None:
+    """Params as MLflow takes them: strings, long nested configs cut at 500 characters."""
+    def text(value: Any) -> str:
+        s = str(value)
+        return s if len(s) <= 500 else s[:497] + "..."
+
+    mlflow.log_params({k: text(v) for k, v in params.items()})
 
 
 def log_metrics(metrics: Mapping[str, float], step: int | None = None) -> None:
