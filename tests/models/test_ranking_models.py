@@ -8,7 +8,14 @@ from sklearn.metrics.pairwise import cosine_similarity
 
 from build.models.base import Interactions, Vocabulary
 from build.models.ease import EASE, EASEConfig, ease_weights, profile_weights
-from build.models.itemknn import ItemKNN, ItemKNNConfig, top_k_neighbours, cosine_transform, column_norms
+from build.models.itemknn import (
+    ItemKNN,
+    ItemKNNConfig,
+    column_norms,
+    cosine_transform,
+    sparse_rows_top_n,
+    top_k_neighbours,
+)
 from build.models.popularity import Popularity, PopularityConfig, item_scores, popular_lists
 from tests.models.contract import RecommenderContract, checkerboard, fit_context
 
@@ -178,3 +185,22 @@ def test_blocked_gram_equals_dense_product() -> None:
     rng = np.random.default_rng(2)
     x = sp.random(50, 9, density=0.3, format="csr", random_state=rng, dtype=np.float32)
     np.testing.assert_allclose(gram(x, np.float64, users_per_block=7), (x.T @ x).toarray(), rtol=1e-6)
+
+
+def test_sparse_rows_top_n_equals_ranking_the_dense_rows() -> None:
+    """Sorting stored entries only ranks like a full sort of the densified rows: score
+    descending, ties by the lower item index, -1 / -inf padding, repeated rows included."""
+    rng = np.random.default_rng(3)
+    m = sp.random(40, 60, density=0.1, format="csr", random_state=4, dtype=np.float32)
+    m.data = np.round(m.data * 4) / 4 + 0.25  # coarse values: many ties
+    rows = np.array([0, 5, 5, 39, 17, *rng.integers(0, 40, 10)])
+    dense = np.full((rows.size, 60), -np.inf, dtype=np.float32)
+    sub = m[rows].tocoo()
+    dense[sub.row, sub.col] = sub.data
+    for n in (1, 3, 12):
+        items, scores = sparse_rows_top_n(m, rows, n)
+        order = np.lexsort((np.broadcast_to(np.arange(60), dense.shape), -dense), axis=1)[:, :n]
+        want_scores = np.take_along_axis(dense, order, axis=1)
+        want_items = np.where(np.isfinite(want_scores), order, -1)
+        np.testing.assert_array_equal(items, want_items)
+        np.testing.assert_array_equal(scores, want_scores)
