@@ -6,7 +6,7 @@ import numpy as np
 import scipy.sparse as sp
 from sklearn.metrics.pairwise import cosine_similarity
 
-from build.models.base import Interactions, Vocabulary
+from build.models.base import Interactions, Vocabulary, top_n
 from build.models.ease import EASE, EASEConfig, ease_weights, profile_weights
 from build.models.itemknn import (
     ItemKNN,
@@ -204,3 +204,26 @@ def test_sparse_rows_top_n_equals_ranking_the_dense_rows() -> None:
         want_items = np.where(np.isfinite(want_scores), order, -1)
         np.testing.assert_array_equal(items, want_items)
         np.testing.assert_array_equal(scores, want_scores)
+
+
+def test_top_n_equals_a_full_sort_with_ties_seen_items_and_non_finite_scores() -> None:
+    """top_n must agree with a full stable sort: score descending, ties by the lower item
+    index even at the cut (coarse scores make many), seen and non-finite never chosen."""
+    rng = np.random.default_rng(5)
+    scores = np.round(rng.standard_normal((37, 50)), 0).astype(np.float32)  # 37 rows: blocks of 16 and a rest
+    scores[3, :] = np.nan
+    scores[4, ::2] = np.inf
+    seen = sp.random(37, 50, density=0.3, format="csr", random_state=6)
+    masked = scores.copy()
+    masked[seen.nonzero()] = -np.inf
+    masked[~np.isfinite(masked)] = -np.inf
+    for n in (1, 7, 60):
+        items, top = top_n(scores, n, seen)
+        order = np.lexsort((np.broadcast_to(np.arange(50), masked.shape), -masked), axis=1)[:, :n]
+        want = np.take_along_axis(masked, order, axis=1)
+        want_items = np.where(np.isfinite(want), order, -1)
+        width = min(n, 50)
+        np.testing.assert_array_equal(items[:, :width], want_items)
+        np.testing.assert_array_equal(top[:, :width], want)
+        assert (items[:, width:] == -1).all() and np.isneginf(top[:, width:]).all()
+    assert (top_n(scores, 5)[0][3] == -1).all()  # an all-NaN row has nothing to recommend
