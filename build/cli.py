@@ -66,11 +66,17 @@ def _add_build_command(sub: argparse._SubParsersAction) -> None:
                         "surprise_svd, biased_mf, knn_baseline, rating_blend (default: all)")
     b.add_argument("--quick", action="store_true", help="small settings for tests and smoke runs")
     b.add_argument("--seed", type=int, default=42)
-    b.add_argument("--folds", type=int, default=5, help="k of the rating cross-validation")
-    b.add_argument("--eval-users", type=int, default=20_000,
-                   help="top-N metrics on at most this many sampled test users (0 = all)")
+    b.add_argument("--scale", choices=["auto", "small", "large"], default="auto",
+                   help="auto (default): the large plan from 5M ratings on (sampled evaluation, capped "
+                        "costs; see README, Performance); small: full settings whatever the size")
+    b.add_argument("--folds", type=int, default=None,
+                   help="k of the rating cross-validation (default 5; 3 in the large plan)")
+    b.add_argument("--eval-users", type=int, default=None,
+                   help="top-N metrics on at most this many sampled test users, 0 = all "
+                        "(default 20,000; 5,000 in the large plan)")
     b.add_argument("--cv-max-ratings", type=int, default=None,
-                   help="rating cross-validation on a uniform sample of this many ratings (default: all)")
+                   help="rating cross-validation on a uniform sample of this many ratings, 0 = all "
+                        "(default all; 1,000,000 in the large plan)")
     b.add_argument("--top-n", type=int, default=100, help="recommendations stored per user")
     b.add_argument("--similar-n", type=int, default=50, help="similar movies stored per movie")
     b.add_argument("--keep-last-duplicate", action="store_true")

@@ -36,9 +36,10 @@ from build.export.artifact import ArtifactReport, ArtifactTables, write_artifact
 from build.export.query import format_table
 from build.interactions import to_interactions
 from build.models import registry
-from build.models.base import Interactions, Recommender
+from build.models.base import Interactions, ModelConfig, Recommender
 from build.progress import get_logger, progress
-from build.settings import BuildSettings
+from build.scale import choose_scale, plan_for
+from build.settings import BuildSettings, EvaluationSettings
 from build.tracking import plots, runs
 from handler import schema
 
@@ -81,39 +82,45 @@ def run(settings: BuildSettings) -> BuildResult:
     data = load_movielens(settings.data_dir, LoadOptions(keep_last_duplicate=settings.keep_last_duplicate))
     full = to_interactions(data)
     specs = registry.select(settings.models)
-    inputs = registry.ModelInputs(data=data, items=full.items, quick=settings.quick)
-    train, test = temporal_holdout(full, settings.evaluation.test_fraction)
+    plan = plan_for(choose_scale(settings.scale, full.n_ratings))
+    evaluation = plan.apply(settings.evaluation)
+    inputs = registry.ModelInputs(data=data, items=full.items, quick=settings.quick, scale=plan.scale)
+    train, test = temporal_holdout(full, evaluation.test_fraction)
     sampler = np.random.default_rng([settings.seed, 1])
-    test = sample_users(test, settings.evaluation.max_eval_users, sampler)
-    cv_data = sample_ratings(full, settings.evaluation.cv_max_ratings, sampler)
+    test = sample_users(test, evaluation.max_eval_users, sampler)
+    cv_data = sample_ratings(full, evaluation.cv_max_ratings, sampler)
     if cv_data is not full:
         log.info("rating cross-validation on a sample of %d of %d ratings", cv_data.n_ratings, full.n_ratings)
     log.info("%s: %d users, %d movies, %d ratings; evaluating %d models",
              data.name, full.n_users, full.n_items, full.n_ratings, len(specs))
+    log.info("scale plan: %s (%d-fold CV, eval users %s, CV ratings %s)", plan.scale, evaluation.folds,
+             evaluation.max_eval_users or "all", evaluation.cv_max_ratings or "all")
 
     runs.setup_experiment(settings.mlflow_uri, settings.experiment)
     run_name = f"{data.name} {datetime.now(UTC):%Y-%m-%d %H:%M:%S}"
     with mlflow.start_run(run_name=run_name) as parent, tempfile.TemporaryDirectory() as scratch:
         workdir = Path(scratch)
-        summary = _log_build_context(settings, data, workdir)
+        summary = _log_build_context(settings, evaluation, plan.scale, data, workdir)
 
         evaluations: list[ModelEvaluation] = []
         for spec in progress(specs, desc="models", unit="model"):
             with runs.model_run(spec.name) as child:
                 log.info("evaluating %s", spec.name)
-                ev = evaluate_model(spec, inputs, cv_data, train, test, settings.evaluation, settings.seed)
+                ev = evaluate_model(spec, inputs, cv_data, train, test, evaluation, settings.seed)
                 runs.log_params(ev.params)
                 _log_evaluation(ev)
                 ev.extra["mlflow_run_id"] = child.info.run_id
             evaluations.append(ev)
 
+        inputs.fits.forget(train)
         comparison = comparison_table(evaluations)
         topn_champ, rating_champ = champions(evaluations)
         log.info("champions: top-N %s, rating %s", topn_champ, rating_champ)
         mlflow.set_tags({"topn_champion": topn_champ or "", "rating_champion": rating_champ or ""})
         _log_comparison(comparison, evaluations, workdir)
 
-        finals = _retrain_on_all(settings, inputs, full, topn_champ, rating_champ)
+        tuned = {ev.name: ev.tuned for ev in evaluations if ev.tuned is not None}
+        finals = _retrain_on_all(settings, inputs, full, topn_champ, rating_champ, tuned)
         registered = None
         if rating_champ is not None:
             registered = _log_rating_model(settings, finals[rating_champ], full, workdir)
@@ -138,6 +145,7 @@ def run(settings: BuildSettings) -> BuildResult:
             "top_n": settings.top_n,
             "similar_n": settings.similar_n,
             "quick": settings.quick,
+            "scale": plan.scale,
         }
         tables = _artifact_tables(settings, data, full, finals, topn_champ, evaluations, info)
         report = write_artifact(settings.out, tables)
@@ -150,16 +158,17 @@ def run(settings: BuildSettings) -> BuildResult:
                        settings.mlflow_uri, time.perf_counter() - started, registered)
 
 
-def _log_build_context(settings: BuildSettings, data: MovieLensData, workdir: Path) -> dict:
+def _log_build_context(settings: BuildSettings, evaluation: EvaluationSettings, scale: str,
+                       data: MovieLensData, workdir: Path) -> dict:
     mlflow.set_tags({"git_commit": runs.git_commit(), "dataset": data.name, "dataset_sha256": data.sha256,
                      "package_version": build.__version__})
     mlflow.log_params({"data_dir": str(settings.data_dir), "seed": settings.seed, "quick": settings.quick,
-                       "folds": settings.evaluation.folds, "test_fraction": settings.evaluation.test_fraction,
-                       "relevance_threshold": settings.evaluation.relevance_threshold,
+                       "scale": scale, "folds": evaluation.folds, "test_fraction": evaluation.test_fraction,
+                       "relevance_threshold": evaluation.relevance_threshold,
                        "top_n": settings.top_n, "similar_n": settings.similar_n,
                        "min_cf_ratings": settings.min_cf_ratings,
-                       "max_eval_users": settings.evaluation.max_eval_users,
-                       "cv_max_ratings": settings.evaluation.cv_max_ratings})
+                       "max_eval_users": evaluation.max_eval_users,
+                       "cv_max_ratings": evaluation.cv_max_ratings})
     runs.log_dataset(settings.data_dir, data.name, data.sha256)
     summary = summarize(data)
     path = workdir / "dataset_summary.json"
@@ -209,14 +218,23 @@ def markdown_table(frame: pl.DataFrame) -> str:
 
 
 def _retrain_on_all(settings: BuildSettings, inputs: registry.ModelInputs, full: Interactions,
-                    topn_champ: str | None, rating_champ: str | None) -> dict[str, Recommender]:
-    """Champions and the models the export always needs, refit on every rating."""
+                    topn_champ: str | None, rating_champ: str | None,
+                    tuned: dict[str, ModelConfig]) -> dict[str, Recommender]:
+    """Champions and the models the export always needs, refit on every rating.
+
+    A model that chose settings on validation during its evaluation (the hybrid's weights)
+    is refit with those choices fixed, not searched again. The export's models go first, so
+    the hybrid's content and popularity parts are the very fits the export uses (FitCache).
+    """
     specs = registry.all_specs()
-    wanted = [n for n in dict.fromkeys([topn_champ, rating_champ, *SIMILARITY_MODELS, "popularity"]) if n]
+    wanted = [n for n in dict.fromkeys([*SIMILARITY_MODELS, "popularity", topn_champ, rating_champ]) if n]
     finals = {}
     for name in progress(wanted, desc="retrain on all data", unit="model"):
         log.info("retraining %s on all %d ratings", name, full.n_ratings)
-        finals[name] = specs[name].factory(inputs).fit(full, fit_context(settings.seed, name))
+        model = specs[name].factory(inputs)
+        if name in tuned:
+            model.config = tuned[name]
+        finals[name] = inputs.fits.fit(model, full, fit_context(settings.seed, name))
     return finals
 
 

@@ -6,6 +6,7 @@ import argparse
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 DEFAULT_MLFLOW_DB = Path("artifacts/mlflow.db")
 
@@ -31,6 +32,8 @@ class EvaluationSettings:
     # cross-validation on a uniform sample of ratings. None = everything. Both are logged.
     max_eval_users: int | None = 20_000
     cv_max_ratings: int | None = None
+    # Fields the user set on the command line: a scale plan (build/scale.py) leaves them alone.
+    explicit: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -41,6 +44,7 @@ class BuildSettings:
     experiment: str = "latentlens"
     models: tuple[str, ...] | None = None   # None = every registered model
     quick: bool = False                     # small model settings: tests and smoke runs
+    scale: Literal["auto", "small", "large"] = "auto"  # see build/scale.py
     seed: int = 42
     evaluation: EvaluationSettings = field(default_factory=EvaluationSettings)
     top_n: int = 100                        # recommendations stored per user
@@ -62,10 +66,18 @@ class BuildSettings:
             models=models,
             quick=args.quick,
             seed=args.seed,
-            evaluation=EvaluationSettings(folds=args.folds, max_eval_users=args.eval_users or None,
-                                          cv_max_ratings=args.cv_max_ratings),
+            scale=args.scale,
+            evaluation=_evaluation_from_cli(args),
             top_n=args.top_n,
             similar_n=args.similar_n,
             keep_last_duplicate=args.keep_last_duplicate,
             register_model=not args.no_register,
         )
+
+
+def _evaluation_from_cli(args: argparse.Namespace) -> EvaluationSettings:
+    """Flags left at None keep the defaults (and the scale plan may change them); 0 means all."""
+    given = {"folds": args.folds, "max_eval_users": args.eval_users, "cv_max_ratings": args.cv_max_ratings}
+    given = {k: v for k, v in given.items() if v is not None}
+    values = {k: (v or None) if k != "folds" else v for k, v in given.items()}
+    return EvaluationSettings(**values, explicit=frozenset(given))

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import polars as pl
 
-from build.models.base import FitContext, Interactions, Recommender
+from build.models.base import FitContext, Interactions, ModelConfig, Recommender
 from build.models.registry import ModelInputs, ModelSpec
 from build.settings import EvaluationSettings
 
@@ -30,6 +30,7 @@ class ModelEvaluation:
     rating_folds: list[dict[str, float]] = field(default_factory=list)
     fit_seconds: float = float("nan")
     extra: dict = field(default_factory=dict)
+    tuned: ModelConfig | None = None  # the config with validation choices fixed in, for the retrain
 
     @property
     def rating_mean(self) -> dict[str, float]:
@@ -82,8 +83,9 @@ def evaluate_model(
     evaluation = ModelEvaluation(spec.name, probe.config.model_dump())
     if spec.topn:
         started = time.perf_counter()
-        model = probe.fit(train, fit_context(seed, spec.name))
+        model = inputs.fits.fit(probe, train, fit_context(seed, spec.name))
         evaluation.fit_seconds = time.perf_counter() - started
+        evaluation.tuned = model.tuned_config()
         evaluation.topn = evaluate_topn(model, train, test, k=settings.k,
                                         relevance_threshold=settings.relevance_threshold)
         evaluation.topn["fit_seconds"] = evaluation.fit_seconds

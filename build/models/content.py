@@ -130,13 +130,16 @@ class ContentKNN(Recommender):
     """Item-item cosine over item features, scored from each user's liked movies."""
 
     name: ClassVar[str] = "content"
+    deterministic: ClassVar[bool] = True
     has_similar_items: ClassVar[bool] = True
 
     def __init__(self, config: ContentConfig | None = None, features: sp.csr_matrix | None = None) -> None:
         self.config = config or ContentConfig()
         if features is None:
             raise ValueError("content: pass features=item_features(data, interactions.items, config)")
-        self.features = sp.csr_matrix(features, dtype=np.float32)
+        # no copy of the build's shared matrix: FitCache tells content fits apart by its id()
+        is_ready = sp.issparse(features) and features.format == "csr" and features.dtype == np.float32
+        self.features = features if is_ready else sp.csr_matrix(features, dtype=np.float32)
 
     def fit(self, data: Interactions, ctx: FitContext) -> Self:
         if self.features.shape[0] != data.n_items:
@@ -159,6 +162,10 @@ class ContentKNN(Recommender):
 
     def similar_items(self, items: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
         return sparse_rows_top_n(self.neighbours_, items, n)
+
+    def fit_key(self) -> str:
+        # a cached fit holds its features, so this id cannot be reused while the entry lives
+        return f"{super().fit_key()} features@{id(self.features)}"
 
 
 def liked_matrix(data: Interactions, threshold: float | None) -> sp.csr_matrix:

@@ -125,6 +125,7 @@ class EASE(Recommender):
     """Embarrassingly shallow autoencoder over the most-rated items."""
 
     name: ClassVar[str] = "ease"
+    deterministic: ClassVar[bool] = True
     # No similar_items: rows of B are regression weights, which on small data rank an item's
     # neighbours noticeably worse than cosine (the checkerboard showed it); the similar-movie
     # lists come from itemknn and content.
@@ -154,6 +155,17 @@ class EASE(Recommender):
         self.n_items_ = data.n_items
         self._remember_popularity(data)
         return self
+
+    def candidates(self) -> np.ndarray:
+        return self.items_
+
+    def score_candidates(self, users: np.ndarray) -> np.ndarray:
+        users = np.asarray(users, dtype=np.int64)
+        known = users >= 0
+        scores = np.empty((users.shape[0], self.items_.shape[0]), dtype=np.float32)
+        scores[known] = self.user_items_[users[known]] @ self.weights_
+        scores[~known] = self.cold_scores()[self.items_]
+        return scores
 
     def score_users(self, users: np.ndarray) -> np.ndarray:
         users = np.asarray(users, dtype=np.int64)

@@ -1,11 +1,13 @@
 """Hybrid: collaborative (EASE), content and popularity scores blended per user.
 
-Each component's scores are z-scored over the items of each user's row, so the weights
+The hybrid ranks EASE's candidates (the most-rated items, all rated ones on small data).
+Each component's scores are z-scored over those items in each user's row, so the weights
 mean the same for every user, then summed with weights. With weights "auto" the fit
 carves a temporal validation holdout from the training data, fits the components on the
-rest, picks the weights with the best NDCG@10 on a small grid, and refits on everything.
-Users unknown to the model, or with fewer than `min_ratings` training ratings, get the
-popularity list: collaborative scores from a handful of ratings are noise.
+rest (on a sample of users when `validation_fit_users` is set), picks the weights with the
+best NDCG@10 on a small grid, and refits on everything. Users unknown to the model, or with
+fewer than `min_ratings` training ratings, get the popularity list: collaborative scores
+from a handful of ratings are noise.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from pydantic import Field
 from build.evaluate.metrics import hit_matrix
 from build.evaluate.splits import temporal_holdout
 from build.evaluate.topn import relevant_matrix
-from build.models.base import FitContext, Interactions, ModelConfig, Recommender, exclude_rows, top_n
+from build.models.base import FitCache, FitContext, Interactions, ModelConfig, Recommender, exclude_rows, top_n
 from build.models.content import ContentConfig, ContentKNN
 from build.models.ease import EASE, EASEConfig
 from build.models.popularity import Popularity, PopularityConfig
@@ -44,6 +46,9 @@ class HybridConfig(ModelConfig):
     popularity_grid: tuple[float, ...] = (0.0, 0.01, 0.02, 0.05, 0.1)
     validation_fraction: float = Field(0.2, gt=0.0, lt=1.0)
     max_validation_users: int = Field(2_000, ge=1)  # sampled with ctx.rng: 25 grid points x top-n each
+    # Fit the validation components on at most this many users' ratings (None: all). EASE's
+    # Gram costs in proportion to users; the weights are a 2-number choice a sample settles.
+    validation_fit_users: int | None = Field(None, ge=1)
     min_ratings: int = Field(3, ge=0)               # fewer training ratings -> popularity
     # per-user normalisation of each component (min-max gave the same validation NDCG)
     normalise: Literal["zscore", "minmax"] = "zscore"
@@ -69,17 +74,19 @@ class Hybrid(Recommender):
 
     name: ClassVar[str] = "hybrid"
 
-    def __init__(self, config: HybridConfig | None = None, features: sp.csr_matrix | None = None) -> None:
+    def __init__(self, config: HybridConfig | None = None, features: sp.csr_matrix | None = None,
+                 fits: FitCache | None = None) -> None:
         self.config = config or HybridConfig()
         if features is None:
             raise ValueError("hybrid: pass features=item_features(data, interactions.items, config.content)")
         self.features = features
+        self.fits = fits or FitCache()  # the build shares one, so EASE and content fits are reused
 
-    def _components(self, data: Interactions, ctx: FitContext) -> dict[str, Recommender]:
+    def _components(self, data: Interactions, ctx: FitContext, fits: FitCache) -> dict[str, Recommender]:
         return {
-            "cf": EASE(self.config.cf).fit(data, ctx),
-            "content": ContentKNN(self.config.content, self.features).fit(data, ctx),
-            "popularity": Popularity(self.config.popularity).fit(data, ctx),
+            "cf": fits.fit(EASE(self.config.cf), data, ctx),
+            "content": fits.fit(ContentKNN(self.config.content, self.features), data, ctx),
+            "popularity": fits.fit(Popularity(self.config.popularity), data, ctx),
         }
 
     def fit(self, data: Interactions, ctx: FitContext) -> Self:
@@ -89,7 +96,7 @@ class Hybrid(Recommender):
             self.weights_ = {c: float(self.config.weights.get(c, 0.0)) for c in COMPONENTS}
             self.validation_ = {}
         log.info("hybrid weights: %s", self.weights_)
-        self.components_ = self._components(data, ctx)
+        self.components_ = self._components(data, ctx, self.fits)
         self.n_ratings_ = np.bincount(data.user_idx, minlength=data.n_users)
         self._item_popularity = self.components_["popularity"].scores_
         return self
@@ -97,7 +104,13 @@ class Hybrid(Recommender):
     def _choose_weights(self, data: Interactions, ctx: FitContext) -> tuple[dict[str, float], dict[str, float]]:
         """Grid search on a temporal validation holdout of `data`; returns weights and NDCG per grid point."""
         train, val = temporal_holdout(data, self.config.validation_fraction)
-        parts = self._components(train, ctx)
+        if self.config.validation_fit_users is not None and train.n_users > self.config.validation_fit_users:
+            keep = np.zeros(train.n_users, dtype=bool)
+            keep[ctx.rng.choice(train.n_users, self.config.validation_fit_users, replace=False)] = True
+            train, val = train.subset(keep[train.user_idx]), val.subset(keep[val.user_idx])
+            log.info("hybrid: validation fit on %d sampled users", self.config.validation_fit_users)
+        parts = self._components(train, ctx, FitCache())  # an inner split: nothing to share
+        cand = parts["cf"].candidates()
         relevant = relevant_matrix(val, 4.0)
         users = np.flatnonzero(np.diff(relevant.indptr) > 0)
         n_train = np.bincount(train.user_idx, minlength=train.n_users)
@@ -113,14 +126,15 @@ class Hybrid(Recommender):
         starts = range(0, users.shape[0], batch)
         for start in progress(starts, desc="hybrid weights", total=len(starts), unit="batch"):
             b = users[start : start + batch]
-            z = {c: self._normalise(parts[c].score_users(b)) for c in COMPONENTS}
-            seen = exclude_rows(train.matrix, b)
+            z = self._normalised(parts, b, cand)
+            seen = exclude_rows(train.matrix, b)[:, cand]
             rel = relevant[b]
             n_rel = np.diff(rel.indptr)
             ideal = np.cumsum(discounts)[np.minimum(n_rel, k) - 1]
             for g, w in enumerate(grid):
                 blended = sum(w[c] * z[c] for c in COMPONENTS if w[c])
-                items, _ = top_n(blended, k, seen)
+                pos, _ = top_n(blended, k, seen)
+                items = np.where(pos >= 0, cand[np.maximum(pos, 0)], -1)
                 totals[g] += ((hit_matrix(items, rel) @ discounts) / ideal).sum()
         ndcg = totals / max(users.shape[0], 1)
         best = int(np.argmax(ndcg))  # ties: the first (smallest) weights
@@ -128,19 +142,39 @@ class Hybrid(Recommender):
         log.info("hybrid validation: best %s ndcg@%d=%.4f over %d users", grid[best], k, ndcg[best], users.shape[0])
         return grid[best], scores
 
+    def tuned_config(self) -> HybridConfig:
+        return self.config.model_copy(update={"weights": dict(self.weights_)})
+
     def _normalise(self, scores: np.ndarray) -> np.ndarray:
         return zscore_rows(scores) if self.config.normalise == "zscore" else minmax_rows(scores)
 
-    def score_users(self, users: np.ndarray) -> np.ndarray:
+    def _normalised(self, parts: dict[str, Recommender], users: np.ndarray, cand: np.ndarray) -> dict[str, np.ndarray]:
+        """Each component's scores of the candidate items, normalised per user."""
+        out = {"cf": self._normalise(parts["cf"].score_candidates(users))}
+        for c in ("content", "popularity"):
+            out[c] = self._normalise(parts[c].score_users(users)[:, cand])
+        return out
+
+    def candidates(self) -> np.ndarray:
+        return self.components_["cf"].candidates()
+
+    def score_candidates(self, users: np.ndarray) -> np.ndarray:
         users = np.asarray(users, dtype=np.int64)
+        cand = self.candidates()
         cold = users < 0
         cold[~cold] = self.n_ratings_[users[~cold]] < self.config.min_ratings
-        scores = np.empty((users.shape[0], self._item_popularity.shape[0]), dtype=np.float32)
-        scores[cold] = self._item_popularity
+        scores = np.empty((users.shape[0], cand.shape[0]), dtype=np.float32)
+        scores[cold] = self._item_popularity[cand]
         warm = users[~cold]
         if warm.size:
-            scores[~cold] = sum(
-                self.weights_[c] * self._normalise(self.components_[c].score_users(warm))
-                for c in COMPONENTS if self.weights_[c]
-            )
+            z = self._normalised(self.components_, warm, cand)
+            scores[~cold] = sum(self.weights_[c] * z[c] for c in COMPONENTS if self.weights_[c])
+        return scores
+
+    def score_users(self, users: np.ndarray) -> np.ndarray:
+        """Candidates' scores; every other item just below the row's lowest, ranked last."""
+        inner = self.score_candidates(users)
+        floor = inner.min(axis=1, initial=0.0) - 1.0 if inner.size else np.zeros(0, np.float32)
+        scores = np.repeat(floor[:, None].astype(np.float32), self._item_popularity.shape[0], axis=1)
+        scores[:, self.candidates()] = inner
         return scores

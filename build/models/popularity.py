@@ -51,6 +51,7 @@ class Popularity(Recommender):
     """Scores every user with the same item popularity vector."""
 
     name: ClassVar[str] = "popularity"
+    deterministic: ClassVar[bool] = True
 
     def __init__(self, config: PopularityConfig | None = None) -> None:
         self.config = config or PopularityConfig()

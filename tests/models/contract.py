@@ -27,7 +27,7 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from build.models.base import FitContext, Interactions, ModelConfig, Recommender, Vocabulary
+from build.models.base import FitContext, Interactions, ModelConfig, Recommender, Vocabulary, exclude_rows, top_n
 
 
 @dataclass(frozen=True)
@@ -147,6 +147,22 @@ class RecommenderContract:
         assert not np.asarray(seen[users[:, None], items].todense()).any()
         assert (np.diff(scores, axis=1) <= 1e-6).all()
         assert (items[:, :, None] != items[:, None, :]).sum() == users.shape[0] * 5 * 4  # no repeats
+
+    def test_recommend_ranks_the_candidate_columns_of_score_users(self, fitted: Recommender,
+                                                                  board: Checkerboard) -> None:
+        """score_candidates is score_users restricted to candidates(), and recommend ranks
+        exactly those columns (the fast path must not change what is recommended)."""
+        users = np.array([0, 7, -1, board.data.n_users - 1])
+        cand = fitted.candidates()
+        full = fitted.score_users(users)
+        cols = np.arange(board.data.n_items) if cand is None else cand
+        assert cand is None or (np.diff(cand) > 0).all()
+        np.testing.assert_allclose(fitted.score_candidates(users), full[:, cols], rtol=1e-5, atol=1e-6)
+        items, scores = fitted.recommend(users, 4, exclude=board.data.matrix)
+        seen = exclude_rows(board.data.matrix, users)[:, cols]
+        want_pos, want_scores = top_n(full[:, cols], 4, seen)
+        np.testing.assert_array_equal(items, np.where(want_pos >= 0, cols[np.maximum(want_pos, 0)], -1))
+        np.testing.assert_allclose(scores, want_scores, rtol=1e-5, atol=1e-6)
 
     def test_top_recommendations_are_own_group(self, fitted: Recommender, board: Checkerboard) -> None:
         users = np.arange(board.data.n_users)

@@ -10,9 +10,9 @@ import pytest
 
 from build.data.tables import (GENOME_SCORES_SCHEMA, LINKS_SCHEMA, MOVIES_SCHEMA, RATINGS_SCHEMA, TAGS_SCHEMA,
                                MovieLensData)
-from build.models.base import Vocabulary
+from build.models.base import FitCache, Vocabulary
 from build.models.content import ContentConfig, ContentKNN, item_features, liked_matrix
-from build.models.ease import EASEConfig
+from build.models.ease import EASE, EASEConfig
 from build.models.hybrid import Hybrid, HybridConfig, minmax_rows, zscore_rows
 from tests.models.contract import RecommenderContract, checkerboard, fit_context
 from tests.models.test_ranking_models import interactions
@@ -110,12 +110,54 @@ def test_auto_weights_come_from_the_grid_and_are_recorded() -> None:
     assert model.weights_["popularity"] == 0.0
 
 
+def test_tuned_config_fixes_the_chosen_weights_so_a_refit_does_not_search() -> None:
+    board = checkerboard()
+    cfg = QUICK_HYBRID.model_copy(update={"weights": "auto", "content_grid": (0.0, 0.5), "popularity_grid": (0.0,)})
+    searched = Hybrid(cfg, board.features).fit(board.data, fit_context())
+    tuned = searched.tuned_config()
+    assert tuned.weights == searched.weights_ and cfg.weights == "auto"
+    refit = Hybrid(tuned, board.features).fit(board.data, fit_context())
+    assert refit.validation_ == {}  # no grid search the second time
+    users = np.arange(board.data.n_users)
+    np.testing.assert_allclose(refit.score_users(users), searched.score_users(users), rtol=1e-5, atol=1e-6)
+
+
+def test_validation_fit_on_a_user_sample() -> None:
+    board = checkerboard()
+    cfg = QUICK_HYBRID.model_copy(update={"weights": "auto", "content_grid": (0.0, 0.5), "popularity_grid": (0.0,),
+                                          "validation_fit_users": 30})
+    model = Hybrid(cfg, board.features).fit(board.data, fit_context())
+    assert board.data.n_users > 30 and set(model.validation_) == {"c0.0_p0.0", "c0.5_p0.0"}
+    assert model.weights_["content"] in (0.0, 0.5)
+
+
+def test_the_build_shares_deterministic_fits_between_the_hybrid_and_its_parts() -> None:
+    """One FitCache per build: the hybrid's EASE and content are the fits evaluated on their own."""
+    board = checkerboard()
+    fits = FitCache()
+    ease = fits.fit(EASE(QUICK_HYBRID.cf), board.data, fit_context())
+    content = fits.fit(ContentKNN(QUICK_CONTENT, board.features), board.data, fit_context())
+    hybrid = Hybrid(QUICK_HYBRID, board.features, fits=fits).fit(board.data, fit_context())
+    assert hybrid.components_["cf"] is ease and hybrid.components_["content"] is content
+    other_data = board.data.subset(np.ones(board.data.n_ratings, dtype=bool))  # equal, but another object
+    assert fits.fit(EASE(QUICK_HYBRID.cf), other_data, fit_context()) is not ease
+    assert fits.fit(EASE(QUICK_HYBRID.cf.model_copy(update={"l2": 31.0})), board.data, fit_context()) is not ease
+    other_features = board.features.copy()
+    assert fits.fit(ContentKNN(QUICK_CONTENT, other_features), board.data, fit_context()) is not content
+    fits.forget(board.data)
+    assert fits.fit(EASE(QUICK_HYBRID.cf), board.data, fit_context()) is not ease
+
+
 def test_users_with_few_ratings_get_popularity() -> None:
     board = checkerboard()
     cfg = QUICK_HYBRID.model_copy(update={"min_ratings": 100})  # every user is "new"
     model = Hybrid(cfg, board.features).fit(board.data, fit_context())
     popularity = np.bincount(board.data.item_idx, minlength=board.data.n_items)
-    np.testing.assert_allclose(model.score_users(np.array([0, 45, -1])), np.tile(popularity, (3, 1)))
+    scores = model.score_users(np.array([0, 45, -1]))
+    rated = popularity > 0  # the hybrid ranks the items EASE knows: every rated one here
+    np.testing.assert_array_equal(model.candidates(), np.flatnonzero(rated))
+    np.testing.assert_allclose(scores[:, rated], np.tile(popularity[rated], (3, 1)))
+    assert (scores[:, ~rated] < scores[:, rated].min(axis=1, keepdims=True)).all()
 
 
 def test_content_requires_features() -> None:
