@@ -30,14 +30,9 @@ from build.progress import configure_logging
 MODELS: dict[str, Callable[[], Recommender]] = {
     "baseline": lambda: Baseline(),
     "surprise_svd": lambda: SurpriseSVD(SurpriseSVDConfig()),  # 150 factors, 20 epochs
-    "biased_mf": lambda: BiasedMF(BiasedMFConfig()),
-    "biased_mf_16": lambda: BiasedMF(BiasedMFConfig(factors=16, reg=0.1)),
-    "biased_mf_64": lambda: BiasedMF(BiasedMFConfig(factors=64, reg=0.1, iterations=12, cg_steps=3)),
-    # 16 factors x 4 iterations: >= 10x Surprise's SVD in quiet runs; the best reg is data-dependent
-    # (ml-latest-small 0.1-0.15, the 8-factor synthetic data 0.05) (measured 2026-11-22)
-    "biased_mf_16x4": lambda: BiasedMF(BiasedMFConfig(factors=16, reg=0.1, iterations=4)),
-    "biased_mf_16x4_r05": lambda: BiasedMF(BiasedMFConfig(factors=16, reg=0.05, iterations=4)),
-    "biased_mf_16x4_r15": lambda: BiasedMF(BiasedMFConfig(factors=16, reg=0.15, iterations=4)),
+    "biased_mf": lambda: BiasedMF(BiasedMFConfig()),  # the default: 16 factors x 4, reg from its grid
+    "biased_mf_32": lambda: BiasedMF(BiasedMFConfig(factors=32, iterations=6, reg=0.08, reg_grid=None)),  # the old default
+    "biased_mf_64": lambda: BiasedMF(BiasedMFConfig(factors=64, reg=0.1, reg_grid=None, iterations=12, cg_steps=3)),
     "item_knn": lambda: KNNBaseline(KNNBaselineConfig()),
     "item_knn_min10": lambda: KNNBaseline(KNNBaselineConfig(min_raters=10)),
     "user_knn": lambda: KNNBaseline(KNNBaselineConfig(user_based=True)),

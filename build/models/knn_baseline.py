@@ -51,7 +51,7 @@ class KNNBaselineConfig(ModelConfig):
     # biased MF (Koren's integrated model, fitted in two stages): it then models only what
     # the global factors miss, which makes it a good partner in the blend
     base: Literal["biases", "mf"] = "biases"
-    mf: BiasedMFConfig = BiasedMFConfig(factors=64, reg=0.1, iterations=12, cg_steps=3)
+    mf: BiasedMFConfig = BiasedMFConfig(factors=64, reg=0.1, reg_grid=None, iterations=12, cg_steps=3)
     # neighbours per list used by score_users (sparse products; None = all max_neighbors)
     score_neighbors: int | None = Field(None, ge=1)
     score_batch: int = Field(256, ge=1)  # users per sparse product in score_users (bounds memory)

@@ -110,7 +110,7 @@ def _surprise_svd(inputs: ModelInputs) -> Recommender:
 def _biased_mf(inputs: ModelInputs) -> Recommender:
     from build.models.biased_mf import BiasedMF, BiasedMFConfig
 
-    return BiasedMF(BiasedMFConfig(factors=16, reg=0.1, iterations=4) if inputs.quick else BiasedMFConfig())
+    return BiasedMF(BiasedMFConfig(reg_grid=None) if inputs.quick else BiasedMFConfig())
 
 
 def _knn_baseline(inputs: ModelInputs) -> Recommender:
@@ -125,7 +125,7 @@ def _rating_blend(inputs: ModelInputs) -> Recommender:
     from build.models.rating_blend import RatingBlend, RatingBlendConfig
 
     if inputs.quick:
-        return RatingBlend(RatingBlendConfig(mf=BiasedMFConfig(factors=16, reg=0.1, iterations=4),
+        return RatingBlend(RatingBlendConfig(mf=BiasedMFConfig(reg_grid=None),
                                              item_knn=KNNBaselineConfig(min_raters=10), user_knn=None,
                                              refit=False, holdout_fraction=0.2))
     return RatingBlend(RatingBlendConfig())

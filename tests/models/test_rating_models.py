@@ -18,7 +18,7 @@ from tests.models.contract import Checkerboard, RecommenderContract
 
 # quick configurations, also the ones to use anywhere a test needs a fast rating model
 QUICK_SVD = SurpriseSVDConfig(n_factors=8, n_epochs=100, lr_all=0.02)
-QUICK_MF = BiasedMFConfig(factors=4, iterations=10, reg=0.05, cg_steps=4)
+QUICK_MF = BiasedMFConfig(factors=4, iterations=10, reg=0.05, reg_grid=None, cg_steps=4)
 QUICK_KNN = KNNBaselineConfig(k=10, max_neighbors=20, shrinkage=10.0)
 QUICK_BLEND = RatingBlendConfig(mf=QUICK_MF, item_knn=QUICK_KNN, user_knn=QUICK_KNN, blender="ridge",
                                 holdout_fraction=0.2)
@@ -220,7 +220,7 @@ def test_biased_mf_recovers_planted_low_rank_matrix() -> None:
     observed = rng.random((n_users, n_items)) < 0.35
     u, i = np.nonzero(observed)
     data = interactions(u, i, truth[u, i], n_users, n_items, scale=(-100.0, 100.0))
-    model = BiasedMF(BiasedMFConfig(factors=rank, iterations=25, reg=1e-3, reg_bias=1e-3)).fit(data, ctx())
+    model = BiasedMF(BiasedMFConfig(factors=rank, iterations=25, reg=1e-3, reg_bias=1e-3, reg_grid=None)).fit(data, ctx())
     hu, hi = np.nonzero(~observed)
     held_rmse = np.sqrt(np.mean((model.predict(hu, hi) - truth[hu, hi]) ** 2))
     assert held_rmse < 0.05, held_rmse
@@ -310,7 +310,7 @@ def test_rating_blend_learns_to_trust_the_component_that_fits() -> None:
     data = interactions(u, i, np.clip(truth[u, i] + rng.normal(0, 0.2, u.shape[0]), 0.5, 5.0), n_users, n_items)
     test = rng.random(data.n_ratings) < 0.2
     train, held = data.subset(~test), data.subset(test)
-    cfg = QUICK_BLEND.model_copy(update={"mf": BiasedMFConfig(factors=2, iterations=10, reg=0.02, cg_steps=4)})
+    cfg = QUICK_BLEND.model_copy(update={"mf": BiasedMFConfig(factors=2, iterations=10, reg=0.02, reg_grid=None, cg_steps=4)})
     rmse = lambda m: float(np.sqrt(np.mean((m.predict(held.user_idx, held.item_idx) - held.rating) ** 2)))  # noqa: E731
     blend = rmse(RatingBlend(cfg).fit(train, ctx()))
     base = rmse(Baseline().fit(train, ctx()))
@@ -325,3 +325,20 @@ def test_rating_blend_leaves_out_user_knn_above_the_user_cap() -> None:
     assert [m.config.user_based for m in capped._models if isinstance(m, KNNBaseline)] == [False]
     full = RatingBlend(QUICK_BLEND).fit(data, ctx())
     assert [m.config.user_based for m in full._models if isinstance(m, KNNBaseline)] == [False, True]
+
+
+def test_biased_mf_chooses_reg_on_validation_and_fixes_it_for_the_retrain() -> None:
+    """A planted rank-3 matrix with no noise: the tiny reg must win, and reg=10 must lose."""
+    rng = np.random.default_rng(5)
+    n_users, n_items, rank = 150, 120, 3
+    truth = rng.normal(size=(n_users, rank)) @ rng.normal(size=(rank, n_items)) + 3.0
+    observed = rng.random((n_users, n_items)) < 0.35
+    u, i = np.nonzero(observed)
+    data = interactions(u, i, truth[u, i], n_users, n_items, scale=(-100.0, 100.0))
+    cfg = BiasedMFConfig(factors=rank, iterations=15, reg_grid=(10.0, 1e-3), reg_search_ratings=4_000)
+    model = BiasedMF(cfg).fit(data, ctx())
+    assert set(model.reg_search_) == {10.0, 1e-3}
+    assert model.reg_search_[1e-3] < model.reg_search_[10.0]
+    assert model.reg_ == 1e-3
+    tuned = model.tuned_config()
+    assert (tuned.reg, tuned.reg_grid) == (1e-3, None)
