@@ -8,6 +8,7 @@ a model scores a batch of users against all items; `top_n` ranks, excluding seen
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import ClassVar, Self
@@ -272,6 +273,7 @@ class FitCache:
 
     def __init__(self) -> None:
         self._fits: dict[tuple[str, str, int], tuple[Interactions, Recommender]] = {}
+        self._memo: dict[tuple, tuple[object, object]] = {}
 
     def fit(self, model: Recommender, data: Interactions, ctx: FitContext) -> Recommender:
         if not type(model).deterministic:
@@ -282,6 +284,15 @@ class FitCache:
             hit = self._fits[key] = (data, model.fit(data, ctx))
         else:
             log.info("%s: reusing the fit on the same data", model.name)
+        return hit[1]
+
+    def memo(self, key: tuple, owner: object, compute: Callable[[], object]) -> object:
+        """A value computed once per (key, owner) for the build: data-independent parts of a fit,
+        such as content similarities, which depend on the item features alone."""
+        full_key = (*key, id(owner))
+        hit = self._memo.get(full_key)
+        if hit is None:
+            hit = self._memo[full_key] = (owner, compute())
         return hit[1]
 
     def forget(self, data: Interactions) -> None:

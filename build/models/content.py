@@ -22,7 +22,7 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.preprocessing import normalize
 
 from build.data.tables import MovieLensData
-from build.models.base import FitContext, Interactions, ModelConfig, ModelError, Recommender, Vocabulary
+from build.models.base import FitCache, FitContext, Interactions, ModelConfig, ModelError, Recommender, Vocabulary
 from build.models.itemknn import sparse_rows_top_n, top_k_neighbours
 from build.progress import get_logger
 
@@ -133,8 +133,10 @@ class ContentKNN(Recommender):
     deterministic: ClassVar[bool] = True
     has_similar_items: ClassVar[bool] = True
 
-    def __init__(self, config: ContentConfig | None = None, features: sp.csr_matrix | None = None) -> None:
+    def __init__(self, config: ContentConfig | None = None, features: sp.csr_matrix | None = None,
+                 fits: FitCache | None = None) -> None:
         self.config = config or ContentConfig()
+        self.fits = fits or FitCache()  # the build's: similarities are computed once per build
         if features is None:
             raise ValueError("content: pass features=item_features(data, interactions.items, config)")
         # no copy of the build's shared matrix: FitCache tells content fits apart by its id()
@@ -144,9 +146,13 @@ class ContentKNN(Recommender):
     def fit(self, data: Interactions, ctx: FitContext) -> Self:
         if self.features.shape[0] != data.n_items:
             raise ModelError(f"content: {self.features.shape[0]} feature rows for {data.n_items} items")
-        f = normalize(self.features, norm="l2", axis=1)
-        self.neighbours_ = top_k_neighbours(f, f.T.tocsr(), self.config.k, desc="content similarities",
-                                            show_progress=ctx.show_progress, n_threads=ctx.n_threads)
+        def similarities() -> sp.csr_matrix:
+            f = normalize(self.features, norm="l2", axis=1)
+            return top_k_neighbours(f, f.T.tocsr(), self.config.k, desc="content similarities",
+                                    show_progress=ctx.show_progress, n_threads=ctx.n_threads)
+
+        # they depend on the features alone, not on the ratings: one computation per build
+        self.neighbours_ = self.fits.memo(("content similarities", self.config.k), self.features, similarities)
         self.scorer_ = self.neighbours_.T.tocsr()
         self.liked_ = liked_matrix(data, self.config.liked_threshold)
         self._remember_popularity(data)

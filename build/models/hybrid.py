@@ -85,7 +85,7 @@ class Hybrid(Recommender):
     def _components(self, data: Interactions, ctx: FitContext, fits: FitCache) -> dict[str, Recommender]:
         return {
             "cf": fits.fit(EASE(self.config.cf), data, ctx),
-            "content": fits.fit(ContentKNN(self.config.content, self.features), data, ctx),
+            "content": fits.fit(ContentKNN(self.config.content, self.features, self.fits), data, ctx),
             "popularity": fits.fit(Popularity(self.config.popularity), data, ctx),
         }
 

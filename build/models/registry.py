@@ -80,7 +80,8 @@ def _ease(inputs: ModelInputs) -> Recommender:
 def _content(inputs: ModelInputs) -> Recommender:
     from build.models.content import ContentConfig, ContentKNN
 
-    return ContentKNN(ContentConfig(k=20) if inputs.quick else ContentConfig(), features=inputs.item_features())
+    return ContentKNN(ContentConfig(k=20) if inputs.quick else ContentConfig(), features=inputs.item_features(),
+                      fits=inputs.fits)
 
 
 def _hybrid(inputs: ModelInputs) -> Recommender:

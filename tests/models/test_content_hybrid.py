@@ -146,6 +146,11 @@ def test_the_build_shares_deterministic_fits_between_the_hybrid_and_its_parts() 
     assert fits.fit(ContentKNN(QUICK_CONTENT, other_features), board.data, fit_context()) is not content
     fits.forget(board.data)
     assert fits.fit(EASE(QUICK_HYBRID.cf), board.data, fit_context()) is not ease
+    # content similarities depend on the features only: computed once, whatever the ratings
+    half = board.data.subset(np.arange(board.data.n_ratings) % 2 == 0)
+    on_half = ContentKNN(QUICK_CONTENT, board.features, fits).fit(half, fit_context())
+    assert on_half.neighbours_ is ContentKNN(QUICK_CONTENT, board.features, fits).fit(board.data, fit_context()).neighbours_
+    assert on_half.liked_.nnz < content.liked_.nnz
 
 
 def test_users_with_few_ratings_get_popularity() -> None:

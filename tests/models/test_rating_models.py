@@ -335,7 +335,7 @@ def test_biased_mf_chooses_reg_on_validation_and_fixes_it_for_the_retrain() -> N
     observed = rng.random((n_users, n_items)) < 0.35
     u, i = np.nonzero(observed)
     data = interactions(u, i, truth[u, i], n_users, n_items, scale=(-100.0, 100.0))
-    cfg = BiasedMFConfig(factors=rank, iterations=15, reg_grid=(10.0, 1e-3), reg_search_ratings=4_000)
+    cfg = BiasedMFConfig(factors=rank, iterations=15, reg_grid=(10.0, 1e-3), reg_search_users=100)
     model = BiasedMF(cfg).fit(data, ctx())
     assert set(model.reg_search_) == {10.0, 1e-3}
     assert model.reg_search_[1e-3] < model.reg_search_[10.0]
