@@ -38,7 +38,7 @@ from build.interactions import to_interactions
 from build.models import registry
 from build.models.base import Interactions, ModelConfig, Recommender
 from build.progress import get_logger, progress
-from build.scale import choose_scale, plan_for
+from build.scale import ScalePlan, choose_scale, plan_for
 from build.settings import BuildSettings, EvaluationSettings
 from build.tracking import plots, runs
 from handler import schema
@@ -120,7 +120,7 @@ def run(settings: BuildSettings) -> BuildResult:
         _log_comparison(comparison, evaluations, workdir)
 
         tuned = {ev.name: ev.tuned for ev in evaluations if ev.tuned is not None}
-        finals = _retrain_on_all(settings, inputs, full, topn_champ, rating_champ, tuned)
+        finals = _retrain_on_all(settings, inputs, full, topn_champ, rating_champ, tuned, plan)
         registered = None
         if rating_champ is not None:
             registered = _log_rating_model(settings, finals[rating_champ], full, workdir)
@@ -219,22 +219,30 @@ def markdown_table(frame: pl.DataFrame) -> str:
 
 def _retrain_on_all(settings: BuildSettings, inputs: registry.ModelInputs, full: Interactions,
                     topn_champ: str | None, rating_champ: str | None,
-                    tuned: dict[str, ModelConfig]) -> dict[str, Recommender]:
+                    tuned: dict[str, ModelConfig], plan: ScalePlan) -> dict[str, Recommender]:
     """Champions and the models the export always needs, refit on every rating.
 
     A model that chose settings on validation during its evaluation (the hybrid's weights)
     is refit with those choices fixed, not searched again. The export's models go first, so
     the hybrid's content and popularity parts are the very fits the export uses (FitCache).
+    In the large plan a rating champion whose fit cost is superlinear fits on a sample.
     """
     specs = registry.all_specs()
     wanted = [n for n in dict.fromkeys([*SIMILARITY_MODELS, "popularity", topn_champ, rating_champ]) if n]
     finals = {}
     for name in progress(wanted, desc="retrain on all data", unit="model"):
         log.info("retraining %s on all %d ratings", name, full.n_ratings)
-        model = specs[name].factory(inputs)
+        spec = specs[name]
+        model = spec.factory(inputs)
         if name in tuned:
             model.config = tuned[name]
-        finals[name] = inputs.fits.fit(model, full, fit_context(settings.seed, name))
+        data = full
+        if name == rating_champ and name != topn_champ and not spec.linear_fit:
+            data = sample_ratings(full, plan.rating_fit_max_ratings, np.random.default_rng([settings.seed, 2]))
+            if data is not full:
+                log.info("%s: final fit on a sample of %d ratings (scale plan)", name, data.n_ratings)
+                mlflow.log_param("rating_fit_ratings", data.n_ratings)
+        finals[name] = inputs.fits.fit(model, data, fit_context(settings.seed, name))
     return finals
 
 

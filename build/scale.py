@@ -28,6 +28,10 @@ class ScalePlan:
 
     scale: Scale
     evaluation: dict[str, int | None]
+    # The rating champion's final fit on a uniform sample of at most this many ratings, unless
+    # its spec is `linear_fit` (None: all). The kNN neighbourhoods cost the sum over users of
+    # (ratings)^2, ~17 min for knn_baseline at ML-25M; on 5M sampled ratings ~1/25 of that.
+    rating_fit_max_ratings: int | None = None
 
     def apply(self, evaluation: EvaluationSettings) -> EvaluationSettings:
         """The plan's evaluation settings, except those the user set explicitly."""
@@ -46,4 +50,5 @@ def plan_for(scale: Scale) -> ScalePlan:
         return ScalePlan("small", {})
     # 5,000 users put NDCG@10's standard error near 0.003 (model gaps at ML-25M are larger);
     # 1M ratings in 3 folds rank the rating models at a small fraction of the full CV's cost.
-    return ScalePlan("large", {"folds": 3, "max_eval_users": 5_000, "cv_max_ratings": 1_000_000})
+    return ScalePlan("large", {"folds": 3, "max_eval_users": 5_000, "cv_max_ratings": 1_000_000},
+                     rating_fit_max_ratings=5_000_000)

@@ -46,6 +46,7 @@ class ModelSpec:
     factory: Callable[[ModelInputs], Recommender]
     topn: bool = True      # evaluated on the temporal top-N holdout
     rating: bool = False   # evaluated by k-fold rating cross-validation
+    linear_fit: bool = False  # fit cost linear in the ratings: never sampled (build/scale.py)
     description: str = ""
 
 
@@ -139,9 +140,9 @@ def all_specs() -> dict[str, ModelSpec]:
         ModelSpec("ease", _ease, description="EASE (Steck 2019), recency- and rating-weighted profiles"),
         ModelSpec("content", _content, description="genres + tag TF-IDF + year + genome, cosine"),
         ModelSpec("hybrid", _hybrid, description="EASE + content + popularity, weights chosen on validation"),
-        ModelSpec("baseline", _baseline, rating=True, description="global mean + user and item biases"),
+        ModelSpec("baseline", _baseline, rating=True, linear_fit=True, description="global mean + user and item biases"),
         ModelSpec("surprise_svd", _surprise_svd, rating=True, description="scikit-surprise SVD"),
-        ModelSpec("biased_mf", _biased_mf, rating=True, description="biased MF by conjugate-gradient ALS"),
+        ModelSpec("biased_mf", _biased_mf, rating=True, linear_fit=True, description="biased MF by conjugate-gradient ALS"),
         ModelSpec("knn_baseline", _knn_baseline, rating=True, description="item kNN on baseline residuals"),
         ModelSpec("rating_blend", _rating_blend, rating=True,
                   description="ridge blend of baseline, MF, item- and user-kNN"),
