@@ -170,9 +170,12 @@ class Recommender(ABC):
 
     def score_candidates(self, users: np.ndarray) -> np.ndarray:
         """(len(users) x len(candidates())) scores; by default the columns of `score_users`."""
-        scores = self.score_users(users)
         cand = self.candidates()
-        return scores if cand is None else scores[:, cand]
+        return self.score_users(users) if cand is None else self.score_items(users, cand)
+
+    def score_items(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
+        """(len(users) x len(items)) scores: the `items` columns of `score_users`."""
+        return self.score_users(users)[:, items]
 
     def recommend(
         self, users: np.ndarray, n: int, exclude: sp.csr_matrix | None = None, batch_size: int = 1024

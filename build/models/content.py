@@ -154,6 +154,7 @@ class ContentKNN(Recommender):
         # they depend on the features alone, not on the ratings: one computation per build
         self.neighbours_ = self.fits.memo(("content similarities", self.config.k), self.features, similarities)
         self.scorer_ = self.neighbours_.T.tocsr()
+        self._columns_for = None  # score_items' column slice of scorer_, made on first use
         self.liked_ = liked_matrix(data, self.config.liked_threshold)
         self._remember_popularity(data)
         return self
@@ -164,6 +165,17 @@ class ContentKNN(Recommender):
         known = users >= 0
         scores[known] = (self.liked_[users[known]] @ self.scorer_).toarray()
         scores[~known] = self.cold_scores()
+        return scores
+
+    def score_items(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
+        """Only the `items` columns of the product (the hybrid's 8k candidates, not 62k)."""
+        if getattr(self, "_columns_for", None) is not items:
+            self._columns, self._columns_for = self.scorer_[:, items].tocsr(), items
+        users = np.asarray(users, dtype=np.int64)
+        scores = np.empty((users.shape[0], items.shape[0]), dtype=np.float32)
+        known = users >= 0
+        scores[known] = (self.liked_[users[known]] @ self._columns).toarray()
+        scores[~known] = self.cold_scores()[items]
         return scores
 
     def similar_items(self, items: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:

@@ -152,7 +152,7 @@ class Hybrid(Recommender):
         """Each component's scores of the candidate items, normalised per user."""
         out = {"cf": self._normalise(parts["cf"].score_candidates(users))}
         for c in ("content", "popularity"):
-            out[c] = self._normalise(parts[c].score_users(users)[:, cand])
+            out[c] = self._normalise(parts[c].score_items(users, cand))
         return out
 
     def candidates(self) -> np.ndarray:

@@ -158,6 +158,8 @@ class RecommenderContract:
         cols = np.arange(board.data.n_items) if cand is None else cand
         assert cand is None or (np.diff(cand) > 0).all()
         np.testing.assert_allclose(fitted.score_candidates(users), full[:, cols], rtol=1e-5, atol=1e-6)
+        some = np.arange(0, board.data.n_items, 3)
+        np.testing.assert_allclose(fitted.score_items(users, some), full[:, some], rtol=1e-5, atol=1e-6)
         items, scores = fitted.recommend(users, 4, exclude=board.data.matrix)
         seen = exclude_rows(board.data.matrix, users)[:, cols]
         want_pos, want_scores = top_n(full[:, cols], 4, seen)
