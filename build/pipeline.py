@@ -106,7 +106,11 @@ def run(settings: BuildSettings) -> BuildResult:
         for spec in progress(specs, desc="models", unit="model"):
             with runs.model_run(spec.name) as child:
                 log.info("evaluating %s", spec.name)
-                ev = evaluate_model(spec, inputs, cv_data, train, test, evaluation, settings.seed)
+                topn = plan.topn_for_rating_models or not spec.rating or spec.linear_fit
+                if not topn:
+                    log.info("%s: top-N protocol skipped by the %s scale plan", spec.name, plan.scale)
+                    mlflow.set_tag("topn_protocol", f"skipped by the {plan.scale} scale plan")
+                ev = evaluate_model(spec, inputs, cv_data, train, test, evaluation, settings.seed, topn=topn)
                 runs.log_params(ev.params)
                 _log_evaluation(ev)
                 ev.extra["mlflow_run_id"] = child.info.run_id
@@ -254,7 +258,8 @@ def _artifact_tables(settings: BuildSettings, data: MovieLensData, full: Interac
     all_users = np.arange(full.n_users)
     champion = finals[topn_champ or "popularity"]
     log.info("top-%d for %d users with %s", settings.top_n, full.n_users, champion.name)
-    rec_items, rec_scores = champion.recommend(all_users, settings.top_n, exclude=full.matrix)
+    rec_items, rec_scores = champion.recommend(all_users, settings.top_n, exclude=full.matrix, n_threads=2,
+                                               show_progress=True)
 
     all_items = np.arange(full.n_items)
     n_ratings = np.bincount(full.item_idx, minlength=full.n_items)

@@ -32,6 +32,10 @@ class ScalePlan:
     # its spec is `linear_fit` (None: all). The kNN neighbourhoods cost the sum over users of
     # (ratings)^2, ~17 min for knn_baseline at ML-25M; on 5M sampled ratings ~1/25 of that.
     rating_fit_max_ratings: int | None = None
+    # Rating models whose fit cost is superlinear (kNN) or slow per rating (Surprise: ~200 s and
+    # 13 GB at 20M ratings) skip the top-N protocol: their RMSE comes from the sampled CV, and
+    # ranking by predicted rating is never the top-N champion anyway (README, results).
+    topn_for_rating_models: bool = True
 
     def apply(self, evaluation: EvaluationSettings) -> EvaluationSettings:
         """The plan's evaluation settings, except those the user set explicitly."""
@@ -51,4 +55,4 @@ def plan_for(scale: Scale) -> ScalePlan:
     # 5,000 users put NDCG@10's standard error near 0.003 (model gaps at ML-25M are larger);
     # 1M ratings in 3 folds rank the rating models at a small fraction of the full CV's cost.
     return ScalePlan("large", {"folds": 3, "max_eval_users": 5_000, "cv_max_ratings": 1_000_000},
-                     rating_fit_max_ratings=5_000_000)
+                     rating_fit_max_ratings=5_000_000, topn_for_rating_models=False)

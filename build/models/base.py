@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import ClassVar, Self
@@ -17,7 +18,7 @@ import numpy as np
 import scipy.sparse as sp
 from pydantic import BaseModel, ConfigDict
 
-from build.progress import get_logger
+from build.progress import get_logger, progress
 
 log = get_logger(__name__)
 
@@ -178,19 +179,23 @@ class Recommender(ABC):
         return self.score_users(users)[:, items]
 
     def recommend(
-        self, users: np.ndarray, n: int, exclude: sp.csr_matrix | None = None, batch_size: int = 1024
+        self, users: np.ndarray, n: int, exclude: sp.csr_matrix | None = None, batch_size: int = 1024,
+        n_threads: int = 1, show_progress: bool = False,
     ) -> tuple[np.ndarray, np.ndarray]:
         """Top-n item indices and scores for each user among `candidates()`, best first, batched.
 
         `exclude` is a users x items matrix (rows indexed like `users`' dense indices) whose
         non-zeros are never recommended — normally the training matrix (seen items).
-        Rows that run out of candidates are padded with index -1 and score -inf.
+        Rows that run out of candidates are padded with index -1 and score -inf. Batches run
+        on `n_threads` threads (partition, sparse products and BLAS release the GIL): the
+        export ranks every user, 160 batches at ML-25M.
         """
         users = np.asarray(users, dtype=np.int64)
         cand = self.candidates()
         out_items = np.full((users.shape[0], n), -1, dtype=np.int64)
         out_scores = np.full((users.shape[0], n), -np.inf, dtype=np.float32)
-        for start in range(0, users.shape[0], batch_size):
+
+        def rank(start: int) -> None:
             batch = users[start : start + batch_size]
             scores = self.score_candidates(batch)
             seen = exclude_rows(exclude, batch) if exclude is not None else None
@@ -201,6 +206,14 @@ class Recommender(ABC):
                 items = np.where(items >= 0, cand[np.maximum(items, 0)], -1)
             out_items[start : start + len(batch)] = items
             out_scores[start : start + len(batch)] = top
+
+        starts = range(0, users.shape[0], batch_size)
+        with ThreadPoolExecutor(max(1, n_threads)) as pool:
+            done = pool.map(rank, starts)
+            if show_progress:
+                done = progress(done, desc=f"{self.name} top-{n}", total=len(starts), unit="batch")
+            for _ in done:
+                pass
         return out_items, out_scores
 
     def similar_items(self, items: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:

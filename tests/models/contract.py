@@ -166,6 +166,13 @@ class RecommenderContract:
         np.testing.assert_array_equal(items, np.where(want_pos >= 0, cols[np.maximum(want_pos, 0)], -1))
         np.testing.assert_allclose(scores, want_scores, rtol=1e-5, atol=1e-6)
 
+    def test_threaded_batches_give_the_same_lists(self, fitted: Recommender, board: Checkerboard) -> None:
+        users = np.arange(board.data.n_users)
+        one = fitted.recommend(users, 5, exclude=board.data.matrix, batch_size=7)
+        two = fitted.recommend(users, 5, exclude=board.data.matrix, batch_size=7, n_threads=2)
+        np.testing.assert_array_equal(one[0], two[0])
+        np.testing.assert_array_equal(one[1], two[1])
+
     def test_top_recommendations_are_own_group(self, fitted: Recommender, board: Checkerboard) -> None:
         users = np.arange(board.data.n_users)
         if not self.personalised:  # then every user must get the same scores instead
