@@ -167,8 +167,10 @@ class ItemKNN(Recommender):
 
     def score_users(self, users: np.ndarray) -> np.ndarray:
         users = np.asarray(users, dtype=np.int64)
-        scores = np.empty((users.shape[0], self.neighbours_.shape[1]), dtype=np.float32)
         known = users >= 0
+        if known.all():  # the usual batch: no second full-width copy
+            return (self.user_items_[users] @ self.scorer_).toarray()
+        scores = np.empty((users.shape[0], self.neighbours_.shape[1]), dtype=np.float32)
         scores[known] = (self.user_items_[users[known]] @ self.scorer_).toarray()
         scores[~known] = self.cold_scores()
         return scores
