@@ -41,7 +41,8 @@ def evaluate_topn(
     starts = range(0, users.shape[0], batch_size)
     for start in progress(starts, desc=f"evaluate {model.name}", total=len(starts), unit="batch"):
         batch = users[start : start + batch_size]
-        recommended[start : start + batch.shape[0]], _ = model.recommend(batch, k, exclude=exclude, batch_size=batch_size)
+        recommended[start : start + batch.shape[0]], _ = model.recommend(batch, k, exclude=exclude,
+                                                                         batch_size=max(1, batch_size // 2), n_threads=2)
     popularity = np.bincount(train.item_idx, minlength=train.n_items)
     metrics = ranking_metrics(recommended, relevant[users], k=k, item_popularity=popularity)
     log.info("%s: ndcg@%d=%.4f over %d users", model.name, k, metrics[f"ndcg_at_{k}"], users.shape[0])

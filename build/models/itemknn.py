@@ -56,12 +56,8 @@ def top_k_neighbours(
             block = transform(block, start, stop)
         if exclude_self:
             block[np.arange(stop - start), np.arange(start, stop)] = -np.inf
-        if kk < m:
-            idx = np.argpartition(-block, kk - 1, axis=1)[:, :kk]
-        else:
-            idx = np.broadcast_to(np.arange(m), (stop - start, m))
-        val = np.take_along_axis(block, idx, axis=1)
-        keep = np.isfinite(val) & (val > 0)
+        idx, val = top_n(block, kk)  # 5x faster than argpartition at 62k columns (see top_n)
+        keep = (idx >= 0) & np.isfinite(val) & (val > 0)
         rows = np.broadcast_to(np.arange(start, stop)[:, None], idx.shape)
         return rows[keep], idx[keep], val[keep]
 

@@ -130,6 +130,8 @@ def _rating_blend(inputs: ModelInputs) -> Recommender:
         return RatingBlend(RatingBlendConfig(mf=BiasedMFConfig(reg_grid=None),
                                              item_knn=KNNBaselineConfig(min_raters=10), user_knn=None,
                                              refit=False, holdout_fraction=0.2))
+    if inputs.large:  # keep the components fitted on 90% instead of fitting them twice
+        return RatingBlend(RatingBlendConfig(refit=False))
     return RatingBlend(RatingBlendConfig())
 
 

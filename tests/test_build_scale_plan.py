@@ -1,0 +1,57 @@
+"""A real build under the large scale plan (forced with scale="large" on 150 users of the embedded
+data): the evaluation protocol follows the plan, explicit settings win, and MLflow records it."""
+
+from __future__ import annotations
+
+import duckdb
+import pytest
+from mlflow.tracking import MlflowClient
+
+from build.pipeline import run
+from build.settings import BuildSettings, EvaluationSettings
+
+MODELS = ("popularity", "itemknn", "biased_mf", "knn_baseline", "rating_blend")
+
+
+@pytest.fixture(scope="module")
+def large_build(small_dataset, tmp_path_factory):
+    root = tmp_path_factory.mktemp("large-plan")
+    settings = BuildSettings(
+        data_dir=small_dataset, out=root / "large.duckdb", mlflow_uri=f"sqlite:///{root / 'mlflow.db'}",
+        models=MODELS, quick=True, scale="large", register_model=False,
+        evaluation=EvaluationSettings(max_eval_users=50, explicit=frozenset({"max_eval_users"})),
+    )
+    return settings, run(settings)
+
+
+def test_superlinear_rating_models_skip_top_n_but_keep_their_cv(large_build) -> None:
+    _, result = large_build
+    rows = {r["model"]: r for r in result.comparison.to_dicts()}
+    for name in ("knn_baseline", "rating_blend"):
+        assert rows[name]["ndcg_at_10"] is None and rows[name]["rmse"] is not None
+    assert rows["biased_mf"]["ndcg_at_10"] is not None and rows["biased_mf"]["rmse"] is not None
+    assert rows["itemknn"]["ndcg_at_10"] is not None
+
+
+def test_plan_and_explicit_settings_are_logged(large_build) -> None:
+    settings, result = large_build
+    client = MlflowClient(settings.mlflow_uri)
+    params = client.get_run(result.run_id).data.params
+    # 3 folds from the plan, 50 users from the explicit setting (the plan's 5,000 lost)
+    assert (params["scale"], params["folds"], params["max_eval_users"], params["cv_max_ratings"]) == (
+        "large", "3", "50", "1000000")
+    children = client.search_runs([client.get_run(result.run_id).info.experiment_id],
+                                  filter_string=f"tags.mlflow.parentRunId = '{result.run_id}'")
+    tags = {c.data.tags["mlflow.runName"]: c.data.tags.get("topn_protocol") for c in children}
+    assert tags["knn_baseline"] == tags["rating_blend"] == "skipped by the large scale plan"
+    assert tags["biased_mf"] is None
+    rating_folds = [c for c in children if c.data.tags["mlflow.runName"] == "rating_blend"][0]
+    assert len(client.get_metric_history(rating_folds.info.run_id, "cv_rmse")) == 3
+
+
+def test_artifact_records_the_plan_and_has_every_users_list(large_build) -> None:
+    settings, _ = large_build
+    with duckdb.connect(str(settings.out), read_only=True) as con:
+        assert con.execute("SELECT value FROM build_info WHERE key = 'scale'").fetchone() == ("large",)
+        users, = con.execute("SELECT count(DISTINCT user_id) FROM user_recommendations").fetchone()
+    assert users == 150
