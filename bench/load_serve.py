@@ -3,7 +3,7 @@
     python bench/load_serve.py                                  # the small fixture artifact of the tests
     python bench/load_serve.py --db artifacts/latentlens.duckdb --requests 20000 --processes 2
 
-The server is `python -m build.cli serve` (one uvicorn worker) on a free 127.0.0.1 port; the load
+The server is `python -m build.cli serve` (--workers uvicorn workers, default 1) on a free 127.0.0.1 port; the load
 comes from separate processes (`--processes`, each running concurrency/processes threads with one
 keep-alive connection per thread), so the client does not share the server's interpreter. A fixed
 number of requests, capped by --max-seconds. Issue #7's target: >= 500 req/s and p99 < 20 ms.
@@ -161,6 +161,7 @@ def load(port: int, paths, requests: int, concurrency: int, processes: int, max_
 
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--workers", type=int, default=1, help="uvicorn worker processes of the server")
     p.add_argument("--db", help="artifact to serve (default: the tests' small fixture artifact, built in a temp dir)")
     p.add_argument("--requests", type=int, default=10_000)
     p.add_argument("--concurrency", type=int, default=16)
@@ -183,7 +184,8 @@ def main() -> int:
 
     port = free_port()
     env = {**os.environ, "PYTHONPATH": str(REPO), "LATENTLENS_TMP_DIR": str(scratch / "lltmp")}
-    server = subprocess.Popen([sys.executable, "-m", "build.cli", "serve", "--db", db, "--port", str(port)],
+    server = subprocess.Popen([sys.executable, "-m", "build.cli", "serve", "--db", db, "--port", str(port),
+                               "--workers", str(args.workers)],
                               cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         wait_healthy(port, server)
