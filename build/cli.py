@@ -100,7 +100,7 @@ def _add_serving_commands(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--host", default="127.0.0.1")
     s.add_argument("--port", type=int, default=8000)
     s.add_argument("--workers", type=int, default=1)
-    s.add_argument("--access-log", action="store_true", help="log one line per request (off: it halves throughput)")
+    s.add_argument("--access-log", action="store_true", help="log one line per request to stdout (off by default)")
     s.set_defaults(func=_cmd_serve)
 
     q = sub.add_parser("query", help="run read-only SQL against an artifact and print a table")
