@@ -56,7 +56,10 @@ def top_k_neighbours(
             block = transform(block, start, stop)
         if exclude_self:
             block[np.arange(stop - start), np.arange(start, stop)] = -np.inf
-        idx, val = top_n(block, kk)  # 5x faster than argpartition at 62k columns (see top_n)
+        # only positive similarities are kept: dropping the rest first leaves top_n no crowd of
+        # tied zeros to sort (most item pairs share no rater)
+        block[block <= 0] = -np.inf
+        idx, val = top_n(block, kk)
         keep = (idx >= 0) & np.isfinite(val) & (val > 0)
         rows = np.broadcast_to(np.arange(start, stop)[:, None], idx.shape)
         return rows[keep], idx[keep], val[keep]
