@@ -28,7 +28,6 @@ from build.evaluate.compare import (
     evaluate_model,
     fit_context,
     sample_ratings,
-    sample_users,
 )
 from build.evaluate.splits import temporal_holdout
 from build.export import tables as export_tables
@@ -36,7 +35,7 @@ from build.export.artifact import ArtifactReport, ArtifactTables, write_artifact
 from build.export.query import format_table
 from build.interactions import to_interactions
 from build.models import registry
-from build.models.base import Interactions, ModelConfig, Recommender
+from build.models.base import Interactions, ModelConfig, Recommender, sample_users
 from build.progress import get_logger, progress
 from build.scale import ScalePlan, choose_scale, plan_for
 from build.settings import BuildSettings, EvaluationSettings
@@ -106,8 +105,8 @@ def run(settings: BuildSettings) -> BuildResult:
         for spec in progress(specs, desc="models", unit="model"):
             with runs.model_run(spec.name) as child:
                 log.info("evaluating %s", spec.name)
-                topn = plan.topn_for_rating_models or not spec.rating or spec.linear_fit
-                if not topn:
+                topn = plan.runs_topn(spec)
+                if spec.topn and not topn:
                     log.info("%s: top-N protocol skipped by the %s scale plan", spec.name, plan.scale)
                     mlflow.set_tag("topn_protocol", f"skipped by the {plan.scale} scale plan")
                 ev = evaluate_model(spec, inputs, cv_data, train, test, evaluation, settings.seed, topn=topn)
@@ -241,8 +240,8 @@ def _retrain_on_all(settings: BuildSettings, inputs: registry.ModelInputs, full:
         if name in tuned:
             model.config = tuned[name]
         data = full
-        if name == rating_champ and name != topn_champ and not spec.linear_fit:
-            data = sample_ratings(full, plan.rating_fit_max_ratings, np.random.default_rng([settings.seed, 2]))
+        if name == rating_champ and name != topn_champ:
+            data = sample_ratings(full, plan.final_fit_max_ratings(spec), np.random.default_rng([settings.seed, 2]))
             if data is not full:
                 log.info("%s: final fit on a sample of %d ratings (scale plan)", name, data.n_ratings)
                 mlflow.log_param("rating_fit_ratings", data.n_ratings)

@@ -12,9 +12,12 @@ always win over the plan.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from build.settings import EvaluationSettings
+
+if TYPE_CHECKING:
+    from build.models.registry import ModelSpec
 
 Scale = Literal["small", "large"]
 
@@ -41,6 +44,14 @@ class ScalePlan:
         """The plan's evaluation settings, except those the user set explicitly."""
         chosen = {k: v for k, v in self.evaluation.items() if k not in evaluation.explicit}
         return replace(evaluation, **chosen)
+
+    def runs_topn(self, spec: ModelSpec) -> bool:
+        """Whether `spec` is evaluated on the top-N protocol under this plan."""
+        return spec.topn and (self.topn_for_rating_models or not spec.rating or spec.linear_fit)
+
+    def final_fit_max_ratings(self, spec: ModelSpec) -> int | None:
+        """How many ratings the final fit of the rating champion `spec` may use (None: all)."""
+        return None if spec.linear_fit else self.rating_fit_max_ratings
 
 
 def choose_scale(requested: Literal["auto", "small", "large"], n_ratings: int) -> Scale:

@@ -48,16 +48,6 @@ class ModelEvaluation:
         return rows
 
 
-def sample_users(test: Interactions, max_users: int | None, rng: np.random.Generator) -> Interactions:
-    """Keep the held-out ratings of at most `max_users` users drawn uniformly (all if None)."""
-    users = np.unique(test.user_idx)
-    if max_users is None or users.size <= max_users:
-        return test
-    keep = np.zeros(test.n_users, dtype=bool)
-    keep[rng.choice(users, max_users, replace=False)] = True
-    return test.subset(keep[test.user_idx])
-
-
 def sample_ratings(data: Interactions, max_ratings: int | None, rng: np.random.Generator) -> Interactions:
     """A uniform sample of at most `max_ratings` ratings, vocabularies unchanged (all if None)."""
     if max_ratings is None or data.n_ratings <= max_ratings:
@@ -77,7 +67,7 @@ def evaluate_model(
     seed: int,
     topn: bool = True,
 ) -> ModelEvaluation:
-    """Both protocols the spec asks for; `topn=False` skips the top-N one (the scale plan)."""
+    """The protocols the spec asks for; `topn=False` skips the top-N one (ScalePlan.runs_topn)."""
     from build.evaluate.rating_cv import cross_validate
     from build.evaluate.topn import evaluate_topn
 

@@ -12,7 +12,7 @@ import scipy.sparse as sp
 
 from build.evaluate.metrics import ranking_metrics
 from build.models.base import Interactions, Recommender
-from build.progress import get_logger, progress
+from build.progress import get_logger
 
 log = get_logger(__name__)
 
@@ -36,13 +36,8 @@ def evaluate_topn(
     """Metrics of `model` (already fitted on `train`) at k; keys like "ndcg_at_10", "coverage"."""
     relevant = relevant_matrix(test, relevance_threshold)
     users = np.flatnonzero(np.diff(relevant.indptr) > 0)
-    recommended = np.full((users.shape[0], k), -1, dtype=np.int64)
-    exclude = train.matrix
-    starts = range(0, users.shape[0], batch_size)
-    for start in progress(starts, desc=f"evaluate {model.name}", total=len(starts), unit="batch"):
-        batch = users[start : start + batch_size]
-        recommended[start : start + batch.shape[0]], _ = model.recommend(batch, k, exclude=exclude,
-                                                                         batch_size=max(1, batch_size // 2), n_threads=2)
+    recommended, _ = model.recommend(users, k, exclude=train.matrix, batch_size=batch_size, n_threads=2,
+                                     show_progress=True)
     popularity = np.bincount(train.item_idx, minlength=train.n_items)
     metrics = ranking_metrics(recommended, relevant[users], k=k, item_popularity=popularity)
     log.info("%s: ndcg@%d=%.4f over %d users", model.name, k, metrics[f"ndcg_at_{k}"], users.shape[0])

@@ -238,6 +238,29 @@ def exclude_rows(exclude: sp.csr_matrix, users: np.ndarray) -> sp.csr_matrix:
     return out[inverse]
 
 
+def sample_users(data: Interactions, max_users: int | None, rng: np.random.Generator) -> Interactions:
+    """All ratings of at most `max_users` users drawn uniformly from those in `data` (all if None).
+
+    Whole users, not a share of each user's ratings: evaluation, the hybrid's validation fit
+    and biased_mf's reg search all need each sampled user as dense as in the full data.
+    """
+    users = np.unique(data.user_idx)
+    if max_users is None or users.size <= max_users:
+        return data
+    keep = np.zeros(data.n_users, dtype=bool)
+    keep[rng.choice(users, max_users, replace=False)] = True
+    return data.subset(keep[data.user_idx])
+
+
+def spread_to_catalogue(inner: np.ndarray, candidates: np.ndarray, n_items: int) -> np.ndarray:
+    """Candidate scores in full-width rows; every other item just below its row's lowest score,
+    finite and ranked last (for models that score only part of the catalogue)."""
+    floor = inner.min(axis=1, initial=0.0) - 1.0 if inner.size else np.zeros(inner.shape[0], np.float32)
+    scores = np.repeat(floor[:, None].astype(np.float32), n_items, axis=1)
+    scores[:, candidates] = inner
+    return scores
+
+
 TOP_N_ROWS = 16  # rows ranked at a time: a 16 x 62k float32 block (4 MB) stays in cache
 
 

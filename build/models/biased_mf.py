@@ -16,7 +16,7 @@ import numpy as np
 import scipy.sparse as sp
 from pydantic import Field
 
-from build.models.base import FitContext, Interactions, ModelConfig, ModelError
+from build.models.base import FitContext, Interactions, ModelConfig, ModelError, sample_users
 from build.models.baseline import RatingPredictor, fit_biases
 from build.progress import get_logger, progress
 
@@ -186,17 +186,11 @@ class BiasedMF(RatingPredictor):
         is best on the full data); whole users keep the per-user density the final fit sees.
         """
         cfg = self.config
-        sample = data
-        if data.n_users > cfg.reg_search_users:
-            keep = np.zeros(data.n_users, dtype=bool)
-            keep[ctx.rng.choice(data.n_users, cfg.reg_search_users, replace=False)] = True
-            sample = data.subset(keep[data.user_idx])
+        sample = sample_users(data, cfg.reg_search_users, ctx.rng)
         held = ctx.rng.random(sample.n_ratings) < 0.1
         train, test = sample.subset(~held), sample.subset(held)
         for reg in cfg.reg_grid:
-            probe = BiasedMF(cfg.model_copy(update={"reg": reg, "reg_grid": None}))
-            probe._P, probe._Q, mu, bu, bi = probe._als(train, reg, ctx)
-            probe._set_fitted(train, mu, bu, bi)
+            probe = BiasedMF(cfg.model_copy(update={"reg": reg, "reg_grid": None})).fit(train, ctx)
             err = probe.predict(test.user_idx, test.item_idx) - test.rating
             self.reg_search_[reg] = float(np.sqrt(np.mean(err**2)))
         best = min(self.reg_search_, key=self.reg_search_.get)

@@ -160,22 +160,21 @@ class ContentKNN(Recommender):
         return self
 
     def score_users(self, users: np.ndarray) -> np.ndarray:
-        users = np.asarray(users, dtype=np.int64)
-        scores = np.empty((users.shape[0], self.neighbours_.shape[1]), dtype=np.float32)
-        known = users >= 0
-        scores[known] = (self.liked_[users[known]] @ self.scorer_).toarray()
-        scores[~known] = self.cold_scores()
-        return scores
+        return self._liked_scores(users, self.scorer_, self.cold_scores())
 
     def score_items(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
         """Only the `items` columns of the product (the hybrid's 8k candidates, not 62k)."""
-        if getattr(self, "_columns_for", None) is not items:
+        if self._columns_for is not items:
             self._columns, self._columns_for = self.scorer_[:, items].tocsr(), items
+        return self._liked_scores(users, self._columns, self.cold_scores()[items])
+
+    def _liked_scores(self, users: np.ndarray, scorer: sp.csr_matrix, cold: np.ndarray) -> np.ndarray:
+        """Liked movies x `scorer` for known users, `cold` for unknown ones."""
         users = np.asarray(users, dtype=np.int64)
-        scores = np.empty((users.shape[0], items.shape[0]), dtype=np.float32)
+        scores = np.empty((users.shape[0], scorer.shape[1]), dtype=np.float32)
         known = users >= 0
-        scores[known] = (self.liked_[users[known]] @ self._columns).toarray()
-        scores[~known] = self.cold_scores()[items]
+        scores[known] = (self.liked_[users[known]] @ scorer).toarray()
+        scores[~known] = cold
         return scores
 
     def similar_items(self, items: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:

@@ -20,7 +20,7 @@ import scipy.sparse as sp
 from pydantic import Field
 from scipy.linalg import lapack
 
-from build.models.base import FitContext, Interactions, ModelConfig, ModelError, Recommender
+from build.models.base import FitContext, Interactions, ModelConfig, ModelError, Recommender, spread_to_catalogue
 from build.progress import get_logger, progress
 
 log = get_logger(__name__)
@@ -169,13 +169,6 @@ class EASE(Recommender):
 
     def score_users(self, users: np.ndarray) -> np.ndarray:
         users = np.asarray(users, dtype=np.int64)
-        known = users >= 0
-        inner = np.asarray(self.user_items_[users[known]] @ self.weights_, dtype=np.float32)
-        scores = np.empty((users.shape[0], self.n_items_), dtype=np.float32)
-        # items outside EASE: just below the user's lowest EASE score, finite and ranked last
-        floor = inner.min(axis=1, initial=0.0) - 1.0 if inner.size else np.zeros(0, np.float32)
-        scores[known] = floor[:, None]
-        rows = np.flatnonzero(known)
-        scores[np.ix_(rows, self.items_)] = inner
-        scores[~known] = self.cold_scores()
+        scores = spread_to_catalogue(self.score_candidates(users), self.items_, self.n_items_)
+        scores[users < 0] = self.cold_scores()  # unknown users: popularity over every item
         return scores

@@ -22,7 +22,17 @@ from pydantic import Field
 from build.evaluate.metrics import hit_matrix
 from build.evaluate.splits import temporal_holdout
 from build.evaluate.topn import relevant_matrix
-from build.models.base import FitCache, FitContext, Interactions, ModelConfig, Recommender, exclude_rows, top_n
+from build.models.base import (
+    FitCache,
+    FitContext,
+    Interactions,
+    ModelConfig,
+    Recommender,
+    exclude_rows,
+    sample_users,
+    spread_to_catalogue,
+    top_n,
+)
 from build.models.content import ContentConfig, ContentKNN
 from build.models.ease import EASE, EASEConfig
 from build.models.popularity import Popularity, PopularityConfig
@@ -104,10 +114,11 @@ class Hybrid(Recommender):
     def _choose_weights(self, data: Interactions, ctx: FitContext) -> tuple[dict[str, float], dict[str, float]]:
         """Grid search on a temporal validation holdout of `data`; returns weights and NDCG per grid point."""
         train, val = temporal_holdout(data, self.config.validation_fraction)
-        if self.config.validation_fit_users is not None and train.n_users > self.config.validation_fit_users:
-            keep = np.zeros(train.n_users, dtype=bool)
-            keep[ctx.rng.choice(train.n_users, self.config.validation_fit_users, replace=False)] = True
-            train, val = train.subset(keep[train.user_idx]), val.subset(keep[val.user_idx])
+        sampled = sample_users(train, self.config.validation_fit_users, ctx.rng)
+        if sampled is not train:
+            kept = np.zeros(train.n_users, dtype=bool)
+            kept[sampled.user_idx] = True
+            train, val = sampled, val.subset(kept[val.user_idx])
             log.info("hybrid: validation fit on %d sampled users", self.config.validation_fit_users)
         parts = self._components(train, ctx, FitCache())  # an inner split: nothing to share
         cand = parts["cf"].candidates()
@@ -148,12 +159,11 @@ class Hybrid(Recommender):
     def _normalise(self, scores: np.ndarray) -> np.ndarray:
         return zscore_rows(scores) if self.config.normalise == "zscore" else minmax_rows(scores)
 
-    def _normalised(self, parts: dict[str, Recommender], users: np.ndarray, cand: np.ndarray) -> dict[str, np.ndarray]:
-        """Each component's scores of the candidate items, normalised per user."""
-        out = {"cf": self._normalise(parts["cf"].score_candidates(users))}
-        for c in ("content", "popularity"):
-            out[c] = self._normalise(parts[c].score_items(users, cand))
-        return out
+    def _normalised(self, parts: dict[str, Recommender], users: np.ndarray, cand: np.ndarray,
+                    components: tuple[str, ...] = COMPONENTS) -> dict[str, np.ndarray]:
+        """The named components' scores of the candidate items, normalised per user."""
+        return {c: self._normalise(parts[c].score_candidates(users) if c == "cf" else parts[c].score_items(users, cand))
+                for c in components}
 
     def candidates(self) -> np.ndarray:
         return self.components_["cf"].candidates()
@@ -167,14 +177,11 @@ class Hybrid(Recommender):
         scores[cold] = self._item_popularity[cand]
         warm = users[~cold]
         if warm.size:
-            z = self._normalised(self.components_, warm, cand)
-            scores[~cold] = sum(self.weights_[c] * z[c] for c in COMPONENTS if self.weights_[c])
+            weighted = tuple(c for c in COMPONENTS if self.weights_[c])  # a zero weight is never scored
+            z = self._normalised(self.components_, warm, cand, weighted)
+            scores[~cold] = sum(self.weights_[c] * z[c] for c in weighted)
         return scores
 
     def score_users(self, users: np.ndarray) -> np.ndarray:
         """Candidates' scores; every other item just below the row's lowest, ranked last."""
-        inner = self.score_candidates(users)
-        floor = inner.min(axis=1, initial=0.0) - 1.0 if inner.size else np.zeros(0, np.float32)
-        scores = np.repeat(floor[:, None].astype(np.float32), self._item_popularity.shape[0], axis=1)
-        scores[:, self.candidates()] = inner
-        return scores
+        return spread_to_catalogue(self.score_candidates(users), self.candidates(), self._item_popularity.shape[0])

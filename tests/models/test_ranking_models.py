@@ -187,6 +187,13 @@ def test_blocked_gram_equals_dense_product() -> None:
     np.testing.assert_allclose(gram(x, np.float64, users_per_block=7), (x.T @ x).toarray(), rtol=1e-6)
 
 
+def full_sort_top(dense: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """The reference ranking: a full stable sort, score descending then item index; -1 where -inf."""
+    order = np.lexsort((np.broadcast_to(np.arange(dense.shape[1]), dense.shape), -dense), axis=1)[:, :n]
+    top = np.take_along_axis(dense, order, axis=1)
+    return np.where(np.isfinite(top), order, -1), top
+
+
 def test_sparse_rows_top_n_equals_ranking_the_dense_rows() -> None:
     """Sorting stored entries only ranks like a full sort of the densified rows: score
     descending, ties by the lower item index, -1 / -inf padding, repeated rows included."""
@@ -199,9 +206,7 @@ def test_sparse_rows_top_n_equals_ranking_the_dense_rows() -> None:
     dense[sub.row, sub.col] = sub.data
     for n in (1, 3, 12):
         items, scores = sparse_rows_top_n(m, rows, n)
-        order = np.lexsort((np.broadcast_to(np.arange(60), dense.shape), -dense), axis=1)[:, :n]
-        want_scores = np.take_along_axis(dense, order, axis=1)
-        want_items = np.where(np.isfinite(want_scores), order, -1)
+        want_items, want_scores = full_sort_top(dense, n)
         np.testing.assert_array_equal(items, want_items)
         np.testing.assert_array_equal(scores, want_scores)
 
@@ -219,9 +224,7 @@ def test_top_n_equals_a_full_sort_with_ties_seen_items_and_non_finite_scores() -
     masked[~np.isfinite(masked)] = -np.inf
     for n in (1, 7, 60):
         items, top = top_n(scores, n, seen)
-        order = np.lexsort((np.broadcast_to(np.arange(50), masked.shape), -masked), axis=1)[:, :n]
-        want = np.take_along_axis(masked, order, axis=1)
-        want_items = np.where(np.isfinite(want), order, -1)
+        want_items, want = full_sort_top(masked, n)
         width = min(n, 50)
         np.testing.assert_array_equal(items[:, :width], want_items)
         np.testing.assert_array_equal(top[:, :width], want)
