@@ -11,12 +11,14 @@ import hmac
 import json
 import os
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import duckdb
 
 from handler import schema
 from handler.schema import sha256_file
 from handler.settings import Settings
+from handler.title_index import TitleIndex
 
 API_VERSION = "1"  # bump when a response shape changes, so cached ETags from the old shape expire
 
@@ -43,6 +45,15 @@ class Artifact:
     movies: dict[int, tuple] = field(default_factory=dict)  # movie_id -> (movie_id, title, display_title, year, genres)
     popular: dict[str | None, list[tuple[int, float]]] = field(default_factory=dict)  # genre (None: overall) -> ranked
     genres: dict[str, str] = field(default_factory=dict)  # casefolded -> canonical spelling
+
+    @cached_property
+    def titles(self) -> TitleIndex:
+        """Built on the first search, not at open: ~0.3 s at ML-25M (0.05 s embedded) that a cold start need not pay."""
+        cur = self.conn.cursor()
+        try:
+            return TitleIndex(cur.execute(f"SELECT movie_id, n_ratings, search_key FROM {schema.MOVIES}").fetchall())
+        finally:
+            cur.close()
 
 
 def parse_manifest(text: str) -> str:

@@ -44,8 +44,8 @@ async def search_movies(request: Request, store: StoreDep,
     tokens, phrase, stripped = search_terms(search)
     if not tokens:
         raise ApiError(422, "invalid_parameter", "search: needs at least one letter or digit")
-    art, cur = open_cursor(store)
-    items = guarded(store, art, queries.search, art, cur, tokens, phrase, stripped, limit)
+    art, _ = open_cursor(store)
+    items = guarded(store, art, queries.search, art, tokens, phrase, stripped, limit)
     return cached_json(request, {"query": search, "items": items}, art.etag, store.settings.cache_max_age)
 
 

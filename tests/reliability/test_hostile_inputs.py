@@ -112,8 +112,9 @@ def test_sql_injection_in_every_parameter_is_rejected_or_answered_as_plain_text(
     assert client.get("/users/1/recommendations").json()["source"] == "personal"
     assert sha256(artifact) == before
     assert not Path("/tmp/pwn.csv").exists() and not Path("/tmp/pwn.duckdb").exists()
-    # Every value travelled as a `?` parameter: no payload ever appears in the SQL text.
-    assert len(executed) >= len(SQL_INJECTIONS), "the spy saw too few queries"
+    # Every value that reached DuckDB travelled as a `?` parameter: no payload ever appears in the SQL
+    # text. (Title search is answered from the in-memory index, so its payloads never reach SQL at all.)
+    assert any("user_recommendations" in sql for sql, _ in executed), "the spy saw no queries"
     for sql, params in executed:
         assert isinstance(params, list) and params, sql
         for payload in SQL_INJECTIONS:
