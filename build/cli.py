@@ -81,6 +81,10 @@ def _add_build_command(sub: argparse._SubParsersAction) -> None:
     b.add_argument("--similar-n", type=int, default=50, help="similar movies stored per movie")
     b.add_argument("--keep-last-duplicate", action="store_true")
     b.add_argument("--no-register", action="store_true", help="do not register the rating model")
+    b.add_argument("--topn-champion", default=None, metavar="MODEL",
+                   help="export this model's top-N lists whatever NDCG@10 says (the comparison is still logged)")
+    b.add_argument("--rating-champion", default=None, metavar="MODEL",
+                   help="register this rating model whatever RMSE says")
     b.set_defaults(func=_cmd_build)
 
 
@@ -162,11 +166,12 @@ def main(argv: list[str] | None = None) -> int:
         _interrupt_on_sigterm()
     from build.data.errors import DataError
     from build.progress import configure_logging
+    from build.settings import SettingsError
 
     configure_logging(args.verbose)
     try:
         return int(args.func(args) or 0)
-    except DataError as exc:
+    except (DataError, SettingsError) as exc:
         print(f"latentlens: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

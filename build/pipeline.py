@@ -38,7 +38,7 @@ from build.models import registry
 from build.models.base import Interactions, ModelConfig, Recommender, sample_users
 from build.progress import get_logger, progress
 from build.scale import ScalePlan, choose_scale, plan_for
-from build.settings import BuildSettings, EvaluationSettings
+from build.settings import BuildSettings, EvaluationSettings, SettingsError
 from build.tracking import plots, runs
 from handler import schema
 
@@ -78,10 +78,12 @@ class BuildResult:
 
 def run(settings: BuildSettings) -> BuildResult:
     started = time.perf_counter()
+    specs = registry.select(settings.models)
+    _check_pins(settings, specs, None)  # names and kinds: before reading 25M ratings
     data = load_movielens(settings.data_dir, LoadOptions(keep_last_duplicate=settings.keep_last_duplicate))
     full = to_interactions(data)
-    specs = registry.select(settings.models)
     plan = plan_for(choose_scale(settings.scale, full.n_ratings))
+    _check_pins(settings, specs, plan)
     evaluation = plan.apply(settings.evaluation)
     inputs = registry.ModelInputs(data=data, items=full.items, quick=settings.quick, scale=plan.scale)
     train, test = temporal_holdout(full, evaluation.test_fraction)
@@ -117,9 +119,16 @@ def run(settings: BuildSettings) -> BuildResult:
 
         inputs.fits.forget(train)
         comparison = comparison_table(evaluations)
-        topn_champ, rating_champ = champions(evaluations)
-        log.info("champions: top-N %s, rating %s", topn_champ, rating_champ)
-        mlflow.set_tags({"topn_champion": topn_champ or "", "rating_champion": rating_champ or ""})
+        best_topn, best_rating = champions(evaluations)
+        topn_champ = settings.topn_champion or best_topn
+        rating_champ = settings.rating_champion or best_rating
+        log.info("champions: top-N %s, rating %s%s", topn_champ, rating_champ,
+                 f" (pinned; by the metrics: top-N {best_topn}, rating {best_rating})"
+                 if settings.topn_champion or settings.rating_champion else "")
+        mlflow.set_tags({"topn_champion": topn_champ or "", "rating_champion": rating_champ or "",
+                         "topn_champion_by_metric": best_topn or "", "rating_champion_by_metric": best_rating or "",
+                         "champions_pinned": ",".join(k for k, v in (("topn", settings.topn_champion),
+                                                                      ("rating", settings.rating_champion)) if v)})
         _log_comparison(comparison, evaluations, workdir)
 
         tuned = {ev.name: ev.tuned for ev in evaluations if ev.tuned is not None}
@@ -159,6 +168,25 @@ def run(settings: BuildSettings) -> BuildResult:
 
     return BuildResult(report, comparison, topn_champ, rating_champ, parent.info.run_id,
                        settings.mlflow_uri, time.perf_counter() - started, registered)
+
+
+def _check_pins(settings: BuildSettings, specs: list[registry.ModelSpec], plan: ScalePlan | None) -> None:
+    """A pinned champion must be evaluated in this build on its own protocol: fail before any training.
+    Without a plan (the data not read yet) only names and kinds are checked."""
+    chosen = {spec.name: spec for spec in specs}
+    for flag, name, kind in (("--topn-champion", settings.topn_champion, "topn"),
+                             ("--rating-champion", settings.rating_champion, "rating")):
+        if name is None:
+            continue
+        spec = chosen.get(name)
+        if spec is None:
+            raise SettingsError(f"{flag} {name}: not among this build's models ({', '.join(chosen)})")
+        if not getattr(spec, kind):
+            raise SettingsError(f"{flag} {name}: cannot ship it, it is not evaluated as a "
+                                f"{'top-N' if kind == 'topn' else 'rating'} model")
+        if kind == "topn" and plan is not None and not plan.runs_topn(spec):
+            raise SettingsError(f"{flag} {name}: the {plan.scale} scale plan skips its top-N (superlinear fit); "
+                                "--scale small evaluates it")
 
 
 def _log_build_context(settings: BuildSettings, evaluation: EvaluationSettings, scale: str,

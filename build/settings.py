@@ -20,6 +20,11 @@ def default_tracking_uri(cli_value: str | None = None) -> str:
     return f"sqlite:///{DEFAULT_MLFLOW_DB.resolve()}"
 
 
+class SettingsError(ValueError):
+    """A build setting that cannot work (an unknown model, a pin the build cannot honour): the CLI
+    prints it and exits 2 before anything is trained or written."""
+
+
 @dataclass(frozen=True)
 class EvaluationSettings:
     """The evaluation protocol shared by every model in a build."""
@@ -54,6 +59,10 @@ class BuildSettings:
     keep_last_duplicate: bool = False
     register_model: bool = True
     registered_model_name: str = "latentlens-rating"
+    # Ship these models whatever the comparison says (it is still run and logged): a release can keep
+    # the model its users know, or a benchmark can price an expensive champion. None = the metric's best.
+    topn_champion: str | None = None
+    rating_champion: str | None = None
 
     @classmethod
     def from_cli(cls, args: argparse.Namespace) -> BuildSettings:
@@ -72,6 +81,8 @@ class BuildSettings:
             similar_n=args.similar_n,
             keep_last_duplicate=args.keep_last_duplicate,
             register_model=not args.no_register,
+            topn_champion=args.topn_champion,
+            rating_champion=args.rating_champion,
         )
 
 

@@ -14,6 +14,7 @@ import scipy.sparse as sp
 from build.data.tables import MovieLensData
 from build.models.base import FitCache, Recommender, Vocabulary
 from build.scale import Scale
+from build.settings import SettingsError
 
 
 @dataclass(frozen=True)
@@ -163,5 +164,5 @@ def select(names: tuple[str, ...] | None) -> list[ModelSpec]:
         return list(specs.values())
     unknown = [n for n in names if n not in specs]
     if unknown:
-        raise ValueError(f"unknown model(s) {unknown}; known: {', '.join(specs)}")
+        raise SettingsError(f"unknown model(s) {unknown}; known: {', '.join(specs)}")
     return [specs[n] for n in names]
