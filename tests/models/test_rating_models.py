@@ -268,6 +268,46 @@ def test_knn_baseline_equals_surprise_knn_baseline(user_based: bool) -> None:
     assert np.std(np.asarray(theirs) - Baseline().fit(data, ctx()).predict(pairs[:, 0], pairs[:, 1])) > 0.05
 
 
+def dense_shrunk_pearson(resid: sp.csr_matrix, shrinkage: float, max_neighbors: int, min_raters: int):
+    """The definition, on dense arrays: every pair's similarity, then each column's best neighbours."""
+    rated = resid.copy()
+    rated.data[:] = 1.0
+    e, b = resid.toarray(), rated.toarray()  # explicit zeros in resid are rated
+    num, common = e.T @ e, b.T @ b
+    s_i, s_j = (e * e).T @ b, b.T @ (e * e)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        sim = num / np.sqrt(s_i * s_j) * (common - 1) / (common - 1 + shrinkage)
+    usable = b.sum(axis=0) >= max(2, min_raters)
+    sim[~np.isfinite(sim) | (common < 2) | (sim <= 0) | ~usable[:, None] | ~usable[None, :]] = 0.0
+    np.fill_diagonal(sim, 0.0)
+    n = sim.shape[0]
+    m = min(max_neighbors, max(n - 1, 1))
+    idx, sims = np.full((n, m), -1), np.zeros((n, m), np.float32)
+    for c in range(n):
+        best = [a for a in sorted(range(n), key=lambda a: (-sim[a, c], a)) if sim[a, c] > 0][:m]
+        idx[c, :len(best)], sims[c, :len(best)] = best, sim[best, c]
+    return idx, sims
+
+
+@pytest.mark.parametrize(("block_columns", "max_neighbors", "min_raters"),
+                         [(1, 5, 2), (7, 100, 2), (1000, 1, 2), (16, 8, 6)])
+def test_knn_neighbours_equal_the_dense_definition(block_columns, max_neighbors, min_raters) -> None:
+    from build.models.knn_baseline import shrunk_pearson_neighbors
+
+    rng = np.random.default_rng(block_columns)
+    raters, things = 120, 60
+    dense = rng.choice([-1.0, -0.5, 0.0, 0.5, 1.0, 1.5], size=(raters, things)) * (rng.random((raters, things)) < 0.25)
+    rows, cols = np.nonzero(rng.random((raters, things)) < 0.25)
+    # integer-ish residuals make exact-zero sums (dropped by the sparse products) and explicit zeros
+    resid = sp.csr_matrix((dense[rows, cols], (rows, cols)), shape=(raters, things))
+    assert (resid.data == 0).any()
+    idx, sims = shrunk_pearson_neighbors(resid, 5.0, max_neighbors, block_columns, min_raters)
+    ref_idx, ref_sims = dense_shrunk_pearson(resid, 5.0, max_neighbors, min_raters)
+    np.testing.assert_array_equal(idx, ref_idx)
+    np.testing.assert_allclose(sims, ref_sims, rtol=1e-6)
+    assert (idx[:, 0] >= 0).sum() > things // 2  # most things have a neighbour: not an empty comparison
+
+
 @pytest.mark.parametrize("user_based", [False, True])
 def test_knn_score_users_averages_every_rated_kept_neighbour(user_based: bool) -> None:
     # k < list length: score_users is the documented approximation, checked against a loop
