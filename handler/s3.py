@@ -47,6 +47,9 @@ def _s3_failure(exc: Exception, what: str) -> ArtifactUnavailable:
         code = str(exc.response.get("Error", {}).get("Code", ""))
         if code in ("404", "NoSuchKey", "NoSuchBucket", "NotFound"):
             return ArtifactUnavailable("artifact_missing", f"{what} not found in S3")
+        if code in ("403", "AccessDenied", "Forbidden"):  # the role has no s3:ListBucket (least privilege)
+            return ArtifactUnavailable("s3_unavailable", f"S3 refused {what}: {code}. Either the key does not exist "
+                                       "(without s3:ListBucket S3 answers 403, not 404) or the role may not read it")
         return ArtifactUnavailable("s3_unavailable", f"S3 refused {what}: {code or exc}")
     return ArtifactUnavailable("s3_unavailable", f"S3 unreachable fetching {what}: {type(exc).__name__}")
 

@@ -158,3 +158,18 @@ def test_against_moto_server_over_http(artifact, tmp_path, apps, moto_server):
     r = client(apps, other, s3_endpoint_url=moto_server).get("/health")
     assert r.status_code == 503 and r.json()["error"]["code"] == "checksum_mismatch"
     assert cached_files(other) == []
+
+
+@pytest.mark.parametrize("code", ["AccessDenied", "403"])
+def test_a_403_says_the_key_may_be_missing(code):
+    """Without s3:ListBucket (the role's least privilege) S3 answers a missing key with 403, not 404."""
+    from botocore.exceptions import ClientError
+
+    from handler.s3 import _s3_failure
+
+    exc = ClientError({"Error": {"Code": code, "Message": "Access Denied"}}, "GetObject")
+    failure = _s3_failure(exc, "s3://bucket/latentlens.duckdb")
+    assert failure.reason == "s3_unavailable"
+    assert "key does not exist" in failure.message and "s3:ListBucket" in failure.message
+    other = _s3_failure(ClientError({"Error": {"Code": "SlowDown"}}, "GetObject"), "s3://bucket/k")
+    assert "ListBucket" not in other.message
