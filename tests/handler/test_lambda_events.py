@@ -106,3 +106,21 @@ def test_events_are_the_committed_sam_templates():
     assert v1["requestContext"]["resourcePath"] == "/{proxy+}" and "version" not in v1
     assert v2["version"] == "2.0" and v2["routeKey"] == "$default"
     assert v1["body"] is None and v2["body"] is None
+
+
+@pytest.mark.parametrize("kind", EVENTS)
+def test_docs_find_the_schema_under_the_stage_prefix(lambda_handler, kind):
+    """The page a browser opens at https://host/<stage>/docs loads the schema from the same prefix."""
+    import re
+    from urllib.parse import urljoin
+
+    event = EVENTS[kind]("/docs")
+    response = lambda_handler(event, lambda_context())
+    assert response["statusCode"] == 200 and "swagger-ui" in response["body"]
+    schema_url = re.search(r"""url: ['"]([^'"]+)['"]""", response["body"])[1]
+    context = event["requestContext"]
+    public_path = context["path"] if kind == "rest_v1" else "/docs"  # REST: the stage is in the URL
+    page = f"https://api.example{public_path}"
+    assert urljoin(page, schema_url) == page.removesuffix("/docs") + "/openapi.json"
+    schema = lambda_handler(EVENTS[kind]("/openapi.json"), lambda_context())
+    assert schema["statusCode"] == 200 and json.loads(schema["body"])["info"]["title"] == "LatentLens"
