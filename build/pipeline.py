@@ -122,13 +122,12 @@ def run(settings: BuildSettings) -> BuildResult:
         best_topn, best_rating = champions(evaluations)
         topn_champ = settings.topn_champion or best_topn
         rating_champ = settings.rating_champion or best_rating
+        pinned = [kind for kind, pin in (("topn", settings.topn_champion), ("rating", settings.rating_champion)) if pin]
         log.info("champions: top-N %s, rating %s%s", topn_champ, rating_champ,
-                 f" (pinned; by the metrics: top-N {best_topn}, rating {best_rating})"
-                 if settings.topn_champion or settings.rating_champion else "")
+                 f" (pinned; by the metrics: top-N {best_topn}, rating {best_rating})" if pinned else "")
         mlflow.set_tags({"topn_champion": topn_champ or "", "rating_champion": rating_champ or "",
                          "topn_champion_by_metric": best_topn or "", "rating_champion_by_metric": best_rating or "",
-                         "champions_pinned": ",".join(k for k, v in (("topn", settings.topn_champion),
-                                                                      ("rating", settings.rating_champion)) if v)})
+                         "champions_pinned": ",".join(pinned)})
         _log_comparison(comparison, evaluations, workdir)
 
         tuned = {ev.name: ev.tuned for ev in evaluations if ev.tuned is not None}

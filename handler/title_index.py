@@ -60,7 +60,7 @@ class TitleIndex:
         ordered.sort(key=itemgetter(1), reverse=True)  # stable: equal counts keep ascending movie ids
         columns = list(zip(*ordered)) or [(), (), ()]
         self.movie_ids, self.n_ratings, self.keys = (list(column) for column in columns)
-        self._keys = _Lines(self.keys)
+        self._key_lines = _Lines(self.keys)
         by_key = sorted(range(len(self.keys)), key=self.keys.__getitem__)
         self._sorted_keys = [self.keys[r] for r in by_key]
         self._sorted_rows = by_key
@@ -71,9 +71,6 @@ class TitleIndex:
                 postings.setdefault(word, []).append(row)
         self._words = _Lines(list(postings))
         self._postings = [tuple(rows) for rows in postings.values()]  # tuples of ints: untracked by the GC
-
-    def __len__(self) -> int:
-        return len(self.keys)
 
     def search(self, tokens: list[str], phrase: str, stripped: str, limit: int) -> list[int]:
         """Rows (best first, at most `limit`) whose key contains every token."""
@@ -109,13 +106,13 @@ class TitleIndex:
         hi = bisect_left(self._sorted_keys, prefix + _AFTER_EVERY_CHAR, lo)
         if hi - lo <= self._small_range:
             return sorted(self._sorted_rows[lo:hi])
-        return self._keys.containing("\n" + prefix)  # many rows: the first ones in row order come quickly
+        return self._key_lines.containing("\n" + prefix)  # many rows: the first ones in row order come quickly
 
     def _containing_all(self, tokens: list[str]) -> Iterable[int]:
         """Ascending rows that may contain every token (a superset when only common tokens are given)."""
         rare = [rows for rows in map(self._rows_with_rare, tokens) if rows is not None]
         if not rare:
-            return self._keys.containing(max(tokens, key=len))
+            return self._key_lines.containing(max(tokens, key=len))
         rare.sort(key=len)
         return sorted(rare[0].intersection(*rare[1:]))
 

@@ -261,6 +261,18 @@ def spread_to_catalogue(inner: np.ndarray, candidates: np.ndarray, n_items: int)
     return scores
 
 
+def top_entries_per_row(rows: np.ndarray, cols: np.ndarray, values: np.ndarray, n: int
+                        ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The sparse counterpart of `top_n`: of stored entries (row, col, value), the first `n` of each
+    row by value descending, ties by the lower col. Returns (rows, cols, values, rank) of the kept
+    entries, by row then rank. Sorts the entries alone, never a dense rows x cols block."""
+    order = np.lexsort((cols, -values, rows))
+    rows, cols, values = rows[order], cols[order], values[order]
+    rank = np.arange(rows.size) - np.searchsorted(rows, rows)
+    keep = rank < n
+    return rows[keep], cols[keep], values[keep], rank[keep]
+
+
 TOP_N_ROWS = 16  # rows ranked at a time: a 16 x 62k float32 block (4 MB) stays in cache
 
 

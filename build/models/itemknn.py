@@ -19,7 +19,15 @@ import numpy as np
 import scipy.sparse as sp
 from pydantic import Field
 
-from build.models.base import FitContext, Interactions, ModelConfig, ModelError, Recommender, top_n
+from build.models.base import (
+    FitContext,
+    Interactions,
+    ModelConfig,
+    ModelError,
+    Recommender,
+    top_entries_per_row,
+    top_n,
+)
 from build.progress import get_logger, progress
 
 log = get_logger(__name__)
@@ -97,14 +105,9 @@ def sparse_rows_top_n(matrix: sp.csr_matrix, rows: np.ndarray, n: int) -> tuple[
     row_of = np.repeat(np.arange(n_rows), np.diff(sub.indptr))
     values = sub.data.astype(np.float32, copy=False)
     keep = np.isfinite(values)
-    row_of, cols, values = row_of[keep], sub.indices[keep].astype(np.int64), values[keep]
-    order = np.lexsort((cols, -values, row_of))
-    row_of, cols, values = row_of[order], cols[order], values[order]
-    starts = np.searchsorted(row_of, np.arange(n_rows))
-    rank = np.arange(row_of.size) - starts[row_of]
-    top = rank < n
-    items[row_of[top], rank[top]] = cols[top]
-    scores[row_of[top], rank[top]] = values[top]
+    row_of, cols, values, rank = top_entries_per_row(row_of[keep], sub.indices[keep].astype(np.int64), values[keep], n)
+    items[row_of, rank] = cols
+    scores[row_of, rank] = values
     return items, scores
 
 

@@ -25,7 +25,7 @@ import numpy as np
 import scipy.sparse as sp
 from pydantic import Field
 
-from build.models.base import FitContext, Interactions, ModelConfig
+from build.models.base import FitContext, Interactions, ModelConfig, top_entries_per_row
 from build.models.baseline import RatingPredictor, fit_biases
 from build.models.biased_mf import BiasedMF, BiasedMFConfig
 from build.progress import get_logger, progress
@@ -102,14 +102,10 @@ def shrunk_pearson_neighbors(
         with np.errstate(invalid="ignore", divide="ignore"):
             sim = num / np.sqrt(s_i * s_j) * (n_common - 1) / (n_common - 1 + shrinkage)
         keep = np.isfinite(sim) & (n_common >= 2) & (sim > 0) & (other != col + start)  # never one's own neighbour
-        other, col, sim = other[keep], col[keep], sim[keep]
         # per column of the block: its neighbours best first, ties by the lower index
-        order = np.lexsort((other, -sim, col))
-        other, col, sim = other[order], col[order], sim[order]
-        rank = np.arange(col.size) - np.searchsorted(col, col)
-        top = rank < m_act
-        nb_idx[col[top] + start, rank[top]] = active[other[top]]
-        nb_sim[col[top] + start, rank[top]] = sim[top]
+        col, other, sim, rank = top_entries_per_row(col[keep], other[keep], sim[keep], m_act)
+        nb_idx[col + start, rank] = active[other]
+        nb_sim[col + start, rank] = sim
     nb_idx_all[active], nb_sim_all[active] = nb_idx, nb_sim
     return nb_idx_all, nb_sim_all
 
