@@ -12,11 +12,15 @@ from handler.caching import cached_json
 from handler.deps import StoreDep, guarded, open_cursor
 from handler.errors import ERROR_RESPONSES, ApiError, ErrorResponse
 from handler.models import LikedRecommendations
-from handler.routes.params import MAX_ID, N
+from handler.routes.params import N, parse_id
 
 router = APIRouter(tags=["recommendations"], responses=ERROR_RESPONSES)
 
 MAX_LIKED = 50
+
+
+def _excerpt(text: str, limit: int = 40) -> str:
+    return text if len(text) <= limit else text[:limit] + "..."
 
 
 def parse_liked(values: list[str]) -> list[int]:
@@ -24,11 +28,10 @@ def parse_liked(values: list[str]) -> list[int]:
     ids: list[int] = []
     for value in values:
         for part in value.split(","):
-            part = part.strip()
-            # isascii: str.isdigit() is also true of '²' (int() then raises: a 500) and of '５' or '٥'
-            if not (part.isascii() and part.isdigit()) or not 1 <= int(part) <= MAX_ID:
-                raise ApiError(422, "invalid_parameter", f"liked: {part!r} is not a positive integer movie id")
-            ids.append(int(part))
+            movie_id = parse_id(part.strip())
+            if movie_id is None:
+                raise ApiError(422, "invalid_parameter", f"liked: {_excerpt(part.strip())!r} is not a positive integer movie id")
+            ids.append(movie_id)
     ids = list(dict.fromkeys(ids))
     if not ids:
         raise ApiError(422, "invalid_parameter", "liked: give at least one movie id")

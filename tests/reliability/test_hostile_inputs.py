@@ -256,3 +256,21 @@ def test_only_get_is_served_and_other_methods_get_a_json_405_with_allow(client: 
         assert_json_error(r, 405)
         assert r.headers["allow"] == "GET"
     assert sha256(artifact) == before
+
+
+@pytest.mark.parametrize("digits", [4_301, 5_000, 50_000])  # httpx refuses URLs of 64 KiB
+@pytest.mark.parametrize("template", INT_PARAMS)
+def test_over_long_numbers_anywhere_are_422_not_500(client: TestClient, template: str, digits: int):
+    """Python refuses int() of more than 4,300 digits with a ValueError: every numeric input checks length first."""
+    r = client.get(template.format(v="9" * digits))
+    assert_json_error(r, 422)
+    assert len(r.text) < 1_000  # the message quotes an excerpt, not the whole number
+
+
+def test_over_long_liked_ids_are_422_alone_and_in_a_list(client: TestClient):
+    for liked in ["858," + "1" * 4_301, "1" * 4_301 + ",858", "1" * 11, str(2**31)]:
+        assert_json_error(client.get("/recommendations", params={"liked": liked}), 422)
+    # leading zeros mean the same id, however many (as in the path: /movies/000858 is 858)
+    r = client.get("/recommendations", params={"liked": "0" * 5_000 + "858"})
+    assert r.status_code == 200 and r.json()["liked"] == [858]
+    assert client.get("/movies/" + "0" * 5_000 + "858").json()["movie_id"] == 858
