@@ -10,9 +10,9 @@ from __future__ import annotations
 from fastapi import FastAPI
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse
-from mangum import Mangum
 
 from handler.errors import install_error_handlers
+from handler.lambda_entry import LambdaEntry
 from handler.routes import health, movies, popular, recommendations, users
 from handler.settings import Settings, get_settings
 from handler.store import Store
@@ -42,4 +42,4 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     return app
 
 
-handler = Mangum(create_app(), lifespan="off")
+handler = LambdaEntry(create_app())  # Mangum behind a check that answers every event with JSON

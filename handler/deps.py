@@ -9,6 +9,7 @@ from fastapi import Depends, Request
 
 from handler.artifact import Artifact, ArtifactUnavailable
 from handler.errors import ApiError
+from handler.public import public_message
 from handler.store import Store
 
 T = TypeVar("T")
@@ -22,7 +23,7 @@ StoreDep = Annotated[Store, Depends(get_store)]
 
 
 def unavailable(exc: ArtifactUnavailable) -> ApiError:
-    return ApiError(503, exc.reason, exc.message)
+    return ApiError(503, exc.reason, public_message(exc.reason))  # the details are in Store's log line
 
 
 def open_cursor(store: Store) -> tuple[Artifact, duckdb.DuckDBPyConnection]:

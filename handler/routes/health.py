@@ -9,6 +9,7 @@ from handler.artifact import ArtifactUnavailable
 from handler.deps import StoreDep
 from handler.errors import NO_STORE
 from handler.models import Health, HealthError
+from handler.public import public_message
 
 router = APIRouter(tags=["health"])
 
@@ -29,7 +30,8 @@ async def health(store: StoreDep) -> JSONResponse:
     try:
         art = store.artifact()
     except ArtifactUnavailable as exc:
-        body = {"status": "unavailable", "error": {"code": exc.reason, "message": exc.message}}
+        # the details (paths, DuckDB's words) are in the log Store wrote when the open failed
+        body = {"status": "unavailable", "error": {"code": exc.reason, "message": public_message(exc.reason)}}
         return JSONResponse(body, status_code=503, headers=NO_STORE)
     info = art.build_info
     body = {

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import shutil
 from pathlib import Path
 
@@ -43,6 +44,15 @@ def assert_unavailable(client: TestClient, reason: str) -> None:
         assert "etag" not in r.headers
 
 
+def assert_detail_logged_not_public(client, caplog, detail: str) -> None:
+    """The reason's details go to the log; the public message is the reason's short fixed text."""
+    caplog.clear()
+    caplog.set_level(logging.WARNING, logger="latentlens.handler")
+    body = client.get("/health").json()
+    assert detail not in body["error"]["message"], body
+    assert any(detail in r.getMessage() for r in caplog.records), [r.getMessage() for r in caplog.records]
+
+
 def copy_artifact(src: Path, dst_dir: Path) -> Path:
     dst = dst_dir / "latentlens.duckdb"
     shutil.copyfile(src, dst)
@@ -50,11 +60,11 @@ def copy_artifact(src: Path, dst_dir: Path) -> Path:
     return dst
 
 
-def test_missing_artifact_then_it_appears(artifact, tmp_path, client_for):
+def test_missing_artifact_then_it_appears(artifact, tmp_path, client_for, caplog):
     db = tmp_path / "later.duckdb"
     client = client_for(db)
     assert_unavailable(client, "artifact_missing")
-    assert "later.duckdb" in client.get("/health").json()["error"]["message"]
+    assert_detail_logged_not_public(client, caplog, "later.duckdb")
     shutil.copyfile(artifact, db)
     write_manifest(db)
     assert client.get("/health").status_code == 200
@@ -101,12 +111,13 @@ def test_not_a_database(tmp_path, client_for):
     assert_unavailable(client_for(db), "artifact_unreadable")
 
 
-def test_newer_schema_is_refused(tmp_path, client_for):
+def test_newer_schema_is_refused(tmp_path, client_for, caplog):
     db = build_fixture_artifact(tmp_path / "new.duckdb",
                                 build_info={**BUILD_INFO, "schema_version": str(schema.SCHEMA_VERSION + 1)})
     client = client_for(db)
     assert_unavailable(client, "schema_too_new")
     assert "newer" in client.get("/health").json()["error"]["message"]
+    assert_detail_logged_not_public(client, caplog, f"artifact schema {schema.SCHEMA_VERSION + 1}")
 
 
 def test_older_schema_is_refused(tmp_path, client_for):
@@ -115,12 +126,12 @@ def test_older_schema_is_refused(tmp_path, client_for):
     assert_unavailable(client_for(db), "schema_too_old")
 
 
-def test_incomplete_build_info_is_refused(tmp_path, client_for):
+def test_incomplete_build_info_is_refused(tmp_path, client_for, caplog):
     info = {k: v for k, v in BUILD_INFO.items() if k != "rating_champion"}
     db = build_fixture_artifact(tmp_path / "inc.duckdb", build_info=info)
     client = client_for(db)
     assert_unavailable(client, "artifact_incomplete")
-    assert "rating_champion" in client.get("/health").json()["error"]["message"]
+    assert_detail_logged_not_public(client, caplog, "rating_champion")
 
 
 def test_failure_is_remembered_only_for_the_retry_interval(artifact, tmp_path, monkeypatch, client_for):
@@ -195,7 +206,7 @@ def test_unwritable_scratch_dir_is_a_503_not_a_500(artifact, tmp_path, client_fo
     assert_unavailable(client, "io_error")
 
 
-def test_missing_table_is_refused(tmp_path, client_for):
+def test_missing_table_is_refused(tmp_path, client_for, caplog):
     db = build_fixture_artifact(tmp_path / "notable.duckdb", manifest=False)
     con = duckdb.connect(str(db))
     con.execute("DROP TABLE similar_movies")
@@ -203,4 +214,4 @@ def test_missing_table_is_refused(tmp_path, client_for):
     write_manifest(db)
     client = client_for(db)
     assert_unavailable(client, "artifact_incomplete")
-    assert "similar_movies" in client.get("/health").json()["error"]["message"]
+    assert_detail_logged_not_public(client, caplog, "similar_movies")

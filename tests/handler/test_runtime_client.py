@@ -139,3 +139,25 @@ def test_runtime_client_with_missing_artifact_answers_503(runtime, tmp_path):
     kind, _, response = next_result(stub)
     assert kind == "response" and response["statusCode"] == 503
     assert json.loads(response["body"])["error"]["code"] == "artifact_missing"
+
+
+def test_runtime_client_answers_malformed_and_foreign_events_instead_of_an_invocation_error(runtime):
+    """Before: Mangum raised, the runtime posted an invocation *error*, and API Gateway answered 502."""
+    bad_v2 = http_v2("/health")
+    bad_v2["headers"] = None
+    no_method = rest_v1("/health")
+    del no_method["httpMethod"]
+    warmer = {"version": "0", "id": "1", "detail-type": "Scheduled Event", "source": "aws.events",
+              "account": "123456789012", "time": "2026-12-01T00:00:00Z", "region": "us-east-1",
+              "resources": [], "detail": {}}
+    s3 = {"Records": [{"eventSource": "aws:s3", "eventName": "ObjectCreated:Put", "s3": {}}]}
+    stub = runtime([{}, bad_v2, no_method, s3, warmer, http_v2("/movies/858")])
+    for i, (status, code) in enumerate([(400, "unsupported_event"), (400, "bad_event"), (400, "bad_event"),
+                                        (400, "unsupported_event")]):
+        kind, request_id, response = next_result(stub)
+        assert (kind, request_id, response["statusCode"]) == ("response", f"req-{i}", status), response
+        assert json.loads(response["body"])["error"]["code"] == code
+    kind, _, response = next_result(stub)
+    assert kind == "response" and response["statusCode"] == 200 and json.loads(response["body"])["warmed"] is True
+    kind, _, response = next_result(stub)  # and the container still serves
+    assert kind == "response" and json.loads(response["body"])["movie_id"] == 858

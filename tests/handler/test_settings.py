@@ -35,5 +35,8 @@ def test_lambda_entry_is_mangum_with_lifespan_off():
     from mangum import Mangum
 
     import handler.app
+    from handler.lambda_entry import LambdaEntry
 
-    assert isinstance(handler.app.handler, Mangum) and handler.app.handler.lifespan == "off"
+    entry = handler.app.handler
+    assert isinstance(entry, LambdaEntry)  # the event check in front of Mangum
+    assert isinstance(entry.mangum, Mangum) and entry.mangum.lifespan == "off" and entry.mangum.app is entry.app

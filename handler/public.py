@@ -1,0 +1,26 @@
+"""What the public may read about an unavailable artifact: the reason code and a fixed short message.
+
+An ArtifactUnavailable's own message carries the details an operator needs (file paths, DuckDB's and
+the OS's error text, S3 bucket and key); Store logs it. Clients get only the text below, so no path or
+internal message reaches them, whichever reason a future change adds.
+"""
+
+from __future__ import annotations
+
+PUBLIC_MESSAGES = {
+    "artifact_missing": "the artifact is not there",
+    "manifest_missing": "the artifact has no sha256 manifest beside it",
+    "manifest_invalid": "the artifact's sha256 manifest cannot be read",
+    "checksum_mismatch": "the artifact does not match its sha256 manifest (truncated or corrupted)",
+    "artifact_unreadable": "the artifact cannot be read",
+    "artifact_incomplete": "the artifact lacks required tables or build information",
+    "schema_too_new": "the artifact's schema is newer than this handler's; deploy a newer handler",
+    "schema_too_old": "the artifact's schema is older than this handler's; rebuild the artifact",
+    "io_error": "the artifact cannot be read from disk",
+    "s3_unavailable": "the artifact cannot be fetched from S3 right now",
+}
+
+
+def public_message(reason: str) -> str:
+    """A short message for `reason` that names no path and quotes no internal error; details are in the logs."""
+    return PUBLIC_MESSAGES.get(reason, "the artifact cannot be served")
