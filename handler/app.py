@@ -12,6 +12,7 @@ from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse
 
 from handler.errors import install_error_handlers
+from handler.http_guards import HeadAsGet, RelativeSlashRedirect, ResponseLimit
 from handler.lambda_entry import LambdaEntry
 from handler.routes import health, movies, popular, recommendations, users
 from handler.settings import Settings, get_settings
@@ -26,6 +27,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         summary="Read-only MovieLens recommendations served from one DuckDB file.",
         version="1",
         docs_url=None,  # our own /docs below
+        redirect_slashes=False,  # Starlette's builds an absolute Location from the Host header; see http_guards
     )
 
     @app.get("/docs", include_in_schema=False)
@@ -37,6 +39,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     app.state.store = Store(settings)
     install_error_handlers(app)
+    # Last added runs first: the slash redirect, then HEAD as GET, then the response limit around the routes.
+    app.add_middleware(ResponseLimit, max_bytes=settings.max_response_bytes)
+    app.add_middleware(HeadAsGet)
+    app.add_middleware(RelativeSlashRedirect)
     for module in (health, users, movies, popular, recommendations):
         app.include_router(module.router)
     return app

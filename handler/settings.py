@@ -21,6 +21,9 @@ class Settings(BaseSettings):
     verify_checksum: bool = Field(True, description="check the artifact against its sha256 manifest before opening")
     retry_interval_s: float = Field(2.0, ge=0, description="after a failed open, wait this long before trying again")
     cache_max_age: int = Field(3600, ge=0, description="Cache-Control max-age of successful responses")
+    # Lambda's response payload is at most 6 MB (6,291,456 bytes) including the headers and the JSON string
+    # the body travels in; a larger answer is a JSON 503 response_too_large instead of an invocation error.
+    max_response_bytes: int = Field(6_000_000, ge=1024, description="largest body, measured as the Lambda carries it")
     duckdb_threads: int = Field(1, ge=1, description="DuckDB worker threads; queries are point lookups")
     duckdb_memory_limit: str = Field("256MB")
     s3_endpoint_url: str | None = Field(None, description="e.g. a moto server in tests")

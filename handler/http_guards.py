@@ -1,0 +1,122 @@
+"""Small ASGI layers around the app: HTTP edge cases answered the same way under Lambda and uvicorn.
+
+- `RelativeSlashRedirect`: `/movies/858/` is a 307 to `../858`, a relative reference, so the
+  Location can never name another host (Starlette builds its redirect from the Host header), and it
+  stays right under an API Gateway stage prefix (`/Prod/movies/858/` -> `/Prod/movies/858`).
+- `HeadAsGet`: HEAD is answered as GET without the body (HTTP says a GET resource should take
+  HEAD; FastAPI's routes take GET only, Starlette's /openapi.json took both).
+- `ResponseLimit`: a body the Lambda response could not carry (6 MB) becomes a JSON 503
+  `response_too_large` instead of an invocation error.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from urllib.parse import quote
+
+logger = logging.getLogger("latentlens.handler")
+
+_JSON = [(b"content-type", b"application/json"), (b"cache-control", b"no-store")]
+
+
+def _json_message(body: dict) -> bytes:
+    return json.dumps(body, separators=(",", ":")).encode()
+
+
+async def _send_json(send, status: int, body: dict, headers: list[tuple[bytes, bytes]] = ()) -> None:
+    data = _json_message(body)
+    await send({"type": "http.response.start", "status": status,
+                "headers": [*_JSON, (b"content-length", str(len(data)).encode()), *headers]})
+    await send({"type": "http.response.body", "body": data})
+
+
+class RelativeSlashRedirect:
+    """One trailing slash after a segment: a relative redirect to the path without it (see the module docstring)."""
+
+    def __init__(self, app) -> None:
+        self.app = app
+
+    async def __call__(self, scope, receive, send) -> None:
+        path = scope.get("path", "") if scope["type"] == "http" else ""
+        if len(path) > 1 and path.endswith("/") and not path.endswith("//"):
+            segment = path[:-1].rsplit("/", 1)[-1]
+            location = "../" + quote(segment, safe="")
+            query = scope.get("query_string") or b""
+            if query:
+                location += "?" + query.decode("latin-1")
+            await _send_json(send, 307, {"redirect": location}, [(b"location", location.encode("latin-1"))])
+            return
+        await self.app(scope, receive, send)
+
+
+class HeadAsGet:
+    """HEAD runs the GET route and sends its status and headers without the body; a 405 allows HEAD too."""
+
+    def __init__(self, app) -> None:
+        self.app = app
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        head = scope["method"] == "HEAD"
+        if head:
+            scope = {**scope, "method": "GET"}
+
+        async def send_head(message) -> None:
+            if message["type"] == "http.response.start" and message["status"] == 405:
+                message = {**message, "headers": [(k, v + b", HEAD") if k.lower() == b"allow" and b"HEAD" not in v
+                                                  else (k, v) for k, v in message.get("headers", [])]}
+            elif head and message["type"] == "http.response.body":
+                message = {**message, "body": b""}
+            await send(message)
+
+        await self.app(scope, receive, send_head)
+
+
+def lambda_payload_size(body: bytes) -> int:
+    """Bytes the body takes inside the Lambda response, where it is a JSON string (the runtime encodes it
+    with ensure_ascii=False): escaped quotes and backslashes double, a control character becomes 6 bytes."""
+    return len(json.dumps(body.decode("utf-8", "replace"), ensure_ascii=False).encode())
+
+
+class ResponseLimit:
+    """Buffer the body (Mangum buffers it anyway); over `max_bytes` as the Lambda would carry it: a JSON 503."""
+
+    def __init__(self, app, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        start: dict | None = None
+        chunks: list[bytes] = []
+
+        async def limited(message) -> None:
+            nonlocal start
+            if message["type"] == "http.response.start":
+                start = message
+                return
+            if message["type"] != "http.response.body" or start is None:
+                await send(message)
+                return
+            chunks.append(message.get("body", b""))
+            if message.get("more_body", False):
+                return
+            body = b"".join(chunks)
+            # the exact measure only when the 6x worst case could exceed the limit: ~all answers skip it
+            if len(body) * 6 > self.max_bytes and lambda_payload_size(body) > self.max_bytes:
+                logger.warning("response to %s %s refused: %d bytes (%d in a Lambda response), limit %d",
+                               scope["method"], scope.get("path", "")[:200], len(body), lambda_payload_size(body),
+                               self.max_bytes)
+                await _send_json(send, 503, {"error": {
+                    "code": "response_too_large",
+                    "message": f"the answer would exceed the {self.max_bytes:,}-byte response limit"}})
+                return
+            await send(start)
+            await send({**message, "body": body, "more_body": False})
+
+        await self.app(scope, receive, limited)
