@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import os
 import tempfile
+import time
 
 from handler import schema
 from handler.artifact import ArtifactUnavailable, digests_match, parse_manifest, sha256_file
@@ -54,12 +55,67 @@ def _s3_failure(exc: Exception, what: str) -> ArtifactUnavailable:
     return ArtifactUnavailable("s3_unavailable", f"S3 unreachable fetching {what}: {type(exc).__name__}")
 
 
-def fetch(uri: str, settings: Settings, client=None) -> tuple[str, str]:
-    """Download `uri` into settings.tmp_dir unless a verified copy is there; returns (path, sha256)."""
-    from botocore.exceptions import BotoCoreError, ClientError
+class Deadline:
+    """One deadline for the whole fetch. botocore bounds each socket operation (read_timeout), not a
+    download: an object that trickles in, each chunk inside the read timeout, would outlive the Lambda."""
 
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.at = time.monotonic() + seconds
+
+    def remaining(self) -> float:
+        return self.at - time.monotonic()
+
+    def check(self, what: str) -> None:
+        if self.remaining() <= 0:
+            raise ArtifactUnavailable("s3_unavailable", f"fetching {what} took longer than its {self.seconds:g} s deadline")
+
+    def before_send(self, request, **_) -> None:
+        """botocore's `before-send` hook: no new attempt (first or retry) starts after the deadline."""
+        self.check(request.url)
+
+
+def _pieces(body, deadline: Deadline, read_timeout: float, what: str):
+    """The body in pieces of whatever one socket read returns (`read1` of botocore's urllib3 response; a plain
+    `read` where there is none, as in moto's in-process mock), each read's timeout cut to the time left.
+    `StreamingBody.read(n)` would wait for all n bytes, however slowly they come."""
+    from botocore.compat import set_socket_timeout  # what StreamingBody.set_socket_timeout calls, without its log
+    from urllib3.exceptions import HTTPError
+
+    raw = getattr(body, "_raw_stream", None)
+    read = getattr(raw, "read1", None) or body.read
+    while True:
+        deadline.check(what)
+        try:
+            set_socket_timeout(raw, max(0.001, min(read_timeout, deadline.remaining())))
+        except AttributeError:  # no socket: the in-process mock, or the stream already at its end
+            pass
+        try:
+            piece = read(_CHUNK)
+        except HTTPError as exc:  # a raw urllib3 error: what botocore would have wrapped
+            deadline.check(what)  # a timeout cut short by the deadline says so
+            raise ArtifactUnavailable("s3_unavailable", f"S3 failed sending {what}: {type(exc).__name__}") from None
+        if not piece:
+            return
+        yield piece
+
+
+def fetch(uri: str, settings: Settings, client=None) -> tuple[str, str]:
+    """Download `uri` into settings.tmp_dir unless a verified copy is there; returns (path, sha256).
+    All of it (manifest, artifact, retries) ends by settings.s3_deadline_s, else s3_unavailable."""
     bucket, key = parse_s3_uri(uri)
     client = client or s3_client(settings)
+    deadline = Deadline(settings.s3_deadline_s)
+    client.meta.events.register("before-send.s3", deadline.before_send)
+    try:
+        return _fetch(bucket, key, settings, client, deadline)
+    finally:
+        client.meta.events.unregister("before-send.s3", deadline.before_send)
+
+
+def _fetch(bucket: str, key: str, settings: Settings, client, deadline: Deadline) -> tuple[str, str]:
+    from botocore.exceptions import BotoCoreError, ClientError
+
     mkey = schema.manifest_path(key)
     try:
         manifest = client.get_object(Bucket=bucket, Key=mkey)["Body"].read(4096).decode("utf-8", "replace")
@@ -79,9 +135,12 @@ def fetch(uri: str, settings: Settings, client=None) -> tuple[str, str]:
         with os.fdopen(fd, "wb") as out:
             try:
                 body = client.get_object(Bucket=bucket, Key=key)["Body"]
-                for chunk in body.iter_chunks(_CHUNK):
-                    digest.update(chunk)
-                    out.write(chunk)
+                try:
+                    for chunk in _pieces(body, deadline, settings.s3_read_timeout_s, f"artifact s3://{bucket}/{key}"):
+                        digest.update(chunk)
+                        out.write(chunk)
+                finally:
+                    body.close()
             except (BotoCoreError, ClientError) as exc:
                 raise _s3_failure(exc, f"artifact s3://{bucket}/{key}") from None
         if not digests_match(digest.hexdigest(), expected):

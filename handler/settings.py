@@ -34,6 +34,10 @@ class Settings(BaseSettings):
     # 3 x 4 s + at most 3 s of backoff. S3 sends its first byte in well under a second.
     s3_read_timeout_s: float = Field(4.0, gt=0)
     s3_max_attempts: int = Field(3, ge=1, description="botocore total attempts, with its standard backoff")
+    # The whole fetch (manifest, artifact, every retry) ends by this: an object trickling in (each piece inside
+    # the read timeout) otherwise outlives the Lambda. Worst case deadline + connect + read timeout = 18 s,
+    # below template.yaml's 20 s, so the answer is our JSON 503 s3_unavailable.
+    s3_deadline_s: float = Field(12.0, gt=0, description="deadline of one whole S3 download, retries included")
 
 
 @lru_cache(maxsize=1)

@@ -166,3 +166,88 @@ def test_every_attempt_at_a_hung_s3_ends_before_the_lambda_timeout():
     backoff = sum(2 ** (k - 1) for k in range(1, s.s3_max_attempts))
     worst = s.s3_max_attempts * max(s.s3_connect_timeout_s, s.s3_read_timeout_s) + backoff
     assert worst < int(timeout), f"a hung S3 takes up to {worst} s, the function times out at {timeout} s"
+
+
+class TrickleS3:
+    """A loopback S3 that serves the manifest at once and the artifact a few bytes at a time, each piece well
+    inside the read timeout, so no single socket read ever times out; counts the bytes it got to send."""
+
+    def __init__(self, artifact: Path, piece: int = 256, every_s: float = 0.05) -> None:
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        data, manifest = artifact.read_bytes(), Path(schema.manifest_path(str(artifact))).read_bytes()
+        self.total, self.sent, self.stop = len(data), 0, threading.Event()
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args) -> None:
+                pass
+
+            def do_GET(self) -> None:
+                body = manifest if self.path.split("?")[0].endswith(".sha256") else data
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(body)))
+                self.send_header("Content-Type", "binary/octet-stream")
+                self.end_headers()
+                if body is manifest:
+                    self.wfile.write(body)
+                    return
+                try:
+                    for i in range(0, len(body), piece):
+                        if outer.stop.wait(every_s):
+                            return
+                        self.wfile.write(body[i:i + piece])
+                        self.wfile.flush()
+                        outer.sent += len(body[i:i + piece])
+                except (BrokenPipeError, ConnectionResetError):
+                    return  # the client gave up: what we want
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.endpoint = "http://127.0.0.1:%d" % self.server.server_address[1]
+        self.seconds_to_send_all = len(data) / piece * every_s
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.stop.set()
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_a_trickling_download_hits_the_deadline_then_503_s3_unavailable(artifact, tmp_path, app_for, caplog):
+    import time
+
+    caplog.set_level(logging.WARNING, logger="latentlens.handler")
+    s3 = TrickleS3(artifact)
+    deadline, read_timeout = 1.5, 0.5
+    try:
+        assert s3.seconds_to_send_all > 20 * deadline  # without a deadline this would run for ~a minute
+        client = container(app_for, tmp_path / "c", s3.endpoint, s3_deadline_s=deadline, s3_read_timeout_s=read_timeout,
+                           s3_connect_timeout_s=0.5)
+        started = time.monotonic()
+        r = client.get("/health")
+        took = time.monotonic() - started
+        assert r.status_code == 503 and r.json()["error"]["code"] == "s3_unavailable", r.json()
+        assert 0 < s3.sent < s3.total  # it was downloading, and stopped partway
+        # the bound the deadline promises (deadline + one connect + one read), with slack for a loaded machine
+        assert took < deadline + 0.5 + read_timeout + 3, took
+        assert any("deadline" in rec.getMessage() for rec in caplog.records), [rec.getMessage() for rec in caplog.records]
+        assert not [p for p in (tmp_path / "c" / "lltmp").iterdir() if p.is_file()]  # no partial download kept
+    finally:
+        s3.close()
+
+
+def test_the_whole_s3_fetch_ends_before_the_lambda_timeout():
+    """Defaults: the fetch's deadline, plus the one attempt or read that may be in flight when it passes
+    (connect + read timeout), plus a second to open the file, fit in the function's Timeout."""
+    from handler.settings import Settings
+    from tests.infra.cfn_yaml import load_template
+
+    s = Settings()
+    template = load_template(Path(__file__).resolve().parents[2] / "template.yaml")
+    timeout = template["Globals"]["Function"].get("Timeout") or \
+        template["Resources"]["LookupFunction"]["Properties"]["Timeout"]
+    worst = s.s3_deadline_s + s.s3_connect_timeout_s + s.s3_read_timeout_s + 1
+    assert worst < int(timeout), f"an S3 fetch may take {worst} s, the function times out at {timeout} s"
