@@ -40,7 +40,9 @@ def serve(db: str, host: str = "127.0.0.1", port: int = 8000, workers: int = 1, 
 
     httptools and uvloop when installed (they are in the `build` extra): ~2x the requests/s of
     uvicorn's pure-Python defaults. No access log unless asked: one stdout line per request
-    costs more than the lookup itself.
+    costs more than the lookup itself. The HTTP protocol is uvicorn's httptools one with a cap on
+    request-head size and time (build/serve_protocol.py; LATENTLENS_SERVE_MAX_HEADER_BYTES,
+    LATENTLENS_SERVE_HEADER_TIMEOUT_S).
     """
     import uvicorn
 
@@ -49,4 +51,4 @@ def serve(db: str, host: str = "127.0.0.1", port: int = 8000, workers: int = 1, 
     os.environ["LATENTLENS_DB"] = db
     print(banner(db, host, port), flush=True)
     uvicorn.run("handler.app:create_app", factory=True, host=host, port=port, workers=workers, log_level="info",
-                access_log=access_log, http="auto", loop="auto")
+                access_log=access_log, http="build.serve_protocol:BoundedHttpToolsProtocol", loop="auto")
