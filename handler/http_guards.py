@@ -39,8 +39,8 @@ class RelativeSlashRedirect:
 
     async def __call__(self, scope, receive, send) -> None:
         path = scope.get("path", "") if scope["type"] == "http" else ""
-        if len(path) > 1 and path.endswith("/") and not path.endswith("//"):
-            segment = path[:-1].rsplit("/", 1)[-1]
+        segment = path[:-1].rsplit("/", 1)[-1] if len(path) > 1 and path.endswith("/") else ""
+        if segment not in ("", ".", ".."):  # "//" and dot segments: no redirect, the router's 404
             location = "../" + quote(segment, safe="")
             query = scope.get("query_string") or b""
             if query:
@@ -48,6 +48,12 @@ class RelativeSlashRedirect:
             await _send_json(send, 307, {"redirect": location}, [(b"location", location.encode("latin-1"))])
             return
         await self.app(scope, receive, send)
+
+
+def _allow_head(allow: bytes) -> bytes:
+    """`GET` -> `GET, HEAD`, in one order whatever the route's method set iterated in (Starlette's is a set)."""
+    methods = {m.strip() for m in allow.split(b",") if m.strip()} | {b"HEAD"}
+    return b", ".join(sorted(methods, key=lambda m: (m != b"GET", m)))
 
 
 class HeadAsGet:
@@ -66,8 +72,8 @@ class HeadAsGet:
 
         async def send_head(message) -> None:
             if message["type"] == "http.response.start" and message["status"] == 405:
-                message = {**message, "headers": [(k, v + b", HEAD") if k.lower() == b"allow" and b"HEAD" not in v
-                                                  else (k, v) for k, v in message.get("headers", [])]}
+                message = {**message, "headers": [(k, _allow_head(v)) if k.lower() == b"allow" else (k, v)
+                                                  for k, v in message.get("headers", [])]}
             elif head and message["type"] == "http.response.body":
                 message = {**message, "body": b""}
             await send(message)
