@@ -15,7 +15,7 @@ from mangum import Mangum
 from handler.errors import install_error_handlers
 from handler.routes import health, movies, popular, recommendations, users
 from handler.settings import Settings, get_settings
-from handler.store import Store
+from handler.store import make_store
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -35,7 +35,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         base path, or none. FastAPI's own /docs asks for the absolute /openapi.json."""
         return get_swagger_ui_html(openapi_url="openapi.json", title="LatentLens API")
 
-    app.state.store = Store(settings)
+    app.state.store = make_store(settings)
     install_error_handlers(app)
     for module in (health, users, movies, popular, recommendations):
         app.include_router(module.router)
