@@ -78,8 +78,8 @@ class Reader:
             raise unavailable_from(exc, self.table) from None
         return None if item is None else table_layout.decode(item[table_layout.VALUE]["B"])
 
-    def get_many(self, keys: list[str], consistent: bool = False) -> dict[str, object]:
-        """Decoded values by key (absent keys left out); unprocessed keys are retried a bounded number of times."""
+    def get_many(self, keys: list[str], consistent: bool = False, decoded: bool = True) -> dict[str, object]:
+        """Values by key (absent keys left out); unprocessed keys are retried a bounded number of times."""
         from botocore.exceptions import BotoCoreError, ClientError
 
         found: dict[str, object] = {}
@@ -92,7 +92,8 @@ class Reader:
                 except (BotoCoreError, ClientError) as exc:
                     raise unavailable_from(exc, self.table) from None
                 for item in reply.get("Responses", {}).get(self.table, []):
-                    found[item[table_layout.KEY]["S"]] = table_layout.decode(item[table_layout.VALUE]["B"])
+                    blob = item[table_layout.VALUE]["B"]
+                    found[item[table_layout.KEY]["S"]] = table_layout.decode(blob) if decoded else blob
                 request = reply.get("UnprocessedKeys") or {}
                 if not request:
                     break
@@ -194,7 +195,7 @@ def open_table(name: str, table: str, client, max_attempts: int) -> PublishedBui
         raise ArtifactUnavailable("schema_mismatch", f"table {table} was published with columns {meta.get('columns')}, "
                                   f"this handler reads {columns()}; publish again with this version")
     keys = [table_layout.chunk_key(i) for i in range(int(meta["chunks"]))]
-    chunks = reader.get_many(keys, consistent=True)
+    chunks = reader.get_many(keys, consistent=True, decoded=False)
     if len(chunks) != len(keys):
         raise ArtifactUnavailable("artifact_incomplete", f"table {table} lacks {len(keys) - len(chunks)} catalogue chunks")
     catalogue = table_layout.decode(b"".join(chunks[k] for k in keys))
