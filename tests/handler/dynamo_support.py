@@ -27,8 +27,33 @@ def copy_artifact(src: Path, dest_dir: Path) -> Path:
     return dest
 
 
+def trimmed_artifact(src: Path, dest: Path, users: int = 200, movies: int = 1500) -> Path:
+    """The first `users` users and the `movies` most rated movies of a real artifact, everything else as built.
+
+    Lists keep their entries for movies cut from the catalogue, so both stores also skip unknown movies
+    the same way. A real build's data at a size moto takes seconds, not a minute, to hold."""
+    copy = copy_artifact(src, dest.parent / "full")
+    con = duckdb.connect(str(dest))
+    for ddl in schema.TABLE_DDL.values():
+        con.execute(ddl)
+    con.execute("ATTACH ? AS src (READ_ONLY)", [str(copy)])
+    con.execute(f"INSERT INTO {schema.MOVIES} SELECT * FROM src.{schema.MOVIES} WHERE movie_id IN "
+                f"(SELECT movie_id FROM src.{schema.MOVIES} ORDER BY n_ratings DESC, movie_id LIMIT ?) ORDER BY movie_id", [movies])
+    con.execute(f"INSERT INTO {schema.SIMILAR_MOVIES} SELECT * FROM src.{schema.SIMILAR_MOVIES} WHERE movie_id IN "
+                f"(SELECT movie_id FROM {schema.MOVIES}) ORDER BY movie_id, rank")
+    con.execute(f"INSERT INTO {schema.USER_RECOMMENDATIONS} SELECT * FROM src.{schema.USER_RECOMMENDATIONS} "
+                f"WHERE user_id <= ? ORDER BY user_id, rank", [users])
+    for table in (schema.POPULAR_MOVIES, schema.MODEL_METRICS, schema.BUILD_INFO):
+        con.execute(f"INSERT INTO {table} SELECT * FROM src.{table}")
+    con.execute("DETACH src")
+    con.close()
+    Path(schema.manifest_path(str(dest))).write_text(schema.manifest_text(schema.sha256_file(dest), dest.name))
+    return dest
+
+
 def publish_to(client, artifact: Path, tmp_path: Path, name: str = NAME, **kw) -> PublishResult:
     # tmp_dir as the apps' (make_settings): DuckDB refuses a second open of one file with another config
+    kw.setdefault("sample", 50)
     return publish(PublishSettings(source=artifact, name=name, tmp_dir=tmp_path / "lltmp", **kw), client=client)
 
 

@@ -20,7 +20,7 @@ from moto.server import ThreadedMotoServer
 from handler import dynamodb as dynamo_mode
 from handler import schema
 from tests.handler.dynamo_support import (NAME, assert_same_answers, copy_artifact, duckdb_app, dynamo_app, publish_to,
-                                          random_requests)
+                                          random_requests, trimmed_artifact)
 
 pytestmark = pytest.mark.usefixtures("fake_aws_credentials")
 
@@ -40,9 +40,9 @@ def client_of(apps, app) -> TestClient:
 
 @pytest.fixture
 def real_artifact(embedded_build, tmp_path):
-    """The embedded ml-latest-small build (610 users, 9.7k movies), copied for this test."""
+    """The embedded ml-latest-small build cut to 200 users and its 1,500 most rated movies."""
     settings, _ = embedded_build
-    return copy_artifact(settings.out, tmp_path / "artifact")
+    return trimmed_artifact(settings.out, tmp_path / "artifact" / "latentlens.duckdb")
 
 
 @pytest.fixture
@@ -60,7 +60,7 @@ def test_thousand_random_requests_equal_duckdb_byte_for_byte_in_process(real_art
     assert {200, 304, 404, 422} <= set(statuses), statuses
     assert statuses[200] > 500
     # items stay far below DynamoDB's 400 KB limit
-    assert result.sizes["user"]["items"] == 610 and result.sizes["user"]["max"] < 16 * 1024, result.sizes
+    assert result.sizes["user"]["items"] == 200 and result.sizes["user"]["max"] < 16 * 1024, result.sizes
     assert result.sizes["movie"]["max"] < 16 * 1024 and result.sizes["catalogue"]["max"] <= 128 * 1024 + 16
 
 
