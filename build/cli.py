@@ -100,7 +100,7 @@ def _cmd_build(args: argparse.Namespace) -> int:
 
 def _add_serving_commands(sub: argparse._SubParsersAction) -> None:
     s = sub.add_parser("serve", help="serve the lookup API on this machine (uvicorn)")
-    s.add_argument("--db", default=str(DEFAULT_OUT), help="artifact path or s3://bucket/key")
+    s.add_argument("--db", default=str(DEFAULT_OUT), help="artifact path, s3://bucket/key or dynamodb://<name>")
     s.add_argument("--host", default="127.0.0.1")
     s.add_argument("--port", type=int, default=8000)
     s.add_argument("--workers", type=int, default=1)
