@@ -150,6 +150,8 @@ def _add_publish_command(sub: argparse._SubParsersAction) -> None:
     d.add_argument("--keep", type=int, default=2, help="previous builds kept for --rollback (older are deleted)")
     d.add_argument("--sample", type=int, default=200, help="users and movies read back and compared with the source")
     d.add_argument("--workers", type=int, default=8, help="concurrent BatchWriteItem calls")
+    d.add_argument("--via-s3", metavar="S3_URI", default=None,
+                   help="stage the items under s3://bucket/prefix and let DynamoDB's ImportTable create the table")
     d.add_argument("--rollback", action="store_true", help="point back at the previous build instead of publishing")
     d.add_argument("--status", action="store_true", help="print the pointer and exit")
     d.set_defaults(func=_cmd_publish_dynamodb)
@@ -161,7 +163,7 @@ def _cmd_publish_dynamodb(args: argparse.Namespace) -> int:
     from build.publish.dynamodb import PublishError, PublishSettings, publish, rollback, status
 
     settings = PublishSettings(source=args.source, name=args.name, endpoint_url=args.endpoint_url, region=args.region,
-                               keep=args.keep, sample=args.sample, workers=args.workers)
+                               keep=args.keep, sample=args.sample, workers=args.workers, via_s3=args.via_s3)
     try:
         if args.status or args.rollback:
             print(json.dumps((status if args.status else rollback)(settings), indent=2))

@@ -7,7 +7,7 @@ and DynamoDB answers equal DuckDB answers because the same code computes both fr
 Order of work, so a reader never sees a mix and a killed publish harms nothing:
 1. read the pointer (its version is the condition of the flip);
 2. create `<name>.<build id>` and write every item with BatchWriteItem (threads, unprocessed
-   items retried with backoff);
+   items retried with backoff), or with `via_s3`, stage them in S3 and let ImportTable create it;
 3. verify: a Scan count equals the items written, a random sample of users and movies reads
    back equal to the source's rows, the catalogue equals the source's;
 4. PutItem the pointer on condition that its version is still the one read in 1 (two publishes
@@ -54,6 +54,7 @@ class PublishSettings:
     keep: int = 2  # previous builds kept for --rollback
     sample: int = 200  # users and movies read back and compared with the source
     workers: int = 8  # concurrent BatchWriteItem calls
+    via_s3: str | None = None  # s3://bucket/prefix: stage DynamoDB JSON there and ImportTable instead of writing
     tmp_dir: Path = Path("/tmp/latentlens-publish")
 
 
@@ -263,6 +264,69 @@ def _write_all(client, table: str, items: _Items, workers: int) -> int:
     return written
 
 
+IMPORT_PART_BYTES = 64 * 1024 * 1024  # uncompressed DynamoDB JSON per staged S3 object
+
+
+def _parse_s3(uri: str) -> tuple[str, str]:
+    bucket, _, prefix = uri.removeprefix("s3://").partition("/")
+    if not uri.startswith("s3://") or not bucket:
+        raise PublishError(f"--via-s3 {uri!r}: give s3://bucket[/prefix]")
+    return bucket, prefix.strip("/")
+
+
+def _import_via_s3(client, s3, uri: str, table: str, items: _Items) -> int:
+    """Stage every item as gzipped DynamoDB JSON under s3://bucket/prefix/<table>/, then ImportTable creates
+    and fills the table (no write capacity used: AWS's bulk path for very large builds). Returns items imported."""
+    import base64
+    import gzip
+    import io
+    import json
+
+    bucket, prefix = _parse_s3(uri)
+    folder = f"{prefix}/{table}/" if prefix else f"{table}/"
+    keys: list[str] = []
+
+    def upload(buffer: io.BytesIO) -> None:
+        key = f"{folder}part-{len(keys):05d}.json.gz"
+        s3.put_object(Bucket=bucket, Key=key, Body=gzip.compress(buffer.getvalue(), 6))
+        keys.append(key)
+
+    try:
+        buffer = io.BytesIO()
+        for item in progress(items, desc=f"staging {table}", total=items.total, unit="item"):
+            line = {"Item": {table_layout.KEY: item[table_layout.KEY],
+                             table_layout.VALUE: {"B": base64.b64encode(item[table_layout.VALUE]["B"]).decode()}}}
+            buffer.write(json.dumps(line, separators=(",", ":")).encode() + b"\n")
+            if buffer.tell() >= IMPORT_PART_BYTES:
+                upload(buffer)
+                buffer = io.BytesIO()
+        if buffer.tell():
+            upload(buffer)
+        log.info("staged %d parts under s3://%s/%s; importing", len(keys), bucket, folder)
+        arn = client.import_table(
+            S3BucketSource={"S3Bucket": bucket, "S3KeyPrefix": folder}, InputFormat="DYNAMODB_JSON",
+            InputCompressionType="GZIP",
+            TableCreationParameters={"TableName": table, "BillingMode": "PAY_PER_REQUEST",
+                                     "AttributeDefinitions": [{"AttributeName": table_layout.KEY, "AttributeType": "S"}],
+                                     "KeySchema": [{"AttributeName": table_layout.KEY, "KeyType": "HASH"}]},
+        )["ImportTableDescription"]["ImportArn"]
+        delay = 0.1
+        while True:
+            status = client.describe_import(ImportArn=arn)["ImportTableDescription"]
+            if status["ImportStatus"] not in ("IN_PROGRESS", "CANCELLING"):
+                break
+            time.sleep(delay)  # an import takes minutes on AWS: poll gently
+            delay = min(10.0, delay * 1.5)
+        if status["ImportStatus"] != "COMPLETED" or status.get("ErrorCount"):
+            raise PublishError(f"ImportTable of {table} ended {status['ImportStatus']} with {status.get('ErrorCount', 0)} "
+                               f"errors: {status.get('FailureMessage') or status.get('FailureCode') or 'no message'}")
+        client.get_waiter("table_exists").wait(TableName=table, WaiterConfig={"Delay": 1, "MaxAttempts": 300})
+        return int(status["ImportedItemCount"])
+    finally:  # the staged copy has served its purpose (or failed); the table is the build now
+        for start in range(0, len(keys), 1000):
+            s3.delete_objects(Bucket=bucket, Delete={"Objects": [{"Key": k} for k in keys[start:start + 1000]]})
+
+
 def _count(client, table: str, segments: int = 4) -> int:
     """Items in the table by a parallel Scan (DescribeTable's ItemCount lags by hours)."""
     def segment(i: int) -> int:
@@ -408,11 +472,20 @@ def publish(settings: PublishSettings, client=None) -> PublishResult:
     table = table_layout.build_table(settings.name, f"{stamp}-{(art.sha256 or 'nosha')[:8]}")
     items = _Items(art, settings.sample)
     log.info("publishing %s to %s: %s users, %s movies", source.label, table, f"{items.n_users:,}", f"{items.n_movies:,}")
-    _create_table(client, table)
+    if settings.via_s3:
+        _parse_s3(settings.via_s3)
+    else:
+        _create_table(client, table)
     flipped = False
     try:
         t0 = time.monotonic()
-        written = _write_all(client, table, items, settings.workers)
+        if settings.via_s3:
+            import boto3
+
+            s3 = boto3.client("s3", endpoint_url=settings.endpoint_url, region_name=settings.region)
+            written = _import_via_s3(client, s3, settings.via_s3, table, items)
+        else:
+            written = _write_all(client, table, items, settings.workers)
         write_seconds = time.monotonic() - t0
         _verify(client, settings.name, table, items, written)
         previous = ([pointer["table"]] + pointer["history"]) if pointer else []

@@ -212,3 +212,18 @@ def test_a_publish_killed_halfway_leaves_the_old_build_serving(embedded_build, t
                             [("/health", False), ("/users/3/recommendations?n=7", False), ("/movies/1/similar", True)])
     finally:
         server.stop()
+
+
+@mock_aws
+def test_import_from_s3_builds_the_same_table(fixture_copy, tmp_path, apps):
+    s3 = boto3.client("s3", region_name="us-east-1")
+    s3.create_bucket(Bucket="latentlens-staging")
+    ddb = boto3.client("dynamodb", region_name="us-east-1")
+    result = publish_to(ddb, fixture_copy, tmp_path, via_s3="s3://latentlens-staging/imports")
+    assert result.items == 2 + 9 + 1 + 1  # users, movies, meta, one catalogue slice: counted by the import and a Scan
+    assert s3.list_objects_v2(Bucket="latentlens-staging").get("KeyCount") == 0  # the staged copy is removed
+    dyn, duck = client_of(apps, dynamo_app(tmp_path)), client_of(apps, duckdb_app(fixture_copy, tmp_path))
+    assert_same_answers(dyn, duck, [("/health", False), ("/users/1/recommendations?genre=drama", True),
+                                    ("/movies/858", False), ("/recommendations?liked=858,1213", False)])
+    with pytest.raises(publisher.PublishError, match="--via-s3"):
+        publish_to(ddb, fixture_copy, tmp_path, via_s3="latentlens-staging/imports")
