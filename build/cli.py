@@ -172,6 +172,11 @@ def _cmd_publish_dynamodb(args: argparse.Namespace) -> int:
     except PublishError as exc:
         print(f"latentlens: error: {exc}", file=sys.stderr)
         return 2
+    except Exception as exc:  # botocore's (no region, no credentials, endpoint down), without importing it first
+        if type(exc).__module__.startswith("botocore"):
+            print(f"latentlens: error: DynamoDB: {exc}", file=sys.stderr)
+            return 2
+        raise
     return 0
 
 

@@ -227,3 +227,14 @@ def test_import_from_s3_builds_the_same_table(fixture_copy, tmp_path, apps):
                                     ("/movies/858", False), ("/recommendations?liked=858,1213", False)])
     with pytest.raises(publisher.PublishError, match="--via-s3"):
         publish_to(ddb, fixture_copy, tmp_path, via_s3="latentlens-staging/imports")
+
+
+def test_an_unreachable_endpoint_is_a_one_line_error(fixture_copy, tmp_path, capsys):
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    rc = main(["publish", "dynamodb", str(fixture_copy), "--name", NAME, "--endpoint-url", f"http://127.0.0.1:{port}"])
+    err = capsys.readouterr().err
+    assert rc == 2 and "DynamoDB did not answer" in err and "Traceback" not in err
