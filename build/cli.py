@@ -100,7 +100,7 @@ def _cmd_build(args: argparse.Namespace) -> int:
 
 def _add_serving_commands(sub: argparse._SubParsersAction) -> None:
     s = sub.add_parser("serve", help="serve the lookup API on this machine (uvicorn)")
-    s.add_argument("--db", default=str(DEFAULT_OUT), help="artifact path or s3://bucket/key")
+    s.add_argument("--db", default=str(DEFAULT_OUT), help="artifact path, s3://bucket/key or dynamodb://<name>")
     s.add_argument("--host", default="127.0.0.1")
     s.add_argument("--port", type=int, default=8000)
     s.add_argument("--workers", type=int, default=1)
@@ -139,6 +139,47 @@ def _cmd_mlflow_ui(args: argparse.Namespace) -> int:
     return run_ui(args.mlflow_uri, port=args.port)
 
 
+def _add_publish_command(sub: argparse._SubParsersAction) -> None:
+    pub = sub.add_parser("publish", help="publish a built artifact to a serving store (DynamoDB)")
+    pub_sub = pub.add_subparsers(dest="publish_command", required=True)
+    d = pub_sub.add_parser("dynamodb", help="write a new table per build, verify it, then flip the pointer the Lambda reads")
+    d.add_argument("source", type=Path, nargs="?", help="artifact .duckdb (with its .sha256) or a Parquet shard directory")
+    d.add_argument("--name", required=True, help="deployment name: the pointer table; builds are <name>.<build id>")
+    d.add_argument("--endpoint-url", default=None, help="e.g. a moto server (default: AWS_ENDPOINT_URL[_DYNAMODB] or AWS)")
+    d.add_argument("--region", default=None, help="default: AWS_REGION / AWS_DEFAULT_REGION / the profile's")
+    d.add_argument("--keep", type=int, default=2, help="previous builds kept for --rollback (older are deleted)")
+    d.add_argument("--sample", type=int, default=200, help="users and movies read back and compared with the source")
+    d.add_argument("--workers", type=int, default=8, help="concurrent BatchWriteItem calls")
+    d.add_argument("--via-s3", metavar="S3_URI", default=None,
+                   help="stage the items under s3://bucket/prefix and let DynamoDB's ImportTable create the table")
+    d.add_argument("--rollback", action="store_true", help="point back at the previous build instead of publishing")
+    d.add_argument("--status", action="store_true", help="print the pointer and exit")
+    d.set_defaults(func=_cmd_publish_dynamodb)
+
+
+def _cmd_publish_dynamodb(args: argparse.Namespace) -> int:
+    import json
+
+    from build.publish.dynamodb import PublishError, PublishSettings, publish, rollback, status
+
+    settings = PublishSettings(source=args.source, name=args.name, endpoint_url=args.endpoint_url, region=args.region,
+                               keep=args.keep, sample=args.sample, workers=args.workers, via_s3=args.via_s3)
+    try:
+        if args.status or args.rollback:
+            print(json.dumps((status if args.status else rollback)(settings), indent=2))
+        else:
+            print(publish(settings).summary_text())
+    except PublishError as exc:
+        print(f"latentlens: error: {exc}", file=sys.stderr)
+        return 2
+    except Exception as exc:  # botocore's (no region, no credentials, endpoint down), without importing it first
+        if type(exc).__module__.startswith("botocore"):
+            print(f"latentlens: error: DynamoDB: {exc}", file=sys.stderr)
+            return 2
+        raise
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="latentlens", description=__doc__.splitlines()[0])
     p.add_argument("-v", "--verbose", action="store_true")
@@ -146,6 +187,7 @@ def parser() -> argparse.ArgumentParser:
     _add_data_commands(sub)
     _add_build_command(sub)
     _add_serving_commands(sub)
+    _add_publish_command(sub)
     return p
 
 

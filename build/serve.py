@@ -36,7 +36,7 @@ def banner(db: str, host: str, port: int) -> str:
 
 
 def serve(db: str, host: str = "127.0.0.1", port: int = 8000, workers: int = 1, access_log: bool = False) -> None:
-    """Serve the artifact `db` (a path or s3://bucket/key) until interrupted.
+    """Serve the artifact `db` (a path, s3://bucket/key or dynamodb://<name>) until interrupted.
 
     httptools and uvloop when installed (they are in the `build` extra): ~2x the requests/s of
     uvicorn's pure-Python defaults. No access log unless asked: one stdout line per request
@@ -46,7 +46,7 @@ def serve(db: str, host: str = "127.0.0.1", port: int = 8000, workers: int = 1, 
     """
     import uvicorn
 
-    if not db.startswith("s3://"):
+    if not db.startswith(("s3://", "dynamodb://")):
         db = os.path.abspath(db)
     os.environ["LATENTLENS_DB"] = db
     print(banner(db, host, port), flush=True)

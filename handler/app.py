@@ -16,7 +16,7 @@ from handler.http_guards import HeadAsGet, RelativeSlashRedirect, ResponseLimit
 from handler.lambda_entry import LambdaEntry
 from handler.routes import health, movies, popular, recommendations, users
 from handler.settings import Settings, get_settings
-from handler.store import Store
+from handler.store import make_store
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -37,7 +37,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         base path, or none. FastAPI's own /docs asks for the absolute /openapi.json."""
         return get_swagger_ui_html(openapi_url="openapi.json", title="LatentLens API")
 
-    app.state.store = Store(settings)
+    app.state.store = make_store(settings)
     install_error_handlers(app)
     # Last added runs first: the slash redirect, then HEAD as GET, then the response limit around the routes.
     app.add_middleware(ResponseLimit, max_bytes=settings.max_response_bytes)

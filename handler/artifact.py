@@ -20,6 +20,9 @@ from handler.schema import sha256_file
 from handler.settings import Settings
 from handler.title_index import TitleIndex
 
+# What the title index is built from (also what `latentlens publish dynamodb` ships for it).
+TITLE_ROWS = f"SELECT movie_id, n_ratings, search_key FROM {schema.MOVIES}"
+
 API_VERSION = "1"  # bump when a response shape changes, so cached ETags from the old shape expire
 
 
@@ -51,7 +54,7 @@ class Artifact:
         """Built on the first search, not at open: ~0.3 s at ML-25M (0.05 s embedded) that a cold start need not pay."""
         cur = self.conn.cursor()
         try:
-            return TitleIndex(cur.execute(f"SELECT movie_id, n_ratings, search_key FROM {schema.MOVIES}").fetchall())
+            return TitleIndex(cur.execute(TITLE_ROWS).fetchall())
         finally:
             cur.close()
 

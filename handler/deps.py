@@ -10,6 +10,7 @@ from fastapi import Depends, Request
 from handler.artifact import Artifact, ArtifactUnavailable
 from handler.errors import ApiError
 from handler.public import public_message
+from handler.queries import RowSource
 from handler.store import Store
 
 T = TypeVar("T")
@@ -26,21 +27,26 @@ def unavailable(exc: ArtifactUnavailable) -> ApiError:
     return ApiError(503, exc.reason, public_message(exc.reason))  # the details are in Store's log line
 
 
-def open_cursor(store: Store) -> tuple[Artifact, duckdb.DuckDBPyConnection]:
-    """The artifact and this thread's cursor, or a 503 saying why the artifact cannot be served."""
+def open_cursor(store: Store) -> tuple[Artifact, RowSource]:
+    """The artifact and this thread's keyed reads on it, or a 503 saying why the artifact cannot be served."""
     try:
-        return store.cursor()
+        return store.rows()
     except ArtifactUnavailable as exc:
         raise unavailable(exc) from None
 
 
 def guarded(store: Store, art: Artifact, fn: Callable[..., T], *args) -> T:
-    """Run one query function; a DuckDB failure drops the artifact (reopened next time) and is a 503, never a crash."""
+    """Run one query function; a DuckDB failure drops the artifact (reopened next time) and is a 503, never a crash.
+    A store that failed after its own bounded retries (DynamoDB) raises ArtifactUnavailable: a 503 too."""
     try:
         return fn(*args)
     except duckdb.Error as exc:
         store.invalidate(art, exc)
         raise ApiError(503, "artifact_unreadable", "the artifact failed a query; it will be reopened") from None
+    except ArtifactUnavailable as exc:
+        if exc.reason == "table_missing":  # the published table is gone: re-read the pointer next time
+            store.invalidate(art, exc)
+        raise unavailable(exc) from None
 
 
 def resolve_genre(art: Artifact, genre: str | None) -> str | None:

@@ -1,4 +1,5 @@
-"""Read-only lookups: at most one small DuckDB query per request, every value a `?` parameter.
+"""Read-only lookups: at most one small keyed read per request (a DuckDB query with `?` parameters, or
+one DynamoDB item), then the same code turns the rows into the answer whichever store gave them.
 
 Ranked lists come from DuckDB without joins or ORDER BY (both cost more than the lookup itself);
 titles come from the artifact's in-memory movie map, title search from its in-memory index
@@ -9,6 +10,7 @@ Functions know the schema through handler.schema and nothing about HTTP.
 from __future__ import annotations
 
 import heapq
+from typing import Protocol
 
 import duckdb
 
@@ -17,15 +19,55 @@ from handler.schema import MOVIES, SIMILAR_MOVIES, USER_RECOMMENDATIONS
 
 Cursor = duckdb.DuckDBPyConnection
 
-_USER = f"SELECT rank, movie_id, score FROM {USER_RECOMMENDATIONS} WHERE user_id = ?"
-_SIMILAR = f"SELECT rank, similar_movie_id, score, source FROM {SIMILAR_MOVIES} WHERE movie_id = ?"
-_MOVIE = (f"SELECT movie_id, title, display_title, year, genres, imdb_id, tmdb_id, n_ratings, mean_rating "
-          f"FROM {MOVIES} WHERE movie_id = ?")
+# The columns of each keyed read, named once: the DuckDB SQL below selects them, and the DynamoDB
+# publisher packs exactly these per key (a column added here flows into its items unchanged).
+USER_COLUMNS = ("rank", "movie_id", "score")
+SIMILAR_COLUMNS = ("rank", "similar_movie_id", "score", "source")
 _MOVIE_KEYS = ("movie_id", "title", "display_title", "year", "genres", "imdb_id", "tmdb_id", "n_ratings", "mean_rating")
+MOVIE_COLUMNS = _MOVIE_KEYS
+
+_USER = f"SELECT {', '.join(USER_COLUMNS)} FROM {USER_RECOMMENDATIONS} WHERE user_id = ?"
+_SIMILAR = f"SELECT {', '.join(SIMILAR_COLUMNS)} FROM {SIMILAR_MOVIES} WHERE movie_id = ?"
+_MOVIE = f"SELECT {', '.join(MOVIE_COLUMNS)} FROM {MOVIES} WHERE movie_id = ?"
 
 # "Liked" lists are summed here, not in SQL: DuckDB's GROUP BY + list() + ORDER BY over the
 # <= 2,500 neighbour rows cost twice the plain fetch (1.5 vs 0.7 ms at ML-25M).
 _LIKED = f"SELECT movie_id, similar_movie_id, score FROM {SIMILAR_MOVIES} WHERE movie_id = ANY(?)"
+
+
+class RowSource(Protocol):
+    """The keyed reads every answer below is computed from; each store implements them."""
+
+    def user(self, user_id: int) -> list:
+        """The user's stored rows (USER_COLUMNS), any order; empty when the user is unknown."""
+
+    def movie(self, movie_id: int) -> tuple | list | None:
+        """The movie's row (MOVIE_COLUMNS), or None."""
+
+    def similar(self, movie_id: int) -> list:
+        """The movie's neighbour rows (SIMILAR_COLUMNS), any order."""
+
+    def neighbours(self, movie_ids: list[int]) -> list:
+        """(movie_id, similar_movie_id, score) of every neighbour of the given movies, any order."""
+
+
+class DuckDBRows:
+    """RowSource over one DuckDB cursor of the artifact."""
+
+    def __init__(self, cur: Cursor) -> None:
+        self.cur = cur
+
+    def user(self, user_id: int) -> list:
+        return self.cur.execute(_USER, [user_id]).fetchall()
+
+    def movie(self, movie_id: int) -> tuple | None:
+        return self.cur.execute(_MOVIE, [movie_id]).fetchone()
+
+    def similar(self, movie_id: int) -> list:
+        return self.cur.execute(_SIMILAR, [movie_id]).fetchall()
+
+    def neighbours(self, movie_ids: list[int]) -> list:
+        return self.cur.execute(_LIKED, [movie_ids]).fetchall()
 
 
 def _item(art: Artifact, movie_id: int, score: float, rank: int) -> dict | None:
@@ -50,9 +92,9 @@ def _ranked(art: Artifact, pairs, n: int, genre: str | None) -> list[dict]:
     return out
 
 
-def user_recommendations(art: Artifact, cur: Cursor, user_id: int, n: int, genre: str | None) -> list[dict] | None:
+def user_recommendations(art: Artifact, src: RowSource, user_id: int, n: int, genre: str | None) -> list[dict] | None:
     """The user's stored list (genre-filtered within it), or None when the user is not in the artifact."""
-    rows = cur.execute(_USER, [user_id]).fetchall()
+    rows = src.user(user_id)
     if not rows:
         return None
     rows.sort()
@@ -64,16 +106,16 @@ def popular(art: Artifact, n: int, genre: str | None) -> list[dict]:
     return _ranked(art, art.popular.get(genre, ()), n, None)
 
 
-def movie(cur: Cursor, movie_id: int) -> dict | None:
-    row = cur.execute(_MOVIE, [movie_id]).fetchone()
+def movie(src: RowSource, movie_id: int) -> dict | None:
+    row = src.movie(movie_id)
     return None if row is None else dict(zip(_MOVIE_KEYS, row))
 
 
-def similar(art: Artifact, cur: Cursor, movie_id: int, n: int) -> list[dict] | None:
+def similar(art: Artifact, src: RowSource, movie_id: int, n: int) -> list[dict] | None:
     """Neighbours of a movie, best first, or None when the movie is unknown."""
     if movie_id not in art.movies:
         return None
-    rows = cur.execute(_SIMILAR, [movie_id]).fetchall()
+    rows = src.similar(movie_id)
     rows.sort()
     out: list[dict] = []
     for _, sid, score, source in rows:
@@ -86,10 +128,10 @@ def similar(art: Artifact, cur: Cursor, movie_id: int, n: int) -> list[dict] | N
     return out
 
 
-def liked(art: Artifact, cur: Cursor, movie_ids: list[int], n: int) -> list[dict]:
+def liked(art: Artifact, src: RowSource, movie_ids: list[int], n: int) -> list[dict]:
     """Movies like the given ones, excluding them: summed similarity over the liked movies' neighbour
     lists (a film close to several inputs ranks first), then more inputs, then lowest id."""
-    rows = cur.execute(_LIKED, [movie_ids]).fetchall()
+    rows = src.neighbours(movie_ids)
     rows.sort()  # sums added in movie_id order, so equal inputs give bit-equal scores
     inputs = set(movie_ids)
     totals: dict[int, float] = {}

@@ -16,7 +16,8 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="LATENTLENS_", frozen=True, extra="ignore")
 
-    db: str = Field("artifacts/latentlens.duckdb", description="artifact path or s3://bucket/key")
+    db: str = Field("artifacts/latentlens.duckdb",
+                    description="artifact path, s3://bucket/key, or dynamodb://<name> (a build published by `latentlens publish dynamodb`)")
     tmp_dir: str = Field("/tmp/latentlens", description="S3 downloads and DuckDB's temp/home (Lambda's only writable place)")
     verify_checksum: bool = Field(True, description="check the artifact against its sha256 manifest before opening")
     retry_interval_s: float = Field(2.0, ge=0, description="after a failed open, wait this long before trying again")
@@ -38,6 +39,13 @@ class Settings(BaseSettings):
     # the read timeout) otherwise outlives the Lambda. Worst case deadline + connect + read timeout = 18 s,
     # below template.yaml's 20 s, so the answer is our JSON 503 s3_unavailable.
     s3_deadline_s: float = Field(12.0, gt=0, description="deadline of one whole S3 download, retries included")
+    # DynamoDB mode. Without an endpoint here boto3 honours AWS_ENDPOINT_URL_DYNAMODB / AWS_ENDPOINT_URL.
+    dynamodb_endpoint_url: str | None = Field(None, description="e.g. a moto server in tests")
+    dynamodb_region: str | None = None
+    dynamodb_connect_timeout_s: float = Field(1.0, gt=0)
+    # A GetItem answers in milliseconds; 3 attempts x 2 s plus botocore's backoff stay under the Lambda timeout.
+    dynamodb_read_timeout_s: float = Field(2.0, gt=0)
+    dynamodb_max_attempts: int = Field(3, ge=1, description="botocore total attempts (throttling included), standard backoff")
 
 
 @lru_cache(maxsize=1)

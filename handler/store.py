@@ -15,13 +15,26 @@ import time
 import duckdb
 
 from handler.artifact import Artifact, ArtifactUnavailable, open_artifact
+from handler.queries import DuckDBRows, RowSource
 from handler.settings import Settings
 
 logger = logging.getLogger("latentlens.handler")
 
 
+def make_store(settings: Settings) -> Store:
+    """The store `settings.db` names: `dynamodb://<name>` reads a published table, anything else a DuckDB file."""
+    if settings.db.startswith("dynamodb://"):
+        from handler.dynamodb import DynamoDBStore
+
+        return DynamoDBStore(settings)
+    return Store(settings)
+
+
 class Store:
-    """Owns the one read-only DuckDB connection; hands out a cursor per thread."""
+    """Owns the one read-only DuckDB connection; hands out a cursor per thread.
+
+    The store interface the routes use is `artifact()`, `rows()`, `invalidate()` and `close()`;
+    handler.dynamodb.DynamoDBStore implements the same over a published DynamoDB table."""
 
     _unfreeze_at_exit = False  # process-wide: gc.freeze() is process-wide too
 
@@ -82,6 +95,11 @@ class Store:
             cached = (art, cur)
             self._local.pair = cached
         return cached
+
+    def rows(self) -> tuple[Artifact, RowSource]:
+        """The artifact and this thread's keyed reads on it (handler.queries computes answers from them)."""
+        art, cur = self.cursor()
+        return art, DuckDBRows(cur)
 
     def _drop(self, art: Artifact) -> None:
         """Close the artifact and every cursor on it: DuckDB keeps a database (and its config) alive

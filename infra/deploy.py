@@ -94,6 +94,8 @@ def _prepare_artifact(s: DeploySettings, step: Step, out: Out, code_dir: Path) -
         step("stage", f"{shown}  (ships in the package as /var/task/artifact/latentlens.duckdb)")
         # sam deploy keeps a parameter's previous value unless given: reset what s3 mode set.
         return {"TmpStorageMB": str(TMP_FREE_MB)}
+    if s.mode == "dynamodb":
+        return _publish_dynamodb(s, step, out, code_dir)
     client = s3_client(s.region)
     key = artifact_mod.content_key(s.prefix, verified.sha256)
     upload.ensure_bucket(client, s.bucket or "", create=s.create_bucket)
@@ -103,6 +105,25 @@ def _prepare_artifact(s: DeploySettings, step: Step, out: Out, code_dir: Path) -
     if stage.clear(code_dir):
         out("           removed a previously staged artifact from the package (s3 mode ships none)")
     return {"ArtifactBucket": s.bucket or "", "ArtifactKey": key, "TmpStorageMB": str(tmp_storage_mb(verified.size))}
+
+
+def _publish_dynamodb(s: DeploySettings, step: Step, out: Out, code_dir: Path) -> dict[str, str]:
+    """Publish a new table and flip the pointer (not in a dry run: the flip serves at once)."""
+    name = s.dynamodb_name or ""
+    command = f"latentlens publish dynamodb {s.artifact} --name {name}"
+    if s.dry_run:
+        step("publish", f"skipped in a dry run (the pointer flip serves at once): $ {command}")
+    else:
+        from build.publish.dynamodb import PublishError, PublishSettings, publish
+
+        try:
+            result = publish(PublishSettings(source=s.at_root(s.artifact), name=name, region=s.region))
+        except PublishError as exc:
+            raise DeployError(str(exc)) from None
+        step("publish", result.summary_text().splitlines()[0])
+    if stage.clear(code_dir):
+        out("           removed a previously staged artifact from the package (dynamodb mode ships none)")
+    return {"DynamoDBName": name, "TmpStorageMB": str(TMP_FREE_MB)}
 
 
 def run(s: DeploySettings, out: Out = print) -> int:
@@ -146,6 +167,8 @@ def run(s: DeploySettings, out: Out = print) -> int:
     if s.mode == "s3":
         out(f"rollback: python -m infra.deploy --mode s3 --bucket {s.bucket} --key <previous key>"
             f"   (stored keys: python -m infra.deploy --list --bucket {s.bucket})")
+    if s.mode == "dynamodb":
+        out(f"rollback: latentlens publish dynamodb --name {s.dynamodb_name} --rollback   (no redeploy needed)")
     return 0
 
 

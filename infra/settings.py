@@ -21,11 +21,12 @@ BUCKET_PATTERN = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")  # as templat
 class DeploySettings:
     """Everything a deploy needs to know; paths are relative to the repository root."""
 
-    mode: Literal["bundled", "s3"] = "bundled"
+    mode: Literal["bundled", "s3", "dynamodb"] = "bundled"
     artifact: Path = DEFAULT_ARTIFACT
     bucket: str | None = None
     prefix: str = DEFAULT_PREFIX
     key: str | None = None  # deploy this existing key (rollback) instead of uploading
+    dynamodb_name: str | None = None  # dynamodb mode: the pointer table `latentlens publish dynamodb` flips
     stack_name: str = DEFAULT_STACK
     region: str | None = None
     dry_run: bool = False
@@ -48,8 +49,10 @@ def parser() -> argparse.ArgumentParser:
         description="Verify the artifact, upload it to S3 under its sha256 (s3 mode) or stage it into "
                     "the package (bundled mode), then `sam build` and `sam deploy`.",
     )
-    p.add_argument("--mode", choices=["bundled", "s3"], default="bundled",
-                   help="bundled: artifact inside the Lambda package; s3: read from s3://BUCKET/KEY (default: bundled)")
+    p.add_argument("--mode", choices=["bundled", "s3", "dynamodb"], default="bundled",
+                   help="bundled: artifact inside the Lambda package; s3: read from s3://BUCKET/KEY; dynamodb: publish "
+                        "to DynamoDB tables and read those (default: bundled)")
+    p.add_argument("--dynamodb-name", help="dynamodb mode: the deployment name (pointer table; builds are <name>.<id>)")
     p.add_argument("--artifact", type=Path, default=DEFAULT_ARTIFACT, help=f"built artifact (default: {DEFAULT_ARTIFACT})")
     p.add_argument("--bucket", help="artifact bucket (s3 mode)")
     p.add_argument("--prefix", default=DEFAULT_PREFIX, help=f"key prefix in the bucket (default: {DEFAULT_PREFIX})")
@@ -81,6 +84,8 @@ def from_argv(argv: list[str] | None) -> DeploySettings:
         p.error(f"--bucket {a.bucket!r} is not a valid S3 bucket name (3-63 of a-z 0-9 . -)")
     if a.list_only and not a.bucket:
         p.error("--list needs --bucket")
+    if a.mode == "dynamodb" and not a.dynamodb_name:
+        p.error("--mode dynamodb needs --dynamodb-name")
     if a.key and a.mode != "s3":
         p.error("--key (rollback to a stored artifact) needs --mode s3")
     if a.key and a.build:
@@ -92,7 +97,7 @@ def from_argv(argv: list[str] | None) -> DeploySettings:
             p.error(f"--parameter wants NAME=VALUE, got {item!r}")
         params[name] = value
     return DeploySettings(
-        mode=a.mode, artifact=a.artifact, bucket=a.bucket, prefix=a.prefix, key=a.key,
+        mode=a.mode, artifact=a.artifact, bucket=a.bucket, prefix=a.prefix, key=a.key, dynamodb_name=a.dynamodb_name,
         stack_name=a.stack_name, region=a.region, dry_run=a.dry_run, build=a.build,
         create_bucket=a.create_bucket, list_only=a.list_only, confirm_changeset=a.confirm_changeset,
         code_dir=a.code_dir, template=a.template, parameters=params,

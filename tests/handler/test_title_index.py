@@ -101,7 +101,7 @@ def test_liked_matches_the_sql_it_replaced(artifact, tmp_path):
             for n in (1, 3, 10):
                 expected = [(sid, score, because) for sid, score, because in
                             cur.execute(LIKED_SQL, [list(liked), list(liked), n]).fetchall()]
-                got = [(i["movie_id"], i["score"], i["because"]) for i in queries.liked(art, cur, list(liked), n)]
+                got = [(i["movie_id"], i["score"], i["because"]) for i in queries.liked(art, queries.DuckDBRows(cur), list(liked), n)]
                 assert [(s, b) for s, _, b in got] == [(s, b) for s, _, b in expected], (liked, n)
                 assert [sc for _, sc, _ in got] == pytest.approx([sc for _, sc, _ in expected])
                 compared += 1

@@ -258,3 +258,36 @@ def test_bad_option_combinations_exit_2(capsys):
         with pytest.raises(SystemExit) as exc:
             deploy.main(args)
         assert exc.value.code == 2
+
+
+def test_dynamodb_mode_publishes_then_deploys_with_the_name_and_a_dry_run_publishes_nothing(tmp_path, capsys, monkeypatch):
+    from tests.handler.fixture_artifact import build_fixture_artifact
+
+    (tmp_path / "artifacts").mkdir()
+    path = build_fixture_artifact(tmp_path / "artifacts" / ARTIFACT_NAME)
+    args = ("--mode", "dynamodb", "--dynamodb-name", "latentlens-test", "--artifact", str(path), "--code-dir", str(tmp_path / "code"))
+    ran: list[list[str]] = []
+    monkeypatch.setattr(sam, "missing_tools", lambda: [])
+    monkeypatch.setattr(sam, "run", lambda cmd, cwd: ran.append(cmd))
+    with mock_aws():
+        ddb = boto3.client("dynamodb", region_name=REGION)
+        rc, out, err = _deploy(capsys, *args, "--dry-run")
+        assert rc == 0, err
+        assert ddb.list_tables()["TableNames"] == [] and ran == []  # a flip would serve at once: not in a dry run
+        assert f"latentlens publish dynamodb {path} --name latentlens-test" in out
+
+        rc, out, err = _deploy(capsys, *args)
+        assert rc == 0, err
+        pointer = ddb.get_item(TableName="latentlens-test", Key={"pk": {"S": "current"}})["Item"]
+        assert pointer["table"]["S"].startswith("latentlens-test.") and pointer["version"]["N"] == "1"
+    cmd = _printed_command(out, "sam deploy")
+    assert cmd[cmd.index("--parameter-overrides") + 1:] == ["ArtifactMode=dynamodb", "DynamoDBName=latentlens-test",
+                                                           "TmpStorageMB=512"]
+    assert ran[-1] == cmd
+    assert "--rollback" in out
+
+
+def test_dynamodb_mode_needs_a_name(capsys):
+    with pytest.raises(SystemExit) as exc:
+        deploy.main(["--mode", "dynamodb"])
+    assert exc.value.code == 2 and "--dynamodb-name" in capsys.readouterr().err

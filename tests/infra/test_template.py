@@ -7,6 +7,7 @@ import importlib
 import re
 from typing import Any
 
+from handler import table_layout
 from infra import artifact, sam, settings, stage
 from tests.infra.cfn_yaml import text_of
 from tests.infra.conftest import REPO_ROOT
@@ -21,6 +22,12 @@ UNROUTED_DOCS = {"/redoc", "/docs/oauth2-redirect"}
 LOG_STREAM_RESOURCE = (
     "arn:${AWS::Partition}:logs:${AWS::Region}:${AWS::AccountId}:log-group:${LookupFunctionLogGroup}:log-stream:*"
 )
+
+
+# The other: one DynamoDB table per published build, so the role reads this deployment's name prefix
+# (a name holds no '.', so `<name>.*` matches no other name's tables).
+BUILD_TABLES_RESOURCE = "arn:${AWS::Partition}:dynamodb:${AWS::Region}:${AWS::AccountId}:table/${DynamoDBName}.*"
+POINTER_RESOURCE = "arn:${AWS::Partition}:dynamodb:${AWS::Region}:${AWS::AccountId}:table/${DynamoDBName}"
 
 
 def _statements(template: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
@@ -61,7 +68,7 @@ def test_no_wildcard_actions_or_resources(template):
         for action in _as_list(st["Action"]):
             assert "*" not in action and "?" not in action, f"{policy}: wildcard action {action}"
         for resource in map(text_of, _as_list(st["Resource"])):
-            if resource == LOG_STREAM_RESOURCE:
+            if resource in (LOG_STREAM_RESOURCE, BUILD_TABLES_RESOURCE):
                 continue
             assert "*" not in resource and "?" not in resource, f"{policy}: wildcard resource {resource}"
 
@@ -76,7 +83,7 @@ def test_logs_policy_writes_only_the_functions_own_log_group(template, function)
 
 def test_s3_policy_is_getobject_on_the_artifact_and_its_manifest_only_and_only_in_s3_mode(template):
     policies = template["Resources"]["LookupFunctionRole"]["Properties"]["Policies"]
-    conditional = [p for p in policies if "Fn::If" in p]
+    conditional = [p for p in policies if "Fn::If" in p and p["Fn::If"][0] == "UseS3"]
     assert len(conditional) == 1
     condition, when_s3, otherwise = conditional[0]["Fn::If"]
     assert condition == "UseS3" and otherwise == {"Ref": "AWS::NoValue"}
@@ -87,6 +94,32 @@ def test_s3_policy_is_getobject_on_the_artifact_and_its_manifest_only_and_only_i
     assert _as_list(st["Action"]) == ["s3:GetObject"]
     key_arn = "arn:${AWS::Partition}:s3:::${ArtifactBucket}/${ArtifactKey}"
     assert [text_of(r) for r in _as_list(st["Resource"])] == [key_arn, key_arn + ".sha256"]
+
+
+def test_dynamodb_policy_reads_the_pointer_and_the_build_tables_only_and_only_in_dynamodb_mode(template):
+    policies = template["Resources"]["LookupFunctionRole"]["Properties"]["Policies"]
+    conditional = [p for p in policies if "Fn::If" in p and p["Fn::If"][0] == "UseDynamoDB"]
+    assert len(conditional) == 1
+    _, when_dynamodb, otherwise = conditional[0]["Fn::If"]
+    assert otherwise == {"Ref": "AWS::NoValue"}
+    assert template["Conditions"]["UseDynamoDB"] == {"Fn::Equals": [{"Ref": "ArtifactMode"}, "dynamodb"]}
+    found = [st for _, st in _statements(template) if any(a.startswith("dynamodb:") for a in _as_list(st["Action"]))]
+    assert found == when_dynamodb["PolicyDocument"]["Statement"]
+    granted = {text_of(r): sorted(_as_list(st["Action"])) for st in found for r in _as_list(st["Resource"])}
+    # what handler.dynamodb calls, nothing else: no Query, Scan or any write
+    assert granted == {POINTER_RESOURCE: ["dynamodb:GetItem"],
+                       BUILD_TABLES_RESOURCE: ["dynamodb:BatchGetItem", "dynamodb:GetItem"]}
+
+
+def test_dynamodb_name_parameter_is_the_publishers_name_pattern(template):
+    pattern = template["Parameters"]["DynamoDBName"]["AllowedPattern"]
+    assert pattern == "^$|" + table_layout.NAME_PATTERN.pattern
+    name = re.compile(pattern)
+    assert name.match("latentlens") and name.match("")
+    for bad in ("latentlens.*", "*", "a.b", "a?", "ab", "x y"):
+        assert not name.match(bad), bad
+    built = table_layout.build_table("latentlens", "20261201T000000000000-abcdef12")
+    assert table_layout.is_build_table("latentlens", built) and not table_layout.is_build_table("latentlens-other", built)
 
 
 def test_artifact_key_and_bucket_parameters_cannot_smuggle_a_wildcard(template):
@@ -175,7 +208,9 @@ def test_bundled_db_path_is_where_deploy_stages_the_artifact(function):
     db = function["Environment"]["Variables"]["LATENTLENS_DB"]["Fn::If"]
     assert db[0] == "UseS3"
     assert text_of(db[1]) == "s3://${ArtifactBucket}/${ArtifactKey}"
-    assert db[2] == f"/var/task/{stage.STAGE_DIR}/{artifact.ARTIFACT_NAME}"
+    condition, dynamodb_db, bundled_db = db[2]["Fn::If"]
+    assert condition == "UseDynamoDB" and text_of(dynamodb_db) == "dynamodb://${DynamoDBName}"
+    assert bundled_db == f"/var/task/{stage.STAGE_DIR}/{artifact.ARTIFACT_NAME}"
 
 
 def test_globals_carry_the_shared_function_settings(template):
@@ -197,4 +232,7 @@ def test_rules_require_bucket_and_key_in_s3_mode_only(template):
     assert rule["RuleCondition"] == {"Fn::Equals": [{"Ref": "ArtifactMode"}, "s3"]}
     checked = {a["Assert"]["Fn::Not"][0]["Fn::Equals"][0]["Ref"] for a in rule["Assertions"]}
     assert checked == {"ArtifactBucket", "ArtifactKey"}
-    assert template["Parameters"]["ArtifactMode"]["AllowedValues"] == ["bundled", "s3"]
+    assert template["Parameters"]["ArtifactMode"]["AllowedValues"] == ["bundled", "s3", "dynamodb"]
+    rule = template["Rules"]["DynamoDBModeNeedsName"]
+    assert rule["RuleCondition"] == {"Fn::Equals": [{"Ref": "ArtifactMode"}, "dynamodb"]}
+    assert [a["Assert"]["Fn::Not"][0]["Fn::Equals"][0]["Ref"] for a in rule["Assertions"]] == ["DynamoDBName"]

@@ -1,0 +1,1 @@
+"""Publishing a built artifact to a serving store other than the file itself (DynamoDB)."""

@@ -1,0 +1,534 @@
+"""`latentlens publish dynamodb`: one new table per build, verified, then one conditional pointer flip.
+
+Items are the rows handler.queries reads, selected with its own column lists (USER_COLUMNS,
+MOVIE_COLUMNS, SIMILAR_COLUMNS), so a column added there is published without a change here,
+and DynamoDB answers equal DuckDB answers because the same code computes both from equal rows.
+
+Order of work, so a reader never sees a mix and a killed publish harms nothing:
+1. read the pointer (its version is the condition of the flip);
+2. create `<name>.<build id>` and write every item with BatchWriteItem (threads, unprocessed
+   items retried with backoff), or with `via_s3`, stage them in S3 and let ImportTable create it;
+3. verify: a Scan count equals the items written, a random sample of users and movies reads
+   back equal to the source's rows, the catalogue equals the source's;
+4. PutItem the pointer on condition that its version is still the one read in 1 (two publishes
+   cannot interleave: the later flip fails and its table is deleted);
+5. delete tables beyond the newest `keep` previous ones, and tables of publishes that died.
+A publish stopped before 4 leaves the pointer, and every table it names, untouched.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+from collections.abc import Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+from build.progress import get_logger, progress
+from build.publish.source import SourceError, open_source
+from handler import schema, table_layout
+from handler.artifact import TITLE_ROWS, ArtifactUnavailable
+from handler.dynamodb import DynamoDBRows, Reader, columns, open_table, read_pointer
+from handler.queries import MOVIE_COLUMNS, SIMILAR_COLUMNS, USER_COLUMNS, DuckDBRows
+
+log = get_logger("publish")
+
+ITEM_LIMIT = 400 * 1024  # DynamoDB's hard limit
+ITEM_BUDGET = 200 * 1024  # refuse well before it: a list that big is a build bug, not data
+_BATCH = 25  # BatchWriteItem's maximum
+
+
+class PublishError(Exception):
+    """A publish or rollback that cannot go ahead; the message says why (exit 2, nothing changed)."""
+
+
+@dataclass(frozen=True)
+class PublishSettings:
+    source: Path | None
+    name: str
+    endpoint_url: str | None = None
+    region: str | None = None
+    keep: int = 2  # previous builds kept for --rollback
+    sample: int = 200  # users and movies read back and compared with the source
+    workers: int = 8  # concurrent BatchWriteItem calls
+    via_s3: str | None = None  # s3://bucket/prefix: stage DynamoDB JSON there and ImportTable instead of writing
+    tmp_dir: Path = Path("/tmp/latentlens-publish")
+
+
+@dataclass
+class SizeStats:
+    """Encoded item sizes of one kind (bytes, as DynamoDB counts them: attribute names plus values)."""
+
+    sizes: list[int] = field(default_factory=list)
+
+    def add(self, n: int) -> None:
+        self.sizes.append(n)
+
+    def summary(self) -> dict[str, int]:
+        if not self.sizes:
+            return {"items": 0}
+        s = sorted(self.sizes)
+        return {"items": len(s), "mean": sum(s) // len(s), "p50": s[len(s) // 2], "p99": s[min(len(s) - 1, len(s) * 99 // 100)],
+                "max": s[-1]}
+
+
+@dataclass(frozen=True)
+class PublishResult:
+    table: str
+    version: int
+    items: int
+    seconds: float
+    write_seconds: float
+    sizes: dict[str, dict[str, int]]
+    deleted: list[str]
+    history: list[str]
+
+    def summary_text(self) -> str:
+        rate = self.items / self.write_seconds if self.write_seconds else 0.0
+        lines = [f"published {self.table} (pointer version {self.version}): {self.items:,} items in {self.seconds:.1f} s "
+                 f"(writes {rate:,.0f} items/s)"]
+        for kind, s in self.sizes.items():
+            if s.get("items"):
+                lines.append(f"  {kind:<9} {s['items']:>10,} items, bytes mean {s['mean']:,} p50 {s['p50']:,} "
+                             f"p99 {s['p99']:,} max {s['max']:,}")
+        lines.append(f"  rollback targets: {', '.join(self.history) or 'none'}")
+        if self.deleted:
+            lines.append(f"  deleted: {', '.join(self.deleted)}")
+        return "\n".join(lines)
+
+
+def make_client(endpoint_url: str | None, region: str | None):
+    """boto3 honours AWS_ENDPOINT_URL[_DYNAMODB] when no --endpoint-url is given."""
+    import boto3
+    from botocore.config import Config
+
+    return boto3.client("dynamodb", endpoint_url=endpoint_url, region_name=region,
+                        config=Config(retries={"mode": "standard", "total_max_attempts": 8}))
+
+
+def _item(key: str, payload) -> tuple[dict, int]:
+    blob = table_layout.encode(payload)
+    size = len(table_layout.KEY) + len(key.encode()) + len(table_layout.VALUE) + len(blob)
+    if size > ITEM_BUDGET:
+        raise PublishError(f"item {key} would be {size:,} bytes (budget {ITEM_BUDGET:,}, DynamoDB's limit {ITEM_LIMIT:,})")
+    return {table_layout.KEY: {"S": key}, table_layout.VALUE: {"B": blob}}, size
+
+
+def _grouped(cur, sql: str, batch: int = 20_000) -> Iterator[tuple[int, list]]:
+    """(key, rows without the key) for `sql` ordered by its first column, streamed."""
+    cur.execute(sql)
+    key, rows = None, []
+    while chunk := cur.fetchmany(batch):
+        for row in chunk:
+            if row[0] != key:
+                if rows:
+                    yield key, rows
+                key, rows = row[0], []
+            rows.append(row[1:])
+    if rows:
+        yield key, rows
+
+
+class _Reservoir:
+    """A uniform random sample of at most k keys from a stream (seeded: a failed check can be rerun)."""
+
+    def __init__(self, k: int, seed: int) -> None:
+        self.k, self.seen, self.keys, self.rng = k, 0, [], random.Random(seed)
+
+    def offer(self, key: int) -> None:
+        self.seen += 1
+        if len(self.keys) < self.k:
+            self.keys.append(key)
+        else:
+            j = self.rng.randrange(self.seen)
+            if j < self.k:
+                self.keys[j] = key
+
+
+def _catalogue(art) -> dict:
+    """What every container loads once: the movie map, the title index's rows, the popular lists."""
+    cur = art.conn.cursor()
+    try:
+        titles = [list(r) for r in cur.execute(TITLE_ROWS).fetchall()]
+    finally:
+        cur.close()
+    return {"movies": [list(m) for m in art.movies.values()], "titles": titles,
+            "popular": [[genre, [list(p) for p in pairs]] for genre, pairs in art.popular.items()]}
+
+
+class _Items:
+    """Every item of a build table, with size statistics and the sampled keys for verification."""
+
+    def __init__(self, art, sample: int) -> None:
+        self.art = art
+        self.sizes = {"user": SizeStats(), "movie": SizeStats(), "meta": SizeStats(), "catalogue": SizeStats()}
+        self.users, self.movies = _Reservoir(sample, 1), _Reservoir(sample, 2)
+        cur = art.conn.cursor()
+        self.n_users = cur.execute(f"SELECT count(DISTINCT user_id) FROM {schema.USER_RECOMMENDATIONS}").fetchone()[0]
+        self.n_movies = cur.execute(f"SELECT count(*) FROM {schema.MOVIES}").fetchone()[0]
+        cur.close()
+        blob = table_layout.encode(_catalogue(art))
+        self.chunks = [blob[i:i + table_layout.CHUNK_BYTES] for i in range(0, len(blob), table_layout.CHUNK_BYTES)] or [b""]
+
+    @property
+    def total(self) -> int:
+        return self.n_users + self.n_movies + 1 + len(self.chunks)
+
+    def _kept(self, kind: str, item: tuple[dict, int]) -> dict:
+        self.sizes[kind].add(item[1])
+        return item[0]
+
+    def __iter__(self) -> Iterator[dict]:
+        art = self.art
+        meta = {"format": table_layout.FORMAT_VERSION, "build_info": art.build_info, "sha256": art.sha256,
+                "columns": columns(), "chunks": len(self.chunks),
+                "counts": {"users": self.n_users, "movies": self.n_movies}}
+        yield self._kept("meta", _item(table_layout.META_KEY, meta))
+        for i, chunk in enumerate(self.chunks):
+            key = table_layout.chunk_key(i)
+            item = {table_layout.KEY: {"S": key}, table_layout.VALUE: {"B": chunk}}
+            yield self._kept("catalogue", (item, len(key) + 3 + len(chunk)))
+        movies_cur, similar_cur, users_cur = art.conn.cursor(), art.conn.cursor(), art.conn.cursor()
+        try:
+            similar = _grouped(similar_cur, f"SELECT movie_id, {', '.join(SIMILAR_COLUMNS)} FROM {schema.SIMILAR_MOVIES} "
+                                            "ORDER BY movie_id")
+            pending = next(similar, None)
+            for movie_id, (row,) in _grouped(movies_cur, f"SELECT movie_id, {', '.join(MOVIE_COLUMNS)} "
+                                                         f"FROM {schema.MOVIES} ORDER BY movie_id"):
+                while pending is not None and pending[0] < movie_id:
+                    pending = next(similar, None)  # neighbours of a movie not in the catalogue: never served
+                rows = []
+                if pending is not None and pending[0] == movie_id:
+                    rows, pending = pending[1], next(similar, None)
+                self.movies.offer(movie_id)
+                yield self._kept("movie", _item(table_layout.movie_key(movie_id), [row, rows]))
+            for user_id, rows in _grouped(users_cur, f"SELECT user_id, {', '.join(USER_COLUMNS)} "
+                                                     f"FROM {schema.USER_RECOMMENDATIONS} ORDER BY user_id"):
+                self.users.offer(user_id)
+                yield self._kept("user", _item(table_layout.user_key(user_id), rows))
+        finally:
+            for c in (movies_cur, similar_cur, users_cur):
+                c.close()
+
+
+def _batches(items, size: int = _BATCH) -> Iterator[list[dict]]:
+    batch: list[dict] = []
+    for item in items:
+        batch.append(item)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def _write_batch(client, table: str, batch: list[dict], attempts: int = 10) -> None:
+    """BatchWriteItem, retrying what DynamoDB leaves unprocessed with exponential backoff (as AWS advises)."""
+    request = {table: [{"PutRequest": {"Item": item}} for item in batch]}
+    for attempt in range(attempts):
+        request = client.batch_write_item(RequestItems=request).get("UnprocessedItems") or {}
+        if not request:
+            return
+        time.sleep(min(2.0, 0.05 * 2**attempt))
+    raise PublishError(f"DynamoDB left items of {table} unprocessed after {attempts} attempts")
+
+
+def _write_all(client, table: str, items: _Items, workers: int) -> int:
+    written = 0
+    lock = threading.Lock()
+    inflight: set[Future] = set()
+
+    def send(batch: list[dict]) -> None:
+        nonlocal written
+        _write_batch(client, table, batch)
+        with lock:
+            written += len(batch)
+
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="publish") as pool:
+        try:
+            for batch in progress(_batches(items), desc=f"writing {table}", total=-(-items.total // _BATCH), unit="batch"):
+                inflight.add(pool.submit(send, batch))
+                if len(inflight) >= 2 * workers:
+                    done, inflight = wait(inflight, return_when=FIRST_COMPLETED)
+                    for f in done:
+                        f.result()
+            for f in inflight:
+                f.result()
+        except BaseException:
+            for f in inflight:
+                f.cancel()
+            raise
+    return written
+
+
+IMPORT_PART_BYTES = 64 * 1024 * 1024  # uncompressed DynamoDB JSON per staged S3 object
+
+
+def _parse_s3(uri: str) -> tuple[str, str]:
+    bucket, _, prefix = uri.removeprefix("s3://").partition("/")
+    if not uri.startswith("s3://") or not bucket:
+        raise PublishError(f"--via-s3 {uri!r}: give s3://bucket[/prefix]")
+    return bucket, prefix.strip("/")
+
+
+def _import_via_s3(client, s3, uri: str, table: str, items: _Items) -> int:
+    """Stage every item as gzipped DynamoDB JSON under s3://bucket/prefix/<table>/, then ImportTable creates
+    and fills the table (no write capacity used: AWS's bulk path for very large builds). Returns items imported."""
+    import base64
+    import gzip
+    import io
+    import json
+
+    bucket, prefix = _parse_s3(uri)
+    folder = f"{prefix}/{table}/" if prefix else f"{table}/"
+    keys: list[str] = []
+
+    def upload(buffer: io.BytesIO) -> None:
+        key = f"{folder}part-{len(keys):05d}.json.gz"
+        s3.put_object(Bucket=bucket, Key=key, Body=gzip.compress(buffer.getvalue(), 6))
+        keys.append(key)
+
+    try:
+        buffer = io.BytesIO()
+        for item in progress(items, desc=f"staging {table}", total=items.total, unit="item"):
+            line = {"Item": {table_layout.KEY: item[table_layout.KEY],
+                             table_layout.VALUE: {"B": base64.b64encode(item[table_layout.VALUE]["B"]).decode()}}}
+            buffer.write(json.dumps(line, separators=(",", ":")).encode() + b"\n")
+            if buffer.tell() >= IMPORT_PART_BYTES:
+                upload(buffer)
+                buffer = io.BytesIO()
+        if buffer.tell():
+            upload(buffer)
+        log.info("staged %d parts under s3://%s/%s; importing", len(keys), bucket, folder)
+        arn = client.import_table(
+            S3BucketSource={"S3Bucket": bucket, "S3KeyPrefix": folder}, InputFormat="DYNAMODB_JSON",
+            InputCompressionType="GZIP",
+            TableCreationParameters={"TableName": table, "BillingMode": "PAY_PER_REQUEST",
+                                     "AttributeDefinitions": [{"AttributeName": table_layout.KEY, "AttributeType": "S"}],
+                                     "KeySchema": [{"AttributeName": table_layout.KEY, "KeyType": "HASH"}]},
+        )["ImportTableDescription"]["ImportArn"]
+        delay = 0.1
+        while True:
+            status = client.describe_import(ImportArn=arn)["ImportTableDescription"]
+            if status["ImportStatus"] not in ("IN_PROGRESS", "CANCELLING"):
+                break
+            time.sleep(delay)  # an import takes minutes on AWS: poll gently
+            delay = min(10.0, delay * 1.5)
+        if status["ImportStatus"] != "COMPLETED" or status.get("ErrorCount"):
+            raise PublishError(f"ImportTable of {table} ended {status['ImportStatus']} with {status.get('ErrorCount', 0)} "
+                               f"errors: {status.get('FailureMessage') or status.get('FailureCode') or 'no message'}")
+        client.get_waiter("table_exists").wait(TableName=table, WaiterConfig={"Delay": 1, "MaxAttempts": 300})
+        return int(status["ImportedItemCount"])
+    finally:  # the staged copy has served its purpose (or failed); the table is the build now
+        for start in range(0, len(keys), 1000):
+            s3.delete_objects(Bucket=bucket, Delete={"Objects": [{"Key": k} for k in keys[start:start + 1000]]})
+
+
+def _count(client, table: str, segments: int = 4) -> int:
+    """Items in the table by a parallel Scan (DescribeTable's ItemCount lags by hours)."""
+    def segment(i: int) -> int:
+        total, start = 0, None
+        while True:
+            kwargs = {"TableName": table, "Select": "COUNT", "Segment": i, "TotalSegments": segments, "ConsistentRead": True}
+            if start:
+                kwargs["ExclusiveStartKey"] = start
+            reply = client.scan(**kwargs)
+            total += reply["Count"]
+            start = reply.get("LastEvaluatedKey")
+            if not start:
+                return total
+
+    with ThreadPoolExecutor(max_workers=segments) as pool:
+        return sum(pool.map(segment, range(segments)))
+
+
+def _json(value):
+    """A value as it comes back from an item (tuples become lists)."""
+    return table_layout.decode(table_layout.encode(value))
+
+
+def _normal(rows) -> list:
+    """Rows as they come back from JSON (tuples become lists), sorted like handler.queries sorts them."""
+    return sorted(_json(list(rows)))
+
+
+def _verify(client, name: str, table: str, items: _Items, written: int) -> None:
+    counted = _count(client, table)
+    if counted != written or written != items.total:
+        raise PublishError(f"{table}: {counted:,} items in the table, {written:,} written, {items.total:,} expected")
+    art = items.art
+    built = open_table(name, table, client, max_attempts=8)
+    if (built.etag, built.build_info, built.sha256) != (art.etag, art.build_info, art.sha256):
+        raise PublishError(f"{table}: build_info or identity read back differs from the source")
+    if _json(list(built.movies.values())) != _json(list(art.movies.values())):
+        raise PublishError(f"{table}: the movie map read back differs from the source")
+    if _json(list(built.popular.items())) != _json(list(art.popular.items())):
+        raise PublishError(f"{table}: the popular lists read back differ from the source")
+    source = DuckDBRows(art.conn.cursor())
+    stored = DynamoDBRows(Reader(client, table, 8))
+    for user_id in items.users.keys:
+        if _normal(stored.user(user_id)) != _normal(source.user(user_id)):
+            raise PublishError(f"{table}: user {user_id}'s rows read back differ from the source")
+    for movie_id in items.movies.keys:
+        if (_normal([stored.movie(movie_id)]) != _normal([source.movie(movie_id)])
+                or _normal(stored.similar(movie_id)) != _normal(source.similar(movie_id))):
+            raise PublishError(f"{table}: movie {movie_id}'s rows read back differ from the source")
+    source.cur.close()
+    log.info("verified %s: %s items, %d users and %d movies compared with the source", table, f"{counted:,}",
+             len(items.users.keys), len(items.movies.keys))
+
+
+def _pointer_or_none(client, name: str) -> dict | None:
+    try:
+        return read_pointer(Reader(client, name, 8))
+    except ArtifactUnavailable as exc:
+        if exc.reason == "not_published":
+            return None
+        if exc.reason == "pointer_missing":
+            log.info("creating pointer table %s", name)
+            _create_table(client, name)
+            return None
+        raise PublishError(exc.message) from None
+
+
+def _create_table(client, table: str) -> None:
+    client.create_table(TableName=table, BillingMode="PAY_PER_REQUEST",
+                        AttributeDefinitions=[{"AttributeName": table_layout.KEY, "AttributeType": "S"}],
+                        KeySchema=[{"AttributeName": table_layout.KEY, "KeyType": "HASH"}])
+    client.get_waiter("table_exists").wait(TableName=table, WaiterConfig={"Delay": 1, "MaxAttempts": 300})
+
+
+def _flip(client, name: str, pointer: dict | None, table: str, history: list[str], sha256: str | None) -> int:
+    """The one write a reader acts on; conditional on the pointer being what this publish read."""
+    version = (pointer["version"] if pointer else 0) + 1
+    item = {table_layout.KEY: {"S": table_layout.POINTER_KEY}, "table": {"S": table}, "version": {"N": str(version)},
+            "history": {"L": [{"S": t} for t in history]}, "sha256": {"S": sha256 or ""},
+            "published_at": {"S": datetime.now(timezone.utc).isoformat(timespec="seconds")}}
+    if pointer is None:
+        condition = {"ConditionExpression": "attribute_not_exists(#k)", "ExpressionAttributeNames": {"#k": table_layout.KEY}}
+    else:
+        condition = {"ConditionExpression": "#v = :v", "ExpressionAttributeNames": {"#v": "version"},
+                     "ExpressionAttributeValues": {":v": {"N": str(pointer["version"])}}}
+    from botocore.exceptions import ClientError
+
+    try:
+        client.put_item(TableName=name, Item=item, **condition)
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+            raise PublishError(f"the pointer {name} changed while this publish ran (another publish or a rollback); "
+                               "nothing was switched") from None
+        raise
+    return version
+
+
+def _delete_tables(client, tables: list[str]) -> list[str]:
+    from botocore.exceptions import ClientError
+
+    deleted = []
+    for t in tables:
+        try:
+            client.delete_table(TableName=t)
+            deleted.append(t)
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") != "ResourceNotFoundException":
+                log.warning("could not delete %s: %s", t, exc)
+    return deleted
+
+
+def _build_tables(client, name: str) -> list[str]:
+    tables, start = [], None
+    while True:
+        reply = client.list_tables(**({"ExclusiveStartTableName": start} if start else {}))
+        tables += [t for t in reply.get("TableNames", []) if table_layout.is_build_table(name, t)]
+        start = reply.get("LastEvaluatedTableName")
+        if not start:
+            return tables
+
+
+def _check_name(name: str) -> None:
+    if not table_layout.NAME_PATTERN.match(name):
+        raise PublishError(f"--name {name!r}: use 3-200 letters, digits, '_' or '-' ({table_layout.NAME_PATTERN.pattern})")
+
+
+def publish(settings: PublishSettings, client=None) -> PublishResult:
+    """Write a new table from the source, verify it, flip the pointer, prune; see the module docstring."""
+    _check_name(settings.name)
+    if settings.keep < 1:
+        raise PublishError("--keep must be at least 1 (the build rolled back to)")
+    if settings.source is None or not settings.source.exists():
+        raise PublishError(f"{settings.source}: no such artifact file or Parquet directory")
+    try:
+        source = open_source(settings.source, settings.tmp_dir)
+    except SourceError as exc:
+        raise PublishError(str(exc)) from None
+    client = client or make_client(settings.endpoint_url, settings.region)
+    started = time.monotonic()
+    art = source.artifact
+    pointer = _pointer_or_none(client, settings.name)
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%f")
+    table = table_layout.build_table(settings.name, f"{stamp}-{(art.sha256 or 'nosha')[:8]}")
+    items = _Items(art, settings.sample)
+    log.info("publishing %s to %s: %s users, %s movies", source.label, table, f"{items.n_users:,}", f"{items.n_movies:,}")
+    if settings.via_s3:
+        _parse_s3(settings.via_s3)
+    else:
+        _create_table(client, table)
+    flipped = False
+    try:
+        t0 = time.monotonic()
+        if settings.via_s3:
+            import boto3
+
+            s3 = boto3.client("s3", endpoint_url=settings.endpoint_url, region_name=settings.region)
+            written = _import_via_s3(client, s3, settings.via_s3, table, items)
+        else:
+            written = _write_all(client, table, items, settings.workers)
+        write_seconds = time.monotonic() - t0
+        _verify(client, settings.name, table, items, written)
+        previous = ([pointer["table"]] + pointer["history"]) if pointer else []
+        history, expired = previous[:settings.keep], previous[settings.keep:]
+        version = _flip(client, settings.name, pointer, table, history, art.sha256)
+        flipped = True
+    finally:
+        if not flipped:  # an error or Ctrl-C: the pointer never named this table, so nobody reads it
+            _delete_tables(client, [table])
+        art.conn.close()
+    # Tables of publishes that died before their flip are older than this one and named by no pointer.
+    keep = {table, *history}
+    orphans = [t for t in _build_tables(client, settings.name) if t not in keep and t < table and t not in expired]
+    deleted = _delete_tables(client, expired + orphans)
+    log.info("pointer %s -> %s (version %d)", settings.name, table, version)
+    return PublishResult(table=table, version=version, items=written, seconds=time.monotonic() - started,
+                         write_seconds=write_seconds, sizes={k: v.summary() for k, v in items.sizes.items()},
+                         deleted=deleted, history=history)
+
+
+def rollback(settings: PublishSettings, client=None) -> dict:
+    """Point back at the newest previous build (checked servable first); the abandoned table is deleted."""
+    _check_name(settings.name)
+    client = client or make_client(settings.endpoint_url, settings.region)
+    pointer = _pointer_or_none(client, settings.name)
+    if pointer is None or not pointer["history"]:
+        raise PublishError(f"{settings.name}: no previous build to roll back to")
+    target, rest = pointer["history"][0], pointer["history"][1:]
+    try:
+        open_table(settings.name, target, client, max_attempts=8)
+    except ArtifactUnavailable as exc:
+        raise PublishError(f"cannot roll back to {target}: {exc.message}") from None
+    version = _flip(client, settings.name, pointer, target, rest, None)
+    deleted = _delete_tables(client, [pointer["table"]])
+    log.info("pointer %s -> %s (version %d); deleted %s", settings.name, target, version, ", ".join(deleted) or "nothing")
+    return {"table": target, "version": version, "history": rest, "deleted": deleted}
+
+
+def status(settings: PublishSettings, client=None) -> dict:
+    """The pointer as it stands (what `--status` prints)."""
+    _check_name(settings.name)
+    client = client or make_client(settings.endpoint_url, settings.region)
+    try:
+        return read_pointer(Reader(client, settings.name, 8))
+    except ArtifactUnavailable as exc:
+        raise PublishError(exc.message) from None

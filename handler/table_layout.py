@@ -1,0 +1,62 @@
+"""The one owner of the DynamoDB layout: table names, item keys, the value encoding and its version.
+
+`latentlens publish dynamodb` writes it and handler.dynamodb reads it. One table per published
+build (`<name>.<build id>`), immutable once written; a pointer table `<name>` holds one item
+naming the build being served. Every item is `{pk: S, v: B}`, `v` the compact JSON of its payload,
+zlib-compressed:
+
+- `u#<user_id>`  -> the user's rows, exactly handler.queries.USER_COLUMNS per row
+- `m#<movie_id>` -> [movie row (MOVIE_COLUMNS), neighbour rows (SIMILAR_COLUMNS)]
+- `meta`         -> build_info, the source's sha256, the columns above, counts, catalogue chunk count
+- `c#<i>`        -> slice i of the compressed catalogue (movie map, title-index rows, popular lists),
+                    read once per container
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import zlib
+
+FORMAT_VERSION = 1
+
+KEY = "pk"
+VALUE = "v"
+POINTER_KEY = "current"
+META_KEY = "meta"
+
+# A deployment name: no '.', so `<name>.*` (the role's table ARN pattern) cannot match another name's tables.
+NAME_PATTERN = re.compile(r"^[A-Za-z0-9_-]{3,200}$")
+SEPARATOR = "."
+
+# Catalogue slices stay far below DynamoDB's 400 KB item limit (and a BatchGetItem's 16 MB reply).
+CHUNK_BYTES = 128 * 1024
+
+
+def user_key(user_id: int) -> str:
+    return f"u#{user_id}"
+
+
+def movie_key(movie_id: int) -> str:
+    return f"m#{movie_id}"
+
+
+def chunk_key(index: int) -> str:
+    return f"c#{index}"
+
+
+def build_table(name: str, build_id: str) -> str:
+    return f"{name}{SEPARATOR}{build_id}"
+
+
+def is_build_table(name: str, table: str) -> bool:
+    return table.startswith(name + SEPARATOR)
+
+
+def encode(payload) -> bytes:
+    """Compact JSON, compressed: Python's float repr round-trips exactly, so decoded rows equal the source's."""
+    return zlib.compress(json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode(), 6)
+
+
+def decode(blob: bytes):
+    return json.loads(zlib.decompress(blob))
