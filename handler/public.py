@@ -18,6 +18,14 @@ PUBLIC_MESSAGES = {
     "schema_too_old": "the artifact's schema is older than this handler's; rebuild the artifact",
     "io_error": "the artifact cannot be read from disk",
     "s3_unavailable": "the artifact cannot be fetched from S3 right now",
+    # DynamoDB mode
+    "pointer_missing": "no build has been published to the store yet",
+    "not_published": "no build has been published to the store yet",
+    "table_missing": "the published build's table is not there",
+    "schema_mismatch": "the published build's layout does not match this handler; publish it again",
+    "store_throttled": "the store is throttling reads; try again shortly",
+    "store_unavailable": "the store cannot be read right now",
+    "store_misconfigured": "the store is not configured correctly",
 }
 
 
