@@ -31,7 +31,13 @@ from build.evaluate.compare import (
 )
 from build.evaluate.splits import temporal_holdout
 from build.export import tables as export_tables
-from build.export.artifact import ArtifactReport, ArtifactTables, write_artifact
+from build.export.artifact import (
+    ArtifactReport,
+    ArtifactTables,
+    check_output,
+    estimate_artifact_bytes,
+    write_artifact,
+)
 from build.export.query import format_table
 from build.interactions import to_interactions
 from build.models import registry
@@ -80,8 +86,11 @@ def run(settings: BuildSettings) -> BuildResult:
     started = time.perf_counter()
     specs = registry.select(settings.models)
     _check_pins(settings, specs, None)  # names and kinds: before reading 25M ratings
+    check_output(settings.out, force=settings.force)  # a bad --out costs seconds, not the whole build
     data = load_movielens(settings.data_dir, LoadOptions(keep_last_duplicate=settings.keep_last_duplicate))
     full = to_interactions(data)
+    check_output(settings.out, force=settings.force, needed_bytes=estimate_artifact_bytes(
+        full.n_users, full.n_items, settings.top_n, settings.similar_n))
     plan = plan_for(choose_scale(settings.scale, full.n_ratings))
     _check_pins(settings, specs, plan)
     evaluation = plan.apply(settings.evaluation)
@@ -159,7 +168,7 @@ def run(settings: BuildSettings) -> BuildResult:
             "scale": plan.scale,
         }
         tables = _artifact_tables(settings, data, full, finals, topn_champ, evaluations, info)
-        report = write_artifact(settings.out, tables)
+        report = write_artifact(settings.out, tables, force=settings.force)
         mlflow.log_metrics({"artifact_mb": report.size_bytes / 1e6,
                             "build_seconds": time.perf_counter() - started})
         mlflow.set_tag("artifact_sha256", report.sha256)
