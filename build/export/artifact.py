@@ -209,12 +209,13 @@ def estimate_artifact_bytes(n_users: int, n_movies: int, top_n: int, similar_n: 
     return rows * BYTES_PER_LIST_ROW + n_movies * BYTES_PER_MOVIE + BYTES_FIXED
 
 
-def _points_into_store(out: Path) -> bool:
+def _points_into_store(link: Path, out: Path | None = None) -> bool:
+    """`link` is a symlink into the builds store of `out` (`out` itself when not given)."""
     try:
-        target = os.readlink(out)
+        target = os.readlink(link)
     except OSError:
         return False
-    return Path(target).parent.name == store_dir(out).name
+    return Path(target).parent.name == store_dir(out or link).name
 
 
 def is_latentlens_artifact(path: Path) -> bool:
@@ -288,7 +289,7 @@ def check_output(out: Path, *, force: bool = False, needed_bytes: int = 0) -> No
             raise OutputError(out, "exists and is not a LatentLens artifact; refusing to replace it "
                                    "(choose another --out, or pass --force to replace it)")
         manifest = Path(schema.manifest_path(str(out)))
-        if (manifest.exists() or manifest.is_symlink()) and not _points_into_store(manifest) \
+        if (manifest.exists() or manifest.is_symlink()) and not _points_into_store(manifest, out) \
                 and not _looks_like_manifest(manifest):
             raise OutputError(manifest, "exists and is not a sha256 manifest; refusing to replace it "
                                         "(choose another --out, or pass --force to replace it)")

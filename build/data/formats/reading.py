@@ -9,6 +9,7 @@ Every value or line quoted in a message is cut to EXCERPT_CHARS.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import io
 import os
@@ -67,7 +68,7 @@ def file_kind(path: Path) -> str | None:
     except FileNotFoundError:
         return "a symlink to nothing (dangling)" if os.path.islink(path) else None
     except OSError as exc:
-        if exc.errno == 40:  # ELOOP
+        if exc.errno == errno.ELOOP:
             return "a symlink loop"
         return f"unreadable ({exc.strerror})"
     mode = st.st_mode
