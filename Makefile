@@ -13,7 +13,7 @@ PORT   ?= 8000
 $(STAMP): pyproject.toml constraints.txt
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11+ is required, found " + sys.version' 
 	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet -c constraints.txt --upgrade pip
+	$(PY) -m pip install --quiet -c constraints.txt --upgrade pip setuptools  # not the interpreter's old setuptools (known CVEs)
 	$(PY) -m pip install --quiet -c constraints.txt -e '.[build,test]'
 	@touch $(STAMP)
 

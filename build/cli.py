@@ -58,6 +58,8 @@ def _add_build_command(sub: argparse._SubParsersAction) -> None:
     b = sub.add_parser("build", help="train and evaluate every model, export the DuckDB artifact")
     b.add_argument("--data", type=Path, default=DEFAULT_DATA)
     b.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    b.add_argument("--force", action="store_true",
+                   help="replace --out even if it is not a LatentLens artifact (refused otherwise)")
     b.add_argument("--mlflow-uri", default=None,
                    help=f"MLflow tracking URI (default: $MLFLOW_TRACKING_URI or sqlite:///{DEFAULT_MLFLOW_DB})")
     b.add_argument("--experiment", default="latentlens")

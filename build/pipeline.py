@@ -31,9 +31,16 @@ from build.evaluate.compare import (
 )
 from build.evaluate.splits import temporal_holdout
 from build.export import tables as export_tables
-from build.export.artifact import ArtifactReport, ArtifactTables, write_artifact
+from build.export.artifact import (
+    ArtifactReport,
+    ArtifactTables,
+    check_output,
+    estimate_artifact_bytes,
+    write_artifact,
+)
 from build.export.query import format_table
 from build.interactions import to_interactions
+from build.minimum import check_minimum, topn_skip_reason
 from build.models import registry
 from build.models.base import Interactions, ModelConfig, Recommender, sample_users
 from build.progress import get_logger, progress
@@ -80,15 +87,20 @@ def run(settings: BuildSettings) -> BuildResult:
     started = time.perf_counter()
     specs = registry.select(settings.models)
     _check_pins(settings, specs, None)  # names and kinds: before reading 25M ratings
+    check_output(settings.out, force=settings.force)  # a bad --out costs seconds, not the whole build
     data = load_movielens(settings.data_dir, LoadOptions(keep_last_duplicate=settings.keep_last_duplicate))
     full = to_interactions(data)
+    check_output(settings.out, force=settings.force, needed_bytes=estimate_artifact_bytes(
+        full.n_users, full.n_items, settings.top_n, settings.similar_n))
     plan = plan_for(choose_scale(settings.scale, full.n_ratings))
     _check_pins(settings, specs, plan)
     evaluation = plan.apply(settings.evaluation)
+    check_minimum(full, evaluation.folds, settings.data_dir)  # 1 user, 1 movie, 1 rating: exit 2, not a crash
     inputs = registry.ModelInputs(data=data, items=full.items, quick=settings.quick, scale=plan.scale)
     train, test = temporal_holdout(full, evaluation.test_fraction)
     sampler = np.random.default_rng([settings.seed, 1])
     test = sample_users(test, evaluation.max_eval_users, sampler)
+    no_topn = topn_skip_reason(test)
     cv_data = sample_ratings(full, evaluation.cv_max_ratings, sampler)
     if cv_data is not full:
         log.info("rating cross-validation on a sample of %d of %d ratings", cv_data.n_ratings, full.n_ratings)
@@ -111,6 +123,10 @@ def run(settings: BuildSettings) -> BuildResult:
                 if spec.topn and not topn:
                     log.info("%s: top-N protocol skipped by the %s scale plan", spec.name, plan.scale)
                     mlflow.set_tag("topn_protocol", f"skipped by the {plan.scale} scale plan")
+                elif spec.topn and no_topn:
+                    log.info("%s: top-N protocol skipped: %s", spec.name, no_topn)
+                    mlflow.set_tag("topn_protocol", f"skipped: {no_topn}")
+                    topn = False
                 ev = evaluate_model(spec, inputs, cv_data, train, test, evaluation, settings.seed, topn=topn)
                 runs.log_params(ev.params)
                 _log_evaluation(ev)
@@ -159,7 +175,7 @@ def run(settings: BuildSettings) -> BuildResult:
             "scale": plan.scale,
         }
         tables = _artifact_tables(settings, data, full, finals, topn_champ, evaluations, info)
-        report = write_artifact(settings.out, tables)
+        report = write_artifact(settings.out, tables, force=settings.force)
         mlflow.log_metrics({"artifact_mb": report.size_bytes / 1e6,
                             "build_seconds": time.perf_counter() - started})
         mlflow.set_tag("artifact_sha256", report.sha256)
@@ -327,7 +343,7 @@ def _log_rating_model(settings: BuildSettings, model: Recommender, full: Interac
 
     from build.tracking.pyfunc_model import SIGNATURE, RatingModel
 
-    example = pd.DataFrame({"userId": full.users.ids[:3].astype(np.int64),
+    example = pd.DataFrame({"userId": full.users.ids[full.user_idx[:3]].astype(np.int64),  # 3 rated pairs
                             "movieId": full.items.ids[full.item_idx[:3]].astype(np.int64)})
     code_path = str(Path(build.__file__).resolve().parent)
     name = settings.registered_model_name if settings.register_model else None

@@ -45,6 +45,7 @@ class EvaluationSettings:
 class BuildSettings:
     data_dir: Path = Path("data/ml-latest-small")
     out: Path = Path("artifacts/latentlens.duckdb")
+    force: bool = False                     # replace --out even when it is not a LatentLens artifact
     mlflow_uri: str = field(default_factory=default_tracking_uri)
     experiment: str = "latentlens"
     models: tuple[str, ...] | None = None   # None = every registered model
@@ -70,6 +71,7 @@ class BuildSettings:
         return cls(
             data_dir=Path(args.data),
             out=Path(args.out),
+            force=getattr(args, "force", False),
             mlflow_uri=default_tracking_uri(args.mlflow_uri),
             experiment=args.experiment,
             models=models,

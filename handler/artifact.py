@@ -73,7 +73,9 @@ def digests_match(a: str, b: str) -> bool:
 
 
 def verify_local(path: str) -> str:
-    """Check a local file against the manifest beside it; returns the digest."""
+    """Check a local file against the manifest beside it; returns the digest. `path` is resolved first
+    (see open_artifact), so a build published meanwhile cannot pair its manifest with the old file."""
+    path = os.path.realpath(path)
     mpath = schema.manifest_path(path)
     try:
         with open(mpath, encoding="utf-8") as fh:
@@ -164,7 +166,12 @@ def _genres(movies: dict[int, tuple]) -> dict[str, str]:
 
 
 def open_artifact(path: str, settings: Settings, sha256: str | None = None) -> Artifact:
-    """Verify (unless the caller already did, passing `sha256`) and open read-only."""
+    """Verify (unless the caller already did, passing `sha256`) and open read-only.
+
+    `path` is resolved once: the build publishes by pointing a symlink at a content-addressed
+    file with its manifest beside it, so the file and the manifest read here are always one pair.
+    """
+    path = os.path.realpath(path)
     if not os.path.isfile(path):
         raise ArtifactUnavailable("artifact_missing", f"artifact not found: {path}")
     if sha256 is None and settings.verify_checksum:

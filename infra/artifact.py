@@ -56,16 +56,19 @@ def verify(path: Path) -> VerifiedArtifact:
     """Hash the artifact and compare it with its manifest; raise DeployError on any doubt."""
     if not path.is_file():
         raise DeployError(f"artifact {path} not found: build it with `latentlens build --out {path}` (or pass --build)")
-    expected, named = read_manifest(Path(manifest_path(str(path))))
-    if named != path.name:
+    # Resolved once: the build publishes `<out>` as a symlink to a content-addressed file with its
+    # manifest beside it, so the manifest read here is the one of the very file hashed.
+    real = path.resolve()
+    expected, named = read_manifest(Path(manifest_path(str(real))))
+    if named not in (path.name, real.name):
         raise DeployError(f"manifest of {path} names {named!r}, not {path.name!r}: it belongs to another file")
-    actual = sha256_file(path)
+    actual = sha256_file(real)
     if actual != expected:
         raise DeployError(
             f"artifact {path} does not match its manifest (sha256 {actual[:12]}…, manifest says {expected[:12]}…): "
             "it is truncated or was changed after the build; rebuild it"
         )
-    return VerifiedArtifact(path=path, sha256=actual, size=path.stat().st_size)
+    return VerifiedArtifact(path=real, sha256=actual, size=real.stat().st_size)
 
 
 def content_key(prefix: str, sha256: str) -> str:

@@ -29,7 +29,7 @@ import polars as pl
 
 from build.data.errors import DataError
 from build.data.formats import csv_layout, dat_layout, k100_layout
-from build.data.formats.reading import sha256_files
+from build.data.formats.reading import exists_at_all, file_kind, physical_line, require_regular_file, sha256_files
 from build.data.formats.release import RawRelease
 from build.data.formats.titles import placeholder_movies
 from build.data.tables import MOVIES_SCHEMA, MovieLensData
@@ -53,15 +53,17 @@ class LoadOptions:
 
 def detect_layout(directory: Path) -> str:
     """Name the layout by its marker files; DataError listing what was found otherwise."""
-    if not directory.exists():
+    kind = file_kind(directory)
+    if kind is None:
         raise DataError(directory, "no such directory")
-    if not directory.is_dir():
-        raise DataError(directory, "not a directory")
+    if kind != "a directory":
+        raise DataError(directory, f"not a directory (it is {kind or 'a regular file'})")
     for layout, markers in LAYOUT_MARKERS.items():
-        if any((directory / name).is_file() for name in markers):
+        if any(exists_at_all(directory / name) for name in markers):
             for name in markers:
-                if not (directory / name).is_file():
+                if not exists_at_all(directory / name):
                     raise DataError(directory / name, f"required file {name} is missing ({layout} layout)")
+                require_regular_file(directory / name)
             return layout
     found = sorted(p.name for p in directory.iterdir())
     shown = ", ".join(found[:12]) + (", ..." if len(found) > 12 else "") if found else "an empty directory"
@@ -98,7 +100,7 @@ def _check_movies(raw: RawRelease) -> None:
     first_repeat = raw.movies.select((~pl.col("movie_id").is_first_distinct()).arg_true().first()).item()
     if first_repeat is not None:
         movie = raw.movies["movie_id"][first_repeat]
-        line = first_repeat + (2 if raw.layout == "csv" else 1)
+        line = physical_line(raw.movies.select("title"), first_repeat, 2 if raw.layout == "csv" else 1)
         raise DataError(raw.movies_path, f"movie id {movie} listed twice", line=line)
 
 

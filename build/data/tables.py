@@ -7,6 +7,16 @@ from pathlib import Path
 
 import polars as pl
 
+# Limits the loader enforces (README, "The data"): ids as the API accepts them, timestamps that
+# are dates, and text small enough that no answer grows past Lambda's 6 MB response limit.
+MAX_ID = 2**31 - 1
+MAX_TIMESTAMP = 253_402_300_799  # 9999-12-31 23:59:59 UTC, the last second a date can show
+MAX_TITLE_CHARS = 1_000
+MAX_TAG_CHARS = 1_000
+MAX_GENRES_CHARS = 1_000
+ID_RANGE = (1, MAX_ID, f"ids are 1..{MAX_ID}")
+TIMESTAMP_RANGE = (0, MAX_TIMESTAMP, f"seconds since 1970-01-01 UTC, 0..{MAX_TIMESTAMP} (9999-12-31)")
+
 RATINGS_SCHEMA = {"user_id": pl.Int32, "movie_id": pl.Int32, "rating": pl.Float32, "timestamp": pl.Int64}
 MOVIES_SCHEMA = {
     "movie_id": pl.Int32,

@@ -1,22 +1,35 @@
-"""Write the DuckDB artifact atomically: temp file beside the target, verify, then rename.
+"""Write the DuckDB artifact and publish it with its manifest as one pair.
 
-A failed or interrupted export leaves the previous artifact (and its manifest) untouched;
-two exports racing for the same target each write their own temp file and the last rename
+The file is written to a temp file beside the target and verified, then moved to a
+content-addressed name, `<out>.builds/<sha256>.duckdb`, with its manifest beside it; both are
+immutable from then on. Publishing is ONE atomic step: `<out>` becomes a symlink to that file
+(`os.replace` of a symlink). Readers (handler/artifact.py, infra/artifact.py) resolve `<out>` once
+and read the manifest beside the resolved file, so they see the old pair or the new pair,
+never a mix, whatever step a failure or a kill interrupts. `<out>.sha256` is then pointed at the
+new manifest too (for `sha256sum -c`); a build killed between the two flips leaves it stale
+until the next build repairs it, which no reader depends on. The current and the previous
+build are kept; older ones are removed.
+
+Two exports racing for the same target each write their own temp file and the last publish
 wins whole. Tables come in as polars frames, go through Arrow in bulk, sorted by key so
 DuckDB's zone maps keep point lookups cheap.
 """
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import os
 import re
+import shutil
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
 import polars as pl
 
+from build.data.errors import DataError
 from build.progress import get_logger
 from handler import schema
 
@@ -28,8 +41,25 @@ log = get_logger(__name__)
 STORAGE_COMPATIBILITY = "v1.1.0"
 
 
+STORE_SUFFIX = ".builds"  # `<out>.builds/<sha256>.duckdb`: the content-addressed builds `<out>` points at
+KEEP_BUILDS = 2  # the current build and the previous one (a reader that resolved `<out>` just before a publish)
+DUCKDB_MAGIC = b"DUCK"  # bytes 8..12 of every DuckDB database file
+
+# Rough artifact size for the free-space check, from the measured builds (README, Performance):
+# 6.7-10.7 bytes per list row at ML-25M, ~13 on the embedded data; plus the movie catalogue.
+BYTES_PER_LIST_ROW = 12
+BYTES_PER_MOVIE = 300
+BYTES_FIXED = 4 << 20  # DuckDB's own overhead: a 4-movie artifact is 2.4 MB
+
+_NO_ROOM = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
+
+
 class ArtifactError(RuntimeError):
     """The artifact written does not meet its contract; the target was not replaced."""
+
+
+class OutputError(DataError):
+    """The output location cannot take the artifact (a user-fixable problem, exit 2); nothing was replaced."""
 
 
 @dataclass(frozen=True)
@@ -169,16 +199,209 @@ def remove_stale_temp_files(out: Path) -> list[Path]:
     return removed
 
 
-def write_artifact(out: Path, tables: ArtifactTables) -> ArtifactReport:
-    """Write, verify and atomically install the artifact and its sha256 manifest at `out`."""
+def store_dir(out: Path) -> Path:
+    return out.with_name(out.name + STORE_SUFFIX)
+
+
+def estimate_artifact_bytes(n_users: int, n_movies: int, top_n: int, similar_n: int) -> int:
+    """A generous guess at the artifact's size, for the free-space check before training."""
+    rows = n_users * top_n + n_movies * (similar_n + 1)
+    return rows * BYTES_PER_LIST_ROW + n_movies * BYTES_PER_MOVIE + BYTES_FIXED
+
+
+def _points_into_store(link: Path, out: Path | None = None) -> bool:
+    """`link` is a symlink into the builds store of `out` (`out` itself when not given)."""
+    try:
+        target = os.readlink(link)
+    except OSError:
+        return False
+    return Path(target).parent.name == store_dir(out or link).name
+
+
+def is_latentlens_artifact(path: Path) -> bool:
+    """A file a build wrote: a symlink into its builds store, or a DuckDB file with a build_info table."""
+    if _points_into_store(path):
+        return True
+    try:
+        if not path.is_file():  # never open a FIFO or a device: it could block or have side effects
+            return False
+        with open(path, "rb") as fh:
+            head = fh.read(16)
+    except OSError:
+        return False
+    if head[8:12] != DUCKDB_MAGIC:
+        return False
+    try:
+        con = duckdb.connect(str(path), read_only=True)
+    except duckdb.Error:
+        # Open elsewhere in this process with another configuration, say: a well-formed manifest
+        # naming it still marks it as ours.
+        return _looks_like_manifest(Path(schema.manifest_path(str(path))), path.name)
+    try:
+        return con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = ?",
+                           [schema.BUILD_INFO]).fetchone()[0] == 1
+    except duckdb.Error:
+        return False
+    finally:
+        con.close()
+
+
+def _looks_like_manifest(path: Path, name: str | None = None) -> bool:
+    try:
+        if not path.is_file() or path.stat().st_size > 4096:
+            return False
+        fields = path.read_text(encoding="utf-8").split()
+    except (OSError, UnicodeDecodeError):
+        return False
+    return (len(fields) == 2 and re.fullmatch(r"[0-9a-fA-F]{64}", fields[0]) is not None
+            and (name is None or fields[1].lstrip("*") == name))
+
+
+def _existing_ancestor(directory: Path) -> Path:
+    for candidate in (directory, *directory.parents):
+        if candidate.exists() or candidate.is_symlink():
+            return candidate
+    return Path("/")
+
+
+def check_output(out: Path, *, force: bool = False, needed_bytes: int = 0) -> None:
+    """Can `out` take a new artifact? Before any training, so a bad --out costs seconds, not minutes.
+
+    Refuses a directory, a location that cannot be written, too little free space for
+    `needed_bytes`, and (unless `force`) replacing a file that is not a LatentLens artifact
+    or a manifest path holding something else.
+    """
     out = Path(out)
+    if out.is_dir():
+        raise OutputError(out, "is a directory; --out names the artifact file, e.g. "
+                               f"{out / 'latentlens.duckdb'}")
+    where = _existing_ancestor(out.parent)
+    if not where.is_dir():
+        raise OutputError(where, f"is not a directory, so {out.name} cannot be written under it")
+    try:
+        fd, probe = tempfile.mkstemp(dir=where, prefix=f".{out.name}.probe-")
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise OutputError(where, f"cannot write the artifact here: {exc.strerror or exc}") from None
+    if not force:
+        if (out.exists() or out.is_symlink()) and not is_latentlens_artifact(out):
+            raise OutputError(out, "exists and is not a LatentLens artifact; refusing to replace it "
+                                   "(choose another --out, or pass --force to replace it)")
+        manifest = Path(schema.manifest_path(str(out)))
+        if (manifest.exists() or manifest.is_symlink()) and not _points_into_store(manifest, out) \
+                and not _looks_like_manifest(manifest):
+            raise OutputError(manifest, "exists and is not a sha256 manifest; refusing to replace it "
+                                        "(choose another --out, or pass --force to replace it)")
+    if needed_bytes:
+        free = shutil.disk_usage(where).free
+        if free < needed_bytes:
+            raise OutputError(where, f"{free / 1e6:.1f} MB free, the artifact needs about "
+                                     f"{needed_bytes / 1e6:.1f} MB; free some space or choose another --out")
+
+
+def _no_room(exc: BaseException) -> bool:
+    if isinstance(exc, OSError):
+        return exc.errno in _NO_ROOM
+    text = str(exc).lower()
+    return isinstance(exc, duckdb.Error) and ("no space left" in text or "disk quota" in text
+                                              or "file too large" in text)
+
+
+def _fsync_dir(directory: Path) -> None:
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _write_manifest(path: Path, digest: str, name: str) -> None:
+    with open(path, "w", encoding="utf-8") as fh:
+        fh.write(schema.manifest_text(digest, name))
+        fh.flush()
+        os.fsync(fh.fileno())
+
+
+def _point(link: Path, target: str, staging: Path) -> None:
+    """Atomically make `link` a symlink to `target` (relative): build it at `staging`, rename it over."""
+    staging.unlink(missing_ok=True)
+    os.symlink(target, staging)
+    os.replace(staging, link)
+
+
+def _repair_manifest_link(out: Path) -> None:
+    """`<out>.sha256` points at the manifest of what `<out>` points at (a kill between the flips)."""
+    if not _points_into_store(out):
+        return
+    wanted = os.readlink(out) + schema.MANIFEST_SUFFIX
+    manifest = Path(schema.manifest_path(str(out)))
+    try:
+        current = os.readlink(manifest)
+    except OSError:
+        current = None
+    if current != wanted and (out.parent / wanted).is_file():
+        _point(manifest, wanted, out.with_name(f".{out.name}.tmp-{os.getpid()}.link"))
+        log.info("repaired %s (it still named the build before the last one)", manifest.name)
+
+
+def _prune(store: Path, keep: set[str]) -> None:
+    """Remove builds other than `keep` (file names in the store) and their manifests."""
+    for path in store.glob("*.duckdb"):
+        if path.name not in keep:
+            path.unlink(missing_ok=True)
+            Path(schema.manifest_path(str(path))).unlink(missing_ok=True)
+
+
+def _publish(out: Path, tmp: Path, digest: str) -> Path:
+    """Move the verified temp file into the store and point `out` at it: the one publishing step."""
+    store = store_dir(out)
+    store.mkdir(exist_ok=True)
+    name = f"{digest}.duckdb"
+    final = store / name
+    relative = f"{store.name}/{name}"
+    # One lock (the directory itself, so no lock file is left behind) across the whole publish:
+    # concurrent builds cannot interleave their flips or prune each other's build.
+    dir_fd = os.open(out.parent, os.O_RDONLY)
+    try:
+        fcntl.flock(dir_fd, fcntl.LOCK_EX)
+        previous = os.readlink(out) if _points_into_store(out) else None
+        staged_manifest = Path(schema.manifest_path(str(tmp)))
+        _write_manifest(staged_manifest, digest, out.name)
+        os.replace(tmp, final)
+        os.replace(staged_manifest, Path(schema.manifest_path(str(final))))
+        _fsync_dir(store)
+        staging = tmp.with_name(tmp.name + ".link")
+        _point(out, relative, staging)  # published: from here on readers get the new pair
+        try:  # housekeeping: a failure here must not fail a build that is already published
+            _point(Path(schema.manifest_path(str(out))), relative + schema.MANIFEST_SUFFIX, staging)
+            _fsync_dir(out.parent)
+            _prune(store, {name} | ({Path(previous).name} if previous else set()))
+        except OSError as exc:
+            log.warning("artifact published, but tidying up after it failed (the next build retries): %s", exc)
+    finally:
+        try:
+            os.close(dir_fd)  # closing releases the lock
+        except OSError:
+            pass  # the descriptor (and the lock) is gone either way; after a publish this is no failure
+    return final
+
+
+def write_artifact(out: Path, tables: ArtifactTables, *, force: bool = False) -> ArtifactReport:
+    """Write, verify and publish the artifact and its sha256 manifest at `out` (see the module doc).
+
+    OutputError (exit 2) when the location cannot take it or the disk fills; the previous
+    pair is then still what `out` serves.
+    """
+    out = Path(out)
+    check_output(out, force=force)
     out.parent.mkdir(parents=True, exist_ok=True)
     remove_stale_temp_files(out)
     tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
-    tmp_manifest = Path(schema.manifest_path(str(tmp)))
-    for stale in (tmp, tmp_manifest, tmp.with_name(tmp.name + ".wal")):
+    for stale in (tmp, tmp.with_name(tmp.name + ".wal"), Path(schema.manifest_path(str(tmp)))):
         stale.unlink(missing_ok=True)
     try:
+        _repair_manifest_link(out)
         con = duckdb.connect(str(tmp), config={"storage_compatibility_version": STORAGE_COMPATIBILITY})
         try:
             counts = _write_tables(con, tables)
@@ -186,23 +409,17 @@ def write_artifact(out: Path, tables: ArtifactTables) -> ArtifactReport:
             con.close()
         verify_artifact(tmp, counts)
         digest = schema.sha256_file(tmp)
-        tmp_manifest.write_text(schema.manifest_text(digest, out.name))
         with open(tmp, "rb") as fh:  # make the bytes durable before the rename publishes them
             os.fsync(fh.fileno())
-        # One lock across both renames: concurrent builds cannot pair one's artifact with the
-        # other's manifest (the last to take the lock wins whole).
-        # The lock is the directory itself, so no lock file is left behind.
-        dir_fd = os.open(out.parent, os.O_RDONLY)
-        try:
-            fcntl.flock(dir_fd, fcntl.LOCK_EX)
-            os.replace(tmp, out)
-            os.replace(tmp_manifest, schema.manifest_path(str(out)))
-        finally:
-            os.close(dir_fd)  # closing releases the lock
-    except BaseException:
-        for leftover in (tmp, tmp_manifest, tmp.with_name(tmp.name + ".wal")):
+        final = _publish(out, tmp, digest)
+    except BaseException as exc:
+        for leftover in (tmp, tmp.with_name(tmp.name + ".wal"), Path(schema.manifest_path(str(tmp))),
+                         tmp.with_name(tmp.name + ".link")):
             leftover.unlink(missing_ok=True)
+        if _no_room(exc):
+            raise OutputError(out.parent, "no space left while writing the artifact; the previous "
+                                          "artifact is unchanged; free some space and rebuild") from None
         raise
-    size = out.stat().st_size
+    size = final.stat().st_size
     log.info("artifact %s written: %.1f MB, sha256 %s", out, size / 1e6, digest[:12])
     return ArtifactReport(out, digest, size, counts)

@@ -73,6 +73,24 @@ def test_constraints_pin_every_package_the_project_installs_at_its_installed_ver
     assert not differ, f"constraints.txt pin != installed version: {differ}"
 
 
+# setuptools' fixes for CVE-2022-40897 (65.5.1), CVE-2024-6345 (70.0.0) and CVE-2025-47273 (78.1.1)
+SETUPTOOLS_WITHOUT_KNOWN_CVES = "78.1.1"
+
+
+def test_venv_setuptools_is_pinned_and_upgraded_with_everything_else():
+    """pip and setuptools come with the interpreter's venv (setuptools 65.5 on 3.11.7): pinned and upgraded too."""
+    from packaging.version import Version
+
+    pinned = pins(CONSTRAINTS)
+    for bootstrap in ("pip", "setuptools"):
+        assert bootstrap in pinned, f"{bootstrap} is not pinned in constraints.txt"
+        assert distribution(bootstrap).version == pinned[bootstrap], f"the venv's {bootstrap} is not the pinned one"
+    assert Version(pinned["setuptools"]) >= Version(SETUPTOOLS_WITHOUT_KNOWN_CVES)
+    install = (REPO / "Makefile").read_text()
+    assert re.search(r"pip install [^\n]*-c constraints.txt --upgrade pip setuptools", install), \
+        "make install does not upgrade setuptools to its pin"
+
+
 def test_lambda_requirements_are_the_whole_runtime_closure_of_the_handler():
     pinned = pins(LAMBDA_REQUIREMENTS)
     needed = {n: v for n, v in closure(LAMBDA_ROOTS).items() if n not in PROVIDED_BY_THE_RUNTIME}

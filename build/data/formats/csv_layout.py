@@ -10,22 +10,38 @@ from pathlib import Path
 
 import polars as pl
 
-from build.data.formats.reading import TableSpec, read_file
+from build.data.formats.reading import TableSpec, exists_at_all, read_file
 from build.data.formats.release import RawRelease
 from build.data.formats.titles import finish_movies, genres_expr
-from build.data.tables import GENOME_SCORES_SCHEMA, GENOME_TAGS_SCHEMA, LINKS_SCHEMA, RATINGS_SCHEMA, TAGS_SCHEMA
+from build.data.tables import (
+    GENOME_SCORES_SCHEMA,
+    GENOME_TAGS_SCHEMA,
+    ID_RANGE,
+    LINKS_SCHEMA,
+    MAX_GENRES_CHARS,
+    MAX_TAG_CHARS,
+    MAX_TITLE_CHARS,
+    RATINGS_SCHEMA,
+    TAGS_SCHEMA,
+    TIMESTAMP_RANGE,
+)
 
 REQUIRED = ("ratings.csv", "movies.csv")
 OPTIONAL = ("tags.csv", "links.csv", "genome-scores.csv", "genome-tags.csv")
 
-RATINGS = TableSpec(RATINGS_SCHEMA, tuple(RATINGS_SCHEMA), header=("userId", "movieId", "rating", "timestamp"))
+RATINGS = TableSpec(RATINGS_SCHEMA, tuple(RATINGS_SCHEMA), header=("userId", "movieId", "rating", "timestamp"),
+                    ranges={"user_id": ID_RANGE, "movie_id": ID_RANGE, "timestamp": TIMESTAMP_RANGE})
 MOVIES = TableSpec({"movie_id": pl.Int32, "title": pl.Utf8, "genres": pl.Utf8}, ("movie_id", "title"),
-                   header=("movieId", "title", "genres"))
-TAGS = TableSpec(TAGS_SCHEMA, ("user_id", "movie_id", "timestamp"), header=("userId", "movieId", "tag", "timestamp"))
+                   header=("movieId", "title", "genres"), ranges={"movie_id": ID_RANGE},
+                   max_chars={"title": MAX_TITLE_CHARS, "genres": MAX_GENRES_CHARS})
+TAGS = TableSpec(TAGS_SCHEMA, ("user_id", "movie_id", "timestamp"), header=("userId", "movieId", "tag", "timestamp"),
+                 ranges={"user_id": ID_RANGE, "movie_id": ID_RANGE, "timestamp": TIMESTAMP_RANGE},
+                 max_chars={"tag": MAX_TAG_CHARS})
 LINKS = TableSpec({"movie_id": pl.Int32, "imdb_id": pl.Utf8, "tmdb_id": pl.Int32}, ("movie_id", "imdb_id"),
-                  header=("movieId", "imdbId", "tmdbId"))
-GENOME_SCORES = TableSpec(GENOME_SCORES_SCHEMA, tuple(GENOME_SCORES_SCHEMA), header=("movieId", "tagId", "relevance"))
-GENOME_TAGS = TableSpec(GENOME_TAGS_SCHEMA, ("tag_id",), header=("tagId", "tag"))
+                  header=("movieId", "imdbId", "tmdbId"), ranges={"movie_id": ID_RANGE})
+GENOME_SCORES = TableSpec(GENOME_SCORES_SCHEMA, tuple(GENOME_SCORES_SCHEMA), header=("movieId", "tagId", "relevance"),
+                          ranges={"movie_id": ID_RANGE})
+GENOME_TAGS = TableSpec(GENOME_TAGS_SCHEMA, ("tag_id",), header=("tagId", "tag"), max_chars={"tag": MAX_TAG_CHARS})
 
 
 def read_csv_release(directory: Path) -> RawRelease:
@@ -34,7 +50,7 @@ def read_csv_release(directory: Path) -> RawRelease:
     def read(name: str, spec: TableSpec) -> pl.DataFrame:
         return read_file(directory / name, spec)
 
-    present = [name for name in (*REQUIRED, *OPTIONAL) if (directory / name).is_file()]
+    present = [name for name in (*REQUIRED, *OPTIONAL) if exists_at_all(directory / name)]
     ratings = read("ratings.csv", RATINGS)
     movies = finish_movies(read("movies.csv", MOVIES).with_columns(genres_expr(pl.col("genres"))))
     tags = read("tags.csv", TAGS) if "tags.csv" in present else pl.DataFrame(schema=TAGS_SCHEMA)

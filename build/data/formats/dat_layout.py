@@ -15,32 +15,46 @@ from pathlib import Path
 import polars as pl
 
 from build.data.errors import DataError
-from build.data.formats.reading import TableSpec, read_table
+from build.data.formats.reading import TableSpec, exists_at_all, read_table, require_regular_file, require_text
 from build.data.formats.release import RawRelease
 from build.data.formats.titles import finish_movies, genres_expr
-from build.data.tables import LINKS_SCHEMA, RATINGS_SCHEMA, TAGS_SCHEMA, USERS_SCHEMA
+from build.data.tables import (
+    ID_RANGE,
+    LINKS_SCHEMA,
+    MAX_GENRES_CHARS,
+    MAX_TAG_CHARS,
+    MAX_TITLE_CHARS,
+    RATINGS_SCHEMA,
+    TAGS_SCHEMA,
+    TIMESTAMP_RANGE,
+    USERS_SCHEMA,
+)
 
 SEPARATOR = "\x1f"
 REQUIRED = ("ratings.dat", "movies.dat")
 
-RATINGS = TableSpec(RATINGS_SCHEMA, tuple(RATINGS_SCHEMA), separator=SEPARATOR, quote_char=None)
+RATINGS = TableSpec(RATINGS_SCHEMA, tuple(RATINGS_SCHEMA), separator=SEPARATOR, quote_char=None,
+                    ranges={"user_id": ID_RANGE, "movie_id": ID_RANGE, "timestamp": TIMESTAMP_RANGE})
 MOVIES = TableSpec({"movie_id": pl.Int32, "title": pl.Utf8, "genres": pl.Utf8}, ("movie_id", "title"),
-                   separator=SEPARATOR, quote_char=None)
-TAGS = TableSpec(TAGS_SCHEMA, ("user_id", "movie_id", "timestamp"), separator=SEPARATOR, quote_char=None)
-USERS = TableSpec(USERS_SCHEMA, ("user_id",), separator=SEPARATOR, quote_char=None)
+                   separator=SEPARATOR, quote_char=None, ranges={"movie_id": ID_RANGE},
+                   max_chars={"title": MAX_TITLE_CHARS, "genres": MAX_GENRES_CHARS})
+TAGS = TableSpec(TAGS_SCHEMA, ("user_id", "movie_id", "timestamp"), separator=SEPARATOR, quote_char=None,
+                 ranges={"user_id": ID_RANGE, "movie_id": ID_RANGE, "timestamp": TIMESTAMP_RANGE},
+                 max_chars={"tag": MAX_TAG_CHARS})
+USERS = TableSpec(USERS_SCHEMA, ("user_id",), separator=SEPARATOR, quote_char=None, ranges={"user_id": ID_RANGE})
 
 
 def is_one_million(directory: Path) -> bool:
-    return (directory / "users.dat").is_file()
+    return exists_at_all(directory / "users.dat")
 
 
 def transcode(path: Path, text: bool, latin1_fallback: bool = False) -> bytes:
     """The file's bytes as UTF-8 with `::` replaced by the single-byte separator."""
-    if not path.is_file():
-        raise DataError(path, f"required file {path.name} is missing")
+    require_regular_file(path)
     data = path.read_bytes()
     if not data:
         raise DataError(path, "empty file (0 bytes)")
+    require_text(path, data[:512])
     if text:
         try:
             data.decode("utf-8")
@@ -58,7 +72,7 @@ def read_dat_release(directory: Path) -> RawRelease:
     ratings = read_table(ratings_path, RATINGS, transcode(ratings_path, text=False))
     raw_movies = read_table(movies_path, MOVIES, transcode(movies_path, text=True, latin1_fallback=one_million))
     movies = finish_movies(raw_movies.with_columns(genres_expr(pl.col("genres"))))
-    has_tags = tags_path.is_file()
+    has_tags = exists_at_all(tags_path)
     tags = read_table(tags_path, TAGS, transcode(tags_path, text=True)) if has_tags else pl.DataFrame(schema=TAGS_SCHEMA)
     users_path = directory / "users.dat"
     users = read_table(users_path, USERS, transcode(users_path, text=True, latin1_fallback=True)) if one_million else None

@@ -12,33 +12,42 @@ from pathlib import Path
 import polars as pl
 
 from build.data.errors import DataError
-from build.data.formats.reading import TableSpec, read_table
+from build.data.formats.reading import TableSpec, exists_at_all, read_table, require_regular_file, require_text
 from build.data.formats.release import RawRelease
 from build.data.formats.titles import finish_movies
-from build.data.tables import LINKS_SCHEMA, RATINGS_SCHEMA, TAGS_SCHEMA, USERS_SCHEMA
+from build.data.tables import (
+    ID_RANGE,
+    LINKS_SCHEMA,
+    MAX_TITLE_CHARS,
+    RATINGS_SCHEMA,
+    TAGS_SCHEMA,
+    TIMESTAMP_RANGE,
+    USERS_SCHEMA,
+)
 
 REQUIRED = ("u.data", "u.item", "u.genre")
 N_GENRE_FLAGS = 19
 
-RATINGS = TableSpec(RATINGS_SCHEMA, tuple(RATINGS_SCHEMA), separator="\t", quote_char=None)
+RATINGS = TableSpec(RATINGS_SCHEMA, tuple(RATINGS_SCHEMA), separator="\t", quote_char=None,
+                    ranges={"user_id": ID_RANGE, "movie_id": ID_RANGE, "timestamp": TIMESTAMP_RANGE})
 GENRES = TableSpec({"genre": pl.Utf8, "index": pl.Int32}, ("genre", "index"), separator="|", quote_char=None)
 ITEMS = TableSpec(
     {"movie_id": pl.Int32, "title": pl.Utf8, "release_date": pl.Utf8, "video_release_date": pl.Utf8,
      "imdb_url": pl.Utf8, **{f"g{i}": pl.Int8 for i in range(N_GENRE_FLAGS)}},
     ("movie_id", *(f"g{i}" for i in range(N_GENRE_FLAGS))),
-    separator="|", quote_char=None,
+    separator="|", quote_char=None, ranges={"movie_id": ID_RANGE}, max_chars={"title": MAX_TITLE_CHARS},
 )
 
 USERS = TableSpec({"user_id": pl.Int32, "age": pl.Int32, "gender": pl.Utf8, "occupation": pl.Utf8,
-                   "zip_code": pl.Utf8}, ("user_id",), separator="|", quote_char=None)
+                   "zip_code": pl.Utf8}, ("user_id",), separator="|", quote_char=None, ranges={"user_id": ID_RANGE})
 
 
 def _latin1(path: Path) -> bytes:
-    if not path.is_file():
-        raise DataError(path, f"required file {path.name} is missing")
+    require_regular_file(path)
     data = path.read_bytes()
     if not data:
         raise DataError(path, "empty file (0 bytes)")
+    require_text(path, data[:512])
     return data.decode("latin-1").encode("utf-8")
 
 
@@ -53,10 +62,10 @@ def _genre_names(path: Path) -> list[str]:
 
 def read_100k_release(directory: Path) -> RawRelease:
     ratings_path, items_path, genre_path = (directory / n for n in REQUIRED)
-    if not ratings_path.is_file():
-        raise DataError(ratings_path, "required file u.data is missing")
+    require_regular_file(ratings_path)
     if ratings_path.stat().st_size == 0:
         raise DataError(ratings_path, "empty file (0 bytes)")
+    require_text(ratings_path)
     ratings = read_table(ratings_path, RATINGS)
     names = _genre_names(genre_path)
     items = read_table(items_path, ITEMS, _latin1(items_path))
@@ -65,7 +74,7 @@ def read_100k_release(directory: Path) -> RawRelease:
     release_year = items["release_date"].str.slice(-4).cast(pl.Int32, strict=False)
     movies = movies.with_columns(pl.coalesce(pl.col("year"), release_year).alias("year"))
     users_path = directory / "u.user"
-    has_users = users_path.is_file()
+    has_users = exists_at_all(users_path)
     users = read_table(users_path, USERS, _latin1(users_path)).select(list(USERS_SCHEMA)) if has_users else None
     return RawRelease(
         layout="100k", ratings=ratings, ratings_path=ratings_path, ratings_first_line=1,
