@@ -179,11 +179,25 @@ def _cmd_build(args: argparse.Namespace) -> int:
     from build.settings import BuildSettings, default_tracking_uri
 
     settings = BuildSettings.from_cli(args)
+    check_tracking_uri(settings.mlflow_uri)
     result = run(settings)
     default_uri = default_tracking_uri(None)
     print(result.summary_text(command=shown_command(), out_shown=str(args.out),
                               mlflow_uri_shown=None if settings.mlflow_uri == default_uri else settings.mlflow_uri))
     return 0
+
+
+TRACKING_SCHEMES = ("sqlite", "postgresql", "mysql", "mssql", "http", "https", "file", "databricks")
+
+
+def check_tracking_uri(uri: str) -> None:
+    """An MLflow URI with a scheme MLflow has no store for fails here, not after loading the data."""
+    from build.settings import SettingsError
+
+    scheme = uri.split("://", 1)[0].split("+", 1)[0].lower() if "://" in uri else ""
+    if scheme and scheme not in TRACKING_SCHEMES:
+        raise SettingsError(f"--mlflow-uri {uri}: no MLflow store for scheme {scheme!r} "
+                            "(e.g. sqlite:///artifacts/mlflow.db or http://127.0.0.1:5000)")
 
 
 def shown_command() -> str:
@@ -255,8 +269,10 @@ def _cmd_query(args: argparse.Namespace) -> int:
 
 
 def _cmd_mlflow_ui(args: argparse.Namespace) -> int:
+    from build.settings import default_tracking_uri
     from build.tracking.ui import run_ui
 
+    check_tracking_uri(default_tracking_uri(args.mlflow_uri))
     return run_ui(args.mlflow_uri, port=args.port, experiment=args.experiment)
 
 

@@ -99,7 +99,9 @@ MISTAKES = {
     "build-eval-users-text": ["build", "--eval-users", "many"],
     "build-missing-data": ["build", "--data", "{tmp}/nowhere", "--out", "{tmp}/a.duckdb",
                            "--mlflow-uri", "sqlite:///{tmp}/mlflow.db"],
+    "build-unknown-mlflow-scheme": ["build", "--mlflow-uri", "bogus://x", "--out", "{tmp}/a.duckdb"],
     "mlflow-ui-bad-port": ["mlflow-ui", "--port", "70000"],
+    "mlflow-ui-unknown-scheme": ["mlflow-ui", "--mlflow-uri", "sqlit:///x.db"],
     "unknown-command": ["bogus"],
     "no-command": [],
 }
