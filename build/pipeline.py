@@ -7,6 +7,7 @@ Only `load_movielens` reads input files and only `write_artifact` writes the art
 from __future__ import annotations
 
 import json
+import shlex
 import tempfile
 import time
 from dataclasses import dataclass
@@ -46,7 +47,7 @@ from build.models.base import Interactions, ModelConfig, Recommender, sample_use
 from build.progress import get_logger, progress
 from build.scale import ScalePlan, choose_scale, plan_for
 from build.settings import BuildSettings, EvaluationSettings, SettingsError
-from build.tracking import plots, runs
+from build.tracking import plots, registry as model_registry, runs
 from handler import schema
 
 log = get_logger(__name__)
@@ -65,9 +66,15 @@ class BuildResult:
     tracking_uri: str
     seconds: float
     registered_model: str | None
+    experiment_id: str = ""
 
-    def summary_text(self) -> str:
+    def summary_text(self, command: str = "latentlens", out_shown: str | None = None,
+                     mlflow_uri_shown: str | None = None) -> str:
+        """The comparison and where everything went; `command` is how this shell runs latentlens
+        (the CLI passes the venv's script when it is not on PATH), so the commands work as shown."""
         table = format_table(list(self.comparison.columns), self.comparison.rows())
+        out = shlex.quote(out_shown or str(self.artifact.path))
+        ui_args = f" --mlflow-uri {shlex.quote(mlflow_uri_shown)}" if mlflow_uri_shown else ""
         return "\n".join([
             "Model comparison (top-N: temporal holdout; rating: k-fold CV)",
             table,
@@ -79,7 +86,12 @@ class BuildResult:
             f"MLflow run:      {self.run_id} in {self.tracking_uri}",
             f"registered:      {self.registered_model or '-'}",
             f"build time:      {self.seconds:.1f} s",
-            "Open the MLflow UI with `latentlens mlflow-ui`; query the artifact with `latentlens query`.",
+            "",
+            "Next:",
+            f"  serve it:   {command} serve --db {out}",
+            f"  query it:   {command} query {out} 'SELECT * FROM build_info'",
+            f"  MLflow UI:  {command} mlflow-ui{ui_args}   (experiment {self.experiment_id}, "
+            "opens as a machine-learning experiment)",
         ])
 
 
@@ -109,9 +121,10 @@ def run(settings: BuildSettings) -> BuildResult:
     log.info("scale plan: %s (%d-fold CV, eval users %s, CV ratings %s)", plan.scale, evaluation.folds,
              evaluation.max_eval_users or "all", evaluation.cv_max_ratings or "all")
 
-    runs.setup_experiment(settings.mlflow_uri, settings.experiment)
+    experiment_id = runs.setup_experiment(settings.mlflow_uri, settings.experiment)
     run_name = f"{data.name} {datetime.now(UTC):%Y-%m-%d %H:%M:%S}"
     with mlflow.start_run(run_name=run_name) as parent, tempfile.TemporaryDirectory() as scratch:
+        runs.tag_build_process()
         workdir = Path(scratch)
         summary = _log_build_context(settings, evaluation, plan.scale, data, workdir)
 
@@ -148,9 +161,7 @@ def run(settings: BuildSettings) -> BuildResult:
 
         tuned = {ev.name: ev.tuned for ev in evaluations if ev.tuned is not None}
         finals = _retrain_on_all(settings, inputs, full, topn_champ, rating_champ, tuned, plan)
-        registered = None
-        if rating_champ is not None:
-            registered = _log_rating_model(settings, finals[rating_champ], full, workdir)
+        logged = _log_champion_models(settings, finals, full, topn_champ, rating_champ, evaluations)
 
         info = {
             "schema_version": schema.SCHEMA_VERSION,
@@ -175,14 +186,18 @@ def run(settings: BuildSettings) -> BuildResult:
             "scale": plan.scale,
         }
         tables = _artifact_tables(settings, data, full, finals, topn_champ, evaluations, info)
-        report = write_artifact(settings.out, tables, force=settings.force)
+        # Publish and register under one lock: the registry's @champion and the file on disk name the
+        # same build even when two builds finish together (the last to publish wins both).
+        with runs.store_lock(settings.mlflow_uri):
+            report = write_artifact(settings.out, tables, force=settings.force)
+            registered = _register_published(settings, logged, parent.info.run_id, report, data)
         mlflow.log_metrics({"artifact_mb": report.size_bytes / 1e6,
                             "build_seconds": time.perf_counter() - started})
         mlflow.set_tag("artifact_sha256", report.sha256)
         mlflow.log_param("artifact_path", str(Path(settings.out).resolve()))
 
     return BuildResult(report, comparison, topn_champ, rating_champ, parent.info.run_id,
-                       settings.mlflow_uri, time.perf_counter() - started, registered)
+                       settings.mlflow_uri, time.perf_counter() - started, registered, experiment_id)
 
 
 def _check_pins(settings: BuildSettings, specs: list[registry.ModelSpec], plan: ScalePlan | None) -> None:
@@ -289,6 +304,8 @@ def _retrain_on_all(settings: BuildSettings, inputs: registry.ModelInputs, full:
                 log.info("%s: final fit on a sample of %d ratings (scale plan)", name, data.n_ratings)
                 mlflow.log_param("rating_fit_ratings", data.n_ratings)
         finals[name] = inputs.fits.fit(model, data, fit_context(settings.seed, name))
+        if chosen := {k: v for k, v in finals[name].chosen().items() if not isinstance(v, dict)}:
+            runs.log_params({f"final_{name}.{k}": v for k, v in chosen.items()})  # what the shipped fit chose
     return finals
 
 
@@ -337,32 +354,31 @@ def _item_genres(data: MovieLensData, full: Interactions) -> list[list[str]]:
     return [lookup.get(int(i), []) or [] for i in full.items.ids]
 
 
-def _log_rating_model(settings: BuildSettings, model: Recommender, full: Interactions, workdir: Path) -> str | None:
-    """Log the rating champion as a pyfunc with a signature and register it."""
-    import pandas as pd
-
-    from build.tracking.pyfunc_model import SIGNATURE, RatingModel
-
-    example = pd.DataFrame({"userId": full.users.ids[full.user_idx[:3]].astype(np.int64),  # 3 rated pairs
-                            "movieId": full.items.ids[full.item_idx[:3]].astype(np.int64)})
-    code_path = str(Path(build.__file__).resolve().parent)
-    name = settings.registered_model_name if settings.register_model else None
-    info = mlflow.pyfunc.log_model(
-        name="rating_model",
-        python_model=RatingModel(model, full.users, full.items),
-        signature=SIGNATURE,
-        input_example=example,
-        code_paths=[code_path],
-        pip_requirements=_pip_requirements(),
-        registered_model_name=name,
-    )
-    mlflow.set_tag("rating_model_uri", info.model_uri)
-    return f"{name} (v{info.registered_model_version})" if name else None
+def _log_champion_models(settings: BuildSettings, finals: dict[str, Recommender], full: Interactions,
+                         topn_champ: str | None, rating_champ: str | None,
+                         evaluations: list[ModelEvaluation]) -> list[model_registry.LoggedModel]:
+    """Both champions logged with the run as pyfuncs; registered only once the artifact is published."""
+    by_name = {ev.name: ev for ev in evaluations}
+    logged = []
+    if rating_champ is not None:
+        mean = by_name[rating_champ].rating_mean
+        logged.append(model_registry.log_rating_model(finals[rating_champ], full,
+                                                      {k: mean[k] for k in ("rmse", "mae") if k in mean}))
+    topn_model = finals[topn_champ or "popularity"]  # the model whose lists the export stores
+    topn = by_name[topn_model.name].topn if topn_model.name in by_name else {}
+    logged.append(model_registry.log_topn_model(topn_model, full, settings.top_n,
+                                                {k: topn[k] for k in ("ndcg_at_10", "precision_at_10") if k in topn}))
+    return logged
 
 
-def _pip_requirements() -> list[str]:
-    from importlib.metadata import version
-
-    pkgs = ["mlflow", "numpy", "scipy", "pandas", "polars", "pydantic", "scikit-surprise", "scikit-learn",
-            "duckdb", "tqdm"]
-    return [f"{p}=={version(p)}" for p in pkgs]
+def _register_published(settings: BuildSettings, logged: list[model_registry.LoggedModel], run_id: str,
+                        report: ArtifactReport, data: MovieLensData) -> str | None:
+    if not settings.register_model:
+        return None
+    names = {"rating": settings.registered_model_name, "topn": settings.registered_topn_name}
+    done = []
+    for entry in logged:
+        version = model_registry.register_published(entry, names[entry.kind], run_id, report.path, report.sha256,
+                                                    data.name, data.sha256)
+        done.append(f"{names[entry.kind]} v{version.version}")
+    return ", ".join(done) + f" (@{model_registry.CHAMPION_ALIAS})" if done else None

@@ -6,7 +6,12 @@ LATENTLENS_DB so every uvicorn worker builds identical settings from the environ
 
 from __future__ import annotations
 
+import errno
+import logging
 import os
+import socket
+import sys
+import time
 
 EXAMPLES = (
     "/health",
@@ -35,20 +40,109 @@ def banner(db: str, host: str, port: int) -> str:
     return "\n".join(lines)
 
 
-def serve(db: str, host: str = "127.0.0.1", port: int = 8000, workers: int = 1, access_log: bool = False) -> None:
+class ServeError(ValueError):
+    """`latentlens serve` cannot start as asked (port in use, bad host): one line, exit 2."""
+
+
+def check_port(host: str, port: int) -> None:
+    """Bind the address once before anything is printed, so a port in use is one clear line."""
+    try:
+        infos = socket.getaddrinfo(host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except socket.gaierror as exc:
+        raise ServeError(f"--host {host}: cannot resolve it ({exc.strerror})") from None
+    family, kind, proto, _, address = infos[0]
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds: TIME_WAIT is no conflict
+        try:
+            probe.bind(address)
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                raise ServeError(f"port {port} on {host} is already in use (another `latentlens serve`?); "
+                                 "pick a free one with --port") from None
+            raise ServeError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+
+
+def missing_artifact_warning(db: str, command: str) -> str | None:
+    """A warning when a local artifact is absent: the API would answer 503 until one is built."""
+    if db.startswith(("s3://", "dynamodb://")) or os.path.exists(db):
+        return None
+    return (f"latentlens serve: warning: no artifact at {db}; every lookup answers 503 until a build writes it: "
+            f"`{command} build --out {db}` (or `make build` for the default path)")
+
+
+def _identity(path: str) -> tuple[int, int, int, int] | None:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+
+
+class ReloadOnReplace:
+    """ASGI wrapper: when a rebuild replaces the local artifact (a new inode, size or mtime), the
+    app's Store is closed so the next request opens and verifies the new file. Checked on a request
+    at most every `check_every_s` seconds (one stat). Local serving only: a Lambda container keeps
+    its artifact for life by design."""
+
+    def __init__(self, app, store, path: str, check_every_s: float = 1.0) -> None:
+        self.app = app
+        self.store = store
+        self.path = path
+        self.check_every_s = check_every_s
+        self._seen = _identity(path)
+        self._checked = time.monotonic()
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] == "http":
+            self._check()
+        await self.app(scope, receive, send)
+
+    def _check(self) -> None:
+        now = time.monotonic()
+        if now - self._checked < self.check_every_s:
+            return
+        self._checked = now
+        current = _identity(self.path)
+        if current != self._seen:
+            self._seen = current
+            if current is not None:
+                logging.getLogger("latentlens.serve").warning("%s was replaced (a new build): reopening it",
+                                                              self.path)
+                self.store.close()
+
+
+def create_app():
+    """The handler's app for `latentlens serve`, reopening the artifact when a rebuild replaces it."""
+    from handler.app import create_app as handler_app
+
+    app = handler_app()
+    db = app.state.store.settings.db
+    if db.startswith(("s3://", "dynamodb://")):
+        return app
+    return ReloadOnReplace(app, app.state.store, db, float(os.environ.get("LATENTLENS_RELOAD_CHECK_S", "1")))
+
+
+def serve(db: str, host: str = "127.0.0.1", port: int = 8000, workers: int = 1, access_log: bool = False,
+          command: str = "latentlens") -> None:
     """Serve the artifact `db` (a path, s3://bucket/key or dynamodb://<name>) until interrupted.
 
     httptools and uvloop when installed (they are in the `build` extra): ~2x the requests/s of
     uvicorn's pure-Python defaults. No access log unless asked: one stdout line per request
     costs more than the lookup itself. The HTTP protocol is uvicorn's httptools one with a cap on
     request-head size and time (build/serve_protocol.py; LATENTLENS_SERVE_MAX_HEADER_BYTES,
-    LATENTLENS_SERVE_HEADER_TIMEOUT_S).
+    LATENTLENS_SERVE_HEADER_TIMEOUT_S). The port is checked before the banner; a missing local
+    artifact is a warning (the API answers 503 until it is built); a replaced one is reopened.
     """
     import uvicorn
 
     if not db.startswith(("s3://", "dynamodb://")):
         db = os.path.abspath(db)
+        if os.path.isdir(db):
+            raise ServeError(f"--db {db}: is a directory (name the .duckdb artifact)")
+    check_port(host, port)
+    if warning := missing_artifact_warning(db, command):
+        print(warning, file=sys.stderr, flush=True)
     os.environ["LATENTLENS_DB"] = db
     print(banner(db, host, port), flush=True)
-    uvicorn.run("handler.app:create_app", factory=True, host=host, port=port, workers=workers, log_level="info",
+    uvicorn.run("build.serve:create_app", factory=True, host=host, port=port, workers=workers, log_level="info",
                 access_log=access_log, http="build.serve_protocol:BoundedHttpToolsProtocol", loop="auto")

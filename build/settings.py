@@ -60,6 +60,7 @@ class BuildSettings:
     keep_last_duplicate: bool = False
     register_model: bool = True
     registered_model_name: str = "latentlens-rating"
+    registered_topn_name: str = "latentlens-topn"
     # Ship these models whatever the comparison says (it is still run and logged): a release can keep
     # the model its users know, or a benchmark can price an expensive champion. None = the metric's best.
     topn_champion: str | None = None

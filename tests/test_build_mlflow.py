@@ -52,7 +52,9 @@ def test_registered_rating_model_loads_and_predicts(client, embedded_build) -> N
     versions = client.search_model_versions(f"name = '{settings.registered_model_name}'")
     assert versions, "rating model not registered"
     latest = max(versions, key=lambda v: int(v.version))
-    model = mlflow.pyfunc.load_model(f"models:/{settings.registered_model_name}/{latest.version}")
+    champion = client.get_model_version_by_alias(settings.registered_model_name, "champion")
+    assert champion.version == latest.version and champion.tags["artifact_sha256"] == result.artifact.sha256
+    model = mlflow.pyfunc.load_model(f"models:/{settings.registered_model_name}@champion")
     frame = pd.DataFrame({"userId": [1, 1, 999_999], "movieId": [1, 858, 1]})
     out = model.predict(frame)
     values = np.asarray(out["rating"] if isinstance(out, pd.DataFrame) else out, dtype=float)

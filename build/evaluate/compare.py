@@ -73,24 +73,45 @@ def evaluate_model(
 
     probe: Recommender = spec.factory(inputs)
     evaluation = ModelEvaluation(spec.name, probe.config.model_dump())
+    chosen: dict[str, dict] = {}
     if spec.topn and topn:
         started = time.perf_counter()
         model = inputs.fits.fit(probe, train, fit_context(seed, spec.name))
         evaluation.fit_seconds = time.perf_counter() - started
         evaluation.tuned = model.tuned_config()
+        chosen["topn_fit"] = model.chosen()
         evaluation.topn = evaluate_topn(model, train, test, k=settings.k,
                                         relevance_threshold=settings.relevance_threshold)
         evaluation.topn["fit_seconds"] = evaluation.fit_seconds
         if isinstance(getattr(model, "weights_", None), dict):  # what the hybrid chose on validation
             evaluation.extra["weights"] = dict(model.weights_)
     if spec.rating:
-        cv = cross_validate(lambda: spec.factory(inputs), cv_data, settings.folds, fit_context(seed, spec.name))
+        fold_models: list[Recommender] = []
+        cv = cross_validate(lambda: fold_models.append(spec.factory(inputs)) or fold_models[-1], cv_data,
+                            settings.folds, fit_context(seed, spec.name))
+        chosen.update({f"cv_fold{i}": m.chosen() for i, m in enumerate(fold_models, start=1)})
         evaluation.rating_folds = [
             {"rmse": r, "mae": a, "fit_seconds": t} for r, a, t in zip(cv["rmse"], cv["mae"], cv["fit_seconds"])
         ]
         if not (spec.topn and topn):
             evaluation.fit_seconds = cv["fit_seconds_mean"]
+    record_chosen(evaluation, chosen)
     return evaluation
+
+
+def record_chosen(evaluation: ModelEvaluation, by_fit: dict[str, dict]) -> None:
+    """What each fit chose on validation (biased_mf's reg), kept in `extra` by fit, and logged as the
+    param itself: one value when every fit agreed, else `fit=value` for each."""
+    by_fit = {fit: chosen for fit, chosen in by_fit.items() if chosen}
+    if not by_fit:
+        return
+    evaluation.extra["chosen_by_fit"] = by_fit
+    for key in next(iter(by_fit.values())):
+        values = {fit: chosen.get(key) for fit, chosen in by_fit.items()}
+        if key in evaluation.params and not any(isinstance(v, dict) for v in values.values()):
+            distinct = set(map(str, values.values()))
+            evaluation.params[key] = (next(iter(values.values())) if len(distinct) == 1
+                                      else ",".join(f"{fit}={v}" for fit, v in values.items()))
 
 
 COMPARISON_COLUMNS = ("ndcg_at_10", "precision_at_10", "recall_at_10", "map_at_10", "hit_rate_at_10",

@@ -161,6 +161,10 @@ class Recommender(ABC):
         """The config with what `fit` chose on validation fixed in (the retrain skips the search)."""
         return self.config
 
+    def chosen(self) -> dict:
+        """What `fit` chose on validation, for the record (MLflow params, evaluation.json); {} if nothing."""
+        return {}
+
     def candidates(self) -> np.ndarray | None:
         """Sorted item indices `recommend` ranks (None: every item).
 

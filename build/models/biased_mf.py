@@ -198,6 +198,11 @@ class BiasedMF(RatingPredictor):
                  {k: round(v, 4) for k, v in self.reg_search_.items()})
         return best
 
+    def chosen(self) -> dict:
+        if not self.reg_search_:
+            return {}
+        return {"reg": self.reg_, "reg_search_rmse": {str(k): round(v, 5) for k, v in self.reg_search_.items()}}
+
     def tuned_config(self) -> BiasedMFConfig:
         return self.config.model_copy(update={"reg": self.reg_, "reg_grid": None})
 

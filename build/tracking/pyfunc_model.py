@@ -1,4 +1,5 @@
-"""The rating champion as an MLflow pyfunc: (userId, movieId) in, predicted rating out.
+"""The champions as MLflow pyfuncs: the rating model ((userId, movieId) in, predicted rating out)
+and the top-N model (userId in, the user's ranked list out, as the artifact stores it).
 
 The fitted model travels pickled inside the MLflow model (with the `build` package as a
 code path), so `mlflow.pyfunc.load_model` and `mlflow models serve` predict with exactly
@@ -10,8 +11,9 @@ from __future__ import annotations
 import mlflow.pyfunc
 import numpy as np
 import pandas as pd
+import scipy.sparse as sp
 from mlflow.models.signature import ModelSignature
-from mlflow.types.schema import ColSpec, Schema
+from mlflow.types.schema import ColSpec, ParamSchema, ParamSpec, Schema
 
 from build.models.base import Recommender, Vocabulary
 
@@ -19,6 +21,16 @@ SIGNATURE = ModelSignature(
     inputs=Schema([ColSpec("long", "userId"), ColSpec("long", "movieId")]),
     outputs=Schema([ColSpec("double", "rating")]),
 )
+
+
+def topn_signature(top_n: int) -> ModelSignature:
+    """userId rows in; (userId, rank, movieId, score) rows out, `n` per user (a param, default the build's)."""
+    return ModelSignature(
+        inputs=Schema([ColSpec("long", "userId")]),
+        outputs=Schema([ColSpec("long", "userId"), ColSpec("long", "rank"), ColSpec("long", "movieId"),
+                        ColSpec("double", "score")]),
+        params=ParamSchema([ParamSpec("n", "long", top_n)]),
+    )
 
 
 class RatingModel(mlflow.pyfunc.PythonModel):
@@ -32,3 +44,29 @@ class RatingModel(mlflow.pyfunc.PythonModel):
         u = self.users.index(frame["userId"].to_numpy(dtype=np.int64))
         i = self.items.index(frame["movieId"].to_numpy(dtype=np.int64))
         return pd.DataFrame({"rating": np.asarray(self.model.predict(u, i), dtype=np.float64)})
+
+
+class TopNModel(mlflow.pyfunc.PythonModel):
+    """The lists of the artifact's user_recommendations, reproduced from MLflow alone: the top-N
+    champion ranks every movie a user has not rated (`seen`, the build's rating matrix); an unknown
+    user gets the model's cold-start list."""
+
+    def __init__(self, model: Recommender, users: Vocabulary, items: Vocabulary, seen: sp.csr_matrix,
+                 top_n: int) -> None:
+        self.model = model
+        self.users = users
+        self.items = items
+        self.seen = sp.csr_matrix((np.ones(seen.nnz, dtype=np.bool_), seen.indices, seen.indptr), shape=seen.shape)
+        self.top_n = top_n
+
+    def predict(self, context, model_input: pd.DataFrame, params=None) -> pd.DataFrame:  # noqa: ARG002
+        n = int((params or {}).get("n") or self.top_n)
+        ids = pd.DataFrame(model_input)["userId"].to_numpy(dtype=np.int64)
+        idx, scores = self.model.recommend(self.users.index(ids), n, exclude=self.seen)
+        keep = idx >= 0
+        return pd.DataFrame({
+            "userId": np.repeat(ids, n)[keep.ravel()],
+            "rank": np.tile(np.arange(1, n + 1, dtype=np.int64), ids.shape[0])[keep.ravel()],
+            "movieId": self.items.to_ids(idx[keep]).astype(np.int64),
+            "score": scores[keep].astype(np.float64),
+        })

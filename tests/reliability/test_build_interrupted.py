@@ -137,6 +137,9 @@ def test_interrupted_build_leaves_the_previous_artifact_and_mlflow_usable(
     assert set(leftovers(workdir)) <= own, leftovers(workdir)
 
     if rerun:
+        # the runs the killed build left RUNNING (its parent run; a SIGKILL cannot end it)
+        left_running = {run_id for run_id, status in mlflow_runs(workdir).items() if status == "RUNNING"}
+        assert left_running
         done = run_build(tiny_data, workdir / ARTIFACT, mlflow_uri(workdir))
         art = workdir / ARTIFACT
         assert sha256(art) != previous.sha256 and sha256(art).startswith(done.written_sha256_prefix())
@@ -145,6 +148,8 @@ def test_interrupted_build_leaves_the_previous_artifact_and_mlflow_usable(
         runs = mlflow_runs(workdir)
         new_run = build_info(art)["mlflow_run_id"]
         assert runs[previous.run_id] == "FINISHED" and runs[new_run] == "FINISHED"
+        # The killed build's runs (parent and nested) do not stay RUNNING forever: the rerun marked them.
+        assert {runs[run_id] for run_id in left_running} == {"KILLED"} and "RUNNING" not in runs.values()
         # The rerun neither trips over nor removes the killed build's temp file (see the report: they accumulate).
         assert set(leftovers(workdir)) <= own
 

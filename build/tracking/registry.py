@@ -1,0 +1,101 @@
+"""The MLflow model registry, told the truth: champions are logged with the build's run, but a
+version is registered only once its artifact is published, and the alias `champion` names the
+version behind the artifact on disk (`models:/latentlens-rating@champion`).
+
+Each version carries the published artifact's sha256 and path, the dataset and the metrics
+that chose it, as tags and in its description.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import mlflow
+import numpy as np
+import pandas as pd
+from mlflow.entities.model_registry import ModelVersion
+
+import build
+from build.models.base import Interactions, Recommender
+
+CHAMPION_ALIAS = "champion"
+
+
+@dataclass(frozen=True)
+class LoggedModel:
+    """A champion logged with the run, waiting for the artifact to be published."""
+
+    kind: str                  # "rating" or "topn"
+    model_name: str            # the LatentLens model, e.g. biased_mf
+    model_uri: str
+    metrics: dict[str, float]  # what made it champion
+
+
+def log_rating_model(model: Recommender, full: Interactions, metrics: dict[str, float]) -> LoggedModel:
+    """The rating champion as a pyfunc with a signature (not registered yet)."""
+    from build.tracking.pyfunc_model import SIGNATURE, RatingModel
+
+    example = pd.DataFrame({"userId": full.users.ids[full.user_idx[:3]].astype(np.int64),  # 3 rated pairs
+                            "movieId": full.items.ids[full.item_idx[:3]].astype(np.int64)})
+    info = mlflow.pyfunc.log_model(name="rating_model", python_model=RatingModel(model, full.users, full.items),
+                                   signature=SIGNATURE, input_example=example, code_paths=[_code_path()],
+                                   pip_requirements=pip_requirements())
+    mlflow.set_tag("rating_model_uri", info.model_uri)
+    return LoggedModel("rating", model.name, info.model_uri, metrics)
+
+
+def log_topn_model(model: Recommender, full: Interactions, top_n: int, metrics: dict[str, float]) -> LoggedModel:
+    """The top-N champion as a pyfunc: userId in, the artifact's ranked list out (not registered yet)."""
+    from build.tracking.pyfunc_model import TopNModel, topn_signature
+
+    example = pd.DataFrame({"userId": full.users.ids[:2].astype(np.int64)})
+    info = mlflow.pyfunc.log_model(name="topn_model",
+                                   python_model=TopNModel(model, full.users, full.items, full.matrix, top_n),
+                                   signature=topn_signature(top_n), input_example=example,
+                                   code_paths=[_code_path()], pip_requirements=pip_requirements())
+    mlflow.set_tag("topn_model_uri", info.model_uri)
+    return LoggedModel("topn", model.name, info.model_uri, metrics)
+
+
+def register_published(logged: LoggedModel, registered_name: str, run_id: str, artifact_path: Path,
+                       artifact_sha256: str, dataset: str, dataset_sha256: str) -> ModelVersion:
+    """Register `logged` as a new version of `registered_name` and point `champion` at it.
+
+    Call only after the artifact is published, under the store lock (runs.store_lock), so the
+    alias and the artifact on disk name the same build."""
+    client = mlflow.MlflowClient()
+    if not client.search_registered_models(f"name = '{registered_name}'"):
+        client.create_registered_model(registered_name, description=_model_description(logged.kind))
+    metrics = ", ".join(f"{k} {v:.4f}" for k, v in logged.metrics.items())
+    description = (f"{logged.model_name} ({'rating' if logged.kind == 'rating' else 'top-N'} champion) trained on "
+                   f"{dataset} (sha256 {dataset_sha256[:16]}…); {metrics or 'no metrics'}; "
+                   f"published in {artifact_path} (sha256 {artifact_sha256}).")
+    tags = {"artifact_sha256": artifact_sha256, "artifact_path": str(Path(artifact_path).resolve()),
+            "dataset": dataset, "dataset_sha256": dataset_sha256, "model": logged.model_name,
+            "package_version": build.__version__,
+            **{f"metric.{k}": f"{v:.6g}" for k, v in logged.metrics.items()}}
+    version = client.create_model_version(registered_name, logged.model_uri, run_id=run_id, tags=tags,
+                                          description=description)
+    client.set_registered_model_alias(registered_name, CHAMPION_ALIAS, version.version)
+    return version
+
+
+def _model_description(kind: str) -> str:
+    if kind == "rating":
+        return ("LatentLens rating champion: (userId, movieId) -> predicted stars. "
+                "@champion is the version behind the published artifact.")
+    return ("LatentLens top-N champion: userId -> (userId, rank, movieId, score), the lists of the artifact's "
+            "user_recommendations (param n). @champion is the version behind the published artifact.")
+
+
+def _code_path() -> str:
+    return str(Path(build.__file__).resolve().parent)
+
+
+def pip_requirements() -> list[str]:
+    from importlib.metadata import version
+
+    pkgs = ["mlflow", "numpy", "scipy", "pandas", "polars", "pydantic", "scikit-surprise", "scikit-learn",
+            "duckdb", "tqdm"]
+    return [f"{p}=={version(p)}" for p in pkgs]

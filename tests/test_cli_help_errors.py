@@ -1,0 +1,154 @@
+"""The CLI explains itself: a description for every command, a help text (with its default) for every
+option, `--version`, and one line plus exit 2 for every user mistake, never a traceback."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import build
+from build.cli import main, parser, shown_command
+from tests.handler.fixture_artifact import build_fixture_artifact
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def all_parsers() -> list[tuple[str, argparse.ArgumentParser]]:
+    found, todo = [], [("latentlens", parser())]
+    while todo:
+        name, p = todo.pop()
+        found.append((name, p))
+        for action in p._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                todo += [(f"{name} {sub}", child) for sub, child in action.choices.items()]
+    return found
+
+
+def test_every_command_has_a_real_description() -> None:
+    parsers = dict(all_parsers())
+    assert set(parsers) >= {"latentlens", "latentlens build", "latentlens serve", "latentlens query",
+                            "latentlens mlflow-ui", "latentlens data", "latentlens data info", "latentlens data synth"}
+    for name, p in parsers.items():
+        assert p.description and len(p.description) > 40, name
+        assert "Parses arguments" not in p.description, name
+
+
+def test_every_option_has_help_and_shows_its_default() -> None:
+    for name, p in all_parsers():
+        formatter = p._get_formatter()
+        for action in p._actions:
+            if isinstance(action, argparse._SubParsersAction | argparse._HelpAction | argparse._VersionAction):
+                continue
+            label = action.option_strings[0] if action.option_strings else action.dest
+            assert action.help, f"{name} {label}: no help text"
+            if action.default not in (None, False):
+                shown = formatter._expand_help(action)  # the help line as --help prints it, before wrapping
+                assert "default" in shown and str(action.default) in shown, f"{name} {label}: default not shown"
+
+
+def test_version(capsys) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        main(["--version"])
+    assert exit_.value.code == 0
+    assert capsys.readouterr().out.strip() == f"latentlens {build.__version__}"
+
+
+@pytest.fixture(scope="module")
+def artifact(tmp_path_factory) -> Path:
+    return build_fixture_artifact(tmp_path_factory.mktemp("cli-artifact") / "latentlens.duckdb")
+
+
+def run_cli(argv: list[str], capsys) -> tuple[int, str, str]:
+    previous = signal.getsignal(signal.SIGTERM)  # `build` installs its own handler
+    try:
+        try:
+            code = main(argv)
+        except SystemExit as exit_:
+            code = exit_.code
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+MISTAKES = {
+    "synth-unknown-preset": ["data", "synth", "{tmp}/synth", "--preset", "huge"],
+    "synth-negative-seed": ["data", "synth", "{tmp}/synth", "--seed", "-1"],
+    "synth-out-exists": ["data", "synth", "{tmp}", "--preset", "small"],
+    "info-missing-dir": ["data", "info", "{tmp}/nowhere"],
+    "query-not-duckdb": ["query", "README.md", "SELECT 1"],
+    "query-a-directory": ["query", "{tmp}", "SELECT 1"],
+    "query-missing-file": ["query", "{tmp}/absent.duckdb", "SELECT 1"],
+    "query-bad-sql": ["query", "{artifact}", "SELEC 1"],
+    "query-empty-sql": ["query", "{artifact}", " "],
+    "query-writes": ["query", "{artifact}", "DROP TABLE movies"],
+    "query-unknown-format": ["query", "{artifact}", "SELECT 1", "--format", "xml"],
+    "build-unknown-model": ["build", "--models", "nope", "--out", "{tmp}/a.duckdb"],
+    "build-folds-1": ["build", "--folds", "1"],
+    "build-top-n-0": ["build", "--top-n", "0"],
+    "build-negative-seed": ["build", "--seed", "-1"],
+    "build-eval-users-text": ["build", "--eval-users", "many"],
+    "build-missing-data": ["build", "--data", "{tmp}/nowhere", "--out", "{tmp}/a.duckdb",
+                           "--mlflow-uri", "sqlite:///{tmp}/mlflow.db"],
+    "build-unknown-mlflow-scheme": ["build", "--mlflow-uri", "bogus://x", "--out", "{tmp}/a.duckdb"],
+    "mlflow-ui-bad-port": ["mlflow-ui", "--port", "70000"],
+    "mlflow-ui-unknown-scheme": ["mlflow-ui", "--mlflow-uri", "sqlit:///x.db"],
+    "unknown-command": ["bogus"],
+    "no-command": [],
+}
+
+
+@pytest.mark.parametrize("case", sorted(MISTAKES))
+def test_user_mistakes_are_one_line_and_exit_2(case, tmp_path, artifact, capsys, monkeypatch) -> None:
+    monkeypatch.chdir(REPO)
+    argv = [a.format(tmp=tmp_path, artifact=artifact) for a in MISTAKES[case]]
+    code, out, err = run_cli(argv, capsys)
+    assert code == 2, (code, out, err)
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and "error" in lines[0], err
+    assert "Traceback" not in err and not out
+    assert not (tmp_path / "synth").exists() and not (tmp_path / "a.duckdb").exists()
+
+
+def test_query_csv_writes_lists_users_can_parse(artifact, capsys) -> None:
+    code, out, _ = run_cli(["query", str(artifact), "SELECT movie_id, genres FROM movies WHERE movie_id IN (1, 2571) "
+                            "ORDER BY movie_id", "--format", "csv"], capsys)
+    assert code == 0
+    rows = list(csv.DictReader(io.StringIO(out)))
+    assert [r["genres"].split("|") for r in rows] == [["Adventure", "Animation", "Children", "Comedy", "Fantasy"],
+                                                      ["Action", "Sci-Fi", "Thriller"]]
+    code, out, _ = run_cli(["query", str(artifact), "SELECT genres FROM movies WHERE movie_id = 1", "--format", "json"],
+                           capsys)
+    assert json.loads(out) == [{"genres": ["Adventure", "Animation", "Children", "Comedy", "Fantasy"]}]
+
+
+def test_commands_shown_after_a_build_work_as_shown(tmp_path, artifact) -> None:
+    """Without the venv on PATH the summary names the venv's script; that exact command runs."""
+    env = {**os.environ, "PATH": "/usr/bin:/bin"}
+    shown = subprocess.run([sys.executable, "-c", "from build.cli import shown_command; print(shown_command())"],
+                           cwd=REPO, env=env, capture_output=True, text=True, check=True).stdout.strip()
+    assert shown != "latentlens" and shown.endswith("latentlens")
+    done = subprocess.run(f"{shown} query {artifact} 'SELECT count(*) AS n FROM movies' --format csv", shell=True,
+                          cwd=REPO, env=env, capture_output=True, text=True)
+    assert done.returncode == 0 and done.stdout.splitlines() == ["n", "9"], done.stderr
+    venv_bin = str(Path(sys.executable).parent)
+    on_path = {**os.environ, "PATH": f"{venv_bin}:/usr/bin:/bin"}
+    assert subprocess.run([sys.executable, "-c", "from build.cli import shown_command; print(shown_command())"],
+                          cwd=REPO, env=on_path, capture_output=True, text=True).stdout.strip() == "latentlens"
+
+
+def test_build_summary_prints_runnable_next_steps(embedded_build) -> None:
+    settings, result = embedded_build
+    text = result.summary_text(command=shown_command(), out_shown=str(settings.out),
+                               mlflow_uri_shown=settings.mlflow_uri)
+    assert f"{shown_command()} serve --db {settings.out}" in text
+    assert f"{shown_command()} mlflow-ui --mlflow-uri {settings.mlflow_uri}" in text

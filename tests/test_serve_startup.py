@@ -1,0 +1,111 @@
+"""`latentlens serve` as users start it: a missing artifact is a warning with the build command, a port
+in use is one line and exit 2 before any banner, and a rebuild that replaces the file is served
+without a restart. Real uvicorn subprocesses on 127.0.0.1."""
+
+from __future__ import annotations
+
+import os
+import queue
+import socket
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.handler.fixture_artifact import MOVIES, build_fixture_artifact
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Served:
+    """`latentlens serve` in a subprocess, its merged output read line by line."""
+
+    def __init__(self, args: list[str], tmp: Path, **env: str) -> None:
+        full_env = {**os.environ, "PYTHONPATH": str(REPO), "LATENTLENS_TMP_DIR": str(tmp / "lltmp"), **env}
+        self.proc = subprocess.Popen([sys.executable, "-m", "build.cli", "serve", *args], cwd=tmp, env=full_env,
+                                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        self.lines: queue.Queue[str] = queue.Queue()
+        self.seen: list[str] = []
+        threading.Thread(target=lambda: [self.lines.put(line) for line in self.proc.stdout], daemon=True).start()
+
+    def wait_for(self, text: str, timeout: float = 60) -> str:
+        while not any(text in line for line in self.seen):
+            try:
+                self.seen.append(self.lines.get(timeout=timeout))
+            except queue.Empty:
+                raise AssertionError(f"no {text!r} within {timeout} s:\n" + "".join(self.seen)) from None
+        return "".join(self.seen)
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(timeout=20)
+
+
+def test_serve_warns_at_start_when_the_artifact_is_missing(tmp_path) -> None:
+    port = free_port()
+    missing = tmp_path / "not-built.duckdb"
+    served = Served(["--db", str(missing), "--port", str(port)], tmp_path)
+    try:
+        output = served.wait_for("Uvicorn running on")
+        warning = next(line for line in output.splitlines() if "warning" in line)
+        assert f"no artifact at {missing}" in warning and f"build --out {missing}" in warning
+        assert output.index("warning") < output.index("LatentLens API on")
+        assert httpx.get(f"http://127.0.0.1:{port}/health", timeout=10).status_code == 503
+    finally:
+        served.stop()
+
+
+def test_serve_on_a_port_in_use_is_one_line_and_exit_2(tmp_path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        served = Served(["--db", str(tmp_path / "a.duckdb"), "--port", str(port)], tmp_path)
+        code = served.proc.wait(timeout=60)
+        output = served.wait_for("error")
+    assert code == 2
+    assert output.strip().splitlines() == [
+        f"latentlens: error: port {port} on 127.0.0.1 is already in use (another `latentlens serve`?); "
+        "pick a free one with --port"]
+
+
+def test_serve_picks_up_a_rebuild_that_replaces_the_artifact(tmp_path) -> None:
+    db = build_fixture_artifact(tmp_path / "latentlens.duckdb")
+    port = free_port()
+    served = Served(["--db", str(db), "--port", str(port)], tmp_path, LATENTLENS_RELOAD_CHECK_S="0")
+    url = f"http://127.0.0.1:{port}/movies/858"
+    try:
+        served.wait_for("Uvicorn running on")
+        before = httpx.get(url, timeout=10)
+        assert before.status_code == 200 and before.json()["title"] == "Godfather, The (1972)"
+        renamed = [(m[0], "Godfather (rebuilt)", *m[2:]) if m[0] == 858 else m for m in MOVIES]
+        (tmp_path / "next").mkdir()
+        rebuilt = build_fixture_artifact(tmp_path / "next" / "latentlens.duckdb", movies=renamed)
+        os.replace(str(rebuilt) + ".sha256", str(db) + ".sha256")  # as a build publishes: the pair, renamed
+        os.replace(rebuilt, db)
+        after = httpx.get(url, timeout=10)
+        assert after.status_code == 200 and after.json()["title"] == "Godfather (rebuilt)"
+        assert after.headers["etag"] != before.headers["etag"]
+        assert "was replaced" in served.wait_for("was replaced")
+    finally:
+        served.stop()
+
+
+@pytest.mark.parametrize("argv", [["--port", "0"], ["--port", "http"], ["--workers", "0"]])
+def test_serve_rejects_bad_options_in_one_line(argv, capsys) -> None:
+    from build.cli import main
+
+    with pytest.raises(SystemExit) as exit_:
+        main(["serve", *argv])
+    assert exit_.value.code == 2
+    assert len(capsys.readouterr().err.strip().splitlines()) == 1
