@@ -8,12 +8,10 @@ invocation.
 from __future__ import annotations
 
 from fastapi import FastAPI
-from fastapi.openapi.docs import get_swagger_ui_html
-from fastapi.responses import HTMLResponse
 from mangum import Mangum
 
 from handler.errors import install_error_handlers
-from handler.routes import health, movies, popular, recommendations, users
+from handler.routes import health, movies, page, popular, recommendations, users
 from handler.settings import Settings, get_settings
 from handler.store import Store
 
@@ -25,19 +23,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         title="LatentLens",
         summary="Read-only MovieLens recommendations served from one DuckDB file.",
         version="1",
-        docs_url=None,  # our own /docs below
+        docs_url=None,  # our own /docs, with Swagger UI's assets served locally (handler.routes.page)
     )
-
-    @app.get("/docs", include_in_schema=False)
-    async def docs() -> HTMLResponse:
-        """Swagger UI loading the schema by a *relative* URL, so it resolves under whatever prefix the
-        page was served from: a REST API stage (/Prod/docs -> /Prod/openapi.json), a custom domain's
-        base path, or none. FastAPI's own /docs asks for the absolute /openapi.json."""
-        return get_swagger_ui_html(openapi_url="openapi.json", title="LatentLens API")
-
     app.state.store = Store(settings)
     install_error_handlers(app)
-    for module in (health, users, movies, popular, recommendations):
+    for module in (health, users, movies, popular, recommendations, page):
         app.include_router(module.router)
     return app
 

@@ -20,7 +20,7 @@ from handler.schema import sha256_file
 from handler.settings import Settings
 from handler.title_index import TitleIndex
 
-API_VERSION = "1"  # bump when a response shape changes, so cached ETags from the old shape expire
+API_VERSION = "2"  # bump when a response shape changes, so cached ETags from the old shape expire
 
 
 class ArtifactUnavailable(Exception):
