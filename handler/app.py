@@ -24,6 +24,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         summary="Read-only MovieLens recommendations served from one DuckDB file.",
         version="1",
         docs_url=None,  # our own /docs, with Swagger UI's assets served locally (handler.routes.page)
+        # No 307 from /x/ to /x: API Gateway has no such routes either, and the redirect of a
+        # dot-segment path ("/movies/%2e%2e%2f" -> "/movies/..") would land a client on the page.
+        redirect_slashes=False,
     )
     app.state.store = Store(settings)
     install_error_handlers(app)
