@@ -296,3 +296,34 @@ def test_because_lists_at_most_three_movies(client):
     assert body["items"] and all(len(i["because"]) <= 3 for i in body["items"])
     s318 = next(i for i in body["items"] if i["movie_id"] == 318)
     assert [b["movie_id"] for b in s318["because"]] == [1213, 858]  # 0.55 before 0.5
+
+
+def test_the_page_is_one_small_self_contained_document(client):
+    import re
+
+    r = client.get("/")
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/html")
+    html = r.text
+    assert len(r.content) < 100_000
+    assert "/*APP_JS*/" not in html and "/*APP_CSS*/" not in html and "function openMovie" in html
+    # nothing loads from elsewhere: the only absolute URLs are the IMDb and TMDB links it builds
+    assert set(re.findall(r"https?://[^/\"']+", html)) == {"https://www.imdb.com", "https://www.themoviedb.org"}
+    assert not re.search(r"<(script|link|img)[^>]+(src|href)=\"/", html)  # no root-absolute asset either
+    assert 'fetch(BASE + path' in html  # API calls relative to where the page was served
+
+
+def test_docs_load_swagger_from_this_app_by_relative_urls(client):
+    html = client.get("/docs").text
+    assert "docs/assets/swagger-ui-bundle.js" in html and "docs/assets/swagger-ui.css" in html
+    assert "cdn" not in html.lower() and "'openapi.json'" in html or '"openapi.json"' in html
+    js = client.get("/docs/assets/swagger-ui-bundle.js")
+    assert js.status_code == 200 and "javascript" in js.headers["content-type"] and len(js.content) > 100_000
+    assert client.get("/docs/assets/swagger-ui.css").headers["content-type"].startswith("text/css")
+    r = client.get("/docs/assets/..%2F..%2Fapp.py")
+    assert r.status_code == 404 and r.json()["error"]["code"] == "not_found"
+
+
+def test_genres_lists_the_catalogues_genres(client):
+    assert client.get("/genres").json() == {"genres": ["(no genres listed)", "Action", "Adventure", "Animation",
+                                                       "Children", "Comedy", "Crime", "Drama", "Fantasy", "Mystery",
+                                                       "Romance", "Sci-Fi", "Thriller"]}
