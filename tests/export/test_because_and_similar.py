@@ -62,3 +62,17 @@ def test_blend_drops_neighbours_without_enough_co_raters_and_leans_on_content_wh
     assert 2 not in lists and lists[3] == [(0, "content", 1.0)]
     assert lists[1] == [(0, "cf", 0.5)]  # 4 co-raters, w = 0.5, no content neighbours
     assert isinstance(frame, pl.DataFrame)
+
+
+def test_top_in_runs_equals_the_sorting_top_n():
+    from build.export.because import top_in_runs
+    from build.models.base import top_entries_per_row
+
+    rng = np.random.default_rng(0)
+    for _ in range(100):
+        rows = np.sort(rng.integers(0, 30, 300))
+        cols = np.concatenate([np.sort(rng.choice(1000, (rows == r).sum(), replace=False)) for r in np.unique(rows)])
+        values = rng.integers(0, 5, 300) + 0.5  # many ties: broken by the lower col in both
+        got = top_in_runs(rows, cols, values, 3)
+        want = top_entries_per_row(rows, cols, values, 3)
+        assert sorted(zip(*got)) == sorted(zip(want[0], want[1], want[3]))
