@@ -47,6 +47,9 @@ def main() -> None:
                 browser.close()
         finally:
             srv.stop()
+    from PIL import Image  # a 64-colour palette keeps the README's image small; the page is flat colours
+
+    Image.open(args.out).convert("RGB").quantize(colors=64).save(args.out, optimize=True)
     print(f"wrote {args.out} ({Path(args.out).stat().st_size / 1024:.0f} KB)")
 
 
