@@ -146,15 +146,17 @@ class TitleIndex:
             return all(w in key for w in starts)
 
         # A tier is complete whenever the next one is reached: one that fills the limit ends the search.
-        tiers: list[tuple[Iterable[int], Callable[[int], bool]]] = []
+        # Streams are made only when their tier is reached (a later tier's setup costs more than a hit).
+        tiers: list[tuple[Callable[[], Iterable[int]], Callable[[int], bool]]] = []
         if phrase is not None:
             for prefixes in ((phrase + " |",), (phrase, stripped)):
-                tiers.append((heapq.merge(*(self._starting(p) for p in dict.fromkeys(prefixes))), matches))
+                tiers.append((lambda prefixes=prefixes: heapq.merge(*(self._starting(p) for p in dict.fromkeys(prefixes))),
+                              matches))
         if all(starts):
-            tiers.append((self._starting_words(starts), lambda row: starts_words(row) and matches(row)))
-        tiers.append((self._containing_all(tokens), matches))
+            tiers.append((lambda: self._starting_words(starts), lambda row: starts_words(row) and matches(row)))
+        tiers.append((lambda: self._containing_all(tokens), matches))
         for stream, accept in tiers:
-            for row in stream:
+            for row in stream():
                 if row not in taken and accept(row):
                     found.append(row)
                     taken.add(row)
@@ -173,9 +175,9 @@ class TitleIndex:
                 continue
             rows: set[int] = set()
             for posting in self._plain_postings[lo:hi]:
-                rows.update(posting)
-                if len(rows) > self._few_rows:
+                if len(rows) + len(posting) > self._few_rows:
                     break
+                rows.update(posting)
             else:
                 if best is None or len(rows) < len(best):
                     best = rows
