@@ -8,7 +8,7 @@ OUT    ?= artifacts/latentlens.duckdb
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
 
-.PHONY: run test install build serve mlflow-ui deploy deploy-dry-run smoke audit clean
+.PHONY: run test install browser build serve mlflow-ui deploy deploy-dry-run smoke audit clean
 
 $(STAMP): pyproject.toml constraints.txt
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11+ is required, found " + sys.version' 
@@ -24,9 +24,19 @@ run: $(STAMP)
 	$(VENV)/bin/latentlens build --data $(DATA) --out $(OUT)
 	$(VENV)/bin/latentlens serve --db $(OUT) --host $(HOST) --port $(PORT)
 
-## make test: install if needed, then the whole suite
-test: $(STAMP)
+## make test: install if needed (Debian's chromium too, for the page's browser tests), then the whole suite
+test: $(STAMP) browser
 	$(PY) -m pytest -q
+
+## the headless browser the page's tests drive: Debian's chromium, installed when missing and we are root
+CHROMIUM ?= /usr/bin/chromium
+browser:
+	@if [ -x $(CHROMIUM) ]; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		echo "installing Debian's chromium for the browser tests"; \
+		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } \
+		|| echo "note: apt-get could not install chromium: the browser tests will be skipped"; \
+	else echo "note: $(CHROMIUM) is missing and cannot be installed here (needs root and apt-get): the browser tests will be skipped"; fi
 
 build: $(STAMP)
 	$(VENV)/bin/latentlens build --data $(DATA) --out $(OUT)

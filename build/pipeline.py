@@ -31,6 +31,7 @@ from build.evaluate.compare import (
     sample_ratings,
 )
 from build.evaluate.splits import temporal_holdout
+from build.export import because
 from build.export import tables as export_tables
 from build.export.artifact import (
     ArtifactReport,
@@ -39,6 +40,8 @@ from build.export.artifact import (
     estimate_artifact_bytes,
     write_artifact,
 )
+from build.export.because import Reasons
+from build.export.similar import SimilarSettings, blended_neighbours
 from build.export.query import format_table
 from build.interactions import to_interactions
 from build.minimum import check_minimum, topn_skip_reason
@@ -327,20 +330,35 @@ def _artifact_tables(settings: BuildSettings, data: MovieLensData, full: Interac
     # five-star votes do not top them (the popularity *model* may rank by count).
     pop = popular_lists(full, genres, settings.popular_n, PopularityConfig(score="weighted"))
     overall_idx, overall_score = pop[None]
-    # Similar movies: collaborative where a movie has enough ratings, then content, then the
-    # overall popular list as a last resort (one extra entry, since a movie skips itself).
+    # Similar movies: item-kNN neighbours with enough co-raters blended with content by each movie's
+    # rating count (build/export/similar.py), then the overall popular list as a last resort (one
+    # extra entry, since a movie skips itself).
     head = slice(0, settings.similar_n + 1)
     shape = (full.n_items, overall_idx[head].size)
+    started = time.perf_counter()
+    blended = blended_neighbours(finals["itemknn"].similar_items(all_items, settings.similar_n),
+                                 finals["content"].similar_items(all_items, settings.similar_n),
+                                 full.binary, n_ratings, settings.min_cf_ratings, settings.similar_n, SimilarSettings())
+    log.info("similar movies: blended cf and content in %.1f s", time.perf_counter() - started)
     sources = [
-        ("cf", *finals["itemknn"].similar_items(all_items, settings.similar_n)),
-        ("content", *finals["content"].similar_items(all_items, settings.similar_n)),
         ("popular", np.broadcast_to(overall_idx[head], shape), np.broadcast_to(overall_score[head], shape)),
     ]
-    similar = export_tables.similar_movies(full.items, n_ratings, settings.min_cf_ratings, settings.similar_n, sources)
+    similar = export_tables.similar_movies(full.items, n_ratings, settings.min_cf_ratings, settings.similar_n, sources,
+                                           primary=blended)
+
+    def explain(users: np.ndarray, items: np.ndarray) -> Reasons:
+        started = time.perf_counter()
+        reasons = because.explain(users, items, full, [finals["itemknn"].neighbours_, finals["content"].neighbours_],
+                                  schema.BECAUSE_N, show_progress=True)
+        explained = float((reasons.items[:, 0] >= 0).mean()) if users.size else 0.0
+        log.info("because: %d recommendations explained in %.1f s (%.1f%% with a reason)",
+                 users.size, time.perf_counter() - started, 100 * explained)
+        mlflow.log_metrics({"because_seconds": time.perf_counter() - started, "because_explained_share": explained})
+        return reasons
     metrics = export_tables.model_metrics([row for ev in evaluations for row in ev.metric_rows()])
     return ArtifactTables(
         movies=export_tables.movies_table(data),
-        user_recommendations=export_tables.user_recommendations(full, rec_items, rec_scores),
+        user_recommendations=export_tables.user_recommendations(full, rec_items, rec_scores, explain),
         similar_movies=similar,
         popular_movies=export_tables.popular_movies(pop, full.items),
         model_metrics=metrics,

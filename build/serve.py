@@ -21,6 +21,7 @@ EXAMPLES = (
     "/movies/858",
     "/movies/858/similar?n=5",
     "/recommendations?liked=858,1213&n=10",
+    "/recommendations?ratings=858:5,1213:4.5,1:1&n=10",
     "/popular?genre=Drama&n=5",
 )
 
@@ -37,6 +38,7 @@ def banner(db: str, host: str, port: int) -> str:
     url = base_url(host, port)
     lines = [f"LatentLens API on {url}  (artifact: {db})", f"  OpenAPI docs: {url}/docs", "  try:"]
     lines += [f"    curl -s '{url}{path}'" for path in EXAMPLES]
+    lines.append(f"Open {url}/ in a browser: search a movie, rate a few, see picks with reasons.")
     return "\n".join(lines)
 
 

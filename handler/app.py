@@ -8,13 +8,10 @@ invocation.
 from __future__ import annotations
 
 from fastapi import FastAPI
-from fastapi.openapi.docs import get_swagger_ui_html
-from fastapi.responses import HTMLResponse
-
 from handler.errors import install_error_handlers
 from handler.http_guards import HeadAsGet, RelativeSlashRedirect, ResponseLimit
 from handler.lambda_entry import LambdaEntry
-from handler.routes import health, movies, popular, recommendations, users
+from handler.routes import health, movies, page, popular, recommendations, users
 from handler.settings import Settings, get_settings
 from handler.store import make_store
 
@@ -26,24 +23,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         title="LatentLens",
         summary="Read-only MovieLens recommendations served from one DuckDB file.",
         version="1",
-        docs_url=None,  # our own /docs below
-        redirect_slashes=False,  # Starlette's builds an absolute Location from the Host header; see http_guards
+        docs_url=None,  # our own /docs, with Swagger UI's assets served locally (handler.routes.page)
+        # No 307 from /x/ to /x: Starlette's builds an absolute Location from the Host header (see
+        # http_guards for the relative redirect we answer instead), and the redirect of a dot-segment
+        # path ("/movies/%2e%2e%2f" -> "/movies/..") would land a client on the page.
+        redirect_slashes=False,
     )
-
-    @app.get("/docs", include_in_schema=False)
-    async def docs() -> HTMLResponse:
-        """Swagger UI loading the schema by a *relative* URL, so it resolves under whatever prefix the
-        page was served from: a REST API stage (/Prod/docs -> /Prod/openapi.json), a custom domain's
-        base path, or none. FastAPI's own /docs asks for the absolute /openapi.json."""
-        return get_swagger_ui_html(openapi_url="openapi.json", title="LatentLens API")
-
     app.state.store = make_store(settings)
     install_error_handlers(app)
     # Last added runs first: the slash redirect, then HEAD as GET, then the response limit around the routes.
     app.add_middleware(ResponseLimit, max_bytes=settings.max_response_bytes)
     app.add_middleware(HeadAsGet)
     app.add_middleware(RelativeSlashRedirect)
-    for module in (health, users, movies, popular, recommendations):
+    for module in (health, users, movies, popular, recommendations, page):
         app.include_router(module.router)
     return app
 

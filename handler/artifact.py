@@ -23,7 +23,7 @@ from handler.title_index import TitleIndex
 # What the title index is built from (also what `latentlens publish dynamodb` ships for it).
 TITLE_ROWS = f"SELECT movie_id, n_ratings, search_key FROM {schema.MOVIES}"
 
-API_VERSION = "1"  # bump when a response shape changes, so cached ETags from the old shape expire
+API_VERSION = "2"  # bump when a response shape changes, so cached ETags from the old shape expire
 
 
 class ArtifactUnavailable(Exception):

@@ -28,8 +28,16 @@ class SimilarMovie(RankedMovie):
     source: str
 
 
-class LikedMovie(RankedMovie):
-    because: list[int]
+class Reason(BaseModel):
+    """One of the user's (or the request's) rated movies that contributed most to a recommendation."""
+    movie_id: int
+    title: str
+    display_title: str
+    rating: float
+
+
+class RecommendedMovie(RankedMovie):
+    because: list[Reason]
 
 
 class Movie(MovieRef):
@@ -47,7 +55,7 @@ class UserRecommendations(BaseModel):
     user_id: int
     source: Literal["personal", "popular"]
     genre: str | None
-    items: list[RankedMovie]
+    items: list[RecommendedMovie]
 
 
 class SimilarMovies(BaseModel):
@@ -67,8 +75,9 @@ class PopularMovies(BaseModel):
 
 class LikedRecommendations(BaseModel):
     liked: list[int]
+    ratings: dict[str, float]
     unknown: list[int]
-    items: list[LikedMovie]
+    items: list[RecommendedMovie]
 
 
 class BuildSummary(BaseModel):
@@ -98,3 +107,7 @@ class Health(BaseModel):
 class HealthError(BaseModel):
     status: Literal["unavailable"]
     error: dict[str, str]
+
+
+class Genres(BaseModel):
+    genres: list[str]

@@ -11,17 +11,18 @@ from __future__ import annotations
 
 import heapq
 from typing import Protocol
+from operator import itemgetter
 
 import duckdb
 
 from handler.artifact import Artifact
-from handler.schema import MOVIES, SIMILAR_MOVIES, USER_RECOMMENDATIONS
+from handler.schema import BECAUSE_N, MOVIES, SIMILAR_MOVIES, USER_RECOMMENDATIONS
 
 Cursor = duckdb.DuckDBPyConnection
 
 # The columns of each keyed read, named once: the DuckDB SQL below selects them, and the DynamoDB
 # publisher packs exactly these per key (a column added here flows into its items unchanged).
-USER_COLUMNS = ("rank", "movie_id", "score")
+USER_COLUMNS = ("rank", "movie_id", "score", "because")
 SIMILAR_COLUMNS = ("rank", "similar_movie_id", "score", "source")
 _MOVIE_KEYS = ("movie_id", "title", "display_title", "year", "genres", "imdb_id", "tmdb_id", "n_ratings", "mean_rating")
 MOVIE_COLUMNS = _MOVIE_KEYS
@@ -93,12 +94,17 @@ def _ranked(art: Artifact, pairs, n: int, genre: str | None) -> list[dict]:
 
 
 def user_recommendations(art: Artifact, src: RowSource, user_id: int, n: int, genre: str | None) -> list[dict] | None:
-    """The user's stored list (genre-filtered within it), or None when the user is not in the artifact."""
+    """The user's stored list (genre-filtered within it), each with its stored `because`, or None when
+    the user is not in the artifact."""
     rows = src.user(user_id)
     if not rows:
         return None
-    rows.sort()
-    return _ranked(art, ((r[1], r[2]) for r in rows), n, genre)
+    rows.sort(key=itemgetter(0))
+    reasons = {r[1]: r[3] for r in rows}
+    items = _ranked(art, ((r[1], r[2]) for r in rows), n, genre)
+    for item in items:
+        item["because"] = _reasons(art, ((b["movie_id"], b["rating"]) for b in reasons[item["movie_id"]]))
+    return items
 
 
 def popular(art: Artifact, n: int, genre: str | None) -> list[dict]:
@@ -128,31 +134,61 @@ def similar(art: Artifact, src: RowSource, movie_id: int, n: int) -> list[dict] 
     return out
 
 
-def liked(art: Artifact, src: RowSource, movie_ids: list[int], n: int) -> list[dict]:
-    """Movies like the given ones, excluding them: summed similarity over the liked movies' neighbour
-    lists (a film close to several inputs ranks first), then more inputs, then lowest id."""
-    rows = src.neighbours(movie_ids)
+NEUTRAL_RATING = 3.0  # a rating above this pulls a movie's neighbours up, below it pushes them down
+RATING_SPAN = 2.0  # (rating - neutral) / span: 5 stars weigh 1.0, as a `liked` movie always did
+
+
+def _reasons(art: Artifact, pairs) -> list[dict]:
+    """(movie_id, rating) pairs -> the `because` entries of a recommendation, skipping unknown ids."""
+    out = []
+    for movie_id, rating in pairs:
+        m = art.movies.get(movie_id)
+        if m is not None:
+            out.append({"movie_id": movie_id, "title": m[1], "display_title": m[2], "rating": rating})
+    return out
+
+
+def rated(art: Artifact, src: RowSource, ratings: dict[int, float], n: int) -> list[dict]:
+    """Movies for someone who rated the given movies (id -> stars), excluding them.
+
+    Each rated movie's neighbour list counts with weight (stars - 3) / 2: 5 stars add the similarity,
+    1 star subtracts it, so a film close to a disliked one sinks. Ranked by summed score, then more
+    contributing inputs, then lowest id; only positive totals are recommended. `because` names the
+    inputs with the largest positive contributions (similarity x weight), at most BECAUSE_N."""
+    rows = src.neighbours(list(ratings))
     rows.sort()  # sums added in movie_id order, so equal inputs give bit-equal scores
-    inputs = set(movie_ids)
+    weight = {movie_id: (stars - NEUTRAL_RATING) / RATING_SPAN for movie_id, stars in ratings.items()}
     totals: dict[int, float] = {}
-    because: dict[int, list[int]] = {}
+    parts: dict[int, list[tuple[float, int]]] = {}
     for movie_id, sid, score in rows:
-        if sid in inputs:
+        if sid in weight:
             continue
+        w = weight[movie_id]
+        if w == 0.0:
+            continue
+        contribution = score * w
         if sid in totals:
-            totals[sid] += score
-            because[sid].append(movie_id)
+            totals[sid] += contribution
+            parts[sid].append((contribution, movie_id))
         else:
-            totals[sid] = score
-            because[sid] = [movie_id]
-    best = heapq.nsmallest(n, totals, key=lambda sid: (-totals[sid], -len(because[sid]), sid))
+            totals[sid] = contribution
+            parts[sid] = [(contribution, movie_id)]
+    positive = [sid for sid, total in totals.items() if total > 0]
+    best = heapq.nsmallest(n, positive, key=lambda sid: (-totals[sid], -len(parts[sid]), sid))
     out: list[dict] = []
     for sid in best:
         item = _item(art, sid, totals[sid], len(out) + 1)
         if item is not None:
-            item["because"] = because[sid]
+            top = heapq.nsmallest(BECAUSE_N, (p for p in parts[sid] if p[0] > 0), key=lambda p: (-p[0], p[1]))
+            item["because"] = _reasons(art, ((movie_id, ratings[movie_id]) for _, movie_id in top))
             out.append(item)
     return out
+
+
+def liked(art: Artifact, src: RowSource, movie_ids: list[int], n: int) -> list[dict]:
+    """Movies like the given ones, excluding them: `rated` with every movie at 5 stars, so scores are the
+    summed similarity over the liked movies' neighbour lists (a film close to several inputs ranks first)."""
+    return rated(art, src, dict.fromkeys(movie_ids, 5.0), n)
 
 
 def search(art: Artifact, tokens: list[str], phrase: str, stripped: str, limit: int) -> list[dict]:

@@ -7,7 +7,8 @@ refuses an artifact it does not understand instead of answering wrongly.
 
 from __future__ import annotations
 
-SCHEMA_VERSION = 1
+# 2: user_recommendations.because (the user's rated movies that explain each pick)
+SCHEMA_VERSION = 2
 
 MOVIES = "movies"
 USER_RECOMMENDATIONS = "user_recommendations"
@@ -37,7 +38,8 @@ TABLE_DDL: dict[str, str] = {
             user_id  INTEGER NOT NULL,
             rank     INTEGER NOT NULL,
             movie_id INTEGER NOT NULL,
-            score    DOUBLE NOT NULL
+            score    DOUBLE NOT NULL,
+            because  STRUCT(movie_id INTEGER, rating FLOAT)[] NOT NULL
         )""",
     SIMILAR_MOVIES: """
         CREATE TABLE similar_movies (
@@ -72,12 +74,18 @@ TABLE_DDL: dict[str, str] = {
 PUBLIC_COLUMNS: dict[str, tuple[str, ...]] = {
     MOVIES: ("movie_id", "title", "display_title", "year", "genres", "imdb_id", "tmdb_id",
              "n_ratings", "mean_rating"),
-    USER_RECOMMENDATIONS: ("user_id", "rank", "movie_id", "score"),
+    USER_RECOMMENDATIONS: ("user_id", "rank", "movie_id", "score", "because"),
     SIMILAR_MOVIES: ("movie_id", "rank", "similar_movie_id", "score"),
     POPULAR_MOVIES: ("genre", "rank", "movie_id", "score"),
     MODEL_METRICS: ("model", "protocol", "metric", "value"),
     BUILD_INFO: ("key", "value"),
 }
+
+# user_recommendations.because: up to BECAUSE_N of the user's rated movies with their rating, the
+# largest contributions first; a contribution is item-kNN similarity(recommended, rated) x (rating -
+# the user's mean rating), content similarity where no item-kNN neighbour contributes; empty when
+# none does (build/export/because.py).
+BECAUSE_N = 3
 
 # Ranked lists: (table, key columns identifying one list). Ranks within a list are 1..n.
 RANKED_LISTS: dict[str, tuple[str, ...]] = {

@@ -14,6 +14,28 @@ from build.data.tables import MovieLensData
 
 TOP_GENRES = 10
 LONG_TAIL_SHARE = 0.01  # the top 1% of rated movies
+SHARED_TITLES_LISTED = 10
+
+
+def shared_titles_note(movies: pl.DataFrame, movie_counts: pl.DataFrame) -> str | None:
+    """One note naming the titles (GroupLens' title, year included) that more than one movie carries,
+    with each movie's id and rating count: what tells them apart in search and on the page."""
+    shared = (
+        movies.select("movie_id", "title")
+        .join(movie_counts.rename({"len": "n"}), on="movie_id", how="left")
+        .with_columns(pl.col("n").fill_null(0))
+        .filter(pl.col("title").is_duplicated())
+        .sort(["title", "n", "movie_id"], descending=[False, True, False])
+        .group_by("title", maintain_order=True)
+        .agg(pl.col("movie_id"), pl.col("n"))
+    )
+    if not shared.height:
+        return None
+    listed = [f"{title} [" + ", ".join(f"{m}: {n:,} rating{'s' if n != 1 else ''}" for m, n in zip(ids, ns)) + "]"
+              for title, ids, ns in shared.head(SHARED_TITLES_LISTED).iter_rows()]
+    more = f"; and {shared.height - SHARED_TITLES_LISTED} more" if shared.height > SHARED_TITLES_LISTED else ""
+    return (f"{shared.height} title{'s are' if shared.height != 1 else ' is'} shared by more than one movie "
+            f"(told apart by id and rating count): " + "; ".join(listed) + more)
 
 
 def _spread(counts: pl.Series) -> dict:
@@ -69,7 +91,7 @@ def summarize(data: MovieLensData) -> dict:
         },
         "top_genres": [{"genre": g, "movies": int(m), "ratings": int(r)} for g, m, r in genre_counts.iter_rows()],
         "time_span": {"first_rating": _iso(first), "last_rating": _iso(last)},
-        "notes": list(data.notes),
+        "notes": list(data.notes) + [note for note in (shared_titles_note(movies, movie_counts),) if note],
     }
 
 

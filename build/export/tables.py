@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import polars as pl
 
 from build.data.tables import MovieLensData
+from build.export.because import Reasons
 from build.models.base import Interactions, Vocabulary
 from handler.schema import search_key
 
@@ -28,8 +31,11 @@ def movies_table(data: MovieLensData) -> pl.DataFrame:
 
 
 def ranked_frame(key_name: str, key_ids: np.ndarray, item_name: str, items: np.ndarray,
-                 scores: np.ndarray, item_vocab: Vocabulary) -> pl.DataFrame:
-    """(key, rank, item, score) rows from 2-D top-n blocks, dropping padding (-1)."""
+                 scores: np.ndarray, item_vocab: Vocabulary,
+                 extra: Callable[[np.ndarray, np.ndarray], dict[str, pl.Series]] | None = None) -> pl.DataFrame:
+    """(key, rank, item, score) rows from 2-D top-n blocks, dropping padding (-1).
+
+    `extra(rows, cols)` may add columns for the kept entries (block row and column of each)."""
     valid = items >= 0
     rows, cols = np.nonzero(valid)
     frame = pl.DataFrame({
@@ -38,16 +44,37 @@ def ranked_frame(key_name: str, key_ids: np.ndarray, item_name: str, items: np.n
         item_name: item_vocab.ids[items[rows, cols]].astype(np.int32),
         "score": scores[rows, cols].astype(np.float64),
     })
+    added = extra(rows, cols) if extra is not None else {}
+    if added:
+        frame = frame.with_columns(**added)
     # re-rank 1..m within each list so ranks stay contiguous after dropping padding
     return (
         frame.sort([key_name, "rank_in"])
         .with_columns(pl.int_range(1, pl.len() + 1, dtype=pl.Int32).over(key_name).alias("rank"))
-        .select(key_name, "rank", item_name, "score")
+        .select(key_name, "rank", item_name, "score", *added)
     )
 
 
-def user_recommendations(full: Interactions, items: np.ndarray, scores: np.ndarray) -> pl.DataFrame:
-    return ranked_frame("user_id", full.users.ids, "movie_id", items, scores, full.items)
+def because_column(reasons: Reasons, item_vocab: Vocabulary) -> pl.Series:
+    """Reasons as the artifact's `because` column: a list of {movie_id, rating} per pair, built as one
+    Arrow list array from the flat entries (no Python object per row)."""
+    import pyarrow as pa
+
+    kept = reasons.items >= 0
+    offsets = np.concatenate([[0], np.cumsum(kept.sum(axis=1))]).astype(np.int32)
+    entries = pa.StructArray.from_arrays(
+        [pa.array(item_vocab.ids[reasons.items[kept]].astype(np.int32)), pa.array(reasons.ratings[kept])],
+        names=["movie_id", "rating"])
+    return pl.Series("because", pa.ListArray.from_arrays(pa.array(offsets), entries))
+
+
+def user_recommendations(full: Interactions, items: np.ndarray, scores: np.ndarray,
+                         explain: Callable[[np.ndarray, np.ndarray], Reasons]) -> pl.DataFrame:
+    """Each user's top-n with `because`: `explain(user_idx, item_idx)` of every kept pair."""
+    def because(rows: np.ndarray, cols: np.ndarray) -> dict[str, pl.Series]:
+        return {"because": because_column(explain(rows, items[rows, cols]), full.items)}
+
+    return ranked_frame("user_id", full.users.ids, "movie_id", items, scores, full.items, extra=because)
 
 
 def similar_movies(
@@ -56,15 +83,21 @@ def similar_movies(
     min_cf_ratings: int,
     n: int,
     sources: list[tuple[str, np.ndarray, np.ndarray]],
+    primary: pl.DataFrame | None = None,
 ) -> pl.DataFrame:
     """Merge neighbour lists in priority order (e.g. cf, content, popular) into n per movie.
 
-    A source named "cf" only counts for movies with at least `min_cf_ratings` ratings; the
-    others fill what is left. Never the movie itself, never a movie twice.
+    `primary` (item, cand, score, pos, source rows, e.g. the blended lists of build.export.similar)
+    comes before every source. A source named "cf" only counts for movies with at least
+    `min_cf_ratings` ratings; the others fill what is left. Never the movie itself, never a movie twice.
     """
     parts = []
     n_items = len(items_vocab)
-    for priority, (source, idx, score) in enumerate(sources):
+    if primary is not None:
+        parts.append(primary.select(
+            pl.col("item").cast(pl.Int32), pl.col("cand").cast(pl.Int64), pl.col("score").cast(pl.Float64),
+            pl.lit(0, dtype=pl.Int8).alias("priority"), pl.col("pos").cast(pl.Int32), pl.col("source").cast(pl.Utf8)))
+    for priority, (source, idx, score) in enumerate(sources, start=len(parts)):
         k = idx.shape[1]
         rows = np.repeat(np.arange(n_items), k)
         frame = pl.DataFrame({

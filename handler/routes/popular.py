@@ -9,7 +9,7 @@ from handler import queries
 from handler.caching import cached_json
 from handler.deps import StoreDep, open_cursor, resolve_genre
 from handler.errors import ERROR_RESPONSES
-from handler.models import PopularMovies
+from handler.models import Genres, PopularMovies
 from handler.routes.params import Genre, N
 
 router = APIRouter(tags=["popular"], responses=ERROR_RESPONSES)
@@ -22,3 +22,10 @@ async def popular(request: Request, store: StoreDep, n: N = 10, genre: Genre = N
     g = resolve_genre(art, genre)
     items = queries.popular(art, n, g)
     return cached_json(request, {"genre": g, "items": items}, art.etag, store.settings.cache_max_age)
+
+
+@router.get("/genres", response_model=Genres)
+async def genres(request: Request, store: StoreDep) -> Response:
+    """The genres of this build's catalogue, in alphabetical order (the values `genre` accepts)."""
+    art, _ = open_cursor(store)
+    return cached_json(request, {"genres": sorted(art.genres.values())}, art.etag, store.settings.cache_max_age)

@@ -1,4 +1,4 @@
-"""GET /recommendations?liked=...: "if you liked The Godfather", for someone with no account."""
+"""GET /recommendations?liked=... or ?ratings=...: "if you liked The Godfather", for someone with no account."""
 
 from __future__ import annotations
 
@@ -17,6 +17,25 @@ from handler.routes.params import N, parse_id
 router = APIRouter(tags=["recommendations"], responses=ERROR_RESPONSES)
 
 MAX_LIKED = 50
+MIN_STARS, MAX_STARS = 0.5, 5.0
+
+
+def _movie_id(name: str, part: str) -> int:
+    movie_id = parse_id(part)  # length-checked before int(): 4,301+ digits would raise in int()
+    if movie_id is None:
+        raise ApiError(422, "invalid_parameter", f"{name}: {_excerpt(part)!r} is not a positive integer movie id")
+    return movie_id
+
+
+def _parts(values: list[str]) -> list[str]:
+    return [part.strip() for value in values for part in value.split(",")]
+
+
+def _bounded(name: str, count: int) -> None:
+    if not count:
+        raise ApiError(422, "invalid_parameter", f"{name}: give at least one movie id")
+    if count > MAX_LIKED:
+        raise ApiError(422, "invalid_parameter", f"{name}: at most {MAX_LIKED} movie ids")
 
 
 def _excerpt(text: str, limit: int = 40) -> str:
@@ -25,33 +44,62 @@ def _excerpt(text: str, limit: int = 40) -> str:
 
 def parse_liked(values: list[str]) -> list[int]:
     """`liked=858,1213` (or repeated `liked=`) -> distinct positive ids in the order given."""
-    ids: list[int] = []
-    for value in values:
-        for part in value.split(","):
-            movie_id = parse_id(part.strip())
-            if movie_id is None:
-                raise ApiError(422, "invalid_parameter", f"liked: {_excerpt(part.strip())!r} is not a positive integer movie id")
-            ids.append(movie_id)
-    ids = list(dict.fromkeys(ids))
-    if not ids:
-        raise ApiError(422, "invalid_parameter", "liked: give at least one movie id")
-    if len(ids) > MAX_LIKED:
-        raise ApiError(422, "invalid_parameter", f"liked: at most {MAX_LIKED} movie ids")
+    ids = list(dict.fromkeys(_movie_id("liked", part) for part in _parts(values)))
+    _bounded("liked", len(ids))
     return ids
 
 
+def _stars(part: str, text: str) -> float:
+    try:
+        stars = float(text) if text.isascii() else float("nan")
+    except ValueError:
+        stars = float("nan")
+    if not MIN_STARS <= stars <= MAX_STARS or stars * 2 != int(stars * 2):  # NaN fails the bounds
+        raise ApiError(422, "invalid_parameter",
+                       f"ratings: {_excerpt(part)!r} needs stars from {MIN_STARS:g} to {MAX_STARS:g} in half stars, e.g. 858:4.5")
+    return stars
+
+
+def parse_ratings(values: list[str]) -> dict[int, float]:
+    """`ratings=858:5,1213:4.5,1:1` (or repeated `ratings=`) -> {movie id: stars} in the order given.
+    The same id twice is fine with the same stars and a 422 with different ones."""
+    ratings: dict[int, float] = {}
+    for part in _parts(values):
+        movie, sep, stars_text = part.partition(":")
+        if not sep:
+            raise ApiError(422, "invalid_parameter", f"ratings: {_excerpt(part)!r} is not movie_id:stars, e.g. 858:4.5")
+        movie_id, stars = _movie_id("ratings", movie.strip()), _stars(part, stars_text.strip())
+        if ratings.get(movie_id, stars) != stars:
+            raise ApiError(422, "invalid_parameter", f"ratings: movie {movie_id} is rated twice with different stars")
+        ratings[movie_id] = stars
+    _bounded("ratings", len(ratings))
+    return ratings
+
+
 @router.get("/recommendations", response_model=LikedRecommendations,
-            responses={404: {"model": ErrorResponse, "description": "none of the liked movies is known"}})
-async def liked_recommendations(request: Request, store: StoreDep,
-                          liked: Annotated[list[str], Query(description="movie ids, comma-separated, at most 50")],
-                          n: N = 10) -> Response:
-    """Movies like the given ones (aggregated from their similar-movie lists), excluding the inputs."""
-    ids = parse_liked(liked)
+            responses={404: {"model": ErrorResponse, "description": "none of the given movies is known"}})
+async def liked_recommendations(
+    request: Request, store: StoreDep,
+    liked: Annotated[list[str] | None, Query(description="movie ids, comma-separated, at most 50 (each as 5 stars)")] = None,
+    ratings: Annotated[list[str] | None, Query(description="movie_id:stars pairs, comma-separated, stars 0.5..5 "
+                                                           "in half stars, at most 50; low stars count against")] = None,
+    n: N = 10,
+) -> Response:
+    """Movies for someone with no account, from the movies they liked or rated, excluding those.
+
+    Each rated movie's similar-movie list counts with weight (stars - 3) / 2, so 5 stars add its
+    neighbours and 1 star pushes them down; `liked` is every movie at 5 stars. Every item carries
+    `because`: up to 3 of the given movies that contributed most."""
+    if liked is not None and ratings is not None:
+        raise ApiError(422, "invalid_parameter", "give liked or ratings, not both")
+    if liked is None and ratings is None:
+        raise ApiError(422, "invalid_parameter", "liked or ratings: give at least one movie id")
+    given = parse_ratings(ratings) if ratings is not None else dict.fromkeys(parse_liked(liked), 5.0)
     art, cur = open_cursor(store)
-    known = [i for i in ids if i in art.movies]
+    known = {i: stars for i, stars in given.items() if i in art.movies}
     if not known:
-        raise ApiError(404, "movie_not_found", "none of the liked movies is in the catalogue")
-    items = guarded(store, art, queries.liked, art, cur, known, n)
-    unknown = sorted(set(ids) - set(known))
-    body = {"liked": known, "unknown": unknown, "items": items}
+        raise ApiError(404, "movie_not_found", "none of the given movies is in the catalogue")
+    items = guarded(store, art, queries.rated, art, cur, known, n)
+    unknown = sorted(set(given) - set(known))
+    body = {"liked": list(known), "ratings": {str(i): stars for i, stars in known.items()}, "unknown": unknown, "items": items}
     return cached_json(request, body, art.etag, store.settings.cache_max_age)

@@ -34,7 +34,9 @@ def small_tables(n_users: int = 3, tag: str = "first") -> ArtifactTables:
         "rank": [1, 2] * n_users,
         "movie_id": [3, 4] * n_users,
         "score": [0.9, 0.5] * n_users,
-    }, schema_overrides={"user_id": pl.Int32, "rank": pl.Int32, "movie_id": pl.Int32})
+        "because": [[{"movie_id": 2, "rating": 5.0}], []] * n_users,
+    }, schema_overrides={"user_id": pl.Int32, "rank": pl.Int32, "movie_id": pl.Int32,
+                         "because": pl.List(pl.Struct({"movie_id": pl.Int32, "rating": pl.Float32}))})
     similar = pl.DataFrame({"movie_id": [1, 1, 2], "rank": [1, 2, 1], "similar_movie_id": [2, 3, 3],
                             "score": [0.8, 0.2, 0.4], "source": ["cf", "cf", "content"]},
                            schema_overrides={"movie_id": pl.Int32, "rank": pl.Int32, "similar_movie_id": pl.Int32})

@@ -43,6 +43,12 @@ USER_RECS = {
     2: [(1, 4.6), (4973, 4.4), (2571, 4.1)],
 }
 
+# user -> recommended movie -> the stored `because`: (rated movie, the user's stars), largest contribution first
+BECAUSE = {
+    1: {318: [(858, 5.0), (1213, 4.5)], 1221: [(858, 5.0), (2023, 4.0), (1213, 4.5)], 2571: [(99999, 4.0)]},
+    2: {1: [(4973, 4.5)]},
+}
+
 BUILD_INFO = {
     "schema_version": str(schema.SCHEMA_VERSION),
     "dataset_name": "fixture",
@@ -92,9 +98,9 @@ def build_fixture_artifact(path: Path, *, build_info: dict[str, str] | None = No
         con.executemany("INSERT INTO similar_movies VALUES (?, ?, ?, ?, ?)",
                         [(mid, r, sid, s, "itemknn") for mid, lst in sorted(SIMILAR.items())
                          for r, (sid, s) in enumerate(lst, 1)])
-        con.executemany("INSERT INTO user_recommendations VALUES (?, ?, ?, ?)",
-                        [(uid, r, mid, s) for uid, lst in sorted(USER_RECS.items())
-                         for r, (mid, s) in enumerate(lst, 1)])
+        con.executemany("INSERT INTO user_recommendations VALUES (?, ?, ?, ?, ?)",
+                        [(uid, r, mid, s, [{"movie_id": b, "rating": stars} for b, stars in BECAUSE[uid].get(mid, [])])
+                         for uid, lst in sorted(USER_RECS.items()) for r, (mid, s) in enumerate(lst, 1)])
         genres = sorted({g for m in MOVIES for g in m[4] if m[7] > 0})
         con.executemany("INSERT INTO popular_movies VALUES (?, ?, ?, ?)",
                         [row for g in [None, *genres] for row in _popular(g)])

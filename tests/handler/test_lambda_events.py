@@ -124,3 +124,21 @@ def test_docs_find_the_schema_under_the_stage_prefix(lambda_handler, kind):
     assert urljoin(page, schema_url) == page.removesuffix("/docs") + "/openapi.json"
     schema = lambda_handler(EVENTS[kind]("/openapi.json"), lambda_context())
     assert schema["statusCode"] == 200 and json.loads(schema["body"])["info"]["title"] == "LatentLens"
+
+
+@pytest.mark.parametrize("kind", EVENTS)
+def test_the_page_and_the_docs_assets_through_lambda_under_the_stage_prefix(lambda_handler, kind):
+    """GET / answers the page; its API calls and the docs' assets are relative, so from https://host/<stage>/
+    they resolve under the stage, where the Lambda answers them."""
+    import re
+    from urllib.parse import urljoin
+
+    response = lambda_handler(EVENTS[kind]("/"), lambda_context())
+    assert response["statusCode"] == 200 and headers_of(response)["content-type"].startswith("text/html")
+    assert not response.get("isBase64Encoded") and "Rate a few movies" in response["body"]
+    docs = lambda_handler(EVENTS[kind]("/docs"), lambda_context())["body"]
+    asset = re.search(r"""src=['"]([^'"]+swagger-ui-bundle\.js)['"]""", docs)[1]
+    stage = "/Prod" if kind == "rest_v1" else ""
+    assert urljoin(f"https://api.example{stage}/docs", asset) == f"https://api.example{stage}/docs/assets/swagger-ui-bundle.js"
+    js = lambda_handler(EVENTS[kind]("/docs/assets/swagger-ui-bundle.js"), lambda_context())
+    assert js["statusCode"] == 200 and "javascript" in headers_of(js)["content-type"]

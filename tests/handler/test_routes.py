@@ -15,7 +15,7 @@ def test_health_reports_the_build(client):
     r = client.get("/health")
     assert r.status_code == 200
     body = models.Health.model_validate(r.json()).model_dump()
-    assert body["status"] == "ok" and body["schema_version"] == 1
+    assert body["status"] == "ok" and body["schema_version"] == 2
     assert body["build"]["dataset_name"] == "fixture"
     assert body["build"]["topn_champion"] == "itemknn" and body["build"]["rating_champion"] == "svd"
     assert body["counts"] == {"users": 2, "movies": 9, "ratings": 1415}
@@ -33,7 +33,10 @@ def test_known_user_gets_personal_list_in_rank_order(client):
     first = body["items"][0]
     assert first == {"rank": 1, "movie_id": 318, "title": "Shawshank Redemption, The (1994)",
                      "display_title": "The Shawshank Redemption", "year": 1994, "genres": ["Crime", "Drama"],
-                     "score": 4.9}
+                     "score": 4.9, "because": [
+                         {"movie_id": 858, "title": "Godfather, The (1972)", "display_title": "The Godfather", "rating": 5.0},
+                         {"movie_id": 1213, "title": "Goodfellas (1990)", "display_title": "Goodfellas", "rating": 4.5}]}
+    assert [b["movie_id"] for b in body["items"][2]["because"]] == [858, 2023, 1213]  # stored order: largest first
 
 
 def test_genre_filters_within_the_users_list(client):
@@ -122,7 +125,10 @@ def test_liked_aggregates_similar_lists_excluding_inputs(client):
     body = models.LikedRecommendations.model_validate(r.json()).model_dump()
     assert body["liked"] == [858, 1213] and body["unknown"] == []
     assert [i["movie_id"] for i in body["items"]] == [1221, 318, 2023]
-    assert body["items"][0]["score"] == pytest.approx(1.4) and body["items"][0]["because"] == [858, 1213]
+    assert body["items"][0]["score"] == pytest.approx(1.4)
+    # 858 contributes 0.9, 1213 0.5: the larger first, each with the stars it counted as
+    assert [(b["movie_id"], b["rating"]) for b in body["items"][0]["because"]] == [(858, 5.0), (1213, 5.0)]
+    assert body["items"][0]["because"][0]["display_title"] == "The Godfather"
 
 
 def test_liked_godfather_includes_part_two(client):
@@ -148,6 +154,12 @@ def test_liked_with_only_unknown_ids_is_404(client):
     "/recommendations?liked=", "/recommendations?liked=0", "/recommendations?liked=-1",
     "/recommendations?liked=1.5", "/recommendations?liked=858,x", "/recommendations",
     "/recommendations?liked=" + ",".join(str(i) for i in range(1, 52)),
+    "/recommendations?ratings=", "/recommendations?ratings=858", "/recommendations?ratings=858:0",
+    "/recommendations?ratings=858:5.5", "/recommendations?ratings=858:4.2", "/recommendations?ratings=858:x",
+    "/recommendations?ratings=858:nan", "/recommendations?ratings=858:inf", "/recommendations?ratings=x:5",
+    "/recommendations?ratings=0:5", "/recommendations?ratings=858:5,858:1", "/recommendations?ratings=858:%EF%BC%95",
+    "/recommendations?ratings=858:5&liked=1213",
+    "/recommendations?ratings=" + ",".join(f"{i}:4" for i in range(1, 52)),
     "/movies", "/movies?search=", "/movies?search=%21%21", "/popular?genre=Nonsense",
 ])
 def test_bad_parameters_are_422_json_errors(client, url):
@@ -235,3 +247,83 @@ def test_exact_display_title_beats_popularity(tmp_path):
         assert [i["movie_id"] for i in body["items"]] == [1221, 2023, 858]  # no exact title: popularity
     finally:
         app.state.store.close()
+
+
+def test_user_recommendations_from_the_popular_list_have_no_reasons(client):
+    body = client.get("/users/424242/recommendations", params={"n": 2}).json()
+    assert body["source"] == "popular" and [i["because"] for i in body["items"]] == [[], []]
+
+
+def test_ratings_with_all_five_stars_equal_liked(client):
+    liked = client.get("/recommendations", params={"liked": "858,1213"}).json()
+    rated = client.get("/recommendations", params={"ratings": "858:5,1213:5"}).json()
+    assert rated["items"] == liked["items"] and rated["ratings"] == {"858": 5.0, "1213": 5.0}
+
+
+def test_a_low_rating_counts_against_its_neighbours(client):
+    """858's list: 1221 0.9, 2023 0.7, 1213 0.6, 318 0.5; 1213's: 858 0.6, 318 0.55, 1221 0.5.
+    Goodfellas at 1 star (weight -1) pulls 1221 to 0.9 - 0.5, 318 to 0.5 - 0.55 (dropped)."""
+    r = client.get("/recommendations", params={"ratings": "858:5,1213:1"})
+    body = models.LikedRecommendations.model_validate(r.json()).model_dump()
+    assert body["liked"] == [858, 1213] and body["ratings"] == {"858": 5.0, "1213": 1.0}
+    scores = {i["movie_id"]: i["score"] for i in body["items"]}
+    assert list(scores) == [2023, 1221]
+    assert scores[2023] == pytest.approx(0.7) and scores[1221] == pytest.approx(0.4)
+    assert all([b["movie_id"] for b in i["because"]] == [858] for i in body["items"])  # never the 1-star movie
+
+
+def test_half_stars_weigh_by_distance_from_three(client):
+    body = client.get("/recommendations", params={"ratings": "858:4,1213:4.5"}).json()
+    first = body["items"][0]  # 1221: 0.9 * 0.5 + 0.5 * 0.75
+    assert first["movie_id"] == 1221 and first["score"] == pytest.approx(0.825)
+    assert [(b["movie_id"], b["rating"]) for b in first["because"]] == [(858, 4.0), (1213, 4.5)]
+
+
+def test_only_low_ratings_recommend_nothing_rather_than_their_neighbours(client):
+    body = client.get("/recommendations", params={"ratings": "858:1"}).json()
+    assert body["items"] == []
+
+
+def test_ratings_report_unknown_ids_and_404_when_none_is_known(client):
+    body = client.get("/recommendations?ratings=858:5&ratings=5:3").json()
+    assert body["liked"] == [858] and body["unknown"] == [5]
+    r = client.get("/recommendations", params={"ratings": "5:5,6:1"})
+    assert r.status_code == 404 and r.json()["error"]["code"] == "movie_not_found"
+
+
+def test_because_lists_at_most_three_movies(client):
+    body = client.get("/recommendations", params={"ratings": "858:5,1213:5,2023:5,1221:5", "n": 5}).json()
+    assert body["items"] and all(len(i["because"]) <= 3 for i in body["items"])
+    s318 = next(i for i in body["items"] if i["movie_id"] == 318)
+    assert [b["movie_id"] for b in s318["because"]] == [1213, 858]  # 0.55 before 0.5
+
+
+def test_the_page_is_one_small_self_contained_document(client):
+    import re
+
+    r = client.get("/")
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/html")
+    html = r.text
+    assert len(r.content) < 100_000
+    assert "/*APP_JS*/" not in html and "/*APP_CSS*/" not in html and "function openMovie" in html
+    # nothing loads from elsewhere: the only absolute URLs are the IMDb and TMDB links it builds
+    assert set(re.findall(r"https?://[^/\"']+", html)) == {"https://www.imdb.com", "https://www.themoviedb.org"}
+    assert not re.search(r"<(script|link|img)[^>]+(src|href)=\"/", html)  # no root-absolute asset either
+    assert 'fetch(BASE + path' in html  # API calls relative to where the page was served
+
+
+def test_docs_load_swagger_from_this_app_by_relative_urls(client):
+    html = client.get("/docs").text
+    assert "docs/assets/swagger-ui-bundle.js" in html and "docs/assets/swagger-ui.css" in html
+    assert "cdn" not in html.lower() and "'openapi.json'" in html or '"openapi.json"' in html
+    js = client.get("/docs/assets/swagger-ui-bundle.js")
+    assert js.status_code == 200 and "javascript" in js.headers["content-type"] and len(js.content) > 100_000
+    assert client.get("/docs/assets/swagger-ui.css").headers["content-type"].startswith("text/css")
+    r = client.get("/docs/assets/..%2F..%2Fapp.py")
+    assert r.status_code == 404 and r.json()["error"]["code"] == "not_found"
+
+
+def test_genres_lists_the_catalogues_genres(client):
+    assert client.get("/genres").json() == {"genres": ["(no genres listed)", "Action", "Adventure", "Animation",
+                                                       "Children", "Comedy", "Crime", "Drama", "Fantasy", "Mystery",
+                                                       "Romance", "Sci-Fi", "Thriller"]}

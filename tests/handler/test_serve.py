@@ -21,6 +21,7 @@ def test_banner_has_url_docs_and_curl_lines():
     text = banner("/data/a.duckdb", "0.0.0.0", 8123)
     assert "http://127.0.0.1:8123/docs" in text
     assert "curl -s 'http://127.0.0.1:8123/recommendations?liked=858,1213&n=10'" in text
+    assert text.splitlines()[-1].startswith("Open http://127.0.0.1:8123/ in a browser")  # what `make run` ends with
     assert base_url("::", 80) == "http://[::1]:80" and base_url("localhost", 1) == "http://localhost:1"
 
 

@@ -10,7 +10,7 @@ from tests.infra.conftest import REPO_ROOT
 
 REQUIREMENTS = REPO_ROOT / "infra/lambda/requirements.txt"
 CONSTRAINTS = REPO_ROOT / "constraints.txt"
-DIRECT = {"fastapi", "mangum", "duckdb", "pydantic-settings"}
+DIRECT = {"fastapi", "mangum", "duckdb", "pydantic-settings", "fastapi-offline"}
 # Never in the package: heavy build-only libraries, and boto3, which the Lambda runtime provides.
 FORBIDDEN = {"boto3", "botocore", "numpy", "pandas", "scipy", "scikit-learn", "scikit-surprise", "mlflow", "polars", "pyarrow", "uvicorn"}
 

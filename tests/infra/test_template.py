@@ -12,9 +12,9 @@ from infra import artifact, sam, settings, stage
 from tests.infra.cfn_yaml import text_of
 from tests.infra.conftest import REPO_ROOT
 
-# FastAPI's own routes outside the OpenAPI schema. /docs and /openapi.json are routed (the
-# API's documentation for users); /redoc and the OAuth2 redirect deliberately are not.
-ROUTED_DOCS = {("GET", "/docs"), ("GET", "/openapi.json")}
+# Routes outside the OpenAPI schema. The page, /docs with its assets and /openapi.json are routed
+# (the API's face and documentation for users); /redoc and the OAuth2 redirect deliberately are not.
+ROUTED_DOCS = {("GET", "/"), ("GET", "/docs"), ("GET", "/docs/assets/{name}"), ("GET", "/openapi.json")}
 UNROUTED_DOCS = {"/redoc", "/docs/oauth2-redirect"}
 
 # The one wildcard IAM allows no way around: Lambda names log streams at run time, so the role
@@ -166,8 +166,15 @@ def _app_routes() -> tuple[set[tuple[str, str]], set[str]]:
 
     app = create_app(Settings(db="/nonexistent/never-opened.duckdb"))
     api = {(m.upper(), p) for p, ops in app.openapi()["paths"].items() for m in ops}
-    extra = {r.path for r in app.routes if getattr(r, "path", None) and not getattr(r, "include_in_schema", True)}
+    extra = {r.path for r in _flat(app.routes) if getattr(r, "path", None) and not getattr(r, "include_in_schema", True)}
     return api, extra
+
+
+def _flat(routes):
+    """Routes, with those of included routers (FastAPI keeps them behind one entry per router) spelled out."""
+    for route in routes:
+        router = getattr(route, "original_router", None)
+        yield from _flat(router.routes) if router is not None else (route,)
 
 
 def test_routes_in_the_template_are_exactly_the_apps_routes(function):

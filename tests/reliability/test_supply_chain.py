@@ -26,7 +26,7 @@ from tests.reliability.conftest import free_port
 REPO = Path(__file__).resolve().parents[2]
 CONSTRAINTS = REPO / "constraints.txt"
 LAMBDA_REQUIREMENTS = REPO / "infra" / "lambda" / "requirements.txt"
-LAMBDA_ROOTS = ["fastapi", "mangum", "duckdb", "pydantic-settings"]
+LAMBDA_ROOTS = ["fastapi", "mangum", "duckdb", "pydantic-settings", "fastapi-offline"]
 PROVIDED_BY_THE_RUNTIME = {"boto3", "botocore"}  # the python3.12 Lambda runtime ships them (see the requirements file)
 
 

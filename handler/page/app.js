@@ -1,0 +1,261 @@
+"use strict";
+// The LatentLens page: plain DOM, every request relative to where the page was served from
+// (/, a stage prefix such as /Prod/, or a custom domain's base path). No data reaches innerHTML.
+(function () {
+  const BASE = location.pathname.endsWith("/") ? location.pathname : location.pathname + "/";
+  const $ = (id) => document.getElementById(id);
+  const STORE_KEY = "latentlens.ratings";
+  let rated = loadRated();      // [{movie_id, title, stars}] in the order given
+  let current = null;           // the movie on the card
+  let hits = [], active = -1, searchSeq = 0, searchTimer = 0;
+
+  class ApiError extends Error {
+    constructor(status, code, message) { super(message); this.status = status; this.code = code; }
+  }
+
+  async function api(path) {
+    let r;
+    try {
+      r = await fetch(BASE + path, { headers: { Accept: "application/json" } });
+    } catch (e) {
+      throw new ApiError(0, "unreachable", "The API is not answering. Is the server running?");
+    }
+    let body = null;
+    try { body = await r.json(); } catch (e) { /* not JSON */ }
+    if (!r.ok) {
+      const err = (body && body.error) || {};
+      throw new ApiError(r.status, err.code || "http_" + r.status, err.message || "request failed (" + r.status + ")");
+    }
+    return body;
+  }
+
+  function banner(err) {
+    const b = $("banner");
+    if (!err) { b.hidden = true; b.textContent = ""; return; }
+    b.hidden = false;
+    b.textContent = err.status === 503 ? "The recommendations are unavailable right now: " + err.message
+                  : err.status === 0 ? err.message : "Something went wrong: " + err.message;
+  }
+
+  function el(tag, props, ...children) {
+    const node = document.createElement(tag);
+    Object.assign(node, props || {});
+    for (const c of children) if (c != null) node.append(c);
+    return node;
+  }
+
+  const stars = (n) => (Number.isInteger(n) ? n.toFixed(0) : n.toFixed(1)) + "★";
+  const label = (m) => m.display_title + (m.year ? " (" + m.year + ")" : "");
+
+  function movieButton(m) {
+    const b = el("button", { type: "button", className: "link", textContent: label(m) });
+    b.dataset.movieId = m.movie_id;
+    b.addEventListener("click", () => openMovie(m.movie_id));
+    return b;
+  }
+
+  function because(item) {
+    if (!item.because || !item.because.length) return null;
+    const parts = item.because.map((b) => b.display_title + " " + stars(b.rating));
+    return el("span", { className: "why", textContent: "because you rated " + parts.join(", ") });
+  }
+
+  function fill(list, items, empty, withWhy) {
+    list.replaceChildren();
+    if (!items.length) { list.append(el("li", { className: "hint", textContent: empty })); return; }
+    for (const m of items) {
+      const li = el("li", {}, movieButton(m), el("span", { className: "meta", textContent: "  " + m.genres.join(", ") }));
+      li.dataset.genres = m.genres.join("|");
+      if (withWhy) li.append(because(m) || "");
+      list.append(li);
+    }
+  }
+
+  // --- search as you type -------------------------------------------------------------------
+  function showHits(items, query) {
+    const list = $("hits"), q = $("q");
+    hits = items; active = -1;
+    list.replaceChildren();
+    if (!query) { list.hidden = true; q.setAttribute("aria-expanded", "false"); return; }
+    if (!items.length) list.append(el("li", { className: "empty", textContent: "No movie matches “" + query + "”" }));
+    items.forEach((m, i) => {
+      const li = el("li", { id: "hit-" + i, role: "option" },
+        el("strong", { textContent: label(m) }),
+        el("span", { className: "meta", textContent: " · " + m.n_ratings.toLocaleString() + " ratings · " + m.genres.join(", ") }));
+      li.setAttribute("aria-selected", "false");
+      li.dataset.movieId = m.movie_id;
+      li.addEventListener("mousedown", (e) => { e.preventDefault(); pick(i); });
+      list.append(li);
+    });
+    list.hidden = false;
+    q.setAttribute("aria-expanded", "true");
+  }
+
+  function highlight(i) {
+    const items = $("hits").querySelectorAll("li[role=option]");
+    items.forEach((li, j) => li.setAttribute("aria-selected", String(j === i)));
+    active = i;
+    if (i >= 0 && items[i]) { $("q").setAttribute("aria-activedescendant", items[i].id); items[i].scrollIntoView({ block: "nearest" }); }
+    else $("q").removeAttribute("aria-activedescendant");
+  }
+
+  function pick(i) {
+    const m = hits[i];
+    if (!m) return;
+    showHits([], "");
+    openMovie(m.movie_id);
+  }
+
+  async function search(query) {
+    const seq = ++searchSeq;
+    try {
+      const body = await api("movies?limit=8&search=" + encodeURIComponent(query));
+      if (seq === searchSeq) { banner(null); showHits(body.items, query); }
+    } catch (e) {
+      if (seq !== searchSeq) return;
+      if (e.status === 422) showHits([], query); else { showHits([], ""); banner(e); }
+    }
+  }
+
+  $("q").addEventListener("input", (e) => {
+    const query = e.target.value.trim();
+    clearTimeout(searchTimer);
+    if (!query) { searchSeq++; showHits([], ""); return; }
+    searchTimer = setTimeout(() => search(query), 120);
+  });
+  $("q").addEventListener("keydown", (e) => {
+    if (e.key === "ArrowDown" && hits.length) { e.preventDefault(); highlight((active + 1) % hits.length); }
+    else if (e.key === "ArrowUp" && hits.length) { e.preventDefault(); highlight((active - 1 + hits.length) % hits.length); }
+    else if (e.key === "Enter") { e.preventDefault(); pick(active >= 0 ? active : 0); }
+    else if (e.key === "Escape") { showHits([], ""); }
+  });
+  $("q").addEventListener("blur", () => setTimeout(() => showHits([], ""), 150));
+
+  // --- the movie card -----------------------------------------------------------------------
+  async function openMovie(id) {
+    const section = $("movie");
+    section.hidden = false;
+    try {
+      const [m, sim] = await Promise.all([api("movies/" + id), api("movies/" + id + "/similar?n=10")]);
+      banner(null);
+      current = m;
+      $("movie-title").textContent = label(m);
+      const rating = m.mean_rating == null ? "no ratings yet"
+        : "mean rating " + m.mean_rating.toFixed(2) + " from " + m.n_ratings.toLocaleString() + " ratings";
+      $("movie-facts").textContent = [m.genres.join(", ") || "no genres listed", rating].join(" · ");
+      const links = $("movie-links");
+      links.replaceChildren();
+      if (m.imdb_id) links.append(el("a", { href: "https://www.imdb.com/title/tt" + m.imdb_id + "/", textContent: "IMDb", rel: "noopener" }));
+      if (m.tmdb_id) links.append(el("a", { href: "https://www.themoviedb.org/movie/" + m.tmdb_id, textContent: "TMDB", rel: "noopener" }));
+      const mine = rated.find((r) => r.movie_id === m.movie_id);
+      $("stars").value = String(mine ? mine.stars : 4);
+      $("rate").textContent = mine ? "Update rating" : "Rate";
+      fill($("similar"), sim.items, "No similar movies stored for this one.", false);
+      if (location.hash !== "#movie=" + id) history.replaceState(null, "", "#movie=" + id);
+      $("movie-title").tabIndex = -1;
+      $("movie-title").focus();
+    } catch (e) {
+      current = null;
+      $("movie-title").textContent = e.status === 404 ? "Unknown movie" : "Could not load this movie";
+      $("movie-facts").textContent = e.status === 404 ? "There is no movie " + id + " in this build." : e.message;
+      $("movie-links").replaceChildren();
+      $("similar").replaceChildren();
+      if (e.status !== 404) banner(e);
+    }
+  }
+
+  // --- rate a few movies --------------------------------------------------------------------
+  function loadRated() {
+    try { const v = JSON.parse(localStorage.getItem(STORE_KEY) || "[]"); return Array.isArray(v) ? v : []; }
+    catch (e) { return []; }
+  }
+  function saveRated() { try { localStorage.setItem(STORE_KEY, JSON.stringify(rated)); } catch (e) { /* private mode */ } }
+
+  function renderRated() {
+    const list = $("rated");
+    list.replaceChildren();
+    for (const r of rated) {
+      const remove = el("button", { type: "button", className: "remove", textContent: "Remove" });
+      remove.setAttribute("aria-label", "Remove your rating of " + r.title);
+      remove.addEventListener("click", () => { rated = rated.filter((x) => x.movie_id !== r.movie_id); saveRated(); refreshPicks(); });
+      list.append(el("li", {}, el("span", {}, movieButton({ movie_id: r.movie_id, display_title: r.title }), " " + stars(r.stars)), remove));
+    }
+    $("rated-hint").hidden = rated.length > 0;
+  }
+
+  async function refreshPicks() {
+    renderRated();
+    const list = $("picks");
+    $("picks-title").hidden = !rated.length;
+    if (!rated.length) { list.replaceChildren(); return; }
+    try {
+      const body = await api("recommendations?n=10&ratings=" + rated.map((r) => r.movie_id + ":" + r.stars).join(","));
+      banner(null);
+      fill(list, body.items, "Nothing to suggest yet: rate a movie you liked.", true);
+    } catch (e) { list.replaceChildren(); banner(e); }
+  }
+
+  $("rate").addEventListener("click", () => {
+    if (!current) return;
+    const value = Number($("stars").value);
+    const entry = { movie_id: current.movie_id, title: label(current), stars: value };
+    const i = rated.findIndex((r) => r.movie_id === current.movie_id);
+    if (i >= 0) rated[i] = entry; else rated.push(entry);
+    rated = rated.slice(-50);
+    saveRated();
+    $("rate").textContent = "Update rating";
+    refreshPicks();
+  });
+
+  // --- I am user N --------------------------------------------------------------------------
+  async function showUser() {
+    const raw = $("user").value.trim(), note = $("user-note"), list = $("user-picks");
+    if (!/^[1-9][0-9]*$/.test(raw)) { note.textContent = "Give a user id: a whole number from 1."; list.replaceChildren(); return; }
+    const genre = $("user-genre").value;
+    try {
+      const body = await api("users/" + raw + "/recommendations?n=10" + (genre ? "&genre=" + encodeURIComponent(genre) : ""));
+      banner(null);
+      note.textContent = body.source === "personal"
+        ? "Picks for user " + raw + (body.genre ? " in " + body.genre : "") + ", with the movies they rated that led there."
+        : "User " + raw + " is not in this build, so here is the popular list" + (body.genre ? " for " + body.genre : "") + ".";
+      fill(list, body.items, "None of this user's picks is in " + (body.genre || "this genre") + ".", true);
+    } catch (e) {
+      list.replaceChildren();
+      note.textContent = e.status === 422 ? e.message : "";
+      if (e.status !== 422) banner(e);
+    }
+  }
+  $("user-form").addEventListener("submit", (e) => { e.preventDefault(); showUser(); });
+  $("user-genre").addEventListener("change", () => { if ($("user").value.trim()) showUser(); });
+
+  // --- popular and the build ----------------------------------------------------------------
+  async function showPopular() {
+    const genre = $("popular-genre").value;
+    try {
+      const body = await api("popular?n=10" + (genre ? "&genre=" + encodeURIComponent(genre) : ""));
+      fill($("popular"), body.items, "No popular movies in this genre.", false);
+    } catch (e) { $("popular").replaceChildren(); banner(e); }
+  }
+  $("popular-genre").addEventListener("change", showPopular);
+
+  async function start() {
+    for (let s = 5; s >= 0.5; s -= 0.5) $("stars").append(el("option", { value: String(s), textContent: stars(s) }));
+    try {
+      const h = await api("health");
+      const b = h.build;
+      $("build").textContent = "Build: " + b.dataset_name + " · top-N model " + (b.topn_champion || "popularity") + " · built " +
+        b.created_at.slice(0, 10) + " · " + h.counts.movies.toLocaleString() + " movies, " + h.counts.ratings.toLocaleString() +
+        " ratings · schema " + h.schema_version + " · v" + b.package_version;
+      const g = await api("genres");
+      for (const sel of document.querySelectorAll("select.genres")) for (const name of g.genres) sel.append(el("option", { value: name, textContent: name }));
+    } catch (e) {
+      $("build").textContent = "Build: unavailable";
+      banner(e);
+    }
+    showPopular();
+    refreshPicks();
+    const m = /^#movie=(\d+)$/.exec(location.hash);
+    if (m) openMovie(Number(m[1]));
+  }
+  start();
+})();

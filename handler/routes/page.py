@@ -1,0 +1,71 @@
+"""GET / (the page for people) and GET /docs with Swagger UI served from here, not from a CDN.
+
+The page is plain HTML, CSS and JS kept as package data in handler/page/, inlined into one
+document on first use so a single route serves it (and it loads the same under any prefix:
+a REST API stage, a custom domain's base path). Swagger UI's assets come from the
+fastapi-offline package, which bundles them; nothing is copied into this repository.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from functools import cache
+from pathlib import Path
+
+from fastapi import APIRouter
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse
+from starlette.responses import FileResponse, Response
+
+from handler.errors import ApiError
+
+router = APIRouter()
+
+PAGE_DIR = Path(__file__).resolve().parent.parent / "page"
+# Swagger UI's files as fastapi-offline ships them; located without importing the package.
+_OFFLINE = importlib.util.find_spec("fastapi_offline")
+DOCS_ASSETS = {name: media for name, media in (("swagger-ui-bundle.js", "text/javascript"),
+                                               ("swagger-ui.css", "text/css"), ("favicon.png", "image/png"))}
+ASSET_MAX_AGE = 86400
+
+
+def docs_asset_dir() -> Path:
+    if _OFFLINE is None or not _OFFLINE.submodule_search_locations:
+        raise ApiError(503, "docs_unavailable", "the fastapi-offline package with Swagger UI's assets is not installed")
+    return Path(next(iter(_OFFLINE.submodule_search_locations))) / "static"
+
+
+@cache
+def page_html() -> str:
+    """index.html with app.css and app.js inlined (read once per process)."""
+    html = (PAGE_DIR / "index.html").read_text(encoding="utf-8")
+    css = (PAGE_DIR / "app.css").read_text(encoding="utf-8")
+    js = (PAGE_DIR / "app.js").read_text(encoding="utf-8")
+    return html.replace("/*APP_CSS*/", css).replace("/*APP_JS*/", js)
+
+
+@router.get("/", include_in_schema=False)
+async def page() -> HTMLResponse:
+    """The page: search, a movie's card and similar movies, rate a few, a user's picks, popular lists."""
+    return HTMLResponse(page_html(), headers={"Cache-Control": "no-cache"})
+
+
+@router.get("/docs", include_in_schema=False)
+async def docs() -> HTMLResponse:
+    """Swagger UI loading the schema and its own assets by *relative* URLs, so it resolves under whatever
+    prefix the page was served from: a REST API stage (/Prod/docs -> /Prod/openapi.json), a custom
+    domain's base path, or none. FastAPI's own /docs asks for the absolute /openapi.json and a CDN."""
+    return get_swagger_ui_html(openapi_url="openapi.json", title="LatentLens API",
+                               swagger_js_url="docs/assets/swagger-ui-bundle.js",
+                               swagger_css_url="docs/assets/swagger-ui.css",
+                               swagger_favicon_url="docs/assets/favicon.png")
+
+
+@router.get("/docs/assets/{name}", include_in_schema=False)
+async def docs_asset(name: str) -> Response:
+    """One of Swagger UI's bundled files, by a fixed list of names (never a path from the request)."""
+    media = DOCS_ASSETS.get(name)
+    if media is None:
+        raise ApiError(404, "not_found", f"no docs asset {name!r}")
+    return FileResponse(docs_asset_dir() / name, media_type=media,
+                        headers={"Cache-Control": f"public, max-age={ASSET_MAX_AGE}"})

@@ -1,0 +1,78 @@
+"""The export's explanations (`because`) and blended similar lists, on hand-made data with known answers."""
+
+from __future__ import annotations
+
+import numpy as np
+import polars as pl
+import scipy.sparse as sp
+
+from build.export.because import explain
+from build.export.similar import SimilarSettings, blended_neighbours, co_raters
+from build.export.tables import because_column
+from build.models.base import Interactions, Vocabulary
+
+
+def interactions(rows: list[tuple[int, int, float]], n_users: int, n_items: int) -> Interactions:
+    u, i, r = (np.array(c) for c in zip(*rows))
+    return Interactions(users=Vocabulary(np.arange(n_users) + 100), items=Vocabulary(np.arange(n_items) + 10),
+                        user_idx=u.astype(np.int32), item_idx=i.astype(np.int32), rating=r.astype(np.float32),
+                        timestamp=np.zeros(len(rows), dtype=np.int64))
+
+
+def test_because_is_the_largest_similarity_times_centred_rating():
+    # user 0 rated items 0 (5), 1 (4), 2 (1), 3 (2): mean 3, so centred +2, +1, -2, -1
+    data = interactions([(0, 0, 5.0), (0, 1, 4.0), (0, 2, 1.0), (0, 3, 2.0), (1, 4, 3.0)], 2, 6)
+    # item 5's neighbours: 0 (0.2), 1 (0.9), 2 (0.8): contributions 0.4, 0.9, -1.6
+    knn = sp.csr_matrix((np.array([0.2, 0.9, 0.8], np.float32), ([5, 5, 5], [0, 1, 2])), shape=(6, 6))
+    # item 4 has no item-kNN neighbour the user rated; content says 3 (0.5) and 0 (0.1): only 0 is positive
+    content = sp.csr_matrix((np.array([0.5, 0.1], np.float32), ([4, 4], [3, 0])), shape=(6, 6))
+    reasons = explain(np.array([0, 0, 1]), np.array([5, 4, 5]), data, [knn, content], n=3)
+    assert reasons.items.tolist() == [[1, 0, -1], [0, -1, -1], [-1, -1, -1]]
+    assert reasons.ratings[0, :2].tolist() == [4.0, 5.0] and reasons.ratings[1, 0] == 5.0
+    column = because_column(reasons, data.items)
+    assert column.to_list() == [[{"movie_id": 11, "rating": 4.0}, {"movie_id": 10, "rating": 5.0}],
+                                [{"movie_id": 10, "rating": 5.0}], []]
+
+
+def test_co_raters_are_counted_for_pairs_with_a_rare_movie():
+    # items 0 and 1 share users 0, 1, 2; item 2 shares user 0 with item 0
+    rows = [(0, 0), (1, 0), (2, 0), (0, 1), (1, 1), (2, 1), (3, 1), (0, 2)]
+    binary = sp.csr_matrix((np.ones(len(rows), np.float32), tuple(zip(*rows))), shape=(4, 3))
+    n = np.array([3, 4, 1])
+    got = co_raters(binary, np.array([0, 0, 1, 2]), np.array([1, 2, 2, 0]), n, exact_below=10)
+    assert got.tolist() == [3, 1, 1, 1]
+    assert co_raters(binary, np.array([0]), np.array([1]), n, exact_below=3).tolist() == [-1]  # both have >= 3
+
+
+def test_blend_drops_neighbours_without_enough_co_raters_and_leans_on_content_when_rare():
+    # item 0: 4 raters (users 0-3); item 1 shares all four; item 2 shares one; item 3 is content-only
+    rows = [(u, 0) for u in range(4)] + [(u, 1) for u in range(4)] + [(0, 2)] + [(5, 3)]
+    binary = sp.csr_matrix((np.ones(len(rows), np.float32), tuple(zip(*rows))), shape=(6, 4))
+    n_ratings = np.asarray(binary.sum(axis=0)).ravel().astype(np.int64)
+    cf = (np.array([[2, 1], [0, -1], [0, -1], [-1, -1]]), np.array([[0.9, 0.5], [0.5, -np.inf], [0.9, -np.inf], [-np.inf, -np.inf]]))
+    content = (np.array([[3, 1], [-1, -1], [-1, -1], [0, -1]]), np.array([[0.8, 0.4], [-np.inf, -np.inf], [-np.inf, -np.inf], [0.8, -np.inf]]))
+    settings = SimilarSettings(min_co_raters=3, exact_below=100, blend_ratings=4.0)
+    frame = blended_neighbours(cf, content, binary, n_ratings, min_cf_ratings=2, n=5, settings=settings)
+    lists = {i: list(zip(g["cand"], g["source"], g["score"].round(4)))
+             for (i,), g in frame.sort(["item", "pos"]).group_by(["item"], maintain_order=True)}
+    # item 0 (4 ratings, w = 0.5): item 2 dropped (1 co-rater); 1 = 0.5 * 1.0 (cf scaled by its list's best,
+    # now 0.5 alone) + 0.5 * 0.4 / 0.8; 3 = 0.5 * 0.8 / 0.8
+    assert lists[0] == [(1, "cf", 0.75), (3, "content", 0.5)]
+    # item 2 (1 rating) is below min_cf_ratings: no cf at all; item 3 lists 0 by content alone
+    assert 2 not in lists and lists[3] == [(0, "content", 1.0)]
+    assert lists[1] == [(0, "cf", 0.5)]  # 4 co-raters, w = 0.5, no content neighbours
+    assert isinstance(frame, pl.DataFrame)
+
+
+def test_top_in_runs_equals_the_sorting_top_n():
+    from build.export.because import top_in_runs
+    from build.models.base import top_entries_per_row
+
+    rng = np.random.default_rng(0)
+    for _ in range(100):
+        rows = np.sort(rng.integers(0, 30, 300))
+        cols = np.concatenate([np.sort(rng.choice(1000, (rows == r).sum(), replace=False)) for r in np.unique(rows)])
+        values = rng.integers(0, 5, 300) + 0.5  # many ties: broken by the lower col in both
+        got = top_in_runs(rows, cols, values, 3)
+        want = top_entries_per_row(rows, cols, values, 3)
+        assert sorted(zip(*got)) == sorted(zip(want[0], want[1], want[3]))

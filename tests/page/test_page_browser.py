@@ -1,0 +1,161 @@
+"""The page at GET / in headless Chromium against `latentlens serve` on the embedded build: search,
+a movie's card and similar movies, rating three movies, a user's picks, the genre filter, the
+empty and error states, phone width, /docs offline, and no request leaving 127.0.0.1."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from tests.page.conftest import Server, free_port
+
+pytestmark = pytest.mark.slow
+
+
+def open_page(page, server, path: str = "/") -> None:
+    page.goto(server.url + path)
+    page.wait_for_selector("#build:text-matches('ml-latest-small')")
+
+
+def search_and_open(page, query: str, expect: str) -> None:
+    """Type as a person would, pick the hit with the keyboard, wait for its card."""
+    page.fill("#q", "")
+    page.type("#q", query, delay=20)
+    page.wait_for_selector(f"#hits li[role=option]:has-text('{expect}')")
+    options = page.locator("#hits li[role=option]")
+    index = next(i for i in range(options.count()) if expect in options.nth(i).inner_text())
+    for _ in range(index + 1):
+        page.keyboard.press("ArrowDown")
+    page.keyboard.press("Enter")
+    page.wait_for_selector(f"#movie-title:has-text('{expect}')")
+
+
+def test_search_open_a_movie_and_follow_a_similar_one(page, server):
+    open_page(page, server)
+    search_and_open(page, "godfather", "The Godfather (1972)")
+    facts = page.inner_text("#movie-facts")
+    assert "Crime" in facts and re.search(r"mean rating \d\.\d\d from \d+ ratings", facts), facts
+    links = page.eval_on_selector_all("#movie-links a", "els => els.map(a => a.href)")
+    assert links == ["https://www.imdb.com/title/tt0068646/", "https://www.themoviedb.org/movie/238"]
+    similar = page.locator("#similar li button")
+    assert similar.count() == 10
+    titles = similar.all_inner_texts()
+    assert "The Godfather: Part II (1974)" in titles
+    similar.nth(1).click()
+    page.wait_for_selector(f"#movie-title:has-text('{titles[1]}')")
+    assert page.locator("#similar li button").count() > 0
+    assert page.recorder.outside(server.url) == []
+
+
+def test_search_forgives_a_typo_and_tells_same_titles_apart(page, server):
+    open_page(page, server)
+    page.type("#q", "godfathr", delay=20)
+    page.wait_for_selector("#hits li[role=option]:has-text('The Godfather (1972)')")
+    page.fill("#q", "")
+    page.type("#q", "war of the worlds", delay=20)
+    page.wait_for_selector("#hits li[role=option]:has-text('War of the Worlds (2005)')")
+    same = [t for t in page.locator("#hits li[role=option]").all_inner_texts() if t.startswith("War of the Worlds (2005)")]
+    assert len(same) == 2 and same[0] != same[1]  # their rating counts differ
+    page.fill("#q", "")
+    page.type("#q", "zzqqxx", delay=20)
+    page.wait_for_selector("#hits li.empty:has-text('No movie matches')")
+
+
+def test_rate_three_movies_and_see_picks_with_reasons(page, server):
+    open_page(page, server)
+    for query, title, stars in (("godfather", "The Godfather (1972)", "5"), ("goodfellas", "Goodfellas (1990)", "4.5"),
+                                ("toy story", "Toy Story (1995)", "1")):
+        search_and_open(page, query, title)
+        page.select_option("#stars", stars)
+        page.click("#rate")
+        page.wait_for_selector(f"#rated li:has-text('{title}')")
+    assert page.locator("#rated li").count() == 3
+    page.wait_for_selector("#picks li .why")
+    picks = page.locator("#picks li")
+    assert picks.count() == 10
+    reasons = page.locator("#picks li .why").all_inner_texts()
+    assert len(reasons) == 10 and all(r.startswith("because you rated ") for r in reasons)
+    assert any("The Godfather 5★" in r for r in reasons)
+    assert not any("Toy Story 1★" in r for r in reasons)  # a 1-star movie is never a reason
+    assert "The Godfather (1972)" not in picks.all_inner_texts()  # rated movies are not recommended back
+    page.reload()  # ratings survive a reload (localStorage)
+    page.wait_for_selector("#picks li .why")
+    assert page.locator("#rated li").count() == 3
+    assert page.recorder.outside(server.url) == []
+
+
+def test_user_lookup_with_reasons_and_a_genre_filter(page, server):
+    open_page(page, server)
+    page.wait_for_selector("#user-genre option[value=Comedy]", state="attached")
+    page.fill("#user", "1")
+    page.keyboard.press("Enter")
+    page.wait_for_selector("#user-picks li .why")
+    assert "Picks for user 1" in page.inner_text("#user-note")
+    assert page.locator("#user-picks li").count() == 10
+    page.select_option("#user-genre", "Comedy")
+    page.wait_for_selector("#user-note:has-text('in Comedy')")
+    genres = page.eval_on_selector_all("#user-picks li", "els => els.map(li => li.dataset.genres || '')")
+    assert genres and all("Comedy" in g.split("|") for g in genres), genres
+    page.fill("#user", "99999999")
+    page.click("#user-form button")
+    page.wait_for_selector("#user-note:has-text('not in this build')")
+    assert page.recorder.outside(server.url) == []
+
+
+def test_popular_overall_and_per_genre(page, server):
+    open_page(page, server)
+    page.wait_for_selector("#popular li button")
+    assert page.locator("#popular li").count() == 10
+    page.select_option("#popular-genre", "Drama")
+    page.wait_for_function("[...document.querySelectorAll('#popular li')].every(li => (li.dataset.genres || '').split('|').includes('Drama'))")
+    footer = page.inner_text("#build")
+    assert "ml-latest-small" in footer and "schema 2" in footer
+
+
+def test_unknown_movie_and_the_api_down(page, server):
+    open_page(page, server, "/#movie=2000000000")
+    page.wait_for_selector("#movie-title:has-text('Unknown movie')")
+    page.route(lambda url: "/movies?" in url, lambda route: route.abort())  # the API stops answering
+    page.type("#q", "alien", delay=20)
+    page.wait_for_selector("#banner:has-text('not answering')")
+
+
+def test_an_unavailable_artifact_is_explained(page, tmp_path):
+    srv = Server(tmp_path / "missing.duckdb", free_port(), tmp_path / "tmp")
+    try:
+        page.goto(srv.url + "/", timeout=30_000) if _wait_up(srv) else pytest.fail("serve did not start")
+        page.wait_for_selector("#banner:has-text('unavailable')")
+        assert "artifact not found" in page.inner_text("#banner")
+        assert page.inner_text("#build") == "Build: unavailable"
+    finally:
+        srv.stop()
+
+
+def _wait_up(srv: Server) -> bool:
+    import time
+
+    import httpx
+
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            return httpx.get(srv.url + "/health", timeout=2).status_code == 503
+        except httpx.TransportError:
+            time.sleep(0.1)
+    return False
+
+
+def test_readable_at_phone_width(page, server):
+    page.set_viewport_size({"width": 360, "height": 740})
+    open_page(page, server)
+    search_and_open(page, "amélie", "Amelie (2001)")
+    assert page.evaluate("document.documentElement.scrollWidth") <= 360
+
+
+def test_docs_work_offline(page, server):
+    page.goto(server.url + "/docs")
+    page.wait_for_selector(".swagger-ui .info .title:has-text('LatentLens')")
+    page.wait_for_selector(".opblock-summary-path:has-text('/recommendations')")
+    assert page.recorder.outside(server.url) == []
+    assert any(u.endswith("/docs/assets/swagger-ui-bundle.js") for u in page.recorder.urls)
