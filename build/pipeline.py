@@ -22,6 +22,7 @@ from build.data.loader import LoadOptions, load_movielens
 from build.data.summary import summarize
 from build.data.tables import MovieLensData
 from build.evaluate.compare import (
+    RATING_PROTOCOL,
     ModelEvaluation,
     champions,
     comparison_table,
@@ -29,13 +30,13 @@ from build.evaluate.compare import (
     fit_context,
     sample_ratings,
 )
-from build.evaluate.splits import temporal_holdout
+from build.evaluate.protocol import evaluation_data
 from build.export import tables as export_tables
 from build.export.artifact import ArtifactReport, ArtifactTables, write_artifact
 from build.export.query import format_table
 from build.interactions import to_interactions
 from build.models import registry
-from build.models.base import Interactions, ModelConfig, Recommender, sample_users
+from build.models.base import Interactions, ModelConfig, Recommender
 from build.progress import get_logger, progress
 from build.scale import ScalePlan, choose_scale, plan_for
 from build.settings import BuildSettings, EvaluationSettings, SettingsError
@@ -58,11 +59,12 @@ class BuildResult:
     tracking_uri: str
     seconds: float
     registered_model: str | None
+    caption: str = "top-N: temporal holdout; rating: k-fold CV"
 
     def summary_text(self) -> str:
         table = format_table(list(self.comparison.columns), self.comparison.rows())
         return "\n".join([
-            "Model comparison (top-N: temporal holdout; rating: k-fold CV)",
+            f"Model comparison ({self.caption})",
             table,
             "",
             f"top-N champion:  {self.topn_champion}",
@@ -86,12 +88,9 @@ def run(settings: BuildSettings) -> BuildResult:
     _check_pins(settings, specs, plan)
     evaluation = plan.apply(settings.evaluation)
     inputs = registry.ModelInputs(data=data, items=full.items, quick=settings.quick, scale=plan.scale)
-    train, test = temporal_holdout(full, evaluation.test_fraction)
-    sampler = np.random.default_rng([settings.seed, 1])
-    test = sample_users(test, evaluation.max_eval_users, sampler)
-    cv_data = sample_ratings(full, evaluation.cv_max_ratings, sampler)
-    if cv_data is not full:
-        log.info("rating cross-validation on a sample of %d of %d ratings", cv_data.n_ratings, full.n_ratings)
+    split = evaluation_data(full, evaluation, settings.seed)
+    train, test, cv_data = split.train, split.test, split.cv_data
+    log.info("protocols: %s", split.caption())
     log.info("%s: %d users, %d movies, %d ratings; evaluating %d models",
              data.name, full.n_users, full.n_items, full.n_ratings, len(specs))
     log.info("scale plan: %s (%d-fold CV, eval users %s, CV ratings %s)", plan.scale, evaluation.folds,
@@ -102,6 +101,8 @@ def run(settings: BuildSettings) -> BuildResult:
     with mlflow.start_run(run_name=run_name) as parent, tempfile.TemporaryDirectory() as scratch:
         workdir = Path(scratch)
         summary = _log_build_context(settings, evaluation, plan.scale, data, workdir)
+        mlflow.log_params({f"sampled_{k}": v for k, v in split.sampled.items()})
+        mlflow.set_tag("protocols", split.caption())
 
         evaluations: list[ModelEvaluation] = []
         for spec in progress(specs, desc="models", unit="model"):
@@ -111,7 +112,8 @@ def run(settings: BuildSettings) -> BuildResult:
                 if spec.topn and not topn:
                     log.info("%s: top-N protocol skipped by the %s scale plan", spec.name, plan.scale)
                     mlflow.set_tag("topn_protocol", f"skipped by the {plan.scale} scale plan")
-                ev = evaluate_model(spec, inputs, cv_data, train, test, evaluation, settings.seed, topn=topn)
+                ev = evaluate_model(spec, inputs, cv_data, train, test, evaluation, settings.seed, topn=topn,
+                                    rating_holdout=split.rating_holdout)
                 runs.log_params(ev.params)
                 _log_evaluation(ev)
                 ev.extra["mlflow_run_id"] = child.info.run_id
@@ -128,7 +130,7 @@ def run(settings: BuildSettings) -> BuildResult:
         mlflow.set_tags({"topn_champion": topn_champ or "", "rating_champion": rating_champ or "",
                          "topn_champion_by_metric": best_topn or "", "rating_champion_by_metric": best_rating or "",
                          "champions_pinned": ",".join(pinned)})
-        _log_comparison(comparison, evaluations, workdir)
+        _log_comparison(comparison, evaluations, workdir, split.caption())
 
         tuned = {ev.name: ev.tuned for ev in evaluations if ev.tuned is not None}
         finals = _retrain_on_all(settings, inputs, full, topn_champ, rating_champ, tuned, plan)
@@ -166,7 +168,7 @@ def run(settings: BuildSettings) -> BuildResult:
         mlflow.log_param("artifact_path", str(Path(settings.out).resolve()))
 
     return BuildResult(report, comparison, topn_champ, rating_champ, parent.info.run_id,
-                       settings.mlflow_uri, time.perf_counter() - started, registered)
+                       settings.mlflow_uri, time.perf_counter() - started, registered, split.caption())
 
 
 def _check_pins(settings: BuildSettings, specs: list[registry.ModelSpec], plan: ScalePlan | None) -> None:
@@ -198,7 +200,8 @@ def _log_build_context(settings: BuildSettings, evaluation: EvaluationSettings, 
                        "top_n": settings.top_n, "similar_n": settings.similar_n,
                        "min_cf_ratings": settings.min_cf_ratings,
                        "max_eval_users": evaluation.max_eval_users,
-                       "cv_max_ratings": evaluation.cv_max_ratings})
+                       "cv_max_ratings": evaluation.cv_max_ratings,
+                       "rating_holdout_users": evaluation.rating_holdout_users})
     runs.log_dataset(settings.data_dir, data.name, data.sha256)
     summary = summarize(data)
     path = workdir / "dataset_summary.json"
@@ -212,8 +215,9 @@ def _log_build_context(settings: BuildSettings, evaluation: EvaluationSettings, 
 def _log_evaluation(ev: ModelEvaluation) -> None:
     if ev.topn:
         runs.log_metrics(ev.topn)
-    for step, fold in enumerate(ev.rating_folds, start=1):
-        runs.log_metrics({f"cv_{k}": v for k, v in fold.items()}, step=step)
+    if ev.rating_protocol == RATING_PROTOCOL:
+        for step, fold in enumerate(ev.rating_folds, start=1):
+            runs.log_metrics({f"cv_{k}": v for k, v in fold.items()}, step=step)
     if ev.rating_mean:
         runs.log_metrics(ev.rating_mean)
     # One self-contained record per model run: its config, what it measured, what it chose.
@@ -223,16 +227,18 @@ def _log_evaluation(ev: ModelEvaluation) -> None:
                     "evaluation.json")
 
 
-def _log_comparison(comparison: pl.DataFrame, evaluations: list[ModelEvaluation], workdir: Path) -> None:
+def _log_comparison(comparison: pl.DataFrame, evaluations: list[ModelEvaluation], workdir: Path,
+                    caption: str) -> None:
     csv_path = workdir / "comparison.csv"
     comparison.write_csv(csv_path)
     md_path = workdir / "comparison.md"
-    md_path.write_text(markdown_table(comparison))
+    md_path.write_text(markdown_table(comparison) + f"\n{caption}\n")
     for path in (csv_path, md_path):
         mlflow.log_artifact(str(path), "comparison")
     if comparison["ndcg_at_10"].is_not_null().any():
         mlflow.log_artifact(str(plots.model_comparison(comparison, "ndcg_at_10", workdir / "ndcg.png")), "plots")
-    per_fold = {e.name: [f["rmse"] for f in e.rating_folds] for e in evaluations if e.rating_folds}
+    per_fold = {e.name: [f["rmse"] for f in e.rating_folds] for e in evaluations
+                if e.rating_folds and e.rating_protocol == RATING_PROTOCOL}
     if per_fold:
         mlflow.log_artifact(str(plots.rmse_per_fold(per_fold, workdir / "rmse_per_fold.png")), "plots")
 
