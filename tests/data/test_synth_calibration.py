@@ -47,12 +47,14 @@ def test_topn_models_rank_as_on_real_data(scores) -> None:
 
 
 def test_rating_models_rank_as_on_real_data(scores) -> None:
-    """kNN-baseline beats both on both sides. On the real file MF and the bias baseline tie
-    (within TIE); the generator must not make MF lose, and at scale MF has to win clearly."""
+    """kNN-baseline beats the bias baseline and MF on both sides, clearly. Whether MF beats the
+    bias baseline by more than TIE must be the same on both sides: at this size it does not on
+    the real file (too few ratings per movie), so it must not here either; at scale it does
+    (the README's Performance section)."""
     rmse = {side: {n: scores[side][n]["rmse"] for n in RATING_MODELS} for side in scores}
     for side in ("real", "synth"):
         r = rmse[side]
         assert r["knn_baseline"] < min(r["baseline"], r["biased_mf"]) - TIE, (side, r)
         assert 0.75 < r["baseline"] < 1.0, (side, r)
-    assert abs(rmse["real"]["biased_mf"] - rmse["real"]["baseline"]) < TIE, rmse["real"]
-    assert rmse["synth"]["biased_mf"] < rmse["synth"]["baseline"], rmse["synth"]
+    mf_wins = {side: rmse[side]["biased_mf"] < rmse[side]["baseline"] - TIE for side in rmse}
+    assert mf_wins["real"] == mf_wins["synth"], rmse
