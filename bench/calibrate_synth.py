@@ -43,8 +43,8 @@ def main() -> None:
     for model in models:
         metric = "ndcg_at_10" if model in TOPN_MODELS else "rmse"
         real = columns["real"][model][metric]
-        cells = [f"{columns[n][model][metric]:.4f}" + ("" if n == "real" else f" ({columns[n][model][metric] / real:.2f})")
-                 for n in names]
+        values = [columns[n][model][metric] for n in names]
+        cells = [f"{v:.4f}" + ("" if n == "real" else f" ({v / real:.2f})") for n, v in zip(names, values)]
         print(f"{model:<14}{metric:<12}" + "".join(f"{c:>16}" for c in cells))
 
 

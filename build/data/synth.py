@@ -163,7 +163,8 @@ def build_model(settings: SynthSettings) -> SynthModel:
     mix = rng.dirichlet(np.full(s.n_clusters, s.cluster_concentration), s.n_users)
     taste = mix @ centres
     taste /= np.maximum(np.linalg.norm(taste, axis=1, keepdims=True), 1e-12)
-    user_factors = factor_scale * np.sqrt(k) * (taste + s.user_factor_noise * rng.normal(0, 1 / np.sqrt(k), (s.n_users, k)))
+    own = rng.normal(0, 1 / np.sqrt(k), (s.n_users, k))
+    user_factors = factor_scale * np.sqrt(k) * (taste + s.user_factor_noise * own)
     user_factors /= np.sqrt(1 + s.user_factor_noise ** 2)
     align = centres @ item_factors.T
     align = (align - align.mean(axis=1, keepdims=True)) / align.std(axis=1, keepdims=True)
@@ -182,7 +183,8 @@ def build_model(settings: SynthSettings) -> SynthModel:
     span = np.minimum(rng.lognormal(np.log(30 * 86_400), 2.0, s.n_users), LAST_TIME - start)
     propensity = rng.lognormal(0, 1.5, s.n_users)
     tag_rate = np.minimum(1.0, propensity * s.n_tags / float((propensity * counts).sum()))
-    return SynthModel(movie_ids.astype(np.int64), weight, cdf, user_mix, item_bias, item_factors, user_bias, user_factors,
+    return SynthModel(movie_ids.astype(np.int64), weight, cdf, user_mix, item_bias, item_factors, user_bias,
+                      user_factors,
                       counts, start.astype(np.int64), span.astype(np.int64), tag_rate,
                       rng.normal(0, 1, (len(TAGS), k)))
 
