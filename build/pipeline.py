@@ -23,6 +23,7 @@ from build.data.loader import LoadOptions, load_movielens
 from build.data.summary import summarize
 from build.data.tables import MovieLensData
 from build.evaluate.compare import (
+    RATING_PROTOCOL,
     ModelEvaluation,
     champions,
     comparison_table,
@@ -30,7 +31,7 @@ from build.evaluate.compare import (
     fit_context,
     sample_ratings,
 )
-from build.evaluate.splits import temporal_holdout
+from build.evaluate.protocol import evaluation_data
 from build.export import because
 from build.export import tables as export_tables
 from build.export.artifact import (
@@ -46,7 +47,7 @@ from build.export.query import format_table
 from build.interactions import to_interactions
 from build.minimum import check_minimum, topn_skip_reason
 from build.models import registry
-from build.models.base import Interactions, ModelConfig, Recommender, sample_users
+from build.models.base import Interactions, ModelConfig, Recommender
 from build.progress import get_logger, progress
 from build.scale import ScalePlan, choose_scale, plan_for
 from build.settings import BuildSettings, EvaluationSettings, SettingsError
@@ -70,6 +71,7 @@ class BuildResult:
     seconds: float
     registered_model: str | None
     experiment_id: str = ""
+    caption: str = "top-N: temporal holdout; rating: k-fold CV"
 
     def summary_text(self, command: str = "latentlens", out_shown: str | None = None,
                      mlflow_uri_shown: str | None = None) -> str:
@@ -79,7 +81,7 @@ class BuildResult:
         out = shlex.quote(out_shown or str(self.artifact.path))
         ui_args = f" --mlflow-uri {shlex.quote(mlflow_uri_shown)}" if mlflow_uri_shown else ""
         return "\n".join([
-            "Model comparison (top-N: temporal holdout; rating: k-fold CV)",
+            f"Model comparison ({self.caption})",
             table,
             "",
             f"top-N champion:  {self.topn_champion}",
@@ -112,13 +114,10 @@ def run(settings: BuildSettings) -> BuildResult:
     evaluation = plan.apply(settings.evaluation)
     check_minimum(full, evaluation.folds, settings.data_dir)  # 1 user, 1 movie, 1 rating: exit 2, not a crash
     inputs = registry.ModelInputs(data=data, items=full.items, quick=settings.quick, scale=plan.scale)
-    train, test = temporal_holdout(full, evaluation.test_fraction)
-    sampler = np.random.default_rng([settings.seed, 1])
-    test = sample_users(test, evaluation.max_eval_users, sampler)
+    split = evaluation_data(full, evaluation, settings.seed)
+    train, test, cv_data = split.train, split.test, split.cv_data
     no_topn = topn_skip_reason(test)
-    cv_data = sample_ratings(full, evaluation.cv_max_ratings, sampler)
-    if cv_data is not full:
-        log.info("rating cross-validation on a sample of %d of %d ratings", cv_data.n_ratings, full.n_ratings)
+    log.info("protocols: %s", split.caption())
     log.info("%s: %d users, %d movies, %d ratings; evaluating %d models",
              data.name, full.n_users, full.n_items, full.n_ratings, len(specs))
     log.info("scale plan: %s (%d-fold CV, eval users %s, CV ratings %s)", plan.scale, evaluation.folds,
@@ -130,6 +129,8 @@ def run(settings: BuildSettings) -> BuildResult:
         runs.tag_build_process()
         workdir = Path(scratch)
         summary = _log_build_context(settings, evaluation, plan.scale, data, workdir)
+        mlflow.log_params({f"sampled_{k}": v for k, v in split.sampled.items()})
+        mlflow.set_tag("protocols", split.caption())
 
         evaluations: list[ModelEvaluation] = []
         for spec in progress(specs, desc="models", unit="model"):
@@ -143,7 +144,8 @@ def run(settings: BuildSettings) -> BuildResult:
                     log.info("%s: top-N protocol skipped: %s", spec.name, no_topn)
                     mlflow.set_tag("topn_protocol", f"skipped: {no_topn}")
                     topn = False
-                ev = evaluate_model(spec, inputs, cv_data, train, test, evaluation, settings.seed, topn=topn)
+                ev = evaluate_model(spec, inputs, cv_data, train, test, evaluation, settings.seed, topn=topn,
+                                    rating_holdout=split.rating_holdout)
                 runs.log_params(ev.params)
                 _log_evaluation(ev)
                 ev.extra["mlflow_run_id"] = child.info.run_id
@@ -160,7 +162,7 @@ def run(settings: BuildSettings) -> BuildResult:
         mlflow.set_tags({"topn_champion": topn_champ or "", "rating_champion": rating_champ or "",
                          "topn_champion_by_metric": best_topn or "", "rating_champion_by_metric": best_rating or "",
                          "champions_pinned": ",".join(pinned)})
-        _log_comparison(comparison, evaluations, workdir)
+        _log_comparison(comparison, evaluations, workdir, split.caption())
 
         tuned = {ev.name: ev.tuned for ev in evaluations if ev.tuned is not None}
         finals = _retrain_on_all(settings, inputs, full, topn_champ, rating_champ, tuned, plan)
@@ -200,7 +202,8 @@ def run(settings: BuildSettings) -> BuildResult:
         mlflow.log_param("artifact_path", str(Path(settings.out).resolve()))
 
     return BuildResult(report, comparison, topn_champ, rating_champ, parent.info.run_id,
-                       settings.mlflow_uri, time.perf_counter() - started, registered, experiment_id)
+                       settings.mlflow_uri, time.perf_counter() - started, registered, experiment_id,
+                       split.caption())
 
 
 def _check_pins(settings: BuildSettings, specs: list[registry.ModelSpec], plan: ScalePlan | None) -> None:
@@ -232,7 +235,8 @@ def _log_build_context(settings: BuildSettings, evaluation: EvaluationSettings, 
                        "top_n": settings.top_n, "similar_n": settings.similar_n,
                        "min_cf_ratings": settings.min_cf_ratings,
                        "max_eval_users": evaluation.max_eval_users,
-                       "cv_max_ratings": evaluation.cv_max_ratings})
+                       "cv_max_ratings": evaluation.cv_max_ratings,
+                       "rating_holdout_users": evaluation.rating_holdout_users})
     runs.log_dataset(settings.data_dir, data.name, data.sha256)
     summary = summarize(data)
     path = workdir / "dataset_summary.json"
@@ -246,8 +250,9 @@ def _log_build_context(settings: BuildSettings, evaluation: EvaluationSettings, 
 def _log_evaluation(ev: ModelEvaluation) -> None:
     if ev.topn:
         runs.log_metrics(ev.topn)
-    for step, fold in enumerate(ev.rating_folds, start=1):
-        runs.log_metrics({f"cv_{k}": v for k, v in fold.items()}, step=step)
+    if ev.rating_protocol == RATING_PROTOCOL:
+        for step, fold in enumerate(ev.rating_folds, start=1):
+            runs.log_metrics({f"cv_{k}": v for k, v in fold.items()}, step=step)
     if ev.rating_mean:
         runs.log_metrics(ev.rating_mean)
     # One self-contained record per model run: its config, what it measured, what it chose.
@@ -257,16 +262,18 @@ def _log_evaluation(ev: ModelEvaluation) -> None:
                     "evaluation.json")
 
 
-def _log_comparison(comparison: pl.DataFrame, evaluations: list[ModelEvaluation], workdir: Path) -> None:
+def _log_comparison(comparison: pl.DataFrame, evaluations: list[ModelEvaluation], workdir: Path,
+                    caption: str) -> None:
     csv_path = workdir / "comparison.csv"
     comparison.write_csv(csv_path)
     md_path = workdir / "comparison.md"
-    md_path.write_text(markdown_table(comparison))
+    md_path.write_text(markdown_table(comparison) + f"\n{caption}\n")
     for path in (csv_path, md_path):
         mlflow.log_artifact(str(path), "comparison")
     if comparison["ndcg_at_10"].is_not_null().any():
         mlflow.log_artifact(str(plots.model_comparison(comparison, "ndcg_at_10", workdir / "ndcg.png")), "plots")
-    per_fold = {e.name: [f["rmse"] for f in e.rating_folds] for e in evaluations if e.rating_folds}
+    per_fold = {e.name: [f["rmse"] for f in e.rating_folds] for e in evaluations
+                if e.rating_folds and e.rating_protocol == RATING_PROTOCOL}
     if per_fold:
         mlflow.log_artifact(str(plots.rmse_per_fold(per_fold, workdir / "rmse_per_fold.png")), "plots")
 

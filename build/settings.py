@@ -37,6 +37,10 @@ class EvaluationSettings:
     # cross-validation on a uniform sample of ratings. None = everything. Both are logged.
     max_eval_users: int | None = 20_000
     cv_max_ratings: int | None = None
+    # Large plan: instead of k-fold CV, one rating holdout of this share of the ratings of this
+    # many sampled users (build/evaluate/protocol.py). None = k-fold CV.
+    rating_holdout_users: int | None = None
+    rating_holdout_fraction: float = 0.1
     # Fields the user set on the command line: a scale plan (build/scale.py) leaves them alone.
     explicit: frozenset[str] = frozenset()
 

@@ -24,11 +24,13 @@ def large_build(small_dataset, tmp_path_factory):
     return settings, run(settings)
 
 
-def test_superlinear_rating_models_skip_top_n_but_keep_their_cv(large_build) -> None:
+def test_superlinear_rating_models_skip_top_n_but_keep_their_rating_holdout(large_build) -> None:
     _, result = large_build
     rows = {r["model"]: r for r in result.comparison.to_dicts()}
+    for name in ("knn_baseline", "rating_blend", "biased_mf"):
+        assert rows[name]["rmse"] is not None and 0 < rows[name]["rmse_se"] < 0.2 * rows[name]["rmse"]
     for name in ("knn_baseline", "rating_blend"):
-        assert rows[name]["ndcg_at_10"] is None and rows[name]["rmse"] is not None
+        assert rows[name]["ndcg_at_10"] is None
     assert rows["biased_mf"]["ndcg_at_10"] is not None and rows["biased_mf"]["rmse"] is not None
     assert rows["itemknn"]["ndcg_at_10"] is not None
 
@@ -37,16 +39,20 @@ def test_plan_and_explicit_settings_are_logged(large_build) -> None:
     settings, result = large_build
     client = MlflowClient(settings.mlflow_uri)
     params = client.get_run(result.run_id).data.params
-    # 3 folds from the plan, 50 users from the explicit setting (the plan's 5,000 lost)
-    assert (params["scale"], params["folds"], params["max_eval_users"], params["cv_max_ratings"]) == (
-        "large", "3", "50", "1000000")
+    # the rating holdout from the plan, 50 users from the explicit setting (the plan's 5,000 lost)
+    assert (params["scale"], params["max_eval_users"], params["rating_holdout_users"]) == ("large", "50", "20000")
+    # what was sampled: the 50 top-N users, and every one of the 150 users for the rating holdout
+    assert (params["sampled_topn_eval_users"], params["sampled_rating_holdout_users"]) == ("50", "150")
+    caption = client.get_run(result.run_id).data.tags["protocols"]
+    assert "50 sampled users (full training history)" in caption and "of 150 sampled users" in caption
+    assert caption in result.summary_text()
     children = client.search_runs([client.get_run(result.run_id).info.experiment_id],
                                   filter_string=f"tags.mlflow.parentRunId = '{result.run_id}'")
     tags = {c.data.tags["mlflow.runName"]: c.data.tags.get("topn_protocol") for c in children}
     assert tags["knn_baseline"] == tags["rating_blend"] == "skipped by the large scale plan"
     assert tags["biased_mf"] is None
-    rating_folds = [c for c in children if c.data.tags["mlflow.runName"] == "rating_blend"][0]
-    assert len(client.get_metric_history(rating_folds.info.run_id, "cv_rmse")) == 3
+    blend = [c for c in children if c.data.tags["mlflow.runName"] == "rating_blend"][0]
+    assert "rmse_se" in blend.data.metrics and "cv_rmse" not in blend.data.metrics  # one holdout, no folds
 
 
 def test_artifact_records_the_plan_and_has_every_users_list(large_build) -> None:

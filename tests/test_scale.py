@@ -24,9 +24,11 @@ def test_small_plan_changes_nothing() -> None:
 def test_large_plan_samples_the_evaluation_unless_set_explicitly() -> None:
     planned = plan_for("large").apply(EvaluationSettings())
     assert (planned.folds, planned.max_eval_users, planned.cv_max_ratings) == (3, 5_000, 1_000_000)
+    assert planned.rating_holdout_users == 20_000  # one holdout at the real density, not k-fold CV
     mine = EvaluationSettings(folds=5, max_eval_users=None, explicit=frozenset({"folds", "max_eval_users"}))
     kept = plan_for("large").apply(mine)
     assert (kept.folds, kept.max_eval_users, kept.cv_max_ratings) == (5, None, 1_000_000)
+    assert kept.rating_holdout_users is None  # --folds asks for k-fold CV
 
 
 @pytest.mark.parametrize(("argv", "expected"), [

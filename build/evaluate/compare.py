@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 import zlib
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 import polars as pl
@@ -13,8 +14,12 @@ from build.models.base import FitContext, Interactions, ModelConfig, Recommender
 from build.models.registry import ModelInputs, ModelSpec
 from build.settings import EvaluationSettings
 
+if TYPE_CHECKING:
+    from build.evaluate.protocol import RatingHoldout
+
 TOPN_PROTOCOL = "topn_temporal_holdout"
 RATING_PROTOCOL = "rating_kfold_cv"
+RATING_HOLDOUT_PROTOCOL = "rating_holdout"  # the large plan's (build/evaluate/protocol.py)
 
 
 def fit_context(seed: int, model_name: str) -> FitContext:
@@ -31,6 +36,7 @@ class ModelEvaluation:
     fit_seconds: float = float("nan")
     extra: dict = field(default_factory=dict)
     tuned: ModelConfig | None = None  # the config with validation choices fixed in, for the retrain
+    rating_protocol: str = RATING_PROTOCOL
 
     @property
     def rating_mean(self) -> dict[str, float]:
@@ -42,9 +48,10 @@ class ModelEvaluation:
     def metric_rows(self) -> list[tuple[str, str, str, float]]:
         """(model, protocol, metric, value) rows for the artifact's model_metrics table."""
         rows = [(self.name, TOPN_PROTOCOL, k, float(v)) for k, v in self.topn.items()]
-        for i, fold in enumerate(self.rating_folds, start=1):
-            rows += [(self.name, RATING_PROTOCOL, f"{k}_fold{i}", float(v)) for k, v in fold.items()]
-        rows += [(self.name, RATING_PROTOCOL, k, v) for k, v in self.rating_mean.items()]
+        if self.rating_protocol == RATING_PROTOCOL:
+            for i, fold in enumerate(self.rating_folds, start=1):
+                rows += [(self.name, RATING_PROTOCOL, f"{k}_fold{i}", float(v)) for k, v in fold.items()]
+        rows += [(self.name, self.rating_protocol, k, v) for k, v in self.rating_mean.items()]
         return rows
 
 
@@ -66,8 +73,10 @@ def evaluate_model(
     settings: EvaluationSettings,
     seed: int,
     topn: bool = True,
+    rating_holdout: RatingHoldout | None = None,
 ) -> ModelEvaluation:
-    """The protocols the spec asks for; `topn=False` skips the top-N one (ScalePlan.runs_topn)."""
+    """The protocols the spec asks for; `topn=False` skips the top-N one (ScalePlan.runs_topn).
+    With `rating_holdout` the rating protocol is that one split instead of k-fold CV on `cv_data`."""
     from build.evaluate.rating_cv import cross_validate
     from build.evaluate.topn import evaluate_topn
 
@@ -85,7 +94,15 @@ def evaluate_model(
         evaluation.topn["fit_seconds"] = evaluation.fit_seconds
         if isinstance(getattr(model, "weights_", None), dict):  # what the hybrid chose on validation
             evaluation.extra["weights"] = dict(model.weights_)
-    if spec.rating:
+    if spec.rating and rating_holdout is not None:
+        holdout_models: list[Recommender] = []
+        evaluation.rating_folds = [_holdout_scores(spec, inputs, rating_holdout, seed, holdout_models)]
+        chosen["holdout"] = holdout_models[0].chosen()
+        evaluation.rating_protocol = RATING_HOLDOUT_PROTOCOL
+        evaluation.extra["rating_train_ratings"] = rating_holdout.train_for(spec.linear_fit).n_ratings
+        if not (spec.topn and topn):
+            evaluation.fit_seconds = evaluation.rating_folds[0]["fit_seconds"]
+    elif spec.rating:
         fold_models: list[Recommender] = []
         cv = cross_validate(lambda: fold_models.append(spec.factory(inputs)) or fold_models[-1], cv_data,
                             settings.folds, fit_context(seed, spec.name))
@@ -114,8 +131,26 @@ def record_chosen(evaluation: ModelEvaluation, by_fit: dict[str, dict]) -> None:
                                       else ",".join(f"{fit}={v}" for fit, v in values.items()))
 
 
+def _holdout_scores(spec: ModelSpec, inputs: ModelInputs, holdout: RatingHoldout, seed: int,
+                    fitted: list[Recommender]) -> dict[str, float]:
+    """Fit once on the spec's training set of the holdout, score the held-out ratings; the model is
+    appended to `fitted` (what it chose on validation is recorded)."""
+    from build.evaluate.metrics import mae
+    from build.evaluate.protocol import clustered_rmse
+
+    model = spec.factory(inputs)
+    fitted.append(model)
+    train, test = holdout.train_for(spec.linear_fit), holdout.test
+    started = time.perf_counter()
+    model.fit(train, fit_context(seed, spec.name))
+    seconds = time.perf_counter() - started
+    pred = model.predict(test.user_idx, test.item_idx)
+    value, se = clustered_rmse(pred, test.rating, test.user_idx)
+    return {"rmse": value, "rmse_se": se, "mae": mae(pred, test.rating), "fit_seconds": seconds}
+
+
 COMPARISON_COLUMNS = ("ndcg_at_10", "precision_at_10", "recall_at_10", "map_at_10", "hit_rate_at_10",
-                      "coverage", "novelty", "rmse", "mae", "fit_seconds")
+                      "coverage", "novelty", "rmse", "rmse_se", "mae", "fit_seconds")
 
 
 def comparison_table(evaluations: list[ModelEvaluation]) -> pl.DataFrame:
@@ -127,7 +162,8 @@ def comparison_table(evaluations: list[ModelEvaluation]) -> pl.DataFrame:
         row["fit_seconds"] = ev.fit_seconds
         rows.append(row)
     schema = {"model": pl.Utf8, **{c: pl.Float64 for c in COMPARISON_COLUMNS}}
-    return pl.DataFrame(rows, schema=schema)
+    table = pl.DataFrame(rows, schema=schema)
+    return table.drop("rmse_se") if table["rmse_se"].is_null().all() else table  # k-fold CV: no such column
 
 
 def champions(evaluations: list[ModelEvaluation]) -> tuple[str | None, str | None]:

@@ -1,0 +1,64 @@
+"""The evaluation data of a build: the large plan's rating holdout keeps each sampled user's
+history, trains linear models on everything else, and states what it sampled."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from build.evaluate.protocol import clustered_rmse, evaluation_data, rating_holdout
+from build.models.base import Interactions, Vocabulary
+from build.settings import EvaluationSettings
+
+
+def _data(n_users: int = 300, seed: int = 0) -> Interactions:
+    rng = np.random.default_rng(seed)
+    counts = rng.integers(2, 60, n_users)
+    user = np.repeat(np.arange(n_users), counts)
+    item = np.concatenate([rng.choice(500, c, replace=False) for c in counts])
+    return Interactions(Vocabulary(np.arange(n_users) + 1), Vocabulary(np.arange(500) + 1),
+                        user.astype(np.int32), item.astype(np.int32),
+                        rng.integers(1, 11, user.size).astype(np.float32) / 2, rng.integers(0, 10**9, user.size))
+
+
+def test_holdout_partitions_the_sampled_users_ratings() -> None:
+    data = _data()
+    h = rating_holdout(data, 100, 0.1, np.random.default_rng(1))
+    assert h.n_users == 100
+    assert h.test.n_ratings + h.train_all.n_ratings == data.n_ratings
+    sampled = np.unique(h.test.user_idx)
+    assert sampled.size == 100 and set(np.unique(h.train_sampled.user_idx)) == set(sampled)
+    counts = np.bincount(data.user_idx, minlength=data.n_users)
+    test_counts = np.bincount(h.test.user_idx, minlength=data.n_users)[sampled]
+    expected = np.clip(np.floor(0.1 * counts[sampled] + 0.5), 1, counts[sampled] - 1)
+    assert (test_counts == expected).all()
+    # every training rating of a sampled user is in train_sampled: whole histories, real density
+    in_sample = np.isin(h.train_all.user_idx, sampled)
+    assert in_sample.sum() == h.train_sampled.n_ratings
+    pairs = lambda d: set(zip(d.user_idx.tolist(), d.item_idx.tolist()))  # noqa: E731
+    assert not pairs(h.test) & pairs(h.train_all)
+
+
+def test_small_settings_keep_k_fold_cv_and_the_large_ones_are_logged() -> None:
+    data = _data()
+    small = evaluation_data(data, EvaluationSettings(), 42)
+    assert small.rating_holdout is None and small.cv_data is data and small.sampled == {}
+    assert "5-fold CV on every rating" in small.caption()
+    large = evaluation_data(data, EvaluationSettings(max_eval_users=50, rating_holdout_users=80), 42)
+    assert large.sampled["topn_eval_users"] == 50 and large.sampled["rating_holdout_users"] == 80
+    assert large.train is not None and large.train.n_ratings + large.test.n_ratings < data.n_ratings
+    caption = large.caption()
+    assert "50 sampled users (full training history)" in caption and "of 80 sampled users" in caption
+    again = evaluation_data(data, EvaluationSettings(max_eval_users=50, rating_holdout_users=80), 42)
+    assert (again.rating_holdout.test.item_idx == large.rating_holdout.test.item_idx).all()
+
+
+def test_clustered_standard_error_grows_when_a_users_errors_move_together() -> None:
+    rng = np.random.default_rng(0)
+    user = np.repeat(np.arange(200), 20)
+    truth = np.zeros(user.size)
+    independent = rng.normal(0, 1, user.size)
+    shared = rng.normal(0, 1, 200)[user] * 0.9 + rng.normal(0, 0.45, user.size)
+    r1, se1 = clustered_rmse(independent, truth, user)
+    r2, se2 = clustered_rmse(shared, truth, user)
+    assert abs(r1 - np.sqrt((independent ** 2).mean())) < 1e-12
+    assert 0 < se1 < 0.02 < se2  # 4,000 independent errors vs 200 clusters of correlated ones
