@@ -37,8 +37,8 @@ def _add_data_commands(sub: argparse._SubParsersAction) -> None:
 def _cmd_data_info(args: argparse.Namespace) -> int:
     import json
 
-    from build.data.loader import LoadOptions, load_movielens
-    from build.data.summary import format_summary, summarize
+    from latentlens.build.data.loader import LoadOptions, load_movielens
+    from latentlens.build.data.summary import format_summary, summarize
 
     data = load_movielens(args.dir, LoadOptions(keep_last_duplicate=args.keep_last_duplicate))
     summary = summarize(data)
@@ -47,7 +47,7 @@ def _cmd_data_info(args: argparse.Namespace) -> int:
 
 
 def _cmd_data_synth(args: argparse.Namespace) -> int:
-    from build.data.synth import SynthSettings, write_synthetic
+    from latentlens.build.data.synth import SynthSettings, write_synthetic
 
     write_synthetic(args.out, SynthSettings.preset(args.preset, seed=args.seed), force=args.force)
     print(f"wrote synthetic dataset to {args.out}")
@@ -89,8 +89,8 @@ def _add_build_command(sub: argparse._SubParsersAction) -> None:
 
 
 def _cmd_build(args: argparse.Namespace) -> int:
-    from build.pipeline import run
-    from build.settings import BuildSettings
+    from latentlens.build.pipeline import run
+    from latentlens.build.settings import BuildSettings
 
     settings = BuildSettings.from_cli(args)
     result = run(settings)
@@ -120,21 +120,21 @@ def _add_serving_commands(sub: argparse._SubParsersAction) -> None:
 
 
 def _cmd_serve(args: argparse.Namespace) -> int:
-    from build.serve import serve
+    from latentlens.build.serve import serve
 
     serve(args.db, host=args.host, port=args.port, workers=args.workers, access_log=args.access_log)
     return 0
 
 
 def _cmd_query(args: argparse.Namespace) -> int:
-    from build.export.query import run_query
+    from latentlens.build.export.query import run_query
 
     print(run_query(args.db, args.sql, fmt=args.format))
     return 0
 
 
 def _cmd_mlflow_ui(args: argparse.Namespace) -> int:
-    from build.tracking.ui import run_ui
+    from latentlens.build.tracking.ui import run_ui
 
     return run_ui(args.mlflow_uri, port=args.port)
 
@@ -164,9 +164,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     if args.command == "build":
         _interrupt_on_sigterm()
-    from build.data.errors import DataError
-    from build.progress import configure_logging
-    from build.settings import SettingsError
+    from latentlens.build.data.errors import DataError
+    from latentlens.build.progress import configure_logging
+    from latentlens.build.settings import SettingsError
 
     configure_logging(args.verbose)
     try:

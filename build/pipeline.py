@@ -17,11 +17,11 @@ import mlflow
 import numpy as np
 import polars as pl
 
-import build
-from build.data.loader import LoadOptions, load_movielens
-from build.data.summary import summarize
-from build.data.tables import MovieLensData
-from build.evaluate.compare import (
+import latentlens
+from latentlens.build.data.loader import LoadOptions, load_movielens
+from latentlens.build.data.summary import summarize
+from latentlens.build.data.tables import MovieLensData
+from latentlens.build.evaluate.compare import (
     ModelEvaluation,
     champions,
     comparison_table,
@@ -29,18 +29,18 @@ from build.evaluate.compare import (
     fit_context,
     sample_ratings,
 )
-from build.evaluate.splits import temporal_holdout
-from build.export import tables as export_tables
-from build.export.artifact import ArtifactReport, ArtifactTables, write_artifact
-from build.export.query import format_table
-from build.interactions import to_interactions
-from build.models import registry
-from build.models.base import Interactions, ModelConfig, Recommender, sample_users
-from build.progress import get_logger, progress
-from build.scale import ScalePlan, choose_scale, plan_for
-from build.settings import BuildSettings, EvaluationSettings, SettingsError
-from build.tracking import plots, runs
-from handler import schema
+from latentlens.build.evaluate.splits import temporal_holdout
+from latentlens.build.export import tables as export_tables
+from latentlens.build.export.artifact import ArtifactReport, ArtifactTables, write_artifact
+from latentlens.build.export.query import format_table
+from latentlens.build.interactions import to_interactions
+from latentlens.build.models import registry
+from latentlens.build.models.base import Interactions, ModelConfig, Recommender, sample_users
+from latentlens.build.progress import get_logger, progress
+from latentlens.build.scale import ScalePlan, choose_scale, plan_for
+from latentlens.build.settings import BuildSettings, EvaluationSettings, SettingsError
+from latentlens.build.tracking import plots, runs
+from latentlens.handler import schema
 
 log = get_logger(__name__)
 
@@ -150,7 +150,7 @@ def run(settings: BuildSettings) -> BuildResult:
             "mlflow_run_id": parent.info.run_id,
             "mlflow_tracking_uri": settings.mlflow_uri,
             "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
-            "package_version": build.__version__,
+            "package_version": latentlens.__version__,
             "git_commit": runs.git_commit(),
             "seed": settings.seed,
             "top_n": settings.top_n,
@@ -191,7 +191,7 @@ def _check_pins(settings: BuildSettings, specs: list[registry.ModelSpec], plan: 
 def _log_build_context(settings: BuildSettings, evaluation: EvaluationSettings, scale: str,
                        data: MovieLensData, workdir: Path) -> dict:
     mlflow.set_tags({"git_commit": runs.git_commit(), "dataset": data.name, "dataset_sha256": data.sha256,
-                     "package_version": build.__version__})
+                     "package_version": latentlens.__version__})
     mlflow.log_params({"data_dir": str(settings.data_dir), "seed": settings.seed, "quick": settings.quick,
                        "scale": scale, "folds": evaluation.folds, "test_fraction": evaluation.test_fraction,
                        "relevance_threshold": evaluation.relevance_threshold,
@@ -279,7 +279,7 @@ def _retrain_on_all(settings: BuildSettings, inputs: registry.ModelInputs, full:
 def _artifact_tables(settings: BuildSettings, data: MovieLensData, full: Interactions,
                      finals: dict[str, Recommender], topn_champ: str | None,
                      evaluations: list[ModelEvaluation], info: dict) -> ArtifactTables:
-    from build.models.popularity import PopularityConfig, popular_lists
+    from latentlens.build.models.popularity import PopularityConfig, popular_lists
 
     all_users = np.arange(full.n_users)
     champion = finals[topn_champ or "popularity"]
@@ -325,11 +325,13 @@ def _log_rating_model(settings: BuildSettings, model: Recommender, full: Interac
     """Log the rating champion as a pyfunc with a signature and register it."""
     import pandas as pd
 
-    from build.tracking.pyfunc_model import SIGNATURE, RatingModel
+    from latentlens.build.tracking.pyfunc_model import SIGNATURE, RatingModel
 
     example = pd.DataFrame({"userId": full.users.ids[:3].astype(np.int64),
                             "movieId": full.items.ids[full.item_idx[:3]].astype(np.int64)})
-    code_path = str(Path(build.__file__).resolve().parent)
+    # The whole `latentlens` package (its build/ and handler/ links followed on copy), so the pickled
+    # model's classes unpickle under their installed names, latentlens.build.models.*.
+    code_path = str(Path(latentlens.__file__).resolve().parent)
     name = settings.registered_model_name if settings.register_model else None
     info = mlflow.pyfunc.log_model(
         name="rating_model",

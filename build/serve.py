@@ -1,6 +1,6 @@
 """`latentlens serve`: the lookup API on this machine with uvicorn, plus copy-paste curl lines.
 
-Runs the same app factory the Lambda uses (handler.app:create_app); the artifact is named via
+Runs the same app factory the Lambda uses (latentlens.handler.app:create_app); the artifact is named via
 LATENTLENS_DB so every uvicorn worker builds identical settings from the environment.
 """
 
@@ -48,5 +48,5 @@ def serve(db: str, host: str = "127.0.0.1", port: int = 8000, workers: int = 1, 
         db = os.path.abspath(db)
     os.environ["LATENTLENS_DB"] = db
     print(banner(db, host, port), flush=True)
-    uvicorn.run("handler.app:create_app", factory=True, host=host, port=port, workers=workers, log_level="info",
+    uvicorn.run("latentlens.handler.app:create_app", factory=True, host=host, port=port, workers=workers, log_level="info",
                 access_log=access_log, http="auto", loop="auto")

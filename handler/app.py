@@ -1,4 +1,4 @@
-"""The FastAPI app and its Lambda entry, `handler.app.handler`.
+"""The FastAPI app and its Lambda entry, `latentlens.handler.app.handler`.
 
 `create_app(settings)` builds an app around one lazily opened Store; nothing touches the
 artifact at import, and `lifespan="off"` because Mangum would otherwise run startup on every
@@ -12,10 +12,10 @@ from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse
 from mangum import Mangum
 
-from handler.errors import install_error_handlers
-from handler.routes import health, movies, popular, recommendations, users
-from handler.settings import Settings, get_settings
-from handler.store import Store
+from latentlens.handler.errors import install_error_handlers
+from latentlens.handler.routes import health, movies, popular, recommendations, users
+from latentlens.handler.settings import Settings, get_settings
+from latentlens.handler.store import Store
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:

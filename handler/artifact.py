@@ -15,10 +15,10 @@ from functools import cached_property
 
 import duckdb
 
-from handler import schema
-from handler.schema import sha256_file
-from handler.settings import Settings
-from handler.title_index import TitleIndex
+from latentlens.handler import schema
+from latentlens.handler.schema import sha256_file
+from latentlens.handler.settings import Settings
+from latentlens.handler.title_index import TitleIndex
 
 API_VERSION = "1"  # bump when a response shape changes, so cached ETags from the old shape expire
 

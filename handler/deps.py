@@ -7,9 +7,9 @@ from typing import Annotated, Callable, TypeVar
 import duckdb
 from fastapi import Depends, Request
 
-from handler.artifact import Artifact, ArtifactUnavailable
-from handler.errors import ApiError
-from handler.store import Store
+from latentlens.handler.artifact import Artifact, ArtifactUnavailable
+from latentlens.handler.errors import ApiError
+from latentlens.handler.store import Store
 
 T = TypeVar("T")
 

@@ -14,8 +14,8 @@ import time
 
 import duckdb
 
-from handler.artifact import Artifact, ArtifactUnavailable, open_artifact
-from handler.settings import Settings
+from latentlens.handler.artifact import Artifact, ArtifactUnavailable, open_artifact
+from latentlens.handler.settings import Settings
 
 logger = logging.getLogger("latentlens.handler")
 
@@ -65,7 +65,7 @@ class Store:
     def _open(self) -> Artifact:
         db = self.settings.db
         if db.startswith("s3://"):
-            from handler.s3 import fetch
+            from latentlens.handler.s3 import fetch
 
             path, digest = fetch(db, self.settings)
             return open_artifact(path, self.settings, sha256=digest)

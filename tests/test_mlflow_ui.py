@@ -35,7 +35,7 @@ def test_mlflow_ui_lists_the_build_and_its_registered_model(embedded_build) -> N
     settings, result = embedded_build
     experiment_id = MlflowClient(settings.mlflow_uri).get_experiment_by_name(settings.experiment).experiment_id
     port = _free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "build.cli", "mlflow-ui", "--mlflow-uri", settings.mlflow_uri,
+    proc = subprocess.Popen([sys.executable, "-m", "latentlens.build.cli", "mlflow-ui", "--mlflow-uri", settings.mlflow_uri,
                              "--port", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                             start_new_session=True)
     base = f"http://127.0.0.1:{port}"

@@ -9,9 +9,9 @@ from dataclasses import dataclass, field
 import numpy as np
 import polars as pl
 
-from build.models.base import FitContext, Interactions, ModelConfig, Recommender
-from build.models.registry import ModelInputs, ModelSpec
-from build.settings import EvaluationSettings
+from latentlens.build.models.base import FitContext, Interactions, ModelConfig, Recommender
+from latentlens.build.models.registry import ModelInputs, ModelSpec
+from latentlens.build.settings import EvaluationSettings
 
 TOPN_PROTOCOL = "topn_temporal_holdout"
 RATING_PROTOCOL = "rating_kfold_cv"
@@ -68,8 +68,8 @@ def evaluate_model(
     topn: bool = True,
 ) -> ModelEvaluation:
     """The protocols the spec asks for; `topn=False` skips the top-N one (ScalePlan.runs_topn)."""
-    from build.evaluate.rating_cv import cross_validate
-    from build.evaluate.topn import evaluate_topn
+    from latentlens.build.evaluate.rating_cv import cross_validate
+    from latentlens.build.evaluate.topn import evaluate_topn
 
     probe: Recommender = spec.factory(inputs)
     evaluation = ModelEvaluation(spec.name, probe.config.model_dump())

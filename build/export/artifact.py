@@ -17,8 +17,8 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
-from build.progress import get_logger
-from handler import schema
+from latentlens.build.progress import get_logger
+from latentlens.handler import schema
 
 log = get_logger(__name__)
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import duckdb
 
-from build.data.errors import DataError
+from latentlens.build.data.errors import DataError
 
 
 def run_query(db: Path | str, sql: str, fmt: str = "table", max_rows: int = 1000) -> str:

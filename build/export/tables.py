@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 
-from build.data.tables import MovieLensData
-from build.models.base import Interactions, Vocabulary
-from handler.schema import search_key
+from latentlens.build.data.tables import MovieLensData
+from latentlens.build.models.base import Interactions, Vocabulary
+from latentlens.handler.schema import search_key
 
 
 def movies_table(data: MovieLensData) -> pl.DataFrame:

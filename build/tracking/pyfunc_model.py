@@ -13,7 +13,7 @@ import pandas as pd
 from mlflow.models.signature import ModelSignature
 from mlflow.types.schema import ColSpec, Schema
 
-from build.models.base import Recommender, Vocabulary
+from latentlens.build.models.base import Recommender, Vocabulary
 
 SIGNATURE = ModelSignature(
     inputs=Schema([ColSpec("long", "userId"), ColSpec("long", "movieId")]),

@@ -5,8 +5,8 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from build.settings import default_tracking_uri
-from build.tracking.runs import artifact_root_for
+from latentlens.build.settings import default_tracking_uri
+from latentlens.build.tracking.runs import artifact_root_for
 
 
 def ui_command(tracking_uri: str, port: int) -> list[str]:

@@ -5,10 +5,10 @@ from __future__ import annotations
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
-from handler.artifact import ArtifactUnavailable
-from handler.deps import StoreDep
-from handler.errors import NO_STORE
-from handler.models import Health, HealthError
+from latentlens.handler.artifact import ArtifactUnavailable
+from latentlens.handler.deps import StoreDep
+from latentlens.handler.errors import NO_STORE
+from latentlens.handler.models import Health, HealthError
 
 router = APIRouter(tags=["health"])
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from handler.settings import Settings, get_settings
+from latentlens.handler.settings import Settings, get_settings
 
 
 def test_environment_prefix(monkeypatch):
@@ -34,6 +34,6 @@ def test_invalid_values_are_refused():
 def test_lambda_entry_is_mangum_with_lifespan_off():
     from mangum import Mangum
 
-    import handler.app
+    import latentlens.handler.app
 
-    assert isinstance(handler.app.handler, Mangum) and handler.app.handler.lifespan == "off"
+    assert isinstance(latentlens.handler.app.handler, Mangum) and latentlens.handler.app.handler.lifespan == "off"

@@ -44,11 +44,11 @@ def test_requirements_leave_out_build_only_libraries_and_boto3():
 
 
 def test_handler_imports_nothing_outside_its_requirements_and_the_runtime():
-    """Every top-level import in handler/ is stdlib, handler itself, a pinned requirement, or boto3/botocore (runtime)."""
+    """Every import in handler/ is stdlib, latentlens.handler itself, a pinned requirement, or boto3/botocore (runtime)."""
     import sys
 
     provided = {"fastapi", "mangum", "duckdb", "pydantic", "pydantic_settings", "starlette", "anyio", "typing_extensions"}
-    allowed = set(sys.stdlib_module_names) | provided | {"handler", "boto3", "botocore", "__future__"}
+    allowed = set(sys.stdlib_module_names) | provided | {"boto3", "botocore", "__future__"}
     for source in (REPO_ROOT / "handler").rglob("*.py"):
         tree = ast.parse(source.read_text(encoding="utf-8"))
         for node in ast.walk(tree):
@@ -59,4 +59,6 @@ def test_handler_imports_nothing_outside_its_requirements_and_the_runtime():
             else:
                 continue
             for name in names:
+                if name == "latentlens" or name.startswith("latentlens.handler"):
+                    continue  # the package's light __init__ and the handler itself ship; latentlens.build does not
                 assert name.split(".")[0] in allowed, f"{source.relative_to(REPO_ROOT)} imports {name}, not in the Lambda package"

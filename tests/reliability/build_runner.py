@@ -23,7 +23,7 @@ BUILD_TIMEOUT_S = 300
 
 def write_tiny_dataset(out: Path) -> Path:
     """80 users x 200 movies x 4,000 ratings in the MovieLens csv layout."""
-    from build.data.synth import SynthSettings, write_synthetic
+    from latentlens.build.data.synth import SynthSettings, write_synthetic
 
     write_synthetic(out, SynthSettings(name="small", n_users=80, n_movies=200, n_ratings=4000, n_tags=50, seed=3))
     return out
@@ -33,7 +33,7 @@ class Build:
     """One `latentlens build` subprocess whose stderr log is collected line by line."""
 
     def __init__(self, data: Path, out: Path, mlflow_uri: str) -> None:
-        cmd = [sys.executable, "-m", "build.cli", "build", "--data", str(data), "--out", str(out),
+        cmd = [sys.executable, "-m", "latentlens.build.cli", "build", "--data", str(data), "--out", str(out),
                "--mlflow-uri", mlflow_uri, "--quick", "--models", MODELS, "--folds", "2", "--no-register"]
         env = {**os.environ, "PYTHONPATH": str(REPO), "LATENTLENS_PROGRESS": "0", "PYTHONUNBUFFERED": "1"}
         self.out = out

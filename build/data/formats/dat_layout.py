@@ -14,11 +14,11 @@ from pathlib import Path
 
 import polars as pl
 
-from build.data.errors import DataError
-from build.data.formats.reading import TableSpec, read_table
-from build.data.formats.release import RawRelease
-from build.data.formats.titles import finish_movies, genres_expr
-from build.data.tables import LINKS_SCHEMA, RATINGS_SCHEMA, TAGS_SCHEMA, USERS_SCHEMA
+from latentlens.build.data.errors import DataError
+from latentlens.build.data.formats.reading import TableSpec, read_table
+from latentlens.build.data.formats.release import RawRelease
+from latentlens.build.data.formats.titles import finish_movies, genres_expr
+from latentlens.build.data.tables import LINKS_SCHEMA, RATINGS_SCHEMA, TAGS_SCHEMA, USERS_SCHEMA
 
 SEPARATOR = "\x1f"
 REQUIRED = ("ratings.dat", "movies.dat")

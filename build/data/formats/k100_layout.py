@@ -11,11 +11,11 @@ from pathlib import Path
 
 import polars as pl
 
-from build.data.errors import DataError
-from build.data.formats.reading import TableSpec, read_table
-from build.data.formats.release import RawRelease
-from build.data.formats.titles import finish_movies
-from build.data.tables import LINKS_SCHEMA, RATINGS_SCHEMA, TAGS_SCHEMA, USERS_SCHEMA
+from latentlens.build.data.errors import DataError
+from latentlens.build.data.formats.reading import TableSpec, read_table
+from latentlens.build.data.formats.release import RawRelease
+from latentlens.build.data.formats.titles import finish_movies
+from latentlens.build.data.tables import LINKS_SCHEMA, RATINGS_SCHEMA, TAGS_SCHEMA, USERS_SCHEMA
 
 REQUIRED = ("u.data", "u.item", "u.genre")
 N_GENRE_FLAGS = 19
