@@ -18,12 +18,12 @@ from pathlib import Path
 
 import numpy as np
 
-from build.data.loader import load_movielens
-from build.evaluate.compare import fit_context
-from build.interactions import to_interactions
-from build.models import registry
-from build.progress import configure_logging
-from build.scale import choose_scale
+from latentlens.build.data.loader import load_movielens
+from latentlens.build.evaluate.compare import fit_context
+from latentlens.build.interactions import to_interactions
+from latentlens.build.models import registry
+from latentlens.build.progress import configure_logging
+from latentlens.build.scale import choose_scale
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -3,7 +3,7 @@
     python bench/bench_handler.py --db artifacts/latentlens.duckdb
     python bench/bench_handler.py --synthetic /tmp/synth25m.duckdb   # builds an ML-25M-shaped artifact first
 
-Cold start = a fresh `python` doing import handler.app + open (checksum, DuckDB, movie map) +
+Cold start = a fresh `python` doing import latentlens.handler.app + open (checksum, DuckDB, movie map) +
 first `handler(event, context)`; the median of several runs. Warm = `handler(event, context)`
 with API Gateway HTTP API (v2) events for random users, after one warm-up call.
 """
@@ -32,10 +32,10 @@ COLD_SNIPPET = r"""
 import time
 t0 = time.perf_counter()
 import json, sys
-import handler.app
+import latentlens.handler.app
 t1 = time.perf_counter()
 event = json.loads(sys.argv[1])
-r = handler.app.handler(event, None)
+r = latentlens.handler.app.handler(event, None)
 t2 = time.perf_counter()
 assert r["statusCode"] == 200, r
 print(json.dumps({"import_s": t1 - t0, "first_response_s": t2 - t1, "total_s": t2 - t0}))
@@ -58,7 +58,7 @@ def build_synthetic(path: Path, users: int, movies: int) -> None:
     """An artifact of ML-25M's shape (users x 100 recommendations, movies x 50 neighbours) and its manifest."""
     import duckdb
 
-    from handler import schema
+    from latentlens.handler import schema
 
     genres = ["Action", "Adventure", "Animation", "Children", "Comedy", "Crime", "Documentary", "Drama", "Fantasy",
               "Film-Noir", "Horror", "Musical", "Mystery", "Romance", "Sci-Fi", "Thriller", "War", "Western"]
@@ -117,16 +117,16 @@ def cold_start(db: str, user: int, runs: int) -> dict[str, float]:
 def warm(db: str, users: list[int], requests: int, seed: int) -> dict[str, float]:
     os.environ["LATENTLENS_DB"] = db
     os.environ.setdefault("LATENTLENS_TMP_DIR", tempfile.mkdtemp(prefix="latentlens-bench-"))
-    import handler.app
+    import latentlens.handler.app
 
     rng = random.Random(seed)
     chosen = [rng.choice(users) for _ in range(requests)]
     events = [make_event(f"/users/{u}/recommendations") for u in chosen]
-    assert handler.app.handler(events[0], None)["statusCode"] == 200  # opens the artifact
+    assert latentlens.handler.app.handler(events[0], None)["statusCode"] == 200  # opens the artifact
     times = []
     for event in events:
         t = time.perf_counter()
-        response = handler.app.handler(event, None)
+        response = latentlens.handler.app.handler(event, None)
         times.append(time.perf_counter() - t)
         assert response["statusCode"] == 200
     times.sort()
@@ -167,7 +167,7 @@ def main(argv: list[str] | None = None) -> int:
     hot = warm(db, users, args.requests, args.seed)
 
     print(f"\ncold start (median of {args.cold_runs} fresh interpreters)")
-    print(f"  {'import handler.app':38s} {cold['import_s'] * 1e3:8.1f} ms")
+    print(f"  {'import latentlens.handler.app':38s} {cold['import_s'] * 1e3:8.1f} ms")
     print(f"  {'open + verify + first response':38s} {cold['first_response_s'] * 1e3:8.1f} ms")
     print(f"  {'total in process':38s} {cold['total_s'] * 1e3:8.1f} ms")
     print(f"  {'process wall (with interpreter start)':38s} {cold['process_wall_s'] * 1e3:8.1f} ms")

@@ -25,15 +25,15 @@ sys.path.insert(0, {repo!r})
 """
 
 SYNTH = """
-from build.data.synth import SynthSettings, write_synthetic
+from latentlens.build.data.synth import SynthSettings, write_synthetic
 t = time.perf_counter()
 write_synthetic(Path({out!r}), SynthSettings.preset({preset!r}, seed={seed}), force=True)
 seconds = time.perf_counter() - t
 """
 
 LOAD = """
-from build.data.loader import load_movielens
-from build.data.summary import summarize
+from latentlens.build.data.loader import load_movielens
+from latentlens.build.data.summary import summarize
 t = time.perf_counter()
 data = load_movielens({path!r})
 seconds = time.perf_counter() - t
@@ -45,8 +45,8 @@ extra = {{"ratings": data.ratings.height, "summary_seconds": summary_seconds}}
 
 DAT_COMPARE = """
 import polars as pl
-from build.data.formats import dat_layout
-from build.data.formats.reading import read_table
+from latentlens.build.data.formats import dat_layout
+from latentlens.build.data.formats.reading import read_table
 path = Path({path!r})
 t = time.perf_counter()
 replaced = read_table(path, dat_layout.RATINGS, dat_layout.transcode(path, text=False))

@@ -17,15 +17,15 @@ from pathlib import Path
 
 import numpy as np
 
-from build.evaluate.metrics import mae, rmse
-from build.evaluate.rating_cv import cross_validate
-from build.models.base import FitContext, Interactions, Recommender
-from build.models.baseline import Baseline
-from build.models.biased_mf import BiasedMF, BiasedMFConfig
-from build.models.knn_baseline import KNNBaseline, KNNBaselineConfig
-from build.models.rating_blend import RatingBlend, RatingBlendConfig
-from build.models.surprise_svd import SurpriseSVD, SurpriseSVDConfig
-from build.progress import configure_logging
+from latentlens.build.evaluate.metrics import mae, rmse
+from latentlens.build.evaluate.rating_cv import cross_validate
+from latentlens.build.models.base import FitContext, Interactions, Recommender
+from latentlens.build.models.baseline import Baseline
+from latentlens.build.models.biased_mf import BiasedMF, BiasedMFConfig
+from latentlens.build.models.knn_baseline import KNNBaseline, KNNBaselineConfig
+from latentlens.build.models.rating_blend import RatingBlend, RatingBlendConfig
+from latentlens.build.models.surprise_svd import SurpriseSVD, SurpriseSVDConfig
+from latentlens.build.progress import configure_logging
 
 MODELS: dict[str, Callable[[], Recommender]] = {
     "baseline": lambda: Baseline(),
@@ -42,8 +42,8 @@ MODELS: dict[str, Callable[[], Recommender]] = {
 
 def load_interactions(path: Path) -> Interactions:
     """The same dense-index data the build trains on."""
-    from build.data.loader import load_movielens
-    from build.interactions import to_interactions
+    from latentlens.build.data.loader import load_movielens
+    from latentlens.build.interactions import to_interactions
 
     return to_interactions(load_movielens(path))
 

@@ -23,13 +23,13 @@ from pathlib import Path
 
 import numpy as np
 
-from build.evaluate.splits import temporal_holdout
-from build.evaluate.topn import evaluate_topn
-from build.models.base import FitContext, Recommender
-from build.models.baseline import RatingPredictor
-from build.models.knn_baseline import KNNBaseline, KNNBaselineConfig
-from build.models.rating_blend import RatingBlend, RatingBlendConfig
-from build.progress import configure_logging
+from latentlens.build.evaluate.splits import temporal_holdout
+from latentlens.build.evaluate.topn import evaluate_topn
+from latentlens.build.models.base import FitContext, Recommender
+from latentlens.build.models.baseline import RatingPredictor
+from latentlens.build.models.knn_baseline import KNNBaseline, KNNBaselineConfig
+from latentlens.build.models.rating_blend import RatingBlend, RatingBlendConfig
+from latentlens.build.progress import configure_logging
 
 MODELS: dict[str, Callable[[], Recommender]] = {
     "knn_baseline": lambda: KNNBaseline(KNNBaselineConfig()),
@@ -56,8 +56,8 @@ class ExactScores(Recommender):
 
 
 def load(path: Path):
-    from build.data.loader import load_movielens
-    from build.interactions import to_interactions
+    from latentlens.build.data.loader import load_movielens
+    from latentlens.build.interactions import to_interactions
 
     return to_interactions(load_movielens(path))
 

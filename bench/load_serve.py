@@ -3,7 +3,7 @@
     python bench/load_serve.py                                  # the small fixture artifact of the tests
     python bench/load_serve.py --db artifacts/latentlens.duckdb --requests 20000 --processes 2
 
-The server is `python -m build.cli serve` (--workers uvicorn workers, default 1) on a free 127.0.0.1 port; the load
+The server is `python -m latentlens.build.cli serve` (--workers uvicorn workers, default 1) on a free 127.0.0.1 port; the load
 comes from separate processes (`--processes`, each running concurrency/processes threads with one
 keep-alive connection per thread), so the client does not share the server's interpreter. A fixed
 number of requests, capped by --max-seconds. Issue #7's target: >= 500 req/s and p99 < 20 ms.
@@ -184,7 +184,7 @@ def main() -> int:
 
     port = free_port()
     env = {**os.environ, "PYTHONPATH": str(REPO), "LATENTLENS_TMP_DIR": str(scratch / "lltmp")}
-    server = subprocess.Popen([sys.executable, "-m", "build.cli", "serve", "--db", db, "--port", str(port),
+    server = subprocess.Popen([sys.executable, "-m", "latentlens.build.cli", "serve", "--db", db, "--port", str(port),
                                "--workers", str(args.workers)],
                               cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:

@@ -15,9 +15,9 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from build.evaluate.splits import temporal_holdout
-from build.evaluate.topn import evaluate_topn
-from build.models.base import FitContext, Interactions, Vocabulary
+from latentlens.build.evaluate.splits import temporal_holdout
+from latentlens.build.evaluate.topn import evaluate_topn
+from latentlens.build.models.base import FitContext, Interactions, Vocabulary
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "ml-latest-small"
 
@@ -39,41 +39,41 @@ def load_small() -> tuple[Interactions, pl.DataFrame, pl.DataFrame]:
 
 
 def models(names: list[str], train: Interactions, movies: pl.DataFrame, tags: pl.DataFrame):
-    from build.models.popularity import Popularity, PopularityConfig
+    from latentlens.build.models.popularity import Popularity, PopularityConfig
     registry = {
         "popularity": lambda: Popularity(PopularityConfig(score="count")),
         "popularity-weighted": lambda: Popularity(PopularityConfig(score="weighted")),
     }
     try:
-        from build.models.itemknn import ItemKNN, ItemKNNConfig
+        from latentlens.build.models.itemknn import ItemKNN, ItemKNNConfig
         registry["itemknn"] = lambda: ItemKNN(ItemKNNConfig())  # centred, shrinkage 50
         registry["itemknn-binary"] = lambda: ItemKNN(ItemKNNConfig(weighting="binary", shrinkage=10.0))
     except ImportError:
         pass
     try:
-        from build.models.ease import EASE, EASEConfig
+        from latentlens.build.models.ease import EASE, EASEConfig
         registry["ease"] = lambda: EASE(EASEConfig())
         registry["ease-steck"] = lambda: EASE(EASEConfig(profile="binary", l2=300.0))
     except ImportError:
         pass
     try:
-        from build.models.rp3beta import RP3Beta, RP3BetaConfig
+        from latentlens.build.models.rp3beta import RP3Beta, RP3BetaConfig
         registry["rp3beta"] = lambda: RP3Beta(RP3BetaConfig())
     except ImportError:
         pass
     try:
-        from build.models.surprise_svd import SurpriseSVD, SurpriseSVDConfig
+        from latentlens.build.models.surprise_svd import SurpriseSVD, SurpriseSVDConfig
         registry["surprise-svd"] = lambda: SurpriseSVD(SurpriseSVDConfig())
     except ImportError:
         pass
     try:
-        from build.data.loader import load_movielens
-        from build.models.content import ContentConfig, ContentKNN, item_features
+        from latentlens.build.data.loader import load_movielens
+        from latentlens.build.models.content import ContentConfig, ContentKNN, item_features
         movielens = load_movielens(DATA)
         for label, cfg in {"content": ContentConfig(), "content-t3.5": ContentConfig(liked_threshold=3.5),
                            "content-genres": ContentConfig(tag_weight=0.0, year_weight=0.0)}.items():
             registry[label] = (lambda cfg=cfg: ContentKNN(cfg, item_features(movielens, train.items, cfg)))
-        from build.models.hybrid import Hybrid, HybridConfig
+        from latentlens.build.models.hybrid import Hybrid, HybridConfig
         registry["hybrid"] = lambda: Hybrid(HybridConfig(), item_features(movielens, train.items, ContentConfig()))
     except ImportError:
         pass

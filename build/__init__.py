@@ -1,3 +1,5 @@
 """LatentLens offline build: load MovieLens, train and evaluate every model, export one DuckDB file."""
 
-__version__ = "0.1.0"
+from latentlens import __version__
+
+__all__ = ["__version__"]

@@ -108,8 +108,8 @@ def _add_data_commands(sub: argparse._SubParsersAction) -> None:
 def _cmd_data_info(args: argparse.Namespace) -> int:
     import json
 
-    from build.data.loader import LoadOptions, load_movielens
-    from build.data.summary import format_summary, summarize
+    from latentlens.build.data.loader import LoadOptions, load_movielens
+    from latentlens.build.data.summary import format_summary, summarize
 
     data = load_movielens(args.dir, LoadOptions(keep_last_duplicate=args.keep_last_duplicate))
     summary = summarize(data)
@@ -250,7 +250,7 @@ def _add_serving_commands(sub: argparse._SubParsersAction) -> None:
 
 
 def _cmd_serve(args: argparse.Namespace) -> int:
-    from build.serve import serve
+    from latentlens.build.serve import serve
 
     from build.serve import ServeError
     from build.settings import SettingsError
@@ -264,7 +264,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
 
 
 def _cmd_query(args: argparse.Namespace) -> int:
-    from build.export.query import run_query
+    from latentlens.build.export.query import run_query
 
     print(run_query(args.db, args.sql, fmt=args.format))
     return 0
@@ -349,9 +349,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     if args.command == "build":
         _interrupt_on_sigterm()
-    from build.data.errors import DataError
-    from build.progress import configure_logging
-    from build.settings import SettingsError
+    from latentlens.build.data.errors import DataError
+    from latentlens.build.progress import configure_logging
+    from latentlens.build.settings import SettingsError
 
     configure_logging(args.verbose)
     try:

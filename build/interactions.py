@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from build.data.tables import MovieLensData
-from build.models.base import Interactions, Vocabulary
+from latentlens.build.data.tables import MovieLensData
+from latentlens.build.models.base import Interactions, Vocabulary
 
 
 def to_interactions(data: MovieLensData) -> Interactions:

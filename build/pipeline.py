@@ -182,7 +182,7 @@ def run(settings: BuildSettings) -> BuildResult:
             "mlflow_run_id": parent.info.run_id,
             "mlflow_tracking_uri": settings.mlflow_uri,
             "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
-            "package_version": build.__version__,
+            "package_version": latentlens.__version__,
             "git_commit": runs.git_commit(),
             "seed": settings.seed,
             "top_n": settings.top_n,
@@ -228,7 +228,7 @@ def _check_pins(settings: BuildSettings, specs: list[registry.ModelSpec], plan: 
 def _log_build_context(settings: BuildSettings, evaluation: EvaluationSettings, scale: str,
                        data: MovieLensData, workdir: Path) -> dict:
     mlflow.set_tags({"git_commit": runs.git_commit(), "dataset": data.name, "dataset_sha256": data.sha256,
-                     "package_version": build.__version__})
+                     "package_version": latentlens.__version__})
     mlflow.log_params({"data_dir": str(settings.data_dir), "seed": settings.seed, "quick": settings.quick,
                        "scale": scale, "folds": evaluation.folds, "test_fraction": evaluation.test_fraction,
                        "relevance_threshold": evaluation.relevance_threshold,
@@ -322,7 +322,7 @@ def _retrain_on_all(settings: BuildSettings, inputs: registry.ModelInputs, full:
 def _artifact_tables(settings: BuildSettings, data: MovieLensData, full: Interactions,
                      finals: dict[str, Recommender], topn_champ: str | None,
                      evaluations: list[ModelEvaluation], info: dict) -> ArtifactTables:
-    from build.models.popularity import PopularityConfig, popular_lists
+    from latentlens.build.models.popularity import PopularityConfig, popular_lists
 
     all_users = np.arange(full.n_users)
     champion = finals[topn_champ or "popularity"]

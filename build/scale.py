@@ -14,10 +14,10 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Literal
 
-from build.settings import EvaluationSettings
+from latentlens.build.settings import EvaluationSettings
 
 if TYPE_CHECKING:
-    from build.models.registry import ModelSpec
+    from latentlens.build.models.registry import ModelSpec
 
 Scale = Literal["small", "large"]
 

@@ -1,6 +1,6 @@
 """`latentlens serve`: the lookup API on this machine with uvicorn, plus copy-paste curl lines.
 
-Runs the same app factory the Lambda uses (handler.app:create_app); the artifact is named via
+Runs the same app factory the Lambda uses (latentlens.handler.app:create_app); the artifact is named via
 LATENTLENS_DB so every uvicorn worker builds identical settings from the environment.
 """
 

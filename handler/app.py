@@ -1,4 +1,4 @@
-"""The FastAPI app and its Lambda entry, `handler.app.handler`.
+"""The FastAPI app and its Lambda entry, `latentlens.handler.app.handler`.
 
 `create_app(settings)` builds an app around one lazily opened Store; nothing touches the
 artifact at import, and `lifespan="off"` because Mangum would otherwise run startup on every

@@ -15,10 +15,10 @@ from functools import cached_property
 
 import duckdb
 
-from handler import schema
-from handler.schema import sha256_file
-from handler.settings import Settings
-from handler.title_index import TitleIndex
+from latentlens.handler import schema
+from latentlens.handler.schema import sha256_file
+from latentlens.handler.settings import Settings
+from latentlens.handler.title_index import TitleIndex
 
 # What the title index is built from (also what `latentlens publish dynamodb` ships for it).
 TITLE_ROWS = f"SELECT movie_id, n_ratings, search_key FROM {schema.MOVIES}"

@@ -3,8 +3,8 @@ one DynamoDB item), then the same code turns the rows into the answer whichever 
 
 Ranked lists come from DuckDB without joins or ORDER BY (both cost more than the lookup itself);
 titles come from the artifact's in-memory movie map, title search from its in-memory index
-(handler.title_index), and ordering is done here on at most a few thousand rows.
-Functions know the schema through handler.schema and nothing about HTTP.
+(latentlens.handler.title_index), and ordering is done here on at most a few thousand rows.
+Functions know the schema through latentlens.handler.schema and nothing about HTTP.
 """
 
 from __future__ import annotations

@@ -11,9 +11,9 @@ import os
 import tempfile
 import time
 
-from handler import schema
-from handler.artifact import ArtifactUnavailable, digests_match, parse_manifest, sha256_file
-from handler.settings import Settings
+from latentlens.handler import schema
+from latentlens.handler.artifact import ArtifactUnavailable, digests_match, parse_manifest, sha256_file
+from latentlens.handler.settings import Settings
 
 _CHUNK = 1 << 20
 

@@ -78,7 +78,7 @@ class Store:
     def _open(self) -> Artifact:
         db = self.settings.db
         if db.startswith("s3://"):
-            from handler.s3 import fetch
+            from latentlens.handler.s3 import fetch
 
             path, digest = fetch(db, self.settings)
             return open_artifact(path, self.settings, sha256=digest)

@@ -10,7 +10,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from handler.schema import manifest_path, manifest_text, sha256_file
+from latentlens.handler.schema import manifest_path, manifest_text, sha256_file
 
 # The one file name the function is configured with (template.yaml's bundled LATENTLENS_DB, and
 # the last part of every S3 key), whatever the local file is called.

@@ -3,7 +3,7 @@
 `python -m infra.smoke` starts python3.12 (the Lambda runtime's version) with `-I -S -B`, so only
 the standard library and the built folder are importable: a dependency missing from
 infra/lambda/requirements.txt fails here, not in AWS. It sends HTTP API (payload 2.0) events to
-`handler.app.handler` and prints the init time (module import = Lambda's init phase), the first
+`latentlens.handler.app.handler` and prints the init time (module import = Lambda's init phase), the first
 request (opens and verifies the artifact) and a warm request: the cold start that sized
 template.yaml's MemorySize and Timeout. boto3 is not in the package (the runtime provides it),
 so point --db at a local file, as bundled mode does.
@@ -33,9 +33,9 @@ package = sys.argv[1]
 events = json.load(sys.stdin)
 sys.path.insert(0, package)
 t0 = time.perf_counter()
-import handler.app
+import latentlens.handler.app
 init_s = time.perf_counter() - t0
-assert handler.app.__file__.startswith(package), handler.app.__file__
+assert latentlens.handler.app.__file__.startswith(package), latentlens.handler.app.__file__
 
 class Context:
     function_name = "LookupFunction"; memory_limit_in_mb = 1024; aws_request_id = "smoke"
@@ -45,7 +45,7 @@ class Context:
 results = []
 for label, event in events:
     t = time.perf_counter()
-    r = handler.app.handler(event, Context())
+    r = latentlens.handler.app.handler(event, Context())
     results.append({"request": label, "status": r["statusCode"], "ms": round((time.perf_counter() - t) * 1000, 1),
                     "body": r.get("body", "")[:160]})
 import resource
@@ -82,7 +82,7 @@ def main(argv: list[str] | None = None) -> int:
     a = p.parse_args(argv)
 
     db = a.db or a.package / "artifact/latentlens.duckdb"
-    if not (a.package / "handler/app.py").is_file():
+    if not (a.package / "latentlens/handler/app.py").is_file():
         print(f"smoke: no built package at {a.package}: run `sam build` first", file=sys.stderr)
         return 2
     if not db.is_file():

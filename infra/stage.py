@@ -12,7 +12,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from handler.schema import manifest_path
+from latentlens.handler.schema import manifest_path
 from infra.artifact import ARTIFACT_NAME, DeployError, VerifiedArtifact, sha256_file
 
 STAGE_DIR = "artifact"  # /var/task/artifact/latentlens.duckdb in template.yaml

@@ -13,7 +13,7 @@ import hashlib
 from dataclasses import dataclass
 
 from infra.artifact import ARTIFACT_NAME, DeployError, VerifiedArtifact
-from handler.schema import manifest_path
+from latentlens.handler.schema import manifest_path
 
 _SHA_METADATA = "sha256"  # x-amz-meta-sha256: what a later deploy compares before skipping
 

@@ -16,8 +16,8 @@ os.environ.setdefault("LATENTLENS_PROGRESS", "0")  # keep test logs readable
 @pytest.fixture(scope="session")
 def embedded_build(tmp_path_factory: pytest.TempPathFactory):
     """`latentlens build --quick` on the embedded ml-latest-small, with a real sqlite MLflow store."""
-    from build.pipeline import run
-    from build.settings import BuildSettings, EvaluationSettings
+    from latentlens.build.pipeline import run
+    from latentlens.build.settings import BuildSettings, EvaluationSettings
 
     root = tmp_path_factory.mktemp("embedded-build")
     settings = BuildSettings(

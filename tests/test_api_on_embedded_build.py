@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from fastapi.testclient import TestClient
 
-from handler.app import create_app
-from handler.settings import Settings
+from latentlens.handler.app import create_app
+from latentlens.handler.settings import Settings
 
 
 @pytest.fixture(scope="module")
@@ -34,7 +34,7 @@ def test_if_you_liked_the_godfather(client) -> None:
 
 
 def test_known_user_gets_personal_list_without_rated_movies(client, embedded_build) -> None:
-    from build.data.loader import load_movielens
+    from latentlens.build.data.loader import load_movielens
 
     settings, _ = embedded_build
     rated = set(load_movielens(settings.data_dir).ratings.filter(user_id=1)["movie_id"].to_list())

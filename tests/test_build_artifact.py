@@ -5,7 +5,7 @@ from __future__ import annotations
 import duckdb
 import pytest
 
-from handler import schema
+from latentlens.handler import schema
 
 
 @pytest.fixture(scope="module")
@@ -23,7 +23,7 @@ def test_every_public_table_has_its_columns(con) -> None:
 
 
 def test_every_user_who_rated_has_a_list_without_rated_movies(con, embedded_build) -> None:
-    from build.data.loader import load_movielens
+    from latentlens.build.data.loader import load_movielens
 
     settings, _ = embedded_build
     ratings = load_movielens(settings.data_dir).ratings

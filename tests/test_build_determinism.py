@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import duckdb
 
-from build.pipeline import run
-from build.settings import BuildSettings, EvaluationSettings
+from latentlens.build.pipeline import run
+from latentlens.build.settings import BuildSettings, EvaluationSettings
 
 MODELS = ("popularity", "itemknn", "ease", "content", "baseline", "biased_mf")
 
@@ -37,7 +37,7 @@ def test_two_builds_with_the_same_seed_agree(small_dataset, tmp_path) -> None:
 def test_models_option_selects_a_subset_and_names_unknown_models(small_dataset, tmp_path) -> None:
     import pytest
 
-    from build.models import registry
+    from latentlens.build.models import registry
 
     assert [s.name for s in registry.select(("baseline", "ease"))] == ["baseline", "ease"]
     with pytest.raises(ValueError, match="unknown model"):

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 from mlflow.tracking import MlflowClient
 
-from build.models import registry
+from latentlens.build.models import registry
 
 
 @pytest.fixture(scope="module")

@@ -7,9 +7,9 @@ import duckdb
 import pytest
 from mlflow.tracking import MlflowClient
 
-from build.cli import main
-from build.pipeline import run
-from build.settings import BuildSettings
+from latentlens.build.cli import main
+from latentlens.build.pipeline import run
+from latentlens.build.settings import BuildSettings
 
 MODELS = ("popularity", "itemknn", "baseline", "biased_mf")
 

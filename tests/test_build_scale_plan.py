@@ -7,8 +7,8 @@ import duckdb
 import pytest
 from mlflow.tracking import MlflowClient
 
-from build.pipeline import run
-from build.settings import BuildSettings, EvaluationSettings
+from latentlens.build.pipeline import run
+from latentlens.build.settings import BuildSettings, EvaluationSettings
 
 MODELS = ("popularity", "itemknn", "biased_mf", "knn_baseline", "rating_blend")
 

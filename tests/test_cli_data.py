@@ -7,7 +7,7 @@ import json
 import re
 from pathlib import Path
 
-from build.cli import main
+from latentlens.build.cli import main
 
 EMBEDDED = Path(__file__).resolve().parents[1] / "data" / "ml-latest-small"
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from build.cli import parser
-from build.scale import LARGE_RATINGS, choose_scale, plan_for
-from build.settings import BuildSettings, EvaluationSettings
+from latentlens.build.cli import parser
+from latentlens.build.scale import LARGE_RATINGS, choose_scale, plan_for
+from latentlens.build.settings import BuildSettings, EvaluationSettings
 
 
 def test_auto_switches_to_large_at_the_threshold() -> None:

@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 
 import polars as pl
 
-from build.data.tables import MovieLensData
+from latentlens.build.data.tables import MovieLensData
 
 TOP_GENRES = 10
 LONG_TAIL_SHARE = 0.01  # the top 1% of rated movies

@@ -27,8 +27,8 @@ from typing import ClassVar
 import numpy as np
 import polars as pl
 
-from build.data.errors import DataError
-from build.progress import get_logger, progress
+from latentlens.build.data.errors import DataError
+from latentlens.build.progress import get_logger, progress
 
 log = get_logger(__name__)
 
@@ -337,7 +337,7 @@ def _movies(settings: SynthSettings, model: SynthModel) -> tuple[pl.DataFrame, p
 def _readme(settings: SynthSettings) -> str:
     return (
         "SYNTHETIC MovieLens-shaped dataset — not GroupLens data, no real users or movies.\n\n"
-        f"generator: latentlens build.data.synth (latent-factor model, {settings.n_factors} factors)\n"
+        f"generator: latentlens latentlens.build.data.synth (latent-factor model, {settings.n_factors} factors)\n"
         f"preset: {settings.name}\nseed: {settings.seed}\n"
         f"users: {settings.n_users}\nmovies: {settings.n_movies}\nratings: {settings.n_ratings}\n\n"
         "Files follow the ML-25M layout: ratings.csv (userId,movieId,rating,timestamp), movies.csv\n"

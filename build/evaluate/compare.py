@@ -10,9 +10,9 @@ from typing import TYPE_CHECKING
 import numpy as np
 import polars as pl
 
-from build.models.base import FitContext, Interactions, ModelConfig, Recommender
-from build.models.registry import ModelInputs, ModelSpec
-from build.settings import EvaluationSettings
+from latentlens.build.models.base import FitContext, Interactions, ModelConfig, Recommender
+from latentlens.build.models.registry import ModelInputs, ModelSpec
+from latentlens.build.settings import EvaluationSettings
 
 if TYPE_CHECKING:
     from build.evaluate.protocol import RatingHoldout

@@ -11,9 +11,9 @@ from collections.abc import Callable
 
 import numpy as np
 
-from build.evaluate.metrics import mae, rmse
-from build.models.base import FitContext, Interactions, Recommender
-from build.progress import get_logger, progress
+from latentlens.build.evaluate.metrics import mae, rmse
+from latentlens.build.models.base import FitContext, Interactions, Recommender
+from latentlens.build.progress import get_logger, progress
 
 log = get_logger(__name__)
 

@@ -10,9 +10,9 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
-from build.evaluate.metrics import ranking_metrics
-from build.models.base import Interactions, Recommender
-from build.progress import get_logger
+from latentlens.build.evaluate.metrics import ranking_metrics
+from latentlens.build.models.base import Interactions, Recommender
+from latentlens.build.progress import get_logger
 
 log = get_logger(__name__)
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import duckdb
 
-from build.data.errors import DataError
+from latentlens.build.data.errors import DataError
 
 
 def _first_line(exc: Exception) -> str:

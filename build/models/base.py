@@ -18,7 +18,7 @@ import numpy as np
 import scipy.sparse as sp
 from pydantic import BaseModel, ConfigDict
 
-from build.progress import get_logger, progress
+from latentlens.build.progress import get_logger, progress
 
 log = get_logger(__name__)
 

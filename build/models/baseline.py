@@ -11,8 +11,8 @@ from typing import ClassVar, Self
 import numpy as np
 from pydantic import Field
 
-from build.models.base import FitContext, Interactions, ModelConfig, ModelError, Recommender
-from build.progress import get_logger
+from latentlens.build.models.base import FitContext, Interactions, ModelConfig, ModelError, Recommender
+from latentlens.build.progress import get_logger
 
 log = get_logger(__name__)
 

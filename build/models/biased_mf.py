@@ -16,9 +16,9 @@ import numpy as np
 import scipy.sparse as sp
 from pydantic import Field
 
-from build.models.base import FitContext, Interactions, ModelConfig, ModelError, sample_users
-from build.models.baseline import RatingPredictor, fit_biases
-from build.progress import get_logger, progress
+from latentlens.build.models.base import FitContext, Interactions, ModelConfig, ModelError, sample_users
+from latentlens.build.models.baseline import RatingPredictor, fit_biases
+from latentlens.build.progress import get_logger, progress
 
 log = get_logger(__name__)
 

@@ -21,10 +21,10 @@ from pydantic import Field
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.preprocessing import normalize
 
-from build.data.tables import MovieLensData
-from build.models.base import FitCache, FitContext, Interactions, ModelConfig, ModelError, Recommender, Vocabulary
-from build.models.itemknn import sparse_rows_top_n, top_k_neighbours
-from build.progress import get_logger
+from latentlens.build.data.tables import MovieLensData
+from latentlens.build.models.base import FitCache, FitContext, Interactions, ModelConfig, ModelError, Recommender, Vocabulary
+from latentlens.build.models.itemknn import sparse_rows_top_n, top_k_neighbours
+from latentlens.build.progress import get_logger
 
 log = get_logger(__name__)
 

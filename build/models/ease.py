@@ -20,8 +20,8 @@ import scipy.sparse as sp
 from pydantic import Field
 from scipy.linalg import lapack
 
-from build.models.base import FitContext, Interactions, ModelConfig, ModelError, Recommender, spread_to_catalogue
-from build.progress import get_logger, progress
+from latentlens.build.models.base import FitContext, Interactions, ModelConfig, ModelError, Recommender, spread_to_catalogue
+from latentlens.build.progress import get_logger, progress
 
 log = get_logger(__name__)
 

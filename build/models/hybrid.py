@@ -19,10 +19,10 @@ import numpy as np
 import scipy.sparse as sp
 from pydantic import Field
 
-from build.evaluate.metrics import hit_matrix
-from build.evaluate.splits import temporal_holdout
-from build.evaluate.topn import relevant_matrix
-from build.models.base import (
+from latentlens.build.evaluate.metrics import hit_matrix
+from latentlens.build.evaluate.splits import temporal_holdout
+from latentlens.build.evaluate.topn import relevant_matrix
+from latentlens.build.models.base import (
     FitCache,
     FitContext,
     Interactions,
@@ -33,10 +33,10 @@ from build.models.base import (
     spread_to_catalogue,
     top_n,
 )
-from build.models.content import ContentConfig, ContentKNN
-from build.models.ease import EASE, EASEConfig
-from build.models.popularity import Popularity, PopularityConfig
-from build.progress import get_logger, progress
+from latentlens.build.models.content import ContentConfig, ContentKNN
+from latentlens.build.models.ease import EASE, EASEConfig
+from latentlens.build.models.popularity import Popularity, PopularityConfig
+from latentlens.build.progress import get_logger, progress
 
 log = get_logger(__name__)
 

@@ -19,7 +19,7 @@ import numpy as np
 import scipy.sparse as sp
 from pydantic import Field
 
-from build.models.base import (
+from latentlens.build.models.base import (
     FitContext,
     Interactions,
     ModelConfig,
@@ -28,7 +28,7 @@ from build.models.base import (
     top_entries_per_row,
     top_n,
 )
-from build.progress import get_logger, progress
+from latentlens.build.progress import get_logger, progress
 
 log = get_logger(__name__)
 

@@ -25,10 +25,10 @@ import numpy as np
 import scipy.sparse as sp
 from pydantic import Field
 
-from build.models.base import FitContext, Interactions, ModelConfig, top_entries_per_row
-from build.models.baseline import RatingPredictor, fit_biases
-from build.models.biased_mf import BiasedMF, BiasedMFConfig
-from build.progress import get_logger, progress
+from latentlens.build.models.base import FitContext, Interactions, ModelConfig, top_entries_per_row
+from latentlens.build.models.baseline import RatingPredictor, fit_biases
+from latentlens.build.models.biased_mf import BiasedMF, BiasedMFConfig
+from latentlens.build.progress import get_logger, progress
 
 log = get_logger(__name__)
 

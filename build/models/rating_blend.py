@@ -14,11 +14,11 @@ from typing import ClassVar, Literal, Self
 import numpy as np
 from pydantic import Field
 
-from build.models.base import FitContext, Interactions, ModelConfig, Recommender
-from build.models.baseline import Baseline, BaselineConfig, RatingPredictor
-from build.models.biased_mf import BiasedMF, BiasedMFConfig
-from build.models.knn_baseline import KNNBaseline, KNNBaselineConfig
-from build.progress import get_logger
+from latentlens.build.models.base import FitContext, Interactions, ModelConfig, Recommender
+from latentlens.build.models.baseline import Baseline, BaselineConfig, RatingPredictor
+from latentlens.build.models.biased_mf import BiasedMF, BiasedMFConfig
+from latentlens.build.models.knn_baseline import KNNBaseline, KNNBaselineConfig
+from latentlens.build.progress import get_logger
 
 log = get_logger(__name__)
 

@@ -11,10 +11,10 @@ from dataclasses import dataclass, field
 
 import scipy.sparse as sp
 
-from build.data.tables import MovieLensData
-from build.models.base import FitCache, Recommender, Vocabulary
-from build.scale import Scale
-from build.settings import SettingsError
+from latentlens.build.data.tables import MovieLensData
+from latentlens.build.models.base import FitCache, Recommender, Vocabulary
+from latentlens.build.scale import Scale
+from latentlens.build.settings import SettingsError
 
 
 @dataclass(frozen=True)
@@ -35,7 +35,7 @@ class ModelInputs:
     def item_features(self) -> sp.csr_matrix:
         """Content features aligned to `items`, computed once per build and shared."""
         if "features" not in self._cache:
-            from build.models.content import ContentConfig, item_features
+            from latentlens.build.models.content import ContentConfig, item_features
 
             self._cache["features"] = item_features(self.data, self.items, ContentConfig())
         return self._cache["features"]
@@ -52,19 +52,19 @@ class ModelSpec:
 
 
 def _popularity(inputs: ModelInputs) -> Recommender:
-    from build.models.popularity import Popularity, PopularityConfig
+    from latentlens.build.models.popularity import Popularity, PopularityConfig
 
     return Popularity(PopularityConfig())
 
 
 def _itemknn(inputs: ModelInputs) -> Recommender:
-    from build.models.itemknn import ItemKNN, ItemKNNConfig
+    from latentlens.build.models.itemknn import ItemKNN, ItemKNNConfig
 
     return ItemKNN(ItemKNNConfig())
 
 
 def _ease_config(inputs: ModelInputs):
-    from build.models.ease import EASEConfig
+    from latentlens.build.models.ease import EASEConfig
 
     if inputs.quick:
         return EASEConfig(max_items=2_000)
@@ -74,20 +74,20 @@ def _ease_config(inputs: ModelInputs):
 
 
 def _ease(inputs: ModelInputs) -> Recommender:
-    from build.models.ease import EASE
+    from latentlens.build.models.ease import EASE
 
     return EASE(_ease_config(inputs))
 
 
 def _content(inputs: ModelInputs) -> Recommender:
-    from build.models.content import ContentConfig, ContentKNN
+    from latentlens.build.models.content import ContentConfig, ContentKNN
 
     return ContentKNN(ContentConfig(k=20) if inputs.quick else ContentConfig(), features=inputs.item_features(),
                       fits=inputs.fits)
 
 
 def _hybrid(inputs: ModelInputs) -> Recommender:
-    from build.models.hybrid import Hybrid, HybridConfig
+    from latentlens.build.models.hybrid import Hybrid, HybridConfig
 
     if inputs.quick:  # the weights validation chose on ml-latest-small, no grid search
         config = HybridConfig(cf=_ease_config(inputs), weights={"cf": 1.0, "content": 0.01, "popularity": 0.0})
@@ -99,33 +99,33 @@ def _hybrid(inputs: ModelInputs) -> Recommender:
 
 
 def _baseline(inputs: ModelInputs) -> Recommender:
-    from build.models.baseline import Baseline, BaselineConfig
+    from latentlens.build.models.baseline import Baseline, BaselineConfig
 
     return Baseline(BaselineConfig())
 
 
 def _surprise_svd(inputs: ModelInputs) -> Recommender:
-    from build.models.surprise_svd import SurpriseSVD, SurpriseSVDConfig
+    from latentlens.build.models.surprise_svd import SurpriseSVD, SurpriseSVDConfig
 
     return SurpriseSVD(SurpriseSVDConfig(n_factors=20, n_epochs=5) if inputs.quick else SurpriseSVDConfig())
 
 
 def _biased_mf(inputs: ModelInputs) -> Recommender:
-    from build.models.biased_mf import BiasedMF, BiasedMFConfig
+    from latentlens.build.models.biased_mf import BiasedMF, BiasedMFConfig
 
     return BiasedMF(BiasedMFConfig(reg_grid=None) if inputs.quick else BiasedMFConfig())
 
 
 def _knn_baseline(inputs: ModelInputs) -> Recommender:
-    from build.models.knn_baseline import KNNBaseline, KNNBaselineConfig
+    from latentlens.build.models.knn_baseline import KNNBaseline, KNNBaselineConfig
 
     return KNNBaseline(KNNBaselineConfig(min_raters=10) if inputs.quick else KNNBaselineConfig())
 
 
 def _rating_blend(inputs: ModelInputs) -> Recommender:
-    from build.models.biased_mf import BiasedMFConfig
-    from build.models.knn_baseline import KNNBaselineConfig
-    from build.models.rating_blend import RatingBlend, RatingBlendConfig
+    from latentlens.build.models.biased_mf import BiasedMFConfig
+    from latentlens.build.models.knn_baseline import KNNBaselineConfig
+    from latentlens.build.models.rating_blend import RatingBlend, RatingBlendConfig
 
     if inputs.quick:
         return RatingBlend(RatingBlendConfig(mf=BiasedMFConfig(reg_grid=None),

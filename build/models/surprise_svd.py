@@ -12,9 +12,9 @@ from typing import ClassVar, Self
 import numpy as np
 from pydantic import Field
 
-from build.models.base import FitContext, Interactions, ModelConfig, ModelError
-from build.models.baseline import RatingPredictor
-from build.progress import get_logger
+from latentlens.build.models.base import FitContext, Interactions, ModelConfig, ModelError
+from latentlens.build.models.baseline import RatingPredictor
+from latentlens.build.progress import get_logger
 
 log = get_logger(__name__)
 

@@ -15,7 +15,7 @@ import scipy.sparse as sp
 from mlflow.models.signature import ModelSignature
 from mlflow.types.schema import ColSpec, ParamSchema, ParamSpec, Schema
 
-from build.models.base import Recommender, Vocabulary
+from latentlens.build.models.base import Recommender, Vocabulary
 
 SIGNATURE = ModelSignature(
     inputs=Schema([ColSpec("long", "userId"), ColSpec("long", "movieId")]),

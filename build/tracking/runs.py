@@ -15,7 +15,7 @@ import mlflow
 from mlflow.data.sources import LocalArtifactDatasetSource
 from mlflow.data.meta_dataset import MetaDataset
 
-from build.progress import get_logger
+from latentlens.build.progress import get_logger
 
 log = get_logger(__name__)
 

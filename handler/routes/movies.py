@@ -8,13 +8,13 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request
 from starlette.responses import Response
 
-from handler import queries
-from handler.caching import cached_json
-from handler.deps import StoreDep, guarded, open_cursor
-from handler.errors import ERROR_RESPONSES, ApiError, ErrorResponse
-from handler.models import Movie, SearchResults, SimilarMovies
-from handler.routes.params import Limit, MovieId, N
-from handler.schema import search_key
+from latentlens.handler import queries
+from latentlens.handler.caching import cached_json
+from latentlens.handler.deps import StoreDep, guarded, open_cursor
+from latentlens.handler.errors import ERROR_RESPONSES, ApiError, ErrorResponse
+from latentlens.handler.models import Movie, SearchResults, SimilarMovies
+from latentlens.handler.routes.params import Limit, MovieId, N
+from latentlens.handler.schema import search_key
 
 router = APIRouter(tags=["movies"], responses=ERROR_RESPONSES)
 NOT_FOUND = {404: {"model": ErrorResponse, "description": "unknown movie"}}

@@ -7,8 +7,8 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from build.data.loader import LoadOptions, load_movielens
-from build.data.tables import LINKS_SCHEMA, MOVIES_SCHEMA, RATINGS_SCHEMA, TAGS_SCHEMA
+from latentlens.build.data.loader import LoadOptions, load_movielens
+from latentlens.build.data.tables import LINKS_SCHEMA, MOVIES_SCHEMA, RATINGS_SCHEMA, TAGS_SCHEMA
 from tests.data.conftest import write
 
 

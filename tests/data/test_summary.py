@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from build.data.loader import load_movielens
-from build.data.summary import format_summary, summarize
+from latentlens.build.data.loader import load_movielens
+from latentlens.build.data.summary import format_summary, summarize
 
 
 def test_summary_matches_hand_counts(csv_release: Path) -> None:

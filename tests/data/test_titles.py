@@ -5,7 +5,7 @@ from __future__ import annotations
 import polars as pl
 import pytest
 
-from build.data.formats.titles import display_title_expr, genres_expr, year_expr
+from latentlens.build.data.formats.titles import display_title_expr, genres_expr, year_expr
 
 
 @pytest.mark.parametrize(("title", "display", "year"), [

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from build.evaluate.metrics import hit_matrix, mae, ranking_metrics, rmse
+from latentlens.build.evaluate.metrics import hit_matrix, mae, ranking_metrics, rmse
 
 
 def relevant(rows: list[list[int]], n_items: int) -> sp.csr_matrix:

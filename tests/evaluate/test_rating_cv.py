@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from build.evaluate.rating_cv import cross_validate, kfold_splits
-from build.models.base import FitContext, Interactions, Vocabulary
-from build.models.baseline import Baseline, BaselineConfig
+from latentlens.build.evaluate.rating_cv import cross_validate, kfold_splits
+from latentlens.build.models.base import FitContext, Interactions, Vocabulary
+from latentlens.build.models.baseline import Baseline, BaselineConfig
 
 
 def test_kfold_covers_every_rating_exactly_once() -> None:

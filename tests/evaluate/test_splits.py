@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from build.evaluate.splits import temporal_holdout
-from build.models.base import Interactions, Vocabulary
+from latentlens.build.evaluate.splits import temporal_holdout
+from latentlens.build.models.base import Interactions, Vocabulary
 
 
 def make(users, timestamps) -> Interactions:

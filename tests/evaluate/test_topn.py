@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from build.evaluate.topn import evaluate_topn, relevant_matrix
-from build.models.base import Interactions, Vocabulary
-from build.models.popularity import Popularity, PopularityConfig
+from latentlens.build.evaluate.topn import evaluate_topn, relevant_matrix
+from latentlens.build.models.base import Interactions, Vocabulary
+from latentlens.build.models.popularity import Popularity, PopularityConfig
 from tests.models.contract import fit_context
 
 

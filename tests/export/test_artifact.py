@@ -9,11 +9,11 @@ import duckdb
 import polars as pl
 import pytest
 
-from build.export import artifact as artifact_mod
-from build.export.artifact import ArtifactError, ArtifactTables, write_artifact
-from build.export.query import run_query
-from build.data.errors import DataError
-from handler import schema
+from latentlens.build.export import artifact as artifact_mod
+from latentlens.build.export.artifact import ArtifactError, ArtifactTables, write_artifact
+from latentlens.build.export.query import run_query
+from latentlens.build.data.errors import DataError
+from latentlens.handler import schema
 
 
 def small_tables(n_users: int = 3, tag: str = "first") -> ArtifactTables:

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from handler.app import create_app
-from handler.settings import Settings
+from latentlens.handler.app import create_app
+from latentlens.handler.settings import Settings
 from tests.handler.fixture_artifact import build_fixture_artifact
 
 

@@ -1,4 +1,4 @@
-"""A small hand-made artifact in the real schema (handler.schema.TABLE_DDL), with its sha256 manifest.
+"""A small hand-made artifact in the real schema (latentlens.handler.schema.TABLE_DDL), with its sha256 manifest.
 
 The rows are chosen so answers are known exactly: 858's nearest neighbour is 1221, liking
 858 and 1213 ranks 1221 (0.9 + 0.5) above 318 (0.5 + 0.55) above 2023 (0.7).
@@ -12,7 +12,7 @@ from pathlib import Path
 
 import duckdb
 
-from handler import schema
+from latentlens.handler import schema
 
 # movie_id, title, display_title, year, genres, imdb_id, tmdb_id, n_ratings, mean_rating
 MOVIES = [

@@ -10,8 +10,8 @@ import duckdb
 import pytest
 from fastapi.testclient import TestClient
 
-from handler import queries, schema
-from handler.app import create_app
+from latentlens.handler import queries, schema
+from latentlens.handler.app import create_app
 from tests.handler.conftest import make_settings
 from tests.handler.fixture_artifact import BUILD_INFO, build_fixture_artifact, write_manifest
 
@@ -136,7 +136,7 @@ def test_incomplete_build_info_is_refused(tmp_path, client_for, caplog):
 
 def test_failure_is_remembered_only_for_the_retry_interval(artifact, tmp_path, monkeypatch, client_for):
     clock = [1000.0]
-    monkeypatch.setattr("handler.store.time.monotonic", lambda: clock[0])
+    monkeypatch.setattr("latentlens.handler.store.time.monotonic", lambda: clock[0])
     db = tmp_path / "late.duckdb"
     client = client_for(db, retry_interval_s=30)
     assert client.get("/health").status_code == 503

@@ -7,7 +7,7 @@ import json
 import pytest
 from mangum import Mangum
 
-from handler.app import create_app
+from latentlens.handler.app import create_app
 from tests.handler.events import http_v2, lambda_context, rest_v1
 
 EVENTS = {"rest_v1": rest_v1, "http_v2": http_v2}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from handler import models
+from latentlens.handler import models
 
 
 def titles(body: dict) -> list[str]:
@@ -222,7 +222,7 @@ def test_openapi_documents_every_endpoint_and_error_shape(client):
 
 
 def test_search_terms_fold_like_the_build():
-    from handler.routes.movies import search_terms
+    from latentlens.handler.routes.movies import search_terms
 
     assert search_terms("  The GODFATHER: ") == (["godfather"], "the godfather", "godfather")
     assert search_terms("Amélie") == (["amelie"], "amelie", "amelie")
@@ -232,7 +232,7 @@ def test_search_terms_fold_like_the_build():
 def test_exact_display_title_beats_popularity(tmp_path):
     from fastapi.testclient import TestClient
 
-    from handler.app import create_app
+    from latentlens.handler.app import create_app
     from tests.handler.conftest import make_settings
     from tests.handler.fixture_artifact import MOVIES, build_fixture_artifact
 

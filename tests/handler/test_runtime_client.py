@@ -1,4 +1,4 @@
-"""The Lambda path for real, without Docker: `python -m awslambdaric handler.app.handler` (what AWS's
+"""The Lambda path for real, without Docker: `python -m awslambdaric latentlens.handler.app.handler` (what AWS's
 Python images run) against a small Runtime API stub on 127.0.0.1."""
 
 from __future__ import annotations
@@ -87,7 +87,7 @@ def runtime(artifact, tmp_path):
         env = {**os.environ, "AWS_LAMBDA_RUNTIME_API": f"127.0.0.1:{stub.server_address[1]}",
                "LATENTLENS_DB": str(db), "LATENTLENS_TMP_DIR": str(tmp_path / "lltmp"),
                "PYTHONPATH": str(REPO)}
-        procs.append(subprocess.Popen([sys.executable, "-m", "awslambdaric", "handler.app.handler"], cwd=REPO,
+        procs.append(subprocess.Popen([sys.executable, "-m", "awslambdaric", "latentlens.handler.app.handler"], cwd=REPO,
                                       env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT))
         stubs.append(stub)
         return stub

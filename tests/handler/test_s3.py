@@ -14,8 +14,8 @@ from fastapi.testclient import TestClient
 from moto import mock_aws
 from moto.server import ThreadedMotoServer
 
-from handler import schema
-from handler.app import create_app
+from latentlens.handler import schema
+from latentlens.handler.app import create_app
 from tests.handler.conftest import make_settings
 
 BUCKET = "latentlens-artifacts"
@@ -165,7 +165,7 @@ def test_a_403_says_the_key_may_be_missing(code):
     """Without s3:ListBucket (the role's least privilege) S3 answers a missing key with 403, not 404."""
     from botocore.exceptions import ClientError
 
-    from handler.s3 import _s3_failure
+    from latentlens.handler.s3 import _s3_failure
 
     exc = ClientError({"Error": {"Code": code, "Message": "Access Denied"}}, "GetObject")
     failure = _s3_failure(exc, "s3://bucket/latentlens.duckdb")

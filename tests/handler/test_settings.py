@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from handler.settings import Settings, get_settings
+from latentlens.handler.settings import Settings, get_settings
 
 
 def test_environment_prefix(monkeypatch):

@@ -60,4 +60,6 @@ def test_handler_imports_nothing_outside_its_requirements_and_the_runtime():
             else:
                 continue
             for name in names:
+                if name == "latentlens" or name.startswith("latentlens.handler"):
+                    continue  # the package's light __init__ and the handler itself ship; latentlens.build does not
                 assert name.split(".")[0] in allowed, f"{source.relative_to(REPO_ROOT)} imports {name}, not in the Lambda package"

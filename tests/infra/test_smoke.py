@@ -21,9 +21,10 @@ def handler(event, context):
 @pytest.fixture
 def package(tmp_path) -> Path:
     pkg = tmp_path / "LookupFunction"
-    (pkg / "handler").mkdir(parents=True)
-    (pkg / "handler/__init__.py").write_text("")
-    (pkg / "handler/app.py").write_text(FAKE_APP)
+    (pkg / "latentlens/handler").mkdir(parents=True)
+    (pkg / "latentlens/__init__.py").write_text("")
+    (pkg / "latentlens/handler/__init__.py").write_text("")
+    (pkg / "latentlens/handler/app.py").write_text(FAKE_APP)
     (pkg / "artifact").mkdir()
     (pkg / "artifact/latentlens.duckdb").write_bytes(b"not opened by the fake handler")
     return pkg
@@ -55,7 +56,7 @@ def test_a_non_200_fails(package, capsys):
 
 def test_only_the_package_and_the_stdlib_are_importable(package, capsys):
     # pytest is installed where this test runs, but not in the package: the run must not see it
-    (package / "handler/app.py").write_text("import pytest\n" + FAKE_APP)
+    (package / "latentlens/handler/app.py").write_text("import pytest\n" + FAKE_APP)
     rc, _, err = _run(capsys, "--package", str(package), "/health")
     assert rc == 1
     assert "No module named 'pytest'" in err

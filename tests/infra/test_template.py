@@ -161,8 +161,8 @@ def _template_routes(function: dict[str, Any]) -> set[tuple[str, str]]:
 
 def _app_routes() -> tuple[set[tuple[str, str]], set[str]]:
     """(method, path) of the OpenAPI schema, and the paths of the app's non-schema routes."""
-    from handler.app import create_app
-    from handler.settings import Settings
+    from latentlens.handler.app import create_app
+    from latentlens.handler.settings import Settings
 
     app = create_app(Settings(db="/nonexistent/never-opened.duckdb"))
     api = {(m.upper(), p) for p, ops in app.openapi()["paths"].items() for m in ops}
@@ -197,7 +197,7 @@ def test_the_folder_deploy_compiles_is_the_function_sam_builds(template):
 
 def test_handler_path_imports_and_is_callable(function):
     module_name, _, attr = function["Handler"].rpartition(".")
-    assert module_name == "handler.app"
+    assert module_name == "latentlens.handler.app"
     entry = getattr(importlib.import_module(module_name), attr)
     assert callable(entry)
 
@@ -205,10 +205,13 @@ def test_handler_path_imports_and_is_callable(function):
 def test_code_uri_holds_the_handler_package_and_its_requirements_only(function):
     code = REPO_ROOT / function["CodeUri"]
     assert code.resolve() == (REPO_ROOT / settings.DEFAULT_CODE_DIR).resolve()
-    assert (code / "handler").resolve() == (REPO_ROOT / "handler").resolve()
-    assert (code / "handler/app.py").is_file()
+    package = code / "latentlens"
+    assert (package / "handler").resolve() == (REPO_ROOT / "handler").resolve()
+    assert (package / "__init__.py").resolve() == (REPO_ROOT / "latentlens/__init__.py").resolve()
+    assert (package / "handler/app.py").is_file()
     tracked = {p.name for p in code.iterdir()} - {stage.STAGE_DIR}
-    assert tracked == {"handler", "requirements.txt", ".gitignore"}
+    assert tracked == {"latentlens", "requirements.txt", ".gitignore"}
+    assert {p.name for p in package.iterdir()} == {"__init__.py", "handler"}  # never the build pipeline
 
 
 def test_bundled_db_path_is_where_deploy_stages_the_artifact(function):

@@ -27,7 +27,7 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from build.models.base import FitContext, Interactions, ModelConfig, Recommender, Vocabulary, exclude_rows, top_n
+from latentlens.build.models.base import FitContext, Interactions, ModelConfig, Recommender, Vocabulary, exclude_rows, top_n
 
 
 @dataclass(frozen=True)

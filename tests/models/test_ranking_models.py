@@ -6,9 +6,9 @@ import numpy as np
 import scipy.sparse as sp
 from sklearn.metrics.pairwise import cosine_similarity
 
-from build.models.base import Interactions, Vocabulary, top_n
-from build.models.ease import EASE, EASEConfig, ease_weights, profile_weights
-from build.models.itemknn import (
+from latentlens.build.models.base import Interactions, Vocabulary, top_n
+from latentlens.build.models.ease import EASE, EASEConfig, ease_weights, profile_weights
+from latentlens.build.models.itemknn import (
     ItemKNN,
     ItemKNNConfig,
     column_norms,
@@ -16,7 +16,7 @@ from build.models.itemknn import (
     sparse_rows_top_n,
     top_k_neighbours,
 )
-from build.models.popularity import Popularity, PopularityConfig, item_scores, popular_lists
+from latentlens.build.models.popularity import Popularity, PopularityConfig, item_scores, popular_lists
 from tests.models.contract import RecommenderContract, checkerboard, fit_context
 
 
@@ -99,7 +99,7 @@ def test_popular_lists_per_genre() -> None:
 
 # --- item-kNN ------------------------------------------------------------------------
 def test_chunked_cosine_equals_dense_sklearn(monkeypatch) -> None:
-    import build.models.itemknn as itemknn
+    import latentlens.build.models.itemknn as itemknn
 
     rng = np.random.default_rng(3)
     x = sp.random(40, 25, density=0.3, format="csr", random_state=rng, dtype=np.float32)
@@ -137,7 +137,7 @@ def test_ease_closed_form_equals_numpy_inverse() -> None:
 
 
 def test_ease_banded_mirror_on_a_larger_matrix(monkeypatch) -> None:
-    import build.models.ease as ease
+    import latentlens.build.models.ease as ease
 
     rng = np.random.default_rng(1)
     x = (rng.random((60, 50)) < 0.2).astype(np.float32)
@@ -180,7 +180,7 @@ def test_ease_items_outside_max_items_rank_last() -> None:
 
 
 def test_blocked_gram_equals_dense_product() -> None:
-    from build.models.ease import gram
+    from latentlens.build.models.ease import gram
 
     rng = np.random.default_rng(2)
     x = sp.random(50, 9, density=0.3, format="csr", random_state=rng, dtype=np.float32)

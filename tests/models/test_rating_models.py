@@ -8,12 +8,12 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from build.models.base import FitContext, Interactions, Vocabulary
-from build.models.baseline import Baseline, BaselineConfig, fit_biases
-from build.models.biased_mf import BiasedMF, BiasedMFConfig, ridge_rows, ridge_rows_cg
-from build.models.knn_baseline import KNNBaseline, KNNBaselineConfig
-from build.models.rating_blend import RatingBlend, RatingBlendConfig
-from build.models.surprise_svd import SurpriseSVD, SurpriseSVDConfig
+from latentlens.build.models.base import FitContext, Interactions, Vocabulary
+from latentlens.build.models.baseline import Baseline, BaselineConfig, fit_biases
+from latentlens.build.models.biased_mf import BiasedMF, BiasedMFConfig, ridge_rows, ridge_rows_cg
+from latentlens.build.models.knn_baseline import KNNBaseline, KNNBaselineConfig
+from latentlens.build.models.rating_blend import RatingBlend, RatingBlendConfig
+from latentlens.build.models.surprise_svd import SurpriseSVD, SurpriseSVDConfig
 from tests.models.contract import Checkerboard, RecommenderContract
 
 # quick configurations, also the ones to use anywhere a test needs a fast rating model
@@ -128,7 +128,7 @@ def test_baseline_biases_equal_hand_computation() -> None:
 def test_baseline_equals_surprise_baseline_only() -> None:
     from surprise import BaselineOnly
 
-    from build.models.surprise_svd import build_trainset
+    from latentlens.build.models.surprise_svd import build_trainset
 
     data = random_ratings()
     ours = Baseline().fit(data, ctx())
@@ -253,7 +253,7 @@ def test_surprise_svd_max_ratings_subsamples() -> None:
 def test_knn_baseline_equals_surprise_knn_baseline(user_based: bool) -> None:
     from surprise import KNNBaseline as SurpriseKNN
 
-    from build.models.surprise_svd import build_trainset
+    from latentlens.build.models.surprise_svd import build_trainset
 
     data = random_ratings(n=600)
     cfg = KNNBaselineConfig(user_based=user_based, k=5, max_neighbors=100, shrinkage=20.0)
@@ -292,7 +292,7 @@ def dense_shrunk_pearson(resid: sp.csr_matrix, shrinkage: float, max_neighbors: 
 @pytest.mark.parametrize(("block_columns", "max_neighbors", "min_raters"),
                          [(1, 5, 2), (7, 100, 2), (1000, 1, 2), (16, 8, 6)])
 def test_knn_neighbours_equal_the_dense_definition(block_columns, max_neighbors, min_raters) -> None:
-    from build.models.knn_baseline import shrunk_pearson_neighbors
+    from latentlens.build.models.knn_baseline import shrunk_pearson_neighbors
 
     rng = np.random.default_rng(block_columns)
     raters, things = 120, 60

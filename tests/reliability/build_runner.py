@@ -23,7 +23,7 @@ BUILD_TIMEOUT_S = 300
 
 def write_tiny_dataset(out: Path) -> Path:
     """80 users x 200 movies x 4,000 ratings in the MovieLens csv layout."""
-    from build.data.synth import SynthSettings, write_synthetic
+    from latentlens.build.data.synth import SynthSettings, write_synthetic
 
     write_synthetic(out, SynthSettings(name="small", n_users=80, n_movies=200, n_ratings=4000, n_tags=50, seed=3))
     return out

@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from handler import schema
+from latentlens.handler import schema
 from tests.handler.fixture_artifact import BUILD_INFO, build_fixture_artifact, write_manifest
 from tests.reliability.conftest import free_port
 from tests.reliability.serve_process import Server

@@ -16,10 +16,10 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from build.export.artifact import verify_artifact
-from handler import schema
-from handler.artifact import open_artifact
-from handler.settings import Settings
+from latentlens.build.export.artifact import verify_artifact
+from latentlens.handler import schema
+from latentlens.handler.artifact import open_artifact
+from latentlens.handler.settings import Settings
 from tests.reliability.build_runner import Build, run_build, write_tiny_dataset
 
 pytestmark = pytest.mark.slow

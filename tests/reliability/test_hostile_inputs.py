@@ -13,8 +13,8 @@ from urllib.parse import quote
 import pytest
 from fastapi.testclient import TestClient
 
-from handler.routes.movies import search_terms
-from handler.store import Store
+from latentlens.handler.routes.movies import search_terms
+from latentlens.handler.store import Store
 from tests.handler.fixture_artifact import MOVIES, search_key_of
 
 SQL_INJECTIONS = [

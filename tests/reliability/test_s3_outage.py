@@ -18,8 +18,8 @@ import pytest
 from fastapi.testclient import TestClient
 from moto.server import ThreadedMotoServer
 
-import handler.s3
-from handler import schema
+import latentlens.handler.s3
+from latentlens.handler import schema
 from tests.reliability.conftest import free_port
 
 BUCKET = "latentlens-artifacts"
@@ -34,14 +34,14 @@ pytestmark = pytest.mark.usefixtures("fake_aws_credentials")
 def attempts(monkeypatch) -> list[str]:
     """Every HTTP request the handler's S3 clients send (retries included), by URL."""
     seen: list[str] = []
-    real = handler.s3.s3_client
+    real = latentlens.handler.s3.s3_client
 
     def counting_client(settings):
         client = real(settings)
         client.meta.events.register("before-send.s3", lambda request, **_: seen.append(request.url))
         return client
 
-    monkeypatch.setattr(handler.s3, "s3_client", counting_client)
+    monkeypatch.setattr(latentlens.handler.s3, "s3_client", counting_client)
     return seen
 
 
@@ -156,7 +156,7 @@ def test_slow_s3_at_cold_start_is_bounded_attempts_then_503(tmp_path, app_for, a
 def test_every_attempt_at_a_hung_s3_ends_before_the_lambda_timeout():
     """Defaults: attempts x (the longer of connect and read timeout) + botocore's standard backoff
     (at most 2^(k-1) s before retry k) fit in the function's Timeout, so a hung S3 is our JSON 503."""
-    from handler.settings import Settings
+    from latentlens.handler.settings import Settings
     from tests.infra.cfn_yaml import load_template
 
     s = Settings()

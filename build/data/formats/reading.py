@@ -20,7 +20,7 @@ from pathlib import Path
 
 import polars as pl
 
-from build.data.errors import DataError
+from latentlens.build.data.errors import DataError
 
 CHUNK = 1 << 20  # 1 MiB: hashing and encoding checks stream the file in blocks this size
 EXCERPT_CHARS = 80  # the most of a value or a line an error message quotes

@@ -1,0 +1,1 @@
+../../../latentlens/__init__.py
