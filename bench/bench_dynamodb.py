@@ -35,8 +35,8 @@ NAME = "latentlens-bench"
 
 def sizes_only(db: Path, tmp: Path) -> None:
     """Encode every item as the publisher would, without writing: sizes at a scale moto cannot hold quickly."""
-    from build.publish.dynamodb import _Items
-    from build.publish.source import open_source
+    from latentlens.build.publish.dynamodb import _Items
+    from latentlens.build.publish.source import open_source
 
     source = open_source(db, tmp)
     t0 = time.perf_counter()
@@ -60,8 +60,8 @@ def warm(app_db: str, tmp: Path, paths: list[tuple[str, str]], endpoint: str | N
     from mangum import Mangum
 
     from bench_handler import make_event
-    from handler.app import create_app
-    from handler.settings import Settings
+    from latentlens.handler.app import create_app
+    from latentlens.handler.settings import Settings
 
     settings = Settings(db=app_db, tmp_dir=str(tmp), dynamodb_endpoint_url=endpoint, dynamodb_region="us-east-1")
     app = create_app(settings)
@@ -127,7 +127,7 @@ def main() -> int:
     import boto3
     from moto.server import ThreadedMotoServer
 
-    from build.publish.dynamodb import PublishSettings, publish
+    from latentlens.build.publish.dynamodb import PublishSettings, publish
 
     import logging
 

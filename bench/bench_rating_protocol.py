@@ -16,13 +16,13 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 os.environ.setdefault("LATENTLENS_PROGRESS", "0")
 
-from build.data.loader import load_movielens  # noqa: E402
-from build.evaluate.compare import evaluate_model  # noqa: E402
-from build.evaluate.protocol import evaluation_data  # noqa: E402
-from build.interactions import to_interactions  # noqa: E402
-from build.models import registry  # noqa: E402
-from build.scale import plan_for  # noqa: E402
-from build.settings import EvaluationSettings  # noqa: E402
+from latentlens.build.data.loader import load_movielens  # noqa: E402
+from latentlens.build.evaluate.compare import evaluate_model  # noqa: E402
+from latentlens.build.evaluate.protocol import evaluation_data  # noqa: E402
+from latentlens.build.interactions import to_interactions  # noqa: E402
+from latentlens.build.models import registry  # noqa: E402
+from latentlens.build.scale import plan_for  # noqa: E402
+from latentlens.build.settings import EvaluationSettings  # noqa: E402
 
 
 def main() -> None:

@@ -17,10 +17,10 @@ import random
 import statistics
 import time
 
-from build.data.loader import LoadOptions, load_movielens
-from build.export.tables import movies_table
-from handler.routes.movies import search_terms
-from handler.title_index import TitleIndex
+from latentlens.build.data.loader import LoadOptions, load_movielens
+from latentlens.build.export.tables import movies_table
+from latentlens.handler.routes.movies import search_terms
+from latentlens.handler.title_index import TitleIndex
 
 
 def typo(rng: random.Random, word: str) -> str:

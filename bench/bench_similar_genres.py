@@ -2,7 +2,7 @@
 
 Fits item-kNN and content on all ratings of DATA once, then builds the similar lists both ways
 side by side: the old merge (cf first for movies with >= 5 ratings, then content, then popular)
-and build.export.similar's blend. For each, the mean genre Jaccard overlap between a movie and
+and latentlens.build.export.similar's blend. For each, the mean genre Jaccard overlap between a movie and
 its top-K similar movies, over movies with < 20 ratings and over those with >= 20. Then times
 the export's `because` for the popularity champion's top-100 of every user, and its size.
 
@@ -17,14 +17,14 @@ import time
 import numpy as np
 import polars as pl
 
-from build.data.loader import LoadOptions, load_movielens
-from build.evaluate.compare import fit_context
-from build.export import because, tables
-from build.export.similar import SimilarSettings, blended_neighbours
-from build.interactions import to_interactions
-from build.models import registry
-from build.models.popularity import PopularityConfig, popular_lists
-from handler.schema import BECAUSE_N
+from latentlens.build.data.loader import LoadOptions, load_movielens
+from latentlens.build.evaluate.compare import fit_context
+from latentlens.build.export import because, tables
+from latentlens.build.export.similar import SimilarSettings, blended_neighbours
+from latentlens.build.interactions import to_interactions
+from latentlens.build.models import registry
+from latentlens.build.models.popularity import PopularityConfig, popular_lists
+from latentlens.handler.schema import BECAUSE_N
 
 
 def genre_overlap(similar: pl.DataFrame, genres: list[list[str]], ids: np.ndarray, n_ratings: np.ndarray, k: int) -> dict:

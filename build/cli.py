@@ -118,8 +118,8 @@ def _cmd_data_info(args: argparse.Namespace) -> int:
 
 
 def _cmd_data_synth(args: argparse.Namespace) -> int:
-    from build.data.synth import SynthSettings, write_synthetic
-    from build.settings import SettingsError
+    from latentlens.build.data.synth import SynthSettings, write_synthetic
+    from latentlens.build.settings import SettingsError
 
     try:
         preset = SynthSettings.preset(args.preset, seed=args.seed)
@@ -177,8 +177,8 @@ def _add_build_command(sub: argparse._SubParsersAction) -> None:
 
 
 def _cmd_build(args: argparse.Namespace) -> int:
-    from build.pipeline import run
-    from build.settings import BuildSettings, default_tracking_uri
+    from latentlens.build.pipeline import run
+    from latentlens.build.settings import BuildSettings, default_tracking_uri
 
     settings = BuildSettings.from_cli(args)
     check_tracking_uri(settings.mlflow_uri)
@@ -194,7 +194,7 @@ TRACKING_SCHEMES = ("sqlite", "postgresql", "mysql", "mssql", "http", "https", "
 
 def check_tracking_uri(uri: str) -> None:
     """An MLflow URI with a scheme MLflow has no store for fails here, not after loading the data."""
-    from build.settings import SettingsError
+    from latentlens.build.settings import SettingsError
 
     scheme = uri.split("://", 1)[0].split("+", 1)[0].lower() if "://" in uri else ""
     if scheme and scheme not in TRACKING_SCHEMES:
@@ -204,13 +204,13 @@ def check_tracking_uri(uri: str) -> None:
 
 def shown_command() -> str:
     """How to type `latentlens` in this shell: the bare name when PATH finds this installation's script,
-    else that script's path (relative when under the working directory), else `python -m build.cli`."""
+    else that script's path (relative when under the working directory), else `python -m latentlens.build.cli`."""
     script = Path(sys.executable).parent / "latentlens"
     found = shutil.which("latentlens")
     if found and script.exists() and Path(found).resolve() == script.resolve():
         return "latentlens"
     if not script.exists():
-        return f"{shlex.quote(sys.executable)} -m build.cli"
+        return f"{shlex.quote(sys.executable)} -m latentlens.build.cli"
     relative = os.path.relpath(script)
     return shlex.quote(relative if not relative.startswith("..") else str(script))
 
@@ -252,8 +252,8 @@ def _add_serving_commands(sub: argparse._SubParsersAction) -> None:
 def _cmd_serve(args: argparse.Namespace) -> int:
     from latentlens.build.serve import serve
 
-    from build.serve import ServeError
-    from build.settings import SettingsError
+    from latentlens.build.serve import ServeError
+    from latentlens.build.settings import SettingsError
 
     try:
         serve(args.db, host=args.host, port=args.port, workers=args.workers, access_log=args.access_log,
@@ -271,8 +271,8 @@ def _cmd_query(args: argparse.Namespace) -> int:
 
 
 def _cmd_mlflow_ui(args: argparse.Namespace) -> int:
-    from build.settings import default_tracking_uri
-    from build.tracking.ui import run_ui
+    from latentlens.build.settings import default_tracking_uri
+    from latentlens.build.tracking.ui import run_ui
 
     check_tracking_uri(default_tracking_uri(args.mlflow_uri))
     return run_ui(args.mlflow_uri, port=args.port, experiment=args.experiment)
@@ -299,7 +299,7 @@ def _add_publish_command(sub: argparse._SubParsersAction) -> None:
 def _cmd_publish_dynamodb(args: argparse.Namespace) -> int:
     import json
 
-    from build.publish.dynamodb import PublishError, PublishSettings, publish, rollback, status
+    from latentlens.build.publish.dynamodb import PublishError, PublishSettings, publish, rollback, status
 
     settings = PublishSettings(source=args.source, name=args.name, endpoint_url=args.endpoint_url, region=args.region,
                                keep=args.keep, sample=args.sample, workers=args.workers, via_s3=args.via_s3)
@@ -320,7 +320,7 @@ def _cmd_publish_dynamodb(args: argparse.Namespace) -> int:
 
 
 def parser() -> argparse.ArgumentParser:
-    from build import __version__
+    from latentlens.build import __version__
 
     p = _Parser(prog="latentlens", description=DESCRIPTION)
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging")

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
-from build.data.errors import DataError
-from build.models.base import Interactions
+from latentlens.build.data.errors import DataError
+from latentlens.build.models.base import Interactions
 
 MIN_USERS = 2
 MIN_RATED_MOVIES = 2

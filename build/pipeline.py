@@ -18,11 +18,11 @@ import mlflow
 import numpy as np
 import polars as pl
 
-import build
-from build.data.loader import LoadOptions, load_movielens
-from build.data.summary import summarize
-from build.data.tables import MovieLensData
-from build.evaluate.compare import (
+import latentlens
+from latentlens.build.data.loader import LoadOptions, load_movielens
+from latentlens.build.data.summary import summarize
+from latentlens.build.data.tables import MovieLensData
+from latentlens.build.evaluate.compare import (
     RATING_PROTOCOL,
     ModelEvaluation,
     champions,
@@ -31,28 +31,28 @@ from build.evaluate.compare import (
     fit_context,
     sample_ratings,
 )
-from build.evaluate.protocol import evaluation_data
-from build.export import because
-from build.export import tables as export_tables
-from build.export.artifact import (
+from latentlens.build.evaluate.protocol import evaluation_data
+from latentlens.build.export import because
+from latentlens.build.export import tables as export_tables
+from latentlens.build.export.artifact import (
     ArtifactReport,
     ArtifactTables,
     check_output,
     estimate_artifact_bytes,
     write_artifact,
 )
-from build.export.because import Reasons
-from build.export.similar import SimilarSettings, blended_neighbours
-from build.export.query import format_table
-from build.interactions import to_interactions
-from build.minimum import check_minimum, topn_skip_reason
-from build.models import registry
-from build.models.base import Interactions, ModelConfig, Recommender
-from build.progress import get_logger, progress
-from build.scale import ScalePlan, choose_scale, plan_for
-from build.settings import BuildSettings, EvaluationSettings, SettingsError
-from build.tracking import plots, registry as model_registry, runs
-from handler import schema
+from latentlens.build.export.because import Reasons
+from latentlens.build.export.similar import SimilarSettings, blended_neighbours
+from latentlens.build.export.query import format_table
+from latentlens.build.interactions import to_interactions
+from latentlens.build.minimum import check_minimum, topn_skip_reason
+from latentlens.build.models import registry
+from latentlens.build.models.base import Interactions, ModelConfig, Recommender
+from latentlens.build.progress import get_logger, progress
+from latentlens.build.scale import ScalePlan, choose_scale, plan_for
+from latentlens.build.settings import BuildSettings, EvaluationSettings, SettingsError
+from latentlens.build.tracking import plots, registry as model_registry, runs
+from latentlens.handler import schema
 
 log = get_logger(__name__)
 

@@ -115,7 +115,7 @@ class ReloadOnReplace:
 
 def create_app():
     """The handler's app for `latentlens serve`, reopening the artifact when a rebuild replaces it."""
-    from handler.app import create_app as handler_app
+    from latentlens.handler.app import create_app as handler_app
 
     app = handler_app()
     db = app.state.store.settings.db
@@ -146,5 +146,5 @@ def serve(db: str, host: str = "127.0.0.1", port: int = 8000, workers: int = 1, 
         print(warning, file=sys.stderr, flush=True)
     os.environ["LATENTLENS_DB"] = db
     print(banner(db, host, port), flush=True)
-    uvicorn.run("build.serve:create_app", factory=True, host=host, port=port, workers=workers, log_level="info",
-                access_log=access_log, http="build.serve_protocol:BoundedHttpToolsProtocol", loop="auto")
+    uvicorn.run("latentlens.build.serve:create_app", factory=True, host=host, port=port, workers=workers, log_level="info",
+                access_log=access_log, http="latentlens.build.serve_protocol:BoundedHttpToolsProtocol", loop="auto")

@@ -8,12 +8,12 @@ invocation.
 from __future__ import annotations
 
 from fastapi import FastAPI
-from handler.errors import install_error_handlers
-from handler.http_guards import HeadAsGet, RelativeSlashRedirect, ResponseLimit
-from handler.lambda_entry import LambdaEntry
-from handler.routes import health, movies, page, popular, recommendations, users
-from handler.settings import Settings, get_settings
-from handler.store import make_store
+from latentlens.handler.errors import install_error_handlers
+from latentlens.handler.http_guards import HeadAsGet, RelativeSlashRedirect, ResponseLimit
+from latentlens.handler.lambda_entry import LambdaEntry
+from latentlens.handler.routes import health, movies, page, popular, recommendations, users
+from latentlens.handler.settings import Settings, get_settings
+from latentlens.handler.store import make_store
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -23,7 +23,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         title="LatentLens",
         summary="Read-only MovieLens recommendations served from one DuckDB file.",
         version="1",
-        docs_url=None,  # our own /docs, with Swagger UI's assets served locally (handler.routes.page)
+        docs_url=None,  # our own /docs, with Swagger UI's assets served locally (latentlens.handler.routes.page)
         # No 307 from /x/ to /x: Starlette's builds an absolute Location from the Host header (see
         # http_guards for the relative redirect we answer instead), and the redirect of a dot-segment
         # path ("/movies/%2e%2e%2f" -> "/movies/..") would land a client on the page.

@@ -7,11 +7,11 @@ from typing import Annotated, Callable, TypeVar
 import duckdb
 from fastapi import Depends, Request
 
-from handler.artifact import Artifact, ArtifactUnavailable
-from handler.errors import ApiError
-from handler.public import public_message
-from handler.queries import RowSource
-from handler.store import Store
+from latentlens.handler.artifact import Artifact, ArtifactUnavailable
+from latentlens.handler.errors import ApiError
+from latentlens.handler.public import public_message
+from latentlens.handler.queries import RowSource
+from latentlens.handler.store import Store
 
 T = TypeVar("T")
 

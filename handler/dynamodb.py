@@ -3,7 +3,7 @@
 At the first request the pointer `<name>` names one build table; its meta item and catalogue (movie
 map, title index, popular lists, build_info) are read once, with consistent reads, and kept for the
 container's life. Each lookup is then one GetItem (a user, a movie) or one BatchGetItem (liked
-movies); handler.queries turns the rows into answers exactly as it does for DuckDB's. Build tables
+movies); latentlens.handler.queries turns the rows into answers exactly as it does for DuckDB's. Build tables
 are never written after publishing, so a container sees one build from first to last request.
 
 Every AWS failure, after botocore's bounded retries, is an ArtifactUnavailable with a stable
@@ -17,12 +17,12 @@ import time
 from dataclasses import dataclass, field
 from functools import cached_property
 
-from handler import schema, table_layout
-from handler.artifact import Artifact, ArtifactUnavailable, _etag, _genres
-from handler.queries import MOVIE_COLUMNS, SIMILAR_COLUMNS, USER_COLUMNS
-from handler.settings import Settings
-from handler.store import Store
-from handler.title_index import TitleIndex
+from latentlens.handler import schema, table_layout
+from latentlens.handler.artifact import Artifact, ArtifactUnavailable, _etag, _genres
+from latentlens.handler.queries import MOVIE_COLUMNS, SIMILAR_COLUMNS, USER_COLUMNS
+from latentlens.handler.settings import Settings
+from latentlens.handler.store import Store
+from latentlens.handler.title_index import TitleIndex
 
 logger = logging.getLogger("latentlens.handler")
 
@@ -106,7 +106,7 @@ class Reader:
 
 
 class DynamoDBRows:
-    """handler.queries.RowSource over one published table: one item per user, one per movie."""
+    """latentlens.handler.queries.RowSource over one published table: one item per user, one per movie."""
 
     def __init__(self, reader: Reader) -> None:
         self.reader = reader

@@ -22,8 +22,8 @@ from typing import Any
 from fastapi import FastAPI
 from mangum import Mangum
 
-from handler.artifact import ArtifactUnavailable
-from handler.public import public_message
+from latentlens.handler.artifact import ArtifactUnavailable
+from latentlens.handler.public import public_message
 
 logger = logging.getLogger("latentlens.handler")
 
@@ -138,7 +138,7 @@ def _describe(event: Any) -> str:
 
 
 class LambdaEntry:
-    """`handler.app.handler`: sorts each event, then answers it (see the module docstring)."""
+    """`latentlens.handler.app.handler`: sorts each event, then answers it (see the module docstring)."""
 
     def __init__(self, app: FastAPI) -> None:
         self.app = app

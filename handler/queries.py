@@ -15,8 +15,8 @@ from operator import itemgetter
 
 import duckdb
 
-from handler.artifact import Artifact
-from handler.schema import BECAUSE_N, MOVIES, SIMILAR_MOVIES, USER_RECOMMENDATIONS
+from latentlens.handler.artifact import Artifact
+from latentlens.handler.schema import BECAUSE_N, MOVIES, SIMILAR_MOVIES, USER_RECOMMENDATIONS
 
 Cursor = duckdb.DuckDBPyConnection
 

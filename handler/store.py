@@ -14,9 +14,9 @@ import time
 
 import duckdb
 
-from handler.artifact import Artifact, ArtifactUnavailable, open_artifact
-from handler.queries import DuckDBRows, RowSource
-from handler.settings import Settings
+from latentlens.handler.artifact import Artifact, ArtifactUnavailable, open_artifact
+from latentlens.handler.queries import DuckDBRows, RowSource
+from latentlens.handler.settings import Settings
 
 logger = logging.getLogger("latentlens.handler")
 
@@ -24,7 +24,7 @@ logger = logging.getLogger("latentlens.handler")
 def make_store(settings: Settings) -> Store:
     """The store `settings.db` names: `dynamodb://<name>` reads a published table, anything else a DuckDB file."""
     if settings.db.startswith("dynamodb://"):
-        from handler.dynamodb import DynamoDBStore
+        from latentlens.handler.dynamodb import DynamoDBStore
 
         return DynamoDBStore(settings)
     return Store(settings)
@@ -97,7 +97,7 @@ class Store:
         return cached
 
     def rows(self) -> tuple[Artifact, RowSource]:
-        """The artifact and this thread's keyed reads on it (handler.queries computes answers from them)."""
+        """The artifact and this thread's keyed reads on it (latentlens.handler.queries computes answers from them)."""
         art, cur = self.cursor()
         return art, DuckDBRows(cur)
 

@@ -114,7 +114,7 @@ def _publish_dynamodb(s: DeploySettings, step: Step, out: Out, code_dir: Path) -
     if s.dry_run:
         step("publish", f"skipped in a dry run (the pointer flip serves at once): $ {command}")
     else:
-        from build.publish.dynamodb import PublishError, PublishSettings, publish
+        from latentlens.build.publish.dynamodb import PublishError, PublishSettings, publish
 
         try:
             result = publish(PublishSettings(source=s.at_root(s.artifact), name=name, region=s.region))

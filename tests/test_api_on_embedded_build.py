@@ -104,7 +104,7 @@ def test_ratings_low_stars_count_against_and_reasons_are_the_inputs(client) -> N
 
 
 def test_a_users_reasons_are_movies_they_rated_with_their_stars(client, embedded_build) -> None:
-    from build.data.loader import load_movielens
+    from latentlens.build.data.loader import load_movielens
 
     settings, _ = embedded_build
     ratings = load_movielens(settings.data_dir).ratings.filter(user_id=1)
@@ -122,7 +122,7 @@ def test_rarely_rated_movies_get_neighbours_with_enough_co_raters(client, embedd
     needs 5 people who rated both, checked here for every movie with fewer than 20 ratings."""
     import polars as pl
 
-    from build.data.loader import load_movielens
+    from latentlens.build.data.loader import load_movielens
 
     settings, _ = embedded_build
     similar = [m["movie_id"] for m in client.get("/movies/2116/similar", params={"n": 10}).json()["items"]]

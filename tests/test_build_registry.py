@@ -17,9 +17,9 @@ import pandas as pd
 import pytest
 from mlflow.tracking import MlflowClient
 
-from build.pipeline import BuildResult, run
-from build.settings import BuildSettings, EvaluationSettings
-from handler import schema
+from latentlens.build.pipeline import BuildResult, run
+from latentlens.build.settings import BuildSettings, EvaluationSettings
+from latentlens.handler import schema
 
 RATING, TOPN = "latentlens-rating", "latentlens-topn"
 
@@ -58,7 +58,7 @@ def history(tmp_path_factory, small_dataset: Path) -> History:
         raise OSError(28, "No space left on device", str(out))
 
     with pytest.MonkeyPatch.context() as mp:  # the build fails at the moment it would publish
-        mp.setattr("build.pipeline.write_artifact", disk_full)
+        mp.setattr("latentlens.build.pipeline.write_artifact", disk_full)
         with pytest.raises(OSError) as failed:
             run(settings(2))
     experiment = client.get_experiment_by_name("latentlens")

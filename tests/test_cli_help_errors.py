@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-import build
-from build.cli import main, parser, shown_command
+import latentlens.build
+from latentlens.build.cli import main, parser, shown_command
 from tests.handler.fixture_artifact import build_fixture_artifact
 
 REPO = Path(__file__).resolve().parents[1]
@@ -59,7 +59,7 @@ def test_version(capsys) -> None:
     with pytest.raises(SystemExit) as exit_:
         main(["--version"])
     assert exit_.value.code == 0
-    assert capsys.readouterr().out.strip() == f"latentlens {build.__version__}"
+    assert capsys.readouterr().out.strip() == f"latentlens {latentlens.build.__version__}"
 
 
 @pytest.fixture(scope="module")
@@ -134,7 +134,7 @@ def test_query_csv_writes_lists_users_can_parse(artifact, capsys) -> None:
 def test_commands_shown_after_a_build_work_as_shown(tmp_path, artifact) -> None:
     """Without the venv on PATH the summary names the venv's script; that exact command runs."""
     env = {**os.environ, "PATH": "/usr/bin:/bin"}
-    shown = subprocess.run([sys.executable, "-c", "from build.cli import shown_command; print(shown_command())"],
+    shown = subprocess.run([sys.executable, "-c", "from latentlens.build.cli import shown_command; print(shown_command())"],
                            cwd=REPO, env=env, capture_output=True, text=True, check=True).stdout.strip()
     assert shown != "latentlens" and shown.endswith("latentlens")
     done = subprocess.run(f"{shown} query {artifact} 'SELECT count(*) AS n FROM movies' --format csv", shell=True,
@@ -142,7 +142,7 @@ def test_commands_shown_after_a_build_work_as_shown(tmp_path, artifact) -> None:
     assert done.returncode == 0 and done.stdout.splitlines() == ["n", "9"], done.stderr
     venv_bin = str(Path(sys.executable).parent)
     on_path = {**os.environ, "PATH": f"{venv_bin}:/usr/bin:/bin"}
-    assert subprocess.run([sys.executable, "-c", "from build.cli import shown_command; print(shown_command())"],
+    assert subprocess.run([sys.executable, "-c", "from latentlens.build.cli import shown_command; print(shown_command())"],
                           cwd=REPO, env=on_path, capture_output=True, text=True).stdout.strip() == "latentlens"
 
 

@@ -47,7 +47,8 @@ def test_wheel_holds_one_top_level_package(wheel: Path):
         names = set(zf.namelist())
         entry_points = zf.read(next(n for n in names if n.endswith(".dist-info/entry_points.txt"))).decode()
     assert tops == {"latentlens"}
-    assert {"latentlens/build/cli.py", "latentlens/handler/app.py", "latentlens/handler/schema.py"} <= names
+    assert {"latentlens/build/cli.py", "latentlens/handler/app.py", "latentlens/handler/schema.py",
+            "latentlens/handler/page/index.html"} <= names  # the page ships as package data
     assert "latentlens = latentlens.build.cli:main" in entry_points
 
 

@@ -31,7 +31,7 @@ class Served:
 
     def __init__(self, args: list[str], tmp: Path, **env: str) -> None:
         full_env = {**os.environ, "PYTHONPATH": str(REPO), "LATENTLENS_TMP_DIR": str(tmp / "lltmp"), **env}
-        self.proc = subprocess.Popen([sys.executable, "-m", "build.cli", "serve", *args], cwd=tmp, env=full_env,
+        self.proc = subprocess.Popen([sys.executable, "-m", "latentlens.build.cli", "serve", *args], cwd=tmp, env=full_env,
                                      stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         self.lines: queue.Queue[str] = queue.Queue()
         self.seen: list[str] = []
@@ -103,7 +103,7 @@ def test_serve_picks_up_a_rebuild_that_replaces_the_artifact(tmp_path) -> None:
 
 @pytest.mark.parametrize("argv", [["--port", "0"], ["--port", "http"], ["--workers", "0"]])
 def test_serve_rejects_bad_options_in_one_line(argv, capsys) -> None:
-    from build.cli import main
+    from latentlens.build.cli import main
 
     with pytest.raises(SystemExit) as exit_:
         main(["serve", *argv])

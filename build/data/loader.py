@@ -27,13 +27,13 @@ from pathlib import Path
 
 import polars as pl
 
-from build.data.errors import DataError
-from build.data.formats import csv_layout, dat_layout, k100_layout
-from build.data.formats.reading import exists_at_all, file_kind, physical_line, require_regular_file, sha256_files
-from build.data.formats.release import RawRelease
-from build.data.formats.titles import placeholder_movies
-from build.data.tables import MOVIES_SCHEMA, MovieLensData
-from build.progress import get_logger
+from latentlens.build.data.errors import DataError
+from latentlens.build.data.formats import csv_layout, dat_layout, k100_layout
+from latentlens.build.data.formats.reading import exists_at_all, file_kind, physical_line, require_regular_file, sha256_files
+from latentlens.build.data.formats.release import RawRelease
+from latentlens.build.data.formats.titles import placeholder_movies
+from latentlens.build.data.tables import MOVIES_SCHEMA, MovieLensData
+from latentlens.build.progress import get_logger
 
 log = get_logger(__name__)
 

@@ -15,7 +15,7 @@ from latentlens.build.models.registry import ModelInputs, ModelSpec
 from latentlens.build.settings import EvaluationSettings
 
 if TYPE_CHECKING:
-    from build.evaluate.protocol import RatingHoldout
+    from latentlens.build.evaluate.protocol import RatingHoldout
 
 TOPN_PROTOCOL = "topn_temporal_holdout"
 RATING_PROTOCOL = "rating_kfold_cv"
@@ -77,8 +77,8 @@ def evaluate_model(
 ) -> ModelEvaluation:
     """The protocols the spec asks for; `topn=False` skips the top-N one (ScalePlan.runs_topn).
     With `rating_holdout` the rating protocol is that one split instead of k-fold CV on `cv_data`."""
-    from build.evaluate.rating_cv import cross_validate
-    from build.evaluate.topn import evaluate_topn
+    from latentlens.build.evaluate.rating_cv import cross_validate
+    from latentlens.build.evaluate.topn import evaluate_topn
 
     probe: Recommender = spec.factory(inputs)
     evaluation = ModelEvaluation(spec.name, probe.config.model_dump())
@@ -135,8 +135,8 @@ def _holdout_scores(spec: ModelSpec, inputs: ModelInputs, holdout: RatingHoldout
                     fitted: list[Recommender]) -> dict[str, float]:
     """Fit once on the spec's training set of the holdout, score the held-out ratings; the model is
     appended to `fitted` (what it chose on validation is recorded)."""
-    from build.evaluate.metrics import mae
-    from build.evaluate.protocol import clustered_rmse
+    from latentlens.build.evaluate.metrics import mae
+    from latentlens.build.evaluate.protocol import clustered_rmse
 
     model = spec.factory(inputs)
     fitted.append(model)

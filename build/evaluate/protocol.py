@@ -19,10 +19,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from build.evaluate.compare import sample_ratings
-from build.evaluate.splits import temporal_holdout
-from build.models.base import Interactions, sample_users
-from build.settings import EvaluationSettings
+from latentlens.build.evaluate.compare import sample_ratings
+from latentlens.build.evaluate.splits import temporal_holdout
+from latentlens.build.models.base import Interactions, sample_users
+from latentlens.build.settings import EvaluationSettings
 
 
 @dataclass(frozen=True)

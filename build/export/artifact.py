@@ -29,9 +29,9 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
-from build.data.errors import DataError
-from build.progress import get_logger
-from handler import schema
+from latentlens.build.data.errors import DataError
+from latentlens.build.progress import get_logger
+from latentlens.handler import schema
 
 log = get_logger(__name__)
 

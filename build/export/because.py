@@ -18,8 +18,8 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 
-from build.models.base import Interactions
-from build.progress import progress
+from latentlens.build.models.base import Interactions
+from latentlens.build.progress import progress
 
 USERS_PER_BLOCK = 256  # a dense block of 256 users x 62k movies is 64 MB of float32
 

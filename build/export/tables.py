@@ -7,10 +7,10 @@ from collections.abc import Callable
 import numpy as np
 import polars as pl
 
-from build.data.tables import MovieLensData
-from build.export.because import Reasons
-from build.models.base import Interactions, Vocabulary
-from handler.schema import search_key
+from latentlens.build.data.tables import MovieLensData
+from latentlens.build.export.because import Reasons
+from latentlens.build.models.base import Interactions, Vocabulary
+from latentlens.handler.schema import search_key
 
 
 def movies_table(data: MovieLensData) -> pl.DataFrame:
@@ -87,7 +87,7 @@ def similar_movies(
 ) -> pl.DataFrame:
     """Merge neighbour lists in priority order (e.g. cf, content, popular) into n per movie.
 
-    `primary` (item, cand, score, pos, source rows, e.g. the blended lists of build.export.similar)
+    `primary` (item, cand, score, pos, source rows, e.g. the blended lists of latentlens.build.export.similar)
     comes before every source. A source named "cf" only counts for movies with at least
     `min_cf_ratings` ratings; the others fill what is left. Never the movie itself, never a movie twice.
     """

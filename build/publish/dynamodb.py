@@ -1,6 +1,6 @@
 """`latentlens publish dynamodb`: one new table per build, verified, then one conditional pointer flip.
 
-Items are the rows handler.queries reads, selected with its own column lists (USER_COLUMNS,
+Items are the rows latentlens.handler.queries reads, selected with its own column lists (USER_COLUMNS,
 MOVIE_COLUMNS, SIMILAR_COLUMNS), so a column added there is published without a change here,
 and DynamoDB answers equal DuckDB answers because the same code computes both from equal rows.
 
@@ -27,12 +27,12 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
-from build.progress import get_logger, progress
-from build.publish.source import SourceError, open_source
-from handler import schema, table_layout
-from handler.artifact import TITLE_ROWS, ArtifactUnavailable
-from handler.dynamodb import DynamoDBRows, Reader, columns, open_table, read_pointer
-from handler.queries import MOVIE_COLUMNS, SIMILAR_COLUMNS, USER_COLUMNS, DuckDBRows
+from latentlens.build.progress import get_logger, progress
+from latentlens.build.publish.source import SourceError, open_source
+from latentlens.handler import schema, table_layout
+from latentlens.handler.artifact import TITLE_ROWS, ArtifactUnavailable
+from latentlens.handler.dynamodb import DynamoDBRows, Reader, columns, open_table, read_pointer
+from latentlens.handler.queries import MOVIE_COLUMNS, SIMILAR_COLUMNS, USER_COLUMNS, DuckDBRows
 
 log = get_logger("publish")
 
@@ -351,7 +351,7 @@ def _json(value):
 
 
 def _normal(rows) -> list:
-    """Rows as they come back from JSON (tuples become lists), sorted like handler.queries sorts them."""
+    """Rows as they come back from JSON (tuples become lists), sorted like latentlens.handler.queries sorts them."""
     return sorted(_json(list(rows)))
 
 

@@ -1,7 +1,7 @@
 """What a publish reads: a verified artifact file, or a directory of Parquet shards, as one DuckDB connection.
 
-Either way the tables carry the artifact's names (handler.schema), so the publisher's SQL and
-handler.queries' row reads run unchanged on both.
+Either way the tables carry the artifact's names (latentlens.handler.schema), so the publisher's SQL and
+latentlens.handler.queries' row reads run unchanged on both.
 """
 
 from __future__ import annotations
@@ -12,9 +12,9 @@ from pathlib import Path
 
 import duckdb
 
-from handler import schema
-from handler.artifact import Artifact, ArtifactUnavailable, _etag, _genres, _movies, _popular, _read_build_info, open_artifact
-from handler.settings import Settings
+from latentlens.handler import schema
+from latentlens.handler.artifact import Artifact, ArtifactUnavailable, _etag, _genres, _movies, _popular, _read_build_info, open_artifact
+from latentlens.handler.settings import Settings
 
 
 class SourceError(Exception):

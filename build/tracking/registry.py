@@ -16,8 +16,8 @@ import numpy as np
 import pandas as pd
 from mlflow.entities.model_registry import ModelVersion
 
-import build
-from build.models.base import Interactions, Recommender
+import latentlens
+from latentlens.build.models.base import Interactions, Recommender
 
 CHAMPION_ALIAS = "champion"
 
@@ -34,7 +34,7 @@ class LoggedModel:
 
 def log_rating_model(model: Recommender, full: Interactions, metrics: dict[str, float]) -> LoggedModel:
     """The rating champion as a pyfunc with a signature (not registered yet)."""
-    from build.tracking.pyfunc_model import SIGNATURE, RatingModel
+    from latentlens.build.tracking.pyfunc_model import SIGNATURE, RatingModel
 
     example = pd.DataFrame({"userId": full.users.ids[full.user_idx[:3]].astype(np.int64),  # 3 rated pairs
                             "movieId": full.items.ids[full.item_idx[:3]].astype(np.int64)})
@@ -47,7 +47,7 @@ def log_rating_model(model: Recommender, full: Interactions, metrics: dict[str, 
 
 def log_topn_model(model: Recommender, full: Interactions, top_n: int, metrics: dict[str, float]) -> LoggedModel:
     """The top-N champion as a pyfunc: userId in, the artifact's ranked list out (not registered yet)."""
-    from build.tracking.pyfunc_model import TopNModel, topn_signature
+    from latentlens.build.tracking.pyfunc_model import TopNModel, topn_signature
 
     example = pd.DataFrame({"userId": full.users.ids[:2].astype(np.int64)})
     info = mlflow.pyfunc.log_model(name="topn_model",
@@ -63,7 +63,7 @@ def register_published(logged: LoggedModel, registered_name: str, run_id: str, a
     """Register `logged` as a new version of `registered_name` and point `champion` at it.
 
     Call only after the artifact is published, under the store lock (runs.store_lock), so the
-    alias and the artifact on disk name the same build."""
+    alias and the artifact on disk name the same latentlens.build."""
     client = mlflow.MlflowClient()
     if not client.search_registered_models(f"name = '{registered_name}'"):
         client.create_registered_model(registered_name, description=_model_description(logged.kind))
@@ -73,7 +73,7 @@ def register_published(logged: LoggedModel, registered_name: str, run_id: str, a
                    f"published in {artifact_path} (sha256 {artifact_sha256}).")
     tags = {"artifact_sha256": artifact_sha256, "artifact_path": str(Path(artifact_path).resolve()),
             "dataset": dataset, "dataset_sha256": dataset_sha256, "model": logged.model_name,
-            "package_version": build.__version__,
+            "package_version": latentlens.__version__,
             **{f"metric.{k}": f"{v:.6g}" for k, v in logged.metrics.items()}}
     version = client.create_model_version(registered_name, logged.model_uri, run_id=run_id, tags=tags,
                                           description=description)
@@ -90,7 +90,9 @@ def _model_description(kind: str) -> str:
 
 
 def _code_path() -> str:
-    return str(Path(build.__file__).resolve().parent)
+    # The whole `latentlens` package (its build/ and handler/ links followed on copy), so the pickled
+    # models' classes unpickle under their installed names, latentlens.build.models.*.
+    return str(Path(latentlens.__file__).resolve().parent)
 
 
 def pip_requirements() -> list[str]:

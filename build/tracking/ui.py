@@ -14,8 +14,8 @@ import sys
 import time
 from pathlib import Path
 
-from build.settings import default_tracking_uri
-from build.tracking.runs import WORKFLOW_QUERY, artifact_root_for
+from latentlens.build.settings import default_tracking_uri
+from latentlens.build.tracking.runs import WORKFLOW_QUERY, artifact_root_for
 
 FORWARDED = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
 GRACE_SECONDS = 10
@@ -49,7 +49,7 @@ def find_experiment_id(tracking_uri: str, experiment: str) -> str | None:
 
 def run_ui(tracking_uri: str | None, port: int = 5000, experiment: str = "latentlens") -> int:
     uri = default_tracking_uri(tracking_uri)
-    from build.serve import check_port
+    from latentlens.build.serve import check_port
 
     check_port("127.0.0.1", port)
     url = experiment_url(f"http://127.0.0.1:{port}", find_experiment_id(uri, experiment))

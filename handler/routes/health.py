@@ -5,11 +5,11 @@ from __future__ import annotations
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
-from handler.artifact import ArtifactUnavailable
-from handler.deps import StoreDep
-from handler.errors import NO_STORE
-from handler.models import Health, HealthError
-from handler.public import public_message
+from latentlens.handler.artifact import ArtifactUnavailable
+from latentlens.handler.deps import StoreDep
+from latentlens.handler.errors import NO_STORE
+from latentlens.handler.models import Health, HealthError
+from latentlens.handler.public import public_message
 
 router = APIRouter(tags=["health"])
 

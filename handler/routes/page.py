@@ -17,7 +17,7 @@ from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse
 from starlette.responses import FileResponse, Response
 
-from handler.errors import ApiError
+from latentlens.handler.errors import ApiError
 
 router = APIRouter()
 

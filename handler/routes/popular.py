@@ -5,12 +5,12 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
-from handler import queries
-from handler.caching import cached_json
-from handler.deps import StoreDep, open_cursor, resolve_genre
-from handler.errors import ERROR_RESPONSES
-from handler.models import Genres, PopularMovies
-from handler.routes.params import Genre, N
+from latentlens.handler import queries
+from latentlens.handler.caching import cached_json
+from latentlens.handler.deps import StoreDep, open_cursor, resolve_genre
+from latentlens.handler.errors import ERROR_RESPONSES
+from latentlens.handler.models import Genres, PopularMovies
+from latentlens.handler.routes.params import Genre, N
 
 router = APIRouter(tags=["popular"], responses=ERROR_RESPONSES)
 

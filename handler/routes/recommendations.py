@@ -7,12 +7,12 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request
 from starlette.responses import Response
 
-from handler import queries
-from handler.caching import cached_json
-from handler.deps import StoreDep, guarded, open_cursor
-from handler.errors import ERROR_RESPONSES, ApiError, ErrorResponse
-from handler.models import LikedRecommendations
-from handler.routes.params import N, parse_id
+from latentlens.handler import queries
+from latentlens.handler.caching import cached_json
+from latentlens.handler.deps import StoreDep, guarded, open_cursor
+from latentlens.handler.errors import ERROR_RESPONSES, ApiError, ErrorResponse
+from latentlens.handler.models import LikedRecommendations
+from latentlens.handler.routes.params import N, parse_id
 
 router = APIRouter(tags=["recommendations"], responses=ERROR_RESPONSES)
 

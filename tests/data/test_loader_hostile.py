@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from build.cli import main
-from build.data.loader import load_movielens
-from build.data.tables import MAX_TAG_CHARS, MAX_TIMESTAMP, MAX_TITLE_CHARS
+from latentlens.build.cli import main
+from latentlens.build.data.loader import load_movielens
+from latentlens.build.data.tables import MAX_TAG_CHARS, MAX_TIMESTAMP, MAX_TITLE_CHARS
 from tests.data.conftest import write
 from tests.data.test_loader_errors import HEADER, fails
 

@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from build.data.synth import SynthSettings, write_synthetic
-from build.evaluate.calibration import RATING_MODELS, TOPN_MODELS, protocol_scores
-from build.settings import EvaluationSettings
+from latentlens.build.data.synth import SynthSettings, write_synthetic
+from latentlens.build.evaluate.calibration import RATING_MODELS, TOPN_MODELS, protocol_scores
+from latentlens.build.settings import EvaluationSettings
 
 EMBEDDED = Path(__file__).resolve().parents[2] / "data" / "ml-latest-small"
 # The build's protocol except 3 CV folds instead of 5 (on both sides), to keep the suite fast.

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from build.evaluate.protocol import clustered_rmse, evaluation_data, rating_holdout
-from build.models.base import Interactions, Vocabulary
-from build.settings import EvaluationSettings
+from latentlens.build.evaluate.protocol import clustered_rmse, evaluation_data, rating_holdout
+from latentlens.build.models.base import Interactions, Vocabulary
+from latentlens.build.settings import EvaluationSettings
 
 
 def _data(n_users: int = 300, seed: int = 0) -> Interactions:

@@ -20,11 +20,11 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from build.export import artifact as artifact_mod
-from build.export.artifact import OutputError, store_dir, write_artifact
-from handler import schema
-from handler.artifact import open_artifact
-from handler.settings import Settings
+from latentlens.build.export import artifact as artifact_mod
+from latentlens.build.export.artifact import OutputError, store_dir, write_artifact
+from latentlens.handler import schema
+from latentlens.handler.artifact import open_artifact
+from latentlens.handler.settings import Settings
 from infra.artifact import verify as deploy_verify
 from tests.export.test_artifact import small_tables
 
@@ -36,7 +36,7 @@ ROOT = Path(__file__).resolve().parents[2]
 INTERRUPTED_WRITES = textwrap.dedent("""
     import errno, json, os, sys, traceback
     from pathlib import Path
-    from build.export.artifact import write_artifact
+    from latentlens.build.export.artifact import write_artifact
     from tests.export.test_artifact import small_tables
 
     mode, outs = sys.argv[1], [Path(p) for p in sys.argv[2:]]

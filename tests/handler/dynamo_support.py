@@ -10,9 +10,9 @@ from urllib.parse import urlencode
 import duckdb
 from fastapi.testclient import TestClient
 
-from build.publish.dynamodb import PublishResult, PublishSettings, publish
-from handler import schema
-from handler.app import create_app
+from latentlens.build.publish.dynamodb import PublishResult, PublishSettings, publish
+from latentlens.handler import schema
+from latentlens.handler.app import create_app
 from tests.handler.conftest import make_settings
 
 NAME = "latentlens-test"

@@ -17,8 +17,8 @@ from fastapi.testclient import TestClient
 from moto import mock_aws
 from moto.server import ThreadedMotoServer
 
-from handler import dynamodb as dynamo_mode
-from handler import schema
+from latentlens.handler import dynamodb as dynamo_mode
+from latentlens.handler import schema
 from tests.handler.dynamo_support import (NAME, assert_same_answers, copy_artifact, duckdb_app, dynamo_app, publish_to,
                                           random_requests, trimmed_artifact)
 

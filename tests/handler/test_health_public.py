@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from handler.app import create_app
-from handler.public import PUBLIC_MESSAGES
+from latentlens.handler.app import create_app
+from latentlens.handler.public import PUBLIC_MESSAGES
 from tests.handler.conftest import make_settings
 from tests.handler.fixture_artifact import write_manifest
 

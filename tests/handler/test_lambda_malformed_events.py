@@ -9,8 +9,8 @@ import logging
 
 import pytest
 
-from handler.app import create_app
-from handler.lambda_entry import LambdaEntry
+from latentlens.handler.app import create_app
+from latentlens.handler.lambda_entry import LambdaEntry
 from tests.handler.conftest import make_settings
 from tests.handler.events import http_v2, lambda_context, rest_v1
 

@@ -20,9 +20,9 @@ from fastapi.testclient import TestClient
 from moto import mock_aws
 from moto.server import ThreadedMotoServer
 
-import build.publish.dynamodb as publisher
-from build.cli import main
-from handler import schema, table_layout
+import latentlens.build.publish.dynamodb as publisher
+from latentlens.build.cli import main
+from latentlens.handler import schema, table_layout
 from tests.handler.dynamo_support import (NAME, assert_same_answers, copy_artifact, duckdb_app, dynamo_app, publish_to,
                                           trimmed_artifact)
 
@@ -179,7 +179,7 @@ def test_a_publish_killed_halfway_leaves_the_old_build_serving(embedded_build, t
 
         rebuilt(artifact, "2026-12-24T00:00:00Z")
         env = {**os.environ, "LATENTLENS_PROGRESS": "0"}
-        proc = subprocess.Popen([sys.executable, "-m", "build.cli", "publish", "dynamodb", str(artifact), "--name", NAME,
+        proc = subprocess.Popen([sys.executable, "-m", "latentlens.build.cli", "publish", "dynamodb", str(artifact), "--name", NAME,
                                  "--workers", "1"], cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         new_table, deadline = None, time.monotonic() + 120
         while time.monotonic() < deadline and proc.poll() is None:  # wait for the new table to hold items, then kill

@@ -34,9 +34,9 @@ def test_invalid_values_are_refused():
 def test_lambda_entry_is_mangum_with_lifespan_off():
     from mangum import Mangum
 
-    import handler.app
-    from handler.lambda_entry import LambdaEntry
+    import latentlens.handler.app
+    from latentlens.handler.lambda_entry import LambdaEntry
 
-    entry = handler.app.handler
+    entry = latentlens.handler.app.handler
     assert isinstance(entry, LambdaEntry)  # the event check in front of Mangum
     assert isinstance(entry.mangum, Mangum) and entry.mangum.lifespan == "off" and entry.mangum.app is entry.app

@@ -13,11 +13,11 @@ import random
 import duckdb
 import pytest
 
-from handler import queries
-from handler.artifact import open_artifact
-from handler.routes.movies import search_terms
-from handler.schema import search_key
-from handler.title_index import TitleIndex, edit_distance, word_key
+from latentlens.handler import queries
+from latentlens.handler.artifact import open_artifact
+from latentlens.handler.routes.movies import search_terms
+from latentlens.handler.schema import search_key
+from latentlens.handler.title_index import TitleIndex, edit_distance, word_key
 from tests.handler.conftest import make_settings
 from tests.handler.fixture_artifact import SIMILAR
 

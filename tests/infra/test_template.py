@@ -7,7 +7,7 @@ import importlib
 import re
 from typing import Any
 
-from handler import table_layout
+from latentlens.handler import table_layout
 from infra import artifact, sam, settings, stage
 from tests.infra.cfn_yaml import text_of
 from tests.infra.conftest import REPO_ROOT

@@ -33,7 +33,7 @@ class Build:
     """One `latentlens build` subprocess whose stderr log is collected line by line."""
 
     def __init__(self, data: Path, out: Path, mlflow_uri: str, register: bool = False) -> None:
-        cmd = [sys.executable, "-m", "build.cli", "build", "--data", str(data), "--out", str(out),
+        cmd = [sys.executable, "-m", "latentlens.build.cli", "build", "--data", str(data), "--out", str(out),
                "--mlflow-uri", mlflow_uri, "--quick", "--models", MODELS, "--folds", "2"]
         cmd += [] if register else ["--no-register"]
         env = {**os.environ, "PYTHONPATH": str(REPO), "LATENTLENS_PROGRESS": "0", "PYTHONUNBUFFERED": "1"}

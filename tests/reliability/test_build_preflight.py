@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from build.cli import main
-from build.export.artifact import write_artifact
-from build.minimum import MIN_RATED_MOVIES, MIN_USERS
+from latentlens.build.cli import main
+from latentlens.build.export.artifact import write_artifact
+from latentlens.build.minimum import MIN_RATED_MOVIES, MIN_USERS
 from tests.export.test_artifact import small_tables
 from tests.reliability.build_runner import MODELS
 from tests.reliability.tiny_fs import run_on_tmpfs
@@ -115,7 +115,7 @@ def test_out_with_force_replaces_a_file_that_is_not_a_latentlens_artifact(small_
 
 
 def run_cli_on_tmpfs(mount: Path, options: str, data: Path, tmp: Path) -> tuple[int, str]:
-    done = run_on_tmpfs(mount, options, [sys.executable, "-m", "build.cli", *build_args(
+    done = run_on_tmpfs(mount, options, [sys.executable, "-m", "latentlens.build.cli", *build_args(
         data, mount / "a.duckdb", tmp)], cwd=REPO)
     return done.returncode, done.stderr
 
@@ -133,7 +133,7 @@ def test_out_on_a_disk_too_small_for_the_artifact_is_refused_before_training(sma
 FILL_DISK = textwrap.dedent("""
     import json, os, sys
     from pathlib import Path
-    from build.export.artifact import write_artifact, OutputError
+    from latentlens.build.export.artifact import write_artifact, OutputError
     from tests.export.test_artifact import small_tables
     out = Path(sys.argv[1])
     write_artifact(out, small_tables(tag="old"))
@@ -142,8 +142,8 @@ FILL_DISK = textwrap.dedent("""
         result = {"error": None}
     except OutputError as exc:
         result = {"error": str(exc)}
-    from handler.artifact import open_artifact
-    from handler.settings import Settings
+    from latentlens.handler.artifact import open_artifact
+    from latentlens.handler.settings import Settings
     art = open_artifact(str(out), Settings(db=str(out), tmp_dir="/tmp/latentlens-test-fill"))
     result["served"] = art.build_info["dataset_name"]
     result["files"] = sorted(os.listdir(out.parent))
@@ -165,7 +165,7 @@ def test_disk_full_during_export_is_exit_2_one_line_and_keeps_the_previous_artif
 
 
 def test_size_estimate_is_at_least_the_embedded_build(embedded_build) -> None:
-    from build.export.artifact import estimate_artifact_bytes
+    from latentlens.build.export.artifact import estimate_artifact_bytes
 
     settings, result = embedded_build
     info = result.artifact

@@ -11,8 +11,8 @@ from urllib.parse import urljoin, urlsplit
 import pytest
 from fastapi.testclient import TestClient
 
-from handler.app import create_app
-from handler.lambda_entry import LambdaEntry
+from latentlens.handler.app import create_app
+from latentlens.handler.lambda_entry import LambdaEntry
 from tests.handler.events import http_v2, lambda_context, rest_v1
 from tests.handler.fixture_artifact import MOVIES, build_fixture_artifact
 from tests.reliability.conftest import make_settings

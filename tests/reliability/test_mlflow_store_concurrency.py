@@ -7,7 +7,7 @@ import duckdb
 import pytest
 from mlflow.tracking import MlflowClient
 
-from handler import schema
+from latentlens.handler import schema
 from tests.reliability.build_runner import Build, write_tiny_dataset
 
 pytestmark = pytest.mark.slow

@@ -242,7 +242,7 @@ def test_a_trickling_download_hits_the_deadline_then_503_s3_unavailable(artifact
 def test_the_whole_s3_fetch_ends_before_the_lambda_timeout():
     """Defaults: the fetch's deadline, plus the one attempt or read that may be in flight when it passes
     (connect + read timeout), plus a second to open the file, fit in the function's Timeout."""
-    from handler.settings import Settings
+    from latentlens.handler.settings import Settings
     from tests.infra.cfn_yaml import load_template
 
     s = Settings()

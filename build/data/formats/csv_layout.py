@@ -10,10 +10,10 @@ from pathlib import Path
 
 import polars as pl
 
-from build.data.formats.reading import TableSpec, exists_at_all, read_file
-from build.data.formats.release import RawRelease
-from build.data.formats.titles import finish_movies, genres_expr
-from build.data.tables import (
+from latentlens.build.data.formats.reading import TableSpec, exists_at_all, read_file
+from latentlens.build.data.formats.release import RawRelease
+from latentlens.build.data.formats.titles import finish_movies, genres_expr
+from latentlens.build.data.tables import (
     GENOME_SCORES_SCHEMA,
     GENOME_TAGS_SCHEMA,
     ID_RANGE,

@@ -14,11 +14,11 @@ from pathlib import Path
 
 import polars as pl
 
-from build.data.errors import DataError
-from build.data.formats.reading import TableSpec, exists_at_all, read_table, require_regular_file, require_text
-from build.data.formats.release import RawRelease
-from build.data.formats.titles import finish_movies, genres_expr
-from build.data.tables import (
+from latentlens.build.data.errors import DataError
+from latentlens.build.data.formats.reading import TableSpec, exists_at_all, read_table, require_regular_file, require_text
+from latentlens.build.data.formats.release import RawRelease
+from latentlens.build.data.formats.titles import finish_movies, genres_expr
+from latentlens.build.data.tables import (
     ID_RANGE,
     LINKS_SCHEMA,
     MAX_GENRES_CHARS,
