@@ -279,9 +279,17 @@ def _cmd_mlflow_ui(args: argparse.Namespace) -> int:
 
 
 def _add_publish_command(sub: argparse._SubParsersAction) -> None:
-    pub = sub.add_parser("publish", help="publish a built artifact to a serving store (DynamoDB)")
+    pub = sub.add_parser(
+        "publish", help="publish a built artifact to a serving store (DynamoDB)",
+        description="Publish a verified artifact (or the Spark engine's Parquet shards) to a store the Lambda "
+                    "reads per request, for builds past what one DuckDB file in the package can hold.")
     pub_sub = pub.add_subparsers(dest="publish_command", required=True)
-    d = pub_sub.add_parser("dynamodb", help="write a new table per build, verify it, then flip the pointer the Lambda reads")
+    d = pub_sub.add_parser(
+        "dynamodb", help="write a new table per build, verify it, then flip the pointer the Lambda reads",
+        description="Write the build into a new DynamoDB table (one item per user and per movie, plus the "
+                    "catalogue), read a sample back against the source, then flip the pointer item with a "
+                    "conditional write so readers see the old build or the new one, never a mix. The previous "
+                    "--keep tables stay for --rollback; older ones are deleted.")
     d.add_argument("source", type=Path, nargs="?", help="artifact .duckdb (with its .sha256) or a Parquet shard directory")
     d.add_argument("--name", required=True, help="deployment name: the pointer table; builds are <name>.<build id>")
     d.add_argument("--endpoint-url", default=None, help="e.g. a moto server (default: AWS_ENDPOINT_URL[_DYNAMODB] or AWS)")

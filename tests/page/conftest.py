@@ -24,8 +24,10 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def chromium():
+    """Module-scoped on purpose: Playwright's sync API keeps an event loop running in this thread while it is
+    open, and Mangum (the Lambda tests) then cannot run its own; it is stopped when the page tests end."""
     if not Path(CHROMIUM).exists():
         pytest.skip("Debian's chromium is not installed and could not be (make test installs it as root: "
                     "apt-get install chromium)")

@@ -8,6 +8,7 @@ import re
 
 import pytest
 
+from handler.public import public_message
 from tests.page.conftest import Server, free_port
 
 pytestmark = pytest.mark.slow
@@ -126,7 +127,7 @@ def test_an_unavailable_artifact_is_explained(page, tmp_path):
     try:
         page.goto(srv.url + "/", timeout=30_000) if _wait_up(srv) else pytest.fail("serve did not start")
         page.wait_for_selector("#banner:has-text('unavailable')")
-        assert "artifact not found" in page.inner_text("#banner")
+        assert public_message("artifact_missing") in page.inner_text("#banner")  # the API's public reason
         assert page.inner_text("#build") == "Build: unavailable"
     finally:
         srv.stop()
