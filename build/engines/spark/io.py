@@ -112,7 +112,8 @@ def read_release(spark: SparkSession, location: str | Path, keep_last_duplicate:
     else:
         parsed = _text_ratings(spark, files, uri, layout)
     ratings = _check_scale_and_duplicates(parsed, uri, layout, keep_last_duplicate, notes, files)
-    ratings = ratings.persist(StorageLevel.MEMORY_AND_DISK)
+    if ratings is not parsed:  # duplicates dropped: a new plan, cached on its own
+        ratings = ratings.persist(StorageLevel.MEMORY_AND_DISK)
     n_ratings = ratings.count()
     movies, links, read_paths = _catalogue(files, root, layout, scratch)
     movies = _add_unknown_movies(ratings, movies, notes, layout)
@@ -151,9 +152,14 @@ def _text_ratings(spark: SparkSession, files: Files, uri: str, layout: _Layout) 
     not_number = [(~m & F.col(c).isNull()) for m, c in zip(missing, COLUMNS)]
     problem = F.when(F.col("n_fields") > len(COLUMNS), F.lit("fields"))
     problem = problem.when(_any(missing), F.lit("missing")).when(_any(not_number), F.lit("number"))
-    bad = frame.where(problem.isNotNull()).withColumn("problem", problem).orderBy("pos").limit(1).collect()
-    if bad:
-        row = bad[0]
+    from pyspark import StorageLevel
+
+    # one pass over the text: typed values and a problem flag, cached for every later check
+    typed_rows = frame.select("pos", *COLUMNS, problem.alias("problem")).persist(StorageLevel.MEMORY_AND_DISK)
+    first_bad = typed_rows.where(F.col("problem").isNotNull()).agg(F.min("pos")).collect()[0][0]
+    if first_bad is not None:
+        typed_rows.unpersist()
+        row = frame.where(F.col("pos") == first_bad).withColumn("problem", problem).collect()[0]
         line = _line_of(spark, uri, row["pos"])
         if row["problem"] == "fields":
             raise data_error(uri, f"expected {len(COLUMNS)} fields, found {row['n_fields']}", line=line)
@@ -166,7 +172,7 @@ def _text_ratings(spark: SparkSession, files: Files, uri: str, layout: _Layout) 
         name = next(c for c in COLUMNS if row[f"raw_{c}"] and row[c] is None)
         kind = "number" if name == "rating" else "integer"
         raise data_error(uri, f"{name}: {row[f'raw_{name}']!r} is not a valid {kind}", line=line)
-    return frame.select("pos", *COLUMNS)
+    return typed_rows.drop("problem")
 
 
 def _any(conditions: list[Column]) -> Column:
@@ -226,10 +232,12 @@ def _parquet_ratings(spark: SparkSession, uri: str) -> DataFrame:
         problem = F.when(cond, F.lit(f"missing value for {c}")) if problem is None else problem.when(cond, F.lit(f"missing value for {c}"))
     for c in COLUMNS:
         problem = problem.when(F.col(c).isNull(), F.lit(f"{c}: not a valid {'number' if c == 'rating' else 'integer'}"))
+    from pyspark import StorageLevel
+
     bad = typed.where(problem.isNotNull()).select("pos", problem.alias("problem")).orderBy("pos").limit(1).collect()
     if bad:
         raise data_error(uri, f"row {_row_of(typed, bad[0]['pos'])}: {bad[0]['problem']}")
-    return typed.select("pos", *COLUMNS)
+    return typed.select("pos", *COLUMNS).persist(StorageLevel.MEMORY_AND_DISK)
 
 
 def _row_of(frame: DataFrame, pos: int) -> int:

@@ -310,7 +310,7 @@ def _log_spark_model(model, name: str, scratch: Path) -> None:
     import mlflow.spark
     from importlib.metadata import version
 
-    info = mlflow.spark.log_model(model, name=name, dfs_tmpdir=str(scratch / f"dfs-{name}"),
+    info = mlflow.spark.log_model(model, artifact_path=name, dfs_tmpdir=str(scratch / f"dfs-{name}"),
                                   pip_requirements=[f"pyspark=={version('pyspark')}"])
     mlflow.set_tag(f"{name}_model_uri", info.model_uri)
 
