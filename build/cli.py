@@ -173,6 +173,11 @@ def _add_build_command(sub: argparse._SubParsersAction) -> None:
                    help="export this model's top-N lists whatever NDCG@10 says (the comparison is still logged)")
     b.add_argument("--rating-champion", default=None, metavar="MODEL",
                    help="register this rating model whatever RMSE says (the comparison is still logged)")
+    b.add_argument("--engine", choices=["inprocess", "spark"], default="inprocess",
+                   help="inprocess (default): numpy/scipy on this machine; spark: the same build on Apache "
+                        "Spark (pip install 'latentlens[spark]'; README, Spark)")
+    b.add_argument("--spark-master", default="local[2]", metavar="URL",
+                   help="with --engine spark: local[N], spark://host:port, yarn or k8s://... (default local[2])")
     b.set_defaults(func=_cmd_build)
 
 
@@ -182,6 +187,12 @@ def _cmd_build(args: argparse.Namespace) -> int:
 
     settings = BuildSettings.from_cli(args)
     check_tracking_uri(settings.mlflow_uri)
+    if args.engine == "spark":
+        from build.engines.spark.pipeline import run as run_spark
+        from build.engines.spark.settings import SparkSettings
+
+        print(run_spark(settings, SparkSettings(master=args.spark_master)).summary_text())
+        return 0
     result = run(settings)
     default_uri = default_tracking_uri(None)
     print(result.summary_text(command=shown_command(), out_shown=str(args.out),

@@ -1,0 +1,1 @@
+"""Alternative build engines; the in-process one (build/pipeline.py) stays the default."""

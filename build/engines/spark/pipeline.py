@@ -1,0 +1,408 @@
+"""`latentlens build --engine spark`: load → split → evaluate → champions → retrain → export, on Spark.
+
+The same settings (BuildSettings), the same MLflow layout (a parent run per build, one nested
+run per model with its params, metrics and evaluation.json; the comparison and plots on the
+parent) and the same public artifact as build/pipeline.py. Models: popularity, ALS explicit
+(rating) and ALS implicit (top-N), each ALS tuned on a validation split carved from training.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import mlflow
+import polars as pl
+
+import build
+from build.engines.spark import evaluate as spark_eval
+from build.engines.spark import export as spark_export
+from build.engines.spark import models
+from build.engines.spark.io import SparkRelease, read_release
+from build.engines.spark.session import spark_session
+from build.engines.spark.settings import SparkSettings
+from build.engines.spark.split import temporal_holdout
+from build.evaluate.compare import TOPN_PROTOCOL, ModelEvaluation, champions, comparison_table
+from build.export.artifact import ArtifactReport
+from build.export.query import format_table
+from build.progress import get_logger, progress
+from build.scale import choose_scale, plan_for
+from build.settings import BuildSettings, EvaluationSettings, SettingsError
+from build.tracking import plots, runs
+from handler import schema
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame, SparkSession
+
+log = get_logger(__name__)
+
+MODELS = ("popularity", "als_explicit", "als_implicit")
+TOPN_MODELS = ("popularity", "als_explicit", "als_implicit")
+RATING_MODELS = ("als_explicit",)
+RATING_PROTOCOL = "rating_temporal_holdout"  # the Spark engine scores RMSE on the top-N holdout's test set
+
+
+@dataclass(frozen=True)
+class SparkBuildResult:
+    artifact: ArtifactReport | None    # None when the output is past the DuckDB budget
+    parquet: Path
+    manifest: dict
+    comparison: pl.DataFrame
+    topn_champion: str
+    rating_champion: str | None
+    run_id: str
+    tracking_uri: str
+    seconds: float
+    registered_model: str | None = None
+
+    def summary_text(self) -> str:
+        table = format_table(list(self.comparison.columns), self.comparison.rows())
+        artifact = (f"{self.artifact.path} ({self.artifact.size_bytes / 1e6:.1f} MB, sha256 {self.artifact.sha256[:16]}…)"
+                    if self.artifact else "- (past the DuckDB budget: Parquet only)")
+        return "\n".join([
+            "Model comparison on Spark (temporal holdout: top-N and rating)",
+            table, "",
+            f"top-N champion:  {self.topn_champion}",
+            f"rating champion: {self.rating_champion}",
+            f"artifact:        {artifact}",
+            f"parquet:         {self.parquet} ({', '.join(f'{k} {v}' for k, v in self.manifest['rows'].items())})",
+            f"MLflow run:      {self.run_id} in {self.tracking_uri}",
+            f"build time:      {self.seconds:.1f} s",
+        ])
+
+
+def _check_models(settings: BuildSettings) -> tuple[str, ...]:
+    chosen = settings.models or MODELS
+    unknown = [m for m in chosen if m not in MODELS]
+    if unknown:
+        raise SettingsError(f"--models {','.join(unknown)}: the Spark engine has {', '.join(MODELS)}")
+    for flag, name, kinds in (("--topn-champion", settings.topn_champion, TOPN_MODELS),
+                              ("--rating-champion", settings.rating_champion, RATING_MODELS)):
+        if name is not None and (name not in chosen or name not in kinds):
+            raise SettingsError(f"{flag} {name}: not a {flag[2:6]} model of this Spark build "
+                                f"({', '.join(m for m in chosen if m in kinds)})")
+    # the export needs item factors (similar movies) and the popular lists, whatever was asked
+    return tuple(dict.fromkeys(["popularity", *chosen, "als_implicit"]))
+
+
+def run(settings: BuildSettings, spark_settings: SparkSettings, spark: SparkSession | None = None) -> SparkBuildResult:
+    started = time.perf_counter()
+    chosen = _check_models(settings)
+    spark = spark or spark_session(spark_settings)
+    with tempfile.TemporaryDirectory(prefix="latentlens-spark-") as scratch:
+        return _run(settings, spark_settings, spark, chosen, Path(scratch), started)
+
+
+def _run(settings: BuildSettings, spark_settings: SparkSettings, spark: SparkSession, chosen: tuple[str, ...],
+         scratch: Path, started: float) -> SparkBuildResult:
+    from pyspark import StorageLevel
+
+    release = read_release(spark, settings.data_dir, settings.keep_last_duplicate, scratch)
+    ratings = release.ratings
+    n_items = release.movies.height
+    n_users = ratings.select("user_id").distinct().count()
+    plan = plan_for(choose_scale(settings.scale, release.n_ratings))
+    evaluation = plan.apply(settings.evaluation)
+    train, test = temporal_holdout(ratings, evaluation.test_fraction)
+    train, test = train.persist(StorageLevel.MEMORY_AND_DISK), test.persist(StorageLevel.MEMORY_AND_DISK)
+    relevant = spark_eval.relevant(test, evaluation.relevance_threshold)
+    relevant = _sample_users(relevant, evaluation.max_eval_users, settings.seed).persist()
+    log.info("spark: %s: %d users, %d movies, %d ratings; %d train / %d test; evaluating %s",
+             release.name, n_users, n_items, release.n_ratings, train.count(), test.count(), ", ".join(chosen))
+
+    runs.setup_experiment(settings.mlflow_uri, settings.experiment)
+    with mlflow.start_run(run_name=f"{release.name} {datetime.now(UTC):%Y-%m-%d %H:%M:%S}") as parent:
+        _log_context(settings, spark_settings, evaluation, plan.scale, release, spark)
+        ctx = _EvalContext(train, test, relevant, n_items, evaluation, settings, release.rating_scale, scratch)
+        evaluations = []
+        tuned: dict[str, models.AlsConfig] = {}
+        for name in progress(chosen, desc="models", unit="model"):
+            with runs.model_run(name) as child:
+                log.info("evaluating %s", name)
+                ev, config = _evaluate(name, ctx)
+                runs.log_params(ev.params)
+                runs.log_metrics(ev.topn)
+                runs.log_metrics(ev.rating_mean)
+                mlflow.log_dict({"model": name, "engine": "spark", "config": ev.params, "topn": ev.topn,
+                                 "rating": ev.rating_mean, "chosen": ev.extra}, "evaluation.json")
+                ev.extra["mlflow_run_id"] = child.info.run_id
+            evaluations.append(ev)
+            if config is not None:
+                tuned[name] = config
+        comparison = comparison_table(evaluations)
+        best_topn, best_rating = champions(evaluations)
+        topn_champ = settings.topn_champion or best_topn
+        rating_champ = settings.rating_champion or best_rating
+        log.info("champions: top-N %s, rating %s", topn_champ, rating_champ)
+        mlflow.set_tags({"topn_champion": topn_champ or "", "rating_champion": rating_champ or "",
+                         "topn_champion_by_metric": best_topn or "", "rating_champion_by_metric": best_rating or "",
+                         "champions_pinned": ",".join(k for k, p in (("topn", settings.topn_champion),
+                                                                     ("rating", settings.rating_champion)) if p)})
+        _log_comparison(comparison, scratch)
+
+        finals = {}
+        for name in [n for n in ("als_explicit", "als_implicit") if n in tuned]:
+            log.info("retraining %s on all %d ratings", name, release.n_ratings)
+            finals[name] = models.fit_als(ratings, tuned[name], checkpoint=False)
+            _log_spark_model(finals[name], name, scratch)
+
+        log.info("top-%d for %d users with %s", settings.top_n, n_users, topn_champ)
+        if topn_champ == "popularity":
+            candidates = models.popularity_candidates(models.popularity_scores(ratings))
+        else:
+            candidates = models.als_candidates(finals[topn_champ])
+        users = ratings.select("user_id").distinct()
+        recs = models.top_unseen(candidates, users, ratings, settings.top_n, n_items)
+        similar = _similar_movies(finals["als_implicit"], ratings, release, settings, spark_settings)
+        weighted = models.weighted_scores(ratings).persist()
+        n_rated = ratings.select("movie_id").distinct().count()
+        info = _build_info(settings, release, n_users, n_items, n_rated, topn_champ, rating_champ, parent.info.run_id, plan.scale)
+        driver_tables = {
+            schema.MOVIES: _movies_table(release, ratings),
+            schema.POPULAR_MOVIES: _popular_lists(weighted, release.movies, settings.popular_n),
+            schema.MODEL_METRICS: _metric_rows(evaluations),
+            schema.BUILD_INFO: pl.DataFrame({"key": list(info), "value": [str(v) for v in info.values()]}),
+        }
+        target = spark_export.parquet_target(settings.out)
+        log.info("writing Parquet output %s", target)
+        manifest = spark_export.write_parquet(
+            target, {schema.USER_RECOMMENDATIONS: recs, schema.SIMILAR_MOVIES: similar}, driver_tables,
+            spark_settings.n_shards, spark_settings.row_group_bytes, parent.info.run_id)
+        mlflow.log_dict(manifest, "parquet/manifest.json")
+        report = None
+        if manifest["rows"][schema.USER_RECOMMENDATIONS] <= spark_settings.duckdb_max_rows:
+            report = spark_export.assemble_duckdb(target, settings.out)
+            mlflow.log_metric("artifact_mb", report.size_bytes / 1e6)
+            mlflow.set_tag("artifact_sha256", report.sha256)
+            mlflow.log_param("artifact_path", str(Path(settings.out).resolve()))
+        else:
+            log.info("user_recommendations has %d rows, past the DuckDB budget of %d: Parquet output only",
+                     manifest["rows"][schema.USER_RECOMMENDATIONS], spark_settings.duckdb_max_rows)
+        mlflow.log_param("parquet_path", str(target.resolve()))
+        mlflow.log_metric("build_seconds", time.perf_counter() - started)
+    for frame in (train, test, relevant, ratings, weighted):
+        frame.unpersist()
+    return SparkBuildResult(report, target, manifest, comparison, topn_champ, rating_champ, parent.info.run_id,
+                            settings.mlflow_uri, time.perf_counter() - started)
+
+
+@dataclass(frozen=True)
+class _EvalContext:
+    train: DataFrame
+    test: DataFrame
+    relevant: DataFrame
+    n_items: int
+    evaluation: EvaluationSettings
+    settings: BuildSettings
+    scale: tuple[float, float]
+    scratch: Path
+
+
+def _sample_users(relevant: DataFrame, max_users: int | None, seed: int) -> DataFrame:
+    """At most `max_users` evaluated users, a uniform sample by a seeded hash (all when None)."""
+    from pyspark.sql import functions as F
+
+    if max_users is None:
+        return relevant
+    users = relevant.select("user_id").distinct()
+    if users.count() <= max_users:
+        return relevant
+    keep = users.orderBy(F.xxhash64(F.col("user_id"), F.lit(seed)), "user_id").limit(max_users)
+    return relevant.join(keep, "user_id", "left_semi")
+
+
+def _topn_metrics(candidates: models.Candidates, ctx: _EvalContext, train: DataFrame, relevant: DataFrame) -> dict:
+    k = ctx.evaluation.k
+    recs = models.top_unseen(candidates, relevant.select("user_id"), train, k, ctx.n_items)
+    return spark_eval.ranking_metrics(recs, relevant, train, ctx.n_items, k)
+
+
+def _evaluate(name: str, ctx: _EvalContext) -> tuple[ModelEvaluation, models.AlsConfig | None]:
+    from pyspark.sql import functions as F
+
+    if name == "popularity":
+        t0 = time.perf_counter()
+        scores = models.popularity_scores(ctx.train).persist()
+        topn = _topn_metrics(models.popularity_candidates(scores), ctx, ctx.train, ctx.relevant)
+        scores.unpersist()
+        ev = ModelEvaluation(name, {"score": "count"}, topn=topn, fit_seconds=time.perf_counter() - t0)
+        ev.topn["fit_seconds"] = ev.fit_seconds
+        return ev, None
+    implicit = name == "als_implicit"
+    # validation: the same temporal rule applied to the training ratings
+    vtrain, vtest = temporal_holdout(ctx.train, ctx.evaluation.test_fraction)
+    vtrain, vtest = vtrain.persist(), vtest.persist()
+    vrelevant = spark_eval.relevant(vtest, ctx.evaluation.relevance_threshold)
+    vrelevant = _sample_users(vrelevant, ctx.evaluation.max_eval_users, ctx.settings.seed)
+    train_mean = float(ctx.train.agg(F.avg("rating")).collect()[0][0])
+    scored = []
+    for config in models.grid(implicit, ctx.settings.quick, ctx.settings.seed):
+        fitted = models.fit_als(vtrain, config)
+        if implicit:
+            value = _topn_metrics(models.als_candidates(fitted), ctx, vtrain, vrelevant)[f"ndcg_at_{ctx.evaluation.k}"]
+        else:
+            value = spark_eval.rating_metrics(models.predict_ratings(fitted, vtest, train_mean, ctx.scale))["rmse"]
+        log.info("%s %s: validation %s %.4f", name, config.model_dump(), "ndcg@10" if implicit else "rmse", value)
+        scored.append((config, value))
+    vtrain.unpersist()
+    vtest.unpersist()
+    best = (max if implicit else min)(scored, key=lambda cv: cv[1])[0]
+    t0 = time.perf_counter()
+    model = models.fit_als(ctx.train, best)
+    fit_seconds = time.perf_counter() - t0
+    topn = _topn_metrics(models.als_candidates(model), ctx, ctx.train, ctx.relevant)
+    topn["fit_seconds"] = fit_seconds
+    rating = []
+    if not implicit:
+        metrics = spark_eval.rating_metrics(models.predict_ratings(model, ctx.test, train_mean, ctx.scale))
+        rating = [{**metrics, "fit_seconds": fit_seconds}]
+    grid_log = [{**c.model_dump(), "validation": v} for c, v in scored]
+    ev = ModelEvaluation(name, best.model_dump(), topn=topn, rating_folds=rating, fit_seconds=fit_seconds,
+                         extra={"grid": grid_log, "validation_metric": "ndcg_at_10" if implicit else "rmse"})
+    return ev, best
+
+
+def _metric_rows(evaluations: list[ModelEvaluation]) -> pl.DataFrame:
+    rows = []
+    for ev in evaluations:
+        rows += [(ev.name, TOPN_PROTOCOL, k, float(v)) for k, v in ev.topn.items()]
+        rows += [(ev.name, RATING_PROTOCOL, k, float(v)) for k, v in ev.rating_mean.items()]
+    return pl.DataFrame(rows, schema={"model": pl.Utf8, "protocol": pl.Utf8, "metric": pl.Utf8, "value": pl.Float64},
+                        orient="row")
+
+
+def _log_context(settings: BuildSettings, spark_settings: SparkSettings, evaluation: EvaluationSettings, scale: str,
+                 release: SparkRelease, spark: SparkSession) -> None:
+    mlflow.set_tags({"git_commit": runs.git_commit(), "dataset": release.name, "dataset_sha256": release.sha256,
+                     "package_version": build.__version__, "engine": "spark", "spark_version": spark.version,
+                     "spark_master": spark.sparkContext.master})
+    mlflow.log_params({"data_dir": str(settings.data_dir), "seed": settings.seed, "quick": settings.quick,
+                       "scale": scale, "test_fraction": evaluation.test_fraction,
+                       "relevance_threshold": evaluation.relevance_threshold,
+                       "top_n": settings.top_n, "similar_n": settings.similar_n,
+                       "min_cf_ratings": settings.min_cf_ratings, "max_eval_users": evaluation.max_eval_users,
+                       "engine": "spark", "spark_shuffle_partitions": spark_settings.shuffle_partitions,
+                       "spark_n_shards": spark_settings.n_shards})
+    if release.uri.startswith("file:"):
+        runs.log_dataset(Path(release.uri.removeprefix("file://")).parent, release.name, release.sha256)
+    if release.notes:
+        mlflow.log_dict({"notes": list(release.notes)}, "data/notes.json")
+
+
+def _log_comparison(comparison: pl.DataFrame, workdir: Path) -> None:
+    from build.pipeline import markdown_table
+
+    csv_path, md_path = workdir / "comparison.csv", workdir / "comparison.md"
+    comparison.write_csv(csv_path)
+    md_path.write_text(markdown_table(comparison))
+    for path in (csv_path, md_path):
+        mlflow.log_artifact(str(path), "comparison")
+    mlflow.log_artifact(str(plots.model_comparison(comparison, "ndcg_at_10", workdir / "ndcg.png")), "plots")
+
+
+def _log_spark_model(model, name: str, scratch: Path) -> None:
+    """The fitted ALSModel in MLflow's Spark flavour (a one-stage PipelineModel)."""
+    import mlflow.spark
+    from importlib.metadata import version
+
+    info = mlflow.spark.log_model(model, artifact_path=name, dfs_tmpdir=str(scratch / f"dfs-{name}"),
+                                  pip_requirements=[f"pyspark=={version('pyspark')}"])
+    mlflow.set_tag(f"{name}_model_uri", info.model_uri)
+
+
+def _similar_movies(implicit: object, ratings: DataFrame, release: SparkRelease, settings: BuildSettings,
+                    spark_settings: SparkSettings) -> DataFrame:
+    """Collaborative neighbours from the implicit ALS item factors for movies with at least
+    min_cf_ratings ratings, then the weighted popular list; never the movie itself, n per movie."""
+    from pyspark.sql import Window
+    from pyspark.sql import functions as F
+
+    spark = ratings.sparkSession
+    n = settings.similar_n
+    counts = ratings.groupBy("movie_id").agg(F.count("*").alias("n_ratings"))
+    eligible = counts.where(F.col("n_ratings") >= settings.min_cf_ratings).select("movie_id")
+    cf = (models.similar_items(implicit.itemFactors, n, spark_settings.item_block)
+          .join(eligible, "movie_id", "left_semi").where(F.col("score") > 0)
+          .select("movie_id", "similar_movie_id", "score", F.lit(0).alias("priority"), F.col("rank").alias("pos"),
+                  F.lit("cf").alias("source")))
+    head = models.weighted_scores(ratings).orderBy(F.desc("score"), "movie_id").limit(n + 1).collect()
+    top = spark.createDataFrame([(int(r["movie_id"]), float(r["score"]), pos) for pos, r in enumerate(head, 1)],
+                                "movie_id int, score double, pos int")
+    catalogue = spark.createDataFrame(release.movies.select("movie_id").to_arrow())
+    cf_full = cf.groupBy("movie_id").count().where(F.col("count") >= n).select("movie_id")
+    needy = catalogue.join(cf_full, "movie_id", "left_anti")
+    popular = needy.crossJoin(F.broadcast(top.select(F.col("movie_id").alias("similar_movie_id"), "score", "pos"))).select(
+        "movie_id", "similar_movie_id", "score", F.lit(1).alias("priority"), "pos", F.lit("popular").alias("source"))
+    merged = cf.unionByName(popular).where(F.col("movie_id") != F.col("similar_movie_id"))
+    first = Window.partitionBy("movie_id", "similar_movie_id").orderBy("priority", "pos")
+    ranked = Window.partitionBy("movie_id").orderBy("priority", "pos")
+    return (merged.withColumn("_nth", F.row_number().over(first)).where(F.col("_nth") == 1)
+            .withColumn("rank", F.row_number().over(ranked)).where(F.col("rank") <= n)
+            .select(F.col("movie_id").cast("int"), F.col("rank").cast("int"),
+                    F.col("similar_movie_id").cast("int"), F.col("score").cast("double"), "source"))
+
+
+def _movies_table(release: SparkRelease, ratings: DataFrame) -> pl.DataFrame:
+    """The movies table (build/export/tables.py's columns) with rating stats computed by Spark."""
+    from pyspark.sql import functions as F
+
+    from handler.schema import search_key
+
+    stats = ratings.groupBy("movie_id").agg(F.count("*").alias("n_ratings"), F.avg("rating").alias("mean_rating"))
+    stats = pl.from_arrow(stats.toArrow()).cast({"movie_id": pl.Int32, "n_ratings": pl.Int32,
+                                                   "mean_rating": pl.Float64})
+    movies = (release.movies.select("movie_id", "title", "display_title", "year", "genres")
+              .join(release.links.select("movie_id", "imdb_id", "tmdb_id"), on="movie_id", how="left")
+              .join(stats, on="movie_id", how="left").with_columns(pl.col("n_ratings").fill_null(0)))
+    keys = [search_key(f"{d} | {t}") for t, d in zip(movies["title"].to_list(), movies["display_title"].to_list())]
+    return movies.with_columns(pl.Series("search_key", keys, dtype=pl.Utf8)).sort("movie_id")
+
+
+def _popular_lists(weighted: DataFrame, movies: pl.DataFrame, n: int) -> pl.DataFrame:
+    """Top-n by weighted rating overall (genre NULL) and per genre; ties by lower movie id."""
+    from pyspark.sql import Window
+    from pyspark.sql import functions as F
+
+    spark = weighted.sparkSession
+    genres = movies.select("movie_id", "genres").explode("genres").drop_nulls("genres")
+    genre_df = spark.createDataFrame(genres.rename({"genres": "genre"}).to_arrow())
+    overall = weighted.select(F.lit(None).cast("string").alias("genre"), "movie_id", "score")
+    per_genre = weighted.join(F.broadcast(genre_df), "movie_id").select("genre", "movie_id", "score")
+    order = Window.partitionBy("genre").orderBy(F.desc("score"), "movie_id")
+    top = (overall.unionByName(per_genre).withColumn("rank", F.row_number().over(order)).where(F.col("rank") <= n)
+           .toArrow())
+    return pl.from_arrow(top).select(pl.col("genre").cast(pl.Utf8), pl.col("rank").cast(pl.Int32),
+                                      pl.col("movie_id").cast(pl.Int32), pl.col("score").cast(pl.Float64))
+
+
+def _build_info(settings: BuildSettings, release: SparkRelease, n_users: int, n_items: int, n_rated: int, topn: str,
+                rating: str | None, run_id: str, scale: str) -> dict:
+    return {
+        "schema_version": schema.SCHEMA_VERSION,
+        "dataset_name": release.name,
+        "dataset_path": release.uri.rsplit("/", 1)[0].removeprefix("file://"),
+        "dataset_sha256": release.sha256,
+        "n_users": n_users,
+        "n_movies": n_items,
+        "n_rated_movies": n_rated,
+        "n_ratings": release.n_ratings,
+        "topn_champion": topn or "",
+        "rating_champion": rating or "",
+        "mlflow_run_id": run_id,
+        "mlflow_tracking_uri": settings.mlflow_uri,
+        "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "package_version": build.__version__,
+        "git_commit": runs.git_commit(),
+        "seed": settings.seed,
+        "top_n": settings.top_n,
+        "similar_n": settings.similar_n,
+        "quick": settings.quick,
+        "scale": scale,
+        "engine": "spark",
+    }
+
