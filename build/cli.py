@@ -188,8 +188,8 @@ def _cmd_build(args: argparse.Namespace) -> int:
     settings = BuildSettings.from_cli(args)
     check_tracking_uri(settings.mlflow_uri)
     if args.engine == "spark":
-        from build.engines.spark.pipeline import run as run_spark
-        from build.engines.spark.settings import SparkSettings
+        from latentlens.build.engines.spark.pipeline import run as run_spark
+        from latentlens.build.engines.spark.settings import SparkSettings
 
         print(run_spark(settings, SparkSettings(master=args.spark_master)).summary_text())
         return 0

@@ -8,7 +8,7 @@ import re
 
 import pytest
 
-from handler.public import public_message
+from latentlens.handler.public import public_message
 from tests.page.conftest import Server, free_port
 
 pytestmark = pytest.mark.slow

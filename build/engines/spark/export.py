@@ -25,9 +25,9 @@ from typing import TYPE_CHECKING
 
 import polars as pl
 
-from build.export.artifact import ArtifactReport, ArtifactTables, write_artifact
-from build.progress import get_logger
-from handler import schema
+from latentlens.build.export.artifact import ArtifactReport, ArtifactTables, write_artifact
+from latentlens.build.progress import get_logger
+from latentlens.handler import schema
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame
@@ -126,7 +126,7 @@ def _publish(tmp: Path, target: Path, run_id: str) -> None:
 
 def _remove_stale(target: Path) -> None:
     """Temp directories of killed builds (their pid gone), like build/export/artifact.py's temp files."""
-    from build.export.artifact import _pid_alive
+    from latentlens.build.export.artifact import _pid_alive
 
     for path in target.parent.glob(f".{target.name}.tmp-*"):
         match = re.search(r"\.tmp-(\d+)$", path.name)

@@ -7,7 +7,7 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from build.data.errors import DataError
+from latentlens.build.data.errors import DataError
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession

@@ -23,12 +23,12 @@ from typing import TYPE_CHECKING
 
 import polars as pl
 
-from build.data.formats import csv_layout, dat_layout
-from build.data.formats.reading import read_file, read_table, sha256_files
-from build.data.formats.titles import finish_movies, genres_expr, placeholder_movies
-from build.data.tables import LINKS_SCHEMA, MOVIES_SCHEMA
-from build.engines.spark.files import Files, as_uri, data_error, is_local, local_path
-from build.progress import get_logger
+from latentlens.build.data.formats import csv_layout, dat_layout
+from latentlens.build.data.formats.reading import read_file, read_table, sha256_files
+from latentlens.build.data.formats.titles import finish_movies, genres_expr, placeholder_movies
+from latentlens.build.data.tables import LINKS_SCHEMA, MOVIES_SCHEMA
+from latentlens.build.engines.spark.files import Files, as_uri, data_error, is_local, local_path
+from latentlens.build.progress import get_logger
 
 if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame, SparkSession

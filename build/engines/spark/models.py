@@ -17,8 +17,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 from pydantic import Field
 
-from build.models.base import ModelConfig
-from build.progress import get_logger
+from latentlens.build.models.base import ModelConfig
+from latentlens.build.progress import get_logger
 
 if TYPE_CHECKING:
     from pyspark.ml.recommendation import ALSModel

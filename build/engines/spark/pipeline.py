@@ -19,22 +19,22 @@ from typing import TYPE_CHECKING
 import mlflow
 import polars as pl
 
-import build
-from build.engines.spark import evaluate as spark_eval
-from build.engines.spark import export as spark_export
-from build.engines.spark import models
-from build.engines.spark.io import SparkRelease, read_release
-from build.engines.spark.session import spark_session
-from build.engines.spark.settings import SparkSettings
-from build.engines.spark.split import temporal_holdout
-from build.evaluate.compare import TOPN_PROTOCOL, ModelEvaluation, champions, comparison_table
-from build.export.artifact import ArtifactReport
-from build.export.query import format_table
-from build.progress import get_logger, progress
-from build.scale import choose_scale, plan_for
-from build.settings import BuildSettings, EvaluationSettings, SettingsError
-from build.tracking import plots, runs
-from handler import schema
+import latentlens.build
+from latentlens.build.engines.spark import evaluate as spark_eval
+from latentlens.build.engines.spark import export as spark_export
+from latentlens.build.engines.spark import models
+from latentlens.build.engines.spark.io import SparkRelease, read_release
+from latentlens.build.engines.spark.session import spark_session
+from latentlens.build.engines.spark.settings import SparkSettings
+from latentlens.build.engines.spark.split import temporal_holdout
+from latentlens.build.evaluate.compare import TOPN_PROTOCOL, ModelEvaluation, champions, comparison_table
+from latentlens.build.export.artifact import ArtifactReport
+from latentlens.build.export.query import format_table
+from latentlens.build.progress import get_logger, progress
+from latentlens.build.scale import choose_scale, plan_for
+from latentlens.build.settings import BuildSettings, EvaluationSettings, SettingsError
+from latentlens.build.tracking import plots, runs
+from latentlens.handler import schema
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -279,7 +279,7 @@ def _metric_rows(evaluations: list[ModelEvaluation]) -> pl.DataFrame:
 def _log_context(settings: BuildSettings, spark_settings: SparkSettings, evaluation: EvaluationSettings, scale: str,
                  release: SparkRelease, spark: SparkSession) -> None:
     mlflow.set_tags({"git_commit": runs.git_commit(), "dataset": release.name, "dataset_sha256": release.sha256,
-                     "package_version": build.__version__, "engine": "spark", "spark_version": spark.version,
+                     "package_version": latentlens.build.__version__, "engine": "spark", "spark_version": spark.version,
                      "spark_master": spark.sparkContext.master})
     mlflow.log_params({"data_dir": str(settings.data_dir), "seed": settings.seed, "quick": settings.quick,
                        "scale": scale, "test_fraction": evaluation.test_fraction,
@@ -295,7 +295,7 @@ def _log_context(settings: BuildSettings, spark_settings: SparkSettings, evaluat
 
 
 def _log_comparison(comparison: pl.DataFrame, workdir: Path) -> None:
-    from build.pipeline import markdown_table
+    from latentlens.build.pipeline import markdown_table
 
     csv_path, md_path = workdir / "comparison.csv", workdir / "comparison.md"
     comparison.write_csv(csv_path)
@@ -351,7 +351,7 @@ def _movies_table(release: SparkRelease, ratings: DataFrame) -> pl.DataFrame:
     """The movies table (build/export/tables.py's columns) with rating stats computed by Spark."""
     from pyspark.sql import functions as F
 
-    from handler.schema import search_key
+    from latentlens.handler.schema import search_key
 
     stats = ratings.groupBy("movie_id").agg(F.count("*").alias("n_ratings"), F.avg("rating").alias("mean_rating"))
     stats = pl.from_arrow(stats.toArrow()).cast({"movie_id": pl.Int32, "n_ratings": pl.Int32,
@@ -396,7 +396,7 @@ def _build_info(settings: BuildSettings, release: SparkRelease, n_users: int, n_
         "mlflow_run_id": run_id,
         "mlflow_tracking_uri": settings.mlflow_uri,
         "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "package_version": build.__version__,
+        "package_version": latentlens.build.__version__,
         "git_commit": runs.git_commit(),
         "seed": settings.seed,
         "top_n": settings.top_n,

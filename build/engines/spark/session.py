@@ -6,8 +6,8 @@ import os
 import sys
 from typing import TYPE_CHECKING
 
-from build.engines.spark.settings import SparkSettings
-from build.settings import SettingsError
+from latentlens.build.engines.spark.settings import SparkSettings
+from latentlens.build.settings import SettingsError
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from build.engines.spark.settings import SparkSettings
+from latentlens.build.engines.spark.settings import SparkSettings
 from tests.conftest import EMBEDDED
 
 TEST_SPARK = SparkSettings(master="local[2]", shuffle_partitions=4, driver_memory="2g", n_shards=8, item_block=512)
@@ -13,7 +13,7 @@ TEST_SPARK = SparkSettings(master="local[2]", shuffle_partitions=4, driver_memor
 
 @pytest.fixture(scope="session")
 def spark():
-    from build.engines.spark.session import spark_session
+    from latentlens.build.engines.spark.session import spark_session
 
     session = spark_session(TEST_SPARK)
     yield session
@@ -23,8 +23,8 @@ def spark():
 @pytest.fixture(scope="session")
 def spark_build(spark, tmp_path_factory: pytest.TempPathFactory):
     """`latentlens build --engine spark --quick` on ml-latest-small, with a real sqlite MLflow store."""
-    from build.engines.spark.pipeline import run
-    from build.settings import BuildSettings
+    from latentlens.build.engines.spark.pipeline import run
+    from latentlens.build.settings import BuildSettings
 
     root = tmp_path_factory.mktemp("spark-build")
     settings = BuildSettings(data_dir=EMBEDDED, out=root / "latentlens.duckdb",

@@ -12,8 +12,8 @@ import polars as pl
 import pytest
 from mlflow.tracking import MlflowClient
 
-from build.engines.spark import export
-from handler import schema
+from latentlens.build.engines.spark import export
+from latentlens.handler import schema
 from tests.test_build_artifact import (  # noqa: F401  the in-process artifact tests, run on this build
     test_build_info_and_metrics_describe_the_build,
     test_every_public_table_has_its_columns,
@@ -42,7 +42,7 @@ def con(spark_build):
 
 
 def test_ranks_are_contiguous_and_the_artifact_verifies(spark_build) -> None:
-    from build.export.artifact import verify_artifact
+    from latentlens.build.export.artifact import verify_artifact
 
     settings, result = spark_build
     counts = verify_artifact(settings.out)  # ranks 1..n per list, keys, schema version, no self-similar

@@ -6,14 +6,14 @@ import numpy as np
 import polars as pl
 import pytest
 
-from build.engines.spark import evaluate as spark_eval
-from build.engines.spark import models
-from build.engines.spark.split import temporal_holdout as spark_holdout
-from build.evaluate.metrics import mae, ranking_metrics, rmse
-from build.evaluate.splits import temporal_holdout
-from build.evaluate.topn import relevant_matrix
-from build.models.base import Interactions, Vocabulary
-from build.models.popularity import PopularityConfig, item_scores
+from latentlens.build.engines.spark import evaluate as spark_eval
+from latentlens.build.engines.spark import models
+from latentlens.build.engines.spark.split import temporal_holdout as spark_holdout
+from latentlens.build.evaluate.metrics import mae, ranking_metrics, rmse
+from latentlens.build.evaluate.splits import temporal_holdout
+from latentlens.build.evaluate.topn import relevant_matrix
+from latentlens.build.models.base import Interactions, Vocabulary
+from latentlens.build.models.popularity import PopularityConfig, item_scores
 
 N_USERS, N_ITEMS = 70, 90
 

@@ -8,9 +8,9 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from build.data.errors import DataError
-from build.data.loader import LoadOptions, load_movielens
-from build.engines.spark.io import read_release
+from latentlens.build.data.errors import DataError
+from latentlens.build.data.loader import LoadOptions, load_movielens
+from latentlens.build.engines.spark.io import read_release
 
 MOVIES = "movieId,title,genres\n1,Toy Story (1995),Animation|Children\n2,Heat (1995),Action\n3,Up (2009)," \
          "Animation\n"

@@ -20,9 +20,9 @@ from pathlib import Path
 
 import pytest
 
-from build.engines.spark import export
-from build.export.artifact import verify_artifact
-from handler import schema
+from latentlens.build.engines.spark import export
+from latentlens.build.export.artifact import verify_artifact
+from latentlens.handler import schema
 from tests.reliability.build_runner import REPO, write_tiny_dataset
 
 pytestmark = pytest.mark.slow
@@ -43,7 +43,7 @@ def test_sigkill_while_writing_parquet_keeps_the_previous_outputs(spark_build, t
     before = {"artifact": _sha(artifact), "manifest": Path(schema.manifest_path(str(artifact))).read_text(),
               "parquet_link": os.readlink(parquet), "parquet_manifest": (parquet / export.MANIFEST).read_text()}
     data = write_tiny_dataset(tmp_path / "ml-tiny")
-    cmd = [sys.executable, "-m", "build.cli", "build", "--engine", "spark", "--quick", "--data", str(data),
+    cmd = [sys.executable, "-m", "latentlens.build.cli", "build", "--engine", "spark", "--quick", "--data", str(data),
            "--out", str(artifact), "--mlflow-uri", f"sqlite:///{root / 'mlflow.db'}"]
     env = {**os.environ, "PYTHONPATH": str(REPO), "LATENTLENS_PROGRESS": "0", "PYTHONUNBUFFERED": "1"}
     proc = subprocess.Popen(cmd, cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,

@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from build.engines.spark import models
+from latentlens.build.engines.spark import models
 
 
 @pytest.fixture(scope="module")
