@@ -54,7 +54,7 @@ def history(tmp_path_factory, small_dataset: Path) -> History:
     first = run(settings(1))
     after_first = versions(client)
 
-    def disk_full(out, tables):
+    def disk_full(out, tables, **_):
         raise OSError(28, "No space left on device", str(out))
 
     with pytest.MonkeyPatch.context() as mp:  # the build fails at the moment it would publish

@@ -144,9 +144,16 @@ def assemble_duckdb(root: Path, out: Path) -> ArtifactReport:
     """The usual DuckDB artifact from a published Parquet output, via the in-process writer."""
     frames = {name: read_table(root, name) for name in (*SPARK_TABLES, *DRIVER_TABLES)}
     info = frames[schema.BUILD_INFO]
+    recommendations = frames[schema.USER_RECOMMENDATIONS]
+    if "because" not in recommendations.columns:
+        # The Spark engine computes no reasons yet: each pick gets an empty `because` list (the schema's
+        # column is NOT NULL); /recommendations?ratings= still explains from similar_movies.
+        reason = pl.Struct({"movie_id": pl.Int32, "rating": pl.Float32})
+        recommendations = recommendations.with_columns(
+            pl.Series("because", [[]] * recommendations.height, dtype=pl.List(reason)))
     tables = ArtifactTables(
         movies=frames[schema.MOVIES],
-        user_recommendations=frames[schema.USER_RECOMMENDATIONS],
+        user_recommendations=recommendations,
         similar_movies=frames[schema.SIMILAR_MOVIES],
         popular_movies=frames[schema.POPULAR_MOVIES],
         model_metrics=frames[schema.MODEL_METRICS],
