@@ -29,6 +29,7 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
+from latentlens.build.processes import pid_alive
 from latentlens.build.data.errors import DataError
 from latentlens.build.progress import get_logger
 from latentlens.handler import schema
@@ -175,23 +176,13 @@ def verify_artifact(path: Path, expected_counts: dict[str, int] | None = None) -
         con.close()
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def remove_stale_temp_files(out: Path) -> list[Path]:
     """Temp files of builds that were killed (SIGKILL cannot clean up) and whose process is gone."""
     pattern = re.compile(re.escape(f".{out.name}.tmp-") + r"(\d+)")
     removed = []
     for path in out.parent.glob(f".{out.name}.tmp-*"):
         match = pattern.match(path.name)
-        if match and int(match.group(1)) != os.getpid() and not _pid_alive(int(match.group(1))):
+        if match and int(match.group(1)) != os.getpid() and not pid_alive(int(match.group(1))):
             path.unlink(missing_ok=True)
             removed.append(path)
     if removed:

@@ -15,6 +15,7 @@ import mlflow
 from mlflow.data.sources import LocalArtifactDatasetSource
 from mlflow.data.meta_dataset import MetaDataset
 
+from latentlens.build.processes import pid_alive
 from latentlens.build.progress import get_logger
 
 log = get_logger(__name__)
@@ -91,7 +92,7 @@ def mark_killed_runs(client: mlflow.MlflowClient, experiment_id: str) -> list[st
     host = socket.gethostname()
     dead = {r.info.run_id for r in running
             if r.data.tags.get(HOST_TAG) == host and r.data.tags.get(PID_TAG, "").isdigit()
-            and not _pid_alive(int(r.data.tags[PID_TAG]))}
+            and not pid_alive(int(r.data.tags[PID_TAG]))}
     killed = [r.info.run_id for r in running
               if r.info.run_id in dead or r.data.tags.get("mlflow.parentRunId") in dead]
     for run_id in killed:
@@ -99,16 +100,6 @@ def mark_killed_runs(client: mlflow.MlflowClient, experiment_id: str) -> list[st
     if dead:
         log.info("marked %d run(s) of %d killed build(s) KILLED", len(killed), len(dead))
     return killed
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def git_commit() -> str:

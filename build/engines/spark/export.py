@@ -126,11 +126,11 @@ def _publish(tmp: Path, target: Path, run_id: str) -> None:
 
 def _remove_stale(target: Path) -> None:
     """Temp directories of killed builds (their pid gone), like build/export/artifact.py's temp files."""
-    from latentlens.build.export.artifact import _pid_alive
+    from latentlens.build.processes import pid_alive
 
     for path in target.parent.glob(f".{target.name}.tmp-*"):
         match = re.search(r"\.tmp-(\d+)$", path.name)
-        if match and int(match.group(1)) != os.getpid() and not _pid_alive(int(match.group(1))):
+        if match and int(match.group(1)) != os.getpid() and not pid_alive(int(match.group(1))):
             shutil.rmtree(path, ignore_errors=True)
 
 
