@@ -4,14 +4,13 @@ from __future__ import annotations
 
 from typing import Annotated, Callable, TypeVar
 
-import duckdb
 from fastapi import Depends, Request
 
 from latentlens.handler.artifact import Artifact, ArtifactUnavailable
 from latentlens.handler.errors import ApiError
 from latentlens.handler.public import public_message
 from latentlens.handler.queries import RowSource
-from latentlens.handler.store import Store
+from latentlens.handler.store import QueryFailed, Store, guarded_call
 
 T = TypeVar("T")
 
@@ -36,25 +35,10 @@ def open_cursor(store: Store) -> tuple[Artifact, RowSource]:
 
 
 def guarded(store: Store, art: Artifact, fn: Callable[..., T], *args) -> T:
-    """Run one query function; a DuckDB failure drops the artifact (reopened next time) and is a 503, never a crash.
-    A store that failed after its own bounded retries (DynamoDB) raises ArtifactUnavailable: a 503 too."""
+    """Run one answer function (store.guarded_call); a DuckDB failure or an unavailable store is a 503, never a crash."""
     try:
-        return fn(*args)
-    except duckdb.Error as exc:
-        store.invalidate(art, exc)
+        return guarded_call(store, art, fn, *args)
+    except QueryFailed:
         raise ApiError(503, "artifact_unreadable", "the artifact failed a query; it will be reopened") from None
     except ArtifactUnavailable as exc:
-        if exc.reason == "table_missing":  # the published table is gone: re-read the pointer next time
-            store.invalidate(art, exc)
         raise unavailable(exc) from None
-
-
-def resolve_genre(art: Artifact, genre: str | None) -> str | None:
-    """Case-insensitive genre name -> the artifact's spelling; an unknown genre is a 422, not an empty list."""
-    if genre is None or genre == "":
-        return None
-    canonical = art.genres.get(genre.casefold())
-    if canonical is None:
-        known = ", ".join(sorted(art.genres.values()))
-        raise ApiError(422, "unknown_genre", f"unknown genre {genre!r}; known: {known}")
-    return canonical

@@ -10,6 +10,8 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from latentlens.handler.answers import AnswerError
+
 logger = logging.getLogger("latentlens.handler")
 
 NO_STORE = {"Cache-Control": "no-store"}
@@ -58,6 +60,10 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(ApiError)
     async def _api_error(_: Request, exc: ApiError) -> JSONResponse:
+        return error_response(exc.status, exc.code, exc.message)
+
+    @app.exception_handler(AnswerError)
+    async def _answer_error(_: Request, exc: AnswerError) -> JSONResponse:  # a rule of handler.answers: 422 or 404
         return error_response(exc.status, exc.code, exc.message)
 
     @app.exception_handler(RequestValidationError)

@@ -11,6 +11,7 @@ import gc
 import logging
 import threading
 import time
+from typing import Callable, TypeVar
 
 import duckdb
 
@@ -19,6 +20,27 @@ from latentlens.handler.queries import DuckDBRows, RowSource
 from latentlens.handler.settings import Settings
 
 logger = logging.getLogger("latentlens.handler")
+
+T = TypeVar("T")
+
+
+class QueryFailed(ArtifactUnavailable):
+    """A query failed inside DuckDB: the store dropped the artifact, and the next use reopens and re-verifies it."""
+
+
+def guarded_call(store: Store, art: Artifact, fn: Callable[..., T], *args) -> T:
+    """Run one answer function on `art`. A DuckDB failure drops the artifact and is QueryFailed; a store that
+    failed after its own bounded retries (DynamoDB) raises ArtifactUnavailable, and a published table that is
+    gone also drops the artifact (the pointer is re-read next time). The routes and latentlens.Lens both call this."""
+    try:
+        return fn(*args)
+    except duckdb.Error as exc:
+        store.invalidate(art, exc)
+        raise QueryFailed("artifact_unreadable", f"the artifact failed a query; it will be reopened ({exc})") from None
+    except ArtifactUnavailable as exc:
+        if exc.reason == "table_missing":
+            store.invalidate(art, exc)
+        raise
 
 
 def make_store(settings: Settings) -> Store:

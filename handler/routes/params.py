@@ -6,10 +6,10 @@ from typing import Annotated
 
 from fastapi import Path, Query
 
-MAX_ID = 2**31 - 1  # ids are DuckDB INTEGERs; larger values can only be unknown
+from latentlens.handler.answers import MAX_ID, MAX_N  # the bounds' one owner (the Python API checks them too)
 
-N = Annotated[int, Query(ge=1, le=100, description="how many results (1..100)")]
-Limit = Annotated[int, Query(ge=1, le=100, description="how many results (1..100)")]
+N = Annotated[int, Query(ge=1, le=MAX_N, description=f"how many results (1..{MAX_N})")]
+Limit = Annotated[int, Query(ge=1, le=MAX_N, description=f"how many results (1..{MAX_N})")]
 Genre = Annotated[str | None, Query(max_length=64, description="a MovieLens genre, e.g. Drama (case-insensitive)")]
 UserId = Annotated[int, Path(ge=1, le=MAX_ID)]
 MovieId = Annotated[int, Path(ge=1, le=MAX_ID)]

@@ -7,7 +7,8 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request
 from starlette.responses import Response
 
-from latentlens.handler import queries
+from latentlens.handler import answers
+from latentlens.handler.answers import MAX_STARS, MIN_STARS
 from latentlens.handler.caching import cached_json
 from latentlens.handler.deps import StoreDep, guarded, open_cursor
 from latentlens.handler.errors import ERROR_RESPONSES, ApiError, ErrorResponse
@@ -15,9 +16,6 @@ from latentlens.handler.models import LikedRecommendations
 from latentlens.handler.routes.params import N, parse_id
 
 router = APIRouter(tags=["recommendations"], responses=ERROR_RESPONSES)
-
-MAX_LIKED = 50
-MIN_STARS, MAX_STARS = 0.5, 5.0
 
 
 def _movie_id(name: str, part: str) -> int:
@@ -31,13 +29,6 @@ def _parts(values: list[str]) -> list[str]:
     return [part.strip() for value in values for part in value.split(",")]
 
 
-def _bounded(name: str, count: int) -> None:
-    if not count:
-        raise ApiError(422, "invalid_parameter", f"{name}: give at least one movie id")
-    if count > MAX_LIKED:
-        raise ApiError(422, "invalid_parameter", f"{name}: at most {MAX_LIKED} movie ids")
-
-
 def _excerpt(text: str, limit: int = 40) -> str:
     return text if len(text) <= limit else text[:limit] + "..."
 
@@ -45,7 +36,7 @@ def _excerpt(text: str, limit: int = 40) -> str:
 def parse_liked(values: list[str]) -> list[int]:
     """`liked=858,1213` (or repeated `liked=`) -> distinct positive ids in the order given."""
     ids = list(dict.fromkeys(_movie_id("liked", part) for part in _parts(values)))
-    _bounded("liked", len(ids))
+    answers.check_count("liked", len(ids))
     return ids
 
 
@@ -54,7 +45,7 @@ def _stars(part: str, text: str) -> float:
         stars = float(text) if text.isascii() else float("nan")
     except ValueError:
         stars = float("nan")
-    if not MIN_STARS <= stars <= MAX_STARS or stars * 2 != int(stars * 2):  # NaN fails the bounds
+    if not answers.valid_stars(stars):
         raise ApiError(422, "invalid_parameter",
                        f"ratings: {_excerpt(part)!r} needs stars from {MIN_STARS:g} to {MAX_STARS:g} in half stars, e.g. 858:4.5")
     return stars
@@ -72,7 +63,7 @@ def parse_ratings(values: list[str]) -> dict[int, float]:
         if ratings.get(movie_id, stars) != stars:
             raise ApiError(422, "invalid_parameter", f"ratings: movie {movie_id} is rated twice with different stars")
         ratings[movie_id] = stars
-    _bounded("ratings", len(ratings))
+    answers.check_count("ratings", len(ratings))
     return ratings
 
 
@@ -96,10 +87,5 @@ async def liked_recommendations(
         raise ApiError(422, "invalid_parameter", "liked or ratings: give at least one movie id")
     given = parse_ratings(ratings) if ratings is not None else dict.fromkeys(parse_liked(liked), 5.0)
     art, cur = open_cursor(store)
-    known = {i: stars for i, stars in given.items() if i in art.movies}
-    if not known:
-        raise ApiError(404, "movie_not_found", "none of the given movies is in the catalogue")
-    items = guarded(store, art, queries.rated, art, cur, known, n)
-    unknown = sorted(set(given) - set(known))
-    body = {"liked": list(known), "ratings": {str(i): stars for i, stars in known.items()}, "unknown": unknown, "items": items}
+    body = guarded(store, art, answers.for_ratings, art, cur, given, n)
     return cached_json(request, body, art.etag, store.settings.cache_max_age)

@@ -5,9 +5,9 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
-from latentlens.handler import queries
+from latentlens.handler import answers
 from latentlens.handler.caching import cached_json
-from latentlens.handler.deps import StoreDep, guarded, open_cursor, resolve_genre
+from latentlens.handler.deps import StoreDep, guarded, open_cursor
 from latentlens.handler.errors import ERROR_RESPONSES
 from latentlens.handler.models import UserRecommendations
 from latentlens.handler.routes.params import Genre, N, UserId
@@ -21,11 +21,5 @@ async def user_recommendations(request: Request, store: StoreDep, user_id: UserI
     that contributed most (computed by the build); a user not in the artifact gets the popular list
     (`source: popular`, `because` empty). `genre` filters within the list."""
     art, cur = open_cursor(store)
-    g = resolve_genre(art, genre)
-    items = guarded(store, art, queries.user_recommendations, art, cur, user_id, n, g)
-    source = "personal"
-    if items is None:
-        source = "popular"
-        items = [{**item, "because": []} for item in queries.popular(art, n, g)]
-    body = {"user_id": user_id, "source": source, "genre": g, "items": items}
+    body = guarded(store, art, answers.user_recommendations, art, cur, user_id, n, genre)
     return cached_json(request, body, art.etag, store.settings.cache_max_age)

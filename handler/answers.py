@@ -1,0 +1,220 @@
+"""Every lookup's whole answer, built once for both callers: the HTTP routes (latentlens.handler.routes)
+and the Python API (latentlens.Lens). So a route and `Lens` cannot drift apart: both call these.
+
+The parameter rules live here too (n and limit 1..100, ids 1..2**31-1, at most 50 rated movies in
+half stars from 0.5 to 5, a known genre, a search with a letter or digit). The routes declare the
+same bounds to FastAPI for the OpenAPI document; the checks here are what a Python caller meets.
+A broken rule is InvalidParameter (a ValueError; HTTP 422), an unknown movie NotFound (a
+LookupError; HTTP 404). Nothing here knows about HTTP.
+"""
+
+from __future__ import annotations
+
+import operator
+import string
+from collections.abc import Mapping
+
+from latentlens.handler import queries
+from latentlens.handler.artifact import Artifact
+from latentlens.handler.queries import RowSource
+from latentlens.handler.schema import search_key
+
+MAX_N = 100  # n (and a search's limit): 1..MAX_N
+MAX_ID = 2**31 - 1  # ids are DuckDB INTEGERs; larger values can only be unknown
+MAX_LIKED = 50  # rated or liked movies per request
+MIN_STARS, MAX_STARS = 0.5, 5.0
+MAX_SEARCH_CHARS = 200
+
+# MovieLens moves leading articles to the end ("Godfather, The"), so a query's leading article is dropped.
+_ARTICLES = frozenset({"the", "a", "an", "le", "la", "les", "l'", "el", "los", "las", "il", "der", "die", "das"})
+_MAX_TOKENS = 8
+
+_BUILD_KEYS = ("created_at", "dataset_name", "dataset_sha256", "topn_champion", "rating_champion",
+               "mlflow_run_id", "package_version")
+
+
+class AnswerError(Exception):
+    """A request this artifact cannot answer as asked: a stable `code`, a message, and the HTTP status."""
+
+    status = 400
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+class InvalidParameter(AnswerError, ValueError):
+    """A parameter out of its bounds (HTTP 422)."""
+
+    status = 422
+
+
+class NotFound(AnswerError, LookupError):
+    """The movie (or, for ratings, every given movie) is not in the artifact (HTTP 404)."""
+
+    status = 404
+
+
+def _integer(name: str, value: object) -> int:
+    if isinstance(value, bool):
+        raise InvalidParameter("invalid_parameter", f"{name}: must be an integer, not {value!r}")
+    try:
+        return operator.index(value)  # int and numpy integers; not floats or strings
+    except TypeError:
+        raise InvalidParameter("invalid_parameter", f"{name}: must be an integer, not {value!r}") from None
+
+
+def check_n(value: object, name: str = "n") -> int:
+    """How many results: an integer from 1 to MAX_N."""
+    n = _integer(name, value)
+    if not 1 <= n <= MAX_N:
+        raise InvalidParameter("invalid_parameter", f"{name}: must be from 1 to {MAX_N}, not {n}")
+    return n
+
+
+def check_id(value: object, name: str) -> int:
+    """A user or movie id: an integer from 1 to MAX_ID."""
+    i = _integer(name, value)
+    if not 1 <= i <= MAX_ID:
+        raise InvalidParameter("invalid_parameter", f"{name}: must be from 1 to {MAX_ID}, not {i}")
+    return i
+
+
+def valid_stars(stars: float) -> bool:
+    """0.5 to 5 in half stars (NaN fails the bounds)."""
+    return MIN_STARS <= stars <= MAX_STARS and stars * 2 == int(stars * 2)
+
+
+def check_count(name: str, count: int) -> None:
+    """At least one and at most MAX_LIKED movies given."""
+    if not count:
+        raise InvalidParameter("invalid_parameter", f"{name}: give at least one movie id")
+    if count > MAX_LIKED:
+        raise InvalidParameter("invalid_parameter", f"{name}: at most {MAX_LIKED} movie ids")
+
+
+def resolve_genre(art: Artifact, genre: str | None) -> str | None:
+    """Case-insensitive genre name -> the artifact's spelling; an unknown genre is an error, not an empty list."""
+    if genre is None or genre == "":
+        return None
+    canonical = art.genres.get(genre.casefold()) if isinstance(genre, str) else None
+    if canonical is None:
+        known = ", ".join(sorted(art.genres.values()))
+        raise InvalidParameter("unknown_genre", f"unknown genre {genre!r}; known: {known}")
+    return canonical
+
+
+def search_terms(text: str) -> tuple[list[str], str, str]:
+    """Fold a query like the build folds titles: (tokens that must all occur, whole phrase, phrase without
+    a leading article)."""
+    words = [w.strip(string.punctuation) for w in search_key(text).split()]
+    words = [w for w in words if w]
+    phrase = " ".join(words)
+    while len(words) > 1 and words[0] in _ARTICLES:
+        words = words[1:]
+    tokens = list(dict.fromkeys(words))[:_MAX_TOKENS]
+    return tokens, phrase, " ".join(words)
+
+
+def user_recommendations(art: Artifact, src: RowSource, user_id: int, n: int, genre: str | None) -> dict:
+    """The user's stored list (`source: personal`), or the popular list for a user not in the artifact
+    (`source: popular`, `because` empty); `genre` filters within either."""
+    user_id, n = check_id(user_id, "user_id"), check_n(n)
+    g = resolve_genre(art, genre)
+    items = queries.user_recommendations(art, src, user_id, n, g)
+    source = "personal"
+    if items is None:
+        source = "popular"
+        items = [{**item, "because": []} for item in queries.popular(art, n, g)]
+    return {"user_id": user_id, "source": source, "genre": g, "items": items}
+
+
+def movie(art: Artifact, src: RowSource, movie_id: int) -> dict:  # noqa: ARG001 (art: one signature for all)
+    """One movie and its rating statistics."""
+    movie_id = check_id(movie_id, "movie_id")
+    found = queries.movie(src, movie_id)
+    if found is None:
+        raise NotFound("movie_not_found", f"no movie {movie_id}")
+    return found
+
+
+def similar(art: Artifact, src: RowSource, movie_id: int, n: int) -> dict:
+    """Movies most similar to this one, best first."""
+    movie_id, n = check_id(movie_id, "movie_id"), check_n(n)
+    items = queries.similar(art, src, movie_id, n)
+    if items is None:
+        raise NotFound("movie_not_found", f"no movie {movie_id}")
+    return {"movie_id": movie_id, "items": items}
+
+
+def search_query(text: str) -> tuple[list[str], str, str]:
+    """search_terms of a query that has something to look for (1..200 characters, a letter or digit)."""
+    if not isinstance(text, str) or not 1 <= len(text) <= MAX_SEARCH_CHARS:
+        raise InvalidParameter("invalid_parameter", f"search: must be text of 1 to {MAX_SEARCH_CHARS} characters")
+    terms = search_terms(text)
+    if not terms[0]:
+        raise InvalidParameter("invalid_parameter", "search: needs at least one letter or digit")
+    return terms
+
+
+def search(art: Artifact, text: str, limit: int) -> dict:
+    """Title search, case- and accent-insensitive, forgiving small typos: "the godfather" finds
+    "Godfather, The (1972)"."""
+    limit = check_n(limit, "limit")
+    tokens, phrase, stripped = search_query(text)
+    return {"query": text, "items": queries.search(art, tokens, phrase, stripped, limit)}
+
+
+def popular(art: Artifact, n: int, genre: str | None) -> dict:
+    """Most popular movies overall, or within `genre`."""
+    n = check_n(n)
+    g = resolve_genre(art, genre)
+    return {"genre": g, "items": queries.popular(art, n, g)}
+
+
+def genres(art: Artifact) -> dict:
+    """The genres of this build's catalogue, in alphabetical order (the values `genre` accepts)."""
+    return {"genres": sorted(art.genres.values())}
+
+
+def for_ratings(art: Artifact, src: RowSource, ratings: Mapping[int, float], n: int) -> dict:
+    """Movies for someone who rated the given movies (id -> stars), excluding them; see queries.rated.
+    Ids not in the catalogue are listed under `unknown`; when none is known, NotFound."""
+    n = check_n(n)
+    if not isinstance(ratings, Mapping):
+        raise InvalidParameter("invalid_parameter", "ratings: must be a mapping of movie id to stars, e.g. {858: 4.5}")
+    given: dict[int, float] = {}
+    for key, value in ratings.items():
+        movie_id = check_id(key, "ratings")
+        if isinstance(value, bool) or not isinstance(value, int | float) or not valid_stars(float(value)):
+            raise InvalidParameter("invalid_parameter", f"ratings: {value!r} for movie {movie_id} needs stars from "
+                                   f"{MIN_STARS:g} to {MAX_STARS:g} in half stars")
+        given[movie_id] = float(value)
+    check_count("ratings", len(given))
+    known = {i: stars for i, stars in given.items() if i in art.movies}
+    if not known:
+        raise NotFound("movie_not_found", "none of the given movies is in the catalogue")
+    items = queries.rated(art, src, known, n)
+    unknown = sorted(set(given) - set(known))
+    return {"liked": list(known), "ratings": {str(i): stars for i, stars in known.items()}, "unknown": unknown,
+            "items": items}
+
+
+def _int(value: str) -> int:
+    try:
+        return int(value)
+    except ValueError:
+        return -1
+
+
+def health(art: Artifact) -> dict:
+    """The build's identity and counts, as /health reports them for an open artifact."""
+    info = art.build_info
+    return {
+        "status": "ok",
+        "schema_version": int(info["schema_version"]),
+        "build": {k: info[k] for k in _BUILD_KEYS},
+        "counts": {"users": _int(info["n_users"]), "movies": _int(info["n_movies"]), "ratings": _int(info["n_ratings"])},
+        "artifact_sha256": art.sha256,
+    }
