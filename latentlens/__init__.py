@@ -8,8 +8,65 @@ another distribution's top-level modules (PyPA's `build`, say):
   `latentlens.handler.app.handler`).
 
 In the repository they are the top-level folders `build/` and `handler/`; `latentlens/build` and
-`latentlens/handler` are symlinks to them, which the wheel and the Lambda package follow. This
-module stays import-light (standard library only): the Lambda imports it on every cold start.
+`latentlens/handler` are symlinks to them, which the wheel and the Lambda package follow.
+
+The Python API (README, Python API):
+
+- `latentlens.open(path | "s3://bucket/key" | "dynamodb://NAME")` -> a `Lens`: recommend, similar,
+  for_ratings, liked, search, popular, genres, movie, info, sql; the same answers as the HTTP API;
+- `latentlens.run_build(settings, **fields)` -> the BuildResult of a build run from code (not
+  `latentlens.build(...)`: that name is the pipeline's subpackage);
+- `latentlens.load_model("models:/latentlens-topn@champion")` -> a registered champion with
+  `recommend(user_ids, n)` (top-N) or `predict(pairs)` (rating).
+
+This module stays import-light (standard library only): the Lambda imports it on every cold start.
+The API is resolved on first use (PEP 562), so `import latentlens` loads nothing else.
 """
 
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING
+
 __version__ = "0.1.0"  # the one version: pyproject.toml reads it (tool.hatch.version)
+
+# public name -> (module, attribute), imported on first access
+_LAZY = {
+    "open": ("latentlens.lens", "open"),
+    "Lens": ("latentlens.lens", "Lens"),
+    "NotFound": ("latentlens.handler.answers", "NotFound"),
+    "InvalidParameter": ("latentlens.handler.answers", "InvalidParameter"),
+    "ArtifactUnavailable": ("latentlens.handler.artifact", "ArtifactUnavailable"),
+    "run_build": ("latentlens.runner", "run_build"),
+    "BuildSettings": ("latentlens.build.settings", "BuildSettings"),
+    "EvaluationSettings": ("latentlens.build.settings", "EvaluationSettings"),
+    "load_model": ("latentlens.registered", "load_model"),
+    "RegisteredModel": ("latentlens.registered", "RegisteredModel"),
+}
+_SUBPACKAGES = ("build", "handler")
+
+__all__ = ["__version__", *_LAZY]
+
+if TYPE_CHECKING:  # for type checkers and IDEs; at run time __getattr__ below imports on demand
+    from latentlens.build.settings import BuildSettings, EvaluationSettings
+    from latentlens.handler.answers import InvalidParameter, NotFound
+    from latentlens.handler.artifact import ArtifactUnavailable
+    from latentlens.lens import Lens, open  # noqa: A004
+    from latentlens.registered import RegisteredModel, load_model
+    from latentlens.runner import run_build
+
+
+def __getattr__(name: str):
+    if name in _SUBPACKAGES:
+        return importlib.import_module(f"{__name__}.{name}")
+    try:
+        module, attribute = _LAZY[name]
+    except KeyError:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None
+    value = getattr(importlib.import_module(module), attribute)
+    globals()[name] = value  # later lookups skip __getattr__
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*__all__, *_SUBPACKAGES, *(name for name in globals() if name.startswith("__"))})

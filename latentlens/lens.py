@@ -1,0 +1,150 @@
+"""`latentlens.open(...)`: the lookup API in Python, over the same store and the same answer code as HTTP.
+
+A Lens is a read-only view of one build: a DuckDB artifact on disk, its copy on S3 (`s3://bucket/key`),
+or a table published to DynamoDB (`dynamodb://NAME`). Every method returns what the matching HTTP
+endpoint answers, as the API's own pydantic models (latentlens.handler.models): both call
+latentlens.handler.answers on a latentlens.handler.store, so the two cannot disagree.
+
+Errors: a parameter out of the HTTP API's bounds (n and limit 1..100, ids 1..2**31-1, stars 0.5..5 in
+half stars, at most 50 rated movies, an unknown genre, a search without a letter or digit) raises
+`latentlens.InvalidParameter`, a ValueError; an unknown movie raises `latentlens.NotFound`, a
+LookupError (an unknown *user* is not an error: like HTTP, they get the popular list, `source="popular"`);
+an artifact that cannot be served raises `latentlens.ArtifactUnavailable` naming the source and the
+reason (artifact_missing, manifest_missing, checksum_mismatch, schema_too_old, ...).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING, Any, Callable, TypeVar
+
+from latentlens.handler import answers
+from latentlens.handler.artifact import ArtifactUnavailable
+from latentlens.handler.models import (
+    Health,
+    LikedRecommendations,
+    Movie,
+    PopularMovies,
+    SearchResults,
+    SimilarMovies,
+    UserRecommendations,
+)
+from latentlens.handler.settings import Settings
+from latentlens.handler.store import Store, guarded_call, make_store
+
+if TYPE_CHECKING:
+    import polars as pl
+
+T = TypeVar("T")
+
+
+def open(source: str | os.PathLike[str], **settings: Any) -> Lens:  # noqa: A001 (latentlens.open, like gzip.open)
+    """Open a build for lookups: a `.duckdb` artifact path, `s3://bucket/key`, or `dynamodb://NAME`.
+
+    Keyword arguments are fields of latentlens.handler.settings.Settings (e.g. `tmp_dir`,
+    `verify_checksum`, `s3_endpoint_url`, `dynamodb_endpoint_url`); the rest come from the same
+    LATENTLENS_* environment variables `latentlens serve` reads. The artifact is opened and verified
+    here, so a missing or broken one raises ArtifactUnavailable now, not at the first lookup."""
+    db = os.fspath(source)
+    store = make_store(Settings(**{**settings, "db": db}))
+    try:
+        store.artifact()
+    except ArtifactUnavailable as exc:
+        store.close()
+        raise ArtifactUnavailable(exc.reason, f"cannot open {db} ({exc.reason}): {exc.message}") from None
+    return Lens(store)
+
+
+class Lens:
+    """Read-only lookups over one build; see latentlens.lens for the errors. Use as a context manager,
+    or call close(). Safe to share between threads (each thread gets its own DuckDB cursor).
+    A Lens keeps the build it opened: open again to see a rebuilt artifact."""
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+
+    @property
+    def source(self) -> str:
+        """What was opened: the path, s3:// or dynamodb:// URI."""
+        return self._store.settings.db
+
+    def __repr__(self) -> str:
+        return f"<latentlens.Lens {self.source!r}>"
+
+    def __enter__(self) -> Lens:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close the artifact's connection; a later lookup opens it again."""
+        self._store.close()
+
+    def _answer(self, fn: Callable[..., T], *args: Any) -> T:
+        """One answer function over the artifact and this thread's reads, as a route runs it."""
+        art, rows = self._store.rows()
+        return guarded_call(self._store, art, fn, art, rows, *args)
+
+    def recommend(self, user_id: int, n: int = 10, genre: str | None = None) -> UserRecommendations:
+        """The user's stored top-n (`source="personal"`, each item with `because`: up to 3 of the user's
+        rated movies that contributed most), or the popular list for a user not in the build
+        (`source="popular"`). `genre` (any case) filters within the list. GET /users/{id}/recommendations."""
+        return UserRecommendations.model_validate(self._answer(answers.user_recommendations, user_id, n, genre))
+
+    def similar(self, movie_id: int, n: int = 10) -> SimilarMovies:
+        """The movies most similar to this one, best first. GET /movies/{id}/similar."""
+        return SimilarMovies.model_validate(self._answer(answers.similar, movie_id, n))
+
+    def for_ratings(self, ratings: Mapping[int, float], n: int = 10) -> LikedRecommendations:
+        """Movies for someone who rated these movies ({movie_id: stars}), excluding them: each rated movie's
+        similar list counts with weight (stars - 3) / 2, so low stars push its neighbours down. Ids not in
+        the catalogue come back under `unknown`. GET /recommendations?ratings=858:5,1:1."""
+        return LikedRecommendations.model_validate(self._answer(answers.for_ratings, ratings, n))
+
+    def liked(self, movie_ids: Iterable[int], n: int = 10) -> LikedRecommendations:
+        """for_ratings with every movie at 5 stars. GET /recommendations?liked=858,1213."""
+        return self.for_ratings(dict.fromkeys(movie_ids, 5.0), n)
+
+    def search(self, text: str, limit: int = 10) -> SearchResults:
+        """Title search, case- and accent-insensitive, forgiving small typos. GET /movies?search=..."""
+        art = self._store.artifact()
+        return SearchResults.model_validate(guarded_call(self._store, art, answers.search, art, text, limit))
+
+    def popular(self, genre: str | None = None, n: int = 10) -> PopularMovies:
+        """The most popular movies, overall or within `genre`. GET /popular."""
+        return PopularMovies.model_validate(answers.popular(self._store.artifact(), n, genre))
+
+    def genres(self) -> list[str]:
+        """The genres of this build's catalogue (the values `genre` accepts). GET /genres."""
+        return answers.genres(self._store.artifact())["genres"]
+
+    def movie(self, movie_id: int) -> Movie:
+        """One movie and its rating statistics. GET /movies/{id}."""
+        return Movie.model_validate(self._answer(answers.movie, movie_id))
+
+    def info(self) -> Health:
+        """The build's identity (dataset, champions, MLflow run, created_at), counts and sha256. GET /health."""
+        return Health.model_validate(answers.health(self._store.artifact()))
+
+    def sql(self, query: str, params: list | dict | None = None) -> pl.DataFrame:
+        """Read-only SQL against the artifact (tables in latentlens.handler.schema), as a polars DataFrame.
+
+        `?` or `$name` parameters bind `params`. DuckDB artifacts only (a local file or its s3:// copy);
+        needs polars (the `build` extra). The connection is read-only with external access off, so a
+        query cannot write or read other files; DuckDB's own exceptions (duckdb.Error) report bad SQL."""
+        art = self._store.artifact()
+        if art.conn is None:
+            raise ValueError(f"{self.source}: SQL needs a DuckDB artifact; a DynamoDB table answers the lookups "
+                             "only (open the .duckdb file, or its s3:// copy, for SQL)")
+        try:
+            import polars as pl
+        except ImportError:
+            raise ImportError("Lens.sql needs polars: pip install 'latentlens[build]'") from None
+        cur = art.conn.cursor()
+        try:
+            relation = cur.sql(query, params=params)
+            return pl.DataFrame() if relation is None else relation.pl()  # None: a statement without rows
+        finally:
+            cur.close()
