@@ -15,8 +15,9 @@ os.environ.setdefault("LATENTLENS_PROGRESS", "0")  # keep test logs readable
 
 @pytest.fixture(scope="session")
 def embedded_build(tmp_path_factory: pytest.TempPathFactory):
-    """`latentlens build --quick` on the embedded ml-latest-small, with a real sqlite MLflow store."""
-    from latentlens.build.pipeline import run
+    """`latentlens build --quick` on the embedded ml-latest-small, with a real sqlite MLflow store, run through
+    the Python API (`latentlens.run_build`, which calls latentlens.build.pipeline.run as the CLI does)."""
+    import latentlens
     from latentlens.build.settings import BuildSettings, EvaluationSettings
 
     root = tmp_path_factory.mktemp("embedded-build")
@@ -27,7 +28,7 @@ def embedded_build(tmp_path_factory: pytest.TempPathFactory):
         quick=True,
         evaluation=EvaluationSettings(folds=2),
     )
-    return settings, run(settings)
+    return settings, latentlens.run_build(settings)
 
 
 @pytest.fixture(scope="session")

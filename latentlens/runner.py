@@ -1,0 +1,51 @@
+"""`latentlens.run_build(...)`: a build from code, with the typed settings the CLI makes.
+
+Named `run_build`, not `build`: `latentlens.build` is the pipeline's subpackage (the `build/` folder),
+and a function of that name on the package would either hide it (`latentlens.build.settings` would
+fail) or be replaced by it as soon as anything imports `latentlens.build.cli`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+if TYPE_CHECKING:
+    from latentlens.build.engines.spark.pipeline import SparkBuildResult
+    from latentlens.build.pipeline import BuildResult
+    from latentlens.build.settings import BuildSettings
+
+
+def run_build(settings: BuildSettings | None = None, /, *, engine: Literal["inprocess", "spark"] = "inprocess",
+              spark_master: str = "local[2]", **fields: Any) -> BuildResult | SparkBuildResult:
+    """Run `latentlens build` in this process and return its BuildResult (the comparison table as a polars
+    DataFrame, the champions, the artifact's path and sha256, the MLflow run id).
+
+    `settings` is a latentlens.build.settings.BuildSettings (defaults as the CLI's: the embedded data,
+    artifacts/latentlens.duckdb, artifacts/mlflow.db); keyword `fields` replace its fields, e.g.
+    `run_build(data_dir="data/ml-latest-small", out="/tmp/x.duckdb", quick=True)` (an unknown field is a
+    TypeError). Bad settings or data raise before anything is written (SettingsError, DataError: both
+    ValueErrors). Progress is logged to the `latentlens` logger: `logging.basicConfig(level="INFO")` shows it.
+    `engine="spark"` runs the same build on Apache Spark (the `spark` extra and Java 17+) and returns its
+    SparkBuildResult."""
+    from latentlens.build.cli import check_tracking_uri
+    from latentlens.build.settings import BuildSettings
+
+    chosen = settings if settings is not None else BuildSettings()
+    for name in ("data_dir", "out"):
+        if name in fields and not isinstance(fields[name], Path):
+            fields[name] = Path(fields[name])
+    if fields:
+        chosen = replace(chosen, **fields)
+    check_tracking_uri(chosen.mlflow_uri)
+    if engine == "spark":
+        from latentlens.build.engines.spark.pipeline import run as run_spark
+        from latentlens.build.engines.spark.settings import SparkSettings
+
+        return run_spark(chosen, SparkSettings(master=spark_master))
+    if engine != "inprocess":
+        raise ValueError(f"engine must be 'inprocess' or 'spark', not {engine!r}")
+    from latentlens.build.pipeline import run
+
+    return run(chosen)
