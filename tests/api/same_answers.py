@@ -65,7 +65,7 @@ def outcome(call) -> tuple[int, object]:
         return 404, exc.code
     except AnswerError as exc:  # pragma: no cover - a new kind of answer error would land here
         raise AssertionError(f"unexpected {exc!r}") from None
-    return 200, answer if isinstance(answer, dict) else answer.model_dump(mode="json")
+    return 200, answer if isinstance(answer, dict | list) else answer.model_dump(mode="json")
 
 
 def assert_same(client: TestClient, lens: latentlens.Lens, url: str) -> int:
