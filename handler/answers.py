@@ -10,6 +10,7 @@ LookupError; HTTP 404). Nothing here knows about HTTP.
 
 from __future__ import annotations
 
+import numbers
 import operator
 import string
 from collections.abc import Mapping
@@ -187,7 +188,7 @@ def for_ratings(art: Artifact, src: RowSource, ratings: Mapping[int, float], n: 
     given: dict[int, float] = {}
     for key, value in ratings.items():
         movie_id = check_id(key, "ratings")
-        if isinstance(value, bool) or not isinstance(value, int | float) or not valid_stars(float(value)):
+        if isinstance(value, bool) or not isinstance(value, numbers.Real) or not valid_stars(float(value)):
             raise InvalidParameter("invalid_parameter", f"ratings: {value!r} for movie {movie_id} needs stars from "
                                    f"{MIN_STARS:g} to {MAX_STARS:g} in half stars")
         given[movie_id] = float(value)
