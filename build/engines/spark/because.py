@@ -53,7 +53,8 @@ def _explain_batches(batches, n: int):
     for batch in batches:
         picks = _flat(batch.column("picks"), ("rank", "movie_id", "score", "features"))
         rated = _flat(batch.column("rated"), ("movie_id", "rating", "centred", "features"))
-        users = np.repeat(batch.column("user_id").to_numpy(zero_copy_only=False).astype(np.int32), np.diff(picks["offsets"]))
+        user_ids = batch.column("user_id").to_numpy(zero_copy_only=False).astype(np.int32)
+        users = np.repeat(user_ids, np.diff(picks["offsets"]))
         ids, stars, counts = [], [], []
         for u in range(batch.num_rows):
             p = slice(picks["offsets"][u], picks["offsets"][u + 1])
@@ -67,8 +68,8 @@ def _explain_batches(batches, n: int):
         flat_ids = np.concatenate(ids) if ids else np.zeros(0, np.int64)
         flat_stars = np.concatenate(stars) if stars else np.zeros(0, np.float32)
         offsets = np.concatenate([[0], np.cumsum(np.concatenate(counts) if counts else [])]).astype(np.int32)
-        entries = pa.StructArray.from_arrays([pa.array(flat_ids.astype(np.int32)), pa.array(flat_stars.astype(np.float32))],
-                                             fields=list(reason_type))
+        entries = pa.StructArray.from_arrays(
+            [pa.array(flat_ids.astype(np.int32)), pa.array(flat_stars.astype(np.float32))], fields=list(reason_type))
         yield pa.RecordBatch.from_arrays(
             [pa.array(users), pa.array(picks["rank"].astype(np.int32)), pa.array(picks["movie_id"].astype(np.int32)),
              pa.array(picks["score"].astype(np.float64)), pa.ListArray.from_arrays(pa.array(offsets), entries)],

@@ -63,8 +63,7 @@ def test_because_equals_a_brute_force_on_tiny_factors(spark) -> None:
 def test_embedded_build_reasons_are_the_users_own_liked_movies(spark_build) -> None:
     settings, _ = spark_build
     con = duckdb.connect(str(settings.out), read_only=True)
-    recs = pl.from_arrow(con.execute(
-        "SELECT user_id, movie_id, because FROM user_recommendations").fetch_arrow_table())
+    recs = pl.from_arrow(con.sql("SELECT user_id, movie_id, because FROM user_recommendations").to_arrow_table())
     con.close()
     ratings = pl.read_csv(EMBEDDED / "ratings.csv").select(
         pl.col("userId").alias("user_id"), pl.col("movieId").alias("rated_id"), pl.col("rating").cast(pl.Float32))
