@@ -1,5 +1,6 @@
 """Spark engine vs in-process engine, side by side: wall, peak RSS of the whole process tree
-(driver + JVM + Python workers), NDCG@10 of each engine's models and RMSE of its rating models.
+(driver + JVM + Python workers), CPU seconds of that tree, NDCG@10 of each engine's models and RMSE
+of its rating models, and the Spark/in-process ratios per data set.
 
     python bench/bench_spark.py DATA... [--engines inprocess,spark] [--master local[2]] [--timeout 3600]
                                 [--quick] [--json] [-- EXTRA BUILD ARGS]
@@ -8,7 +9,8 @@ DATA is a MovieLens directory or a synth preset (1m, 5m, ...; generated under /t
 bench_build.resolve_data when missing). Each build is its own `latentlens build` child with
 --out and --mlflow-uri in a temporary directory. Peak RSS sums VmRSS over the child and all
 its descendants, polled every 0.5 s (in local mode the executors live in the one JVM; the
-Python workers of mapInArrow are descendants too). Metrics come from the artifact's
+Python workers of mapInArrow are descendants too); CPU seconds add each process's last polled
+utime + stime (on a shared machine the CPU figure is steadier than the wall). Metrics come from the artifact's
 model_metrics table, the same numbers the build logged to MLflow. The in-process engine runs
 all its models; the Spark engine its three (popularity, ALS explicit, ALS implicit).
 """
@@ -30,8 +32,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_build import child_env, latentlens_bin, resolve_data  # noqa: E402
 
 
-def tree_rss_mb(root: int) -> float:
-    """VmRSS of `root` and every descendant, from /proc (children found through PPid)."""
+TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def tree_rss_mb(root: int, cpu: dict[int, float] | None = None) -> float:
+    """VmRSS of `root` and every descendant, from /proc (children found through PPid); with `cpu`,
+    also each tree process's utime + stime in seconds, written into it by pid."""
     parents: dict[int, int] = {}
     rss: dict[int, float] = {}
     for entry in os.listdir("/proc"):
@@ -51,6 +57,14 @@ def tree_rss_mb(root: int) -> float:
             if parent == pid and child not in tree:
                 tree.add(child)
                 frontier.append(child)
+    if cpu is not None:
+        for pid in tree:
+            try:
+                with open(f"/proc/{pid}/stat") as fh:
+                    stat = fh.read().rsplit(")", 1)[1].split()
+                cpu[pid] = (int(stat[11]) + int(stat[12])) / TICKS
+            except (OSError, IndexError, ValueError):
+                continue
     return sum(rss.get(p, 0.0) for p in tree)
 
 
@@ -67,11 +81,12 @@ def run(data: Path, engine: str, master: str, quick: bool, extra: list[str], tim
         proc = subprocess.Popen(cmd, env=child_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
                                 start_new_session=True)
         peak = [0.0]
+        cpu: dict[int, float] = {}
         tail: list[str] = []
 
         def poll() -> None:
             while proc.poll() is None:
-                peak[0] = max(peak[0], tree_rss_mb(proc.pid))
+                peak[0] = max(peak[0], tree_rss_mb(proc.pid, cpu))
                 time.sleep(0.5)
 
         def read() -> None:
@@ -88,7 +103,11 @@ def run(data: Path, engine: str, master: str, quick: bool, extra: list[str], tim
             os.killpg(proc.pid, signal.SIGTERM)
             code = proc.wait()
         wall = time.perf_counter() - started
-        row = {"data": data.name, "engine": engine, "exit": code, "wall_s": round(wall, 1), "peak_rss_mb": round(peak[0])}
+        for t in threads:
+            t.join(timeout=5)
+        row = {"data": data.name, "engine": engine, "exit": code, "wall_s": round(wall, 1),
+               "cpu_s": round(sum(cpu.values()), 1), "peak_rss_mb": round(peak[0]),
+               "load_avg": round(os.getloadavg()[0], 1)}
         if code != 0:
             row["error"] = "".join(tail[-8:])
             return row
@@ -127,17 +146,25 @@ def main() -> int:
     if args.json:
         print(json.dumps(rows, indent=2))
         return 0
-    print(f"{'data':<18} {'engine':<10} {'ratings':>10} {'wall s':>8} {'peak RSS MB':>12}  champion / NDCG@10 / RMSE")
+    print(f"{'data':<18} {'engine':<10} {'ratings':>10} {'wall s':>8} {'CPU s':>8} {'peak RSS MB':>12}  "
+          "champion / NDCG@10 / RMSE")
     for r in rows:
         if r["exit"] != 0:
-            print(f"{r['data']:<18} {r['engine']:<10} {'':>10} {r['wall_s']:>8} {r['peak_rss_mb']:>12}  "
+            print(f"{r['data']:<18} {r['engine']:<10} {'':>10} {r['wall_s']:>8} {r['cpu_s']:>8} {r['peak_rss_mb']:>12}  "
                   f"failed ({r['exit']})")
             continue
         best_rmse = min(r["rmse"].values()) if r["rmse"] else float("nan")
-        print(f"{r['data']:<18} {r['engine']:<10} {r['n_ratings']:>10} {r['wall_s']:>8} {r['peak_rss_mb']:>12}  "
+        print(f"{r['data']:<18} {r['engine']:<10} {r['n_ratings']:>10} {r['wall_s']:>8} {r['cpu_s']:>8} "
+              f"{r['peak_rss_mb']:>12}  "
               f"{r['topn_champion']} {r['ndcg_at_10'].get(r['topn_champion'], float('nan')):.4f} / "
               f"best RMSE {best_rmse:.4f}")
-        print(f"{'':<30} NDCG@10 {r['ndcg_at_10']}  RMSE {r['rmse']}")
+        print(f"{'':<30} NDCG@10 {r['ndcg_at_10']}  RMSE {r['rmse']}  (load avg at end {r['load_avg']})")
+    for name in dict.fromkeys(r["data"] for r in rows):
+        pair = {r["engine"]: r for r in rows if r["data"] == name and r["exit"] == 0}
+        if {"spark", "inprocess"} <= set(pair):
+            s, i = pair["spark"], pair["inprocess"]
+            print(f"{name}: Spark / in-process: wall {s['wall_s'] / i['wall_s']:.1f}x, CPU {s['cpu_s'] / i['cpu_s']:.1f}x, "
+                  f"peak RSS {s['peak_rss_mb'] / i['peak_rss_mb']:.1f}x")
     return 0
 
 

@@ -60,6 +60,16 @@ def _genre_names(path: Path) -> list[str]:
     return table["genre"].to_list()
 
 
+def read_movies(items_path: Path, genre_path: Path) -> pl.DataFrame:
+    """u.item with its genre flags named by u.genre (also the Spark engine's catalogue reader)."""
+    names = _genre_names(genre_path)
+    items = read_table(items_path, ITEMS, _latin1(items_path))
+    flags = [pl.when(pl.col(f"g{i}") == 1).then(pl.lit(name)) for i, name in enumerate(names) if name != "unknown"]
+    movies = finish_movies(items.select("movie_id", "title", pl.concat_list(flags).list.drop_nulls().alias("genres")))
+    release_year = items["release_date"].str.slice(-4).cast(pl.Int32, strict=False)
+    return movies.with_columns(pl.coalesce(pl.col("year"), release_year).alias("year"))
+
+
 def read_100k_release(directory: Path) -> RawRelease:
     ratings_path, items_path, genre_path = (directory / n for n in REQUIRED)
     require_regular_file(ratings_path)
@@ -67,12 +77,7 @@ def read_100k_release(directory: Path) -> RawRelease:
         raise DataError(ratings_path, "empty file (0 bytes)")
     require_text(ratings_path)
     ratings = read_table(ratings_path, RATINGS)
-    names = _genre_names(genre_path)
-    items = read_table(items_path, ITEMS, _latin1(items_path))
-    flags = [pl.when(pl.col(f"g{i}") == 1).then(pl.lit(name)) for i, name in enumerate(names) if name != "unknown"]
-    movies = finish_movies(items.select("movie_id", "title", pl.concat_list(flags).list.drop_nulls().alias("genres")))
-    release_year = items["release_date"].str.slice(-4).cast(pl.Int32, strict=False)
-    movies = movies.with_columns(pl.coalesce(pl.col("year"), release_year).alias("year"))
+    movies = read_movies(items_path, genre_path)
     users_path = directory / "u.user"
     has_users = exists_at_all(users_path)
     users = read_table(users_path, USERS, _latin1(users_path)).select(list(USERS_SCHEMA)) if has_users else None

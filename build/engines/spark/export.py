@@ -145,12 +145,6 @@ def assemble_duckdb(root: Path, out: Path) -> ArtifactReport:
     frames = {name: read_table(root, name) for name in (*SPARK_TABLES, *DRIVER_TABLES)}
     info = frames[schema.BUILD_INFO]
     recommendations = frames[schema.USER_RECOMMENDATIONS]
-    if "because" not in recommendations.columns:
-        # The Spark engine computes no reasons yet: each pick gets an empty `because` list (the schema's
-        # column is NOT NULL); /recommendations?ratings= still explains from similar_movies.
-        reason = pl.Struct({"movie_id": pl.Int32, "rating": pl.Float32})
-        recommendations = recommendations.with_columns(
-            pl.Series("because", [[]] * recommendations.height, dtype=pl.List(reason)))
     tables = ArtifactTables(
         movies=frames[schema.MOVIES],
         user_recommendations=recommendations,

@@ -1,7 +1,7 @@
 """Read one MovieLens release on Spark, with the loader's rules and the loader's errors.
 
-Layouts: "csv" (ratings.csv + movies.csv), "dat" (ratings.dat + movies.dat, `::`) and
-"parquet" (ratings.parquet, a file or a directory of parts, with userId/movieId/rating/timestamp
+Layouts: "csv" (ratings.csv + movies.csv), "dat" (ratings.dat + movies.dat, `::`), "100k"
+(u.data, tab-separated, + u.item + u.genre) and "parquet" (ratings.parquet, a file or a directory of parts, with userId/movieId/rating/timestamp
 or user_id/movie_id/rating/timestamp; movies from movies.csv or movies.parquet when present).
 Ratings stay distributed; only the catalogue (movies, links: thousands of rows) is read on the
 driver, by the loader's own readers, so its checks and messages are the loader's.
@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 
 import polars as pl
 
-from latentlens.build.data.formats import csv_layout, dat_layout
+from latentlens.build.data.formats import csv_layout, dat_layout, k100_layout
 from latentlens.build.data.formats.reading import read_file, read_table, sha256_files
 from latentlens.build.data.formats.titles import finish_movies, genres_expr, placeholder_movies
 from latentlens.build.data.tables import LINKS_SCHEMA, MOVIES_SCHEMA
@@ -88,13 +88,15 @@ def detect(files: Files, root: str) -> _Layout:
         one_million = "users.dat" in has
         return _Layout("dat", "ratings.dat", "::", False, (1.0, 5.0) if one_million else (0.5, 5.0),
                        1.0 if one_million else 0.5)
+    if "u.data" in has or "u.item" in has:  # the loader's order: csv, dat, 100k
+        for name in ("u.data", "u.item"):
+            if name not in has:
+                raise data_error(files.join(root, name), f"required file {name} is missing (100k layout)")
+        return _Layout("100k", "u.data", "\t", False, (1.0, 5.0), 1.0)
     if "ratings.parquet" in has:
         return _Layout("parquet", "ratings.parquet", None, False, (0.5, 5.0), 0.5)
-    if "u.data" in has:
-        raise data_error(root, "the ML-100K layout (u.data) is read by the in-process engine only; "
-                               "convert it to ratings.parquet or use --engine inprocess")
     shown = ", ".join(sorted(has)[:12]) + (", ..." if len(has) > 12 else "") if has else "an empty directory"
-    raise data_error(root, "unknown MovieLens layout: expected ratings.csv, ratings.dat or ratings.parquet; "
+    raise data_error(root, "unknown MovieLens layout: expected ratings.csv, ratings.dat, u.data or ratings.parquet; "
                            f"found {shown}")
 
 
@@ -309,6 +311,14 @@ def _catalogue(files: Files, root: str, layout: _Layout, scratch: Path) -> tuple
         raw = read_table(path, dat_layout.MOVIES, dat_layout.transcode(path, text=True, latin1_fallback=one_million))
         movies = finish_movies(raw.with_columns(genres_expr(pl.col("genres"))))
         movies_uri = files.join(root, "movies.dat")
+    elif layout.name == "100k":
+        genre_uri = files.join(root, "u.genre")
+        if not files.is_file(genre_uri):
+            raise data_error(genre_uri, "required file u.genre is missing")
+        items, genres = local("u.item"), local("u.genre")
+        local("u.user")  # not used, but part of the release's digest, as in-process
+        movies = k100_layout.read_movies(items, genres)
+        movies_uri = files.join(root, "u.item")
     elif (path := local("movies.csv")) is not None:
         movies = finish_movies(read_file(path, csv_layout.MOVIES).with_columns(genres_expr(pl.col("genres"))))
         movies_uri = files.join(root, "movies.csv")
@@ -324,7 +334,7 @@ def _catalogue(files: Files, root: str, layout: _Layout, scratch: Path) -> tuple
         movies, movies_uri = pl.DataFrame(schema=MOVIES_SCHEMA), root
     repeat = movies.select((~pl.col("movie_id").is_first_distinct()).arg_true().first()).item()
     if repeat is not None:
-        line = repeat + (2 if layout.name != "dat" else 1)
+        line = repeat + (1 if layout.name in ("dat", "100k") else 2)
         raise data_error(movies_uri, f"movie id {movies['movie_id'][repeat]} listed twice", line=line)
     return movies.cast(MOVIES_SCHEMA), links.cast(LINKS_SCHEMA), read
 
@@ -340,7 +350,7 @@ def _add_unknown_movies(ratings: DataFrame, movies: pl.DataFrame, notes: list[st
         return movies
     unknown = pl.Series("movie_id", sorted(int(r["movie_id"]) for r in unknown_rows), dtype=pl.Int32)
     n_ratings = sum(int(r["count"]) for r in unknown_rows)
-    name = {"dat": "movies.dat", "parquet": "movies.parquet"}.get(layout.name, "movies.csv")
+    name = {"dat": "movies.dat", "100k": "u.item", "parquet": "movies.parquet"}.get(layout.name, "movies.csv")
     note = (f"{unknown.len()} movie ids used by {n_ratings} ratings (or tags) are missing from "
             f"{name}: kept, with placeholder movies 'Unknown movie <id>'")
     log.warning(note)

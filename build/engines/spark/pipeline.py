@@ -21,6 +21,7 @@ import polars as pl
 
 import latentlens.build
 from latentlens.build.engines.spark import evaluate as spark_eval
+from latentlens.build.engines.spark.because import with_because
 from latentlens.build.engines.spark import export as spark_export
 from latentlens.build.engines.spark import models
 from latentlens.build.engines.spark.io import SparkRelease, read_release
@@ -158,6 +159,7 @@ def _run(settings: BuildSettings, spark_settings: SparkSettings, spark: SparkSes
             candidates = models.als_candidates(finals[topn_champ])
         users = ratings.select("user_id").distinct()
         recs = models.top_unseen(candidates, users, ratings, settings.top_n, n_items)
+        recs = with_because(recs, ratings, finals["als_implicit"].itemFactors, schema.BECAUSE_N)
         similar = _similar_movies(finals["als_implicit"], ratings, release, settings, spark_settings)
         weighted = models.weighted_scores(ratings).persist()
         n_rated = ratings.select("movie_id").distinct().count()

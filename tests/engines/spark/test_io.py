@@ -127,3 +127,60 @@ def test_parquet_without_a_column_is_a_clear_error(spark, tmp_path) -> None:
     pl.DataFrame({"userId": [1], "movieId": [1], "rating": [4.0]}).write_parquet(root / "ratings.parquet")
     with pytest.raises(DataError, match="missing column timestamp"):
         read_release(spark, root, False, tmp_path)
+
+
+def _hundred_k(root: Path, n_ratings: int = 3000) -> Path:
+    """An ML-100K-layout release cut from the embedded data: whole stars, genre flags, Latin-1 u.item."""
+    from tests.conftest import EMBEDDED
+    from tests.data.conftest import U_GENRE, u_item_line, write
+
+    ratings = pl.read_csv(EMBEDDED / "ratings.csv", n_rows=n_ratings)
+    stars = ratings["rating"].ceil().cast(pl.Int32)
+    write(root, "u.data", "".join(f"{u}\t{m}\t{s}\t{t}\n" for u, m, s, t in
+                                  zip(ratings["userId"], ratings["movieId"], stars, ratings["timestamp"])))
+    movies = pl.read_csv(EMBEDDED / "movies.csv").filter(pl.col("movieId").is_in(ratings["movieId"].implode()))
+    names = U_GENRE.split()
+    index = {line.split("|")[0]: int(line.split("|")[1]) for line in names}
+    lines = []
+    for n, (movie, title, genres) in enumerate(movies.iter_rows()):
+        if n == 5:
+            continue  # one rated movie missing from u.item: a placeholder, as in-process
+        flags = {index[g] for g in genres.split("|") if g in index} or {0}
+        lines.append(u_item_line(movie, title.replace("|", "/"), "01-Jan-1995", flags))
+    write(root, "u.item", "".join(lines), encoding="latin-1")
+    write(root, "u.genre", U_GENRE)
+    write(root, "u.user", "1|24|M|technician|85711\n")
+    return root
+
+
+def test_the_100k_layout_reads_as_in_process(spark, tmp_path, small_splits) -> None:
+    path = _hundred_k(tmp_path / "ml-100k")
+    release = read_release(spark, path, False, tmp_path)
+    ref = load_movielens(path)
+    assert release.layout == "100k" and release.rating_scale == ref.rating_scale == (1.0, 5.0)
+    assert len(_collect(release)) == 3000
+    assert _collect(release) == sorted(ref.ratings.select("user_id", "movie_id", "rating", "timestamp").rows())
+    assert release.movies.equals(ref.movies)
+    assert release.notes == ref.notes and "u.item" in release.notes[0]
+    assert release.sha256 == ref.sha256
+
+
+def _set_field(path: Path, line: int, field: int, value: str) -> None:
+    lines = path.read_text().split("\n")
+    fields = lines[line - 1].split("\t")
+    fields[field] = value
+    lines[line - 1] = "\t".join(fields)
+    path.write_text("\n".join(lines))
+
+
+@pytest.mark.parametrize("change, fragment", [
+    (lambda d: _set_field(d / "u.data", line=250, field=2, value="4.5"),
+     ":250: rating 4.5 is not on the scale 1..5 in steps of 1"),
+    (lambda d: (d / "u.data").write_text("1\t2\t3\t4\n" * 700 + "1\tx\t3\t4\n"), ":701: movie_id: 'x' is not"),
+    (lambda d: (d / "u.genre").unlink(), "required file u.genre is missing"),
+    (lambda d: (d / "u.item").unlink(), "required file u.item is missing (100k layout)"),
+])
+def test_the_100k_layouts_errors_are_the_loaders(spark, tmp_path, small_splits, change, fragment) -> None:
+    path = _hundred_k(tmp_path / "bad", n_ratings=400)
+    change(path)
+    assert fragment in _both_fail(spark, path, tmp_path)
