@@ -134,6 +134,9 @@ def serve(db: str, host: str = "127.0.0.1", port: int = 8000, workers: int = 1, 
     request-head size and time (build/serve_protocol.py; LATENTLENS_SERVE_MAX_HEADER_BYTES,
     LATENTLENS_SERVE_HEADER_TIMEOUT_S). The port is checked before the banner; a missing local
     artifact is a warning (the API answers 503 until it is built); a replaced one is reopened.
+    With one worker the banner comes once the server listens, after uvicorn's own start lines, so
+    the output ends with the line to open the page (`make run`) and every curl line works when
+    shown; `--workers N` prints it first (the workers log their start after it).
     """
     import uvicorn
 
@@ -145,6 +148,26 @@ def serve(db: str, host: str = "127.0.0.1", port: int = 8000, workers: int = 1, 
     if warning := missing_artifact_warning(db, command):
         print(warning, file=sys.stderr, flush=True)
     os.environ["LATENTLENS_DB"] = db
-    print(banner(db, host, port), flush=True)
-    uvicorn.run("latentlens.build.serve:create_app", factory=True, host=host, port=port, workers=workers, log_level="info",
-                access_log=access_log, http="latentlens.build.serve_protocol:BoundedHttpToolsProtocol", loop="auto")
+    options = dict(factory=True, host=host, port=port, workers=workers, log_level="info", access_log=access_log,
+                   http="latentlens.build.serve_protocol:BoundedHttpToolsProtocol", loop="auto")
+    if workers > 1:
+        print(banner(db, host, port), flush=True)
+        uvicorn.run("latentlens.build.serve:create_app", **options)
+        return
+    announcement = banner(db, host, port)
+
+    class AnnouncingServer(uvicorn.Server):
+        """uvicorn's server, printing the banner once it listens (after its "Uvicorn running on" line)."""
+
+        async def startup(self, sockets=None) -> None:
+            await super().startup(sockets)
+            if self.started:
+                print(announcement, flush=True)
+
+    server = AnnouncingServer(uvicorn.Config("latentlens.build.serve:create_app", **options))
+    try:
+        server.run()
+    except KeyboardInterrupt:
+        pass
+    if not server.started:
+        sys.exit(3)  # as uvicorn.run: the server never started (its error is logged above)

@@ -23,7 +23,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         title="LatentLens",
         summary="Read-only MovieLens recommendations served from one DuckDB file.",
         version="1",
-        docs_url=None,  # our own /docs, with Swagger UI's assets served locally (latentlens.handler.routes.page)
+        docs_url=None,  # our own /docs and /redoc, with their assets served locally (latentlens.handler.routes.page)
+        redoc_url=None,
         # No 307 from /x/ to /x: Starlette's builds an absolute Location from the Host header (see
         # http_guards for the relative redirect we answer instead), and the redirect of a dot-segment
         # path ("/movies/%2e%2e%2f" -> "/movies/..") would land a client on the page.

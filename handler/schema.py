@@ -86,6 +86,9 @@ PUBLIC_COLUMNS: dict[str, tuple[str, ...]] = {
 # the user's mean rating), content similarity where no item-kNN neighbour contributes; empty when
 # none does (build/export/because.py).
 BECAUSE_N = 3
+# ... stored for each user's first BECAUSE_RANKS picks only; ranks after it carry an empty list. The page
+# shows 10; all 100 ranks would make the column ~5x larger (~144 MB of a ~275 MB artifact at ML-25M).
+BECAUSE_RANKS = 20
 
 # Ranked lists: (table, key columns identifying one list). Ranks within a list are 1..n.
 RANKED_LISTS: dict[str, tuple[str, ...]] = {

@@ -59,6 +59,40 @@ def edit_distance(a: str, b: str) -> int:
     return prev[-1]
 
 
+def _having(rows: list[int], texts: list[str], parts: list[str], chunk: int = 512) -> Iterable[int]:
+    """The rows whose text contains every part, in order, filtered a chunk at a time by one comprehension
+    per part: checking candidates one by one through the tiers' predicates was most of a search's time
+    when common words left thousands of them (5-8 ms at ML-25M), and chunks keep the early stop at
+    `limit` when most candidates match."""
+    if not parts:
+        return rows
+
+    def filtered() -> Iterator[int]:
+        for start in range(0, len(rows), chunk):
+            kept = rows[start:start + chunk]
+            for part in parts:
+                kept = [row for row in kept if part in texts[row]]
+            yield from kept
+
+    return filtered()
+
+
+def _in_every(groups: list[list[tuple[int, ...]]]) -> set[int]:
+    """The rows in the union of every group's postings, for every group: a set is built for the smallest
+    group only, the others are intersected into it (building a set per group was most of the time of a
+    query of several words)."""
+    groups = sorted(groups, key=lambda group: sum(map(len, group)))
+    rows: set[int] = set().union(*groups[0])
+    for group in groups[1:]:
+        if not rows:
+            break
+        if len(group) == 1:
+            rows.intersection_update(group[0])
+        else:
+            rows = set().union(*(rows.intersection(posting) for posting in group))
+    return rows
+
+
 class _Lines:
     """Strings joined as "\\nA\\nB...", so one C-level find locates a substring and bisect names its line."""
 
@@ -165,31 +199,30 @@ class TitleIndex:
         return False
 
     def _starting_words(self, starts: list[str]) -> Iterable[int]:
-        """Ascending rows where a word starts with the rarest of `starts` (a superset of the tier)."""
-        best: set[int] | None = None
+        """Ascending rows where a word starts with each of `starts` (a superset of the tier when a start
+        spans words): the rows of every start that is not common, intersected, then checked for the rest."""
+        groups: list[list[tuple[int, ...]]] = []
+        unchecked: list[str] = []  # starts the gathered rows do not settle: common ones, and those spanning words
         for start in starts:
-            first = start.split()[0]
+            first, *rest = start.split()
             lo = bisect_left(self._plain_words, first)
             hi = bisect_left(self._plain_words, first + _AFTER_EVERY_CHAR, lo)
-            if hi - lo > self._few_words:
+            postings = self._plain_postings[lo:hi]
+            if hi - lo > self._few_words or sum(map(len, postings)) > self._few_rows:
+                unchecked.append(start)
                 continue
-            rows: set[int] = set()
-            for posting in self._plain_postings[lo:hi]:
-                if len(rows) + len(posting) > self._few_rows:
-                    break
-                rows.update(posting)
-            else:
-                if best is None or len(rows) < len(best):
-                    best = rows
-        if best is None:  # only common word starts: scan the keys in row order, which finds them early
+            groups.append(postings)
+            if rest:
+                unchecked.append(start)
+        if not groups:  # only common word starts: scan the keys in row order, which finds them early
             return self._word_key_lines.containing(max(starts, key=len))
-        return sorted(best)
+        return _having(sorted(_in_every(groups)), self.word_keys, unchecked)
 
     def _corrections(self, tokens: list[str]) -> Iterator[list[str]]:
         """Token lists with each misspelt token (4+ characters, in no title) replaced by close title words."""
         options: list[list[str]] = []
         for token in tokens:
-            if len(token) >= MIN_TYPO_LENGTH and token.isalnum() and self._rows_with_rare(token) == set():
+            if len(token) >= MIN_TYPO_LENGTH and token.isalnum() and self._rare_postings(token) == []:
                 close = self._close_words(token)
                 if not close:
                     return
@@ -231,20 +264,19 @@ class TitleIndex:
 
     def _containing_all(self, tokens: list[str]) -> Iterable[int]:
         """Ascending rows that may contain every token (a superset when only common tokens are given)."""
-        rare = [rows for rows in map(self._rows_with_rare, tokens) if rows is not None]
-        if not rare:
+        gathered = [(token, self._rare_postings(token)) for token in tokens]
+        groups = [postings for _, postings in gathered if postings is not None]
+        if not groups:
             return self._key_lines.containing(max(tokens, key=len))
-        rare.sort(key=len)
-        return sorted(rare[0].intersection(*rare[1:]))
+        common = [token for token, postings in gathered if postings is None]
+        return _having(sorted(_in_every(groups)), self.keys, common)
 
-    def _rows_with_rare(self, token: str) -> set[int] | None:
-        """Rows whose key contains `token`, or None when the token is too common to gather this way."""
-        rows: set[int] = set()
-        for n, word in enumerate(self._words.containing(token)):
-            if n == self._few_words:
-                return None
-            posting = self._postings[word]
-            if len(rows) + len(posting) > self._few_rows:
-                return None
-            rows.update(posting)
-        return rows
+    def _rare_postings(self, token: str) -> list[tuple[int, ...]] | None:
+        """The postings of the words containing `token` (their union: the rows whose key contains it; [] when
+        no word does), or None when the token is too common to gather this way. Counted, not built: a
+        common token costs a few additions, not a discarded set."""
+        words = list(itertools.islice(self._words.containing(token), self._few_words + 1))
+        postings = [self._postings[word] for word in words]
+        if len(words) > self._few_words or sum(map(len, postings)) > self._few_rows:
+            return None
+        return postings

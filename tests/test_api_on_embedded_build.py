@@ -117,6 +117,19 @@ def test_a_users_reasons_are_movies_they_rated_with_their_stars(client, embedded
             assert stars[reason["movie_id"]] == reason["rating"] and reason["rating"] > mean  # above their mean
 
 
+def test_reasons_are_stored_for_each_users_first_ranks_only(client) -> None:
+    """Reasons for ranks 1..BECAUSE_RANKS (what keeps the column small at ML-25M); later ranks answer `[]`."""
+    from latentlens.handler.schema import BECAUSE_RANKS
+
+    explained_ranks = []
+    for user_id in range(1, 101):
+        items = client.get(f"/users/{user_id}/recommendations", params={"n": 100}).json()["items"]
+        assert len(items) == 100
+        explained_ranks += [i["rank"] for i in items if i["because"]]
+    assert max(explained_ranks) == BECAUSE_RANKS  # reasons up to the cut, none after it
+    assert len(explained_ranks) > 0.8 * 100 * BECAUSE_RANKS  # and most of the first ranks have them
+
+
 def test_rarely_rated_movies_get_neighbours_with_enough_co_raters(client, embedded_build) -> None:
     """Lord of the Rings (1978), 15 ratings, used to get Home Alone 2 and Patch Adams; a CF neighbour now
     needs 5 people who rated both, checked here for every movie with fewer than 20 ratings."""

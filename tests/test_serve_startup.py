@@ -56,7 +56,7 @@ def test_serve_warns_at_start_when_the_artifact_is_missing(tmp_path) -> None:
     missing = tmp_path / "not-built.duckdb"
     served = Served(["--db", str(missing), "--port", str(port)], tmp_path)
     try:
-        output = served.wait_for("Uvicorn running on")
+        output = served.wait_for("in a browser")
         warning = next(line for line in output.splitlines() if "warning" in line)
         assert f"no artifact at {missing}" in warning and f"build --out {missing}" in warning
         assert output.index("warning") < output.index("LatentLens API on")

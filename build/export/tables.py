@@ -10,7 +10,7 @@ import polars as pl
 from latentlens.build.data.tables import MovieLensData
 from latentlens.build.export.because import Reasons
 from latentlens.build.models.base import Interactions, Vocabulary
-from latentlens.handler.schema import search_key
+from latentlens.handler.schema import BECAUSE_RANKS, search_key
 
 
 def movies_table(data: MovieLensData) -> pl.DataFrame:
@@ -69,10 +69,19 @@ def because_column(reasons: Reasons, item_vocab: Vocabulary) -> pl.Series:
 
 
 def user_recommendations(full: Interactions, items: np.ndarray, scores: np.ndarray,
-                         explain: Callable[[np.ndarray, np.ndarray], Reasons]) -> pl.DataFrame:
-    """Each user's top-n with `because`: `explain(user_idx, item_idx)` of every kept pair."""
+                         explain: Callable[[np.ndarray, np.ndarray], Reasons],
+                         explained_ranks: int = BECAUSE_RANKS) -> pl.DataFrame:
+    """Each user's top-n with `because`: `explain(user_idx, item_idx)` of the pairs ranked 1..explained_ranks
+    in their list; later ranks get an empty list (see schema.BECAUSE_RANKS: the column's size)."""
     def because(rows: np.ndarray, cols: np.ndarray) -> dict[str, pl.Series]:
-        return {"because": because_column(explain(rows, items[rows, cols]), full.items)}
+        # rows come sorted (np.nonzero), so a pair's 0-based rank is its offset from its row's first pair
+        rank = np.arange(rows.size) - np.searchsorted(rows, rows)
+        head = np.flatnonzero(rank < explained_ranks)
+        explained = explain(rows[head], items[rows[head], cols[head]])
+        reasons = Reasons(np.full((rows.size, explained.items.shape[1]), -1, dtype=np.int64),
+                          np.zeros((rows.size, explained.items.shape[1]), dtype=np.float32))
+        reasons.items[head], reasons.ratings[head] = explained.items, explained.ratings
+        return {"because": because_column(reasons, full.items)}
 
     return ranked_frame("user_id", full.users.ids, "movie_id", items, scores, full.items, extra=because)
 

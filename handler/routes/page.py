@@ -1,8 +1,9 @@
-"""GET / (the page for people) and GET /docs with Swagger UI served from here, not from a CDN.
+"""GET / (the page for people), GET /docs (Swagger UI) and GET /redoc (ReDoc), their assets served from
+here, not from a CDN.
 
 The page is plain HTML, CSS and JS kept as package data in handler/page/, inlined into one
 document on first use so a single route serves it (and it loads the same under any prefix:
-a REST API stage, a custom domain's base path). Swagger UI's assets come from the
+a REST API stage, a custom domain's base path). Swagger UI's and ReDoc's assets come from the
 fastapi-offline package, which bundles them; nothing is copied into this repository.
 """
 
@@ -13,7 +14,7 @@ from functools import cache
 from pathlib import Path
 
 from fastapi import APIRouter
-from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
 from fastapi.responses import HTMLResponse
 from starlette.responses import FileResponse, Response
 
@@ -22,11 +23,14 @@ from latentlens.handler.errors import ApiError
 router = APIRouter()
 
 PAGE_DIR = Path(__file__).resolve().parent.parent / "page"
-# Swagger UI's files as fastapi-offline ships them; located without importing the package.
+# Swagger UI's and ReDoc's files as fastapi-offline ships them; located without importing the package.
 _OFFLINE = importlib.util.find_spec("fastapi_offline")
 DOCS_ASSETS = {name: media for name, media in (("swagger-ui-bundle.js", "text/javascript"),
-                                               ("swagger-ui.css", "text/css"), ("favicon.png", "image/png"))}
+                                               ("swagger-ui.css", "text/css"), ("favicon.png", "image/png"),
+                                               ("redoc.standalone.js", "text/javascript"))}
 ASSET_MAX_AGE = 86400
+# Images (and the page's other loads) only from this origin; data: for ReDoc's inline icons.
+REDOC_CSP = "default-src 'self' blob: data: 'unsafe-inline'; img-src 'self' data:"
 
 
 def docs_asset_dir() -> Path:
@@ -59,6 +63,20 @@ async def docs() -> HTMLResponse:
                                swagger_js_url="docs/assets/swagger-ui-bundle.js",
                                swagger_css_url="docs/assets/swagger-ui.css",
                                swagger_favicon_url="docs/assets/favicon.png")
+
+
+@router.get("/redoc", include_in_schema=False)
+async def redoc() -> HTMLResponse:
+    """ReDoc, like /docs: the schema and the script by relative URLs, and no Google Fonts (FastAPI's
+    own /redoc loads both the script and the fonts from CDNs). ReDoc's sidebar footer still asks
+    cdn.redoc.ly for its logo, with no option to turn that off; the page's Content-Security-Policy
+    lets images come only from here, so the browser never sends that request and ReDoc drops the
+    image (it hides the logo when it fails to load)."""
+    html = get_redoc_html(openapi_url="openapi.json", title="LatentLens API",
+                          redoc_js_url="docs/assets/redoc.standalone.js",
+                          redoc_favicon_url="docs/assets/favicon.png", with_google_fonts=False)
+    html.headers["Content-Security-Policy"] = REDOC_CSP
+    return html
 
 
 @router.get("/docs/assets/{name}", include_in_schema=False)

@@ -8,7 +8,8 @@ import scipy.sparse as sp
 
 from latentlens.build.export.because import explain
 from latentlens.build.export.similar import SimilarSettings, blended_neighbours, co_raters
-from latentlens.build.export.tables import because_column
+from latentlens.build.export.because import Reasons
+from latentlens.build.export.tables import because_column, user_recommendations
 from latentlens.build.models.base import Interactions, Vocabulary
 
 
@@ -32,6 +33,26 @@ def test_because_is_the_largest_similarity_times_centred_rating():
     column = because_column(reasons, data.items)
     assert column.to_list() == [[{"movie_id": 11, "rating": 4.0}, {"movie_id": 10, "rating": 5.0}],
                                 [{"movie_id": 10, "rating": 5.0}], []]
+
+
+def test_reasons_are_stored_for_the_first_ranks_only():
+    """The export asks for reasons of ranks 1..explained_ranks of each list, counted after dropping padding,
+    and stores an empty list for the later ranks."""
+    data = interactions([(0, 0, 5.0), (1, 1, 4.0), (2, 2, 3.0)], 3, 6)
+    items = np.array([[1, 2, 3, 4], [-1, -1, -1, -1], [3, 4, 5, -1]])  # user 1 has nothing, user 2 three picks
+    scores = np.where(items >= 0, 1.0 - np.arange(4) / 10, -np.inf)
+    asked = []
+
+    def explain(users: np.ndarray, movies: np.ndarray) -> Reasons:
+        asked.append(list(zip(users.tolist(), movies.tolist())))
+        return Reasons(np.stack([movies, -np.ones_like(movies)], axis=1), np.full((users.size, 2), 4.5, np.float32))
+
+    frame = user_recommendations(data, items, scores, explain, explained_ranks=2)
+    assert asked == [[(0, 1), (0, 2), (2, 3), (2, 4)]]  # one call, the first two ranks of each list
+    got = {(u, r): [b["movie_id"] for b in because]
+           for u, r, because in zip(frame["user_id"], frame["rank"], frame["because"].to_list())}
+    assert got == {(100, 1): [11], (100, 2): [12], (100, 3): [], (100, 4): [],
+                   (102, 1): [13], (102, 2): [14], (102, 3): []}
 
 
 def test_co_raters_are_counted_for_pairs_with_a_rare_movie():

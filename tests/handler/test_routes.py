@@ -323,6 +323,28 @@ def test_docs_load_swagger_from_this_app_by_relative_urls(client):
     assert r.status_code == 404 and r.json()["error"]["code"] == "not_found"
 
 
+@pytest.mark.parametrize("page", ["/docs", "/redoc"])
+def test_every_asset_of_the_docs_pages_is_served_by_this_app(client, page):
+    """Whatever /docs and /redoc reference (scripts, styles, icons, the schema) resolves to this app and
+    is answered by it; nothing points at another host (FastAPI's own pages load from two CDNs)."""
+    import re
+    from urllib.parse import urljoin, urlsplit
+
+    r = client.get(page)
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/html")
+    html = r.text
+    absolute = [u for u in re.findall(r"""https?://[^\s"'<>)]+""", html) if urlsplit(u).hostname != "127.0.0.1"]
+    assert absolute == []
+    refs = re.findall(r"""(?:src|href|spec-url)=["']([^"']+)["']""", html) + re.findall(r"""url: ?["']([^"']+)["']""", html)
+    assert "openapi.json" in refs and any(ref.endswith(".js") for ref in refs), refs
+    base = "http://testserver" + page
+    for ref in refs:
+        url = urljoin(base, ref)
+        assert urlsplit(url).netloc == "testserver", (page, ref)
+        asset = client.get(urlsplit(url).path)
+        assert asset.status_code == 200 and len(asset.content) > 0, (page, ref, asset.status_code)
+
+
 def test_genres_lists_the_catalogues_genres(client):
     assert client.get("/genres").json() == {"genres": ["(no genres listed)", "Action", "Adventure", "Animation",
                                                        "Children", "Comedy", "Crime", "Drama", "Fantasy", "Mystery",

@@ -40,13 +40,18 @@ def test_serve_runs_uvicorn_over_the_artifact(artifact, tmp_path):
     threading.Thread(target=lambda: [lines.put(line) for line in proc.stdout], daemon=True).start()
     seen = []
     try:
-        while not any("Uvicorn running on" in line for line in seen):
+        while not any(line.startswith("Open http") for line in seen):
             try:
                 seen.append(lines.get(timeout=30))
             except queue.Empty:
-                raise AssertionError("uvicorn did not start within 30 s:\n" + "".join(seen)) from None
+                raise AssertionError("no banner within 30 s:\n" + "".join(seen)) from None
         output = "".join(seen)
         assert f"curl -s 'http://127.0.0.1:{port}/health'" in output
+        # what `make run` ends with: the banner comes after all of uvicorn's start lines, the page's line last
+        banner_at = output.index("LatentLens API on")
+        for started in ("Started server process", "Application startup complete", "Uvicorn running on"):
+            assert output.index(started) < banner_at, output
+        assert seen[-1].startswith(f"Open http://127.0.0.1:{port}/ in a browser")
         r = httpx.get(f"http://127.0.0.1:{port}/movies", params={"search": "the godfather"}, timeout=10)
         assert r.status_code == 200 and r.json()["items"][0]["movie_id"] == 858
         assert "etag" in r.headers

@@ -12,10 +12,11 @@ from infra import artifact, sam, settings, stage
 from tests.infra.cfn_yaml import text_of
 from tests.infra.conftest import REPO_ROOT
 
-# Routes outside the OpenAPI schema. The page, /docs with its assets and /openapi.json are routed
-# (the API's face and documentation for users); /redoc and the OAuth2 redirect deliberately are not.
-ROUTED_DOCS = {("GET", "/"), ("GET", "/docs"), ("GET", "/docs/assets/{name}"), ("GET", "/openapi.json")}
-UNROUTED_DOCS = {"/redoc", "/docs/oauth2-redirect"}
+# Routes outside the OpenAPI schema. The page, /docs and /redoc with their assets and /openapi.json are
+# routed (the API's face and documentation for users); the OAuth2 redirect deliberately is not.
+ROUTED_DOCS = {("GET", "/"), ("GET", "/docs"), ("GET", "/redoc"), ("GET", "/docs/assets/{name}"),
+               ("GET", "/openapi.json")}
+UNROUTED_DOCS = {"/docs/oauth2-redirect"}
 
 # The one wildcard IAM allows no way around: Lambda names log streams at run time, so the role
 # may write any stream, but only inside the function's own log group.

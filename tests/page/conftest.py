@@ -50,17 +50,25 @@ def server(embedded_build, tmp_path_factory):
 
 
 class Recorder:
-    """Every request a page made, so a test can assert none left 127.0.0.1."""
+    """Every request a page made, so a test can assert none left 127.0.0.1. A request the page's
+    Content-Security-Policy blocked (Chromium reports it as a request that failed with "csp") was
+    never sent, so it is kept apart in `blocked`."""
 
     def __init__(self) -> None:
         self.urls: list[str] = []
+        self.blocked: list[str] = []
 
     def __call__(self, request) -> None:
         self.urls.append(request.url)
 
+    def failed(self, request) -> None:
+        if request.failure == "csp":
+            self.blocked.append(request.url)
+
     def outside(self, origin: str) -> list[str]:
         host = urlsplit(origin).netloc
-        return [u for u in self.urls if urlsplit(u).scheme not in ("data", "blob", "about") and urlsplit(u).netloc != host]
+        return [u for u in self.urls if urlsplit(u).scheme not in ("data", "blob", "about") and urlsplit(u).netloc != host
+                and u not in self.blocked]
 
 
 @pytest.fixture
@@ -70,8 +78,84 @@ def page(chromium, tmp_path):
     context = chromium.new_context(viewport={"width": 1200, "height": 900})
     recorder = Recorder()
     context.on("request", recorder)
+    context.on("requestfailed", recorder.failed)
     pg = context.new_page()
     pg.set_default_timeout(15_000)
     pg.recorder = recorder
     yield pg
     context.close()
+
+
+class StageGateway:
+    """A stand-in for API Gateway's REST API on 127.0.0.1: every browser request to /<stage>/... becomes the
+    committed SAM event (tests/events/rest_api_v1.json via tests.handler.events.rest_v1, stage in
+    requestContext.path, not in `path`), answered by the real Lambda entry in this process; anything
+    outside the stage is API Gateway's 403. What `sam local start-api` would do, without Docker."""
+
+    def __init__(self, db: Path, tmp: Path, stage: str = "prod") -> None:
+        import asyncio
+        import base64
+        import threading
+        from concurrent.futures import ThreadPoolExecutor
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        from latentlens.handler.app import create_app
+        from latentlens.handler.lambda_entry import LambdaEntry
+        from latentlens.handler.settings import Settings
+        from tests.handler.events import lambda_context, rest_v1
+
+        self.app = create_app(Settings(db=str(db), tmp_dir=str(tmp)))
+        entry = LambdaEntry(self.app)
+        prefix = f"/{stage}"
+        # One invocation at a time on one thread with its own event loop, as one Lambda container serves
+        # them (Mangum runs the app on the thread's loop; Playwright holds the main thread's).
+        self.container = ThreadPoolExecutor(1, initializer=lambda: asyncio.set_event_loop(asyncio.new_event_loop()))
+        container = self.container
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                if not (self.path == prefix or self.path.startswith(prefix + "/")):
+                    return self._send(403, {"content-type": "application/json"}, b'{"message":"Forbidden"}')
+                event = rest_v1(self.path[len(prefix):] or "/", headers={k.lower(): v for k, v in self.headers.items()})
+                event["requestContext"]["stage"] = stage
+                response = container.submit(entry, event, lambda_context()).result()
+                body = response.get("body") or ""
+                data = base64.b64decode(body) if response.get("isBase64Encoded") else body.encode()
+                headers = {k.lower(): v for k, v in (response.get("headers") or {}).items()}
+                for k, v in (response.get("multiValueHeaders") or {}).items():
+                    headers[k.lower()] = ", ".join(v)
+                self._send(response["statusCode"], headers, data)
+
+            def _send(self, status: int, headers: dict[str, str], data: bytes) -> None:
+                self.send_response(status)
+                for k, v in headers.items():
+                    if k not in ("content-length", "connection"):
+                        self.send_header(k, v)
+                self.send_header("content-length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, *args) -> None:  # quiet, like the rest of the suite
+                pass
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.origin = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        self.url = self.origin + prefix
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread.start()
+
+    def stop(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+        self.container.shutdown()
+        self.app.state.store.close()
+
+
+@pytest.fixture(scope="module")
+def stage_gateway(embedded_build, tmp_path_factory):
+    settings, _ = embedded_build
+    gateway = StageGateway(settings.out, tmp_path_factory.mktemp("stage-lambda"))
+    try:
+        yield gateway
+    finally:
+        gateway.stop()

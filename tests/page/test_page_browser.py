@@ -160,3 +160,39 @@ def test_docs_work_offline(page, server):
     page.wait_for_selector(".opblock-summary-path:has-text('/recommendations')")
     assert page.recorder.outside(server.url) == []
     assert any(u.endswith("/docs/assets/swagger-ui-bundle.js") for u in page.recorder.urls)
+
+
+def test_redoc_works_offline(page, server):
+    """ReDoc renders from this server alone. Its sidebar asks cdn.redoc.ly for a logo whatever its options
+    say; the page's Content-Security-Policy makes Chromium refuse that before sending it (if a ReDoc
+    upgrade drops the logo, the wait for that refusal times out: then delete it)."""
+    with page.expect_event("requestfailed", lambda r: r.url.startswith("https://cdn.redoc.ly/")) as refused:
+        page.goto(server.url + "/redoc")
+    assert refused.value.failure == "csp"
+    page.wait_for_selector("h1:has-text('LatentLens')")
+    page.wait_for_selector("text=/recommendations")
+    page.wait_for_selector("text=API docs by Redocly")
+    page.wait_for_selector("img[alt='redocly logo']", state="detached")  # ReDoc drops the image it could not load
+    assert page.recorder.outside(server.url) == []
+    assert any(u.endswith("/docs/assets/redoc.standalone.js") for u in page.recorder.urls)
+
+
+def test_the_page_works_under_a_stage_prefix_through_the_lambda_entry(page, stage_gateway):
+    """Opened at /prod/ behind a REST API stand-in that hands every request to the Lambda entry as an API
+    Gateway event: search, a movie, rated picks, the footer and /docs all load, and every request the page
+    makes stays under /prod/ (its URLs are relative; a root-absolute one would get the gateway's 403)."""
+    from urllib.parse import urlsplit
+
+    page.goto(stage_gateway.url + "/")
+    page.wait_for_selector("#build:text-matches('ml-latest-small')")
+    search_and_open(page, "godfather", "The Godfather (1972)")
+    assert page.locator("#similar li button").count() == 10
+    page.select_option("#stars", "5")
+    page.click("#rate")
+    page.wait_for_selector("#picks li .why")
+    page.click("a[href=docs]")
+    page.wait_for_selector(".opblock-summary-path:has-text('/recommendations')")
+    paths = [urlsplit(u).path for u in page.recorder.urls if urlsplit(u).scheme in ("http", "https")]
+    assert {"/prod/", "/prod/health", "/prod/movies/858", "/prod/docs", "/prod/openapi.json"} <= set(paths), paths
+    assert all(p.startswith("/prod/") for p in paths), paths
+    assert page.recorder.outside(stage_gateway.origin) == []

@@ -19,7 +19,7 @@ from tests.reliability.conftest import make_settings
 
 LAMBDA_RESPONSE_LIMIT = 6_291_456  # bytes, the whole invocation response
 GET_PATHS = ["/health", "/movies/858", "/movies/858/similar?n=2", "/movies?search=godfather", "/popular?n=3",
-             "/users/1/recommendations?n=2", "/recommendations?liked=858", "/openapi.json", "/docs"]
+             "/users/1/recommendations?n=2", "/recommendations?liked=858", "/openapi.json", "/docs", "/redoc"]
 EVIL_HOSTS = [{"host": "evil.example"}, {"host": "evil.example", "x-forwarded-host": "evil.example"},
               {"host": "evil.example:443", "x-forwarded-proto": "https"}]
 SLASHED = ["/health/", "/movies/858/", "/movies/858/similar/?n=2", "/popular/?genre=Drama", "//evil.example/",
@@ -86,7 +86,7 @@ def test_head_of_an_error_is_the_errors_status_without_a_body(client: TestClient
 
 
 @pytest.mark.parametrize("method", ["FOO", "PROPFIND", "BREW"])
-@pytest.mark.parametrize("path", ["/health", "/movies/858", "/openapi.json", "/docs"])
+@pytest.mark.parametrize("path", ["/health", "/movies/858", "/openapi.json", "/docs", "/redoc"])
 def test_unknown_method_is_a_json_405_allowing_get_and_head(client: TestClient, method, path):
     r = client.request(method, path)
     assert r.status_code == 405 and r.headers["content-type"] == "application/json"
