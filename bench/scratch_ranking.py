@@ -17,7 +17,8 @@ import polars as pl
 
 from latentlens.build.evaluate.splits import temporal_holdout
 from latentlens.build.evaluate.topn import evaluate_topn
-from latentlens.build.models.base import FitContext, Interactions, Vocabulary
+from latentlens.build.interactions import Interactions, Vocabulary
+from latentlens.build.models.base import FitContext
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "ml-latest-small"
 

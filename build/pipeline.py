@@ -19,17 +19,18 @@ import numpy as np
 import polars as pl
 
 import latentlens
+from latentlens.build.build_info import git_commit
 from latentlens.build.data.loader import LoadOptions, load_movielens
 from latentlens.build.data.summary import summarize
 from latentlens.build.data.tables import MovieLensData
-from latentlens.build.evaluate.compare import (
+from latentlens.build.sampling import sample_ratings
+from latentlens.build.stages.evaluate import (
     RATING_PROTOCOL,
     ModelEvaluation,
     champions,
     comparison_table,
     evaluate_model,
     fit_context,
-    sample_ratings,
 )
 from latentlens.build.evaluate.protocol import evaluation_data
 from latentlens.build.export import because
@@ -43,11 +44,12 @@ from latentlens.build.export.artifact import (
 )
 from latentlens.build.export.because import Reasons
 from latentlens.build.export.similar import SimilarSettings, blended_neighbours
-from latentlens.build.export.query import format_table
+from latentlens.build.report import format_table, markdown_table
 from latentlens.build.interactions import to_interactions
 from latentlens.build.minimum import check_minimum, topn_skip_reason
 from latentlens.build.models import registry
-from latentlens.build.models.base import Interactions, ModelConfig, Recommender
+from latentlens.build.interactions import Interactions
+from latentlens.build.models.base import ModelConfig, Recommender
 from latentlens.build.progress import get_logger, progress
 from latentlens.build.scale import ScalePlan, choose_scale, plan_for
 from latentlens.build.settings import BuildSettings, EvaluationSettings, SettingsError
@@ -183,7 +185,7 @@ def run(settings: BuildSettings) -> BuildResult:
             "mlflow_tracking_uri": settings.mlflow_uri,
             "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
             "package_version": latentlens.__version__,
-            "git_commit": runs.git_commit(),
+            "git_commit": git_commit(),
             "seed": settings.seed,
             "top_n": settings.top_n,
             "similar_n": settings.similar_n,
@@ -227,7 +229,7 @@ def _check_pins(settings: BuildSettings, specs: list[registry.ModelSpec], plan: 
 
 def _log_build_context(settings: BuildSettings, evaluation: EvaluationSettings, scale: str,
                        data: MovieLensData, workdir: Path) -> dict:
-    mlflow.set_tags({"git_commit": runs.git_commit(), "dataset": data.name, "dataset_sha256": data.sha256,
+    mlflow.set_tags({"git_commit": git_commit(), "dataset": data.name, "dataset_sha256": data.sha256,
                      "package_version": latentlens.__version__})
     mlflow.log_params({"data_dir": str(settings.data_dir), "seed": settings.seed, "quick": settings.quick,
                        "scale": scale, "folds": evaluation.folds, "test_fraction": evaluation.test_fraction,
@@ -276,16 +278,6 @@ def _log_comparison(comparison: pl.DataFrame, evaluations: list[ModelEvaluation]
                 if e.rating_folds and e.rating_protocol == RATING_PROTOCOL}
     if per_fold:
         mlflow.log_artifact(str(plots.rmse_per_fold(per_fold, workdir / "rmse_per_fold.png")), "plots")
-
-
-def markdown_table(frame: pl.DataFrame) -> str:
-    def cell(v: object) -> str:
-        return "" if v is None else f"{v:.4f}" if isinstance(v, float) else str(v)
-
-    head = "| " + " | ".join(frame.columns) + " |"
-    rule = "|" + "|".join("---" for _ in frame.columns) + "|"
-    body = ["| " + " | ".join(cell(v) for v in row) + " |" for row in frame.rows()]
-    return "\n".join([head, rule, *body]) + "\n"
 
 
 def _retrain_on_all(settings: BuildSettings, inputs: registry.ModelInputs, full: Interactions,

@@ -12,7 +12,8 @@ from collections.abc import Callable
 import numpy as np
 
 from latentlens.build.evaluate.metrics import mae, rmse
-from latentlens.build.models.base import FitContext, Interactions, Recommender
+from latentlens.build.interactions import Interactions
+from latentlens.build.models.base import FitContext, Recommender
 from latentlens.build.progress import get_logger, progress
 
 log = get_logger(__name__)

@@ -11,7 +11,8 @@ import numpy as np
 import scipy.sparse as sp
 
 from latentlens.build.evaluate.metrics import ranking_metrics
-from latentlens.build.models.base import Interactions, Recommender
+from latentlens.build.interactions import Interactions
+from latentlens.build.models.base import Recommender
 from latentlens.build.progress import get_logger
 
 log = get_logger(__name__)

@@ -22,17 +22,11 @@ from pydantic import Field
 from latentlens.build.evaluate.metrics import hit_matrix
 from latentlens.build.evaluate.splits import temporal_holdout
 from latentlens.build.evaluate.topn import relevant_matrix
-from latentlens.build.models.base import (
-    FitCache,
-    FitContext,
-    Interactions,
-    ModelConfig,
-    Recommender,
-    exclude_rows,
-    sample_users,
-    spread_to_catalogue,
-    top_n,
-)
+from latentlens.build.interactions import Interactions
+from latentlens.build.models.base import FitContext, ModelConfig, Recommender
+from latentlens.build.models.fit_cache import FitCache
+from latentlens.build.models.ranking import exclude_rows, spread_to_catalogue, top_n
+from latentlens.build.sampling import sample_users
 from latentlens.build.models.content import ContentConfig, ContentKNN
 from latentlens.build.models.ease import EASE, EASEConfig
 from latentlens.build.models.popularity import Popularity, PopularityConfig

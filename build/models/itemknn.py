@@ -19,15 +19,9 @@ import numpy as np
 import scipy.sparse as sp
 from pydantic import Field
 
-from latentlens.build.models.base import (
-    FitContext,
-    Interactions,
-    ModelConfig,
-    ModelError,
-    Recommender,
-    top_entries_per_row,
-    top_n,
-)
+from latentlens.build.interactions import Interactions
+from latentlens.build.models.base import FitContext, ModelConfig, ModelError, Recommender
+from latentlens.build.models.ranking import top_entries_per_row, top_n
 from latentlens.build.progress import get_logger, progress
 
 log = get_logger(__name__)

@@ -12,7 +12,9 @@ from dataclasses import dataclass, field
 import scipy.sparse as sp
 
 from latentlens.build.data.tables import MovieLensData
-from latentlens.build.models.base import FitCache, Recommender, Vocabulary
+from latentlens.build.interactions import Vocabulary
+from latentlens.build.models.base import Recommender
+from latentlens.build.models.fit_cache import FitCache
 from latentlens.build.scale import Scale
 from latentlens.build.settings import SettingsError
 

@@ -17,7 +17,8 @@ import pandas as pd
 from mlflow.entities.model_registry import ModelVersion
 
 import latentlens
-from latentlens.build.models.base import Interactions, Recommender
+from latentlens.build.interactions import Interactions
+from latentlens.build.models.base import Recommender
 
 CHAMPION_ALIAS = "champion"
 

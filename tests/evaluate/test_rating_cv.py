@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from latentlens.build.evaluate.rating_cv import cross_validate, kfold_splits
-from latentlens.build.models.base import FitContext, Interactions, Vocabulary
+from latentlens.build.interactions import Interactions, Vocabulary
+from latentlens.build.models.base import FitContext
 from latentlens.build.models.baseline import Baseline, BaselineConfig
 
 

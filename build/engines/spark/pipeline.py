@@ -20,6 +20,7 @@ import mlflow
 import polars as pl
 
 import latentlens.build
+from latentlens.build.build_info import git_commit
 from latentlens.build.engines.spark import evaluate as spark_eval
 from latentlens.build.engines.spark import export as spark_export
 from latentlens.build.engines.spark import models
@@ -27,9 +28,9 @@ from latentlens.build.engines.spark.io import SparkRelease, read_release
 from latentlens.build.engines.spark.session import spark_session
 from latentlens.build.engines.spark.settings import SparkSettings
 from latentlens.build.engines.spark.split import temporal_holdout
-from latentlens.build.evaluate.compare import TOPN_PROTOCOL, ModelEvaluation, champions, comparison_table
+from latentlens.build.stages.evaluate import TOPN_PROTOCOL, ModelEvaluation, champions, comparison_table
 from latentlens.build.export.artifact import ArtifactReport
-from latentlens.build.export.query import format_table
+from latentlens.build.report import format_table
 from latentlens.build.progress import get_logger, progress
 from latentlens.build.scale import choose_scale, plan_for
 from latentlens.build.settings import BuildSettings, EvaluationSettings, SettingsError
@@ -278,7 +279,7 @@ def _metric_rows(evaluations: list[ModelEvaluation]) -> pl.DataFrame:
 
 def _log_context(settings: BuildSettings, spark_settings: SparkSettings, evaluation: EvaluationSettings, scale: str,
                  release: SparkRelease, spark: SparkSession) -> None:
-    mlflow.set_tags({"git_commit": runs.git_commit(), "dataset": release.name, "dataset_sha256": release.sha256,
+    mlflow.set_tags({"git_commit": git_commit(), "dataset": release.name, "dataset_sha256": release.sha256,
                      "package_version": latentlens.build.__version__, "engine": "spark", "spark_version": spark.version,
                      "spark_master": spark.sparkContext.master})
     mlflow.log_params({"data_dir": str(settings.data_dir), "seed": settings.seed, "quick": settings.quick,
@@ -295,7 +296,7 @@ def _log_context(settings: BuildSettings, spark_settings: SparkSettings, evaluat
 
 
 def _log_comparison(comparison: pl.DataFrame, workdir: Path) -> None:
-    from latentlens.build.pipeline import markdown_table
+    from latentlens.build.report import markdown_table
 
     csv_path, md_path = workdir / "comparison.csv", workdir / "comparison.md"
     comparison.write_csv(csv_path)
@@ -397,7 +398,7 @@ def _build_info(settings: BuildSettings, release: SparkRelease, n_users: int, n_
         "mlflow_tracking_uri": settings.mlflow_uri,
         "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "package_version": latentlens.build.__version__,
-        "git_commit": runs.git_commit(),
+        "git_commit": git_commit(),
         "seed": settings.seed,
         "top_n": settings.top_n,
         "similar_n": settings.similar_n,

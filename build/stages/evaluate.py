@@ -10,7 +10,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 import polars as pl
 
-from latentlens.build.models.base import FitContext, Interactions, ModelConfig, Recommender
+from latentlens.build.interactions import Interactions
+from latentlens.build.models.base import FitContext, ModelConfig, Recommender
 from latentlens.build.models.registry import ModelInputs, ModelSpec
 from latentlens.build.settings import EvaluationSettings
 
@@ -53,15 +54,6 @@ class ModelEvaluation:
                 rows += [(self.name, RATING_PROTOCOL, f"{k}_fold{i}", float(v)) for k, v in fold.items()]
         rows += [(self.name, self.rating_protocol, k, v) for k, v in self.rating_mean.items()]
         return rows
-
-
-def sample_ratings(data: Interactions, max_ratings: int | None, rng: np.random.Generator) -> Interactions:
-    """A uniform sample of at most `max_ratings` ratings, vocabularies unchanged (all if None)."""
-    if max_ratings is None or data.n_ratings <= max_ratings:
-        return data
-    mask = np.zeros(data.n_ratings, dtype=bool)
-    mask[rng.choice(data.n_ratings, max_ratings, replace=False)] = True
-    return data.subset(mask)
 
 
 def evaluate_model(
