@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import ClassVar, Self
 
 import numpy as np
@@ -31,7 +31,7 @@ class ModelError(RuntimeError):
 class FitContext:
     """Options of one training run: randomness comes from `rng`, never from a global seed."""
 
-    rng: np.random.Generator = field(default_factory=lambda: np.random.default_rng(42))
+    rng: np.random.Generator  # the caller's stream (stages.evaluate.fit_context: the build's seed per model)
     show_progress: bool = True
     n_threads: int = 2
 

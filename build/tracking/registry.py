@@ -20,7 +20,7 @@ import latentlens
 from latentlens.build.interactions import Interactions
 from latentlens.build.models.base import Recommender
 
-CHAMPION_ALIAS = "champion"
+from latentlens.build.tracking.tracker import CHAMPION_ALIAS  # noqa: E402  (re-exported)
 
 
 @dataclass(frozen=True)

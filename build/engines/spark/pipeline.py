@@ -28,7 +28,8 @@ from latentlens.build.engines.spark.io import SparkRelease, read_release
 from latentlens.build.engines.spark.session import spark_session
 from latentlens.build.engines.spark.settings import SparkSettings
 from latentlens.build.engines.spark.split import temporal_holdout
-from latentlens.build.stages.evaluate import TOPN_PROTOCOL, ModelEvaluation, champions, comparison_table
+from latentlens.build.stages.champions import choose_champions
+from latentlens.build.stages.evaluate import TOPN_PROTOCOL, ModelEvaluation, comparison_table
 from latentlens.build.export.artifact import ArtifactReport
 from latentlens.build.report import format_table
 from latentlens.build.progress import get_logger, progress
@@ -135,15 +136,10 @@ def _run(settings: BuildSettings, spark_settings: SparkSettings, spark: SparkSes
             evaluations.append(ev)
             if config is not None:
                 tuned[name] = config
-        comparison = comparison_table(evaluations)
-        best_topn, best_rating = champions(evaluations)
-        topn_champ = settings.topn_champion or best_topn
-        rating_champ = settings.rating_champion or best_rating
-        log.info("champions: top-N %s, rating %s", topn_champ, rating_champ)
-        mlflow.set_tags({"topn_champion": topn_champ or "", "rating_champion": rating_champ or "",
-                         "topn_champion_by_metric": best_topn or "", "rating_champion_by_metric": best_rating or "",
-                         "champions_pinned": ",".join(k for k, p in (("topn", settings.topn_champion),
-                                                                     ("rating", settings.rating_champion)) if p)})
+        comparison = comparison_table(evaluations, evaluation.k)
+        champs = choose_champions(evaluations, settings)  # the in-process build's rule and tags
+        topn_champ, rating_champ = champs.topn, champs.rating
+        mlflow.set_tags(champs.tags())
         _log_comparison(comparison, scratch)
 
         finals = {}
