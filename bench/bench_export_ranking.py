@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from latentlens.build.data.loader import load_movielens
-from latentlens.build.evaluate.compare import fit_context
+from latentlens.build.stages.evaluate import fit_context
 from latentlens.build.interactions import to_interactions
 from latentlens.build.models import registry
 from latentlens.build.progress import configure_logging

@@ -19,7 +19,8 @@ import numpy as np
 
 from latentlens.build.evaluate.metrics import mae, rmse
 from latentlens.build.evaluate.rating_cv import cross_validate
-from latentlens.build.models.base import FitContext, Interactions, Recommender
+from latentlens.build.interactions import Interactions
+from latentlens.build.models.base import FitContext, Recommender
 from latentlens.build.models.baseline import Baseline
 from latentlens.build.models.biased_mf import BiasedMF, BiasedMFConfig
 from latentlens.build.models.knn_baseline import KNNBaseline, KNNBaselineConfig

@@ -17,7 +17,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 os.environ.setdefault("LATENTLENS_PROGRESS", "0")
 
 from latentlens.build.data.loader import load_movielens  # noqa: E402
-from latentlens.build.evaluate.compare import evaluate_model  # noqa: E402
+from latentlens.build.stages.evaluate import evaluate_model  # noqa: E402
 from latentlens.build.evaluate.protocol import evaluation_data  # noqa: E402
 from latentlens.build.interactions import to_interactions  # noqa: E402
 from latentlens.build.models import registry  # noqa: E402

@@ -18,7 +18,7 @@ import numpy as np
 import polars as pl
 
 from latentlens.build.data.loader import LoadOptions, load_movielens
-from latentlens.build.evaluate.compare import fit_context
+from latentlens.build.stages.evaluate import fit_context
 from latentlens.build.export import because, tables
 from latentlens.build.export.similar import SimilarSettings, blended_neighbours
 from latentlens.build.interactions import to_interactions

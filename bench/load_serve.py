@@ -1,7 +1,7 @@
 """Loopback load benchmark of `latentlens serve`: requests/s and latency percentiles at concurrency 16.
 
-    python bench/load_serve.py                                  # the small fixture artifact of the tests
-    python bench/load_serve.py --db artifacts/latentlens.duckdb --requests 20000 --processes 2
+    python bench/load_serve.py                                  # artifacts/latentlens.duckdb (`make build`)
+    python bench/load_serve.py --db other.duckdb --requests 20000 --processes 2
 
 The server is `python -m latentlens.build.cli serve` (--workers uvicorn workers, default 1) on a free 127.0.0.1 port; the load
 comes from separate processes (`--processes`, each running concurrency/processes threads with one
@@ -162,7 +162,7 @@ def load(port: int, paths, requests: int, concurrency: int, processes: int, max_
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--workers", type=int, default=1, help="uvicorn worker processes of the server")
-    p.add_argument("--db", help="artifact to serve (default: the tests' small fixture artifact, built in a temp dir)")
+    p.add_argument("--db", default=str(REPO / "artifacts/latentlens.duckdb"), help="artifact to serve (`make build` writes the default)")
     p.add_argument("--requests", type=int, default=10_000)
     p.add_argument("--concurrency", type=int, default=16)
     p.add_argument("--processes", type=int, default=2, help="load-generating processes")
@@ -171,15 +171,10 @@ def main() -> int:
     args = p.parse_args()
 
     scratch = Path(tempfile.mkdtemp(prefix="load-serve-"))
-    if args.db:
-        db = str(Path(args.db).resolve())
-        ids = sample_ids(db)
-    else:
-        sys.path.insert(0, str(REPO))
-        from tests.handler.fixture_artifact import build_fixture_artifact
-
-        db = str(build_fixture_artifact(scratch / "latentlens.duckdb"))
-        ids = {"user": 1, "movie": 858, "movie2": 1213}
+    if not Path(args.db).is_file():
+        sys.exit(f"{args.db}: no artifact (build one with `make build`, or pass --db)")
+    db = str(Path(args.db).resolve())
+    ids = sample_ids(db)
     paths = [(path.format(**ids), status) for path, status in MIX]
 
     port = free_port()

@@ -131,6 +131,8 @@ def _cmd_data_synth(args: argparse.Namespace) -> int:
 
 
 def _add_build_command(sub: argparse._SubParsersAction) -> None:
+    from latentlens.build.models.registry import models_help
+
     b = sub.add_parser(
         "build", help="train and evaluate every model, export the DuckDB artifact",
         description="Load the ratings, evaluate every model (top-N on a temporal holdout, ratings by k-fold "
@@ -145,9 +147,7 @@ def _add_build_command(sub: argparse._SubParsersAction) -> None:
     b.add_argument("--mlflow-uri", default=None,
                    help=f"MLflow tracking URI (default: $MLFLOW_TRACKING_URI or sqlite:///{DEFAULT_MLFLOW_DB})")
     b.add_argument("--experiment", default="latentlens", help="MLflow experiment name")
-    b.add_argument("--models", default=None,
-                   help="comma-separated subset: popularity, itemknn, ease, content, hybrid, baseline, "
-                        "surprise_svd, biased_mf, knn_baseline, rating_blend (default: all)")
+    b.add_argument("--models", default=None, help=models_help())
     b.add_argument("--quick", action="store_true", help="small settings for tests and smoke runs")
     b.add_argument("--seed", type=_int_in(0, what="--seed"), default=42,
                    help="seed of every split and model: the same seed gives the same artifact")

@@ -1,11 +1,88 @@
-"""From the loader's tables to the dense-index Interactions every model trains on."""
+"""Ratings as dense-index arrays (Interactions) over id vocabularies, made once from the loader's tables."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from functools import cached_property
+
 import numpy as np
+import scipy.sparse as sp
 
 from latentlens.build.data.tables import MovieLensData
-from latentlens.build.models.base import Interactions, Vocabulary
+
+
+@dataclass(frozen=True)
+class Vocabulary:
+    """Sorted unique external ids <-> dense indices 0..n-1."""
+
+    ids: np.ndarray  # sorted, unique, int64
+
+    @classmethod
+    def from_ids(cls, ids: np.ndarray) -> Vocabulary:
+        return cls(np.unique(np.asarray(ids, dtype=np.int64)))
+
+    def __len__(self) -> int:
+        return int(self.ids.shape[0])
+
+    def index(self, ids: np.ndarray) -> np.ndarray:
+        """Dense indices of `ids`; -1 for ids not in the vocabulary."""
+        ids = np.asarray(ids, dtype=np.int64)
+        pos = np.searchsorted(self.ids, ids)
+        pos_clipped = np.minimum(pos, len(self) - 1) if len(self) else pos
+        found = (pos < len(self)) & (self.ids[pos_clipped] == ids) if len(self) else np.zeros(ids.shape, bool)
+        return np.where(found, pos_clipped, -1).astype(np.int64)
+
+    def to_ids(self, index: np.ndarray) -> np.ndarray:
+        return self.ids[np.asarray(index)]
+
+
+@dataclass(frozen=True)
+class Interactions:
+    """Ratings as parallel dense-index arrays over fixed user and item vocabularies.
+
+    The item vocabulary is usually the whole catalogue (every movie in movies.csv), so an
+    item with no training rating still has an index and content models can score it.
+    """
+
+    users: Vocabulary
+    items: Vocabulary
+    user_idx: np.ndarray   # int32
+    item_idx: np.ndarray   # int32
+    rating: np.ndarray     # float32
+    timestamp: np.ndarray  # int64
+    rating_scale: tuple[float, float] = (0.5, 5.0)
+
+    @property
+    def n_users(self) -> int:
+        return len(self.users)
+
+    @property
+    def n_items(self) -> int:
+        return len(self.items)
+
+    @property
+    def n_ratings(self) -> int:
+        return int(self.rating.shape[0])
+
+    @cached_property
+    def matrix(self) -> sp.csr_matrix:
+        """users x items explicit ratings (CSR, float32)."""
+        return sp.csr_matrix(
+            (self.rating.astype(np.float32), (self.user_idx, self.item_idx)),
+            shape=(self.n_users, self.n_items),
+        )
+
+    @cached_property
+    def binary(self) -> sp.csr_matrix:
+        """users x items 0/1 implicit matrix (CSR, float32)."""
+        m = self.matrix.copy()
+        m.data[:] = 1.0
+        return m
+
+    def subset(self, mask: np.ndarray) -> Interactions:
+        """The same vocabularies, only the rows where mask is true (used by the splitters)."""
+        return Interactions(self.users, self.items, self.user_idx[mask], self.item_idx[mask],
+                            self.rating[mask], self.timestamp[mask], self.rating_scale)
 
 
 def to_interactions(data: MovieLensData) -> Interactions:

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from latentlens.build.data.errors import DataError
-from latentlens.build.models.base import Interactions
+from latentlens.build.interactions import Interactions
 
 MIN_USERS = 2
 MIN_RATED_MOVIES = 2

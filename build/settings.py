@@ -62,6 +62,7 @@ class BuildSettings:
     popular_n: int = 100                    # entries per popular list
     min_cf_ratings: int = 5                 # below this a movie's similar list is content-based
     keep_last_duplicate: bool = False
+    threads: int = 2                        # threads of model fits and of ranking (evaluation and export)
     register_model: bool = True
     registered_model_name: str = "latentlens-rating"
     registered_topn_name: str = "latentlens-topn"

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 
 from latentlens.handler import schema, table_layout
-from latentlens.handler.artifact import Artifact, ArtifactUnavailable, _etag, _genres
+from latentlens.handler.artifact import Artifact, ArtifactUnavailable, MovieRow, _etag, _genres
 from latentlens.handler.queries import MOVIE_COLUMNS, SIMILAR_COLUMNS, USER_COLUMNS
 from latentlens.handler.settings import Settings
 from latentlens.handler.store import Store
@@ -199,7 +199,7 @@ def open_table(name: str, table: str, client, max_attempts: int) -> PublishedBui
     if len(chunks) != len(keys):
         raise ArtifactUnavailable("artifact_incomplete", f"table {table} lacks {len(keys) - len(chunks)} catalogue chunks")
     catalogue = table_layout.decode(b"".join(chunks[k] for k in keys))
-    movies = {m[0]: tuple(m) for m in catalogue["movies"]}
+    movies = {m[0]: MovieRow(*m) for m in catalogue["movies"]}
     popular = {genre: [tuple(p) for p in pairs] for genre, pairs in catalogue["popular"]}
     sha256 = meta.get("sha256")
     return PublishedBuild(conn=None, path=f"{SCHEME}{name}/{table}", build_info=info, sha256=sha256,

@@ -75,8 +75,8 @@ def _item(art: Artifact, movie_id: int, score: float, rank: int) -> dict | None:
     m = art.movies.get(movie_id)
     if m is None:
         return None
-    return {"rank": rank, "movie_id": movie_id, "title": m[1], "display_title": m[2], "year": m[3],
-            "genres": m[4], "score": score}
+    return {"rank": rank, "movie_id": movie_id, "title": m.title, "display_title": m.display_title, "year": m.year,
+            "genres": m.genres, "score": score}
 
 
 def _ranked(art: Artifact, pairs, n: int, genre: str | None) -> list[dict]:
@@ -84,10 +84,10 @@ def _ranked(art: Artifact, pairs, n: int, genre: str | None) -> list[dict]:
     out: list[dict] = []
     for movie_id, score in pairs:
         m = art.movies.get(movie_id)
-        if m is None or (genre is not None and genre not in m[4]):
+        if m is None or (genre is not None and genre not in m.genres):
             continue
-        out.append({"rank": len(out) + 1, "movie_id": movie_id, "title": m[1], "display_title": m[2],
-                    "year": m[3], "genres": m[4], "score": score})
+        out.append({"rank": len(out) + 1, "movie_id": movie_id, "title": m.title, "display_title": m.display_title,
+                    "year": m.year, "genres": m.genres, "score": score})
         if len(out) == n:
             break
     return out
@@ -144,7 +144,7 @@ def _reasons(art: Artifact, pairs) -> list[dict]:
     for movie_id, rating in pairs:
         m = art.movies.get(movie_id)
         if m is not None:
-            out.append({"movie_id": movie_id, "title": m[1], "display_title": m[2], "rating": rating})
+            out.append({"movie_id": movie_id, "title": m.title, "display_title": m.display_title, "rating": rating})
     return out
 
 
@@ -199,6 +199,6 @@ def search(art: Artifact, tokens: list[str], phrase: str, stripped: str, limit: 
     out = []
     for row in index.search(tokens, phrase, stripped, limit):
         m = art.movies[index.movie_ids[row]]
-        out.append({"movie_id": m[0], "title": m[1], "display_title": m[2], "year": m[3], "genres": m[4],
-                    "n_ratings": index.n_ratings[row]})
+        out.append({"movie_id": m.movie_id, "title": m.title, "display_title": m.display_title, "year": m.year,
+                    "genres": m.genres, "n_ratings": index.n_ratings[row]})
     return out

@@ -12,7 +12,7 @@ import tempfile
 import time
 
 from latentlens.handler import schema
-from latentlens.handler.artifact import ArtifactUnavailable, digests_match, parse_manifest, sha256_file
+from latentlens.handler.artifact import ArtifactUnavailable, digests_match, manifest_digest, sha256_file
 from latentlens.handler.settings import Settings
 
 _CHUNK = 1 << 20
@@ -121,7 +121,7 @@ def _fetch(bucket: str, key: str, settings: Settings, client, deadline: Deadline
         manifest = client.get_object(Bucket=bucket, Key=mkey)["Body"].read(4096).decode("utf-8", "replace")
     except (BotoCoreError, ClientError) as exc:
         raise _s3_failure(exc, f"manifest s3://{bucket}/{mkey}") from None
-    expected = parse_manifest(manifest)
+    expected = manifest_digest(manifest)
 
     os.makedirs(settings.tmp_dir, exist_ok=True)
     # The digest in the name: a new build never collides with the previous one's file.

@@ -133,6 +133,16 @@ def manifest_text(digest: str, artifact_name: str) -> str:
     return f"{digest}  {artifact_name}\n"
 
 
+def parse_manifest(text: str) -> tuple[str, str] | None:
+    """(lower-case digest, file name) of a manifest's `<64 hex>  <filename>` line, or None when the text is
+    not one. `sha256sum -b`'s '*' before the name is accepted. The build, the handler and deploy all read
+    manifests with this one function, so they agree on what a manifest is."""
+    fields = text.split()
+    if len(fields) != 2 or len(fields[0]) != 64 or any(c not in "0123456789abcdef" for c in fields[0].lower()):
+        return None
+    return fields[0].lower(), fields[1].lstrip("*")
+
+
 def sha256_file(path, chunk: int = 1 << 20) -> str:
     """Hex sha256 of a file, streamed: the digest every manifest holds (build, deploy, handler)."""
     import hashlib

@@ -10,7 +10,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from latentlens.handler.schema import manifest_path, manifest_text, sha256_file
+from latentlens.handler.schema import manifest_path, manifest_text, parse_manifest, sha256_file
 
 # The one file name the function is configured with (template.yaml's bundled LATENTLENS_DB, and
 # the last part of every S3 key), whatever the local file is called.
@@ -19,7 +19,6 @@ ARTIFACT_NAME = "latentlens.duckdb"
 # Same as template.yaml's ArtifactKey AllowedPattern: no '*' or '?', which IAM reads as wildcards.
 KEY_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9/_.=+-]{0,1000}$")
 
-_HEX64 = re.compile(r"^[0-9a-f]{64}$")
 
 
 class DeployError(Exception):
@@ -42,14 +41,15 @@ class VerifiedArtifact:
 def read_manifest(path: Path) -> tuple[str, str]:
     """(digest, file name) of a `<hex>  <filename>` manifest; `sha256sum -b`'s '*' is accepted."""
     try:
-        fields = path.read_text(encoding="utf-8").split()
+        text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise DeployError(f"no manifest {path}: the build writes one beside the artifact; rebuild with `latentlens build`") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise DeployError(f"cannot read manifest {path}: {exc}") from None
-    if len(fields) != 2 or not _HEX64.match(fields[0].lower()):
+    parsed = parse_manifest(text)
+    if parsed is None:
         raise DeployError(f"manifest {path} is not `<sha256 hex>  <filename>`")
-    return fields[0].lower(), fields[1].lstrip("*")
+    return parsed
 
 
 def verify(path: Path) -> VerifiedArtifact:

@@ -58,7 +58,7 @@ def history(tmp_path_factory, small_dataset: Path) -> History:
         raise OSError(28, "No space left on device", str(out))
 
     with pytest.MonkeyPatch.context() as mp:  # the build fails at the moment it would publish
-        mp.setattr("latentlens.build.pipeline.write_artifact", disk_full)
+        mp.setattr("latentlens.build.stages.export.write_artifact", disk_full)
         with pytest.raises(OSError) as failed:
             run(settings(2))
     experiment = client.get_experiment_by_name("latentlens")

@@ -26,6 +26,14 @@ def hit_matrix(recommended: np.ndarray, relevant: sp.csr_matrix) -> np.ndarray:
     return (rec >= 0) & (keys[pos] == query)  # -1 padding would alias the previous row's last item
 
 
+def ndcg_at(hits: np.ndarray, n_relevant: np.ndarray, k: int) -> np.ndarray:
+    """NDCG@k of each row of a users x k hit matrix, given each row's number of relevant items (> 0):
+    DCG with gains 1/log2(rank+1), divided by the ideal DCG of min(k, |relevant|) hits."""
+    discounts = 1.0 / np.log2(np.arange(2, k + 2))
+    ideal = np.cumsum(discounts)[np.minimum(n_relevant, k).astype(np.int64) - 1]
+    return (hits @ discounts) / ideal
+
+
 def ranking_metrics(
     recommended: np.ndarray, relevant: sp.csr_matrix, k: int = 10, item_popularity: np.ndarray | None = None,
 ) -> dict[str, float]:
@@ -47,12 +55,10 @@ def ranking_metrics(
     n_rel = n_rel[users].astype(np.float64)
     if rec.shape[1] < k:  # fewer columns than k: pad as misses
         hits = np.pad(hits, ((0, 0), (0, k - rec.shape[1])))
-    discounts = 1.0 / np.log2(np.arange(2, k + 2))
-    ideal = np.cumsum(discounts)[np.minimum(n_rel, k).astype(np.int64) - 1]
     n_hits = hits.sum(axis=1)
     precision_at = np.cumsum(hits, axis=1) / np.arange(1, k + 1)
     out = {
-        "ndcg": (hits @ discounts) / ideal,
+        "ndcg": ndcg_at(hits, n_rel, k),
         "precision": n_hits / k,
         "recall": n_hits / n_rel,
         "map": (precision_at * hits).sum(axis=1) / np.minimum(n_rel, k),

@@ -19,9 +19,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from latentlens.build.evaluate.compare import sample_ratings
+from latentlens.build.sampling import sample_ratings
 from latentlens.build.evaluate.splits import temporal_holdout
-from latentlens.build.models.base import Interactions, sample_users
+from latentlens.build.interactions import Interactions
+from latentlens.build.sampling import sample_users
 from latentlens.build.settings import EvaluationSettings
 
 

@@ -8,12 +8,16 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from latentlens.build.evaluate.metrics import mae, rmse
-from latentlens.build.models.base import FitContext, Interactions, Recommender
+from latentlens.build.interactions import Interactions
 from latentlens.build.progress import get_logger, progress
+
+if TYPE_CHECKING:
+    from latentlens.build.models.base import FitContext, Recommender
 
 log = get_logger(__name__)
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from latentlens.build.models.base import Interactions
+from latentlens.build.interactions import Interactions
 
 
 def temporal_holdout(data: Interactions, test_fraction: float = 0.2) -> tuple[Interactions, Interactions]:

@@ -7,12 +7,17 @@ users with at least one relevant held-out item are evaluated.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 import scipy.sparse as sp
 
 from latentlens.build.evaluate.metrics import ranking_metrics
-from latentlens.build.models.base import Interactions, Recommender
+from latentlens.build.interactions import Interactions
 from latentlens.build.progress import get_logger
+
+if TYPE_CHECKING:
+    from latentlens.build.models.base import Recommender
 
 log = get_logger(__name__)
 
@@ -31,12 +36,12 @@ def relevant_matrix(test: Interactions, relevance_threshold: float) -> sp.csr_ma
 
 def evaluate_topn(
     model: Recommender, train: Interactions, test: Interactions, k: int = 10,
-    relevance_threshold: float = 4.0, batch_size: int = 1024,
+    relevance_threshold: float = 4.0, batch_size: int = 1024, n_threads: int = 2,
 ) -> dict[str, float]:
     """Metrics of `model` (already fitted on `train`) at k; keys like "ndcg_at_10", "coverage"."""
     relevant = relevant_matrix(test, relevance_threshold)
     users = np.flatnonzero(np.diff(relevant.indptr) > 0)
-    recommended, _ = model.recommend(users, k, exclude=train.matrix, batch_size=batch_size, n_threads=2,
+    recommended, _ = model.recommend(users, k, exclude=train.matrix, batch_size=batch_size, n_threads=n_threads,
                                      show_progress=True)
     popularity = np.bincount(train.item_idx, minlength=train.n_items)
     metrics = ranking_metrics(recommended, relevant[users], k=k, item_popularity=popularity)

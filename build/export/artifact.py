@@ -241,11 +241,10 @@ def _looks_like_manifest(path: Path, name: str | None = None) -> bool:
     try:
         if not path.is_file() or path.stat().st_size > 4096:
             return False
-        fields = path.read_text(encoding="utf-8").split()
+        parsed = schema.parse_manifest(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError):
         return False
-    return (len(fields) == 2 and re.fullmatch(r"[0-9a-fA-F]{64}", fields[0]) is not None
-            and (name is None or fields[1].lstrip("*") == name))
+    return parsed is not None and (name is None or parsed[1] == name)
 
 
 def _existing_ancestor(directory: Path) -> Path:

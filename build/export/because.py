@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 
-from latentlens.build.models.base import Interactions
+from latentlens.build.interactions import Interactions
 from latentlens.build.progress import progress
 
 USERS_PER_BLOCK = 256  # a dense block of 256 users x 62k movies is 64 MB of float32

@@ -10,6 +10,7 @@ from pathlib import Path
 import duckdb
 
 from latentlens.build.data.errors import DataError
+from latentlens.build.report import format_table
 
 
 def _first_line(exc: Exception) -> str:
@@ -58,23 +59,3 @@ def _csv_cell(value: object) -> object:
     if isinstance(value, dict):
         return json.dumps(value, default=str)
     return value
-
-
-def _cell(value: object) -> str:
-    if value is None:
-        return "NULL"
-    if isinstance(value, float):
-        return f"{value:.4g}"
-    if isinstance(value, list):
-        return "|".join(map(str, value))
-    return str(value)
-
-
-def format_table(columns: list[str], rows: list[tuple]) -> str:
-    cells = [[_cell(v) for v in row] for row in rows]
-    widths = [max([len(c)] + [len(r[i]) for r in cells]) for i, c in enumerate(columns)]
-    line = "  ".join(c.ljust(w) for c, w in zip(columns, widths))
-    rule = "  ".join("-" * w for w in widths)
-    body = ["  ".join(v.ljust(w) for v, w in zip(r, widths)) for r in cells]
-    footer = f"({len(rows)} row{'s' if len(rows) != 1 else ''})"
-    return "\n".join([line, rule, *body, footer])

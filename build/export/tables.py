@@ -9,7 +9,7 @@ import polars as pl
 
 from latentlens.build.data.tables import MovieLensData
 from latentlens.build.export.because import Reasons
-from latentlens.build.models.base import Interactions, Vocabulary
+from latentlens.build.interactions import Interactions, Vocabulary
 from latentlens.handler.schema import BECAUSE_RANKS, search_key
 
 

@@ -1,23 +1,23 @@
-"""The one interface every model implements, and the dense-index data it works on.
+"""The one interface every model implements: fit on Interactions, score a batch of users.
 
-Ids from the files are mapped to dense indices once (Vocabulary); models only ever see
-integer arrays and a sparse users x items matrix. Scoring and ranking are separate steps:
-a model scores a batch of users against all items; `top_n` ranks, excluding seen items.
+Models only ever see dense indices (latentlens.build.interactions). Scoring and ranking are
+separate steps: a model scores a batch of users against all items; `ranking.top_n` ranks,
+excluding seen items.
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
-from functools import cached_property
+from dataclasses import dataclass
 from typing import ClassVar, Self
 
 import numpy as np
 import scipy.sparse as sp
 from pydantic import BaseModel, ConfigDict
 
+from latentlens.build.interactions import Interactions
+from latentlens.build.models.ranking import exclude_rows, top_n
 from latentlens.build.progress import get_logger, progress
 
 log = get_logger(__name__)
@@ -28,84 +28,10 @@ class ModelError(RuntimeError):
 
 
 @dataclass(frozen=True)
-class Vocabulary:
-    """Sorted unique external ids <-> dense indices 0..n-1."""
-
-    ids: np.ndarray  # sorted, unique, int64
-
-    @classmethod
-    def from_ids(cls, ids: np.ndarray) -> Vocabulary:
-        return cls(np.unique(np.asarray(ids, dtype=np.int64)))
-
-    def __len__(self) -> int:
-        return int(self.ids.shape[0])
-
-    def index(self, ids: np.ndarray) -> np.ndarray:
-        """Dense indices of `ids`; -1 for ids not in the vocabulary."""
-        ids = np.asarray(ids, dtype=np.int64)
-        pos = np.searchsorted(self.ids, ids)
-        pos_clipped = np.minimum(pos, len(self) - 1) if len(self) else pos
-        found = (pos < len(self)) & (self.ids[pos_clipped] == ids) if len(self) else np.zeros(ids.shape, bool)
-        return np.where(found, pos_clipped, -1).astype(np.int64)
-
-    def to_ids(self, index: np.ndarray) -> np.ndarray:
-        return self.ids[np.asarray(index)]
-
-
-@dataclass(frozen=True)
-class Interactions:
-    """Ratings as parallel dense-index arrays over fixed user and item vocabularies.
-
-    The item vocabulary is usually the whole catalogue (every movie in movies.csv), so an
-    item with no training rating still has an index and content models can score it.
-    """
-
-    users: Vocabulary
-    items: Vocabulary
-    user_idx: np.ndarray   # int32
-    item_idx: np.ndarray   # int32
-    rating: np.ndarray     # float32
-    timestamp: np.ndarray  # int64
-    rating_scale: tuple[float, float] = (0.5, 5.0)
-
-    @property
-    def n_users(self) -> int:
-        return len(self.users)
-
-    @property
-    def n_items(self) -> int:
-        return len(self.items)
-
-    @property
-    def n_ratings(self) -> int:
-        return int(self.rating.shape[0])
-
-    @cached_property
-    def matrix(self) -> sp.csr_matrix:
-        """users x items explicit ratings (CSR, float32)."""
-        return sp.csr_matrix(
-            (self.rating.astype(np.float32), (self.user_idx, self.item_idx)),
-            shape=(self.n_users, self.n_items),
-        )
-
-    @cached_property
-    def binary(self) -> sp.csr_matrix:
-        """users x items 0/1 implicit matrix (CSR, float32)."""
-        m = self.matrix.copy()
-        m.data[:] = 1.0
-        return m
-
-    def subset(self, mask: np.ndarray) -> Interactions:
-        """The same vocabularies, only the rows where mask is true (used by the splitters)."""
-        return Interactions(self.users, self.items, self.user_idx[mask], self.item_idx[mask],
-                            self.rating[mask], self.timestamp[mask], self.rating_scale)
-
-
-@dataclass(frozen=True)
 class FitContext:
     """Options of one training run: randomness comes from `rng`, never from a global seed."""
 
-    rng: np.random.Generator = field(default_factory=lambda: np.random.default_rng(42))
+    rng: np.random.Generator  # the caller's stream (stages.evaluate.fit_context: the build's seed per model)
     show_progress: bool = True
     n_threads: int = 2
 
@@ -227,142 +153,3 @@ class Recommender(ABC):
     def predict(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
         """Predicted ratings for (user, item) index pairs, clipped to the rating scale."""
         raise NotImplementedError(f"{self.name} does not predict ratings")
-
-
-def exclude_rows(exclude: sp.csr_matrix, users: np.ndarray) -> sp.csr_matrix:
-    """Rows of `exclude` for `users`; unknown users (-1) get an empty row."""
-    known = users >= 0
-    if known.all():
-        return exclude[users]
-    rows = sp.lil_matrix((users.shape[0], exclude.shape[1]), dtype=exclude.dtype)
-    out = sp.vstack([exclude[users[known]], rows[: (~known).sum()]]).tocsr()
-    order = np.concatenate([np.flatnonzero(known), np.flatnonzero(~known)])
-    inverse = np.empty_like(order)
-    inverse[order] = np.arange(order.shape[0])
-    return out[inverse]
-
-
-def sample_users(data: Interactions, max_users: int | None, rng: np.random.Generator) -> Interactions:
-    """All ratings of at most `max_users` users drawn uniformly from those in `data` (all if None).
-
-    Whole users, not a share of each user's ratings: evaluation, the hybrid's validation fit
-    and biased_mf's reg search all need each sampled user as dense as in the full data.
-    """
-    users = np.unique(data.user_idx)
-    if max_users is None or users.size <= max_users:
-        return data
-    keep = np.zeros(data.n_users, dtype=bool)
-    keep[rng.choice(users, max_users, replace=False)] = True
-    return data.subset(keep[data.user_idx])
-
-
-def spread_to_catalogue(inner: np.ndarray, candidates: np.ndarray, n_items: int) -> np.ndarray:
-    """Candidate scores in full-width rows; every other item just below its row's lowest score,
-    finite and ranked last (for models that score only part of the catalogue)."""
-    floor = inner.min(axis=1, initial=0.0) - 1.0 if inner.size else np.zeros(inner.shape[0], np.float32)
-    scores = np.repeat(floor[:, None].astype(np.float32), n_items, axis=1)
-    scores[:, candidates] = inner
-    return scores
-
-
-def top_entries_per_row(rows: np.ndarray, cols: np.ndarray, values: np.ndarray, n: int
-                        ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """The sparse counterpart of `top_n`: of stored entries (row, col, value), the first `n` of each
-    row by value descending, ties by the lower col. Returns (rows, cols, values, rank) of the kept
-    entries, by row then rank. Sorts the entries alone, never a dense rows x cols block."""
-    order = np.lexsort((cols, -values, rows))
-    rows, cols, values = rows[order], cols[order], values[order]
-    rank = np.arange(rows.size) - np.searchsorted(rows, rows)
-    keep = rank < n
-    return rows[keep], cols[keep], values[keep], rank[keep]
-
-
-TOP_N_ROWS = 16  # rows ranked at a time: a 16 x 62k float32 block (4 MB) stays in cache
-
-
-def top_n(scores: np.ndarray, n: int, seen: sp.csr_matrix | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Rank a (batch x items) score block: indices and scores of the n best per row, best first.
-
-    Items in `seen` (same shape, non-zero = excluded) and non-finite scores are never chosen.
-    Ties break by the lower item index, so results are deterministic. Per block of rows: the
-    n-th best value by np.partition (values only: argpartition's int64 index array of the
-    whole block cost 5x more at 62k items), then a sort of the entries above it and of the
-    lowest-index ties at it that still fit.
-    Rows that run out of candidates are padded with -1 / -inf.
-    """
-    scores = np.asarray(scores)
-    batch, n_items = scores.shape
-    items = np.full((batch, max(n, 0)), -1, dtype=np.int64)
-    top = np.full((batch, max(n, 0)), -np.inf, dtype=np.float32)
-    if n <= 0 or n_items == 0:
-        return items, top
-    k = min(n, n_items)
-    if seen is not None:
-        seen = seen.tocsr()
-        seen_rows = np.repeat(np.arange(batch), np.diff(seen.indptr))
-    for r0 in range(0, batch, TOP_N_ROWS):
-        r1 = min(r0 + TOP_N_ROWS, batch)
-        block = np.array(scores[r0:r1], dtype=np.float32, copy=True)
-        block[~np.isfinite(block)] = -np.inf
-        if seen is not None:
-            lo, hi = seen.indptr[r0], seen.indptr[r1]
-            block[seen_rows[lo:hi] - r0, seen.indices[lo:hi]] = -np.inf
-        # the k-th largest as the k-th smallest of the negation: numpy's introselect is fast for a
-        # small kth even when most values are equal, 25x slower for kth = n - k (measured, 62k zeros)
-        kth = -np.partition(-block, k - 1, axis=1)[:, k - 1]
-        floor = np.where(kth > -np.inf, kth, np.finfo(np.float32).min)  # -inf is never chosen
-        rows, cols = np.nonzero(block >= floor[:, None])
-        counts = np.bincount(rows, minlength=r1 - r0)
-        if (counts > k).any():  # ties at the cut: keep the lowest-index ones that fit
-            at_cut = block[rows, cols] == kth[rows]
-            first = np.searchsorted(rows, np.arange(r1 - r0))
-            tie_rank = np.cumsum(at_cut) - 1
-            tie_rank -= np.concatenate([[0], np.cumsum(at_cut)])[first][rows]
-            need = k - (counts - np.bincount(rows, weights=at_cut, minlength=r1 - r0).astype(np.int64))
-            keep = ~at_cut | (tie_rank < need[rows])
-            rows, cols = rows[keep], cols[keep]
-        values = block[rows, cols]
-        order = np.lexsort((cols, -values, rows))
-        rows, cols, values = rows[order], cols[order], values[order]
-        rank = np.arange(rows.size) - np.searchsorted(rows, np.arange(r1 - r0))[rows]
-        keep = rank < k
-        items[r0 + rows[keep], rank[keep]] = cols[keep]
-        top[r0 + rows[keep], rank[keep]] = values[keep]
-    return items, top
-
-
-class FitCache:
-    """Fits of deterministic models shared within one build, keyed by model, config and data.
-
-    The hybrid's EASE and content components are the very models evaluated on their own a
-    moment earlier (and retrained for the export): at ML-25M each EASE fit is over a minute.
-    The data object is held with its entry, so its id() cannot be reused by another object.
-    """
-
-    def __init__(self) -> None:
-        self._fits: dict[tuple[str, str, int], tuple[Interactions, Recommender]] = {}
-        self._memo: dict[tuple, tuple[object, object]] = {}
-
-    def fit(self, model: Recommender, data: Interactions, ctx: FitContext) -> Recommender:
-        if not type(model).deterministic:
-            return model.fit(data, ctx)
-        key = (type(model).__name__, model.fit_key(), id(data))
-        hit = self._fits.get(key)
-        if hit is None:
-            hit = self._fits[key] = (data, model.fit(data, ctx))
-        else:
-            log.info("%s: reusing the fit on the same data", model.name)
-        return hit[1]
-
-    def memo(self, key: tuple, owner: object, compute: Callable[[], object]) -> object:
-        """A value computed once per (key, owner) for the build: data-independent parts of a fit,
-        such as content similarities, which depend on the item features alone."""
-        full_key = (*key, id(owner))
-        hit = self._memo.get(full_key)
-        if hit is None:
-            hit = self._memo[full_key] = (owner, compute())
-        return hit[1]
-
-    def forget(self, data: Interactions) -> None:
-        """Drop the fits on `data` (the evaluation's train split, once every model is evaluated)."""
-        self._fits = {k: v for k, v in self._fits.items() if v[0] is not data}

@@ -16,7 +16,9 @@ import numpy as np
 import scipy.sparse as sp
 from pydantic import Field
 
-from latentlens.build.models.base import FitContext, Interactions, ModelConfig, ModelError, sample_users
+from latentlens.build.interactions import Interactions
+from latentlens.build.models.base import FitContext, ModelConfig, ModelError
+from latentlens.build.sampling import sample_users
 from latentlens.build.models.baseline import RatingPredictor, fit_biases
 from latentlens.build.progress import get_logger, progress
 

@@ -22,7 +22,9 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.preprocessing import normalize
 
 from latentlens.build.data.tables import MovieLensData
-from latentlens.build.models.base import FitCache, FitContext, Interactions, ModelConfig, ModelError, Recommender, Vocabulary
+from latentlens.build.interactions import Interactions, Vocabulary
+from latentlens.build.models.base import FitContext, ModelConfig, ModelError, Recommender
+from latentlens.build.models.fit_cache import FitCache
 from latentlens.build.models.itemknn import sparse_rows_top_n, top_k_neighbours
 from latentlens.build.progress import get_logger
 

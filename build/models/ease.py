@@ -20,7 +20,9 @@ import scipy.sparse as sp
 from pydantic import Field
 from scipy.linalg import lapack
 
-from latentlens.build.models.base import FitContext, Interactions, ModelConfig, ModelError, Recommender, spread_to_catalogue
+from latentlens.build.interactions import Interactions
+from latentlens.build.models.base import FitContext, ModelConfig, ModelError, Recommender
+from latentlens.build.models.ranking import spread_to_catalogue
 from latentlens.build.progress import get_logger, progress
 
 log = get_logger(__name__)

@@ -19,20 +19,14 @@ import numpy as np
 import scipy.sparse as sp
 from pydantic import Field
 
-from latentlens.build.evaluate.metrics import hit_matrix
+from latentlens.build.evaluate.metrics import hit_matrix, ndcg_at
 from latentlens.build.evaluate.splits import temporal_holdout
 from latentlens.build.evaluate.topn import relevant_matrix
-from latentlens.build.models.base import (
-    FitCache,
-    FitContext,
-    Interactions,
-    ModelConfig,
-    Recommender,
-    exclude_rows,
-    sample_users,
-    spread_to_catalogue,
-    top_n,
-)
+from latentlens.build.interactions import Interactions
+from latentlens.build.models.base import FitContext, ModelConfig, Recommender
+from latentlens.build.models.fit_cache import FitCache
+from latentlens.build.models.ranking import exclude_rows, spread_to_catalogue, top_n
+from latentlens.build.sampling import sample_users
 from latentlens.build.models.content import ContentConfig, ContentKNN
 from latentlens.build.models.ease import EASE, EASEConfig
 from latentlens.build.models.popularity import Popularity, PopularityConfig
@@ -63,6 +57,7 @@ class HybridConfig(ModelConfig):
     # per-user normalisation of each component (min-max gave the same validation NDCG)
     normalise: Literal["zscore", "minmax"] = "zscore"
     k: int = Field(10, ge=1)                        # cut-off of the validation NDCG
+    relevance_threshold: float = 4.0                # validation ratings at least this are relevant
 
 
 def minmax_rows(scores: np.ndarray) -> np.ndarray:
@@ -122,7 +117,7 @@ class Hybrid(Recommender):
             log.info("hybrid: validation fit on %d sampled users", self.config.validation_fit_users)
         parts = self._components(train, ctx, FitCache())  # an inner split: nothing to share
         cand = parts["cf"].candidates()
-        relevant = relevant_matrix(val, 4.0)
+        relevant = relevant_matrix(val, self.config.relevance_threshold)
         users = np.flatnonzero(np.diff(relevant.indptr) > 0)
         n_train = np.bincount(train.user_idx, minlength=train.n_users)
         users = users[n_train[users] >= self.config.min_ratings]
@@ -131,7 +126,6 @@ class Hybrid(Recommender):
         grid = [{"cf": 1.0, "content": c, "popularity": p}
                 for c, p in itertools.product(self.config.content_grid, self.config.popularity_grid)]
         k = self.config.k
-        discounts = 1.0 / np.log2(np.arange(2, k + 2))
         totals = np.zeros(len(grid))
         batch = 512
         starts = range(0, users.shape[0], batch)
@@ -141,17 +135,19 @@ class Hybrid(Recommender):
             seen = exclude_rows(train.matrix, b)[:, cand]
             rel = relevant[b]
             n_rel = np.diff(rel.indptr)
-            ideal = np.cumsum(discounts)[np.minimum(n_rel, k) - 1]
             for g, w in enumerate(grid):
                 blended = sum(w[c] * z[c] for c in COMPONENTS if w[c])
                 pos, _ = top_n(blended, k, seen)
                 items = np.where(pos >= 0, cand[np.maximum(pos, 0)], -1)
-                totals[g] += ((hit_matrix(items, rel) @ discounts) / ideal).sum()
+                totals[g] += ndcg_at(hit_matrix(items, rel), n_rel, k).sum()
         ndcg = totals / max(users.shape[0], 1)
         best = int(np.argmax(ndcg))  # ties: the first (smallest) weights
         scores = {f"c{w['content']}_p{w['popularity']}": float(v) for w, v in zip(grid, ndcg, strict=True)}
         log.info("hybrid validation: best %s ndcg@%d=%.4f over %d users", grid[best], k, ndcg[best], users.shape[0])
         return grid[best], scores
+
+    def chosen(self) -> dict:
+        return {"weights": dict(self.weights_)}
 
     def tuned_config(self) -> HybridConfig:
         return self.config.model_copy(update={"weights": dict(self.weights_)})

@@ -6,7 +6,7 @@ O(items x k), never items x items. A user's score for item j is the sum of the s
 between j and those of j's k neighbours the user rated (LensKit's choice; summing the
 neighbour lists of the rated items instead scored 0.079 vs 0.090 NDCG@10 on ml-latest-small):
 one sparse product, user rows x transposed neighbour matrix.
-`top_k_neighbours` and `sparse_rows_top_n` are shared with the content and RP3beta models.
+`top_k_neighbours` and `sparse_rows_top_n` are shared with the content model.
 """
 
 from __future__ import annotations
@@ -19,15 +19,9 @@ import numpy as np
 import scipy.sparse as sp
 from pydantic import Field
 
-from latentlens.build.models.base import (
-    FitContext,
-    Interactions,
-    ModelConfig,
-    ModelError,
-    Recommender,
-    top_entries_per_row,
-    top_n,
-)
+from latentlens.build.interactions import Interactions
+from latentlens.build.models.base import FitContext, ModelConfig, ModelError, Recommender
+from latentlens.build.models.ranking import top_entries_per_row, top_n
 from latentlens.build.progress import get_logger, progress
 
 log = get_logger(__name__)
@@ -48,7 +42,7 @@ def top_k_neighbours(
     `transform(block, start, stop)` may rescale the dense block of rows start:stop (cosine
     normalisation, shrinkage, exponents) before selection. With `exclude_self` the product
     is square and an item is never its own neighbour. Chunks run on `n_threads` threads
-    (the selection, numpy's argpartition, releases the GIL). Returns a float32 CSR matrix.
+    (the selection, ranking.top_n's partition, releases the GIL). Returns a float32 CSR matrix.
     """
     n, m = left.shape[0], right.shape[1]
     if exclude_self and n != m:

@@ -16,7 +16,8 @@ from typing import ClassVar, Literal, Self
 import numpy as np
 from pydantic import Field
 
-from latentlens.build.models.base import FitContext, Interactions, ModelConfig, ModelError, Recommender
+from latentlens.build.interactions import Interactions
+from latentlens.build.models.base import FitContext, ModelConfig, ModelError, Recommender
 from latentlens.build.progress import get_logger
 
 log = get_logger(__name__)

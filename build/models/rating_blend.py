@@ -14,7 +14,8 @@ from typing import ClassVar, Literal, Self
 import numpy as np
 from pydantic import Field
 
-from latentlens.build.models.base import FitContext, Interactions, ModelConfig, Recommender
+from latentlens.build.interactions import Interactions
+from latentlens.build.models.base import FitContext, ModelConfig, Recommender
 from latentlens.build.models.baseline import Baseline, BaselineConfig, RatingPredictor
 from latentlens.build.models.biased_mf import BiasedMF, BiasedMFConfig
 from latentlens.build.models.knn_baseline import KNNBaseline, KNNBaselineConfig

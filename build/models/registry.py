@@ -1,20 +1,41 @@
-"""Every model the build knows, by name: how to make it and which protocols evaluate it.
+"""Every model the build knows, by name: how to make it, which protocols evaluate it, which roles it fills.
 
 Factories take ModelInputs (catalogue, side data, the quick flag) so models that need item
-features get them, and `--quick` swaps in small settings for tests and smoke runs.
+features get them, and `--quick` swaps in small settings for tests and smoke runs. The export
+takes its models by role (exactly one spec fills each), never by name; `--models` help lists
+this registry. A new model is a module under build/models/, one ModelSpec here and its contract
+test (README, Contributing).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Literal
 
-import scipy.sparse as sp
-
-from latentlens.build.data.tables import MovieLensData
-from latentlens.build.models.base import FitCache, Recommender, Vocabulary
 from latentlens.build.scale import Scale
 from latentlens.build.settings import SettingsError
+
+if TYPE_CHECKING:  # this module stays light: `latentlens build --help` lists it
+    import scipy.sparse as sp
+
+    from latentlens.build.data.tables import MovieLensData
+    from latentlens.build.interactions import Vocabulary
+    from latentlens.build.models.base import Recommender
+    from latentlens.build.models.fit_cache import FitCache
+
+# What the export needs whatever the champions are; each role is filled by exactly one spec.
+Role = Literal["similar_movies", "content_fallback", "topn_fallback"]
+SIMILAR_MOVIES: Role = "similar_movies"      # collaborative similar-movie lists and because reasons
+CONTENT_FALLBACK: Role = "content_fallback"  # similar lists of movies too rare for CF, because reasons
+TOPN_FALLBACK: Role = "topn_fallback"        # the exported lists when no model ran the top-N protocol
+ROLES: tuple[Role, ...] = (SIMILAR_MOVIES, CONTENT_FALLBACK, TOPN_FALLBACK)
+
+
+def _fit_cache() -> FitCache:
+    from latentlens.build.models.fit_cache import FitCache
+
+    return FitCache()
 
 
 @dataclass(frozen=True)
@@ -25,7 +46,9 @@ class ModelInputs:
     items: Vocabulary
     quick: bool = False
     scale: Scale = "small"  # "large": the configs whose cost outgrows the data are capped
-    fits: FitCache = field(default_factory=FitCache, compare=False, repr=False)
+    k: int = 10                      # the protocol's cut-off and relevance, for models that validate on it
+    relevance_threshold: float = 4.0
+    fits: FitCache = field(default_factory=_fit_cache, compare=False, repr=False)
     _cache: dict = field(default_factory=dict, compare=False, repr=False)
 
     @property
@@ -49,6 +72,7 @@ class ModelSpec:
     rating: bool = False   # evaluated by k-fold rating cross-validation
     linear_fit: bool = False  # fit cost linear in the ratings: never sampled (build/scale.py)
     description: str = ""
+    roles: frozenset[Role] = frozenset()  # what the export takes this model for (see ROLES)
 
 
 def _popularity(inputs: ModelInputs) -> Recommender:
@@ -89,12 +113,14 @@ def _content(inputs: ModelInputs) -> Recommender:
 def _hybrid(inputs: ModelInputs) -> Recommender:
     from latentlens.build.models.hybrid import Hybrid, HybridConfig
 
+    protocol = {"k": inputs.k, "relevance_threshold": inputs.relevance_threshold}
     if inputs.quick:  # the weights validation chose on ml-latest-small, no grid search
-        config = HybridConfig(cf=_ease_config(inputs), weights={"cf": 1.0, "content": 0.01, "popularity": 0.0})
+        config = HybridConfig(cf=_ease_config(inputs), weights={"cf": 1.0, "content": 0.01, "popularity": 0.0},
+                              **protocol)
     elif inputs.large:
-        config = HybridConfig(cf=_ease_config(inputs), validation_fit_users=30_000)
+        config = HybridConfig(cf=_ease_config(inputs), validation_fit_users=30_000, **protocol)
     else:
-        config = HybridConfig()
+        config = HybridConfig(**protocol)
     return Hybrid(config, features=inputs.item_features(), fits=inputs.fits)
 
 
@@ -139,10 +165,13 @@ def _rating_blend(inputs: ModelInputs) -> Recommender:
 
 def all_specs() -> dict[str, ModelSpec]:
     specs = [
-        ModelSpec("popularity", _popularity, description="IMDB-style weighted rating, overall and per genre"),
-        ModelSpec("itemknn", _itemknn, description="item-item cosine kNN on the sparse item-user matrix"),
+        ModelSpec("popularity", _popularity, description="IMDB-style weighted rating, overall and per genre",
+                  roles=frozenset({TOPN_FALLBACK})),
+        ModelSpec("itemknn", _itemknn, description="item-item cosine kNN on the sparse item-user matrix",
+                  roles=frozenset({SIMILAR_MOVIES})),
         ModelSpec("ease", _ease, description="EASE (Steck 2019), recency- and rating-weighted profiles"),
-        ModelSpec("content", _content, description="genres + tag TF-IDF + year + genome, cosine"),
+        ModelSpec("content", _content, description="genres + tag TF-IDF + year + genome, cosine",
+                  roles=frozenset({CONTENT_FALLBACK})),
         ModelSpec("hybrid", _hybrid, description="EASE + content + popularity, weights chosen on validation"),
         ModelSpec("baseline", _baseline, rating=True, linear_fit=True, description="global mean + user and item biases"),
         ModelSpec("surprise_svd", _surprise_svd, rating=True, description="scikit-surprise SVD"),
@@ -154,8 +183,22 @@ def all_specs() -> dict[str, ModelSpec]:
     return {s.name: s for s in specs}
 
 
-# The export needs these whatever the champions are (similar movies and popular lists).
-REQUIRED_FOR_EXPORT = ("popularity", "itemknn", "content")
+def for_role(role: Role) -> ModelSpec:
+    """The one spec that fills `role`."""
+    found = [spec for spec in all_specs().values() if role in spec.roles]
+    if len(found) != 1:
+        raise LookupError(f"role {role!r} is filled by {[s.name for s in found]}, not by exactly one model")
+    return found[0]
+
+
+def export_models() -> tuple[str, ...]:
+    """Models the export needs whatever the champions are: every role's, in registry order."""
+    return tuple(spec.name for spec in all_specs().values() if spec.roles)
+
+
+def models_help() -> str:
+    """The `--models` help: every registered name, from this registry."""
+    return f"comma-separated subset: {', '.join(all_specs())} (default: all)"
 
 
 def select(names: tuple[str, ...] | None) -> list[ModelSpec]:

@@ -12,7 +12,8 @@ from typing import ClassVar, Self
 import numpy as np
 from pydantic import Field
 
-from latentlens.build.models.base import FitContext, Interactions, ModelConfig, ModelError
+from latentlens.build.interactions import Interactions
+from latentlens.build.models.base import FitContext, ModelConfig, ModelError
 from latentlens.build.models.baseline import RatingPredictor
 from latentlens.build.progress import get_logger
 

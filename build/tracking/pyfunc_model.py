@@ -15,7 +15,8 @@ import scipy.sparse as sp
 from mlflow.models.signature import ModelSignature
 from mlflow.types.schema import ColSpec, ParamSchema, ParamSpec, Schema
 
-from latentlens.build.models.base import Recommender, Vocabulary
+from latentlens.build.interactions import Vocabulary
+from latentlens.build.models.base import Recommender
 
 SIGNATURE = ModelSignature(
     inputs=Schema([ColSpec("long", "userId"), ColSpec("long", "movieId")]),

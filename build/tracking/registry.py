@@ -17,9 +17,10 @@ import pandas as pd
 from mlflow.entities.model_registry import ModelVersion
 
 import latentlens
-from latentlens.build.models.base import Interactions, Recommender
+from latentlens.build.interactions import Interactions
+from latentlens.build.models.base import Recommender
 
-CHAMPION_ALIAS = "champion"
+from latentlens.build.tracking.tracker import CHAMPION_ALIAS  # noqa: E402  (re-exported)
 
 
 @dataclass(frozen=True)

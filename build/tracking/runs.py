@@ -5,7 +5,6 @@ from __future__ import annotations
 import fcntl
 import os
 import socket
-import subprocess
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
@@ -100,15 +99,6 @@ def mark_killed_runs(client: mlflow.MlflowClient, experiment_id: str) -> list[st
     if dead:
         log.info("marked %d run(s) of %d killed build(s) KILLED", len(killed), len(dead))
     return killed
-
-
-def git_commit() -> str:
-    try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5,
-                             cwd=Path(__file__).resolve().parents[2])
-        return out.stdout.strip() or "unknown"
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
 
 
 def log_dataset(path: Path, name: str, digest: str, context: str = "full") -> None:

@@ -1,5 +1,5 @@
 """The synthetic generator is held to the real data: at the preset the size of ml-latest-small,
-the build's own protocol (build/evaluate/calibration.py: the loader, `evaluation_data`,
+the build's own protocol (build/calibration.py: the loader, `evaluation_data`,
 `evaluate_model`) gives popularity, item-kNN and EASE an NDCG@10 within 25% of what it gives
 them on the embedded real file, in the same order, and ranks the rating models as on real data.
 
@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from latentlens.build.data.synth import SynthSettings, write_synthetic
-from latentlens.build.evaluate.calibration import RATING_MODELS, TOPN_MODELS, protocol_scores
+from latentlens.build.calibration import RATING_MODELS, TOPN_MODELS, protocol_scores
 from latentlens.build.settings import EvaluationSettings
 
 EMBEDDED = Path(__file__).resolve().parents[2] / "data" / "ml-latest-small"

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from latentlens.build.evaluate.protocol import clustered_rmse, evaluation_data, rating_holdout
-from latentlens.build.models.base import Interactions, Vocabulary
+from latentlens.build.interactions import Interactions, Vocabulary
 from latentlens.build.settings import EvaluationSettings
 
 

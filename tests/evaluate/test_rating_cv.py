@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from latentlens.build.evaluate.rating_cv import cross_validate, kfold_splits
-from latentlens.build.models.base import FitContext, Interactions, Vocabulary
+from latentlens.build.interactions import Interactions, Vocabulary
+from latentlens.build.models.base import FitContext
 from latentlens.build.models.baseline import Baseline, BaselineConfig
 
 
@@ -56,7 +57,7 @@ def test_cross_validate_reports_per_fold_errors_that_match_a_manual_run() -> Non
     mask = np.ones(data.n_ratings, bool)
     mask[folds[0]] = False
     test = data.subset(~mask)
-    model = Baseline().fit(data.subset(mask), FitContext(show_progress=False))
+    model = Baseline().fit(data.subset(mask), FitContext(rng=np.random.default_rng(0), show_progress=False))
     err = model.predict(test.user_idx, test.item_idx) - test.rating
     assert res["rmse"][0] == pytest.approx(float(np.sqrt(np.mean(err**2))), rel=1e-6)
     assert res["mae"][0] == pytest.approx(float(np.mean(np.abs(err))), rel=1e-6)

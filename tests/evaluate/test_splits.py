@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from latentlens.build.evaluate.splits import temporal_holdout
-from latentlens.build.models.base import Interactions, Vocabulary
+from latentlens.build.interactions import Interactions, Vocabulary
 
 
 def make(users, timestamps) -> Interactions:

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from latentlens.build.evaluate.topn import evaluate_topn, relevant_matrix
-from latentlens.build.models.base import Interactions, Vocabulary
+from latentlens.build.interactions import Interactions, Vocabulary
 from latentlens.build.models.popularity import Popularity, PopularityConfig
 from tests.models.contract import fit_context
 

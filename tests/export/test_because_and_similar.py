@@ -10,7 +10,7 @@ from latentlens.build.export.because import explain
 from latentlens.build.export.similar import SimilarSettings, blended_neighbours, co_raters
 from latentlens.build.export.because import Reasons
 from latentlens.build.export.tables import because_column, user_recommendations
-from latentlens.build.models.base import Interactions, Vocabulary
+from latentlens.build.interactions import Interactions, Vocabulary
 
 
 def interactions(rows: list[tuple[int, int, float]], n_users: int, n_items: int) -> Interactions:
@@ -87,7 +87,7 @@ def test_blend_drops_neighbours_without_enough_co_raters_and_leans_on_content_wh
 
 def test_top_in_runs_equals_the_sorting_top_n():
     from latentlens.build.export.because import top_in_runs
-    from latentlens.build.models.base import top_entries_per_row
+    from latentlens.build.models.ranking import top_entries_per_row
 
     rng = np.random.default_rng(0)
     for _ in range(100):

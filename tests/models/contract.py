@@ -27,7 +27,9 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from latentlens.build.models.base import FitContext, Interactions, ModelConfig, Recommender, Vocabulary, exclude_rows, top_n
+from latentlens.build.interactions import Interactions, Vocabulary
+from latentlens.build.models.base import FitContext, ModelConfig, Recommender
+from latentlens.build.models.ranking import exclude_rows, top_n
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,8 @@ import numpy as np
 import scipy.sparse as sp
 from sklearn.metrics.pairwise import cosine_similarity
 
-from latentlens.build.models.base import Interactions, Vocabulary, top_n
+from latentlens.build.interactions import Interactions, Vocabulary
+from latentlens.build.models.ranking import top_n
 from latentlens.build.models.ease import EASE, EASEConfig, ease_weights, profile_weights
 from latentlens.build.models.itemknn import (
     ItemKNN,

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from latentlens.build.models.base import FitContext, Interactions, Vocabulary
+from latentlens.build.interactions import Interactions, Vocabulary
+from latentlens.build.models.base import FitContext
 from latentlens.build.models.baseline import Baseline, BaselineConfig, fit_biases
 from latentlens.build.models.biased_mf import BiasedMF, BiasedMFConfig, ridge_rows, ridge_rows_cg
 from latentlens.build.models.knn_baseline import KNNBaseline, KNNBaselineConfig
@@ -387,8 +388,8 @@ def test_biased_mf_chooses_reg_on_validation_and_fixes_it_for_the_retrain() -> N
 def test_biased_mf_logs_the_reg_it_chose_not_the_config_default() -> None:
     """Through the evaluation the build runs: the logged param and evaluation.json's `chosen` name the
     reg every cross-validation fit chose (1e-3 on a noiseless planted matrix), not the config's 0.1."""
-    from latentlens.build.evaluate.compare import evaluate_model, record_chosen
-    from latentlens.build.evaluate.compare import ModelEvaluation
+    from latentlens.build.stages.evaluate import evaluate_model, record_chosen
+    from latentlens.build.stages.evaluate import ModelEvaluation
     from latentlens.build.models.registry import ModelSpec
     from latentlens.build.settings import EvaluationSettings
 

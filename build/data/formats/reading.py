@@ -150,13 +150,6 @@ def first_invalid_utf8_line(path: Path) -> int | None:
                 return None
 
 
-def require_utf8(path: Path) -> None:
-    """Raise a DataError naming the line of the first invalid UTF-8 byte, if any."""
-    line = first_invalid_utf8_line(path)
-    if line is not None:
-        raise DataError(path, "invalid UTF-8 (expected UTF-8 text)", line=line)
-
-
 def check_header(path: Path, spec: TableSpec) -> None:
     """The first line must name exactly the expected columns (order included)."""
     if spec.header is None:

@@ -20,6 +20,7 @@ import mlflow
 import polars as pl
 
 import latentlens.build
+from latentlens.build.build_info import git_commit
 from latentlens.build.engines.spark import evaluate as spark_eval
 from latentlens.build.engines.spark.because import with_because
 from latentlens.build.engines.spark import export as spark_export
@@ -28,9 +29,10 @@ from latentlens.build.engines.spark.io import SparkRelease, read_release
 from latentlens.build.engines.spark.session import spark_session
 from latentlens.build.engines.spark.settings import SparkSettings
 from latentlens.build.engines.spark.split import temporal_holdout
-from latentlens.build.evaluate.compare import TOPN_PROTOCOL, ModelEvaluation, champions, comparison_table
+from latentlens.build.stages.champions import choose_champions
+from latentlens.build.stages.evaluate import TOPN_PROTOCOL, ModelEvaluation, comparison_table
 from latentlens.build.export.artifact import ArtifactReport
-from latentlens.build.export.query import format_table
+from latentlens.build.report import format_table
 from latentlens.build.progress import get_logger, progress
 from latentlens.build.scale import choose_scale, plan_for
 from latentlens.build.settings import BuildSettings, EvaluationSettings, SettingsError
@@ -135,15 +137,10 @@ def _run(settings: BuildSettings, spark_settings: SparkSettings, spark: SparkSes
             evaluations.append(ev)
             if config is not None:
                 tuned[name] = config
-        comparison = comparison_table(evaluations)
-        best_topn, best_rating = champions(evaluations)
-        topn_champ = settings.topn_champion or best_topn
-        rating_champ = settings.rating_champion or best_rating
-        log.info("champions: top-N %s, rating %s", topn_champ, rating_champ)
-        mlflow.set_tags({"topn_champion": topn_champ or "", "rating_champion": rating_champ or "",
-                         "topn_champion_by_metric": best_topn or "", "rating_champion_by_metric": best_rating or "",
-                         "champions_pinned": ",".join(k for k, p in (("topn", settings.topn_champion),
-                                                                     ("rating", settings.rating_champion)) if p)})
+        comparison = comparison_table(evaluations, evaluation.k)
+        champs = choose_champions(evaluations, settings)  # the in-process build's rule and tags
+        topn_champ, rating_champ = champs.topn, champs.rating
+        mlflow.set_tags(champs.tags())
         _log_comparison(comparison, scratch)
 
         finals = {}
@@ -280,7 +277,7 @@ def _metric_rows(evaluations: list[ModelEvaluation]) -> pl.DataFrame:
 
 def _log_context(settings: BuildSettings, spark_settings: SparkSettings, evaluation: EvaluationSettings, scale: str,
                  release: SparkRelease, spark: SparkSession) -> None:
-    mlflow.set_tags({"git_commit": runs.git_commit(), "dataset": release.name, "dataset_sha256": release.sha256,
+    mlflow.set_tags({"git_commit": git_commit(), "dataset": release.name, "dataset_sha256": release.sha256,
                      "package_version": latentlens.build.__version__, "engine": "spark", "spark_version": spark.version,
                      "spark_master": spark.sparkContext.master})
     mlflow.log_params({"data_dir": str(settings.data_dir), "seed": settings.seed, "quick": settings.quick,
@@ -297,7 +294,7 @@ def _log_context(settings: BuildSettings, spark_settings: SparkSettings, evaluat
 
 
 def _log_comparison(comparison: pl.DataFrame, workdir: Path) -> None:
-    from latentlens.build.pipeline import markdown_table
+    from latentlens.build.report import markdown_table
 
     csv_path, md_path = workdir / "comparison.csv", workdir / "comparison.md"
     comparison.write_csv(csv_path)
@@ -399,7 +396,7 @@ def _build_info(settings: BuildSettings, release: SparkRelease, n_users: int, n_
         "mlflow_tracking_uri": settings.mlflow_uri,
         "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "package_version": latentlens.build.__version__,
-        "git_commit": runs.git_commit(),
+        "git_commit": git_commit(),
         "seed": settings.seed,
         "top_n": settings.top_n,
         "similar_n": settings.similar_n,

@@ -12,7 +12,7 @@ from latentlens.build.engines.spark.split import temporal_holdout as spark_holdo
 from latentlens.build.evaluate.metrics import mae, ranking_metrics, rmse
 from latentlens.build.evaluate.splits import temporal_holdout
 from latentlens.build.evaluate.topn import relevant_matrix
-from latentlens.build.models.base import Interactions, Vocabulary
+from latentlens.build.interactions import Interactions, Vocabulary
 from latentlens.build.models.popularity import PopularityConfig, item_scores
 
 N_USERS, N_ITEMS = 70, 90

@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from latentlens.build.data.loader import load_movielens
-from latentlens.build.evaluate.compare import evaluate_model
+from latentlens.build.stages.evaluate import evaluate_model
 from latentlens.build.evaluate.protocol import evaluation_data
 from latentlens.build.interactions import to_interactions
 from latentlens.build.models import registry

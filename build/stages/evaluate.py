@@ -1,4 +1,7 @@
-"""Evaluate one model under both protocols and collect the side-by-side comparison table."""
+"""Stage 2, evaluate: every model under its protocols on the same splits, and the side-by-side table.
+
+ModelEvaluation, the comparison table and the champion rule are shared with the Spark engine.
+"""
 
 from __future__ import annotations
 
@@ -10,21 +13,32 @@ from typing import TYPE_CHECKING
 import numpy as np
 import polars as pl
 
-from latentlens.build.models.base import FitContext, Interactions, ModelConfig, Recommender
+from latentlens.build.interactions import Interactions
+from latentlens.build.models.base import FitContext, ModelConfig, Recommender
 from latentlens.build.models.registry import ModelInputs, ModelSpec
+from latentlens.build.progress import get_logger, progress
 from latentlens.build.settings import EvaluationSettings
 
 if TYPE_CHECKING:
     from latentlens.build.evaluate.protocol import RatingHoldout
+    from latentlens.build.stages.prepare import Prepared
+    from latentlens.build.tracking.tracker import Tracker
+
+log = get_logger(__name__)
 
 TOPN_PROTOCOL = "topn_temporal_holdout"
 RATING_PROTOCOL = "rating_kfold_cv"
 RATING_HOLDOUT_PROTOCOL = "rating_holdout"  # the large plan's (build/evaluate/protocol.py)
 
 
-def fit_context(seed: int, model_name: str) -> FitContext:
+def fit_context(seed: int, model_name: str, n_threads: int = 2) -> FitContext:
     """Each model draws from its own stream of the build's seed: same seed, same results."""
-    return FitContext(rng=np.random.default_rng([seed, zlib.crc32(model_name.encode())]))
+    return FitContext(rng=np.random.default_rng([seed, zlib.crc32(model_name.encode())]), n_threads=n_threads)
+
+
+def ranking_metric(k: int) -> str:
+    """The metric that chooses the top-N champion (and is plotted): NDCG at the protocol's cut-off."""
+    return f"ndcg_at_{k}"
 
 
 @dataclass
@@ -55,15 +69,6 @@ class ModelEvaluation:
         return rows
 
 
-def sample_ratings(data: Interactions, max_ratings: int | None, rng: np.random.Generator) -> Interactions:
-    """A uniform sample of at most `max_ratings` ratings, vocabularies unchanged (all if None)."""
-    if max_ratings is None or data.n_ratings <= max_ratings:
-        return data
-    mask = np.zeros(data.n_ratings, dtype=bool)
-    mask[rng.choice(data.n_ratings, max_ratings, replace=False)] = True
-    return data.subset(mask)
-
-
 def evaluate_model(
     spec: ModelSpec,
     inputs: ModelInputs,
@@ -74,6 +79,7 @@ def evaluate_model(
     seed: int,
     topn: bool = True,
     rating_holdout: RatingHoldout | None = None,
+    n_threads: int = 2,
 ) -> ModelEvaluation:
     """The protocols the spec asks for; `topn=False` skips the top-N one (ScalePlan.runs_topn).
     With `rating_holdout` the rating protocol is that one split instead of k-fold CV on `cv_data`."""
@@ -85,18 +91,16 @@ def evaluate_model(
     chosen: dict[str, dict] = {}
     if spec.topn and topn:
         started = time.perf_counter()
-        model = inputs.fits.fit(probe, train, fit_context(seed, spec.name))
+        model = inputs.fits.fit(probe, train, fit_context(seed, spec.name, n_threads))
         evaluation.fit_seconds = time.perf_counter() - started
         evaluation.tuned = model.tuned_config()
         chosen["topn_fit"] = model.chosen()
         evaluation.topn = evaluate_topn(model, train, test, k=settings.k,
-                                        relevance_threshold=settings.relevance_threshold)
+                                        relevance_threshold=settings.relevance_threshold, n_threads=n_threads)
         evaluation.topn["fit_seconds"] = evaluation.fit_seconds
-        if isinstance(getattr(model, "weights_", None), dict):  # what the hybrid chose on validation
-            evaluation.extra["weights"] = dict(model.weights_)
     if spec.rating and rating_holdout is not None:
         holdout_models: list[Recommender] = []
-        evaluation.rating_folds = [_holdout_scores(spec, inputs, rating_holdout, seed, holdout_models)]
+        evaluation.rating_folds = [_holdout_scores(spec, inputs, rating_holdout, seed, holdout_models, n_threads)]
         chosen["holdout"] = holdout_models[0].chosen()
         evaluation.rating_protocol = RATING_HOLDOUT_PROTOCOL
         evaluation.extra["rating_train_ratings"] = rating_holdout.train_for(spec.linear_fit).n_ratings
@@ -105,7 +109,7 @@ def evaluate_model(
     elif spec.rating:
         fold_models: list[Recommender] = []
         cv = cross_validate(lambda: fold_models.append(spec.factory(inputs)) or fold_models[-1], cv_data,
-                            settings.folds, fit_context(seed, spec.name))
+                            settings.folds, fit_context(seed, spec.name, n_threads))
         chosen.update({f"cv_fold{i}": m.chosen() for i, m in enumerate(fold_models, start=1)})
         evaluation.rating_folds = [
             {"rmse": r, "mae": a, "fit_seconds": t} for r, a, t in zip(cv["rmse"], cv["mae"], cv["fit_seconds"])
@@ -132,7 +136,7 @@ def record_chosen(evaluation: ModelEvaluation, by_fit: dict[str, dict]) -> None:
 
 
 def _holdout_scores(spec: ModelSpec, inputs: ModelInputs, holdout: RatingHoldout, seed: int,
-                    fitted: list[Recommender]) -> dict[str, float]:
+                    fitted: list[Recommender], n_threads: int = 2) -> dict[str, float]:
     """Fit once on the spec's training set of the holdout, score the held-out ratings; the model is
     appended to `fitted` (what it chose on validation is recorded)."""
     from latentlens.build.evaluate.metrics import mae
@@ -142,34 +146,101 @@ def _holdout_scores(spec: ModelSpec, inputs: ModelInputs, holdout: RatingHoldout
     fitted.append(model)
     train, test = holdout.train_for(spec.linear_fit), holdout.test
     started = time.perf_counter()
-    model.fit(train, fit_context(seed, spec.name))
+    model.fit(train, fit_context(seed, spec.name, n_threads))
     seconds = time.perf_counter() - started
     pred = model.predict(test.user_idx, test.item_idx)
     value, se = clustered_rmse(pred, test.rating, test.user_idx)
     return {"rmse": value, "rmse_se": se, "mae": mae(pred, test.rating), "fit_seconds": seconds}
 
 
-COMPARISON_COLUMNS = ("ndcg_at_10", "precision_at_10", "recall_at_10", "map_at_10", "hit_rate_at_10",
-                      "coverage", "novelty", "rmse", "rmse_se", "mae", "fit_seconds")
+def comparison_columns(k: int = 10) -> tuple[str, ...]:
+    """The table's metric columns for the ranking cut-off k."""
+    return (*(f"{m}_at_{k}" for m in ("ndcg", "precision", "recall", "map", "hit_rate")),
+            "coverage", "novelty", "rmse", "rmse_se", "mae", "fit_seconds")
 
 
-def comparison_table(evaluations: list[ModelEvaluation]) -> pl.DataFrame:
+def comparison_table(evaluations: list[ModelEvaluation], k: int = 10) -> pl.DataFrame:
+    columns = comparison_columns(k)
     rows = []
     for ev in evaluations:
         row: dict[str, object] = {"model": ev.name}
-        for col in COMPARISON_COLUMNS:
+        for col in columns:
             row[col] = ev.topn.get(col, ev.rating_mean.get(col))
         row["fit_seconds"] = ev.fit_seconds
         rows.append(row)
-    schema = {"model": pl.Utf8, **{c: pl.Float64 for c in COMPARISON_COLUMNS}}
+    schema = {"model": pl.Utf8, **{c: pl.Float64 for c in columns}}
     table = pl.DataFrame(rows, schema=schema)
     return table.drop("rmse_se") if table["rmse_se"].is_null().all() else table  # k-fold CV: no such column
 
 
-def champions(evaluations: list[ModelEvaluation]) -> tuple[str | None, str | None]:
-    """Top-N champion by NDCG@10, rating champion by mean RMSE."""
-    topn = [e for e in evaluations if "ndcg_at_10" in e.topn]
+def best_by_metric(evaluations: list[ModelEvaluation], k: int = 10) -> tuple[str | None, str | None]:
+    """Top-N champion by NDCG@k, rating champion by mean RMSE (stages/champions.py applies the pins)."""
+    metric = ranking_metric(k)
+    topn = [e for e in evaluations if metric in e.topn]
     rating = [e for e in evaluations if "rmse" in e.rating_mean]
-    best_topn = max(topn, key=lambda e: e.topn["ndcg_at_10"]).name if topn else None
+    best_topn = max(topn, key=lambda e: e.topn[metric]).name if topn else None
     best_rating = min(rating, key=lambda e: e.rating_mean["rmse"]).name if rating else None
     return best_topn, best_rating
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """Every model's evaluation and the side-by-side table the build prints and logs."""
+
+    evaluations: list[ModelEvaluation]
+    table: pl.DataFrame
+    caption: str
+
+    def by_name(self) -> dict[str, ModelEvaluation]:
+        return {ev.name: ev for ev in self.evaluations}
+
+    def tuned(self) -> dict[str, ModelConfig]:
+        """What each model chose on validation, fixed in its config: the retrain does not search again."""
+        return {ev.name: ev.tuned for ev in self.evaluations if ev.tuned is not None}
+
+
+def evaluate(prepared: Prepared, tracker: Tracker) -> Comparison:
+    """Stage 2: every spec on the same splits, one tracked run per model."""
+    settings, plan, split = prepared.settings, prepared.plan, prepared.split
+    evaluations: list[ModelEvaluation] = []
+    for spec in progress(prepared.specs, desc="models", unit="model"):
+        with tracker.model_run(spec.name) as run_id:
+            log.info("evaluating %s", spec.name)
+            topn = plan.runs_topn(spec)
+            if spec.topn and not topn:
+                log.info("%s: top-N protocol skipped by the %s scale plan", spec.name, plan.scale)
+                tracker.set_tags({"topn_protocol": f"skipped by the {plan.scale} scale plan"})
+            elif spec.topn and prepared.topn_skip:
+                log.info("%s: top-N protocol skipped: %s", spec.name, prepared.topn_skip)
+                tracker.set_tags({"topn_protocol": f"skipped: {prepared.topn_skip}"})
+                topn = False
+            ev = evaluate_model(spec, prepared.inputs, split.cv_data, split.train, split.test, prepared.evaluation,
+                                settings.seed, topn=topn, rating_holdout=split.rating_holdout,
+                                n_threads=settings.threads)
+            tracker.log_params(ev.params)
+            record_evaluation(ev, tracker)
+            ev.extra["mlflow_run_id"] = run_id
+        evaluations.append(ev)
+    prepared.inputs.fits.forget(split.train)
+    return Comparison(evaluations, comparison_table(evaluations, prepared.evaluation.k), split.caption())
+
+
+def record_evaluation(ev: ModelEvaluation, tracker: Tracker) -> None:
+    """One model's metrics (per fold and mean) and one self-contained record: config, metrics, choices."""
+    if ev.topn:
+        tracker.log_metrics(ev.topn)
+    if ev.rating_protocol == RATING_PROTOCOL:
+        for step, fold in enumerate(ev.rating_folds, start=1):
+            tracker.log_metrics({f"cv_{k}": v for k, v in fold.items()}, step=step)
+    if ev.rating_mean:
+        tracker.log_metrics(ev.rating_mean)
+    tracker.log_dict({"model": ev.name, "config": ev.params, "topn": ev.topn, "rating_folds": ev.rating_folds,
+                      "rating_mean": ev.rating_mean,
+                      "chosen": {k: v for k, v in ev.extra.items() if k != "mlflow_run_id"}},
+                     "evaluation.json")
+
+
+def record_comparison(comparison: Comparison, k: int, tracker: Tracker) -> None:
+    per_fold = {e.name: [f["rmse"] for f in e.rating_folds] for e in comparison.evaluations
+                if e.rating_folds and e.rating_protocol == RATING_PROTOCOL}
+    tracker.log_comparison(comparison.table, comparison.caption, ranking_metric(k), per_fold)

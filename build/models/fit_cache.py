@@ -1,0 +1,51 @@
+"""Fits shared within one build: a deterministic model fitted twice on the same data is fitted once."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from latentlens.build.progress import get_logger
+
+if TYPE_CHECKING:
+    from latentlens.build.interactions import Interactions
+    from latentlens.build.models.base import FitContext, Recommender
+
+log = get_logger(__name__)
+
+
+class FitCache:
+    """Fits of deterministic models shared within one build, keyed by model, config and data.
+
+    The hybrid's EASE and content components are the very models evaluated on their own a
+    moment earlier (and retrained for the export): at ML-25M each EASE fit is over a minute.
+    The data object is held with its entry, so its id() cannot be reused by another object.
+    """
+
+    def __init__(self) -> None:
+        self._fits: dict[tuple[str, str, int], tuple[Interactions, Recommender]] = {}
+        self._memo: dict[tuple, tuple[object, object]] = {}
+
+    def fit(self, model: Recommender, data: Interactions, ctx: FitContext) -> Recommender:
+        if not type(model).deterministic:
+            return model.fit(data, ctx)
+        key = (type(model).__name__, model.fit_key(), id(data))
+        hit = self._fits.get(key)
+        if hit is None:
+            hit = self._fits[key] = (data, model.fit(data, ctx))
+        else:
+            log.info("%s: reusing the fit on the same data", model.name)
+        return hit[1]
+
+    def memo(self, key: tuple, owner: object, compute: Callable[[], object]) -> object:
+        """A value computed once per (key, owner) for the build: data-independent parts of a fit,
+        such as content similarities, which depend on the item features alone."""
+        full_key = (*key, id(owner))
+        hit = self._memo.get(full_key)
+        if hit is None:
+            hit = self._memo[full_key] = (owner, compute())
+        return hit[1]
+
+    def forget(self, data: Interactions) -> None:
+        """Drop the fits on `data` (the evaluation's train split, once every model is evaluated)."""
+        self._fits = {k: v for k, v in self._fits.items() if v[0] is not data}

@@ -1,0 +1,129 @@
+"""Stage 5, export: the artifact's tables from the final models, then publish and register.
+
+Models are taken by role (registry.Role), never by name: the similar-movies source and the content
+fallback give similar lists and because reasons, the top-N champion (or the role's fallback) the
+per-user lists. Only `publish` writes the artifact (temporary name, verified, renamed into place).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from latentlens.build.build_info import BuildInfo
+from latentlens.build.data.tables import MovieLensData
+from latentlens.build.export import because
+from latentlens.build.export import tables as export_tables
+from latentlens.build.export.artifact import ArtifactReport, ArtifactTables, write_artifact
+from latentlens.build.export.because import Reasons
+from latentlens.build.export.similar import SimilarSettings, blended_neighbours
+from latentlens.build.interactions import Interactions
+from latentlens.build.models import registry
+from latentlens.build.progress import get_logger
+from latentlens.build.stages.evaluate import Comparison, ranking_metric
+from latentlens.build.stages.prepare import Prepared
+from latentlens.build.stages.retrain import Finals
+from latentlens.build.tracking.tracker import CHAMPION_ALIAS, Tracker
+from latentlens.handler import schema
+
+log = get_logger(__name__)
+
+
+@dataclass(frozen=True)
+class Published:
+    artifact: ArtifactReport
+    registered: str | None  # "name vN, name vM (@champion)", None when not registered
+
+
+def artifact_tables(prepared: Prepared, comparison: Comparison, finals: Finals, info: BuildInfo,
+                    tracker: Tracker) -> ArtifactTables:
+    from latentlens.build.models.popularity import PopularityConfig, popular_lists
+
+    settings, data, full = prepared.settings, prepared.data, prepared.full
+    all_users = np.arange(full.n_users)
+    champion = finals.topn
+    log.info("top-%d for %d users with %s", settings.top_n, full.n_users, champion.name)
+    rec_items, rec_scores = champion.recommend(all_users, settings.top_n, exclude=full.matrix,
+                                               n_threads=settings.threads, show_progress=True)
+
+    all_items = np.arange(full.n_items)
+    n_ratings = np.bincount(full.item_idx, minlength=full.n_items)
+    genres = _item_genres(data, full)
+    # Lists people browse use the IMDB-style weighted rating, so niche titles with three
+    # five-star votes do not top them (the popularity *model* may rank by count).
+    pop = popular_lists(full, genres, settings.popular_n, PopularityConfig(score="weighted"))
+    overall_idx, overall_score = pop[None]
+    # Similar movies: the similar-movies source's neighbours with enough co-raters blended with the
+    # content fallback's by each movie's rating count (build/export/similar.py), then the overall popular
+    # list as a last resort (one extra entry, since a movie skips itself).
+    cf, content = finals.by_role(registry.SIMILAR_MOVIES), finals.by_role(registry.CONTENT_FALLBACK)
+    head = slice(0, settings.similar_n + 1)
+    shape = (full.n_items, overall_idx[head].size)
+    started = time.perf_counter()
+    blended = blended_neighbours(cf.similar_items(all_items, settings.similar_n),
+                                 content.similar_items(all_items, settings.similar_n),
+                                 full.binary, n_ratings, settings.min_cf_ratings, settings.similar_n, SimilarSettings())
+    log.info("similar movies: blended cf and content in %.1f s", time.perf_counter() - started)
+    sources = [
+        ("popular", np.broadcast_to(overall_idx[head], shape), np.broadcast_to(overall_score[head], shape)),
+    ]
+    similar = export_tables.similar_movies(full.items, n_ratings, settings.min_cf_ratings, settings.similar_n, sources,
+                                           primary=blended)
+
+    def explain(users: np.ndarray, items: np.ndarray) -> Reasons:
+        started = time.perf_counter()
+        reasons = because.explain(users, items, full, [cf.neighbours_, content.neighbours_],
+                                  schema.BECAUSE_N, show_progress=True)
+        explained = float((reasons.items[:, 0] >= 0).mean()) if users.size else 0.0
+        log.info("because: %d recommendations explained in %.1f s (%.1f%% with a reason)",
+                 users.size, time.perf_counter() - started, 100 * explained)
+        tracker.log_metrics({"because_seconds": time.perf_counter() - started, "because_explained_share": explained})
+        return reasons
+    metrics = export_tables.model_metrics([row for ev in comparison.evaluations for row in ev.metric_rows()])
+    return ArtifactTables(
+        movies=export_tables.movies_table(data),
+        user_recommendations=export_tables.user_recommendations(full, rec_items, rec_scores, explain),
+        similar_movies=similar,
+        popular_movies=export_tables.popular_movies(pop, full.items),
+        model_metrics=metrics,
+        build_info=info.row(),
+    )
+
+
+def _item_genres(data: MovieLensData, full: Interactions) -> list[list[str]]:
+    """Genre lists aligned to the item vocabulary (empty for ids only seen in ratings)."""
+    lookup = dict(zip(data.movies["movie_id"].to_list(), data.movies["genres"].to_list()))
+    return [lookup.get(int(i), []) or [] for i in full.items.ids]
+
+
+def log_champion_models(prepared: Prepared, comparison: Comparison, finals: Finals, tracker: Tracker) -> list:
+    """Both champions logged with the run (pyfuncs); registered only once the artifact is published."""
+    by_name, full, k = comparison.by_name(), prepared.full, prepared.evaluation.k
+    logged = []
+    if finals.rating is not None:
+        mean = by_name[finals.rating.name].rating_mean
+        logged.append(tracker.log_model("rating", finals.rating, full,
+                                        {m: mean[m] for m in ("rmse", "mae") if m in mean}, prepared.settings.top_n))
+    topn_model = finals.topn  # the model whose lists the export stores
+    topn = by_name[topn_model.name].topn if topn_model.name in by_name else {}
+    logged.append(tracker.log_model("topn", topn_model, full,
+                                    {m: topn[m] for m in (ranking_metric(k), f"precision_at_{k}") if m in topn},
+                                    prepared.settings.top_n))
+    return [entry for entry in logged if entry is not None]
+
+
+def publish(prepared: Prepared, tables: ArtifactTables, logged: list, tracker: Tracker) -> Published:
+    """Write the artifact, then register the champions, under one lock: the registry's @champion and the
+    file on disk name the same build even when two builds finish together (the last to publish wins both)."""
+    settings, data = prepared.settings, prepared.data
+    with tracker.publishing():
+        report = write_artifact(settings.out, tables, force=settings.force)
+        registered = None
+        if settings.register_model:
+            names = {"rating": settings.registered_model_name, "topn": settings.registered_topn_name}
+            done = [tracker.register(entry, names[entry.kind], report.path, report.sha256, data.name, data.sha256)
+                    for entry in logged]
+            registered = ", ".join(done) + f" (@{CHAMPION_ALIAS})" if done else None
+    return Published(report, registered)

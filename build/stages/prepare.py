@@ -1,0 +1,84 @@
+"""Stage 1, prepare: settings in, the data and every split the evaluation needs out.
+
+The only stage that reads input files. Everything a user can get wrong (an unknown model, a pin the
+build cannot honour, a bad --out, too little data) fails here, before any training.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from latentlens.build.data.loader import LoadOptions, load_movielens
+from latentlens.build.data.summary import summarize
+from latentlens.build.data.tables import MovieLensData
+from latentlens.build.evaluate.protocol import EvaluationData, evaluation_data
+from latentlens.build.export.artifact import check_output, estimate_artifact_bytes
+from latentlens.build.interactions import Interactions, to_interactions
+from latentlens.build.minimum import check_minimum, topn_skip_reason
+from latentlens.build.models import registry
+from latentlens.build.progress import get_logger
+from latentlens.build.scale import ScalePlan, choose_scale, plan_for
+from latentlens.build.settings import BuildSettings, EvaluationSettings
+from latentlens.build.stages.champions import check_pins
+from latentlens.build.tracking.tracker import Tracker
+
+log = get_logger(__name__)
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """What every later stage reads: the settings, the models to evaluate, the data and its splits."""
+
+    settings: BuildSettings
+    specs: list[registry.ModelSpec]
+    data: MovieLensData
+    full: Interactions               # every rating: the retrain and the export
+    plan: ScalePlan
+    evaluation: EvaluationSettings   # the settings' protocol with the scale plan applied
+    inputs: registry.ModelInputs     # what model factories need (catalogue, features, the shared FitCache)
+    split: EvaluationData
+    summary: dict                    # data info's summary of the dataset
+    topn_skip: str | None            # why no model can run the top-N protocol here (None: it runs)
+
+
+def prepare(settings: BuildSettings) -> Prepared:
+    specs = registry.select(settings.models)
+    check_pins(settings, specs, None)  # names and kinds: before reading 25M ratings
+    check_output(settings.out, force=settings.force)  # a bad --out costs seconds, not the whole build
+    data = load_movielens(settings.data_dir, LoadOptions(keep_last_duplicate=settings.keep_last_duplicate))
+    full = to_interactions(data)
+    check_output(settings.out, force=settings.force, needed_bytes=estimate_artifact_bytes(
+        full.n_users, full.n_items, settings.top_n, settings.similar_n))
+    plan = plan_for(choose_scale(settings.scale, full.n_ratings))
+    check_pins(settings, specs, plan)
+    evaluation = plan.apply(settings.evaluation)
+    check_minimum(full, evaluation.folds, settings.data_dir)  # 1 user, 1 movie, 1 rating: exit 2, not a crash
+    inputs = registry.ModelInputs(data=data, items=full.items, quick=settings.quick, scale=plan.scale,
+                                  k=evaluation.k, relevance_threshold=evaluation.relevance_threshold)
+    split = evaluation_data(full, evaluation, settings.seed)
+    log.info("protocols: %s", split.caption())
+    log.info("%s: %d users, %d movies, %d ratings; evaluating %d models",
+             data.name, full.n_users, full.n_items, full.n_ratings, len(specs))
+    log.info("scale plan: %s (%d-fold CV, eval users %s, CV ratings %s)", plan.scale, evaluation.folds,
+             evaluation.max_eval_users or "all", evaluation.cv_max_ratings or "all")
+    return Prepared(settings, specs, data, full, plan, evaluation, inputs, split, summarize(data),
+                    topn_skip_reason(split.test))
+
+
+def record_context(prepared: Prepared, tracker: Tracker, git_commit: str, package_version: str) -> None:
+    """What the build ran on and with which settings: the parent run's tags, params and dataset."""
+    settings, evaluation, data = prepared.settings, prepared.evaluation, prepared.data
+    tracker.set_tags({"git_commit": git_commit, "dataset": data.name, "dataset_sha256": data.sha256,
+                      "package_version": package_version})
+    tracker.log_params({"data_dir": str(settings.data_dir), "seed": settings.seed, "quick": settings.quick,
+                        "scale": prepared.plan.scale, "folds": evaluation.folds,
+                        "test_fraction": evaluation.test_fraction,
+                        "relevance_threshold": evaluation.relevance_threshold,
+                        "top_n": settings.top_n, "similar_n": settings.similar_n,
+                        "min_cf_ratings": settings.min_cf_ratings,
+                        "max_eval_users": evaluation.max_eval_users,
+                        "cv_max_ratings": evaluation.cv_max_ratings,
+                        "rating_holdout_users": evaluation.rating_holdout_users})
+    tracker.log_dataset(data, settings.data_dir, prepared.summary)
+    tracker.log_params({f"sampled_{k}": v for k, v in prepared.split.sampled.items()})
+    tracker.set_tags({"protocols": prepared.split.caption()})

@@ -1,0 +1,72 @@
+"""Stage 4, retrain: the champions and the models the export needs by role, refit on every rating."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from latentlens.build.models import registry
+from latentlens.build.models.base import Recommender
+from latentlens.build.progress import get_logger, progress
+from latentlens.build.sampling import sample_ratings
+from latentlens.build.stages.champions import Champions
+from latentlens.build.stages.evaluate import Comparison, fit_context
+from latentlens.build.stages.prepare import Prepared
+from latentlens.build.tracking.tracker import Tracker
+
+log = get_logger(__name__)
+
+
+@dataclass(frozen=True)
+class Finals:
+    """The models fitted on all data, by name; the export asks for them by role."""
+
+    models: dict[str, Recommender]
+    champions: Champions
+
+    def by_role(self, role: registry.Role) -> Recommender:
+        return self.models[registry.for_role(role).name]
+
+    @property
+    def topn(self) -> Recommender:
+        """The model whose lists the artifact stores: the top-N champion, else the role's fallback."""
+        if self.champions.topn is not None:
+            return self.models[self.champions.topn]
+        return self.by_role(registry.TOPN_FALLBACK)
+
+    @property
+    def rating(self) -> Recommender | None:
+        return self.models[self.champions.rating] if self.champions.rating is not None else None
+
+
+def retrain(prepared: Prepared, comparison: Comparison, champions: Champions, tracker: Tracker) -> Finals:
+    """Champions and the models the export always needs, refit on every rating.
+
+    A model that chose settings on validation during its evaluation (the hybrid's weights)
+    is refit with those choices fixed, not searched again. The export's models go first, so
+    the hybrid's content and popularity parts are the very fits the export uses (FitCache).
+    In the large plan a rating champion whose fit cost is superlinear fits on a sample.
+    """
+    settings, inputs, full, plan = prepared.settings, prepared.inputs, prepared.full, prepared.plan
+    topn_champ, rating_champ = champions.topn, champions.rating
+    tuned = comparison.tuned()
+    specs = registry.all_specs()
+    wanted = [n for n in dict.fromkeys([*registry.export_models(), topn_champ, rating_champ]) if n]
+    finals = {}
+    for name in progress(wanted, desc="retrain on all data", unit="model"):
+        log.info("retraining %s on all %d ratings", name, full.n_ratings)
+        spec = specs[name]
+        model = spec.factory(inputs)
+        if name in tuned:
+            model.config = tuned[name]
+        data = full
+        if name == rating_champ and name != topn_champ:
+            data = sample_ratings(full, plan.final_fit_max_ratings(spec), np.random.default_rng([settings.seed, 2]))
+            if data is not full:
+                log.info("%s: final fit on a sample of %d ratings (scale plan)", name, data.n_ratings)
+                tracker.log_params({"rating_fit_ratings": data.n_ratings})
+        finals[name] = inputs.fits.fit(model, data, fit_context(settings.seed, name, settings.threads))
+        if chosen := {k: v for k, v in finals[name].chosen().items() if not isinstance(v, dict)}:
+            tracker.log_params({f"final_{name}.{k}": v for k, v in chosen.items()})  # what the shipped fit chose
+    return Finals(finals, champions)

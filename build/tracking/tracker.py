@@ -1,0 +1,226 @@
+"""The one object a build talks to about tracking: MlflowTracker writes MLflow, NullTracker only remembers.
+
+Stages take a `Tracker` and never import mlflow, so each stage runs in a test without a tracking
+store (NullTracker keeps what it was told in memory, for the test to read). MlflowTracker is the
+build's layout: a parent run per build, one nested run per model, the comparison and plots on the
+parent, the champions logged with the run and registered once their artifact is published.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager, nullcontext
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ContextManager, Protocol
+
+if TYPE_CHECKING:
+    import polars as pl
+
+    from latentlens.build.data.tables import MovieLensData
+    from latentlens.build.tracking.registry import LoggedModel
+
+CHAMPION_ALIAS = "champion"  # the registry alias naming the version behind the published artifact
+
+
+class Tracker(Protocol):
+    """What a build records; every MLflow call of the in-process build goes through one of these."""
+
+    run_id: str
+    experiment_id: str
+
+    def build_run(self, name: str) -> ContextManager[None]:
+        """The build's parent run: everything below is recorded inside it."""
+
+    def model_run(self, name: str) -> ContextManager[str]:
+        """A nested run for one model; yields its run id."""
+
+    def set_tags(self, tags: Mapping[str, str]) -> None: ...
+
+    def log_params(self, params: Mapping[str, Any]) -> None: ...
+
+    def log_metrics(self, metrics: Mapping[str, float], step: int | None = None) -> None: ...
+
+    def log_dict(self, record: dict, name: str) -> None: ...
+
+    def log_dataset(self, data: MovieLensData, data_dir: Path, summary: dict) -> None:
+        """Which data the build read (path and sha256), its summary and its distribution plots."""
+
+    def log_comparison(self, comparison: pl.DataFrame, caption: str, metric: str,
+                       rmse_per_fold: dict[str, list[float]]) -> None:
+        """The side-by-side table (CSV and Markdown) and its plots, on the parent run."""
+
+    def log_model(self, kind: str, model, full, metrics: dict[str, float], top_n: int) -> LoggedModel | None:
+        """A champion logged with the run (a pyfunc); `kind` is "rating" or "topn"."""
+
+    def publishing(self) -> ContextManager[None]:
+        """Held while the artifact is published and its champions registered (one store, one winner)."""
+
+    def register(self, logged: LoggedModel, registered_name: str, artifact_path: Path, artifact_sha256: str,
+                 dataset: str, dataset_sha256: str) -> str:
+        """Register a logged champion as a new version, alias @champion; returns "name vN"."""
+
+
+class MlflowTracker:
+    """A build tracked in an MLflow store (`tracking_uri`), under `experiment`."""
+
+    def __init__(self, tracking_uri: str, experiment: str) -> None:
+        self.tracking_uri = tracking_uri
+        self.experiment = experiment
+        self.run_id = ""
+        self.experiment_id = ""
+        self._scratch: Path | None = None
+
+    @contextmanager
+    def build_run(self, name: str) -> Iterator[None]:
+        import mlflow
+
+        from latentlens.build.tracking import runs
+
+        self.experiment_id = runs.setup_experiment(self.tracking_uri, self.experiment)
+        with mlflow.start_run(run_name=name) as parent, tempfile.TemporaryDirectory() as scratch:
+            self.run_id = parent.info.run_id
+            self._scratch = Path(scratch)
+            runs.tag_build_process()
+            try:
+                yield
+            finally:
+                self._scratch = None
+
+    @contextmanager
+    def model_run(self, name: str) -> Iterator[str]:
+        from latentlens.build.tracking import runs
+
+        with runs.model_run(name) as child:
+            yield child.info.run_id
+
+    def set_tags(self, tags: Mapping[str, str]) -> None:
+        import mlflow
+
+        mlflow.set_tags(dict(tags))
+
+    def log_params(self, params: Mapping[str, Any]) -> None:
+        from latentlens.build.tracking import runs
+
+        runs.log_params(params)
+
+    def log_metrics(self, metrics: Mapping[str, float], step: int | None = None) -> None:
+        from latentlens.build.tracking import runs
+
+        runs.log_metrics(metrics, step=step)
+
+    def log_dict(self, record: dict, name: str) -> None:
+        import mlflow
+
+        mlflow.log_dict(record, name)
+
+    def log_dataset(self, data: MovieLensData, data_dir: Path, summary: dict) -> None:
+        import mlflow
+
+        from latentlens.build.tracking import plots, runs
+
+        runs.log_dataset(data_dir, data.name, data.sha256)
+        path = self._scratch / "dataset_summary.json"
+        path.write_text(json.dumps(summary, indent=2, default=str))
+        mlflow.log_artifact(str(path), "data")
+        mlflow.log_artifact(str(plots.rating_distribution(data.ratings, self._scratch / "rating_distribution.png")),
+                            "plots")
+        mlflow.log_artifact(str(plots.long_tail(data.ratings, self._scratch / "long_tail.png")), "plots")
+
+    def log_comparison(self, comparison: pl.DataFrame, caption: str, metric: str,
+                       rmse_per_fold: dict[str, list[float]]) -> None:
+        import mlflow
+
+        from latentlens.build.report import markdown_table
+        from latentlens.build.tracking import plots
+
+        workdir = self._scratch
+        csv_path = workdir / "comparison.csv"
+        comparison.write_csv(csv_path)
+        md_path = workdir / "comparison.md"
+        md_path.write_text(markdown_table(comparison) + f"\n{caption}\n")
+        for path in (csv_path, md_path):
+            mlflow.log_artifact(str(path), "comparison")
+        if metric in comparison.columns and comparison[metric].is_not_null().any():
+            mlflow.log_artifact(str(plots.model_comparison(comparison, metric, workdir / "ndcg.png")), "plots")
+        if rmse_per_fold:
+            mlflow.log_artifact(str(plots.rmse_per_fold(rmse_per_fold, workdir / "rmse_per_fold.png")), "plots")
+
+    def log_model(self, kind: str, model, full, metrics: dict[str, float], top_n: int) -> LoggedModel:
+        from latentlens.build.tracking import registry
+
+        if kind == "rating":
+            return registry.log_rating_model(model, full, metrics)
+        return registry.log_topn_model(model, full, top_n, metrics)
+
+    def publishing(self) -> ContextManager[None]:
+        from latentlens.build.tracking import runs
+
+        return runs.store_lock(self.tracking_uri)
+
+    def register(self, logged: LoggedModel, registered_name: str, artifact_path: Path, artifact_sha256: str,
+                 dataset: str, dataset_sha256: str) -> str:
+        from latentlens.build.tracking import registry
+
+        version = registry.register_published(logged, registered_name, self.run_id, artifact_path, artifact_sha256,
+                                              dataset, dataset_sha256)
+        return f"{registered_name} v{version.version}"
+
+
+class NullTracker:
+    """Tracks nothing anywhere: it keeps what it was told in memory (for tests) and logs no models."""
+
+    def __init__(self) -> None:
+        self.run_id = ""
+        self.experiment_id = ""
+        self.tags: dict[str, str] = {}
+        self.params: dict[str, Any] = {}
+        self.metrics: dict[str, float] = {}
+        self.dicts: dict[str, dict] = {}
+        self.model_runs: list[str] = []
+        self.comparison: pl.DataFrame | None = None
+        self._current = ""
+
+    @contextmanager
+    def build_run(self, name: str) -> Iterator[None]:
+        yield
+
+    @contextmanager
+    def model_run(self, name: str) -> Iterator[str]:
+        self.model_runs.append(name)
+        self._current = f"{name}/"
+        try:
+            yield ""
+        finally:
+            self._current = ""
+
+    def set_tags(self, tags: Mapping[str, str]) -> None:
+        self.tags.update({self._current + k: v for k, v in tags.items()})
+
+    def log_params(self, params: Mapping[str, Any]) -> None:
+        self.params.update({self._current + k: v for k, v in params.items()})
+
+    def log_metrics(self, metrics: Mapping[str, float], step: int | None = None) -> None:
+        suffix = "" if step is None else f"@{step}"
+        self.metrics.update({self._current + k + suffix: v for k, v in metrics.items() if v is not None})
+
+    def log_dict(self, record: dict, name: str) -> None:
+        self.dicts[self._current + name] = record
+
+    def log_dataset(self, data: MovieLensData, data_dir: Path, summary: dict) -> None:
+        self.dicts["data/dataset_summary.json"] = summary
+
+    def log_comparison(self, comparison: pl.DataFrame, caption: str, metric: str,
+                       rmse_per_fold: dict[str, list[float]]) -> None:
+        self.comparison = comparison
+
+    def log_model(self, kind: str, model, full, metrics: dict[str, float], top_n: int) -> None:
+        return None
+
+    def publishing(self) -> ContextManager[None]:
+        return nullcontext()
+
+    def register(self, logged: LoggedModel, registered_name: str, artifact_path: Path, artifact_sha256: str,
+                 dataset: str, dataset_sha256: str) -> str:
+        raise AssertionError("NullTracker logs no models, so there is nothing to register")
