@@ -25,8 +25,10 @@ REASON = "struct<movie_id:int, rating:float>"
 OUTPUT = f"user_id int, rank int, movie_id int, score double, because array<{REASON}>"
 
 
-def with_because(recs: DataFrame, ratings: DataFrame, item_factors: DataFrame, n: int) -> DataFrame:
-    """`recs` (user_id, rank, movie_id, score) with a `because` list of up to n {movie_id, rating}."""
+def with_because(recs: DataFrame, ratings: DataFrame, item_factors: DataFrame, n: int,
+                 explained_ranks: int) -> DataFrame:
+    """`recs` (user_id, rank, movie_id, score) with a `because` list of up to n {movie_id, rating};
+    picks ranked after `explained_ranks` get an empty list, as in-process (schema.BECAUSE_RANKS)."""
     from pyspark.sql import functions as F
 
     factors = item_factors.select(F.col("id").cast("int").alias("movie_id"), "features")
@@ -41,10 +43,10 @@ def with_because(recs: DataFrame, ratings: DataFrame, item_factors: DataFrame, n
              .groupBy("user_id")
              .agg(F.collect_list(F.struct("rank", "movie_id", "score", "features")).alias("picks")))
     rows = picks.join(liked, "user_id", "left")
-    return rows.mapInArrow(lambda batches: _explain_batches(batches, n), OUTPUT)
+    return rows.mapInArrow(lambda batches: _explain_batches(batches, n, explained_ranks), OUTPUT)
 
 
-def _explain_batches(batches, n: int):
+def _explain_batches(batches, n: int, explained_ranks: int):
     """Arrow in, Arrow out: each batch's nested lists read as flat numpy arrays (no Python object
     per factor value), one numpy product per user."""
     import pyarrow as pa
@@ -59,12 +61,15 @@ def _explain_batches(batches, n: int):
         for u in range(batch.num_rows):
             p = slice(picks["offsets"][u], picks["offsets"][u + 1])
             r = slice(rated["offsets"][u], rated["offsets"][u + 1])
+            explained = picks["rank"][p] <= explained_ranks
             top_ids, top_stars, top_counts = explain_user(
-                picks["movie_id"][p], picks["features"][p], rated["movie_id"][r], rated["rating"][r],
-                rated["centred"][r], rated["features"][r], n)
+                picks["movie_id"][p][explained], picks["features"][p][explained], rated["movie_id"][r],
+                rated["rating"][r], rated["centred"][r], rated["features"][r], n)
+            pick_counts = np.zeros(explained.size, np.int64)
+            pick_counts[explained] = top_counts  # reasons stay in pick order: unexplained picks add none
             ids.append(top_ids)
             stars.append(top_stars)
-            counts.append(top_counts)
+            counts.append(pick_counts)
         flat_ids = np.concatenate(ids) if ids else np.zeros(0, np.int64)
         flat_stars = np.concatenate(stars) if stars else np.zeros(0, np.float32)
         offsets = np.concatenate([[0], np.cumsum(np.concatenate(counts) if counts else [])]).astype(np.int32)

@@ -156,7 +156,7 @@ def _run(settings: BuildSettings, spark_settings: SparkSettings, spark: SparkSes
             candidates = models.als_candidates(finals[topn_champ])
         users = ratings.select("user_id").distinct()
         recs = models.top_unseen(candidates, users, ratings, settings.top_n, n_items)
-        recs = with_because(recs, ratings, finals["als_implicit"].itemFactors, schema.BECAUSE_N)
+        recs = with_because(recs, ratings, finals["als_implicit"].itemFactors, schema.BECAUSE_N, schema.BECAUSE_RANKS)
         similar = _similar_movies(finals["als_implicit"], ratings, release, settings, spark_settings)
         weighted = models.weighted_scores(ratings).persist()
         n_rated = ratings.select("movie_id").distinct().count()
