@@ -58,7 +58,8 @@ def test_because_equals_a_brute_force_on_tiny_factors(spark) -> None:
         expected = want[(row["user_id"], row["movie_id"])] if row["rank"] <= explained_ranks else []
         assert mine == expected, (row["user_id"], row["movie_id"])
     assert all(not r["because"] for r in got if r["user_id"] == 7)
-    assert sum(len(r["because"]) == n for r in got) > len(got) / 3  # most picks do have reasons
+    explained = [r for r in got if r["rank"] <= explained_ranks]
+    assert sum(len(r["because"]) == n for r in explained) >= len(explained) / 3  # many picks have all n reasons
 
 
 @pytest.mark.slow
