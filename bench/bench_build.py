@@ -18,7 +18,9 @@ Each build runs in its own child process (own session, LATENTLENS_PROGRESS=0) wi
   ("top-100 for" → "artifact ... written", i.e. top-N lists, similar lists, DuckDB write)
   and finish (MLflow closing, summary). The last retrain stage includes logging and
   registering the rating champion as an MLflow pyfunc, which has no log line of its own;
-- the artifact size from "artifact ... written: X MB".
+- the artifact size from "artifact ... written: X MB";
+- the build's summary on stdout up to the artifact line: the comparison table (NDCG@10 of each
+  top-N model, RMSE of each rating model) and both champions, printed under the stage table.
 
 --timeout bounds each run: on expiry the child's process group gets SIGTERM (the CLI unwinds
 like Ctrl-C), then SIGKILL after --grace seconds, and the row reports the last stage reached
@@ -81,6 +83,7 @@ class RunResult:
     stages: list[dict] = field(default_factory=list)
     stderr_tail: list[str] = field(default_factory=list)
     command: list[str] = field(default_factory=list)
+    summary: list[str] = field(default_factory=list)  # the build's stdout: comparison table and champions
 
     @property
     def status(self) -> str:
@@ -198,8 +201,13 @@ def run_build(data: Path, build_args: list[str], timeout: float, grace: float, e
                 if (mb := rss_mb(proc.pid)) is not None:
                     clock.rss(mb)
 
+        summary: list[str] = []
+
+        def read_stdout() -> None:
+            summary.extend(line.rstrip("\n") for line in proc.stdout)
+
         readers = [threading.Thread(target=read_stderr, daemon=True), threading.Thread(target=poll_rss, daemon=True),
-                   threading.Thread(target=proc.stdout.read, daemon=True)]
+                   threading.Thread(target=read_stdout, daemon=True)]
         for t in readers:
             t.start()
 
@@ -238,6 +246,7 @@ def run_build(data: Path, build_args: list[str], timeout: float, grace: float, e
     result.artifact_mb = clock.info.get("artifact_mb")
     result.stages = [{"stage": s.name, "seconds": round(s.seconds, 2), "peak_rss_mb": round(s.peak_rss_mb)}
                      for s in clock.stages]
+    result.summary = summary[: next((i for i, s in enumerate(summary) if s.startswith("artifact:")), len(summary))]
     if result.returncode != 0:
         result.stderr_tail = tail[-25:]
     if result.ratings is None:
@@ -275,6 +284,10 @@ def print_report(results: list[RunResult], top: int) -> None:
         _table(["stage", "seconds", "share", "peak RSS MB"],
                [[s["stage"], f"{s['seconds']:.1f}", f"{100 * s['seconds'] / max(r.wall_s, 1e-9):.0f}%",
                  f"{s['peak_rss_mb']:,}" if s["peak_rss_mb"] else "-"] for s in r.stages], indent="  ")
+        if r.summary:  # the build's comparison table (NDCG@10, RMSE per model) and its champions
+            print()
+            for line in r.summary:
+                print(f"  {line}")
         if r.stderr_tail:
             print("  stderr tail:")
             for line in r.stderr_tail:

@@ -70,8 +70,12 @@ def build_synthetic(path: Path, users: int, movies: int) -> None:
     con.execute("INSERT INTO movies SELECT i, 'Movie ' || i || ' (' || (1950 + i % 70) || ')', 'Movie ' || i, "
                 "1950 + i % 70, [?[1 + i % 18], ?[1 + (i * 7) % 18]], NULL, NULL, (hash(i) % 1000)::INT, 3.5, "
                 "'movie ' || i || ' (' || (1950 + i % 70) || ')' FROM range(1, ? + 1) t(i)", [genres, genres, movies])
-    con.execute("INSERT INTO user_recommendations SELECT u, r, 1 + (hash(u * 131 + r) % ?)::INT, 5.0 - r / 100.0 "
-                "FROM range(1, ? + 1) a(u), range(1, 101) b(r) ORDER BY u, r", [movies, users])
+    # because: schema.BECAUSE_N rated movies per pick, as the build writes them (schema 2)
+    con.execute("INSERT INTO user_recommendations SELECT u, r, 1 + (hash(u * 131 + r) % ?)::INT, 5.0 - r / 100.0, "
+                "[{'movie_id': 1 + (hash(u * 7 + r + j) % ?)::INT, 'rating': (1 + (u + r + j) % 10) / 2.0} "
+                "FOR j IN range(?)] "
+                "FROM range(1, ? + 1) a(u), range(1, 101) b(r) ORDER BY u, r",
+                [movies, movies, schema.BECAUSE_N, users])
     con.execute("INSERT INTO similar_movies SELECT m, r, 1 + (hash(m * 17 + r) % ?)::INT, 1.0 - r / 100.0, 'synthetic' "
                 "FROM range(1, ? + 1) a(m), range(1, 51) b(r) ORDER BY m, r", [movies, movies])
     con.execute("INSERT INTO popular_movies SELECT NULL, r, r, 1000 - r FROM range(1, 101) t(r)")

@@ -10,6 +10,7 @@ import hashlib
 import hmac
 import json
 import os
+import threading
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import NamedTuple
@@ -101,6 +102,34 @@ def verify_local(path: str) -> str:
     return actual
 
 
+class _Verification(threading.Thread):
+    """verify_local on a thread: hashlib releases the GIL while it hashes, so the ~275 MB sha256 of an
+    ML-25M artifact runs beside DuckDB's open and the movie map instead of before them."""
+
+    def __init__(self, path: str) -> None:
+        super().__init__(name="artifact-sha256", daemon=True)
+        self.path = path
+        self.digest: str | None = None
+        self.error: ArtifactUnavailable | None = None
+        self.start()
+
+    def run(self) -> None:
+        try:
+            self.digest = verify_local(self.path)
+        except ArtifactUnavailable as exc:
+            self.error = exc
+        except OSError as exc:  # the file vanished or became unreadable while being hashed
+            self.error = ArtifactUnavailable("artifact_unreadable", f"cannot read the artifact: {exc}")
+
+    def result(self) -> str:
+        """The verified digest; raises the verification's ArtifactUnavailable."""
+        self.join()
+        if self.error is not None:
+            raise self.error
+        assert self.digest is not None
+        return self.digest
+
+
 def _connect(path: str, settings: Settings) -> duckdb.DuckDBPyConnection:
     home = os.path.join(settings.tmp_dir, "duckdb-home")
     temp = os.path.join(settings.tmp_dir, "duckdb-tmp")
@@ -181,12 +210,33 @@ def open_artifact(path: str, settings: Settings, sha256: str | None = None) -> A
 
     `path` is resolved once: the build publishes by pointing a symlink at a content-addressed
     file with its manifest beside it, so the file and the manifest read here are always one pair.
+    The checksum is computed on a thread while DuckDB opens the file read-only and the movie map
+    is read; nothing is returned (no request answered) before it matches, and when it does not,
+    its reason wins over whatever the open ran into (a corrupted file is `checksum_mismatch`).
     """
     path = os.path.realpath(path)
     if not os.path.isfile(path):
         raise ArtifactUnavailable("artifact_missing", f"artifact not found: {path}")
-    if sha256 is None and settings.verify_checksum:
-        sha256 = verify_local(path)
+    verification = _Verification(path) if sha256 is None and settings.verify_checksum else None
+    try:
+        art = _open_verified_later(path, settings, sha256)
+    except ArtifactUnavailable:
+        if verification is not None:
+            verification.result()  # raises the checksum's reason first
+        raise
+    if verification is None:
+        return art
+    try:
+        digest = verification.result()
+    except ArtifactUnavailable:
+        art.conn.close()
+        raise
+    return Artifact(conn=art.conn, path=path, build_info=art.build_info, sha256=digest,
+                    etag=_etag(art.build_info, digest), movies=art.movies, popular=art.popular, genres=art.genres)
+
+
+def _open_verified_later(path: str, settings: Settings, sha256: str | None) -> Artifact:
+    """DuckDB open, schema check and the in-memory maps; the caller owns the checksum."""
     try:
         conn = _connect(path, settings)
     except duckdb.Error as exc:

@@ -13,6 +13,8 @@ content cover them); unknown users get popularity.
 
 from __future__ import annotations
 
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from typing import ClassVar, Literal, Self
 
 import numpy as np
@@ -92,24 +94,38 @@ def ease_weights(gram: np.ndarray, l2: float) -> np.ndarray:
 
 
 def gram(x: sp.csr_matrix, dtype: type = np.float32, users_per_block: int = 8192,
-         show_progress: bool = False) -> np.ndarray:
+         show_progress: bool = False, n_threads: int = 1) -> np.ndarray:
     """Dense XᵀX, accumulated over blocks of users: memory is the n x n result plus one block's
-    sparse product, never a full sparse XᵀX (hundreds of millions of entries at ML-25M)."""
+    sparse product per thread, never a full sparse XᵀX (hundreds of millions of entries at ML-25M).
+
+    The block products (scipy's sparse matmul, which releases the GIL: ~90% of an EASE fit at
+    ML-25M) run on `n_threads` threads with blocks of users_per_block / n_threads users, so the
+    products in flight hold about what one block did; the dense accumulation is serialised.
+    """
     n = x.shape[1]
     out = np.zeros((n, n), dtype=dtype)
     band = max(1, (1 << 25) // max(n, 1))                    # rows of a 128 MB dense buffer
     buffer = np.empty((min(band, n), n), dtype=dtype)
-    starts = range(0, x.shape[0], users_per_block)
-    iterator = progress(starts, desc="ease gram", total=len(starts), unit="block") if show_progress else starts
-    for start in iterator:
-        block = x[start : start + users_per_block]
+    n_threads = max(1, n_threads)
+    per_block = max(1, users_per_block // n_threads)
+    starts = range(0, x.shape[0], per_block)
+    lock = threading.Lock()
+
+    def add(start: int) -> None:
+        block = x[start : start + per_block]
         prod = (block.T @ block).tocsr().astype(dtype, copy=False)
         # densify a band of rows at a time and add: a COO scatter-add of the ~10^8 entries of
         # one block's product was 5x slower at ML-25M scale
-        for r0 in range(0, n, band):
-            r1 = min(r0 + band, n)
-            prod[r0:r1].toarray(out=buffer[: r1 - r0])
-            out[r0:r1] += buffer[: r1 - r0]
+        with lock:
+            for r0 in range(0, n, band):
+                r1 = min(r0 + band, n)
+                prod[r0:r1].toarray(out=buffer[: r1 - r0])
+                out[r0:r1] += buffer[: r1 - r0]
+
+    with ThreadPoolExecutor(n_threads) as pool:
+        done = pool.map(add, starts)
+        for _ in progress(done, desc="ease gram", total=len(starts), unit="block") if show_progress else done:
+            pass
     return out
 
 
@@ -146,7 +162,7 @@ class EASE(Recommender):
         x = data.binary[:, self.items_].tocsr()
         dtype = np.float64 if rated.size <= 5_000 else np.float32  # float32 halves 1.6 GB at 20k
         log.info("ease: %d items, Gram and inverse", rated.size)
-        g = gram(x, dtype, show_progress=ctx.show_progress)
+        g = gram(x, dtype, show_progress=ctx.show_progress, n_threads=ctx.n_threads)
         self.weights_ = ease_weights(g, self.config.l2).astype(np.float32, copy=False)
         if self.config.profile == "weighted":
             w = profile_weights(data, self.config.rating_weight, self.config.recency_half_life,

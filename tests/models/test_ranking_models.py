@@ -186,6 +186,8 @@ def test_blocked_gram_equals_dense_product() -> None:
     rng = np.random.default_rng(2)
     x = sp.random(50, 9, density=0.3, format="csr", random_state=rng, dtype=np.float32)
     np.testing.assert_allclose(gram(x, np.float64, users_per_block=7), (x.T @ x).toarray(), rtol=1e-6)
+    # two threads, blocks of 3 users: every block is added exactly once
+    np.testing.assert_allclose(gram(x, np.float64, users_per_block=7, n_threads=2), (x.T @ x).toarray(), rtol=1e-6)
 
 
 def full_sort_top(dense: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
