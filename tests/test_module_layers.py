@@ -60,3 +60,15 @@ def test_models_and_stages_use_the_evaluation_metrics_not_copies() -> None:
     assert "latentlens.build.evaluate.metrics" in graph["latentlens.build.models.hybrid"]
     assert "np.log2(np.arange(2" not in (ROOT / "build/models/hybrid.py").read_text()  # NDCG's discounts live in metrics
 
+
+
+def test_benchmarks_and_the_product_never_import_the_tests() -> None:
+    """bench/ scripts run from a checkout without pytest's fixtures; the product never sees tests/."""
+    offenders = []
+    for folder in ("bench", *PACKAGES, "latentlens", "infra"):
+        for path in (ROOT / folder).rglob("*.py"):
+            for node in ast.walk(ast.parse(path.read_text())):
+                names = ([a.name for a in node.names] if isinstance(node, ast.Import)
+                         else [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+                offenders += [f"{path.relative_to(ROOT)}: {n}" for n in names if n == "tests" or n.startswith("tests.")]
+    assert offenders == []
