@@ -34,3 +34,26 @@ def client(settings: Settings):
     with TestClient(app, raise_server_exceptions=False) as c:
         yield c
     app.state.store.close()
+
+
+@pytest.fixture
+def apps():
+    """Apps a test made itself: each one's store is closed at the end (temp files, connections)."""
+    made = []
+    yield made
+    for app in made:
+        app.state.store.close()
+
+
+def client_of(apps: list, app) -> TestClient:
+    """A client over `app`, which the `apps` fixture closes after the test."""
+    apps.append(app)
+    return TestClient(app, raise_server_exceptions=False)
+
+
+@pytest.fixture
+def fixture_copy(artifact: Path, tmp_path: Path) -> Path:
+    """A private copy of the fixture artifact (with its manifest) that a test may change."""
+    from tests.handler.dynamo_support import copy_artifact
+
+    return copy_artifact(artifact, tmp_path / "artifact")

@@ -13,29 +13,16 @@ import boto3
 import duckdb
 import pytest
 from botocore.awsrequest import AWSResponse
-from fastapi.testclient import TestClient
 from moto import mock_aws
 from moto.server import ThreadedMotoServer
 
 from latentlens.handler import dynamodb as dynamo_mode
 from latentlens.handler import schema
-from tests.handler.dynamo_support import (NAME, assert_same_answers, copy_artifact, duckdb_app, dynamo_app, publish_to,
+from tests.handler.conftest import client_of
+from tests.handler.dynamo_support import (NAME, assert_same_answers, duckdb_app, dynamo_app, publish_to,
                                           random_requests, trimmed_artifact)
 
 pytestmark = pytest.mark.usefixtures("fake_aws_credentials")
-
-
-@pytest.fixture
-def apps():
-    made = []
-    yield made
-    for app in made:
-        app.state.store.close()
-
-
-def client_of(apps, app) -> TestClient:
-    apps.append(app)
-    return TestClient(app, raise_server_exceptions=False)
 
 
 @pytest.fixture
@@ -45,9 +32,6 @@ def real_artifact(embedded_build, tmp_path):
     return trimmed_artifact(settings.out, tmp_path / "artifact" / "latentlens.duckdb")
 
 
-@pytest.fixture
-def fixture_copy(artifact, tmp_path):
-    return copy_artifact(artifact, tmp_path / "artifact")
 
 
 def test_thousand_random_requests_equal_duckdb_byte_for_byte_in_process(real_artifact, tmp_path, apps):

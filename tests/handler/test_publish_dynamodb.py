@@ -16,13 +16,13 @@ from pathlib import Path
 import boto3
 import duckdb
 import pytest
-from fastapi.testclient import TestClient
 from moto import mock_aws
 from moto.server import ThreadedMotoServer
 
 import latentlens.build.publish.dynamodb as publisher
 from latentlens.build.cli import main
 from latentlens.handler import schema, table_layout
+from tests.handler.conftest import client_of
 from tests.handler.dynamo_support import (NAME, assert_same_answers, copy_artifact, duckdb_app, dynamo_app, publish_to,
                                           trimmed_artifact)
 
@@ -30,22 +30,6 @@ pytestmark = pytest.mark.usefixtures("fake_aws_credentials")
 REPO = Path(__file__).resolve().parents[2]
 
 
-@pytest.fixture
-def apps():
-    made = []
-    yield made
-    for app in made:
-        app.state.store.close()
-
-
-def client_of(apps, app) -> TestClient:
-    apps.append(app)
-    return TestClient(app, raise_server_exceptions=False)
-
-
-@pytest.fixture
-def fixture_copy(artifact, tmp_path):
-    return copy_artifact(artifact, tmp_path / "artifact")
 
 
 def build_tables(ddb) -> list[str]:

@@ -26,14 +26,6 @@ URI = f"s3://{BUCKET}/{KEY}"
 pytestmark = pytest.mark.usefixtures("fake_aws_credentials")
 
 
-@pytest.fixture
-def apps():
-    made = []
-    yield made
-    for app in made:
-        app.state.store.close()
-
-
 def client(apps, tmp_path: Path, **overrides) -> TestClient:
     app = create_app(make_settings(URI, tmp_path, s3_region="us-east-1", **overrides))
     apps.append(app)
