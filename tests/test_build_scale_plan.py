@@ -41,10 +41,10 @@ def test_plan_and_explicit_settings_are_logged(large_build) -> None:
     params = client.get_run(result.run_id).data.params
     # the rating holdout from the plan, 50 users from the explicit setting (the plan's 5,000 lost)
     assert (params["scale"], params["max_eval_users"], params["rating_holdout_users"]) == ("large", "50", "20000")
-    # what was sampled: the 50 top-N users, and every one of the 150 users for the rating holdout
-    assert (params["sampled_topn_eval_users"], params["sampled_rating_holdout_users"]) == ("50", "150")
+    # what was sampled: the 50 top-N users, and every one of the 100 others for the rating holdout
+    assert (params["sampled_topn_eval_users"], params["sampled_rating_holdout_users"]) == ("50", "100")
     caption = client.get_run(result.run_id).data.tags["protocols"]
-    assert "50 sampled users (full training history)" in caption and "of 150 sampled users" in caption
+    assert "50 sampled users (full training history)" in caption and "of 100 other sampled users" in caption
     assert caption in result.summary_text()
     children = client.search_runs([client.get_run(result.run_id).info.experiment_id],
                                   filter_string=f"tags.mlflow.parentRunId = '{result.run_id}'")

@@ -1,14 +1,17 @@
 """What each protocol of a build trains and tests on, and what was sampled to get there.
 
-Top-N: the temporal holdout (each user's latest ratings) of every user, scored on all held-out
-users or a uniform sample of them; every model trains on all the training ratings, so the
-sampled users keep their full history. Rating prediction, small plan: k-fold CV over every
+Top-N: the temporal holdout (each user's latest ratings) of every user, or of a uniform
+sample of users (`max_eval_users`); only the evaluated users give ratings to test, so every
+other user's whole history is training data (the sampled users keep their full training
+history, and the top-N training split is nearly the shipped models' data: the retrain may
+reuse those fits, build/stages/retrain.py). Rating prediction, small plan: k-fold CV over every
 rating (or a uniform sample, `--cv-max-ratings`). Rating prediction, large plan (`holdout`):
-one split whose training data keeps the real density. A uniform sample of users is drawn; a
-share of each one's ratings is held out; models whose fit cost is linear in the ratings
-(`linear_fit`) train on every other rating of the data set, the others (kNN, Surprise, the
-blend) on every other rating of the sampled users (whole histories, so each user is as dense
-as in the full data). Every model is scored on the same held-out ratings, with a standard
+one split whose training data keeps the real density. A uniform sample of users is drawn
+among those the top-N protocol does not evaluate; a share of each one's ratings is held out;
+models whose fit cost is linear in the ratings (`linear_fit`) train on every other rating of
+the top-N training split, which then lacks those held-out ratings too, so a model evaluated
+on both protocols fits once; the others (kNN, Surprise, the blend) train on every other
+rating of the sampled users (whole histories, so each user is as dense as in the full data). Every model is scored on the same held-out ratings, with a standard
 error clustered by user. The pipeline and `tests/data/test_synth_calibration.py` both call
 `evaluation_data`, so the calibration runs the build's protocol, not a copy of it.
 """
@@ -22,7 +25,6 @@ import numpy as np
 from latentlens.build.sampling import sample_ratings
 from latentlens.build.evaluate.splits import temporal_holdout
 from latentlens.build.interactions import Interactions
-from latentlens.build.sampling import sample_users
 from latentlens.build.settings import EvaluationSettings
 
 
@@ -55,10 +57,14 @@ class EvaluationData:
                                                 if n_eval else "every user")
         h = self.rating_holdout
         if h is not None:
-            rating = (f"rating: one holdout of {h.test.n_ratings:,} ratings of {h.n_users:,} sampled users, "
-                      f"trained on all {h.train_all.n_ratings:,} other ratings (linear-cost models) or on "
-                      f"those users' other {h.train_sampled.n_ratings:,} (kNN, Surprise, blend); "
+            others = " other" if n_eval else ""
+            rating = (f"rating: one holdout of {h.test.n_ratings:,} ratings of {h.n_users:,}{others} sampled users; "
+                      f"one training split of all {self.train.n_ratings:,} other ratings for both protocols "
+                      f"(top-N and linear-cost rating models), or the rating users' other "
+                      f"{h.train_sampled.n_ratings:,} (kNN, Surprise, blend); "
                       "rmse_se = standard error clustered by user")
+        elif n_eval:
+            topn += f", trained on all {self.train.n_ratings:,} other ratings"
         elif "cv_ratings" in self.sampled:
             rating = f"rating: {self.folds}-fold CV on a uniform sample of {self.sampled['cv_ratings']:,} ratings"
         else:
@@ -68,34 +74,55 @@ class EvaluationData:
 
 def evaluation_data(full: Interactions, evaluation: EvaluationSettings, seed: int) -> EvaluationData:
     """Both protocols' data from the seed: the same seed gives the same splits and samples."""
-    train, test = temporal_holdout(full, evaluation.test_fraction)
     sampler = np.random.default_rng([seed, 1])
     sampled: dict[str, int] = {}
-    eval_test = sample_users(test, evaluation.max_eval_users, sampler)
-    if eval_test is not test:
-        sampled["topn_eval_users"] = int(np.unique(eval_test.user_idx).size)
+    evaluated = topn_users(full, evaluation.max_eval_users, sampler)
+    train, test = temporal_holdout(full, evaluation.test_fraction, users=evaluated)
+    if evaluated is not None:
+        sampled["topn_eval_users"] = int(evaluated.sum())
+        sampled["topn_train_ratings"] = train.n_ratings
     holdout = None
     cv_data = full
     if evaluation.rating_holdout_users is not None:
-        holdout = rating_holdout(full, evaluation.rating_holdout_users, evaluation.rating_holdout_fraction,
-                                 np.random.default_rng([seed, 3]))
+        # drawn from the top-N training split among the users the top-N protocol does not evaluate,
+        # so one training set serves both protocols: a model on both (biased_mf) fits once
+        not_evaluated = None if evaluated is None else ~evaluated
+        holdout = rating_holdout(train, evaluation.rating_holdout_users, evaluation.rating_holdout_fraction,
+                                 np.random.default_rng([seed, 3]), among=not_evaluated)
+        train = holdout.train_all
         sampled["rating_holdout_users"] = holdout.n_users
         sampled["rating_holdout_ratings"] = holdout.test.n_ratings
         sampled["rating_sampled_train_ratings"] = holdout.train_sampled.n_ratings
+        if evaluated is not None:
+            sampled["topn_train_ratings"] = train.n_ratings
     else:
         cv_data = sample_ratings(full, evaluation.cv_max_ratings, sampler)
         if cv_data is not full:
             sampled["cv_ratings"] = cv_data.n_ratings
-    return EvaluationData(train, eval_test, cv_data, holdout, sampled, evaluation.folds)
+    return EvaluationData(train, test, cv_data, holdout, sampled, evaluation.folds)
 
 
-def rating_holdout(full: Interactions, n_users: int, fraction: float, rng: np.random.Generator) -> RatingHoldout:
+def topn_users(full: Interactions, max_users: int | None, rng: np.random.Generator) -> np.ndarray | None:
+    """Which users the top-N holdout evaluates: a mask of `max_users` drawn uniformly among those
+    with a rating to hold out (>= 2), or None for every user when there are no more than that."""
+    counts = np.bincount(full.user_idx, minlength=full.n_users)
+    eligible = np.flatnonzero(counts >= 2)
+    if max_users is None or eligible.size <= max_users:
+        return None
+    mask = np.zeros(full.n_users, dtype=bool)
+    mask[rng.choice(eligible, max_users, replace=False)] = True
+    return mask
+
+
+def rating_holdout(full: Interactions, n_users: int, fraction: float, rng: np.random.Generator,
+                   among: np.ndarray | None = None) -> RatingHoldout:
     """Hold out `fraction` of the ratings (at least 1, never all) of `n_users` users drawn
-    uniformly among those with >= 2 ratings; see the module doc for the two training sets."""
+    uniformly among those with >= 2 ratings (and in the mask `among`, when given); see the
+    module doc for the two training sets."""
     if not 0.0 < fraction < 1.0:
         raise ValueError(f"rating holdout fraction must be in (0, 1), got {fraction}")
     counts = np.bincount(full.user_idx, minlength=full.n_users)
-    eligible = np.flatnonzero(counts >= 2)
+    eligible = np.flatnonzero((counts >= 2) & (True if among is None else among))
     chosen = np.zeros(full.n_users, dtype=bool)
     chosen[rng.choice(eligible, min(n_users, eligible.size), replace=False)] = True
     in_sample = chosen[full.user_idx]

@@ -11,12 +11,15 @@ import numpy as np
 from latentlens.build.interactions import Interactions
 
 
-def temporal_holdout(data: Interactions, test_fraction: float = 0.2) -> tuple[Interactions, Interactions]:
+def temporal_holdout(data: Interactions, test_fraction: float = 0.2,
+                     users: np.ndarray | None = None) -> tuple[Interactions, Interactions]:
     """Split into (train, test): the last `test_fraction` of each user's ratings by time go to test.
 
     A user with n >= 2 ratings gives round(test_fraction * n) of them to test, at least 1 and
     at most n - 1, so every user stays known to the model; users with fewer than 2 ratings
     keep all in train. Equal timestamps are ordered by their position in `data` (stable).
+    `users` (a boolean mask over the user vocabulary) limits the holdout to those users: every
+    other user keeps their whole history in train, as they will in the shipped model.
     Both halves keep the full user and item vocabularies.
     """
     if not 0.0 < test_fraction < 1.0:
@@ -30,6 +33,8 @@ def temporal_holdout(data: Interactions, test_fraction: float = 0.2) -> tuple[In
     per_user = counts[users_sorted]
     n_test = np.floor(test_fraction * per_user + 0.5).astype(np.int64)
     n_test = np.where(per_user >= 2, np.clip(n_test, 1, per_user - 1), 0)
+    if users is not None:
+        n_test = np.where(np.asarray(users, dtype=bool)[users_sorted], n_test, 0)
     is_test_sorted = rank >= per_user - n_test
     is_test = np.empty(n, dtype=bool)
     is_test[order] = is_test_sorted

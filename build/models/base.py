@@ -83,6 +83,12 @@ class Recommender(ABC):
         """What besides the data determines a deterministic fit (FitCache's key)."""
         return self.config.model_dump_json()
 
+    def with_histories(self, data: Interactions) -> Self | None:
+        """This fit's learned item-side model scoring the user histories of `data` (same users and
+        items, nearly the same ratings: FitCache.allow_stand_in), or None when what the model
+        learned is per user too and only a refit will do (the default)."""
+        return None
+
     def tuned_config(self) -> ModelConfig:
         """The config with what `fit` chose on validation fixed in (the retrain skips the search)."""
         return self.config

@@ -100,7 +100,10 @@ def evaluate_model(
         evaluation.topn["fit_seconds"] = evaluation.fit_seconds
     if spec.rating and rating_holdout is not None:
         holdout_models: list[Recommender] = []
-        evaluation.rating_folds = [_holdout_scores(spec, inputs, rating_holdout, seed, holdout_models, n_threads)]
+        shared = ((model, evaluation.fit_seconds)
+                  if spec.topn and topn and rating_holdout.train_for(spec.linear_fit) is train else None)
+        evaluation.rating_folds = [_holdout_scores(spec, inputs, rating_holdout, seed, holdout_models, n_threads,
+                                                   fitted_on_train=shared)]
         chosen["holdout"] = holdout_models[0].chosen()
         evaluation.rating_protocol = RATING_HOLDOUT_PROTOCOL
         evaluation.extra["rating_train_ratings"] = rating_holdout.train_for(spec.linear_fit).n_ratings
@@ -136,18 +139,23 @@ def record_chosen(evaluation: ModelEvaluation, by_fit: dict[str, dict]) -> None:
 
 
 def _holdout_scores(spec: ModelSpec, inputs: ModelInputs, holdout: RatingHoldout, seed: int,
-                    fitted: list[Recommender], n_threads: int = 2) -> dict[str, float]:
-    """Fit once on the spec's training set of the holdout, score the held-out ratings; the model is
+                    fitted: list[Recommender], n_threads: int = 2,
+                    fitted_on_train: tuple[Recommender, float] | None = None) -> dict[str, float]:
+    """Fit once on the spec's training set of the holdout (or take `fitted_on_train`, the top-N
+    protocol's fit on that very set and its seconds), score the held-out ratings; the model is
     appended to `fitted` (what it chose on validation is recorded)."""
     from latentlens.build.evaluate.metrics import mae
     from latentlens.build.evaluate.protocol import clustered_rmse
 
-    model = spec.factory(inputs)
-    fitted.append(model)
     train, test = holdout.train_for(spec.linear_fit), holdout.test
     started = time.perf_counter()
-    model.fit(train, fit_context(seed, spec.name, n_threads))
-    seconds = time.perf_counter() - started
+    if fitted_on_train is not None:
+        model, seconds = fitted_on_train
+    else:
+        model = spec.factory(inputs)
+        model.fit(train, fit_context(seed, spec.name, n_threads))
+        seconds = time.perf_counter() - started
+    fitted.append(model)
     pred = model.predict(test.user_idx, test.item_idx)
     value, se = clustered_rmse(pred, test.rating, test.user_idx)
     return {"rmse": value, "rmse_se": se, "mae": mae(pred, test.rating), "fit_seconds": seconds}
@@ -221,7 +229,8 @@ def evaluate(prepared: Prepared, tracker: Tracker) -> Comparison:
             record_evaluation(ev, tracker)
             ev.extra["mlflow_run_id"] = run_id
         evaluations.append(ev)
-    prepared.inputs.fits.forget(split.train)
+    if not plan.reuses_fits(split.train.n_ratings, prepared.full.n_ratings):
+        prepared.inputs.fits.forget(split.train)  # else the retrain takes some and then forgets them
     return Comparison(evaluations, comparison_table(evaluations, prepared.evaluation.k), split.caption())
 
 

@@ -45,9 +45,23 @@ def test_small_settings_keep_k_fold_cv_and_the_large_ones_are_logged() -> None:
     assert "5-fold CV on every rating" in small.caption()
     large = evaluation_data(data, EvaluationSettings(max_eval_users=50, rating_holdout_users=80), 42)
     assert large.sampled["topn_eval_users"] == 50 and large.sampled["rating_holdout_users"] == 80
-    assert large.train is not None and large.train.n_ratings + large.test.n_ratings < data.n_ratings
+    # only the 50 evaluated users hold out their latest ratings, the rating holdout takes 80 of the
+    # others, and everything else is one training split for both protocols
+    h = large.rating_holdout
+    assert large.train is h.train_all
+    assert large.train.n_ratings + large.test.n_ratings + h.test.n_ratings == data.n_ratings
+    evaluated, rated = np.unique(large.test.user_idx), np.unique(h.test.user_idx)
+    assert evaluated.size == 50 and rated.size == 80 and not set(evaluated) & set(rated)
+    counts = np.bincount(data.user_idx, minlength=data.n_users)
+    train_counts = np.bincount(large.train.user_idx, minlength=data.n_users)
+    others = np.setdiff1d(np.arange(data.n_users), np.concatenate([evaluated, rated]))
+    assert (train_counts[others] == counts[others]).all()
+    assert (train_counts[evaluated] < counts[evaluated]).all() and (train_counts[rated] < counts[rated]).all()
+    assert set(np.unique(h.train_sampled.user_idx)) == set(rated)
+    assert large.sampled["topn_train_ratings"] == large.train.n_ratings
     caption = large.caption()
-    assert "50 sampled users (full training history)" in caption and "of 80 sampled users" in caption
+    assert "50 sampled users (full training history)" in caption and "of 80 other sampled users" in caption
+    assert f"one training split of all {large.train.n_ratings:,} other ratings for both protocols" in caption
     again = evaluation_data(data, EvaluationSettings(max_eval_users=50, rating_holdout_users=80), 42)
     assert (again.rating_holdout.test.item_idx == large.rating_holdout.test.item_idx).all()
 
@@ -62,3 +76,36 @@ def test_clustered_standard_error_grows_when_a_users_errors_move_together() -> N
     r2, se2 = clustered_rmse(shared, truth, user)
     assert abs(r1 - np.sqrt((independent ** 2).mean())) < 1e-12
     assert 0 < se1 < 0.02 < se2  # 4,000 independent errors vs 200 clusters of correlated ones
+
+
+def test_a_model_on_both_protocols_fits_once_in_the_large_plan() -> None:
+    """The top-N training split is the linear models' rating training set: one fit serves both."""
+    from types import SimpleNamespace
+
+    from latentlens.build.models.baseline import Baseline, BaselineConfig
+    from latentlens.build.models.fit_cache import FitCache
+    from latentlens.build.models.registry import ModelSpec
+    from latentlens.build.stages.evaluate import evaluate_model
+
+    fitted_on = []
+
+    class CountingBaseline(Baseline):
+        def fit(self, data, ctx):
+            fitted_on.append(data.n_ratings)
+            return super().fit(data, ctx)
+
+    data = _data()
+    settings = EvaluationSettings(max_eval_users=50, rating_holdout_users=80)
+    split = evaluation_data(data, settings, 42)
+    spec = ModelSpec("baseline", lambda inputs: CountingBaseline(BaselineConfig()), rating=True, linear_fit=True)
+    ev = evaluate_model(spec, SimpleNamespace(fits=FitCache()), split.cv_data, split.train, split.test, settings, 42,
+                        rating_holdout=split.rating_holdout)
+    assert fitted_on == [split.train.n_ratings]
+    assert ev.topn["ndcg_at_10"] >= 0 and ev.rating_mean["rmse"] > 0
+    assert ev.rating_folds[0]["fit_seconds"] == ev.fit_seconds
+    # a model the plan trains on the rating users' histories alone still fits for each protocol
+    fitted_on.clear()
+    sampled_spec = ModelSpec("baseline", spec.factory, rating=True, linear_fit=False)
+    evaluate_model(sampled_spec, SimpleNamespace(fits=FitCache()), split.cv_data, split.train, split.test, settings,
+                   42, rating_holdout=split.rating_holdout)
+    assert fitted_on == [split.train.n_ratings, split.rating_holdout.train_sampled.n_ratings]

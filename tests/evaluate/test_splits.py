@@ -38,3 +38,15 @@ def test_ties_broken_by_input_order() -> None:
     data = make([0, 0, 0, 0, 0], [7, 7, 7, 7, 7])
     _, test = temporal_holdout(data, 0.2)
     np.testing.assert_array_equal(test.item_idx, [4])
+
+
+def test_a_user_mask_limits_the_holdout_to_those_users() -> None:
+    rng = np.random.default_rng(1)
+    users = np.repeat([0, 1, 2, 3], [10, 10, 5, 1])
+    data = make(users, rng.permutation(100)[: users.shape[0]])
+    everyone_train, everyone_test = temporal_holdout(data, 0.2)
+    train, test = temporal_holdout(data, 0.2, users=np.array([True, False, True, True]))
+    np.testing.assert_array_equal(np.bincount(test.user_idx, minlength=4), [2, 0, 1, 0])
+    np.testing.assert_array_equal(np.bincount(train.user_idx, minlength=4), [8, 10, 4, 1])
+    # a masked-in user loses exactly the ratings the unmasked split takes from them
+    assert set(test.item_idx) == set(everyone_test.item_idx[everyone_test.user_idx != 1])
