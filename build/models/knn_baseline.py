@@ -19,6 +19,7 @@ is a worse approximation: a user who rated few of them gets an estimate from one
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from typing import ClassVar, Literal, Self
 
 import numpy as np
@@ -61,13 +62,15 @@ class KNNBaselineConfig(ModelConfig):
 
 def shrunk_pearson_neighbors(
     resid: sp.csr_matrix, shrinkage: float, max_neighbors: int, block_columns: int, min_raters: int = 2,
+    n_threads: int = 1,
 ) -> tuple[np.ndarray, np.ndarray]:
     """For each column of `resid` (raters x things), its most similar other columns.
 
     sim_ij = sum e_ui e_uj / sqrt(sum e_ui^2 sum e_uj^2) over common raters u, times
     (n_ij - 1) / (n_ij - 1 + shrinkage). Only positive similarities are kept. Returns
     (indices, sims), each (n_cols x max_neighbors), best first, padded with -1 / 0. Columns
-    with fewer than `min_raters` raters neither have nor are neighbours.
+    with fewer than `min_raters` raters neither have nor are neighbours. Blocks of columns run
+    on `n_threads` threads (scipy's sparse products and numpy's sorts release the GIL).
     """
     resid = resid.tocsc().astype(np.float64)
     n_all = resid.shape[1]
@@ -89,9 +92,9 @@ def shrunk_pearson_neighbors(
     nb_sim = np.zeros((n, m), dtype=np.float32)
     rt, sqt, onest = resid.T.tocsr(), sq.T.tocsr(), ones.T.tocsr()
     starts = range(0, n, block_columns)
-    for start in progress(starts, desc="knn similarities", total=len(starts), unit="block"):
+
+    def block(start: int) -> None:
         cols = slice(start, min(start + block_columns, n))
-        width = cols.stop - cols.start
         # Only co-rated pairs can be similar, so everything stays on the stored entries of the
         # co-rating counts: dense (things x block) arrays cost ~1.5 s a block at 62k items
         # whatever the data size. A product drops pairs whose sum is exactly 0: read as 0 here.
@@ -106,8 +109,12 @@ def shrunk_pearson_neighbors(
         keep = np.isfinite(sim) & (n_common >= 2) & (sim > 0) & (other != col + start)  # never one's own neighbour
         # per column of the block: its neighbours best first, ties by the lower index
         col, other, sim, rank = top_entries_per_row(col[keep], other[keep], sim[keep], m_act)
-        nb_idx[col + start, rank] = active[other]
+        nb_idx[col + start, rank] = active[other]  # blocks write disjoint rows
         nb_sim[col + start, rank] = sim
+
+    with ThreadPoolExecutor(max(1, n_threads)) as pool:
+        for _ in progress(pool.map(block, starts), desc="knn similarities", total=len(starts), unit="block"):
+            pass
     nb_idx_all[active], nb_sim_all[active] = nb_idx, nb_sim
     return nb_idx_all, nb_sim_all
 
@@ -161,7 +168,7 @@ class KNNBaseline(RatingPredictor):
             else (data.user_idx, data.item_idx, data.n_users, data.n_items))
         resid = sp.csr_matrix((e, (rater, thing)), shape=(n_rater, n_thing))
         self._nb_idx, self._nb_sim = shrunk_pearson_neighbors(resid, cfg.shrinkage, cfg.max_neighbors,
-                                                              cfg.block_columns, cfg.min_raters)
+                                                              cfg.block_columns, cfg.min_raters, ctx.n_threads)
         resid.sum_duplicates()
         resid.sort_indices()
         self._R = resid  # rater rows, what predict looks neighbours up in

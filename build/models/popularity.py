@@ -66,6 +66,10 @@ class Popularity(Recommender):
     def score_users(self, users: np.ndarray) -> np.ndarray:
         return np.broadcast_to(self.scores_, (np.asarray(users).shape[0], self.scores_.shape[0])).copy()
 
+    def score_items(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
+        """The `items` columns without the full-width rows (the hybrid asks for its 8k candidates)."""
+        return np.broadcast_to(self.scores_[items], (np.asarray(users).shape[0], len(items))).copy()
+
 
 def popular_lists(
     data: Interactions, item_genres: Sequence[Sequence[str]], n: int, config: PopularityConfig | None = None,

@@ -169,3 +169,4 @@ def test_users_with_few_ratings_get_popularity() -> None:
 def test_content_requires_features() -> None:
     with pytest.raises(ValueError):
         ContentKNN(QUICK_CONTENT)
+

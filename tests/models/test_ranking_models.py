@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import scipy.sparse as sp
 from sklearn.metrics.pairwise import cosine_similarity
 
@@ -99,12 +100,14 @@ def test_popular_lists_per_genre() -> None:
 
 
 # --- item-kNN ------------------------------------------------------------------------
-def test_chunked_cosine_equals_dense_sklearn(monkeypatch) -> None:
+@pytest.mark.parametrize("dense_inner_max", [0, 512], ids=["sparse-product", "blas-product"])
+def test_chunked_cosine_equals_dense_sklearn(monkeypatch, dense_inner_max) -> None:
     import latentlens.build.models.itemknn as itemknn
 
     rng = np.random.default_rng(3)
     x = sp.random(40, 25, density=0.3, format="csr", random_state=rng, dtype=np.float32)
     monkeypatch.setattr(itemknn, "CHUNK_BUDGET", 25 * 4)  # 4 items per chunk: many chunks
+    monkeypatch.setattr(itemknn, "DENSE_INNER_MAX", dense_inner_max)  # 40 users: both kinds of product
     k = 6
     got = top_k_neighbours(x.T.tocsr(), x, k, cosine_transform(column_norms(x)), n_threads=2,
                            show_progress=False).toarray()
@@ -150,11 +153,18 @@ def test_ease_banded_mirror_on_a_larger_matrix(monkeypatch) -> None:
     np.testing.assert_allclose(ease_weights(g.copy(), 3.0), expected, atol=1e-4)
 
 
-def test_ease_scores_are_profile_times_weights() -> None:
+@pytest.mark.parametrize("panel_bytes", [None, 500], ids=["one-panel", "several-panels"])
+def test_ease_scores_are_profile_times_weights(monkeypatch, panel_bytes) -> None:
+    import latentlens.build.models.ease as ease
+
     board = checkerboard()
+    if panel_bytes:  # B kept as several column panels (5 columns of 23 float32 rows), the last one narrower
+        monkeypatch.setattr(ease, "PANEL_BYTES", panel_bytes)
     model = EASE(EASEConfig(l2=10.0, profile="binary")).fit(board.data, fit_context())
+    widths = [panel.shape[1] for panel in model.panels_]
+    assert sum(widths) == model.items_.size and (len(widths) > 2 if panel_bytes else len(widths) == 1)
     x = board.data.binary.toarray()[:, model.items_]
-    np.testing.assert_allclose(model.score_users(np.arange(4))[:, model.items_], x[:4] @ model.weights_, rtol=1e-4,
+    np.testing.assert_allclose(model.score_users(np.arange(4))[:, model.items_], x[:4] @ model.weights(), rtol=1e-4,
                                atol=1e-5)
 
 

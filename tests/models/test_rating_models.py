@@ -290,9 +290,9 @@ def dense_shrunk_pearson(resid: sp.csr_matrix, shrinkage: float, max_neighbors: 
     return idx, sims
 
 
-@pytest.mark.parametrize(("block_columns", "max_neighbors", "min_raters"),
-                         [(1, 5, 2), (7, 100, 2), (1000, 1, 2), (16, 8, 6)])
-def test_knn_neighbours_equal_the_dense_definition(block_columns, max_neighbors, min_raters) -> None:
+@pytest.mark.parametrize(("block_columns", "max_neighbors", "min_raters", "n_threads"),
+                         [(1, 5, 2, 1), (7, 100, 2, 2), (1000, 1, 2, 1), (16, 8, 6, 2), (3, 8, 2, 3)])
+def test_knn_neighbours_equal_the_dense_definition(block_columns, max_neighbors, min_raters, n_threads) -> None:
     from latentlens.build.models.knn_baseline import shrunk_pearson_neighbors
 
     rng = np.random.default_rng(block_columns)
@@ -302,7 +302,7 @@ def test_knn_neighbours_equal_the_dense_definition(block_columns, max_neighbors,
     # integer-ish residuals make exact-zero sums (dropped by the sparse products) and explicit zeros
     resid = sp.csr_matrix((dense[rows, cols], (rows, cols)), shape=(raters, things))
     assert (resid.data == 0).any()
-    idx, sims = shrunk_pearson_neighbors(resid, 5.0, max_neighbors, block_columns, min_raters)
+    idx, sims = shrunk_pearson_neighbors(resid, 5.0, max_neighbors, block_columns, min_raters, n_threads)
     ref_idx, ref_sims = dense_shrunk_pearson(resid, 5.0, max_neighbors, min_raters)
     np.testing.assert_array_equal(idx, ref_idx)
     np.testing.assert_allclose(sims, ref_sims, rtol=1e-6)
