@@ -97,3 +97,38 @@ def test_top_in_runs_equals_the_sorting_top_n():
         got = top_in_runs(rows, cols, values, 3)
         want = top_entries_per_row(rows, cols, values, 3)
         assert sorted(zip(*got)) == sorted(zip(want[0], want[1], want[3]))
+
+
+def test_because_equals_a_per_pair_loop_across_many_user_blocks(monkeypatch):
+    """Blocks of 3 users (the buffers are filled and cleared per block), pairs in random order."""
+    import latentlens.build.export.because as because
+
+    monkeypatch.setattr(because, "USERS_PER_BLOCK", 3)
+    rng = np.random.default_rng(4)
+    n_users, n_items = 20, 30
+    rows = [(u, i, float(rng.integers(1, 11)) / 2) for u in range(n_users)
+            for i in rng.choice(n_items, int(rng.integers(3, 12)), replace=False)]
+    data = interactions(rows, n_users, n_items)
+    def random_sims(density):
+        m = sp.random(n_items, n_items, density=density, random_state=rng, dtype=np.float32, format="csr")
+        m.setdiag(0)
+        m.eliminate_zeros()
+        return m
+    knn, content = random_sims(0.15), random_sims(0.3)
+    users = rng.integers(0, n_users, 200)
+    items = rng.integers(0, n_items, 200)
+    got = explain(users, items, data, [knn, content], n=3)
+    rated = {}
+    for u, i, r in rows:
+        rated.setdefault(u, {})[i] = r
+    for p, (u, j) in enumerate(zip(users.tolist(), items.tolist())):
+        mean = np.mean(list(rated[u].values()))
+        expected = []
+        for sims in (knn.toarray(), content.toarray()):
+            contrib = [(-(sims[j, i] * np.float32(r - mean)), i) for i, r in rated[u].items()
+                       if sims[j, i] * (r - mean) > 0]
+            expected = [i for _, i in sorted(contrib)[:3]]
+            if expected:
+                break
+        assert got.items[p][got.items[p] >= 0].tolist() == expected, (u, j)
+        assert got.ratings[p][: len(expected)].tolist() == [rated[u][i] for i in expected]
