@@ -203,7 +203,8 @@ def open_table(name: str, table: str, client, max_attempts: int) -> PublishedBui
     popular = {genre: [tuple(p) for p in pairs] for genre, pairs in catalogue["popular"]}
     sha256 = meta.get("sha256")
     return PublishedBuild(conn=None, path=f"{SCHEME}{name}/{table}", build_info=info, sha256=sha256,
-                          etag=_etag(info, sha256), movies=movies, popular=popular, genres=_genres(movies),
+                          etag=_etag(info, sha256), movies=movies, popular=popular,
+                          genres=_genres([m.genres or [] for m in movies.values()]),
                           table=table, title_rows=catalogue["titles"])
 
 

@@ -143,15 +143,22 @@ def parse_manifest(text: str) -> tuple[str, str] | None:
     return fields[0].lower(), fields[1].lstrip("*")
 
 
-def sha256_file(path, chunk: int = 1 << 20) -> str:
-    """Hex sha256 of a file, streamed: the digest every manifest holds (build, deploy, handler)."""
-    import hashlib
+def sha256_file(path) -> str:
+    """Hex sha256 of a file: the digest every manifest holds (build, deploy, handler).
 
-    digest = hashlib.sha256()
+    The file is mapped and hashed in one call, which holds the GIL once: the handler hashes on a
+    thread beside Python work (the movie map), and chunked reads had to win the GIL back for every
+    chunk (a 228 MB artifact: 160 ms alone, 436 ms beside a busy main thread in 1 MB chunks).
+    Nothing is read into Python memory; the pages are the OS's file cache."""
+    import hashlib
+    import mmap
+    import os
+
     with open(path, "rb") as fh:
-        while block := fh.read(chunk):
-            digest.update(block)
-    return digest.hexdigest()
+        if os.fstat(fh.fileno()).st_size == 0:  # an empty file cannot be mapped
+            return hashlib.sha256().hexdigest()
+        with mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as mapped:
+            return hashlib.sha256(mapped).hexdigest()
 
 
 def search_key(text: str) -> str:

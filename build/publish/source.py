@@ -54,12 +54,12 @@ def _open_shards(root: Path) -> Source:
         conn.read_parquet([str(p) for p in found]).create_view(table)  # no path pasted into SQL
     try:
         info = _read_build_info(conn)
-        movies, popular = _movies(conn), _popular(conn)
+        (movies, genre_lists), popular = _movies(conn), _popular(conn)
     except duckdb.Error as exc:
         raise SourceError(f"{root}: cannot read the shards: {exc}") from None
     sha256 = _shards_digest(files, root)
     art = Artifact(conn=conn, path=str(root), build_info=info, sha256=sha256, etag=_etag(info, sha256),
-                   movies=movies, popular=popular, genres=_genres(movies))
+                   movies=movies, popular=popular, genres=_genres(genre_lists))
     return Source(art, f"{root} ({len(files)} Parquet files)")
 
 
