@@ -61,3 +61,29 @@ def test_artifact_records_the_plan_and_has_every_users_list(large_build) -> None
         assert con.execute("SELECT value FROM build_info WHERE key = 'scale'").fetchone() == ("large",)
         users, = con.execute("SELECT count(DISTINCT user_id) FROM user_recommendations").fetchone()
     assert users == 150
+
+
+def test_the_retrain_keeps_item_fits_when_the_holdouts_are_small(small_dataset, tmp_path) -> None:
+    """5 top-N users and 5 rating users of 150 hold out ~1% of the ratings: item-kNN ships its
+    evaluation fit with every user's full history, so no list holds a movie its user rated,
+    held-out ratings included."""
+    settings = BuildSettings(
+        data_dir=small_dataset, out=tmp_path / "reuse.duckdb", mlflow_uri=f"sqlite:///{tmp_path / 'mlflow.db'}",
+        models=("popularity", "itemknn", "baseline"), quick=True, scale="large", register_model=False,
+        topn_champion="itemknn",
+        evaluation=EvaluationSettings(max_eval_users=5, rating_holdout_users=5,
+                                      explicit=frozenset({"max_eval_users", "rating_holdout_users"})),
+    )
+    result = run(settings)
+    params = MlflowClient(settings.mlflow_uri).get_run(result.run_id).data.params
+    assert params["final_item_models_from_evaluation"] == "True"
+    train_ratings = int(params["final_item_models_train_ratings"])
+    with duckdb.connect(str(settings.out), read_only=True) as con:
+        n_ratings, = con.execute("SELECT value::BIGINT FROM build_info WHERE key = 'n_ratings'").fetchone()
+        assert 0.95 * n_ratings <= train_ratings < n_ratings
+        seen, = con.execute(f"""
+            SELECT count(*) FROM user_recommendations r
+            JOIN read_csv('{small_dataset}/ratings.csv') x ON x.userId = r.user_id AND x.movieId = r.movie_id
+        """).fetchone()
+        users, = con.execute("SELECT count(DISTINCT user_id) FROM user_recommendations").fetchone()
+    assert seen == 0 and users == 150
