@@ -79,6 +79,12 @@ class Interactions:
         m.data[:] = 1.0
         return m
 
+    def release_matrices(self) -> None:
+        """Drop the cached `matrix` and `binary` (rebuilt on next use): a stage done with a split
+        frees them (at ML-25M ~0.4 GB that would otherwise live through the export)."""
+        for name in ("matrix", "binary"):
+            self.__dict__.pop(name, None)
+
     def subset(self, mask: np.ndarray) -> Interactions:
         """The same vocabularies, only the rows where mask is true (used by the splitters)."""
         return Interactions(self.users, self.items, self.user_idx[mask], self.item_idx[mask],

@@ -50,12 +50,19 @@ class EvaluationData:
     sampled: dict[str, int]      # what was sampled, by name: logged to MLflow, shown in the caption
     folds: int
 
+    def interactions(self) -> list[Interactions]:
+        """Every split held here (some may be the same object, or the full data for cv_data)."""
+        h = self.rating_holdout
+        return [self.train, self.test, self.cv_data, *((h.test, h.train_all, h.train_sampled) if h else ())]
+
     def caption(self) -> str:
         """One line under the comparison table: both protocols and every sample behind them."""
         n_eval = self.sampled.get("topn_eval_users")
         topn = "top-N: temporal holdout, " + (f"{n_eval:,} sampled users (full training history)"
                                                 if n_eval else "every user")
         h = self.rating_holdout
+        if n_eval and h is None:
+            topn += f", trained on all {self.train.n_ratings:,} other ratings"
         if h is not None:
             others = " other" if n_eval else ""
             rating = (f"rating: one holdout of {h.test.n_ratings:,} ratings of {h.n_users:,}{others} sampled users; "
@@ -63,8 +70,6 @@ class EvaluationData:
                       f"(top-N and linear-cost rating models), or the rating users' other "
                       f"{h.train_sampled.n_ratings:,} (kNN, Surprise, blend); "
                       "rmse_se = standard error clustered by user")
-        elif n_eval:
-            topn += f", trained on all {self.train.n_ratings:,} other ratings"
         elif "cv_ratings" in self.sampled:
             rating = f"rating: {self.folds}-fold CV on a uniform sample of {self.sampled['cv_ratings']:,} ratings"
         else:

@@ -81,4 +81,6 @@ def retrain(prepared: Prepared, comparison: Comparison, champions: Champions, tr
         if chosen := {k: v for k, v in finals[name].chosen().items() if not isinstance(v, dict)}:
             tracker.log_params({f"final_{name}.{k}": v for k, v in chosen.items()})  # what the shipped fit chose
     inputs.fits.forget(train)
+    for split in {id(d): d for d in prepared.split.interactions() if d is not full}.values():
+        split.release_matrices()  # the export reads `full` only
     return Finals(finals, champions)

@@ -43,6 +43,10 @@ def test_small_settings_keep_k_fold_cv_and_the_large_ones_are_logged() -> None:
     small = evaluation_data(data, EvaluationSettings(), 42)
     assert small.rating_holdout is None and small.cv_data is data and small.sampled == {}
     assert "5-fold CV on every rating" in small.caption()
+    sampled_cv = evaluation_data(data, EvaluationSettings(max_eval_users=50), 42)  # users sampled, k-fold CV
+    assert sampled_cv.rating_holdout is None and sampled_cv.train.n_ratings + sampled_cv.test.n_ratings == data.n_ratings
+    assert (f"50 sampled users (full training history), trained on all {sampled_cv.train.n_ratings:,} other ratings; "
+            "rating: 5-fold CV on every rating") in sampled_cv.caption()
     large = evaluation_data(data, EvaluationSettings(max_eval_users=50, rating_holdout_users=80), 42)
     assert large.sampled["topn_eval_users"] == 50 and large.sampled["rating_holdout_users"] == 80
     # only the 50 evaluated users hold out their latest ratings, the rating holdout takes 80 of the
@@ -109,3 +113,14 @@ def test_a_model_on_both_protocols_fits_once_in_the_large_plan() -> None:
     evaluate_model(sampled_spec, SimpleNamespace(fits=FitCache()), split.cv_data, split.train, split.test, settings,
                    42, rating_holdout=split.rating_holdout)
     assert fitted_on == [split.train.n_ratings, split.rating_holdout.train_sampled.n_ratings]
+
+
+def test_released_matrices_are_rebuilt_equal_on_next_use() -> None:
+    data = _data()
+    matrix, binary = data.matrix, data.binary
+    data.release_matrices()
+    assert "matrix" not in data.__dict__ and "binary" not in data.__dict__
+    assert (data.matrix != matrix).nnz == 0 and (data.binary != binary).nnz == 0
+    split = evaluation_data(data, EvaluationSettings(max_eval_users=50, rating_holdout_users=80), 42)
+    held = [id(d) for d in split.interactions()]
+    assert id(split.train) in held and id(split.rating_holdout.train_sampled) in held and id(split.test) in held
