@@ -85,7 +85,6 @@ def evaluation_data(full: Interactions, evaluation: EvaluationSettings, seed: in
     train, test = temporal_holdout(full, evaluation.test_fraction, users=evaluated)
     if evaluated is not None:
         sampled["topn_eval_users"] = int(evaluated.sum())
-        sampled["topn_train_ratings"] = train.n_ratings
     holdout = None
     cv_data = full
     if evaluation.rating_holdout_users is not None:
@@ -98,25 +97,30 @@ def evaluation_data(full: Interactions, evaluation: EvaluationSettings, seed: in
         sampled["rating_holdout_users"] = holdout.n_users
         sampled["rating_holdout_ratings"] = holdout.test.n_ratings
         sampled["rating_sampled_train_ratings"] = holdout.train_sampled.n_ratings
-        if evaluated is not None:
-            sampled["topn_train_ratings"] = train.n_ratings
     else:
         cv_data = sample_ratings(full, evaluation.cv_max_ratings, sampler)
         if cv_data is not full:
             sampled["cv_ratings"] = cv_data.n_ratings
+    if evaluated is not None:
+        sampled["topn_train_ratings"] = train.n_ratings
     return EvaluationData(train, test, cv_data, holdout, sampled, evaluation.folds)
 
 
 def topn_users(full: Interactions, max_users: int | None, rng: np.random.Generator) -> np.ndarray | None:
     """Which users the top-N holdout evaluates: a mask of `max_users` drawn uniformly among those
     with a rating to hold out (>= 2), or None for every user when there are no more than that."""
-    counts = np.bincount(full.user_idx, minlength=full.n_users)
-    eligible = np.flatnonzero(counts >= 2)
+    eligible = holdout_eligible(full)
     if max_users is None or eligible.size <= max_users:
         return None
     mask = np.zeros(full.n_users, dtype=bool)
     mask[rng.choice(eligible, max_users, replace=False)] = True
     return mask
+
+
+def holdout_eligible(data: Interactions, among: np.ndarray | None = None) -> np.ndarray:
+    """Users who can give a rating to a holdout and keep one (>= 2 ratings), within the mask `among`."""
+    counts = np.bincount(data.user_idx, minlength=data.n_users)
+    return np.flatnonzero((counts >= 2) & (True if among is None else among))
 
 
 def rating_holdout(full: Interactions, n_users: int, fraction: float, rng: np.random.Generator,
@@ -127,7 +131,7 @@ def rating_holdout(full: Interactions, n_users: int, fraction: float, rng: np.ra
     if not 0.0 < fraction < 1.0:
         raise ValueError(f"rating holdout fraction must be in (0, 1), got {fraction}")
     counts = np.bincount(full.user_idx, minlength=full.n_users)
-    eligible = np.flatnonzero((counts >= 2) & (True if among is None else among))
+    eligible = holdout_eligible(full, among)
     chosen = np.zeros(full.n_users, dtype=bool)
     chosen[rng.choice(eligible, min(n_users, eligible.size), replace=False)] = True
     in_sample = chosen[full.user_idx]

@@ -115,15 +115,14 @@ def gram(x: sp.csr_matrix, dtype: type = np.float32, users_per_block: int = 8192
     def add(start: int) -> None:
         block = rows_view(x, start, start + per_block)
         prod = block.T @ block  # CSC; symmetric, so its arrays read as CSR are the same matrix
-        data = prod.data.astype(dtype, copy=False)
+        rows = sp.csr_matrix((prod.data.astype(dtype, copy=False), prod.indices, prod.indptr), shape=prod.shape)
         # densify a band of rows at a time and add: a COO scatter-add of the ~10^8 entries of
         # one block's product was 5x slower at ML-25M scale; the bands are views, not copies
         # (prod.tocsr() and prod[r0:r1] copied the ~4·10^7 entries: 40% of the Gram's time)
         with lock:
             for r0 in range(0, n, band):
                 r1 = min(r0 + band, n)
-                rows_view(sp.csr_matrix((data, prod.indices, prod.indptr), shape=prod.shape), r0, r1
-                          ).toarray(out=buffer[: r1 - r0])
+                rows_view(rows, r0, r1).toarray(out=buffer[: r1 - r0])
                 out[r0:r1] += buffer[: r1 - r0]
 
     with ThreadPoolExecutor(n_threads) as pool:

@@ -229,7 +229,7 @@ def evaluate(prepared: Prepared, tracker: Tracker) -> Comparison:
             record_evaluation(ev, tracker)
             ev.extra["mlflow_run_id"] = run_id
         evaluations.append(ev)
-    if not plan.reuses_fits(split.train.n_ratings, prepared.full.n_ratings):
+    if not prepared.reuses_evaluation_fits():
         prepared.inputs.fits.forget(split.train)  # else the retrain takes some and then forgets them
     return Comparison(evaluations, comparison_table(evaluations, prepared.evaluation.k), split.caption())
 

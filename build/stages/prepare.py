@@ -40,6 +40,10 @@ class Prepared:
     summary: dict                    # data info's summary of the dataset
     topn_skip: str | None            # why no model can run the top-N protocol here (None: it runs)
 
+    def reuses_evaluation_fits(self) -> bool:
+        """Whether the retrain may keep item-side evaluation fits (ScalePlan.reuses_fits on this split)."""
+        return self.plan.reuses_fits(self.split.train.n_ratings, self.full.n_ratings)
+
 
 def prepare(settings: BuildSettings) -> Prepared:
     specs = registry.select(settings.models)

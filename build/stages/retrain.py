@@ -54,7 +54,7 @@ def retrain(prepared: Prepared, comparison: Comparison, champions: Champions, tr
     """
     settings, inputs, full, plan = prepared.settings, prepared.inputs, prepared.full, prepared.plan
     train = prepared.split.train
-    if plan.reuses_fits(train.n_ratings, full.n_ratings):
+    if prepared.reuses_evaluation_fits():
         inputs.fits.allow_stand_in(full, train)
         tracker.log_params({"final_item_models_from_evaluation": True,
                             "final_item_models_train_ratings": train.n_ratings})
