@@ -28,9 +28,9 @@ from latentlens.build.engines.spark import models
 from latentlens.build.engines.spark.io import SparkRelease, read_release
 from latentlens.build.engines.spark.session import spark_session
 from latentlens.build.engines.spark.settings import SparkSettings
-from latentlens.build.engines.spark.split import temporal_holdout
+from latentlens.build.engines.spark.split import rating_holdout, temporal_holdout, topn_users
 from latentlens.build.stages.champions import choose_champions
-from latentlens.build.stages.evaluate import TOPN_PROTOCOL, ModelEvaluation, comparison_table
+from latentlens.build.stages.evaluate import RATING_HOLDOUT_PROTOCOL, TOPN_PROTOCOL, ModelEvaluation, comparison_table
 from latentlens.build.export.artifact import ArtifactReport
 from latentlens.build.report import format_table
 from latentlens.build.progress import get_logger, progress
@@ -47,7 +47,9 @@ log = get_logger(__name__)
 MODELS = ("popularity", "als_explicit", "als_implicit")
 TOPN_MODELS = ("popularity", "als_explicit", "als_implicit")
 RATING_MODELS = ("als_explicit",)
-RATING_PROTOCOL = "rating_temporal_holdout"  # the Spark engine scores RMSE on the top-N holdout's test set
+# The small plan scores RMSE on the top-N holdout's test set (in-process: k-fold CV, which Spark
+# skips: k ALS fits for ~100k ratings); the large plan on the in-process rating holdout.
+RATING_PROTOCOL = "rating_temporal_holdout"
 
 
 @dataclass(frozen=True)
@@ -103,25 +105,22 @@ def run(settings: BuildSettings, spark_settings: SparkSettings, spark: SparkSess
 
 def _run(settings: BuildSettings, spark_settings: SparkSettings, spark: SparkSession, chosen: tuple[str, ...],
          scratch: Path, started: float) -> SparkBuildResult:
-    from pyspark import StorageLevel
-
     release = read_release(spark, settings.data_dir, settings.keep_last_duplicate, scratch)
     ratings = release.ratings
     n_items = release.movies.height
     n_users = ratings.select("user_id").distinct().count()
     plan = plan_for(choose_scale(settings.scale, release.n_ratings))
     evaluation = plan.apply(settings.evaluation)
-    train, test = temporal_holdout(ratings, evaluation.test_fraction)
-    train, test = train.persist(StorageLevel.MEMORY_AND_DISK), test.persist(StorageLevel.MEMORY_AND_DISK)
-    relevant = spark_eval.relevant(test, evaluation.relevance_threshold)
-    relevant = _sample_users(relevant, evaluation.max_eval_users, settings.seed).persist()
-    log.info("spark: %s: %d users, %d movies, %d ratings; %d train / %d test; evaluating %s",
-             release.name, n_users, n_items, release.n_ratings, train.count(), test.count(), ", ".join(chosen))
+    split = _splits(ratings, evaluation, settings.seed)
+    relevant = spark_eval.relevant(split.test, evaluation.relevance_threshold).persist()
+    log.info("spark: %s: %d users, %d movies, %d ratings; %s; evaluating %s",
+             release.name, n_users, n_items, release.n_ratings, split.describe(), ", ".join(chosen))
 
     runs.setup_experiment(settings.mlflow_uri, settings.experiment)
     with mlflow.start_run(run_name=f"{release.name} {datetime.now(UTC):%Y-%m-%d %H:%M:%S}") as parent:
         _log_context(settings, spark_settings, evaluation, plan.scale, release, spark)
-        ctx = _EvalContext(train, test, relevant, n_items, evaluation, settings, release.rating_scale, scratch)
+        runs.log_params({f"sampled_{k}": v for k, v in split.sampled.items()})
+        ctx = _EvalContext(split, relevant, n_items, evaluation, settings, release.rating_scale, scratch)
         evaluations = []
         tuned: dict[str, models.AlsConfig] = {}
         for name in progress(chosen, desc="models", unit="model"):
@@ -184,16 +183,58 @@ def _run(settings: BuildSettings, spark_settings: SparkSettings, spark: SparkSes
                      manifest["rows"][schema.USER_RECOMMENDATIONS], spark_settings.duckdb_max_rows)
         mlflow.log_param("parquet_path", str(target.resolve()))
         mlflow.log_metric("build_seconds", time.perf_counter() - started)
-    for frame in (train, test, relevant, ratings, weighted):
+    for frame in (*split.frames(), relevant, ratings, weighted):
         frame.unpersist()
     return SparkBuildResult(report, target, manifest, comparison, topn_champ, rating_champ, parent.info.run_id,
                             settings.mlflow_uri, time.perf_counter() - started)
 
 
 @dataclass(frozen=True)
+class _Splits:
+    """Both protocols' data (build/evaluate/protocol.py's rules, build/engines/spark/split.py)."""
+
+    train: DataFrame          # top-N training: every user's ratings but the held-out ones
+    test: DataFrame           # top-N held-out ratings of the evaluated users
+    rating_test: DataFrame    # the ratings RMSE is scored on
+    rating_protocol: str
+    sampled: dict[str, int]   # what was sampled, by name: logged to MLflow
+
+    def frames(self) -> tuple[DataFrame, ...]:
+        return self.train, self.test, self.rating_test
+
+    def describe(self) -> str:
+        users = self.sampled.get("topn_eval_users")
+        text = f"top-N holdout of {f'{users:,} sampled users' if users else 'every user'}"
+        if "rating_holdout_users" in self.sampled:
+            text += (f"; rating holdout of {self.sampled['rating_holdout_ratings']:,} ratings of "
+                     f"{self.sampled['rating_holdout_users']:,} other users")
+        return text + f"; {self.sampled['train_ratings']:,} training ratings"
+
+
+def _splits(ratings: DataFrame, evaluation: EvaluationSettings, seed: int) -> _Splits:
+    """The in-process protocol: only sampled users hold out their latest ratings; with a rating
+    holdout (large plan) it is drawn among the other users, from the top-N training split."""
+    from pyspark import StorageLevel
+
+    evaluated = topn_users(ratings, evaluation.max_eval_users, seed)
+    train, test = temporal_holdout(ratings, evaluation.test_fraction, users=evaluated)
+    sampled = {} if evaluated is None else {"topn_eval_users": evaluated.count()}
+    rating_test, protocol = test, RATING_PROTOCOL
+    if evaluation.rating_holdout_users is not None:
+        holdout = rating_holdout(train, evaluation.rating_holdout_users, evaluation.rating_holdout_fraction, seed,
+                                 exclude=evaluated)
+        train, rating_test, protocol = holdout.train, holdout.test, RATING_HOLDOUT_PROTOCOL
+        rating_test = rating_test.persist(StorageLevel.MEMORY_AND_DISK)
+        sampled |= {"rating_holdout_users": holdout.n_users, "rating_holdout_ratings": rating_test.count()}
+    train, test = train.persist(StorageLevel.MEMORY_AND_DISK), test.persist(StorageLevel.MEMORY_AND_DISK)
+    sampled["train_ratings"] = train.count()
+    sampled["topn_test_ratings"] = test.count()
+    return _Splits(train, test, rating_test, protocol, sampled)
+
+
+@dataclass(frozen=True)
 class _EvalContext:
-    train: DataFrame
-    test: DataFrame
+    split: _Splits
     relevant: DataFrame
     n_items: int
     evaluation: EvaluationSettings
@@ -201,18 +242,9 @@ class _EvalContext:
     scale: tuple[float, float]
     scratch: Path
 
-
-def _sample_users(relevant: DataFrame, max_users: int | None, seed: int) -> DataFrame:
-    """At most `max_users` evaluated users, a uniform sample by a seeded hash (all when None)."""
-    from pyspark.sql import functions as F
-
-    if max_users is None:
-        return relevant
-    users = relevant.select("user_id").distinct()
-    if users.count() <= max_users:
-        return relevant
-    keep = users.orderBy(F.xxhash64(F.col("user_id"), F.lit(seed)), "user_id").limit(max_users)
-    return relevant.join(keep, "user_id", "left_semi")
+    @property
+    def train(self) -> DataFrame:
+        return self.split.train
 
 
 def _topn_metrics(candidates: models.Candidates, ctx: _EvalContext, train: DataFrame, relevant: DataFrame) -> dict:
@@ -234,10 +266,10 @@ def _evaluate(name: str, ctx: _EvalContext) -> tuple[ModelEvaluation, models.Als
         return ev, None
     implicit = name == "als_implicit"
     # validation: the same temporal rule applied to the training ratings
-    vtrain, vtest = temporal_holdout(ctx.train, ctx.evaluation.test_fraction)
+    vusers = topn_users(ctx.train, ctx.evaluation.max_eval_users, ctx.settings.seed + 1)
+    vtrain, vtest = temporal_holdout(ctx.train, ctx.evaluation.test_fraction, users=vusers)
     vtrain, vtest = vtrain.persist(), vtest.persist()
     vrelevant = spark_eval.relevant(vtest, ctx.evaluation.relevance_threshold)
-    vrelevant = _sample_users(vrelevant, ctx.evaluation.max_eval_users, ctx.settings.seed)
     train_mean = float(ctx.train.agg(F.avg("rating")).collect()[0][0])
     scored = []
     for config in models.grid(implicit, ctx.settings.quick, ctx.settings.seed):
@@ -258,11 +290,13 @@ def _evaluate(name: str, ctx: _EvalContext) -> tuple[ModelEvaluation, models.Als
     topn["fit_seconds"] = fit_seconds
     rating = []
     if not implicit:
-        metrics = spark_eval.rating_metrics(models.predict_ratings(model, ctx.test, train_mean, ctx.scale))
+        metrics = spark_eval.rating_metrics(models.predict_ratings(model, ctx.split.rating_test, train_mean,
+                                                                   ctx.scale))
         rating = [{**metrics, "fit_seconds": fit_seconds}]
     grid_log = [{**c.model_dump(), "validation": v} for c, v in scored]
     ev = ModelEvaluation(name, best.model_dump(), topn=topn, rating_folds=rating, fit_seconds=fit_seconds,
-                         extra={"grid": grid_log, "validation_metric": "ndcg_at_10" if implicit else "rmse"})
+                         extra={"grid": grid_log, "validation_metric": "ndcg_at_10" if implicit else "rmse"},
+                         rating_protocol=ctx.split.rating_protocol)
     return ev, best
 
 
@@ -270,7 +304,7 @@ def _metric_rows(evaluations: list[ModelEvaluation]) -> pl.DataFrame:
     rows = []
     for ev in evaluations:
         rows += [(ev.name, TOPN_PROTOCOL, k, float(v)) for k, v in ev.topn.items()]
-        rows += [(ev.name, RATING_PROTOCOL, k, float(v)) for k, v in ev.rating_mean.items()]
+        rows += [(ev.name, ev.rating_protocol, k, float(v)) for k, v in ev.rating_mean.items()]
     return pl.DataFrame(rows, schema={"model": pl.Utf8, "protocol": pl.Utf8, "metric": pl.Utf8, "value": pl.Float64},
                         orient="row")
 
