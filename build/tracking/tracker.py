@@ -25,7 +25,7 @@ CHAMPION_ALIAS = "champion"  # the registry alias naming the version behind the 
 
 
 class Tracker(Protocol):
-    """What a build records; every MLflow call of the in-process build goes through one of these."""
+    """What a build records; every MLflow call of either engine goes through one of these."""
 
     run_id: str
     experiment_id: str
@@ -47,12 +47,18 @@ class Tracker(Protocol):
     def log_dataset(self, data: MovieLensData, data_dir: Path, summary: dict) -> None:
         """Which data the build read (path and sha256), its summary and its distribution plots."""
 
+    def log_input(self, data_dir: Path, name: str, sha256: str) -> None:
+        """Which data the build read, by path and sha256 only (the Spark engine's ratings stay on the cluster)."""
+
     def log_comparison(self, comparison: pl.DataFrame, caption: str, metric: str,
                        rmse_per_fold: dict[str, list[float]]) -> None:
         """The side-by-side table (CSV and Markdown) and its plots, on the parent run."""
 
     def log_model(self, kind: str, model, full, metrics: dict[str, float], top_n: int) -> LoggedModel | None:
         """A champion logged with the run (a pyfunc); `kind` is "rating" or "topn"."""
+
+    def log_spark_model(self, model, name: str) -> str:
+        """A fitted Spark ML model in MLflow's Spark flavour, under `name` on the build run; returns its URI."""
 
     def publishing(self) -> ContextManager[None]:
         """Held while the artifact is published and its champions registered (one store, one winner)."""
@@ -120,13 +126,18 @@ class MlflowTracker:
 
         from latentlens.build.tracking import plots, runs
 
-        runs.log_dataset(data_dir, data.name, data.sha256)
+        self.log_input(data_dir, data.name, data.sha256)
         path = self._scratch / "dataset_summary.json"
         path.write_text(json.dumps(summary, indent=2, default=str))
         mlflow.log_artifact(str(path), "data")
         mlflow.log_artifact(str(plots.rating_distribution(data.ratings, self._scratch / "rating_distribution.png")),
                             "plots")
         mlflow.log_artifact(str(plots.long_tail(data.ratings, self._scratch / "long_tail.png")), "plots")
+
+    def log_input(self, data_dir: Path, name: str, sha256: str) -> None:
+        from latentlens.build.tracking import runs
+
+        runs.log_dataset(data_dir, name, sha256)
 
     def log_comparison(self, comparison: pl.DataFrame, caption: str, metric: str,
                        rmse_per_fold: dict[str, list[float]]) -> None:
@@ -154,6 +165,17 @@ class MlflowTracker:
             return registry.log_rating_model(model, full, metrics)
         return registry.log_topn_model(model, full, top_n, metrics)
 
+    def log_spark_model(self, model, name: str) -> str:
+        import mlflow
+        import mlflow.spark
+        from importlib.metadata import version
+
+        # a local dfs_tmpdir: MLflow's default is a DFS path, which local mode does not have
+        info = mlflow.spark.log_model(model, artifact_path=name, dfs_tmpdir=str(self._scratch / f"dfs-{name}"),
+                                      pip_requirements=[f"pyspark=={version('pyspark')}"])
+        mlflow.set_tag(f"{name}_model_uri", info.model_uri)
+        return info.model_uri
+
     def publishing(self) -> ContextManager[None]:
         from latentlens.build.tracking import runs
 
@@ -179,6 +201,7 @@ class NullTracker:
         self.metrics: dict[str, float] = {}
         self.dicts: dict[str, dict] = {}
         self.model_runs: list[str] = []
+        self.spark_models: list[str] = []
         self.comparison: pl.DataFrame | None = None
         self._current = ""
 
@@ -211,12 +234,19 @@ class NullTracker:
     def log_dataset(self, data: MovieLensData, data_dir: Path, summary: dict) -> None:
         self.dicts["data/dataset_summary.json"] = summary
 
+    def log_input(self, data_dir: Path, name: str, sha256: str) -> None:
+        self.params["input"] = f"{name} {sha256} {data_dir}"
+
     def log_comparison(self, comparison: pl.DataFrame, caption: str, metric: str,
                        rmse_per_fold: dict[str, list[float]]) -> None:
         self.comparison = comparison
 
     def log_model(self, kind: str, model, full, metrics: dict[str, float], top_n: int) -> None:
         return None
+
+    def log_spark_model(self, model, name: str) -> str:
+        self.spark_models.append(name)
+        return ""
 
     def publishing(self) -> ContextManager[None]:
         return nullcontext()

@@ -8,7 +8,6 @@ parent) and the same public artifact as build/pipeline.py. Models: popularity, A
 
 from __future__ import annotations
 
-import json
 import tempfile
 import time
 from dataclasses import dataclass
@@ -16,11 +15,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import mlflow
 import polars as pl
 
-import latentlens.build
-from latentlens.build.build_info import git_commit
+import latentlens
+from latentlens.build.build_info import BuildInfo, git_commit
 from latentlens.build.engines.spark import evaluate as spark_eval
 from latentlens.build.engines.spark.because import with_because
 from latentlens.build.engines.spark import export as spark_export
@@ -36,7 +34,7 @@ from latentlens.build.report import format_table
 from latentlens.build.progress import get_logger, progress
 from latentlens.build.scale import choose_scale, plan_for
 from latentlens.build.settings import BuildSettings, EvaluationSettings, SettingsError
-from latentlens.build.tracking import plots, runs
+from latentlens.build.tracking.tracker import MlflowTracker, Tracker
 from latentlens.handler import schema
 
 if TYPE_CHECKING:
@@ -50,6 +48,8 @@ RATING_MODELS = ("als_explicit",)
 # The small plan scores RMSE on the top-N holdout's test set (in-process: k-fold CV, which Spark
 # skips: k ALS fits for ~100k ratings); the large plan on the in-process rating holdout.
 RATING_PROTOCOL = "rating_temporal_holdout"
+COMPARISON_CAPTION = ("Spark engine: top-N on the temporal holdout of sampled users; "
+                      "RMSE on the rating protocol model_metrics names.")
 
 
 @dataclass(frozen=True)
@@ -95,16 +95,19 @@ def _check_models(settings: BuildSettings) -> tuple[str, ...]:
     return tuple(dict.fromkeys(["popularity", *chosen, "als_implicit"]))
 
 
-def run(settings: BuildSettings, spark_settings: SparkSettings, spark: SparkSession | None = None) -> SparkBuildResult:
+def run(settings: BuildSettings, spark_settings: SparkSettings, spark: SparkSession | None = None,
+        tracker: Tracker | None = None) -> SparkBuildResult:
+    """`tracker` defaults to the settings' MLflow store; NullTracker builds without one."""
     started = time.perf_counter()
     chosen = _check_models(settings)
     spark = spark or spark_session(spark_settings)
+    tracker = tracker or MlflowTracker(settings.mlflow_uri, settings.experiment)
     with tempfile.TemporaryDirectory(prefix="latentlens-spark-") as scratch:
-        return _run(settings, spark_settings, spark, chosen, Path(scratch), started)
+        return _run(settings, spark_settings, spark, tracker, chosen, Path(scratch), started)
 
 
-def _run(settings: BuildSettings, spark_settings: SparkSettings, spark: SparkSession, chosen: tuple[str, ...],
-         scratch: Path, started: float) -> SparkBuildResult:
+def _run(settings: BuildSettings, spark_settings: SparkSettings, spark: SparkSession, tracker: Tracker,
+         chosen: tuple[str, ...], scratch: Path, started: float) -> SparkBuildResult:
     release = read_release(spark, settings.data_dir, settings.keep_last_duplicate, scratch)
     ratings = release.ratings
     n_items = release.movies.height
@@ -116,37 +119,37 @@ def _run(settings: BuildSettings, spark_settings: SparkSettings, spark: SparkSes
     log.info("spark: %s: %d users, %d movies, %d ratings; %s; evaluating %s",
              release.name, n_users, n_items, release.n_ratings, split.describe(), ", ".join(chosen))
 
-    runs.setup_experiment(settings.mlflow_uri, settings.experiment)
-    with mlflow.start_run(run_name=f"{release.name} {datetime.now(UTC):%Y-%m-%d %H:%M:%S}") as parent:
-        _log_context(settings, spark_settings, evaluation, plan.scale, release, spark)
-        runs.log_params({f"sampled_{k}": v for k, v in split.sampled.items()})
+    commit = git_commit()
+    with tracker.build_run(f"{release.name} {datetime.now(UTC):%Y-%m-%d %H:%M:%S}"):
+        _log_context(tracker, settings, spark_settings, evaluation, plan.scale, release, spark, commit)
+        tracker.log_params({f"sampled_{k}": v for k, v in split.sampled.items()})
         ctx = _EvalContext(split, relevant, n_items, evaluation, settings, release.rating_scale, scratch)
         evaluations = []
         tuned: dict[str, models.AlsConfig] = {}
         for name in progress(chosen, desc="models", unit="model"):
-            with runs.model_run(name) as child:
+            with tracker.model_run(name) as child_id:
                 log.info("evaluating %s", name)
                 ev, config = _evaluate(name, ctx)
-                runs.log_params(ev.params)
-                runs.log_metrics(ev.topn)
-                runs.log_metrics(ev.rating_mean)
-                mlflow.log_dict({"model": name, "engine": "spark", "config": ev.params, "topn": ev.topn,
-                                 "rating": ev.rating_mean, "chosen": ev.extra}, "evaluation.json")
-                ev.extra["mlflow_run_id"] = child.info.run_id
+                tracker.log_params(ev.params)
+                tracker.log_metrics(ev.topn)
+                tracker.log_metrics(ev.rating_mean)
+                tracker.log_dict({"model": name, "engine": "spark", "config": ev.params, "topn": ev.topn,
+                                  "rating": ev.rating_mean, "chosen": ev.extra}, "evaluation.json")
+                ev.extra["mlflow_run_id"] = child_id
             evaluations.append(ev)
             if config is not None:
                 tuned[name] = config
         comparison = comparison_table(evaluations, evaluation.k)
         champs = choose_champions(evaluations, settings)  # the in-process build's rule and tags
         topn_champ, rating_champ = champs.topn, champs.rating
-        mlflow.set_tags(champs.tags())
-        _log_comparison(comparison, scratch)
+        tracker.set_tags(champs.tags())
+        tracker.log_comparison(comparison, COMPARISON_CAPTION, f"ndcg_at_{evaluation.k}", {})
 
         finals = {}
         for name in [n for n in ("als_explicit", "als_implicit") if n in tuned]:
             log.info("retraining %s on all %d ratings", name, release.n_ratings)
             finals[name] = models.fit_als(ratings, tuned[name], checkpoint=False)
-            _log_spark_model(finals[name], name, scratch)
+            tracker.log_spark_model(finals[name], name)
 
         log.info("top-%d for %d users with %s", settings.top_n, n_users, topn_champ)
         if topn_champ == "popularity":
@@ -159,7 +162,8 @@ def _run(settings: BuildSettings, spark_settings: SparkSettings, spark: SparkSes
         similar = _similar_movies(finals["als_implicit"], ratings, release, settings, spark_settings)
         weighted = models.weighted_scores(ratings).persist()
         n_rated = ratings.select("movie_id").distinct().count()
-        info = _build_info(settings, release, n_users, n_items, n_rated, topn_champ, rating_champ, parent.info.run_id, plan.scale)
+        info = _build_info(settings, release, n_users, n_items, n_rated, topn_champ, rating_champ, tracker.run_id,
+                           plan.scale, commit).row()
         driver_tables = {
             schema.MOVIES: _movies_table(release, ratings),
             schema.POPULAR_MOVIES: _popular_lists(weighted, release.movies, settings.popular_n),
@@ -170,22 +174,22 @@ def _run(settings: BuildSettings, spark_settings: SparkSettings, spark: SparkSes
         log.info("writing Parquet output %s", target)
         manifest = spark_export.write_parquet(
             target, {schema.USER_RECOMMENDATIONS: recs, schema.SIMILAR_MOVIES: similar}, driver_tables,
-            spark_settings.n_shards, spark_settings.row_group_bytes, parent.info.run_id)
-        mlflow.log_dict(manifest, "parquet/manifest.json")
+            spark_settings.n_shards, spark_settings.row_group_bytes, tracker.run_id)
+        tracker.log_dict(manifest, "parquet/manifest.json")
         report = None
         if manifest["rows"][schema.USER_RECOMMENDATIONS] <= spark_settings.duckdb_max_rows:
             report = spark_export.assemble_duckdb(target, settings.out)
-            mlflow.log_metric("artifact_mb", report.size_bytes / 1e6)
-            mlflow.set_tag("artifact_sha256", report.sha256)
-            mlflow.log_param("artifact_path", str(Path(settings.out).resolve()))
+            tracker.log_metrics({"artifact_mb": report.size_bytes / 1e6})
+            tracker.set_tags({"artifact_sha256": report.sha256})
+            tracker.log_params({"artifact_path": str(Path(settings.out).resolve())})
         else:
             log.info("user_recommendations has %d rows, past the DuckDB budget of %d: Parquet output only",
                      manifest["rows"][schema.USER_RECOMMENDATIONS], spark_settings.duckdb_max_rows)
-        mlflow.log_param("parquet_path", str(target.resolve()))
-        mlflow.log_metric("build_seconds", time.perf_counter() - started)
+        tracker.log_params({"parquet_path": str(target.resolve())})
+        tracker.log_metrics({"build_seconds": time.perf_counter() - started})
     for frame in (*split.frames(), relevant, ratings, weighted):
         frame.unpersist()
-    return SparkBuildResult(report, target, manifest, comparison, topn_champ, rating_champ, parent.info.run_id,
+    return SparkBuildResult(report, target, manifest, comparison, topn_champ, rating_champ, tracker.run_id,
                             settings.mlflow_uri, time.perf_counter() - started)
 
 
@@ -309,43 +313,23 @@ def _metric_rows(evaluations: list[ModelEvaluation]) -> pl.DataFrame:
                         orient="row")
 
 
-def _log_context(settings: BuildSettings, spark_settings: SparkSettings, evaluation: EvaluationSettings, scale: str,
-                 release: SparkRelease, spark: SparkSession) -> None:
-    mlflow.set_tags({"git_commit": git_commit(), "dataset": release.name, "dataset_sha256": release.sha256,
-                     "package_version": latentlens.build.__version__, "engine": "spark", "spark_version": spark.version,
-                     "spark_master": spark.sparkContext.master})
-    mlflow.log_params({"data_dir": str(settings.data_dir), "seed": settings.seed, "quick": settings.quick,
-                       "scale": scale, "test_fraction": evaluation.test_fraction,
-                       "relevance_threshold": evaluation.relevance_threshold,
-                       "top_n": settings.top_n, "similar_n": settings.similar_n,
-                       "min_cf_ratings": settings.min_cf_ratings, "max_eval_users": evaluation.max_eval_users,
-                       "engine": "spark", "spark_shuffle_partitions": spark_settings.shuffle_partitions,
-                       "spark_n_shards": spark_settings.n_shards})
+def _log_context(tracker: Tracker, settings: BuildSettings, spark_settings: SparkSettings,
+                 evaluation: EvaluationSettings, scale: str, release: SparkRelease, spark: SparkSession,
+                 commit: str) -> None:
+    tracker.set_tags({"git_commit": commit, "dataset": release.name, "dataset_sha256": release.sha256,
+                      "package_version": latentlens.__version__, "engine": "spark", "spark_version": spark.version,
+                      "spark_master": spark.sparkContext.master})
+    tracker.log_params({"data_dir": str(settings.data_dir), "seed": settings.seed, "quick": settings.quick,
+                        "scale": scale, "test_fraction": evaluation.test_fraction,
+                        "relevance_threshold": evaluation.relevance_threshold,
+                        "top_n": settings.top_n, "similar_n": settings.similar_n,
+                        "min_cf_ratings": settings.min_cf_ratings, "max_eval_users": evaluation.max_eval_users,
+                        "engine": "spark", "spark_shuffle_partitions": spark_settings.shuffle_partitions,
+                        "spark_n_shards": spark_settings.n_shards})
     if release.uri.startswith("file:"):
-        runs.log_dataset(Path(release.uri.removeprefix("file://")).parent, release.name, release.sha256)
+        tracker.log_input(Path(release.uri.removeprefix("file://")).parent, release.name, release.sha256)
     if release.notes:
-        mlflow.log_dict({"notes": list(release.notes)}, "data/notes.json")
-
-
-def _log_comparison(comparison: pl.DataFrame, workdir: Path) -> None:
-    from latentlens.build.report import markdown_table
-
-    csv_path, md_path = workdir / "comparison.csv", workdir / "comparison.md"
-    comparison.write_csv(csv_path)
-    md_path.write_text(markdown_table(comparison))
-    for path in (csv_path, md_path):
-        mlflow.log_artifact(str(path), "comparison")
-    mlflow.log_artifact(str(plots.model_comparison(comparison, "ndcg_at_10", workdir / "ndcg.png")), "plots")
-
-
-def _log_spark_model(model, name: str, scratch: Path) -> None:
-    """The fitted ALSModel in MLflow's Spark flavour (a one-stage PipelineModel)."""
-    import mlflow.spark
-    from importlib.metadata import version
-
-    info = mlflow.spark.log_model(model, artifact_path=name, dfs_tmpdir=str(scratch / f"dfs-{name}"),
-                                  pip_requirements=[f"pyspark=={version('pyspark')}"])
-    mlflow.set_tag(f"{name}_model_uri", info.model_uri)
+        tracker.log_dict({"notes": list(release.notes)}, "data/notes.json")
 
 
 def _similar_movies(implicit: object, ratings: DataFrame, release: SparkRelease, settings: BuildSettings,
@@ -414,28 +398,10 @@ def _popular_lists(weighted: DataFrame, movies: pl.DataFrame, n: int) -> pl.Data
 
 
 def _build_info(settings: BuildSettings, release: SparkRelease, n_users: int, n_items: int, n_rated: int, topn: str,
-                rating: str | None, run_id: str, scale: str) -> dict:
-    return {
-        "schema_version": schema.SCHEMA_VERSION,
-        "dataset_name": release.name,
-        "dataset_path": release.uri.rsplit("/", 1)[0].removeprefix("file://"),
-        "dataset_sha256": release.sha256,
-        "n_users": n_users,
-        "n_movies": n_items,
-        "n_rated_movies": n_rated,
-        "n_ratings": release.n_ratings,
-        "topn_champion": topn or "",
-        "rating_champion": rating or "",
-        "mlflow_run_id": run_id,
-        "mlflow_tracking_uri": settings.mlflow_uri,
-        "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "package_version": latentlens.build.__version__,
-        "git_commit": git_commit(),
-        "seed": settings.seed,
-        "top_n": settings.top_n,
-        "similar_n": settings.similar_n,
-        "quick": settings.quick,
-        "scale": scale,
-        "engine": "spark",
-    }
-
+                rating: str | None, run_id: str, scale: str, commit: str) -> BuildInfo:
+    return BuildInfo(
+        dataset_name=release.name, dataset_path=release.uri.rsplit("/", 1)[0].removeprefix("file://"),
+        dataset_sha256=release.sha256, n_users=n_users, n_movies=n_items, n_rated_movies=n_rated,
+        n_ratings=release.n_ratings, topn_champion=topn or "", rating_champion=rating or "",
+        mlflow_run_id=run_id, mlflow_tracking_uri=settings.mlflow_uri, git_commit=commit, seed=settings.seed,
+        top_n=settings.top_n, similar_n=settings.similar_n, quick=settings.quick, scale=scale, engine="spark")

@@ -116,6 +116,8 @@ def test_mlflow_run_has_a_run_per_model_and_both_als_models(spark_build) -> None
     client = MlflowClient(settings.mlflow_uri)
     parent = client.get_run(result.run_id)
     assert parent.data.tags["engine"] == "spark"
+    # the Tracker's build run tags who ran it, so a later build can mark this one KILLED if it dies
+    assert parent.data.tags["latentlens.pid"].isdigit()
     assert parent.data.tags["topn_champion"] == result.topn_champion
     children = client.search_runs([parent.info.experiment_id],
                                   filter_string=f"tags.mlflow.parentRunId = '{result.run_id}'")
