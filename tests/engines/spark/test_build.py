@@ -143,3 +143,30 @@ def test_spark_metrics_are_in_the_artifact(con, spark_build) -> None:
     assert ("als_explicit", "rating_temporal_holdout", "rmse") in rows
     assert ("als_implicit", "topn_temporal_holdout", "ndcg_at_10") in rows
     assert Path(spark_build[0].out).exists()
+
+
+def test_a_build_with_the_null_tracker_needs_no_tracking_store(spark, tmp_path) -> None:
+    """The engine talks to MLflow only through its Tracker: with NullTracker no store is created,
+    and the tracker was still told about every model run and both Spark-flavour ALS models."""
+    from latentlens.build.engines.spark.pipeline import run
+    from latentlens.build.export.artifact import verify_artifact
+    from latentlens.build.settings import BuildSettings
+    from latentlens.build.tracking.tracker import NullTracker
+    from tests.engines.spark.conftest import TEST_SPARK
+    from tests.reliability.build_runner import write_tiny_dataset
+
+    store = tmp_path / "mlflow.db"
+    settings = BuildSettings(data_dir=write_tiny_dataset(tmp_path / "ml-tiny"), out=tmp_path / "latentlens.duckdb",
+                             mlflow_uri=f"sqlite:///{store}", quick=True)
+    tracker = NullTracker()
+    result = run(settings, TEST_SPARK, spark, tracker=tracker)
+    assert not store.exists() and not (tmp_path / "mlruns").exists()
+    assert tracker.model_runs == ["popularity", "als_explicit", "als_implicit"]
+    assert tracker.spark_models == ["als_explicit", "als_implicit"]
+    assert tracker.tags["engine"] == "spark" and tracker.tags["topn_champion"] == result.topn_champion
+    assert "als_explicit/rmse" in tracker.metrics and "parquet/manifest.json" in tracker.dicts
+    verify_artifact(settings.out)
+    with duckdb.connect(str(settings.out), read_only=True) as con:
+        info = dict(con.execute("SELECT key, value FROM build_info").fetchall())
+    rows = len((settings.data_dir / "ratings.csv").read_text().splitlines()) - 1
+    assert info["engine"] == "spark" and int(info["n_ratings"]) == rows
