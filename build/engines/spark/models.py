@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 from pydantic import Field
@@ -42,24 +42,30 @@ class AlsConfig(ModelConfig):
     seed: int = 42
 
 
-# (ranks, regs, alphas, iterations) per (implicit, quick). Spark scales reg by each user's and
-# item's rating count in both modes. Implicit: validation NDCG@10 (one-off sweep, rank 16, 5
-# iterations) peaked at reg 0.03-0.1 on ml-latest-small (0.098-0.101; reg 1.0 0.089) and on the
-# synthetic 5M (0.111-0.112; reg 1.0 0.063, barely above popularity's 0.056), where rank 32 gave
-# 0.129 but on ml-latest-small rank 64 lost to 16 (0.091 vs 0.098): the grid keeps both ranks.
-GRIDS: dict[tuple[bool, bool], tuple[tuple[int, ...], tuple[float, ...], tuple[float, ...], int]] = {
-    (False, True): ((8, 16), (0.1,), (1.0,), 5),
-    (False, False): ((16, 48), (0.05, 0.15), (1.0,), 10),
-    (True, True): ((16, 32), (0.1,), (1.0,), 5),
-    (True, False): ((16, 48), (0.03, 0.1), (1.0, 3.0), 10),
+class Grid(NamedTuple):
+    ranks: tuple[int, ...]
+    regs: tuple[float, ...]
+    alphas: tuple[float, ...]   # implicit only; explicit ALS ignores alpha
+    iterations: int
+
+
+# Keyed by (implicit, quick). Spark already scales reg by each user's and movie's rating count,
+# so implicit ALS needs no stronger reg than explicit: a validation sweep put its best at
+# 0.03-0.1 on ml-latest-small and the synthetic 5M, where 10x that left it near popularity
+# (README, Spark engine: "ALS implicit").
+GRIDS: dict[tuple[bool, bool], Grid] = {
+    (False, True): Grid(ranks=(8, 16), regs=(0.1,), alphas=(1.0,), iterations=5),
+    (False, False): Grid(ranks=(16, 48), regs=(0.05, 0.15), alphas=(1.0,), iterations=10),
+    (True, True): Grid(ranks=(16, 32), regs=(0.1,), alphas=(1.0,), iterations=5),
+    (True, False): Grid(ranks=(16, 48), regs=(0.03, 0.1), alphas=(1.0, 3.0), iterations=10),
 }
 
 
 def grid(implicit: bool, quick: bool, seed: int) -> list[AlsConfig]:
     """The small tuned grid: rank x regularisation (x alpha for implicit)."""
-    ranks, regs, alphas, iters = GRIDS[(implicit, quick)]
-    return [AlsConfig(implicit=implicit, rank=r, reg=g, alpha=a, max_iter=iters, seed=seed)
-            for r in ranks for g in regs for a in alphas]
+    g = GRIDS[(implicit, quick)]
+    return [AlsConfig(implicit=implicit, rank=r, reg=reg, alpha=a, max_iter=g.iterations, seed=seed)
+            for r in g.ranks for reg in g.regs for a in g.alphas]
 
 
 def fit_als(train: DataFrame, config: AlsConfig, checkpoint: bool = False) -> ALSModel:
