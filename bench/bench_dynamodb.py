@@ -57,9 +57,9 @@ def percentiles(samples: list[float]) -> tuple[float, float]:
 
 
 def warm(app_db: str, tmp: Path, paths: list[tuple[str, str]], endpoint: str | None) -> dict[str, list[float]]:
+    from bench_handler import make_event
     from mangum import Mangum
 
-    from bench_handler import make_event
     from latentlens.handler.app import create_app
     from latentlens.handler.settings import Settings
 
@@ -124,12 +124,12 @@ def main() -> int:
         sizes_only(db, tmp / "duckdb")
         return 0
 
+    import logging
+
     import boto3
     from moto.server import ThreadedMotoServer
 
     from latentlens.build.publish.dynamodb import PublishSettings, publish
-
-    import logging
 
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's per-request access log
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)

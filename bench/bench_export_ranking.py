@@ -19,11 +19,11 @@ from pathlib import Path
 import numpy as np
 
 from latentlens.build.data.loader import load_movielens
-from latentlens.build.stages.evaluate import fit_context
 from latentlens.build.interactions import to_interactions
 from latentlens.build.models import registry
 from latentlens.build.progress import configure_logging
 from latentlens.build.scale import choose_scale
+from latentlens.build.stages.evaluate import fit_context
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -16,13 +16,13 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 os.environ.setdefault("LATENTLENS_PROGRESS", "0")
 
-from latentlens.build.data.loader import load_movielens  # noqa: E402
-from latentlens.build.stages.evaluate import evaluate_model  # noqa: E402
-from latentlens.build.evaluate.protocol import evaluation_data  # noqa: E402
-from latentlens.build.interactions import to_interactions  # noqa: E402
-from latentlens.build.models import registry  # noqa: E402
-from latentlens.build.scale import plan_for  # noqa: E402
-from latentlens.build.settings import EvaluationSettings  # noqa: E402
+from latentlens.build.data.loader import load_movielens
+from latentlens.build.evaluate.protocol import evaluation_data
+from latentlens.build.interactions import to_interactions
+from latentlens.build.models import registry
+from latentlens.build.scale import plan_for
+from latentlens.build.settings import EvaluationSettings
+from latentlens.build.stages.evaluate import evaluate_model
 
 
 def main() -> None:

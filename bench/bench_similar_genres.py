@@ -18,12 +18,12 @@ import numpy as np
 import polars as pl
 
 from latentlens.build.data.loader import LoadOptions, load_movielens
-from latentlens.build.stages.evaluate import fit_context
 from latentlens.build.export import because, tables
 from latentlens.build.export.similar import SimilarSettings, blended_neighbours
 from latentlens.build.interactions import to_interactions
 from latentlens.build.models import registry
 from latentlens.build.models.popularity import PopularityConfig, popular_lists
+from latentlens.build.stages.evaluate import fit_context
 from latentlens.handler.schema import BECAUSE_N
 
 

@@ -29,8 +29,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_build import child_env, latentlens_bin, resolve_data  # noqa: E402
-
+from bench_build import child_env, latentlens_bin, resolve_data
 
 TICKS = os.sysconf("SC_CLK_TCK")
 

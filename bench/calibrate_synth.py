@@ -18,9 +18,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 os.environ.setdefault("LATENTLENS_PROGRESS", "0")
 
-from latentlens.build.data.synth import SynthSettings, write_synthetic  # noqa: E402
-from latentlens.build.calibration import RATING_MODELS, TOPN_MODELS, protocol_scores  # noqa: E402
-from latentlens.build.settings import EvaluationSettings  # noqa: E402
+from latentlens.build.calibration import RATING_MODELS, TOPN_MODELS, protocol_scores
+from latentlens.build.data.synth import SynthSettings, write_synthetic
+from latentlens.build.settings import EvaluationSettings
 
 
 def main() -> None:

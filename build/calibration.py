@@ -10,12 +10,12 @@ from __future__ import annotations
 from pathlib import Path
 
 from latentlens.build.data.loader import load_movielens
-from latentlens.build.stages.evaluate import evaluate_model
 from latentlens.build.evaluate.protocol import evaluation_data
 from latentlens.build.interactions import to_interactions
 from latentlens.build.models import registry
 from latentlens.build.scale import choose_scale, plan_for
 from latentlens.build.settings import EvaluationSettings
+from latentlens.build.stages.evaluate import evaluate_model
 
 TOPN_MODELS = ("popularity", "itemknn", "ease")
 RATING_MODELS = ("baseline", "biased_mf", "knn_baseline")

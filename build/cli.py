@@ -261,9 +261,7 @@ def _add_serving_commands(sub: argparse._SubParsersAction) -> None:
 
 
 def _cmd_serve(args: argparse.Namespace) -> int:
-    from latentlens.build.serve import serve
-
-    from latentlens.build.serve import ServeError
+    from latentlens.build.serve import ServeError, serve
     from latentlens.build.settings import SettingsError
 
     try:
@@ -358,7 +356,7 @@ def _interrupt_on_sigterm() -> None:
     and MLflow marks the run KILLED instead of leaving it RUNNING forever."""
     import signal
 
-    def raise_interrupt(signum, frame):  # noqa: ARG001
+    def raise_interrupt(signum, frame):
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, raise_interrupt)

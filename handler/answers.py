@@ -131,7 +131,7 @@ def user_recommendations(art: Artifact, src: RowSource, user_id: int, n: int, ge
     return {"user_id": user_id, "source": source, "genre": g, "items": items}
 
 
-def movie(art: Artifact, src: RowSource, movie_id: int) -> dict:  # noqa: ARG001 (art: one signature for all)
+def movie(art: Artifact, src: RowSource, movie_id: int) -> dict:
     """One movie and its rating statistics."""
     movie_id = check_id(movie_id, "movie_id")
     found = queries.movie(src, movie_id)

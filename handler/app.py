@@ -8,6 +8,7 @@ invocation.
 from __future__ import annotations
 
 from fastapi import FastAPI
+
 from latentlens.handler.errors import install_error_handlers
 from latentlens.handler.http_guards import HeadAsGet, RelativeSlashRedirect, ResponseLimit
 from latentlens.handler.lambda_entry import LambdaEntry

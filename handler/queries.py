@@ -10,8 +10,8 @@ Functions know the schema through latentlens.handler.schema and nothing about HT
 from __future__ import annotations
 
 import heapq
-from typing import Protocol
 from operator import itemgetter
+from typing import Protocol
 
 import duckdb
 

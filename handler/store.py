@@ -11,7 +11,8 @@ import gc
 import logging
 import threading
 import time
-from typing import Callable, TypeVar
+from collections.abc import Callable
+from typing import TypeVar
 
 import duckdb
 

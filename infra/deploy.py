@@ -19,10 +19,10 @@ from pathlib import Path
 if __package__ in (None, ""):  # `python infra/deploy.py`: make the repository root importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from infra import artifact as artifact_mod  # noqa: E402
-from infra import sam, stage, upload  # noqa: E402
-from infra.artifact import DeployError  # noqa: E402
-from infra.settings import DeploySettings, from_argv  # noqa: E402
+from infra import artifact as artifact_mod
+from infra import sam, stage, upload
+from infra.artifact import DeployError
+from infra.settings import DeploySettings, from_argv
 
 Out = Callable[[str], None]
 

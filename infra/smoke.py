@@ -20,7 +20,7 @@ from pathlib import Path
 if __package__ in (None, ""):  # `python infra/smoke.py`: make the repository root importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from infra.sam import BUILD_DIR, FUNCTION  # noqa: E402
+from infra.sam import BUILD_DIR, FUNCTION
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_PACKAGE = REPO_ROOT / BUILD_DIR / FUNCTION

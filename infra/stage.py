@@ -12,8 +12,8 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from latentlens.handler.schema import manifest_path
 from infra.artifact import ARTIFACT_NAME, DeployError, VerifiedArtifact, sha256_file
+from latentlens.handler.schema import manifest_path
 
 STAGE_DIR = "artifact"  # /var/task/artifact/latentlens.duckdb in template.yaml
 

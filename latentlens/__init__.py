@@ -51,7 +51,7 @@ if TYPE_CHECKING:  # for type checkers and IDEs; at run time __getattr__ below i
     from latentlens.build.settings import BuildSettings, EvaluationSettings
     from latentlens.handler.answers import InvalidParameter, NotFound
     from latentlens.handler.artifact import ArtifactUnavailable
-    from latentlens.lens import Lens, open  # noqa: A004
+    from latentlens.lens import Lens, open
     from latentlens.registered import RegisteredModel, load_model
     from latentlens.runner import run_build
 

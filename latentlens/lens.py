@@ -16,8 +16,8 @@ reason (artifact_missing, manifest_missing, checksum_mismatch, schema_too_old, .
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Mapping
-from typing import TYPE_CHECKING, Any, Callable, TypeVar
+from collections.abc import Callable, Iterable, Mapping
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from latentlens.handler import answers
 from latentlens.handler.artifact import ArtifactUnavailable
@@ -39,7 +39,7 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 
 
-def open(source: str | os.PathLike[str], **settings: Any) -> Lens:  # noqa: A001 (latentlens.open, like gzip.open)
+def open(source: str | os.PathLike[str], **settings: Any) -> Lens:
     """Open a build for lookups: a `.duckdb` artifact path, `s3://bucket/key`, or `dynamodb://NAME`.
 
     Keyword arguments are fields of latentlens.handler.settings.Settings (e.g. `tmp_dir`,

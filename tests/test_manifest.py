@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
+from infra.artifact import DeployError, read_manifest
 from latentlens.build.export.artifact import _looks_like_manifest
 from latentlens.handler import schema
 from latentlens.handler.artifact import ArtifactUnavailable, manifest_digest
-from infra.artifact import DeployError, read_manifest
 
 DIGEST = "ab" * 32
 

@@ -29,7 +29,13 @@ import polars as pl
 
 from latentlens.build.data.errors import DataError
 from latentlens.build.data.formats import csv_layout, dat_layout, k100_layout
-from latentlens.build.data.formats.reading import exists_at_all, file_kind, physical_line, require_regular_file, sha256_files
+from latentlens.build.data.formats.reading import (
+    exists_at_all,
+    file_kind,
+    physical_line,
+    require_regular_file,
+    sha256_files,
+)
 from latentlens.build.data.formats.release import RawRelease
 from latentlens.build.data.formats.titles import placeholder_movies
 from latentlens.build.data.tables import MOVIES_SCHEMA, MovieLensData

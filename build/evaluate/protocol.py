@@ -22,9 +22,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from latentlens.build.sampling import sample_ratings
 from latentlens.build.evaluate.splits import temporal_holdout
 from latentlens.build.interactions import Interactions
+from latentlens.build.sampling import sample_ratings
 from latentlens.build.settings import EvaluationSettings
 
 

@@ -29,8 +29,8 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
-from latentlens.build.processes import pid_alive
 from latentlens.build.data.errors import DataError
+from latentlens.build.processes import pid_alive
 from latentlens.build.progress import get_logger
 from latentlens.handler import schema
 

@@ -18,9 +18,9 @@ from pydantic import Field
 
 from latentlens.build.interactions import Interactions
 from latentlens.build.models.base import FitContext, ModelConfig, ModelError
-from latentlens.build.sampling import sample_users
 from latentlens.build.models.baseline import RatingPredictor, fit_biases
 from latentlens.build.progress import get_logger, progress
+from latentlens.build.sampling import sample_users
 
 log = get_logger(__name__)
 

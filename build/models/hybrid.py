@@ -24,13 +24,13 @@ from latentlens.build.evaluate.splits import temporal_holdout
 from latentlens.build.evaluate.topn import relevant_matrix
 from latentlens.build.interactions import Interactions
 from latentlens.build.models.base import FitContext, ModelConfig, Recommender
-from latentlens.build.models.fit_cache import FitCache
-from latentlens.build.models.ranking import exclude_rows, spread_to_catalogue, top_n
-from latentlens.build.sampling import sample_users
 from latentlens.build.models.content import ContentConfig, ContentKNN
 from latentlens.build.models.ease import EASE, EASEConfig
+from latentlens.build.models.fit_cache import FitCache
 from latentlens.build.models.popularity import Popularity, PopularityConfig
+from latentlens.build.models.ranking import exclude_rows, spread_to_catalogue, top_n
 from latentlens.build.progress import get_logger, progress
+from latentlens.build.sampling import sample_users
 
 log = get_logger(__name__)
 

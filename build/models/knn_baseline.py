@@ -28,9 +28,9 @@ from pydantic import Field
 
 from latentlens.build.interactions import Interactions
 from latentlens.build.models.base import FitContext, ModelConfig
-from latentlens.build.models.ranking import top_entries_per_row
 from latentlens.build.models.baseline import RatingPredictor, fit_biases
 from latentlens.build.models.biased_mf import BiasedMF, BiasedMFConfig
+from latentlens.build.models.ranking import top_entries_per_row
 from latentlens.build.progress import get_logger, progress
 
 log = get_logger(__name__)

@@ -24,7 +24,7 @@ import time
 from collections.abc import Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from latentlens.build.progress import get_logger, progress
@@ -406,7 +406,7 @@ def _flip(client, name: str, pointer: dict | None, table: str, history: list[str
     version = (pointer["version"] if pointer else 0) + 1
     item = {table_layout.KEY: {"S": table_layout.POINTER_KEY}, "table": {"S": table}, "version": {"N": str(version)},
             "history": {"L": [{"S": t} for t in history]}, "sha256": {"S": sha256 or ""},
-            "published_at": {"S": datetime.now(timezone.utc).isoformat(timespec="seconds")}}
+            "published_at": {"S": datetime.now(UTC).isoformat(timespec="seconds")}}
     if pointer is None:
         condition = {"ConditionExpression": "attribute_not_exists(#k)", "ExpressionAttributeNames": {"#k": table_layout.KEY}}
     else:
@@ -468,7 +468,7 @@ def publish(settings: PublishSettings, client=None) -> PublishResult:
     started = time.monotonic()
     art = source.artifact
     pointer = _pointer_or_none(client, settings.name)
-    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%f")
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%f")
     table = table_layout.build_table(settings.name, f"{stamp}-{(art.sha256 or 'nosha')[:8]}")
     items = _Items(art, settings.sample)
     log.info("publishing %s to %s: %s users, %s movies", source.label, table, f"{items.n_users:,}", f"{items.n_movies:,}")

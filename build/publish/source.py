@@ -13,7 +13,16 @@ from pathlib import Path
 import duckdb
 
 from latentlens.handler import schema
-from latentlens.handler.artifact import Artifact, ArtifactUnavailable, _etag, _genres, _movies, _popular, _read_build_info, open_artifact
+from latentlens.handler.artifact import (
+    Artifact,
+    ArtifactUnavailable,
+    _etag,
+    _genres,
+    _movies,
+    _popular,
+    _read_build_info,
+    open_artifact,
+)
 from latentlens.handler.settings import Settings
 
 

@@ -40,7 +40,7 @@ class RatingModel(mlflow.pyfunc.PythonModel):
         self.users = users
         self.items = items
 
-    def predict(self, context, model_input: pd.DataFrame, params=None) -> pd.DataFrame:  # noqa: ARG002
+    def predict(self, context, model_input: pd.DataFrame, params=None) -> pd.DataFrame:
         frame = pd.DataFrame(model_input)
         u = self.users.index(frame["userId"].to_numpy(dtype=np.int64))
         i = self.items.index(frame["movieId"].to_numpy(dtype=np.int64))
@@ -60,7 +60,7 @@ class TopNModel(mlflow.pyfunc.PythonModel):
         self.seen = sp.csr_matrix((np.ones(seen.nnz, dtype=np.bool_), seen.indices, seen.indptr), shape=seen.shape)
         self.top_n = top_n
 
-    def predict(self, context, model_input: pd.DataFrame, params=None) -> pd.DataFrame:  # noqa: ARG002
+    def predict(self, context, model_input: pd.DataFrame, params=None) -> pd.DataFrame:
         n = int((params or {}).get("n") or self.top_n)
         ids = pd.DataFrame(model_input)["userId"].to_numpy(dtype=np.int64)
         idx, scores = self.model.recommend(self.users.index(ids), n, exclude=self.seen)

@@ -19,8 +19,7 @@ from mlflow.entities.model_registry import ModelVersion
 import latentlens
 from latentlens.build.interactions import Interactions
 from latentlens.build.models.base import Recommender
-
-from latentlens.build.tracking.tracker import CHAMPION_ALIAS  # noqa: E402  (re-exported)
+from latentlens.build.tracking.tracker import CHAMPION_ALIAS
 
 
 @dataclass(frozen=True)

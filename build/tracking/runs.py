@@ -11,8 +11,8 @@ from pathlib import Path
 from typing import Any
 
 import mlflow
-from mlflow.data.sources import LocalArtifactDatasetSource
 from mlflow.data.meta_dataset import MetaDataset
+from mlflow.data.sources import LocalArtifactDatasetSource
 
 from latentlens.build.processes import pid_alive
 from latentlens.build.progress import get_logger

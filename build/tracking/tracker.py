@@ -124,7 +124,7 @@ class MlflowTracker:
     def log_dataset(self, data: MovieLensData, data_dir: Path, summary: dict) -> None:
         import mlflow
 
-        from latentlens.build.tracking import plots, runs
+        from latentlens.build.tracking import plots
 
         self.log_input(data_dir, data.name, data.sha256)
         path = self._scratch / "dataset_summary.json"
@@ -166,9 +166,10 @@ class MlflowTracker:
         return registry.log_topn_model(model, full, top_n, metrics)
 
     def log_spark_model(self, model, name: str) -> str:
+        from importlib.metadata import version
+
         import mlflow
         import mlflow.spark
-        from importlib.metadata import version
 
         # a local dfs_tmpdir: MLflow's default is a DFS path, which local mode does not have
         info = mlflow.spark.log_model(model, artifact_path=name, dfs_tmpdir=str(self._scratch / f"dfs-{name}"),

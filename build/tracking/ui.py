@@ -42,7 +42,7 @@ def find_experiment_id(tracking_uri: str, experiment: str) -> str | None:
         from mlflow.tracking import MlflowClient
 
         found = MlflowClient(tracking_uri).get_experiment_by_name(experiment)
-    except Exception:  # noqa: BLE001 -- only a nicer URL is lost; the UI itself says what is wrong
+    except Exception:
         return None
     return found.experiment_id if found else None
 
@@ -57,7 +57,7 @@ def run_ui(tracking_uri: str | None, port: int = 5000, experiment: str = "latent
     child = subprocess.Popen(ui_command(uri, port), start_new_session=True)
     previous = {sig: signal.getsignal(sig) for sig in FORWARDED}
 
-    def forward(signum, frame):  # noqa: ARG001
+    def forward(signum, frame):
         # always as SIGTERM: a process started in the background inherits SIGINT ignored, and MLflow's
         # server stops gracefully on SIGTERM whatever it was started from
         _signal_group(child.pid, signal.SIGTERM)

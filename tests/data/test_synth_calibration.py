@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from latentlens.build.data.synth import SynthSettings, write_synthetic
 from latentlens.build.calibration import RATING_MODELS, TOPN_MODELS, protocol_scores
+from latentlens.build.data.synth import SynthSettings, write_synthetic
 from latentlens.build.settings import EvaluationSettings
 
 EMBEDDED = Path(__file__).resolve().parents[2] / "data" / "ml-latest-small"

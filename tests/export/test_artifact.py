@@ -9,10 +9,10 @@ import duckdb
 import polars as pl
 import pytest
 
+from latentlens.build.data.errors import DataError
 from latentlens.build.export import artifact as artifact_mod
 from latentlens.build.export.artifact import ArtifactError, ArtifactTables, write_artifact
 from latentlens.build.export.query import run_query
-from latentlens.build.data.errors import DataError
 from latentlens.handler import schema
 
 

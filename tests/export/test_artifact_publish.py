@@ -20,12 +20,12 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from infra.artifact import verify as deploy_verify
 from latentlens.build.export import artifact as artifact_mod
 from latentlens.build.export.artifact import OutputError, store_dir, write_artifact
 from latentlens.handler import schema
 from latentlens.handler.artifact import open_artifact
 from latentlens.handler.settings import Settings
-from infra.artifact import verify as deploy_verify
 from tests.export.test_artifact import small_tables
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -6,9 +6,8 @@ import numpy as np
 import polars as pl
 import scipy.sparse as sp
 
-from latentlens.build.export.because import explain
+from latentlens.build.export.because import Reasons, explain
 from latentlens.build.export.similar import SimilarSettings, blended_neighbours, co_raters
-from latentlens.build.export.because import Reasons
 from latentlens.build.export.tables import because_column, user_recommendations
 from latentlens.build.interactions import Interactions, Vocabulary
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 from types import SimpleNamespace
 from urllib.parse import parse_qsl, urlencode
@@ -16,7 +16,7 @@ BASE_HEADERS = {"accept": "application/json", "host": "1234567890.execute-api.us
                 "user-agent": "latentlens-tests", "x-forwarded-proto": "https"}
 
 
-@lru_cache(maxsize=None)
+@cache
 def _template(name: str) -> dict:
     return json.loads((EVENTS / name).read_text())
 

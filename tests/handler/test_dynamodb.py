@@ -19,8 +19,15 @@ from moto.server import ThreadedMotoServer
 from latentlens.handler import dynamodb as dynamo_mode
 from latentlens.handler import schema
 from tests.handler.conftest import client_of
-from tests.handler.dynamo_support import (NAME, assert_same_answers, duckdb_app, dynamo_app, publish_to,
-                                          random_requests, trimmed_artifact)
+from tests.handler.dynamo_support import (
+    NAME,
+    assert_same_answers,
+    duckdb_app,
+    dynamo_app,
+    publish_to,
+    random_requests,
+    trimmed_artifact,
+)
 
 pytestmark = pytest.mark.usefixtures("fake_aws_credentials")
 

@@ -23,8 +23,15 @@ import latentlens.build.publish.dynamodb as publisher
 from latentlens.build.cli import main
 from latentlens.handler import schema, table_layout
 from tests.handler.conftest import client_of
-from tests.handler.dynamo_support import (NAME, assert_same_answers, copy_artifact, duckdb_app, dynamo_app, publish_to,
-                                          trimmed_artifact)
+from tests.handler.dynamo_support import (
+    NAME,
+    assert_same_answers,
+    copy_artifact,
+    duckdb_app,
+    dynamo_app,
+    publish_to,
+    trimmed_artifact,
+)
 
 pytestmark = pytest.mark.usefixtures("fake_aws_credentials")
 REPO = Path(__file__).resolve().parents[2]

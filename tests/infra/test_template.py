@@ -7,8 +7,8 @@ import importlib
 import re
 from typing import Any
 
-from latentlens.handler import table_layout
 from infra import artifact, sam, settings, stage
+from latentlens.handler import table_layout
 from tests.infra.cfn_yaml import text_of
 from tests.infra.conftest import REPO_ROOT
 

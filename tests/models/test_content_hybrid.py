@@ -8,12 +8,18 @@ import numpy as np
 import polars as pl
 import pytest
 
-from latentlens.build.data.tables import (GENOME_SCORES_SCHEMA, LINKS_SCHEMA, MOVIES_SCHEMA, RATINGS_SCHEMA, TAGS_SCHEMA,
-                               MovieLensData)
+from latentlens.build.data.tables import (
+    GENOME_SCORES_SCHEMA,
+    LINKS_SCHEMA,
+    MOVIES_SCHEMA,
+    RATINGS_SCHEMA,
+    TAGS_SCHEMA,
+    MovieLensData,
+)
 from latentlens.build.interactions import Vocabulary
-from latentlens.build.models.fit_cache import FitCache
 from latentlens.build.models.content import ContentConfig, ContentKNN, item_features, liked_matrix
 from latentlens.build.models.ease import EASE, EASEConfig
+from latentlens.build.models.fit_cache import FitCache
 from latentlens.build.models.hybrid import Hybrid, HybridConfig, minmax_rows, zscore_rows
 from tests.models.contract import RecommenderContract, checkerboard, fit_context
 from tests.models.test_ranking_models import interactions

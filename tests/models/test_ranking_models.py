@@ -8,7 +8,6 @@ import scipy.sparse as sp
 from sklearn.metrics.pairwise import cosine_similarity
 
 from latentlens.build.interactions import Interactions, Vocabulary
-from latentlens.build.models.ranking import top_n
 from latentlens.build.models.ease import EASE, EASEConfig, ease_weights, profile_weights
 from latentlens.build.models.itemknn import (
     ItemKNN,
@@ -19,6 +18,7 @@ from latentlens.build.models.itemknn import (
     top_k_neighbours,
 )
 from latentlens.build.models.popularity import Popularity, PopularityConfig, item_scores, popular_lists
+from latentlens.build.models.ranking import top_n
 from tests.models.contract import RecommenderContract, checkerboard, fit_context
 
 

@@ -388,10 +388,9 @@ def test_biased_mf_chooses_reg_on_validation_and_fixes_it_for_the_retrain() -> N
 def test_biased_mf_logs_the_reg_it_chose_not_the_config_default() -> None:
     """Through the evaluation the build runs: the logged param and evaluation.json's `chosen` name the
     reg every cross-validation fit chose (1e-3 on a noiseless planted matrix), not the config's 0.1."""
-    from latentlens.build.stages.evaluate import evaluate_model, record_chosen
-    from latentlens.build.stages.evaluate import ModelEvaluation
     from latentlens.build.models.registry import ModelSpec
     from latentlens.build.settings import EvaluationSettings
+    from latentlens.build.stages.evaluate import ModelEvaluation, evaluate_model, record_chosen
 
     rng = np.random.default_rng(5)
     n_users, n_items, rank = 150, 120, 3

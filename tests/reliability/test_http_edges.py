@@ -11,11 +11,9 @@ from urllib.parse import urljoin, urlsplit
 import pytest
 from fastapi.testclient import TestClient
 
-from latentlens.handler.app import create_app
 from latentlens.handler.lambda_entry import LambdaEntry
 from tests.handler.events import http_v2, lambda_context, rest_v1
 from tests.handler.fixture_artifact import MOVIES, build_fixture_artifact
-from tests.reliability.conftest import make_settings
 
 LAMBDA_RESPONSE_LIMIT = 6_291_456  # bytes, the whole invocation response
 GET_PATHS = ["/health", "/movies/858", "/movies/858/similar?n=2", "/movies?search=godfather", "/popular?n=3",

@@ -108,7 +108,7 @@ class FakeOSV:
         queries = self.queries
 
         class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 (http.server's naming)
+            def do_POST(self) -> None:
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
                 queries.append(body)
                 name = canonicalize_name(body["package"]["name"])

@@ -15,7 +15,13 @@ from pathlib import Path
 import polars as pl
 
 from latentlens.build.data.errors import DataError
-from latentlens.build.data.formats.reading import TableSpec, exists_at_all, read_table, require_regular_file, require_text
+from latentlens.build.data.formats.reading import (
+    TableSpec,
+    exists_at_all,
+    read_table,
+    require_regular_file,
+    require_text,
+)
 from latentlens.build.data.formats.release import RawRelease
 from latentlens.build.data.formats.titles import finish_movies, genres_expr
 from latentlens.build.data.tables import (

@@ -20,20 +20,20 @@ import polars as pl
 import latentlens
 from latentlens.build.build_info import BuildInfo, git_commit
 from latentlens.build.engines.spark import evaluate as spark_eval
-from latentlens.build.engines.spark.because import with_because
 from latentlens.build.engines.spark import export as spark_export
 from latentlens.build.engines.spark import models
+from latentlens.build.engines.spark.because import with_because
 from latentlens.build.engines.spark.io import SparkRelease, read_release
 from latentlens.build.engines.spark.session import spark_session
 from latentlens.build.engines.spark.settings import SparkSettings
 from latentlens.build.engines.spark.split import rating_holdout, temporal_holdout, topn_users
-from latentlens.build.stages.champions import choose_champions
-from latentlens.build.stages.evaluate import RATING_HOLDOUT_PROTOCOL, TOPN_PROTOCOL, ModelEvaluation, comparison_table
 from latentlens.build.export.artifact import ArtifactReport
-from latentlens.build.report import format_table
 from latentlens.build.progress import get_logger, progress
+from latentlens.build.report import format_table
 from latentlens.build.scale import choose_scale, plan_for
 from latentlens.build.settings import BuildSettings, EvaluationSettings, SettingsError
+from latentlens.build.stages.champions import choose_champions
+from latentlens.build.stages.evaluate import RATING_HOLDOUT_PROTOCOL, TOPN_PROTOCOL, ModelEvaluation, comparison_table
 from latentlens.build.tracking.tracker import MlflowTracker, Tracker
 from latentlens.handler import schema
 

@@ -51,7 +51,6 @@ def test_ranks_are_contiguous_and_the_artifact_verifies(spark_build) -> None:
 
 
 def test_every_user_is_in_exactly_one_shard_the_one_its_hash_names(spark, spark_build) -> None:
-    from pyspark.sql import functions as F
 
     settings, result = spark_build
     root = result.parquet
