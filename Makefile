@@ -8,7 +8,7 @@ OUT    ?= artifacts/latentlens.duckdb
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
 
-.PHONY: run test install browser build serve mlflow-ui deploy deploy-dry-run smoke audit clean
+.PHONY: run test test-fast lint docs docs-serve install browser build serve mlflow-ui deploy deploy-dry-run smoke audit clean
 
 $(STAMP): pyproject.toml constraints.txt
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11+ is required, found " + sys.version' 
@@ -26,7 +26,24 @@ run: $(STAMP)
 
 ## make test: install if needed (Debian's chromium too, for the page's browser tests), then the whole suite
 test: $(STAMP) browser
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q --durations=25
+
+## make test-fast: the quick loop: every test that needs no build, Spark, browser or server (tiers: tests/conftest.py)
+FAST := not (build or spark or browser or server or slow)
+test-fast: $(STAMP)
+	$(PY) -m pytest -q -m "$(FAST)"
+
+## the gates the suite also runs: ruff over the whole tree, mypy over the latentlens package (pyproject.toml)
+lint: $(STAMP)
+	$(PY) -m ruff check .
+	$(PY) -m mypy
+
+## the documentation site: build it into site/ (strict: a broken link fails), or serve it on 127.0.0.1:8001
+docs: $(STAMP)
+	$(PY) -m mkdocs build --strict
+
+docs-serve: $(STAMP)
+	$(PY) -m mkdocs serve --dev-addr 127.0.0.1:8001
 
 ## the headless browser the page's tests drive: Debian's chromium, installed when missing and we are root
 CHROMIUM ?= /usr/bin/chromium
@@ -63,4 +80,4 @@ audit: $(STAMP)
 	$(PY) -m tests.reliability.audit infra/lambda/requirements.txt
 
 clean:
-	rm -rf $(VENV) artifacts .pytest_cache
+	rm -rf $(VENV) artifacts .pytest_cache .mypy_cache .ruff_cache site

@@ -43,6 +43,8 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+import docs_results
+
 REPO = Path(__file__).resolve().parents[1]
 PRESETS = {"small", "1m", "5m", "10m", "ml-10m", "ml-5m", "ml-1m", "25m", "ml-25m"}
 
@@ -339,4 +341,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(docs_results.run(main))

@@ -21,6 +21,8 @@ import tempfile
 import time
 from pathlib import Path
 
+import docs_results
+
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "bench"))
@@ -158,4 +160,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(docs_results.run(main))

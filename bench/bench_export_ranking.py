@@ -16,6 +16,7 @@ import sys
 import time
 from pathlib import Path
 
+import docs_results
 import numpy as np
 
 from latentlens.build.data.loader import load_movielens
@@ -55,4 +56,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(docs_results.run(main))

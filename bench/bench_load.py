@@ -18,6 +18,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+import docs_results
+
 CHILD_PRELUDE = """
 import json, resource, sys, time
 from pathlib import Path
@@ -130,4 +132,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(docs_results.run(main))

@@ -13,6 +13,8 @@ import sys
 import time
 from pathlib import Path
 
+import docs_results
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 os.environ.setdefault("LATENTLENS_PROGRESS", "0")
 
@@ -55,4 +57,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(docs_results.run(main))

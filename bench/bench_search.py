@@ -15,7 +15,10 @@ from __future__ import annotations
 import argparse
 import random
 import statistics
+import sys
 import time
+
+import docs_results
 
 from latentlens.build.data.loader import LoadOptions, load_movielens
 from latentlens.build.export.tables import movies_table
@@ -107,4 +110,4 @@ def _figures(clocks: dict[str, list[float]]) -> str:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(docs_results.run(main))

@@ -12,8 +12,10 @@ the export's `because` for the popularity champion's top-100 of every user, and 
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 
+import docs_results
 import numpy as np
 import polars as pl
 
@@ -98,4 +100,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(docs_results.run(main))

@@ -28,6 +28,8 @@ import threading
 import time
 from pathlib import Path
 
+import docs_results
+
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_build import child_env, latentlens_bin, resolve_data
 
@@ -168,4 +170,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(docs_results.run(main))

@@ -15,6 +15,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+import docs_results
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 os.environ.setdefault("LATENTLENS_PROGRESS", "0")
 
@@ -49,4 +51,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(docs_results.run(main))

@@ -25,6 +25,8 @@ import threading
 import time
 from pathlib import Path
 
+import docs_results
+
 REPO = Path(__file__).resolve().parents[1]
 
 # (path, expected status); user and movie ids are filled from the artifact when it is not the fixture
@@ -203,4 +205,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(docs_results.run(main))

@@ -18,6 +18,8 @@ import urllib.request
 from contextlib import contextmanager
 from pathlib import Path
 
+import docs_results
+
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 # No updates, sync or QUIC probes: the screenshot's page talks to 127.0.0.1 only.
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
@@ -89,4 +91,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(docs_results.run(main))

@@ -12,6 +12,32 @@ EMBEDDED = REPO / "data" / "ml-latest-small"
 
 os.environ.setdefault("LATENTLENS_PROGRESS", "0")  # keep test logs readable
 
+# What a test needs, read from the fixtures it uses (directly or through other fixtures) and the folder it is in;
+# `make test-fast` deselects these tiers. A test that needs one in another way says so with its own marker.
+TIER_OF_FIXTURE = {
+    "embedded_build": "build",
+    "spark": "spark",
+    "chromium": "browser",
+    "page": "browser",
+    "server": "server",
+    "moto_server": "server",
+    "stage_gateway": "server",
+}
+TIER_OF_FOLDER = {"engines/spark": "spark", "page": "browser"}
+
+
+def tiers_of(item: pytest.Item) -> set[str]:
+    tiers = {TIER_OF_FIXTURE[name] for name in getattr(item, "fixturenames", ()) if name in TIER_OF_FIXTURE}
+    folder = item.path.parent.relative_to(REPO / "tests").as_posix()
+    tiers.update(tier for prefix, tier in TIER_OF_FOLDER.items() if folder.startswith(prefix))
+    return tiers
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        for tier in sorted(tiers_of(item)):
+            item.add_marker(tier)
+
 
 @pytest.fixture(scope="session")
 def embedded_build(tmp_path_factory: pytest.TempPathFactory):

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import duckdb
+import pytest
 
 from latentlens.build.pipeline import run
 from latentlens.build.settings import BuildSettings, EvaluationSettings
+
+pytestmark = pytest.mark.build
 
 MODELS = ("popularity", "itemknn", "ease", "content", "baseline", "biased_mf")
 

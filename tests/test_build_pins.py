@@ -11,6 +11,8 @@ from latentlens.build.cli import main
 from latentlens.build.pipeline import run
 from latentlens.build.settings import BuildSettings
 
+pytestmark = pytest.mark.build
+
 MODELS = ("popularity", "itemknn", "baseline", "biased_mf")
 
 

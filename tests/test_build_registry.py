@@ -21,6 +21,8 @@ from latentlens.build.pipeline import BuildResult, run
 from latentlens.build.settings import BuildSettings, EvaluationSettings
 from latentlens.handler import schema
 
+pytestmark = pytest.mark.build
+
 RATING, TOPN = "latentlens-rating", "latentlens-topn"
 
 

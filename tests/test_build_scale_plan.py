@@ -10,6 +10,8 @@ from mlflow.tracking import MlflowClient
 from latentlens.build.pipeline import run
 from latentlens.build.settings import BuildSettings, EvaluationSettings
 
+pytestmark = pytest.mark.build
+
 MODELS = ("popularity", "itemknn", "biased_mf", "knn_baseline", "rating_blend")
 
 

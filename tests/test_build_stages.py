@@ -21,6 +21,8 @@ from latentlens.build.stages.prepare import prepare, record_context
 from latentlens.build.stages.retrain import Finals, retrain
 from latentlens.build.tracking.tracker import NullTracker
 
+pytestmark = pytest.mark.build
+
 MODELS = ("popularity", "itemknn", "content", "baseline")
 
 

@@ -17,6 +17,8 @@ import pytest
 
 from tests.handler.fixture_artifact import MOVIES, build_fixture_artifact
 
+pytestmark = pytest.mark.server
+
 REPO = Path(__file__).resolve().parents[1]
 
 

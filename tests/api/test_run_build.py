@@ -12,6 +12,8 @@ from latentlens.build.data.errors import DataError
 from latentlens.build.pipeline import BuildResult
 from latentlens.build.settings import SettingsError
 
+pytestmark = pytest.mark.build
+
 
 def test_a_build_from_keyword_fields_opens_in_a_lens(small_dataset: Path, tmp_path: Path) -> None:
     out = tmp_path / "out" / "latentlens.duckdb"

@@ -18,6 +18,8 @@ from latentlens.build.calibration import RATING_MODELS, TOPN_MODELS, protocol_sc
 from latentlens.build.data.synth import SynthSettings, write_synthetic
 from latentlens.build.settings import EvaluationSettings
 
+pytestmark = pytest.mark.build
+
 EMBEDDED = Path(__file__).resolve().parents[2] / "data" / "ml-latest-small"
 # The build's protocol except 3 CV folds instead of 5 (on both sides), to keep the suite fast.
 PROTOCOL = EvaluationSettings(folds=3)

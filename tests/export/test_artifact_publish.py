@@ -129,6 +129,7 @@ def previous_build(directory: Path, layout: str) -> Path:
     return out
 
 
+@pytest.mark.slow  # a writer process per step, killed or failed there, then the survivors checked
 @pytest.mark.parametrize("mode,layout", [("kill", "published"), ("kill", "plain"), ("error", "published")])
 def test_artifact_and_manifest_are_published_together_whatever_step_fails(tmp_path, mode, layout) -> None:
     template = tmp_path / "template"

@@ -16,6 +16,8 @@ import pytest
 
 from tests.handler.events import http_v2, rest_v1
 
+pytestmark = pytest.mark.server
+
 REPO = Path(__file__).resolve().parents[2]
 PREFIX = "/2018-06-01/runtime"
 

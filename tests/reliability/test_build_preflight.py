@@ -79,6 +79,7 @@ def test_degenerate_data_is_refused_before_training_naming_the_minimum(tmp_path,
     assert not out.exists()
 
 
+@pytest.mark.build
 def test_data_where_no_user_has_two_ratings_builds_with_the_top_n_protocol_skipped_and_logged(tmp_path, capsys) -> None:
     data = write_ratings(tmp_path / "ml-one-each", [(u, u) for u in range(1, 6)])
     out = tmp_path / "out" / "a.duckdb"
@@ -106,6 +107,7 @@ def test_out_refuses_to_replace_a_file_that_is_not_a_latentlens_artifact_exit_2(
     assert notes.read_text() == "my notes\n" and (tmp_path / "notes.txt.sha256").read_text() == "keep me\n"
 
 
+@pytest.mark.build
 def test_out_with_force_replaces_a_file_that_is_not_a_latentlens_artifact(small_data, tmp_path, capsys) -> None:
     notes = tmp_path / "notes.txt"
     notes.write_text("my notes\n")
@@ -151,6 +153,7 @@ FILL_DISK = textwrap.dedent("""
 """)
 
 
+@pytest.mark.build
 def test_disk_full_during_export_is_exit_2_one_line_and_keeps_the_previous_artifact(tmp_path) -> None:
     one = write_artifact(tmp_path / "sizing" / "a.duckdb", small_tables()).size_bytes
     size_kb = int(one * 1.5) // 1024  # room for the previous build, not for it and the next one

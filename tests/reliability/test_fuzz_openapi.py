@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections import Counter
 
+import pytest
 import schemathesis
 from hypothesis import HealthCheck, Phase, given, settings
 from schemathesis import GenerationMode
@@ -26,6 +27,8 @@ from schemathesis.checks import (
     status_code_conformance,
 )
 from schemathesis.python.asgi import get_client
+
+pytestmark = pytest.mark.slow
 
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance,
           response_headers_conformance, negative_data_rejection]

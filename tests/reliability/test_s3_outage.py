@@ -27,7 +27,7 @@ KEY = "builds/abc/latentlens.duckdb"
 URI = f"s3://{BUCKET}/{KEY}"
 
 
-pytestmark = pytest.mark.usefixtures("fake_aws_credentials")
+pytestmark = [pytest.mark.usefixtures("fake_aws_credentials"), pytest.mark.server]
 
 
 @pytest.fixture
