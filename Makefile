@@ -8,7 +8,7 @@ OUT    ?= artifacts/latentlens.duckdb
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
 
-.PHONY: run test install browser build serve mlflow-ui deploy deploy-dry-run smoke audit clean
+.PHONY: run test test-fast lint docs docs-serve install browser build serve mlflow-ui deploy deploy-dry-run smoke audit clean
 
 $(STAMP): pyproject.toml constraints.txt
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11+ is required, found " + sys.version' 
@@ -27,6 +27,23 @@ run: $(STAMP)
 ## make test: install if needed (Debian's chromium too, for the page's browser tests), then the whole suite
 test: $(STAMP) browser
 	$(PY) -m pytest -q
+
+## make test-fast: the fast loop, every test that needs no build, Spark, browser, server or subprocess
+## (tests/conftest.py marks each test by the fixtures and folders it uses)
+test-fast: $(STAMP)
+	$(PY) -m pytest -q -m "not (build or spark or browser or server or slow)"
+
+## make lint: ruff and mypy, both configured in pyproject.toml (the suite runs them too)
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
+
+## make docs: the documentation site into site/ (strict: a broken link or include fails); docs-serve on 127.0.0.1:8001
+docs: $(STAMP)
+	$(PY) -m mkdocs build --strict
+
+docs-serve: $(STAMP)
+	$(PY) -m mkdocs serve --dev-addr 127.0.0.1:8001
 
 ## the headless browser the page's tests drive: Debian's chromium, installed when missing and we are root
 CHROMIUM ?= /usr/bin/chromium
@@ -47,7 +64,7 @@ serve: $(STAMP)
 mlflow-ui: $(STAMP)
 	$(VENV)/bin/latentlens mlflow-ui
 
-## deploy to AWS (needs the SAM CLI, python3.12 and credentials; see README "Deploy")
+## deploy to AWS (needs the SAM CLI, python3.12 and credentials; see docs/deploy.md)
 deploy: $(STAMP)
 	$(PY) -m infra.deploy $(DEPLOY_ARGS)
 
@@ -63,4 +80,4 @@ audit: $(STAMP)
 	$(PY) -m tests.reliability.audit infra/lambda/requirements.txt
 
 clean:
-	rm -rf $(VENV) artifacts .pytest_cache
+	rm -rf $(VENV) artifacts .pytest_cache site
