@@ -1,7 +1,7 @@
-"""The README's screenshot of the page: `latentlens serve` on 127.0.0.1, Debian's headless Chromium
-(Playwright), three movies rated, the Godfather's card open, saved as a PNG.
+"""The screenshot of the page (docs/page.png: the README and the site's Getting started show it): `latentlens serve`
+on 127.0.0.1, Debian's headless Chromium (Playwright), three movies rated, the Godfather's card open, saved as a PNG.
 
-    python bench/page_screenshot.py ARTIFACT OUT.png [--width 1100]
+    python bench/page_screenshot.py ARTIFACT docs/page.png [--width 1100]
 """
 
 from __future__ import annotations
@@ -70,7 +70,8 @@ def main() -> None:
             page = browser.new_page(viewport={"width": args.width, "height": 900})
             page.goto(url + "/")
             page.wait_for_selector("#popular li button")
-            for query, title, stars in (("goodfellas", "Goodfellas (1990)", "4.5"), ("toy story", "Toy Story (1995)", "1"),
+            for query, title, stars in (("goodfellas", "Goodfellas (1990)", "4.5"),
+                                        ("toy story", "Toy Story (1995)", "1"),
                                         ("godfather", "The Godfather (1972)", "5")):
                 page.fill("#q", query)
                 page.wait_for_selector(f"#hits li[role=option]:has-text('{title}')")
@@ -84,7 +85,7 @@ def main() -> None:
             page.wait_for_selector("#user-picks li .why")
             page.screenshot(path=args.out, full_page=True, type="png")
             browser.close()
-    from PIL import Image  # a 64-colour palette keeps the README's image small; the page is flat colours
+    from PIL import Image  # a 64-colour palette keeps the screenshot small; the page is flat colours
 
     Image.open(args.out).convert("RGB").quantize(colors=64).save(args.out, optimize=True)
     print(f"wrote {args.out} ({Path(args.out).stat().st_size / 1024:.0f} KB)")

@@ -52,7 +52,7 @@ def test_rating_models_rank_as_on_real_data(scores) -> None:
     """kNN-baseline beats the bias baseline and MF on both sides, clearly. Whether MF beats the
     bias baseline by more than TIE must be the same on both sides: at this size it does not on
     the real file (too few ratings per movie), so it must not here either; at scale it does
-    (the README's Performance section)."""
+    (docs/performance.md, the build at scale)."""
     rmse = {side: {n: scores[side][n]["rmse"] for n in RATING_MODELS} for side in scores}
     for side in ("real", "synth"):
         r = rmse[side]
