@@ -43,7 +43,7 @@ def main() -> None:
     args = parser.parse_args()
     data = load_movielens(args.data, LoadOptions())
     movies = movies_table(data)
-    rows = list(zip(movies["movie_id"].to_list(), movies["n_ratings"].to_list(), movies["search_key"].to_list()))
+    rows = list(zip(movies["movie_id"].to_list(), movies["n_ratings"].to_list(), movies["search_key"].to_list(), strict=True))
     t = time.perf_counter()
     index = TitleIndex(rows)
     print(f"{len(rows):,} titles; index built in {time.perf_counter() - t:.2f} s")

@@ -32,7 +32,7 @@ def genre_overlap(similar: pl.DataFrame, genres: list[list[str]], ids: np.ndarra
     rows = similar.filter(pl.col("rank") <= k)
     a = [set(genres[index[m]]) for m in rows["movie_id"].to_list()]
     b = [set(genres[index[m]]) for m in rows["similar_movie_id"].to_list()]
-    jac = np.array([len(x & y) / len(x | y) if x else np.nan for x, y in zip(a, b)])
+    jac = np.array([len(x & y) / len(x | y) if x else np.nan for x, y in zip(a, b, strict=True)])
     frame = pl.DataFrame({"movie": rows["movie_id"], "j": jac}).drop_nulls().filter(pl.col("j").is_not_nan())
     per_movie = frame.group_by("movie").agg(pl.col("j").mean())
     n = np.array([n_ratings[index[m]] for m in per_movie["movie"].to_list()])
@@ -57,8 +57,8 @@ def main() -> None:
         print(f"fit {name}: {time.perf_counter() - t:.1f} s")
     all_items = np.arange(full.n_items)
     n_ratings = np.bincount(full.item_idx, minlength=full.n_items)
-    genres = [g or [] for g in dict(zip(data.movies["movie_id"].to_list(), data.movies["genres"].to_list())).values()]
-    lookup = dict(zip(data.movies["movie_id"].to_list(), data.movies["genres"].to_list()))
+    genres = [g or [] for g in dict(zip(data.movies["movie_id"].to_list(), data.movies["genres"].to_list(), strict=True)).values()]
+    lookup = dict(zip(data.movies["movie_id"].to_list(), data.movies["genres"].to_list(), strict=True))
     genres = [lookup.get(int(i), []) or [] for i in full.items.ids]
     pop = popular_lists(full, genres, 100, PopularityConfig(score="weighted"))
     head = slice(0, args.similar_n + 1)

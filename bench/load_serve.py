@@ -131,7 +131,7 @@ def load(port: int, paths, requests: int, concurrency: int, processes: int, max_
     threads = [concurrency // processes + (1 if i < concurrency % processes else 0) for i in range(processes)]
     pipes, procs = [], []
     started = time.perf_counter()
-    for n, t in zip(per_proc, threads):
+    for n, t in zip(per_proc, threads, strict=True):
         recv, send = ctx.Pipe(duplex=False)
         p = ctx.Process(target=worker, args=(port, paths, n, t, deadline, send))
         p.start()

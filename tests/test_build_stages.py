@@ -65,11 +65,11 @@ def test_evaluate_runs_every_model_and_tracks_each_in_its_own_run(staged) -> Non
     tracker, table = staged.tracker, staged.comparison.table
     assert tracker.model_runs == list(MODELS)
     assert table["model"].to_list() == list(MODELS)
-    ndcg = dict(zip(table["model"], table["ndcg_at_10"]))
+    ndcg = dict(zip(table["model"], table["ndcg_at_10"], strict=True))
     for name in MODELS:
         assert tracker.metrics[f"{name}/ndcg_at_10"] == pytest.approx(ndcg[name])
         assert tracker.dicts[f"{name}/evaluation.json"]["model"] == name
-    rmse = dict(zip(table["model"], table["rmse"]))
+    rmse = dict(zip(table["model"], table["rmse"], strict=True))
     assert rmse["baseline"] is not None and rmse["popularity"] is None  # only rating models run the CV
     assert tracker.comparison is table
 

@@ -31,7 +31,7 @@ def shared_titles_note(movies: pl.DataFrame, movie_counts: pl.DataFrame) -> str 
     )
     if not shared.height:
         return None
-    listed = [f"{title} [" + ", ".join(f"{m}: {n:,} rating{'s' if n != 1 else ''}" for m, n in zip(ids, ns)) + "]"
+    listed = [f"{title} [" + ", ".join(f"{m}: {n:,} rating{'s' if n != 1 else ''}" for m, n in zip(ids, ns, strict=True)) + "]"
               for title, ids, ns in shared.head(SHARED_TITLES_LISTED).iter_rows()]
     more = f"; and {shared.height - SHARED_TITLES_LISTED} more" if shared.height > SHARED_TITLES_LISTED else ""
     return (f"{shared.height} title{'s are' if shared.height != 1 else ' is'} shared by more than one movie "

@@ -155,7 +155,7 @@ def test_liked_matches_the_sql_it_replaced(artifact, tmp_path):
                        for i in queries.liked(art, queries.DuckDBRows(cur), list(liked), n)]
                 # `because` keeps the largest 3 contributions; the SQL lists every contributor
                 assert [s for s, _, _ in got] == [s for s, _, _ in expected], (liked, n)
-                assert all(set(b) <= set(e) and len(b) == min(3, len(e)) for (_, _, b), (_, _, e) in zip(got, expected))
+                assert all(set(b) <= set(e) and len(b) == min(3, len(e)) for (_, _, b), (_, _, e) in zip(got, expected, strict=True))
                 assert [sc for _, sc, _ in got] == pytest.approx([sc for _, sc, _ in expected])
                 compared += 1
     art.conn.close()

@@ -262,7 +262,7 @@ def test_knn_baseline_equals_surprise_knn_baseline(user_based: bool) -> None:
     trainset, _, _ = build_trainset(data.user_idx, data.item_idx, data.rating, data.rating_scale)
     algo = SurpriseKNN(k=5, sim_options={"name": "pearson_baseline", "user_based": user_based, "shrinkage": 20.0},
                        bsl_options={"method": "als"}, verbose=False).fit(trainset)
-    seen = set(zip(data.user_idx.tolist(), data.item_idx.tolist()))
+    seen = set(zip(data.user_idx.tolist(), data.item_idx.tolist(), strict=True))
     pairs = np.array([(u, i) for u in range(0, 40, 3) for i in range(29) if (u, i) not in seen])
     theirs = [algo.predict(int(u), int(i)).est for u, i in pairs]
     np.testing.assert_allclose(ours.predict(pairs[:, 0], pairs[:, 1]), theirs, atol=1e-6)
@@ -316,7 +316,7 @@ def test_knn_score_users_averages_every_rated_kept_neighbour(user_based: bool) -
     cfg = KNNBaselineConfig(user_based=user_based, k=3, max_neighbors=12, shrinkage=10.0, score_batch=7)
     model = KNNBaseline(cfg).fit(data, ctx())
     resid = {(u, i): r - model._mu - model._bu[u] - model._bi[i]
-             for u, i, r in zip(data.user_idx.tolist(), data.item_idx.tolist(), data.rating.tolist())}
+             for u, i, r in zip(data.user_idx.tolist(), data.item_idx.tolist(), data.rating.tolist(), strict=True)}
     users = np.arange(0, 40, 3)
     scores = model.score_users(users)
     differs = 0
@@ -324,7 +324,7 @@ def test_knn_score_users_averages_every_rated_kept_neighbour(user_based: bool) -
         for i in range(data.n_items):
             nbs = model._nb_idx[u if user_based else i]
             sims = model._nb_sim[u if user_based else i]
-            keys = [((v, i) if user_based else (u, v), s) for v, s in zip(nbs, sims) if v >= 0]
+            keys = [((v, i) if user_based else (u, v), s) for v, s in zip(nbs, sims, strict=True) if v >= 0]
             rated = [(resid[key], s) for key, s in keys if key in resid]
             want = model._mu + model._bu[u] + model._bi[i]
             if rated:

@@ -151,7 +151,7 @@ def _text_ratings(spark: SparkSession, files: Files, uri: str, layout: _Layout) 
     frame = text.select("pos", "value", F.size(fields).alias("n_fields"),
                         *[raw[c].alias(f"raw_{c}") for c in COLUMNS], *[typed[c].alias(c) for c in COLUMNS])
     missing = [(F.col(f"raw_{c}").isNull() | (F.col(f"raw_{c}") == "")) for c in COLUMNS]
-    not_number = [(~m & F.col(c).isNull()) for m, c in zip(missing, COLUMNS)]
+    not_number = [(~m & F.col(c).isNull()) for m, c in zip(missing, COLUMNS, strict=True)]
     problem = F.when(F.col("n_fields") > len(COLUMNS), F.lit("fields"))
     problem = problem.when(_any(missing), F.lit("missing")).when(_any(not_number), F.lit("number"))
     from pyspark import StorageLevel

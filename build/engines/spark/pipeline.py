@@ -376,7 +376,7 @@ def _movies_table(release: SparkRelease, ratings: DataFrame) -> pl.DataFrame:
     movies = (release.movies.select("movie_id", "title", "display_title", "year", "genres")
               .join(release.links.select("movie_id", "imdb_id", "tmdb_id"), on="movie_id", how="left")
               .join(stats, on="movie_id", how="left").with_columns(pl.col("n_ratings").fill_null(0)))
-    keys = [search_key(f"{d} | {t}") for t, d in zip(movies["title"].to_list(), movies["display_title"].to_list())]
+    keys = [search_key(f"{d} | {t}") for t, d in zip(movies["title"].to_list(), movies["display_title"].to_list(), strict=True)]
     return movies.with_columns(pl.Series("search_key", keys, dtype=pl.Utf8)).sort("movie_id")
 
 
