@@ -29,7 +29,7 @@ def test_dynamodb_lens_answers_as_the_duckdb_lens(fixture_db, tmp_path) -> None:
         with latentlens.open(f"dynamodb://{NAME}", tmp_dir=str(tmp_path / "lltmp"), dynamodb_region="us-east-1") as dyn, \
                 latentlens.open(db, tmp_dir=str(tmp_path / "lltmp")) as duck:
             for call in CALLS:
-                assert outcome(lambda: call(dyn)) == outcome(lambda: call(duck))
+                assert outcome(lambda call=call: call(dyn)) == outcome(lambda call=call: call(duck))
             assert dyn.info().build == duck.info().build
             with pytest.raises(ValueError, match="SQL needs a DuckDB artifact"):
                 dyn.sql("SELECT 1")

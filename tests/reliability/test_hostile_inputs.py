@@ -10,6 +10,7 @@ import hashlib
 from pathlib import Path
 from urllib.parse import quote
 
+import duckdb
 import pytest
 from fastapi.testclient import TestClient
 
@@ -131,7 +132,7 @@ def test_the_connection_refuses_to_write_or_reach_outside(client: TestClient):
             cur.execute(statement)
     for statement in ["COPY movies TO '/tmp/pwn.csv'", "SELECT * FROM read_csv('/etc/passwd')",
                       "ATTACH '/tmp/pwn.duckdb' AS pwn", "INSTALL httpfs"]:
-        with pytest.raises(Exception):
+        with pytest.raises(duckdb.PermissionException):  # enable_external_access = false
             cur.execute(statement)
     assert not Path("/tmp/pwn.csv").exists()
 

@@ -111,7 +111,7 @@ class Blackhole:
         self.sock.bind(("127.0.0.1", 0))
         self.sock.listen(16)
         self.sock.settimeout(0.2)
-        self.endpoint = "http://127.0.0.1:%d" % self.sock.getsockname()[1]
+        self.endpoint = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
         self.accepted = 0
         self.conns: list[socket.socket] = []
         self._stop = threading.Event()
@@ -206,7 +206,7 @@ class TrickleS3:
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
-        self.endpoint = "http://127.0.0.1:%d" % self.server.server_address[1]
+        self.endpoint = f"http://127.0.0.1:{self.server.server_address[1]}"
         self.seconds_to_send_all = len(data) / piece * every_s
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
