@@ -184,7 +184,8 @@ class TitleIndex:
         tiers: list[tuple[Callable[[], Iterable[int]], Callable[[int], bool]]] = []
         if phrase is not None:
             for prefixes in ((phrase + " |",), (phrase, stripped)):
-                tiers.append((lambda prefixes=prefixes: heapq.merge(*(self._starting(p) for p in dict.fromkeys(prefixes))),
+                tiers.append((lambda prefixes=prefixes: heapq.merge(
+                                  *(self._starting(p) for p in dict.fromkeys(prefixes))),
                               matches))
         if all(starts):
             tiers.append((lambda: self._starting_words(starts), lambda row: starts_words(row) and matches(row)))

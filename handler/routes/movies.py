@@ -21,7 +21,8 @@ NOT_FOUND = {404: {"model": ErrorResponse, "description": "unknown movie"}}
 
 @router.get("/movies", response_model=SearchResults)
 async def search_movies(request: Request, store: StoreDep,
-                  search: Annotated[str, Query(min_length=1, max_length=200, description="title words, any case or accents")],
+                  search: Annotated[str, Query(min_length=1, max_length=200,
+                                               description="title words, any case or accents")],
                   limit: Limit = 10) -> Response:
     """Title search, case- and accent-insensitive: "the godfather" finds "Godfather, The (1972)"."""
     answers.search_query(search)  # a query with nothing to find is a 422 even while the artifact is unavailable
