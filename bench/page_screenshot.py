@@ -68,7 +68,8 @@ def main() -> None:
             page = browser.new_page(viewport={"width": args.width, "height": 900})
             page.goto(url + "/")
             page.wait_for_selector("#popular li button")
-            for query, title, stars in (("goodfellas", "Goodfellas (1990)", "4.5"), ("toy story", "Toy Story (1995)", "1"),
+            for query, title, stars in (("goodfellas", "Goodfellas (1990)", "4.5"),
+                                        ("toy story", "Toy Story (1995)", "1"),
                                         ("godfather", "The Godfather (1972)", "5")):
                 page.fill("#q", query)
                 page.wait_for_selector(f"#hits li[role=option]:has-text('{title}')")

@@ -69,8 +69,10 @@ def test_blend_drops_neighbours_without_enough_co_raters_and_leans_on_content_wh
     rows = [(u, 0) for u in range(4)] + [(u, 1) for u in range(4)] + [(0, 2)] + [(5, 3)]
     binary = sp.csr_matrix((np.ones(len(rows), np.float32), tuple(zip(*rows, strict=True))), shape=(6, 4))
     n_ratings = np.asarray(binary.sum(axis=0)).ravel().astype(np.int64)
-    cf = (np.array([[2, 1], [0, -1], [0, -1], [-1, -1]]), np.array([[0.9, 0.5], [0.5, -np.inf], [0.9, -np.inf], [-np.inf, -np.inf]]))
-    content = (np.array([[3, 1], [-1, -1], [-1, -1], [0, -1]]), np.array([[0.8, 0.4], [-np.inf, -np.inf], [-np.inf, -np.inf], [0.8, -np.inf]]))
+    cf = (np.array([[2, 1], [0, -1], [0, -1], [-1, -1]]),
+          np.array([[0.9, 0.5], [0.5, -np.inf], [0.9, -np.inf], [-np.inf, -np.inf]]))
+    content = (np.array([[3, 1], [-1, -1], [-1, -1], [0, -1]]),
+               np.array([[0.8, 0.4], [-np.inf, -np.inf], [-np.inf, -np.inf], [0.8, -np.inf]]))
     settings = SimilarSettings(min_co_raters=3, exact_below=100, blend_ratings=4.0)
     frame = blended_neighbours(cf, content, binary, n_ratings, min_cf_ratings=2, n=5, settings=settings)
     lists = {i: list(zip(g["cand"], g["source"], g["score"].round(4), strict=True))

@@ -221,7 +221,8 @@ def test_biased_mf_recovers_planted_low_rank_matrix() -> None:
     observed = rng.random((n_users, n_items)) < 0.35
     u, i = np.nonzero(observed)
     data = interactions(u, i, truth[u, i], n_users, n_items, scale=(-100.0, 100.0))
-    model = BiasedMF(BiasedMFConfig(factors=rank, iterations=25, reg=1e-3, reg_bias=1e-3, reg_grid=None)).fit(data, ctx())
+    config = BiasedMFConfig(factors=rank, iterations=25, reg=1e-3, reg_bias=1e-3, reg_grid=None)
+    model = BiasedMF(config).fit(data, ctx())
     hu, hi = np.nonzero(~observed)
     held_rmse = np.sqrt(np.mean((model.predict(hu, hi) - truth[hu, hi]) ** 2))
     assert held_rmse < 0.05, held_rmse
@@ -351,7 +352,8 @@ def test_rating_blend_learns_to_trust_the_component_that_fits() -> None:
     data = interactions(u, i, np.clip(truth[u, i] + rng.normal(0, 0.2, u.shape[0]), 0.5, 5.0), n_users, n_items)
     test = rng.random(data.n_ratings) < 0.2
     train, held = data.subset(~test), data.subset(test)
-    cfg = QUICK_BLEND.model_copy(update={"mf": BiasedMFConfig(factors=2, iterations=10, reg=0.02, reg_grid=None, cg_steps=4)})
+    cfg = QUICK_BLEND.model_copy(
+        update={"mf": BiasedMFConfig(factors=2, iterations=10, reg=0.02, reg_grid=None, cg_steps=4)})
     rmse = lambda m: float(np.sqrt(np.mean((m.predict(held.user_idx, held.item_idx) - held.rating) ** 2)))  # noqa: E731
     blend = rmse(RatingBlend(cfg).fit(train, ctx()))
     base = rmse(Baseline().fit(train, ctx()))

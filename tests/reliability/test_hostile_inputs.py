@@ -213,7 +213,8 @@ def test_unicode_and_control_characters_in_search(client: TestClient, search: st
 
 def test_invalid_utf8_in_query_string_is_a_json_4xx_or_an_answer(client: TestClient):
     for query in ["search=%ff%fe", "search=%c0%af", "genre=%ff", "liked=%ed%a0%80"]:
-        path = "/movies" if query.startswith("search") else "/popular" if query.startswith("genre") else "/recommendations"
+        path = ("/movies" if query.startswith("search") else "/popular" if query.startswith("genre")
+                else "/recommendations")
         r = client.get(f"{path}?{query}")
         assert r.status_code in (200, 404, 422), (query, r.status_code, r.text)
         if r.status_code != 200:
