@@ -86,7 +86,10 @@ def test_champions_are_the_metric_best_unless_the_settings_pin_one(staged) -> No
 def test_the_top_n_champion_is_chosen_at_the_protocol_cut_off(staged) -> None:
     evaluations = [ModelEvaluation("a", {}, topn={"ndcg_at_5": 0.2, "ndcg_at_10": 0.1}),
                    ModelEvaluation("b", {}, topn={"ndcg_at_5": 0.1, "ndcg_at_10": 0.3})]
-    at = lambda k: choose_champions(evaluations, replace(staged.settings, evaluation=EvaluationSettings(k=k))).topn  # noqa: E731
+
+    def at(k: int) -> str | None:
+        return choose_champions(evaluations, replace(staged.settings, evaluation=EvaluationSettings(k=k))).topn
+
     assert (at(5), at(10), ranking_metric(5)) == ("a", "b", "ndcg_at_5")
 
 

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query, Request
 from starlette.responses import Response
 
 from latentlens.handler import answers
-from latentlens.handler.answers import search_terms  # noqa: F401 (tests and bench/ import it from here too)
+from latentlens.handler.answers import search_terms  # noqa: F401 -- tests and bench/ import it from here too
 from latentlens.handler.caching import cached_json
 from latentlens.handler.deps import StoreDep, guarded, open_cursor
 from latentlens.handler.errors import ERROR_RESPONSES, ErrorResponse

@@ -34,7 +34,7 @@ def test_holdout_partitions_the_sampled_users_ratings() -> None:
     # every training rating of a sampled user is in train_sampled: whole histories, real density
     in_sample = np.isin(h.train_all.user_idx, sampled)
     assert in_sample.sum() == h.train_sampled.n_ratings
-    pairs = lambda d: set(zip(d.user_idx.tolist(), d.item_idx.tolist(), strict=True))  # noqa: E731
+    pairs = lambda d: set(zip(d.user_idx.tolist(), d.item_idx.tolist(), strict=True))  # noqa: E731 -- a one-line helper
     assert not pairs(h.test) & pairs(h.train_all)
 
 

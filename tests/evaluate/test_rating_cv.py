@@ -65,7 +65,7 @@ def test_cross_validate_reports_per_fold_errors_that_match_a_manual_run() -> Non
 
 def test_cross_validate_sees_that_user_biases_help() -> None:
     data = _data()  # ratings driven by strong user effects
-    run = lambda cfg: cross_validate(lambda: Baseline(cfg), data, 5,  # noqa: E731
+    run = lambda cfg: cross_validate(lambda: Baseline(cfg), data, 5,  # noqa: E731 -- one expression, run twice below
                                      FitContext(rng=np.random.default_rng(0), show_progress=False))
     with_users = run(BaselineConfig(reg_user=1.0, reg_item=1.0))
     no_users = run(BaselineConfig(reg_user=1e9, reg_item=1.0))

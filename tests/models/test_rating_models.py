@@ -354,7 +354,10 @@ def test_rating_blend_learns_to_trust_the_component_that_fits() -> None:
     train, held = data.subset(~test), data.subset(test)
     cfg = QUICK_BLEND.model_copy(
         update={"mf": BiasedMFConfig(factors=2, iterations=10, reg=0.02, reg_grid=None, cg_steps=4)})
-    rmse = lambda m: float(np.sqrt(np.mean((m.predict(held.user_idx, held.item_idx) - held.rating) ** 2)))  # noqa: E731
+
+    def rmse(m) -> float:
+        return float(np.sqrt(np.mean((m.predict(held.user_idx, held.item_idx) - held.rating) ** 2)))
+
     blend = rmse(RatingBlend(cfg).fit(train, ctx()))
     base = rmse(Baseline().fit(train, ctx()))
     mf = rmse(BiasedMF(cfg.mf).fit(train, ctx()))
