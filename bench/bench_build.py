@@ -297,9 +297,9 @@ def print_report(results: list[RunResult], top: int) -> None:
 
 
 def _table(head: list[str], rows: list[list[str]], indent: str = "") -> None:
-    widths = [max(len(str(x)) for x in col) for col in zip(head, *rows)]
+    widths = [max(len(str(x)) for x in col) for col in zip(head, *rows, strict=True)]
     for row in [head, ["-" * w for w in widths], *rows]:
-        print(indent + "  ".join(str(v).ljust(w) for v, w in zip(row, widths)).rstrip())
+        print(indent + "  ".join(str(v).ljust(w) for v, w in zip(row, widths, strict=True)).rstrip())
 
 
 def main() -> None:

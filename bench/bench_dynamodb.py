@@ -107,7 +107,8 @@ def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--db", type=Path, default=REPO / "artifacts" / "latentlens.duckdb")
     p.add_argument("--synthetic", nargs=2, type=int, metavar=("USERS", "MOVIES"),
-                   help="first build an artifact of this shape (bench_handler.build_synthetic: 100 recs, 50 neighbours)")
+                   help="first build an artifact of this shape "
+                        "(bench_handler.build_synthetic: 100 recs, 50 neighbours)")
     p.add_argument("--sizes-only", action="store_true", help="item sizes only, no moto, no writes")
     p.add_argument("--requests", type=int, default=2000)
     p.add_argument("--workers", type=int, default=8)
@@ -121,7 +122,8 @@ def main() -> int:
         db = tmp / "synthetic.duckdb"
         t0 = time.perf_counter()
         build_synthetic(db, *a.synthetic)
-        print(f"built {db} ({a.synthetic[0]:,} users x 100, {a.synthetic[1]:,} movies x 50) in {time.perf_counter() - t0:.0f} s")
+        print(f"built {db} ({a.synthetic[0]:,} users x 100, {a.synthetic[1]:,} movies x 50) "
+              f"in {time.perf_counter() - t0:.0f} s")
     if a.sizes_only:
         sizes_only(db, tmp / "duckdb")
         return 0
@@ -140,7 +142,8 @@ def main() -> int:
     endpoint = f"http://{host}:{port}"
     try:
         client = boto3.client("dynamodb", endpoint_url=endpoint, region_name="us-east-1")
-        result = publish(PublishSettings(source=db, name=NAME, workers=a.workers, tmp_dir=tmp / "duckdb"), client=client)
+        result = publish(PublishSettings(source=db, name=NAME, workers=a.workers, tmp_dir=tmp / "duckdb"),
+                         client=client)
         print(result.summary_text())
         print(f"publish total {result.seconds:.1f} s: writes {result.write_seconds:.1f} s "
               f"({result.items / result.write_seconds:,.0f} items/s with {a.workers} writer threads), "

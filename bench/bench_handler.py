@@ -174,7 +174,7 @@ def warm(db: str, users: list[int], requests: int, seed: int) -> dict[str, float
         times.append(time.perf_counter() - t)
         assert response["statusCode"] == 200
     times.sort()
-    pick = lambda q: times[min(len(times) - 1, int(q * len(times)))] * 1e3  # noqa: E731
+    pick = lambda q: times[min(len(times) - 1, int(q * len(times)))] * 1e3  # noqa: E731 -- percentiles picked below
     return {"p50_ms": pick(0.50), "p90_ms": pick(0.90), "p99_ms": pick(0.99), "p99.9_ms": pick(0.999),
             "max_ms": times[-1] * 1e3, "mean_ms": statistics.fmean(times) * 1e3}
 

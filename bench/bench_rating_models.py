@@ -33,7 +33,8 @@ MODELS: dict[str, Callable[[], Recommender]] = {
     "baseline": lambda: Baseline(),
     "surprise_svd": lambda: SurpriseSVD(SurpriseSVDConfig()),  # 150 factors, 20 epochs
     "biased_mf": lambda: BiasedMF(BiasedMFConfig()),  # the default: 16 factors x 4, reg from its grid
-    "biased_mf_32": lambda: BiasedMF(BiasedMFConfig(factors=32, iterations=6, reg=0.08, reg_grid=None)),  # the old default
+    # the old default
+    "biased_mf_32": lambda: BiasedMF(BiasedMFConfig(factors=32, iterations=6, reg=0.08, reg_grid=None)),
     "biased_mf_64": lambda: BiasedMF(BiasedMFConfig(factors=64, reg=0.1, reg_grid=None, iterations=12, cg_steps=3)),
     "item_knn": lambda: KNNBaseline(KNNBaselineConfig()),
     "item_knn_min10": lambda: KNNBaseline(KNNBaselineConfig(min_raters=10)),

@@ -46,7 +46,8 @@ def main() -> None:
     args = parser.parse_args()
     data = load_movielens(args.data, LoadOptions())
     movies = movies_table(data)
-    rows = list(zip(movies["movie_id"].to_list(), movies["n_ratings"].to_list(), movies["search_key"].to_list()))
+    rows = list(zip(movies["movie_id"].to_list(), movies["n_ratings"].to_list(), movies["search_key"].to_list(),
+                    strict=True))
     t = time.perf_counter()
     index = TitleIndex(rows)
     print(f"{len(rows):,} titles; index built in {time.perf_counter() - t:.2f} s")
@@ -94,7 +95,8 @@ def main() -> None:
         for name, clocks in times.items():
             for clock, ts in clocks.items():
                 everything[name][clock] += ts
-            print(f"{kind:<7} {name:<9} {len(clocks['wall']):>5} queries  {_figures(clocks)}  found {found[name] / len(clocks['wall']):.0%}")
+            print(f"{kind:<7} {name:<9} {len(clocks['wall']):>5} queries  {_figures(clocks)}  "
+                  f"found {found[name] / len(clocks['wall']):.0%}")
     for name, clocks in everything.items():
         print(f"{'all':<7} {name:<9} {len(clocks['wall']):>5} queries  {_figures(clocks)}")
 

@@ -29,17 +29,19 @@ from latentlens.build.stages.evaluate import fit_context
 from latentlens.handler.schema import BECAUSE_N
 
 
-def genre_overlap(similar: pl.DataFrame, genres: list[list[str]], ids: np.ndarray, n_ratings: np.ndarray, k: int) -> dict:
+def genre_overlap(similar: pl.DataFrame, genres: list[list[str]], ids: np.ndarray, n_ratings: np.ndarray,
+                  k: int) -> dict:
     index = {int(m): i for i, m in enumerate(ids)}
     rows = similar.filter(pl.col("rank") <= k)
     a = [set(genres[index[m]]) for m in rows["movie_id"].to_list()]
     b = [set(genres[index[m]]) for m in rows["similar_movie_id"].to_list()]
-    jac = np.array([len(x & y) / len(x | y) if x else np.nan for x, y in zip(a, b)])
+    jac = np.array([len(x & y) / len(x | y) if x else np.nan for x, y in zip(a, b, strict=True)])
     frame = pl.DataFrame({"movie": rows["movie_id"], "j": jac}).drop_nulls().filter(pl.col("j").is_not_nan())
     per_movie = frame.group_by("movie").agg(pl.col("j").mean())
     n = np.array([n_ratings[index[m]] for m in per_movie["movie"].to_list()])
     j = per_movie["j"].to_numpy()
-    return {"< 20": (int((n < 20).sum()), float(j[n < 20].mean())), ">= 20": (int((n >= 20).sum()), float(j[n >= 20].mean()))}
+    return {"< 20": (int((n < 20).sum()), float(j[n < 20].mean())),
+            ">= 20": (int((n >= 20).sum()), float(j[n >= 20].mean()))}
 
 
 def main() -> None:
@@ -59,8 +61,7 @@ def main() -> None:
         print(f"fit {name}: {time.perf_counter() - t:.1f} s")
     all_items = np.arange(full.n_items)
     n_ratings = np.bincount(full.item_idx, minlength=full.n_items)
-    genres = [g or [] for g in dict(zip(data.movies["movie_id"].to_list(), data.movies["genres"].to_list())).values()]
-    lookup = dict(zip(data.movies["movie_id"].to_list(), data.movies["genres"].to_list()))
+    lookup = dict(zip(data.movies["movie_id"].to_list(), data.movies["genres"].to_list(), strict=True))
     genres = [lookup.get(int(i), []) or [] for i in full.items.ids]
     pop = popular_lists(full, genres, 100, PopularityConfig(score="weighted"))
     head = slice(0, args.similar_n + 1)
@@ -70,7 +71,8 @@ def main() -> None:
     content = fitted["content"].similar_items(all_items, args.similar_n)
 
     t = time.perf_counter()
-    before = tables.similar_movies(full.items, n_ratings, 5, args.similar_n, [("cf", *cf), ("content", *content), popular])
+    before = tables.similar_movies(full.items, n_ratings, 5, args.similar_n,
+                                   [("cf", *cf), ("content", *content), popular])
     t_before = time.perf_counter() - t
     t = time.perf_counter()
     blended = blended_neighbours(cf, content, full.binary, n_ratings, 5, args.similar_n, SimilarSettings())
@@ -86,7 +88,8 @@ def main() -> None:
     valid = items >= 0
     rows, cols = np.nonzero(valid)
     t = time.perf_counter()
-    reasons = because.explain(rows, items[rows, cols], full, [fitted["itemknn"].neighbours_, fitted["content"].neighbours_], BECAUSE_N)
+    reasons = because.explain(rows, items[rows, cols], full,
+                              [fitted["itemknn"].neighbours_, fitted["content"].neighbours_], BECAUSE_N)
     t_because = time.perf_counter() - t
     column = tables.because_column(reasons, full.items)
     frame = pl.DataFrame({"user_id": full.users.ids[rows].astype(np.int32), "because": column})

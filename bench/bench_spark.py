@@ -151,8 +151,8 @@ def main() -> int:
           "champion / NDCG@10 / RMSE")
     for r in rows:
         if r["exit"] != 0:
-            print(f"{r['data']:<18} {r['engine']:<10} {'':>10} {r['wall_s']:>8} {r['cpu_s']:>8} {r['peak_rss_mb']:>12}  "
-                  f"failed ({r['exit']})")
+            print(f"{r['data']:<18} {r['engine']:<10} {'':>10} {r['wall_s']:>8} {r['cpu_s']:>8} "
+                  f"{r['peak_rss_mb']:>12}  failed ({r['exit']})")
             continue
         best_rmse = min(r["rmse"].values()) if r["rmse"] else float("nan")
         print(f"{r['data']:<18} {r['engine']:<10} {r['n_ratings']:>10} {r['wall_s']:>8} {r['cpu_s']:>8} "
@@ -164,8 +164,8 @@ def main() -> int:
         pair = {r["engine"]: r for r in rows if r["data"] == name and r["exit"] == 0}
         if {"spark", "inprocess"} <= set(pair):
             s, i = pair["spark"], pair["inprocess"]
-            print(f"{name}: Spark / in-process: wall {s['wall_s'] / i['wall_s']:.1f}x, CPU {s['cpu_s'] / i['cpu_s']:.1f}x, "
-                  f"peak RSS {s['peak_rss_mb'] / i['peak_rss_mb']:.1f}x")
+            print(f"{name}: Spark / in-process: wall {s['wall_s'] / i['wall_s']:.1f}x, "
+                  f"CPU {s['cpu_s'] / i['cpu_s']:.1f}x, peak RSS {s['peak_rss_mb'] / i['peak_rss_mb']:.1f}x")
     return 0
 
 

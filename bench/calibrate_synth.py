@@ -46,7 +46,7 @@ def main() -> None:
         metric = "ndcg_at_10" if model in TOPN_MODELS else "rmse"
         real = columns["real"][model][metric]
         values = [columns[n][model][metric] for n in names]
-        cells = [f"{v:.4f}" + ("" if n == "real" else f" ({v / real:.2f})") for n, v in zip(names, values)]
+        cells = [f"{v:.4f}" + ("" if n == "real" else f" ({v / real:.2f})") for n, v in zip(names, values, strict=True)]
         print(f"{model:<14}{metric:<12}" + "".join(f"{c:>16}" for c in cells))
 
 

@@ -3,9 +3,10 @@
     python bench/load_serve.py                                  # artifacts/latentlens.duckdb (`make build`)
     python bench/load_serve.py --db other.duckdb --requests 20000 --processes 2
 
-The server is `python -m latentlens.build.cli serve` (--workers uvicorn workers, default 1) on a free 127.0.0.1 port; the load
-comes from separate processes (`--processes`, each running concurrency/processes threads with one
-keep-alive connection per thread), so the client does not share the server's interpreter. A fixed
+The server is `python -m latentlens.build.cli serve` (--workers uvicorn workers, default 1) on a
+free 127.0.0.1 port; the load comes from separate processes (`--processes`, each running
+concurrency/processes threads with one keep-alive connection per thread), so the client does not
+share the server's interpreter. A fixed
 number of requests, capped by --max-seconds. Issue #7's target: >= 500 req/s and p99 < 20 ms.
 """
 
@@ -62,7 +63,8 @@ def sample_ids(db: str) -> dict[str, int]:
     try:
         user = con.execute("SELECT min(user_id) FROM user_recommendations").fetchone()[0]
         movies = [r[0] for r in con.execute(
-            "SELECT movie_id FROM similar_movies GROUP BY movie_id ORDER BY count(*) DESC, movie_id LIMIT 2").fetchall()]
+            "SELECT movie_id FROM similar_movies GROUP BY movie_id ORDER BY count(*) DESC, movie_id LIMIT 2"
+        ).fetchall()]
     finally:
         con.close()
     return {"user": user, "movie": movies[0], "movie2": movies[-1]}
@@ -133,7 +135,7 @@ def load(port: int, paths, requests: int, concurrency: int, processes: int, max_
     threads = [concurrency // processes + (1 if i < concurrency % processes else 0) for i in range(processes)]
     pipes, procs = [], []
     started = time.perf_counter()
-    for n, t in zip(per_proc, threads):
+    for n, t in zip(per_proc, threads, strict=True):
         recv, send = ctx.Pipe(duplex=False)
         p = ctx.Process(target=worker, args=(port, paths, n, t, deadline, send))
         p.start()
@@ -164,7 +166,8 @@ def load(port: int, paths, requests: int, concurrency: int, processes: int, max_
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--workers", type=int, default=1, help="uvicorn worker processes of the server")
-    p.add_argument("--db", default=str(REPO / "artifacts/latentlens.duckdb"), help="artifact to serve (`make build` writes the default)")
+    p.add_argument("--db", default=str(REPO / "artifacts/latentlens.duckdb"),
+                   help="artifact to serve (`make build` writes the default)")
     p.add_argument("--requests", type=int, default=10_000)
     p.add_argument("--concurrency", type=int, default=16)
     p.add_argument("--processes", type=int, default=2, help="load-generating processes")

@@ -299,9 +299,11 @@ def _add_publish_command(sub: argparse._SubParsersAction) -> None:
                     "catalogue), read a sample back against the source, then flip the pointer item with a "
                     "conditional write so readers see the old build or the new one, never a mix. The previous "
                     "--keep tables stay for --rollback; older ones are deleted.")
-    d.add_argument("source", type=Path, nargs="?", help="artifact .duckdb (with its .sha256) or a Parquet shard directory")
+    d.add_argument("source", type=Path, nargs="?",
+                   help="artifact .duckdb (with its .sha256) or a Parquet shard directory")
     d.add_argument("--name", required=True, help="deployment name: the pointer table; builds are <name>.<build id>")
-    d.add_argument("--endpoint-url", default=None, help="e.g. a moto server (default: AWS_ENDPOINT_URL[_DYNAMODB] or AWS)")
+    d.add_argument("--endpoint-url", default=None,
+                   help="e.g. a moto server (default: AWS_ENDPOINT_URL[_DYNAMODB] or AWS)")
     d.add_argument("--region", default=None, help="default: AWS_REGION / AWS_DEFAULT_REGION / the profile's")
     d.add_argument("--keep", type=int, default=2, help="previous builds kept for --rollback (older are deleted)")
     d.add_argument("--sample", type=int, default=200, help="users and movies read back and compared with the source")

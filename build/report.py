@@ -24,9 +24,9 @@ def _cell(value: object) -> str:
 def format_table(columns: list[str], rows: list[tuple]) -> str:
     cells = [[_cell(v) for v in row] for row in rows]
     widths = [max([len(c)] + [len(r[i]) for r in cells]) for i, c in enumerate(columns)]
-    line = "  ".join(c.ljust(w) for c, w in zip(columns, widths))
+    line = "  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True))
     rule = "  ".join("-" * w for w in widths)
-    body = ["  ".join(v.ljust(w) for v, w in zip(r, widths)) for r in cells]
+    body = ["  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)) for r in cells]
     footer = f"({len(rows)} row{'s' if len(rows) != 1 else ''})"
     return "\n".join([line, rule, *body, footer])
 

@@ -216,6 +216,7 @@ def health(art: Artifact) -> dict:
         "status": "ok",
         "schema_version": int(info["schema_version"]),
         "build": {k: info[k] for k in _BUILD_KEYS},
-        "counts": {"users": _int(info["n_users"]), "movies": _int(info["n_movies"]), "ratings": _int(info["n_ratings"])},
+        "counts": {"users": _int(info["n_users"]), "movies": _int(info["n_movies"]),
+                   "ratings": _int(info["n_ratings"])},
         "artifact_sha256": art.sha256,
     }

@@ -93,12 +93,14 @@ def verify_local(path: str) -> str:
         with open(mpath, encoding="utf-8") as fh:
             expected = manifest_digest(fh.read(4096))
     except FileNotFoundError:
-        raise ArtifactUnavailable("manifest_missing", f"no sha256 manifest beside the artifact ({os.path.basename(mpath)})") from None
+        raise ArtifactUnavailable("manifest_missing",
+                                  f"no sha256 manifest beside the artifact ({os.path.basename(mpath)})") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ArtifactUnavailable("manifest_invalid", f"cannot read the sha256 manifest: {exc}") from None
     actual = sha256_file(path)
     if not digests_match(actual, expected):
-        raise ArtifactUnavailable("checksum_mismatch", "artifact does not match its sha256 manifest (truncated or corrupted)")
+        raise ArtifactUnavailable("checksum_mismatch",
+                                  "artifact does not match its sha256 manifest (truncated or corrupted)")
     return actual
 
 
@@ -158,11 +160,14 @@ def _check_schema(conn: duckdb.DuckDBPyConnection, info: dict[str, str]) -> None
     try:
         version = int(raw)
     except ValueError:
-        raise ArtifactUnavailable("artifact_incomplete", f"build_info.schema_version is not an integer: {raw!r}") from None
+        raise ArtifactUnavailable("artifact_incomplete",
+                                  f"build_info.schema_version is not an integer: {raw!r}") from None
     if version > schema.SCHEMA_VERSION:
-        raise ArtifactUnavailable("schema_too_new", f"artifact schema {version} is newer than this handler's {schema.SCHEMA_VERSION}; deploy a newer handler")
+        raise ArtifactUnavailable("schema_too_new", f"artifact schema {version} is newer than this handler's "
+                                                    f"{schema.SCHEMA_VERSION}; deploy a newer handler")
     if version < schema.SCHEMA_VERSION:
-        raise ArtifactUnavailable("schema_too_old", f"artifact schema {version} is older than this handler's {schema.SCHEMA_VERSION}; rebuild the artifact")
+        raise ArtifactUnavailable("schema_too_old", f"artifact schema {version} is older than this handler's "
+                                                    f"{schema.SCHEMA_VERSION}; rebuild the artifact")
     missing = [k for k in schema.REQUIRED_BUILD_INFO if k not in info]
     if missing:
         raise ArtifactUnavailable("artifact_incomplete", f"build_info lacks {', '.join(missing)}")
@@ -195,7 +200,8 @@ def _movies(conn: duckdb.DuckDBPyConnection) -> tuple[dict[int, MovieRow], list[
 
 
 def _popular(conn: duckdb.DuckDBPyConnection) -> dict[str | None, list[tuple[int, float]]]:
-    rows = conn.execute(f"SELECT genre, movie_id, score FROM {schema.POPULAR_MOVIES} ORDER BY genre NULLS FIRST, rank").fetchall()
+    rows = conn.execute(f"SELECT genre, movie_id, score FROM {schema.POPULAR_MOVIES} "
+                        "ORDER BY genre NULLS FIRST, rank").fetchall()
     lists: dict[str | None, list[tuple[int, float]]] = {}
     for genre, movie_id, score in rows:
         lists.setdefault(genre, []).append((movie_id, score))

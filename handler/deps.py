@@ -36,7 +36,8 @@ def open_cursor(store: Store) -> tuple[Artifact, RowSource]:
 
 
 def guarded(store: Store, art: Artifact, fn: Callable[..., T], *args) -> T:
-    """Run one answer function (store.guarded_call); a DuckDB failure or an unavailable store is a 503, never a crash."""
+    """Run one answer function (store.guarded_call); a DuckDB failure or an unavailable store is a 503,
+    never a crash."""
     try:
         return guarded_call(store, art, fn, *args)
     except QueryFailed:

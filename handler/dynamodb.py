@@ -58,7 +58,8 @@ def unavailable_from(exc: Exception, table: str) -> ArtifactUnavailable:
             return ArtifactUnavailable("store_throttled", f"DynamoDB throttled reads of {table}; try again shortly")
         return ArtifactUnavailable("store_unavailable", f"DynamoDB refused a read of {table} ({code or 'error'})")
     if isinstance(exc, BotoCoreError):
-        return ArtifactUnavailable("store_unavailable", f"DynamoDB did not answer a read of {table} ({type(exc).__name__})")
+        return ArtifactUnavailable("store_unavailable",
+                                   f"DynamoDB did not answer a read of {table} ({type(exc).__name__})")
     raise exc
 
 
@@ -145,7 +146,8 @@ def _check_build_info(info: dict[str, str]) -> None:
     try:
         version = int(raw)
     except ValueError:
-        raise ArtifactUnavailable("artifact_incomplete", f"build_info.schema_version is not an integer: {raw!r}") from None
+        raise ArtifactUnavailable("artifact_incomplete",
+                                  f"build_info.schema_version is not an integer: {raw!r}") from None
     if version != schema.SCHEMA_VERSION:
         older = version < schema.SCHEMA_VERSION
         raise ArtifactUnavailable("schema_too_old" if older else "schema_too_new",
@@ -197,7 +199,8 @@ def open_table(name: str, table: str, client, max_attempts: int) -> PublishedBui
     keys = [table_layout.chunk_key(i) for i in range(int(meta["chunks"]))]
     chunks = reader.get_many(keys, consistent=True, decoded=False)
     if len(chunks) != len(keys):
-        raise ArtifactUnavailable("artifact_incomplete", f"table {table} lacks {len(keys) - len(chunks)} catalogue chunks")
+        raise ArtifactUnavailable("artifact_incomplete",
+                                  f"table {table} lacks {len(keys) - len(chunks)} catalogue chunks")
     catalogue = table_layout.decode(b"".join(chunks[k] for k in keys))
     movies = {m[0]: MovieRow(*m) for m in catalogue["movies"]}
     popular = {genre: [tuple(p) for p in pairs] for genre, pairs in catalogue["popular"]}

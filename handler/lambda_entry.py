@@ -44,7 +44,8 @@ def error(status: int, code: str, message: str) -> dict[str, Any]:
 
 
 def is_warmer(event: Any) -> bool:
-    return isinstance(event, dict) and event.get("source") == "aws.events" and event.get("detail-type") == "Scheduled Event"
+    return (isinstance(event, dict) and event.get("source") == "aws.events"
+            and event.get("detail-type") == "Scheduled Event")
 
 
 def is_api_gateway(event: Any) -> bool:

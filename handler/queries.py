@@ -114,7 +114,7 @@ def popular(art: Artifact, n: int, genre: str | None) -> list[dict]:
 
 def movie(src: RowSource, movie_id: int) -> dict | None:
     row = src.movie(movie_id)
-    return None if row is None else dict(zip(_MOVIE_KEYS, row))
+    return None if row is None else dict(zip(_MOVIE_KEYS, row, strict=True))
 
 
 def similar(art: Artifact, src: RowSource, movie_id: int, n: int) -> list[dict] | None:

@@ -68,7 +68,8 @@ class Deadline:
 
     def check(self, what: str) -> None:
         if self.remaining() <= 0:
-            raise ArtifactUnavailable("s3_unavailable", f"fetching {what} took longer than its {self.seconds:g} s deadline")
+            raise ArtifactUnavailable("s3_unavailable",
+                                      f"fetching {what} took longer than its {self.seconds:g} s deadline")
 
     def before_send(self, request, **_) -> None:
         """botocore's `before-send` hook: no new attempt (first or retry) starts after the deadline."""
@@ -144,7 +145,8 @@ def _fetch(bucket: str, key: str, settings: Settings, client, deadline: Deadline
             except (BotoCoreError, ClientError) as exc:
                 raise _s3_failure(exc, f"artifact s3://{bucket}/{key}") from None
         if not digests_match(digest.hexdigest(), expected):
-            raise ArtifactUnavailable("checksum_mismatch", "downloaded artifact does not match its sha256 manifest; refused")
+            raise ArtifactUnavailable("checksum_mismatch",
+                                      "downloaded artifact does not match its sha256 manifest; refused")
         os.replace(partial, local)
     finally:
         if os.path.exists(partial):

@@ -17,8 +17,10 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="LATENTLENS_", frozen=True, extra="ignore")
 
     db: str = Field("artifacts/latentlens.duckdb",
-                    description="artifact path, s3://bucket/key, or dynamodb://<name> (a build published by `latentlens publish dynamodb`)")
-    tmp_dir: str = Field("/tmp/latentlens", description="S3 downloads and DuckDB's temp/home (Lambda's only writable place)")
+                    description="artifact path, s3://bucket/key, or dynamodb://<name> "
+                                "(a build published by `latentlens publish dynamodb`)")
+    tmp_dir: str = Field("/tmp/latentlens",
+                         description="S3 downloads and DuckDB's temp/home (Lambda's only writable place)")
     verify_checksum: bool = Field(True, description="check the artifact against its sha256 manifest before opening")
     retry_interval_s: float = Field(2.0, ge=0, description="after a failed open, wait this long before trying again")
     cache_max_age: int = Field(3600, ge=0, description="Cache-Control max-age of successful responses")
@@ -45,7 +47,8 @@ class Settings(BaseSettings):
     dynamodb_connect_timeout_s: float = Field(1.0, gt=0)
     # A GetItem answers in milliseconds; 3 attempts x 2 s plus botocore's backoff stay under the Lambda timeout.
     dynamodb_read_timeout_s: float = Field(2.0, gt=0)
-    dynamodb_max_attempts: int = Field(3, ge=1, description="botocore total attempts (throttling included), standard backoff")
+    dynamodb_max_attempts: int = Field(3, ge=1,
+                                       description="botocore total attempts (throttling included), standard backoff")
 
 
 @lru_cache(maxsize=1)

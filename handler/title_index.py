@@ -129,7 +129,7 @@ class TitleIndex:
         self._small_range, self._few_words, self._few_rows = small_range, few_words, few_rows
         ordered = sorted(rows, key=itemgetter(0))
         ordered.sort(key=itemgetter(1), reverse=True)  # stable: equal counts keep ascending movie ids
-        columns = list(zip(*ordered)) or [(), (), ()]
+        columns = list(zip(*ordered, strict=True)) or [(), (), ()]
         self.movie_ids, self.n_ratings, self.keys = (list(column) for column in columns)
         self._key_lines = _Lines(self.keys)
         by_key = sorted(range(len(self.keys)), key=self.keys.__getitem__)
@@ -184,7 +184,8 @@ class TitleIndex:
         tiers: list[tuple[Callable[[], Iterable[int]], Callable[[int], bool]]] = []
         if phrase is not None:
             for prefixes in ((phrase + " |",), (phrase, stripped)):
-                tiers.append((lambda prefixes=prefixes: heapq.merge(*(self._starting(p) for p in dict.fromkeys(prefixes))),
+                tiers.append((lambda prefixes=prefixes: heapq.merge(
+                                  *(self._starting(p) for p in dict.fromkeys(prefixes))),
                               matches))
         if all(starts):
             tiers.append((lambda: self._starting_words(starts), lambda row: starts_words(row) and matches(row)))
@@ -229,7 +230,7 @@ class TitleIndex:
                 options.append(close)
             else:
                 options.append([token])
-        if all(len(o) == 1 and o[0] == t for o, t in zip(options, tokens)):
+        if all(len(o) == 1 and o[0] == t for o, t in zip(options, tokens, strict=True)):
             return
         yield from itertools.islice((list(c) for c in itertools.product(*options)), MAX_CORRECTIONS ** 2)
 

@@ -43,7 +43,8 @@ def read_manifest(path: Path) -> tuple[str, str]:
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise DeployError(f"no manifest {path}: the build writes one beside the artifact; rebuild with `latentlens build`") from None
+        raise DeployError(f"no manifest {path}: the build writes one beside the artifact; "
+                          "rebuild with `latentlens build`") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise DeployError(f"cannot read manifest {path}: {exc}") from None
     parsed = parse_manifest(text)
@@ -81,5 +82,6 @@ def content_key(prefix: str, sha256: str) -> str:
 def check_key(key: str) -> str:
     """Refuse keys the template would reject, before anything is uploaded."""
     if not KEY_PATTERN.match(key):
-        raise DeployError(f"S3 key {key!r} is not allowed: use letters, digits and / _ . = + - (no * or ?, which IAM reads as wildcards)")
+        raise DeployError(f"S3 key {key!r} is not allowed: use letters, digits and / _ . = + - "
+                          "(no * or ?, which IAM reads as wildcards)")
     return key

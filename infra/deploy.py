@@ -2,9 +2,9 @@
 
 Steps: (build) → verify the artifact against its manifest → upload it to S3 under its sha256
 (s3 mode) or stage it into the package (bundled mode) → `sam build` → byte-compile the package
-→ `sam deploy` with the new key. Nothing the stack serves changes before `sam deploy`, so a failure at any step leaves the
-live API as it was, and rollback is `--key <previous key>`. `--dry-run` runs everything up to
-the sam commands and prints those instead of running them.
+→ `sam deploy` with the new key. Nothing the stack serves changes before `sam deploy`, so a
+failure at any step leaves the live API as it was, and rollback is `--key <previous key>`.
+`--dry-run` runs everything up to the sam commands and prints those instead of running them.
 """
 
 from __future__ import annotations
@@ -100,7 +100,8 @@ def _prepare_artifact(s: DeploySettings, step: Step, out: Out, code_dir: Path) -
     key = artifact_mod.content_key(s.prefix, verified.sha256)
     upload.ensure_bucket(client, s.bucket or "", create=s.create_bucket)
     result = upload.upload(client, s.bucket or "", key, verified)
-    what = "uploaded, with its manifest" if result.uploaded else "already present with the same sha256, skipped the re-upload"
+    what = ("uploaded, with its manifest" if result.uploaded
+            else "already present with the same sha256, skipped the re-upload")
     step("upload", f"{result.uri}  {what}")
     if stage.clear(code_dir):
         out("           removed a previously staged artifact from the package (s3 mode ships none)")

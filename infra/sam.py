@@ -68,12 +68,13 @@ def missing_tools() -> list[str]:
     """What a real run lacks, each with how to get it; empty when sam and python3.12 both work."""
     problems = []
     if shutil.which("sam") is None:
-        problems.append("`sam` (AWS SAM CLI) is not on PATH: `pipx install aws-sam-cli` or `python3 -m venv ~/.samcli && ~/.samcli/bin/pip install aws-sam-cli`")
+        problems.append("`sam` (AWS SAM CLI) is not on PATH: `pipx install aws-sam-cli` or "
+                        "`python3 -m venv ~/.samcli && ~/.samcli/bin/pip install aws-sam-cli`")
     try:
         subprocess.run([LAMBDA_PYTHON, "--version"], check=True, capture_output=True, timeout=30)
     except (OSError, subprocess.SubprocessError):
-        problems.append(f"`{LAMBDA_PYTHON}` does not run: sam build installs the package with the Lambda runtime's Python "
-                        "(with pyenv: `pyenv install 3.12` and e.g. `export PYENV_VERSION=3.11.7:3.12.1`)")
+        problems.append(f"`{LAMBDA_PYTHON}` does not run: sam build installs the package with the Lambda runtime's "
+                        "Python (with pyenv: `pyenv install 3.12` and e.g. `export PYENV_VERSION=3.11.7:3.12.1`)")
     return problems
 
 

@@ -53,19 +53,23 @@ def parser() -> argparse.ArgumentParser:
                    help="bundled: artifact inside the Lambda package; s3: read from s3://BUCKET/KEY; dynamodb: publish "
                         "to DynamoDB tables and read those (default: bundled)")
     p.add_argument("--dynamodb-name", help="dynamodb mode: the deployment name (pointer table; builds are <name>.<id>)")
-    p.add_argument("--artifact", type=Path, default=DEFAULT_ARTIFACT, help=f"built artifact (default: {DEFAULT_ARTIFACT})")
+    p.add_argument("--artifact", type=Path, default=DEFAULT_ARTIFACT,
+                   help=f"built artifact (default: {DEFAULT_ARTIFACT})")
     p.add_argument("--bucket", help="artifact bucket (s3 mode)")
     p.add_argument("--prefix", default=DEFAULT_PREFIX, help=f"key prefix in the bucket (default: {DEFAULT_PREFIX})")
     p.add_argument("--key", help="deploy this already uploaded key instead of the local artifact: rollback (s3 mode)")
-    p.add_argument("--list", dest="list_only", action="store_true", help="list the artifacts stored under the prefix and stop")
+    p.add_argument("--list", dest="list_only", action="store_true",
+                   help="list the artifacts stored under the prefix and stop")
     p.add_argument("--stack-name", default=DEFAULT_STACK, help=f"CloudFormation stack (default: {DEFAULT_STACK})")
     p.add_argument("--region", default=os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION"),
                    help="AWS region (default: $AWS_REGION, $AWS_DEFAULT_REGION or your AWS config)")
     p.add_argument("--dry-run", action="store_true",
-                   help="verify, upload/stage (harmless: nothing serves a new key before deploy), print the sam commands without running them")
+                   help="verify, upload/stage (harmless: nothing serves a new key before deploy), "
+                        "print the sam commands without running them")
     p.add_argument("--build", action="store_true", help="run `latentlens build --out ARTIFACT` first")
     p.add_argument("--create-bucket", action="store_true", help="create the bucket (private) if it does not exist")
-    p.add_argument("--confirm-changeset", action="store_true", help="let sam deploy show the change set and ask before applying")
+    p.add_argument("--confirm-changeset", action="store_true",
+                   help="let sam deploy show the change set and ask before applying")
     p.add_argument("--parameter", action="append", default=[], metavar="NAME=VALUE",
                    help="extra template parameter, e.g. ThrottlingRateLimit=20 (repeatable)")
     p.add_argument("--code-dir", type=Path, default=DEFAULT_CODE_DIR,

@@ -62,7 +62,8 @@ def http_api_event(raw: str) -> dict:
         "headers": {"host": "smoke.local", "accept": "application/json"},
         "requestContext": {
             "accountId": "123456789012", "apiId": "smoke", "domainName": "smoke.local",
-            "http": {"method": "GET", "path": path, "protocol": "HTTP/1.1", "sourceIp": "127.0.0.1", "userAgent": "smoke"},
+            "http": {"method": "GET", "path": path, "protocol": "HTTP/1.1", "sourceIp": "127.0.0.1",
+                     "userAgent": "smoke"},
             "requestId": "smoke", "routeKey": "$default", "stage": "$default",
             "time": "22/Nov/2026:00:00:00 +0000", "timeEpoch": 0,
         },
@@ -74,7 +75,8 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m infra.smoke", description=__doc__.splitlines()[0])
     p.add_argument("--package", type=Path, default=DEFAULT_PACKAGE, help="sam build output of the function")
     p.add_argument("--db", type=Path, default=None,
-                   help="artifact to serve (default: the one bundled in the package, PACKAGE/artifact/latentlens.duckdb)")
+                   help="artifact to serve "
+                        "(default: the one bundled in the package, PACKAGE/artifact/latentlens.duckdb)")
     p.add_argument("--python", default="python3.12", help="interpreter matching the template's Runtime")
     p.add_argument("--event", type=Path, action="append", default=[],
                    help="an event file to send as is, e.g. infra/events/health.json (repeatable)")
@@ -86,13 +88,15 @@ def main(argv: list[str] | None = None) -> int:
         print(f"smoke: no built package at {a.package}: run `sam build` first", file=sys.stderr)
         return 2
     if not db.is_file():
-        print(f"smoke: no artifact at {db}: deploy-stage one (`python -m infra.deploy --dry-run`) or pass --db", file=sys.stderr)
+        print(f"smoke: no artifact at {db}: deploy-stage one (`python -m infra.deploy --dry-run`) or pass --db",
+              file=sys.stderr)
         return 2
     try:  # the real interpreter behind a pyenv shim, so the run below can have a bare environment
         python = subprocess.run([a.python, "-c", "import sys; print(sys.executable)"], capture_output=True,
                                 text=True, check=True, timeout=30).stdout.strip()
     except (OSError, subprocess.SubprocessError):
-        print(f"smoke: `{a.python}` does not run; install Python 3.12 (pyenv: export PYENV_VERSION=3.11.7:3.12.1)", file=sys.stderr)
+        print(f"smoke: `{a.python}` does not run; install Python 3.12 (pyenv: export PYENV_VERSION=3.11.7:3.12.1)",
+              file=sys.stderr)
         return 2
     env = {"LATENTLENS_DB": str(db.resolve()), "LATENTLENS_TMP_DIR": "/tmp/latentlens-smoke", "PATH": "/usr/bin:/bin"}
     paths = a.paths or ([] if a.event else DEFAULT_PATHS)

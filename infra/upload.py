@@ -55,7 +55,8 @@ def ensure_bucket(client, bucket: str, create: bool) -> None:
         if _error_code(exc) not in ("404", "NoSuchBucket", "NotFound"):
             raise DeployError(f"cannot use bucket {bucket}: {_error_code(exc) or exc}") from None
     if not create:
-        raise DeployError(f"bucket {bucket} does not exist: create it (`aws s3 mb s3://{bucket}`) or pass --create-bucket")
+        raise DeployError(f"bucket {bucket} does not exist: create it (`aws s3 mb s3://{bucket}`) "
+                          "or pass --create-bucket")
     region = client.meta.region_name
     kwargs = {} if region in (None, "us-east-1") else {"CreateBucketConfiguration": {"LocationConstraint": region}}
     client.create_bucket(Bucket=bucket, **kwargs)
@@ -88,7 +89,8 @@ def _already_there(client, bucket: str, key: str, artifact: VerifiedArtifact) ->
     if stored != artifact.sha256 or head.get("ContentLength") != artifact.size:
         raise DeployError(
             f"s3://{bucket}/{key} exists but is not this artifact (sha256 metadata {stored!r}, "
-            f"{head.get('ContentLength')} bytes); content-addressed keys are never overwritten, delete it by hand if it is junk"
+            f"{head.get('ContentLength')} bytes); content-addressed keys are never overwritten, "
+            "delete it by hand if it is junk"
         )
     return _head(client, bucket, manifest_path(key)) is not None
 
@@ -125,7 +127,8 @@ def require_present(client, bucket: str, key: str) -> int:
     for k in (key, manifest_path(key)):
         head = _head(client, bucket, k)
         if head is None:
-            raise DeployError(f"s3://{bucket}/{k} does not exist; `python -m infra.deploy --list --bucket {bucket}` shows what does")
+            raise DeployError(f"s3://{bucket}/{k} does not exist; "
+                              f"`python -m infra.deploy --list --bucket {bucket}` shows what does")
         size = size or int(head.get("ContentLength", 0))
     return size
 
@@ -133,7 +136,8 @@ def require_present(client, bucket: str, key: str) -> int:
 def list_artifacts(client, bucket: str, prefix: str) -> list[StoredArtifact]:
     """Artifacts under the prefix, newest first: the candidates for a rollback."""
     found: list[StoredArtifact] = []
-    pages = client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix.strip("/") + "/" if prefix.strip("/") else "")
+    pages = client.get_paginator("list_objects_v2").paginate(
+        Bucket=bucket, Prefix=prefix.strip("/") + "/" if prefix.strip("/") else "")
     for page in pages:
         for obj in page.get("Contents", []):
             if obj["Key"].endswith("/" + ARTIFACT_NAME):

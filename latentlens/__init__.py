@@ -48,12 +48,17 @@ _SUBPACKAGES = ("build", "handler")
 __all__ = ["__version__", *_LAZY]
 
 if TYPE_CHECKING:  # for type checkers and IDEs; at run time __getattr__ below imports on demand
-    from latentlens.build.settings import BuildSettings, EvaluationSettings
-    from latentlens.handler.answers import InvalidParameter, NotFound
-    from latentlens.handler.artifact import ArtifactUnavailable
-    from latentlens.lens import Lens, open
-    from latentlens.registered import RegisteredModel, load_model
-    from latentlens.runner import run_build
+    # `X as X` marks an explicit re-export: linters and type checkers do not read __all__ built from _LAZY
+    from latentlens.build.settings import BuildSettings as BuildSettings
+    from latentlens.build.settings import EvaluationSettings as EvaluationSettings
+    from latentlens.handler.answers import InvalidParameter as InvalidParameter
+    from latentlens.handler.answers import NotFound as NotFound
+    from latentlens.handler.artifact import ArtifactUnavailable as ArtifactUnavailable
+    from latentlens.lens import Lens as Lens
+    from latentlens.lens import open as open
+    from latentlens.registered import RegisteredModel as RegisteredModel
+    from latentlens.registered import load_model as load_model
+    from latentlens.runner import run_build as run_build
 
 
 def __getattr__(name: str):

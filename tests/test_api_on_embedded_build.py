@@ -108,7 +108,7 @@ def test_a_users_reasons_are_movies_they_rated_with_their_stars(client, embedded
 
     settings, _ = embedded_build
     ratings = load_movielens(settings.data_dir).ratings.filter(user_id=1)
-    stars = dict(zip(ratings["movie_id"].to_list(), ratings["rating"].to_list()))
+    stars = dict(zip(ratings["movie_id"].to_list(), ratings["rating"].to_list(), strict=True))
     items = client.get("/users/1/recommendations", params={"n": 20}).json()["items"]
     assert sum(bool(i["because"]) for i in items) >= 15
     mean = sum(stars.values()) / len(stars)

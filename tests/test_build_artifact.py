@@ -33,7 +33,8 @@ def test_every_user_who_rated_has_a_list_without_rated_movies(con, embedded_buil
     leaked = con.execute(
         "SELECT count(*) FROM user_recommendations r JOIN rated USING (user_id, movie_id)").fetchone()[0]
     assert leaked == 0
-    per_user = con.execute("SELECT min(n), max(n) FROM (SELECT count(*) n FROM user_recommendations GROUP BY user_id)").fetchone()
+    per_user = con.execute("SELECT min(n), max(n) FROM "
+                           "(SELECT count(*) n FROM user_recommendations GROUP BY user_id)").fetchone()
     assert per_user == (settings.top_n, settings.top_n)
 
 

@@ -39,7 +39,8 @@ class History:
 
 
 def versions(client: MlflowClient) -> dict[str, list[str]]:
-    return {name: sorted(str(v.version) for v in client.search_model_versions(f"name = '{name}'")) for name in (RATING, TOPN)}
+    return {name: sorted(str(v.version) for v in client.search_model_versions(f"name = '{name}'"))
+            for name in (RATING, TOPN)}
 
 
 @pytest.fixture(scope="module")

@@ -67,11 +67,11 @@ def test_evaluate_runs_every_model_and_tracks_each_in_its_own_run(staged) -> Non
     tracker, table = staged.tracker, staged.comparison.table
     assert tracker.model_runs == list(MODELS)
     assert table["model"].to_list() == list(MODELS)
-    ndcg = dict(zip(table["model"], table["ndcg_at_10"]))
+    ndcg = dict(zip(table["model"], table["ndcg_at_10"], strict=True))
     for name in MODELS:
         assert tracker.metrics[f"{name}/ndcg_at_10"] == pytest.approx(ndcg[name])
         assert tracker.dicts[f"{name}/evaluation.json"]["model"] == name
-    rmse = dict(zip(table["model"], table["rmse"]))
+    rmse = dict(zip(table["model"], table["rmse"], strict=True))
     assert rmse["baseline"] is not None and rmse["popularity"] is None  # only rating models run the CV
     assert tracker.comparison is table
 
@@ -88,7 +88,10 @@ def test_champions_are_the_metric_best_unless_the_settings_pin_one(staged) -> No
 def test_the_top_n_champion_is_chosen_at_the_protocol_cut_off(staged) -> None:
     evaluations = [ModelEvaluation("a", {}, topn={"ndcg_at_5": 0.2, "ndcg_at_10": 0.1}),
                    ModelEvaluation("b", {}, topn={"ndcg_at_5": 0.1, "ndcg_at_10": 0.3})]
-    at = lambda k: choose_champions(evaluations, replace(staged.settings, evaluation=EvaluationSettings(k=k))).topn  # noqa: E731
+
+    def at(k: int) -> str | None:
+        return choose_champions(evaluations, replace(staged.settings, evaluation=EvaluationSettings(k=k))).topn
+
     assert (at(5), at(10), ranking_metric(5)) == ("a", "b", "ndcg_at_5")
 
 

@@ -24,7 +24,8 @@ def test_data_info_reports_the_published_counts(capsys) -> None:
     # the one note: ml-latest-small's five titles carried by two movies each
     (note,) = summary["notes"]
     assert note.startswith("5 titles are shared by more than one movie")
-    assert "War of the Worlds (2005) [34048: 50 ratings, 64997: 2 ratings]" in note and "Emma (1996) [838: 30 ratings" in note
+    assert "War of the Worlds (2005) [34048: 50 ratings, 64997: 2 ratings]" in note
+    assert "Emma (1996) [838: 30 ratings" in note
 
 
 def test_data_info_table(capsys) -> None:

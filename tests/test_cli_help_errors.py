@@ -134,7 +134,8 @@ def test_query_csv_writes_lists_users_can_parse(artifact, capsys) -> None:
 def test_commands_shown_after_a_build_work_as_shown(tmp_path, artifact) -> None:
     """Without the venv on PATH the summary names the venv's script; that exact command runs."""
     env = {**os.environ, "PATH": "/usr/bin:/bin"}
-    shown = subprocess.run([sys.executable, "-c", "from latentlens.build.cli import shown_command; print(shown_command())"],
+    script = "from latentlens.build.cli import shown_command; print(shown_command())"
+    shown = subprocess.run([sys.executable, "-c", script],
                            cwd=REPO, env=env, capture_output=True, text=True, check=True).stdout.strip()
     assert shown != "latentlens" and shown.endswith("latentlens")
     done = subprocess.run(f"{shown} query {artifact} 'SELECT count(*) AS n FROM movies' --format csv", shell=True,
@@ -142,7 +143,7 @@ def test_commands_shown_after_a_build_work_as_shown(tmp_path, artifact) -> None:
     assert done.returncode == 0 and done.stdout.splitlines() == ["n", "9"], done.stderr
     venv_bin = str(Path(sys.executable).parent)
     on_path = {**os.environ, "PATH": f"{venv_bin}:/usr/bin:/bin"}
-    assert subprocess.run([sys.executable, "-c", "from latentlens.build.cli import shown_command; print(shown_command())"],
+    assert subprocess.run([sys.executable, "-c", script],
                           cwd=REPO, env=on_path, capture_output=True, text=True).stdout.strip() == "latentlens"
 
 

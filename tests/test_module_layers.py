@@ -58,7 +58,8 @@ def test_evaluation_is_a_leaf_below_the_models() -> None:
 def test_models_and_stages_use_the_evaluation_metrics_not_copies() -> None:
     graph = module_imports()
     assert "latentlens.build.evaluate.metrics" in graph["latentlens.build.models.hybrid"]
-    assert "np.log2(np.arange(2" not in (ROOT / "build/models/hybrid.py").read_text()  # NDCG's discounts live in metrics
+    # NDCG's discounts live in metrics
+    assert "np.log2(np.arange(2" not in (ROOT / "build/models/hybrid.py").read_text()
 
 
 

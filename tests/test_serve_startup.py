@@ -33,8 +33,8 @@ class Served:
 
     def __init__(self, args: list[str], tmp: Path, **env: str) -> None:
         full_env = {**os.environ, "PYTHONPATH": str(REPO), "LATENTLENS_TMP_DIR": str(tmp / "lltmp"), **env}
-        self.proc = subprocess.Popen([sys.executable, "-m", "latentlens.build.cli", "serve", *args], cwd=tmp, env=full_env,
-                                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        self.proc = subprocess.Popen([sys.executable, "-m", "latentlens.build.cli", "serve", *args],
+                                     cwd=tmp, env=full_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         self.lines: queue.Queue[str] = queue.Queue()
         self.seen: list[str] = []
         threading.Thread(target=lambda: [self.lines.put(line) for line in self.proc.stdout], daemon=True).start()

@@ -117,7 +117,8 @@ def _check_ratings(raw: RawRelease, options: LoadOptions, notes: list[str]) -> p
         raise DataError(path, "empty ratings file (no rating rows)")
     low, high = raw.rating_scale
     steps = pl.col("rating") / raw.rating_step
-    off_scale = (pl.col("rating") < low) | (pl.col("rating") > high) | (steps.round() != steps) | pl.col("rating").is_nan()
+    off_scale = ((pl.col("rating") < low) | (pl.col("rating") > high) | (steps.round() != steps)
+                 | pl.col("rating").is_nan())
     bad = ratings.select(off_scale.arg_true().first()).item()
     if bad is not None:
         value = ratings["rating"][bad]

@@ -31,7 +31,8 @@ def shared_titles_note(movies: pl.DataFrame, movie_counts: pl.DataFrame) -> str 
     )
     if not shared.height:
         return None
-    listed = [f"{title} [" + ", ".join(f"{m}: {n:,} rating{'s' if n != 1 else ''}" for m, n in zip(ids, ns)) + "]"
+    listed = [f"{title} ["
+              + ", ".join(f"{m}: {n:,} rating{'s' if n != 1 else ''}" for m, n in zip(ids, ns, strict=True)) + "]"
               for title, ids, ns in shared.head(SHARED_TITLES_LISTED).iter_rows()]
     more = f"; and {shared.height - SHARED_TITLES_LISTED} more" if shared.height > SHARED_TITLES_LISTED else ""
     return (f"{shared.height} title{'s are' if shared.height != 1 else ' is'} shared by more than one movie "
@@ -68,7 +69,8 @@ def summarize(data: MovieLensData) -> dict:
         .sort(["ratings", "movies", "genre"], descending=[True, True, False])
         .head(TOP_GENRES)
     )
-    first, last = ratings.select(pl.col("timestamp").min().alias("first"), pl.col("timestamp").max().alias("last")).row(0)
+    first, last = ratings.select(pl.col("timestamp").min().alias("first"),
+                                 pl.col("timestamp").max().alias("last")).row(0)
     return {
         "name": data.name,
         "layout": data.layout,
@@ -120,7 +122,8 @@ def format_summary(summary: dict) -> str:
         s = summary[key]
         lines.append(f"{label:<8}{s['min']:>8,}{s['median']:>10,.1f}{s['p90']:>10,.1f}{s['max']:>10,}")
     tail = summary["long_tail"]
-    lines += ["", f"long tail: the top {tail['top_movies']:,} movies (1%) hold {tail['share_of_ratings']:.1%} of ratings",
+    lines += ["", f"long tail: the top {tail['top_movies']:,} movies (1%) hold "
+                  f"{tail['share_of_ratings']:.1%} of ratings",
               "", f"{'genre':<20}{'movies':>10}{'ratings':>12}"]
     for g in summary["top_genres"]:
         lines.append(f"{g['genre']:<20}{g['movies']:>10,}{g['ratings']:>12,}")

@@ -307,7 +307,7 @@ def _movies(settings: SynthSettings, model: SynthModel) -> tuple[pl.DataFrame, p
     rng = np.random.default_rng([settings.seed, 2])
     n = settings.n_movies
     year = np.clip(2019 - np.floor(rng.exponential(18, n)), 1902, 2019).astype(np.int32)
-    pick = lambda words: np.asarray(words)[rng.integers(0, len(words), n)]  # noqa: E731
+    pick = lambda words: np.asarray(words)[rng.integers(0, len(words), n)]  # noqa: E731 -- a sampler used just below
     parts = pl.DataFrame({"adj": pick(ADJECTIVES), "noun": pick(NOUNS), "noun2": pick(NOUNS),
                           "foreign": pick(FOREIGN), "alt": pick(ALTERNATES),
                           "pattern": rng.choice(8, n, p=[0.3, 0.15, 0.15, 0.08, 0.06, 0.1, 0.08, 0.08]),

@@ -11,9 +11,10 @@ among those the top-N protocol does not evaluate; a share of each one's ratings 
 models whose fit cost is linear in the ratings (`linear_fit`) train on every other rating of
 the top-N training split, which then lacks those held-out ratings too, so a model evaluated
 on both protocols fits once; the others (kNN, Surprise, the blend) train on every other
-rating of the sampled users (whole histories, so each user is as dense as in the full data). Every model is scored on the same held-out ratings, with a standard
-error clustered by user. The pipeline and `tests/data/test_synth_calibration.py` both call
-`evaluation_data`, so the calibration runs the build's protocol, not a copy of it.
+rating of the sampled users (whole histories, so each user is as dense as in the full data).
+Every model is scored on the same held-out ratings, with a standard error clustered by user.
+The pipeline and `tests/data/test_synth_calibration.py` both call `evaluation_data`, so the
+calibration runs the build's protocol, not a copy of it.
 """
 
 from __future__ import annotations

@@ -102,7 +102,8 @@ def _block(similarities: sp.csr_matrix, centred: np.ndarray, stars: np.ndarray, 
     return rows, cols, stars[local_users[rows], cols], rank
 
 
-def top_in_runs(rows: np.ndarray, cols: np.ndarray, values: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def top_in_runs(rows: np.ndarray, cols: np.ndarray, values: np.ndarray,
+                n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The n largest values of each run of equal `rows` (rows ascending, cols ascending within a run),
     ties by the lower col: n passes of a segmented max instead of sorting every entry (a lexsort of
     all entries was 70% of the time). Returns (row, col, rank) of the kept entries."""

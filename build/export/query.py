@@ -42,7 +42,7 @@ def run_query(db: Path | str, sql: str, fmt: str = "table", max_rows: int = 1000
     finally:
         con.close()
     if fmt == "json":
-        return json.dumps([dict(zip(columns, r)) for r in rows], default=str, indent=2)
+        return json.dumps([dict(zip(columns, r, strict=True)) for r in rows], default=str, indent=2)
     if fmt == "csv":
         buf = io.StringIO()
         writer = csv.writer(buf, lineterminator="\n")

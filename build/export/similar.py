@@ -96,7 +96,8 @@ def blended_neighbours(cf: tuple[np.ndarray, np.ndarray], content: tuple[np.ndar
     blended = (
         frame.group_by(["item", "cand"]).agg(pl.col("cf").sum(), pl.col("ct").sum())
         .with_columns((pl.col("cf") + pl.col("ct")).alias("score"),
-                      pl.when(pl.col("cf") >= pl.col("ct")).then(pl.lit("cf")).otherwise(pl.lit("content")).alias("source"))
+                      pl.when(pl.col("cf") >= pl.col("ct")).then(pl.lit("cf")).otherwise(pl.lit("content"))
+                      .alias("source"))
         .filter(pl.col("score") > 0)
     )
     # best first, ties by the lower candidate index (as top_n ranks)

@@ -26,7 +26,8 @@ def movies_table(data: MovieLensData) -> pl.DataFrame:
         .join(stats, on="movie_id", how="left")
         .with_columns(pl.col("n_ratings").fill_null(0))
     )
-    keys = [search_key(f"{d} | {t}") for t, d in zip(movies["title"].to_list(), movies["display_title"].to_list())]
+    keys = [search_key(f"{d} | {t}")
+            for t, d in zip(movies["title"].to_list(), movies["display_title"].to_list(), strict=True)]
     return movies.with_columns(pl.Series("search_key", keys, dtype=pl.Utf8)).sort("movie_id")
 
 

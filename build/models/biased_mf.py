@@ -152,7 +152,7 @@ def ridge_rows_cg(
         w[cnt == 0] = 0.0
         out[lo:hi] = w
 
-    spans = list(zip(bounds[:-1], bounds[1:]))
+    spans = list(zip(bounds[:-1], bounds[1:], strict=True))
     if n_threads <= 1 or len(spans) < 2:
         for lo, hi in spans:
             solve_block(lo, hi)

@@ -82,7 +82,7 @@ def top_k_neighbours(
         results = pool.map(select, starts)
         if show_progress:
             results = progress(results, desc=desc, total=len(starts), unit="chunk")
-        rows_out, cols_out, vals_out = zip(*results) if len(starts) else ((), (), ())
+        rows_out, cols_out, vals_out = zip(*results, strict=True) if len(starts) else ((), (), ())
     out = sp.csr_matrix(
         (np.concatenate(vals_out) if vals_out else np.zeros(0, np.float32),
          (np.concatenate(rows_out) if rows_out else np.zeros(0, np.int64),

@@ -111,7 +111,7 @@ class RatingBlend(RatingPredictor):
         self._item_count = np.bincount(inner.item_idx, minlength=data.n_items).astype(np.float64)
         models = [m.fit(inner, ctx) for m in _components(cfg, data.n_users)]
         preds = [m.predict(held.user_idx, held.item_idx) for m in models]
-        for m, p in zip(models, preds):
+        for m, p in zip(models, preds, strict=True):
             log.info("rating_blend: %s holdout rmse %.4f", m.name,
                      float(np.sqrt(np.mean((p - held.rating) ** 2))))
         self._fit_blender(self._features(preds, held.user_idx, held.item_idx), held.rating.astype(np.float64), ctx)

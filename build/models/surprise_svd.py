@@ -46,11 +46,14 @@ def build_trainset(user_idx: np.ndarray, item_idx: np.ndarray, rating: np.ndarra
     order = np.argsort(u_inner, kind="stable")
     u_sorted, i_sorted, r_sorted = u_inner[order], i_inner[order].tolist(), rating[order].astype(float).tolist()
     bounds = np.searchsorted(u_sorted, np.arange(users.shape[0] + 1)).tolist()
-    ur = {u: list(zip(i_sorted[a:b], r_sorted[a:b])) for u, (a, b) in enumerate(zip(bounds[:-1], bounds[1:]))}
+    ur = {u: list(zip(i_sorted[a:b], r_sorted[a:b], strict=True))
+          for u, (a, b) in enumerate(zip(bounds[:-1], bounds[1:], strict=True))}
     order_i = np.argsort(i_inner, kind="stable")
-    ui_sorted, uu_sorted, ri_sorted = i_inner[order_i], u_inner[order_i].tolist(), rating[order_i].astype(float).tolist()
+    ui_sorted, uu_sorted = i_inner[order_i], u_inner[order_i].tolist()
+    ri_sorted = rating[order_i].astype(float).tolist()
     bounds_i = np.searchsorted(ui_sorted, np.arange(items.shape[0] + 1)).tolist()
-    ir = {i: list(zip(uu_sorted[a:b], ri_sorted[a:b])) for i, (a, b) in enumerate(zip(bounds_i[:-1], bounds_i[1:]))}
+    ir = {i: list(zip(uu_sorted[a:b], ri_sorted[a:b], strict=True))
+          for i, (a, b) in enumerate(zip(bounds_i[:-1], bounds_i[1:], strict=True))}
     trainset = Trainset(ur, ir, users.shape[0], items.shape[0], int(rating.shape[0]), tuple(rating_scale),
                         {int(u): k for k, u in enumerate(users)}, {int(i): k for k, i in enumerate(items)})
     return trainset, users, items

@@ -71,8 +71,8 @@ class SizeStats:
         if not self.sizes:
             return {"items": 0}
         s = sorted(self.sizes)
-        return {"items": len(s), "mean": sum(s) // len(s), "p50": s[len(s) // 2], "p99": s[min(len(s) - 1, len(s) * 99 // 100)],
-                "max": s[-1]}
+        return {"items": len(s), "mean": sum(s) // len(s), "p50": s[len(s) // 2],
+                "p99": s[min(len(s) - 1, len(s) * 99 // 100)], "max": s[-1]}
 
 
 @dataclass(frozen=True)
@@ -88,8 +88,8 @@ class PublishResult:
 
     def summary_text(self) -> str:
         rate = self.items / self.write_seconds if self.write_seconds else 0.0
-        lines = [f"published {self.table} (pointer version {self.version}): {self.items:,} items in {self.seconds:.1f} s "
-                 f"(writes {rate:,.0f} items/s)"]
+        lines = [f"published {self.table} (pointer version {self.version}): {self.items:,} items "
+                 f"in {self.seconds:.1f} s (writes {rate:,.0f} items/s)"]
         for kind, s in self.sizes.items():
             if s.get("items"):
                 lines.append(f"  {kind:<9} {s['items']:>10,} items, bytes mean {s['mean']:,} p50 {s['p50']:,} "
@@ -113,7 +113,8 @@ def _item(key: str, payload) -> tuple[dict, int]:
     blob = table_layout.encode(payload)
     size = len(table_layout.KEY) + len(key.encode()) + len(table_layout.VALUE) + len(blob)
     if size > ITEM_BUDGET:
-        raise PublishError(f"item {key} would be {size:,} bytes (budget {ITEM_BUDGET:,}, DynamoDB's limit {ITEM_LIMIT:,})")
+        raise PublishError(f"item {key} would be {size:,} bytes "
+                           f"(budget {ITEM_BUDGET:,}, DynamoDB's limit {ITEM_LIMIT:,})")
     return {table_layout.KEY: {"S": key}, table_layout.VALUE: {"B": blob}}, size
 
 
@@ -171,7 +172,8 @@ class _Items:
         self.n_movies = cur.execute(f"SELECT count(*) FROM {schema.MOVIES}").fetchone()[0]
         cur.close()
         blob = table_layout.encode(_catalogue(art))
-        self.chunks = [blob[i:i + table_layout.CHUNK_BYTES] for i in range(0, len(blob), table_layout.CHUNK_BYTES)] or [b""]
+        step = table_layout.CHUNK_BYTES
+        self.chunks = [blob[i:i + step] for i in range(0, len(blob), step)] or [b""]
 
     @property
     def total(self) -> int:
@@ -193,8 +195,8 @@ class _Items:
             yield self._kept("catalogue", (item, len(key) + 3 + len(chunk)))
         movies_cur, similar_cur, users_cur = art.conn.cursor(), art.conn.cursor(), art.conn.cursor()
         try:
-            similar = _grouped(similar_cur, f"SELECT movie_id, {', '.join(SIMILAR_COLUMNS)} FROM {schema.SIMILAR_MOVIES} "
-                                            "ORDER BY movie_id")
+            similar = _grouped(similar_cur, f"SELECT movie_id, {', '.join(SIMILAR_COLUMNS)} "
+                                            f"FROM {schema.SIMILAR_MOVIES} ORDER BY movie_id")
             pending = next(similar, None)
             for movie_id, (row,) in _grouped(movies_cur, f"SELECT movie_id, {', '.join(MOVIE_COLUMNS)} "
                                                          f"FROM {schema.MOVIES} ORDER BY movie_id"):
@@ -249,7 +251,8 @@ def _write_all(client, table: str, items: _Items, workers: int) -> int:
 
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="publish") as pool:
         try:
-            for batch in progress(_batches(items), desc=f"writing {table}", total=-(-items.total // _BATCH), unit="batch"):
+            for batch in progress(_batches(items), desc=f"writing {table}", total=-(-items.total // _BATCH),
+                                  unit="batch"):
                 inflight.add(pool.submit(send, batch))
                 if len(inflight) >= 2 * workers:
                     done, inflight = wait(inflight, return_when=FIRST_COMPLETED)
@@ -307,7 +310,8 @@ def _import_via_s3(client, s3, uri: str, table: str, items: _Items) -> int:
             S3BucketSource={"S3Bucket": bucket, "S3KeyPrefix": folder}, InputFormat="DYNAMODB_JSON",
             InputCompressionType="GZIP",
             TableCreationParameters={"TableName": table, "BillingMode": "PAY_PER_REQUEST",
-                                     "AttributeDefinitions": [{"AttributeName": table_layout.KEY, "AttributeType": "S"}],
+                                     "AttributeDefinitions": [{"AttributeName": table_layout.KEY,
+                                                               "AttributeType": "S"}],
                                      "KeySchema": [{"AttributeName": table_layout.KEY, "KeyType": "HASH"}]},
         )["ImportTableDescription"]["ImportArn"]
         delay = 0.1
@@ -318,8 +322,9 @@ def _import_via_s3(client, s3, uri: str, table: str, items: _Items) -> int:
             time.sleep(delay)  # an import takes minutes on AWS: poll gently
             delay = min(10.0, delay * 1.5)
         if status["ImportStatus"] != "COMPLETED" or status.get("ErrorCount"):
-            raise PublishError(f"ImportTable of {table} ended {status['ImportStatus']} with {status.get('ErrorCount', 0)} "
-                               f"errors: {status.get('FailureMessage') or status.get('FailureCode') or 'no message'}")
+            raise PublishError(f"ImportTable of {table} ended {status['ImportStatus']} "
+                               f"with {status.get('ErrorCount', 0)} errors: "
+                               f"{status.get('FailureMessage') or status.get('FailureCode') or 'no message'}")
         client.get_waiter("table_exists").wait(TableName=table, WaiterConfig={"Delay": 1, "MaxAttempts": 300})
         return int(status["ImportedItemCount"])
     finally:  # the staged copy has served its purpose (or failed); the table is the build now
@@ -332,7 +337,8 @@ def _count(client, table: str, segments: int = 4) -> int:
     def segment(i: int) -> int:
         total, start = 0, None
         while True:
-            kwargs = {"TableName": table, "Select": "COUNT", "Segment": i, "TotalSegments": segments, "ConsistentRead": True}
+            kwargs = {"TableName": table, "Select": "COUNT", "Segment": i, "TotalSegments": segments,
+                      "ConsistentRead": True}
             if start:
                 kwargs["ExclusiveStartKey"] = start
             reply = client.scan(**kwargs)
@@ -408,7 +414,8 @@ def _flip(client, name: str, pointer: dict | None, table: str, history: list[str
             "history": {"L": [{"S": t} for t in history]}, "sha256": {"S": sha256 or ""},
             "published_at": {"S": datetime.now(UTC).isoformat(timespec="seconds")}}
     if pointer is None:
-        condition = {"ConditionExpression": "attribute_not_exists(#k)", "ExpressionAttributeNames": {"#k": table_layout.KEY}}
+        condition = {"ConditionExpression": "attribute_not_exists(#k)",
+                     "ExpressionAttributeNames": {"#k": table_layout.KEY}}
     else:
         condition = {"ConditionExpression": "#v = :v", "ExpressionAttributeNames": {"#v": "version"},
                      "ExpressionAttributeValues": {":v": {"N": str(pointer["version"])}}}
@@ -450,7 +457,8 @@ def _build_tables(client, name: str) -> list[str]:
 
 def _check_name(name: str) -> None:
     if not table_layout.NAME_PATTERN.match(name):
-        raise PublishError(f"--name {name!r}: use 3-200 letters, digits, '_' or '-' ({table_layout.NAME_PATTERN.pattern})")
+        raise PublishError(f"--name {name!r}: use 3-200 letters, digits, '_' or '-' "
+                           f"({table_layout.NAME_PATTERN.pattern})")
 
 
 def publish(settings: PublishSettings, client=None) -> PublishResult:
@@ -471,7 +479,8 @@ def publish(settings: PublishSettings, client=None) -> PublishResult:
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%f")
     table = table_layout.build_table(settings.name, f"{stamp}-{(art.sha256 or 'nosha')[:8]}")
     items = _Items(art, settings.sample)
-    log.info("publishing %s to %s: %s users, %s movies", source.label, table, f"{items.n_users:,}", f"{items.n_movies:,}")
+    log.info("publishing %s to %s: %s users, %s movies", source.label, table,
+             f"{items.n_users:,}", f"{items.n_movies:,}")
     if settings.via_s3:
         _parse_s3(settings.via_s3)
     else:
@@ -520,7 +529,8 @@ def rollback(settings: PublishSettings, client=None) -> dict:
         raise PublishError(f"cannot roll back to {target}: {exc.message}") from None
     version = _flip(client, settings.name, pointer, target, rest, None)
     deleted = _delete_tables(client, [pointer["table"]])
-    log.info("pointer %s -> %s (version %d); deleted %s", settings.name, target, version, ", ".join(deleted) or "nothing")
+    log.info("pointer %s -> %s (version %d); deleted %s", settings.name, target, version,
+             ", ".join(deleted) or "nothing")
     return {"table": target, "version": version, "history": rest, "deleted": deleted}
 
 

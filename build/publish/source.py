@@ -54,7 +54,8 @@ def _shards_digest(files: list[Path], root: Path) -> str:
 def _open_shards(root: Path) -> Source:
     conn = duckdb.connect()
     files: list[Path] = []
-    needed = [schema.MOVIES, schema.USER_RECOMMENDATIONS, schema.SIMILAR_MOVIES, schema.POPULAR_MOVIES, schema.BUILD_INFO]
+    needed = [schema.MOVIES, schema.USER_RECOMMENDATIONS, schema.SIMILAR_MOVIES, schema.POPULAR_MOVIES,
+              schema.BUILD_INFO]
     for table in needed:
         found = _parquet_files(root, table)
         if not found:

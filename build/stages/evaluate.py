@@ -115,7 +115,8 @@ def evaluate_model(
                             settings.folds, fit_context(seed, spec.name, n_threads))
         chosen.update({f"cv_fold{i}": m.chosen() for i, m in enumerate(fold_models, start=1)})
         evaluation.rating_folds = [
-            {"rmse": r, "mae": a, "fit_seconds": t} for r, a, t in zip(cv["rmse"], cv["mae"], cv["fit_seconds"])
+            {"rmse": r, "mae": a, "fit_seconds": t}
+            for r, a, t in zip(cv["rmse"], cv["mae"], cv["fit_seconds"], strict=True)
         ]
         if not (spec.topn and topn):
             evaluation.fit_seconds = cv["fit_seconds_mean"]

@@ -94,7 +94,7 @@ def artifact_tables(prepared: Prepared, comparison: Comparison, finals: Finals, 
 
 def _item_genres(data: MovieLensData, full: Interactions) -> list[list[str]]:
     """Genre lists aligned to the item vocabulary (empty for ids only seen in ratings)."""
-    lookup = dict(zip(data.movies["movie_id"].to_list(), data.movies["genres"].to_list()))
+    lookup = dict(zip(data.movies["movie_id"].to_list(), data.movies["genres"].to_list(), strict=True))
     return [lookup.get(int(i), []) or [] for i in full.items.ids]
 
 

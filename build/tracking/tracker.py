@@ -11,9 +11,9 @@ from __future__ import annotations
 import json
 import tempfile
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager, nullcontext
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ContextManager, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
     import polars as pl
@@ -30,10 +30,10 @@ class Tracker(Protocol):
     run_id: str
     experiment_id: str
 
-    def build_run(self, name: str) -> ContextManager[None]:
+    def build_run(self, name: str) -> AbstractContextManager[None]:
         """The build's parent run: everything below is recorded inside it."""
 
-    def model_run(self, name: str) -> ContextManager[str]:
+    def model_run(self, name: str) -> AbstractContextManager[str]:
         """A nested run for one model; yields its run id."""
 
     def set_tags(self, tags: Mapping[str, str]) -> None: ...
@@ -60,7 +60,7 @@ class Tracker(Protocol):
     def log_spark_model(self, model, name: str) -> str:
         """A fitted Spark ML model in MLflow's Spark flavour, under `name` on the build run; returns its URI."""
 
-    def publishing(self) -> ContextManager[None]:
+    def publishing(self) -> AbstractContextManager[None]:
         """Held while the artifact is published and its champions registered (one store, one winner)."""
 
     def register(self, logged: LoggedModel, registered_name: str, artifact_path: Path, artifact_sha256: str,
@@ -177,7 +177,7 @@ class MlflowTracker:
         mlflow.set_tag(f"{name}_model_uri", info.model_uri)
         return info.model_uri
 
-    def publishing(self) -> ContextManager[None]:
+    def publishing(self) -> AbstractContextManager[None]:
         from latentlens.build.tracking import runs
 
         return runs.store_lock(self.tracking_uri)
@@ -249,7 +249,7 @@ class NullTracker:
         self.spark_models.append(name)
         return ""
 
-    def publishing(self) -> ContextManager[None]:
+    def publishing(self) -> AbstractContextManager[None]:
         return nullcontext()
 
     def register(self, logged: LoggedModel, registered_name: str, artifact_path: Path, artifact_sha256: str,

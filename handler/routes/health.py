@@ -15,7 +15,8 @@ from latentlens.handler.public import public_message
 router = APIRouter(tags=["health"])
 
 
-@router.get("/health", response_model=Health, responses={503: {"model": HealthError, "description": "artifact unavailable"}})
+@router.get("/health", response_model=Health,
+            responses={503: {"model": HealthError, "description": "artifact unavailable"}})
 async def health(store: StoreDep) -> JSONResponse:
     """200 with the build's identity when the artifact is open and verified; 503 with the reason otherwise."""
     try:

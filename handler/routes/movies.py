@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query, Request
 from starlette.responses import Response
 
 from latentlens.handler import answers
-from latentlens.handler.answers import search_terms  # noqa: F401 (tests and bench/ import it from here too)
+from latentlens.handler.answers import search_terms  # noqa: F401 -- tests and bench/ import it from here too
 from latentlens.handler.caching import cached_json
 from latentlens.handler.deps import StoreDep, guarded, open_cursor
 from latentlens.handler.errors import ERROR_RESPONSES, ErrorResponse
@@ -21,7 +21,8 @@ NOT_FOUND = {404: {"model": ErrorResponse, "description": "unknown movie"}}
 
 @router.get("/movies", response_model=SearchResults)
 async def search_movies(request: Request, store: StoreDep,
-                  search: Annotated[str, Query(min_length=1, max_length=200, description="title words, any case or accents")],
+                  search: Annotated[str, Query(min_length=1, max_length=200,
+                                               description="title words, any case or accents")],
                   limit: Limit = 10) -> Response:
     """Title search, case- and accent-insensitive: "the godfather" finds "Godfather, The (1972)"."""
     answers.search_query(search)  # a query with nothing to find is a 422 even while the artifact is unavailable

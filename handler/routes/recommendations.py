@@ -47,7 +47,8 @@ def _stars(part: str, text: str) -> float:
         stars = float("nan")
     if not answers.valid_stars(stars):
         raise ApiError(422, "invalid_parameter",
-                       f"ratings: {_excerpt(part)!r} needs stars from {MIN_STARS:g} to {MAX_STARS:g} in half stars, e.g. 858:4.5")
+                       f"ratings: {_excerpt(part)!r} needs stars from {MIN_STARS:g} to {MAX_STARS:g} "
+                       "in half stars, e.g. 858:4.5")
     return stars
 
 
@@ -71,9 +72,11 @@ def parse_ratings(values: list[str]) -> dict[int, float]:
             responses={404: {"model": ErrorResponse, "description": "none of the given movies is known"}})
 async def liked_recommendations(
     request: Request, store: StoreDep,
-    liked: Annotated[list[str] | None, Query(description="movie ids, comma-separated, at most 50 (each as 5 stars)")] = None,
-    ratings: Annotated[list[str] | None, Query(description="movie_id:stars pairs, comma-separated, stars 0.5..5 "
-                                                           "in half stars, at most 50; low stars count against")] = None,
+    liked: Annotated[list[str] | None,
+                     Query(description="movie ids, comma-separated, at most 50 (each as 5 stars)")] = None,
+    ratings: Annotated[list[str] | None,
+                       Query(description="movie_id:stars pairs, comma-separated, stars 0.5..5 "
+                                         "in half stars, at most 50; low stars count against")] = None,
     n: N = 10,
 ) -> Response:
     """Movies for someone with no account, from the movies they liked or rated, excluding those.

@@ -16,7 +16,8 @@ router = APIRouter(tags=["users"], responses=ERROR_RESPONSES)
 
 
 @router.get("/users/{user_id}/recommendations", response_model=UserRecommendations)
-async def user_recommendations(request: Request, store: StoreDep, user_id: UserId, n: N = 10, genre: Genre = None) -> Response:
+async def user_recommendations(request: Request, store: StoreDep, user_id: UserId, n: N = 10,
+                               genre: Genre = None) -> Response:
     """Ranked movies for a user (`source: personal`), each with `because`: up to 3 of the user's rated movies
     that contributed most (computed by the build, for the list's first 20 ranks; later ranks have it
     empty); a user not in the artifact gets the popular list (`source: popular`, `because` empty).

@@ -26,10 +26,11 @@ def test_dynamodb_lens_answers_as_the_duckdb_lens(fixture_db, tmp_path) -> None:
     db = copy_artifact(fixture_db, tmp_path / "artifact")
     with mock_aws():
         publish_to(boto3.client("dynamodb", region_name="us-east-1"), db, tmp_path)
-        with latentlens.open(f"dynamodb://{NAME}", tmp_dir=str(tmp_path / "lltmp"), dynamodb_region="us-east-1") as dyn, \
+        with latentlens.open(f"dynamodb://{NAME}", tmp_dir=str(tmp_path / "lltmp"),
+                             dynamodb_region="us-east-1") as dyn, \
                 latentlens.open(db, tmp_dir=str(tmp_path / "lltmp")) as duck:
             for call in CALLS:
-                assert outcome(lambda: call(dyn)) == outcome(lambda: call(duck))
+                assert outcome(lambda call=call: call(dyn)) == outcome(lambda call=call: call(duck))
             assert dyn.info().build == duck.info().build
             with pytest.raises(ValueError, match="SQL needs a DuckDB artifact"):
                 dyn.sql("SELECT 1")

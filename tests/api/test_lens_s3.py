@@ -22,7 +22,8 @@ def upload(artifact: Path, body: bytes | None = None) -> None:
     s3 = boto3.client("s3", region_name="us-east-1")
     s3.create_bucket(Bucket=BUCKET)
     s3.put_object(Bucket=BUCKET, Key=KEY, Body=artifact.read_bytes() if body is None else body)
-    s3.put_object(Bucket=BUCKET, Key=schema.manifest_path(KEY), Body=Path(schema.manifest_path(str(artifact))).read_bytes())
+    s3.put_object(Bucket=BUCKET, Key=schema.manifest_path(KEY),
+                  Body=Path(schema.manifest_path(str(artifact))).read_bytes())
 
 
 @mock_aws

@@ -17,9 +17,10 @@ pytestmark = pytest.mark.build
 
 def test_a_build_from_keyword_fields_opens_in_a_lens(small_dataset: Path, tmp_path: Path) -> None:
     out = tmp_path / "out" / "latentlens.duckdb"
-    result = latentlens.run_build(data_dir=str(small_dataset), out=str(out), mlflow_uri=f"sqlite:///{tmp_path / 'mlflow.db'}",
-                                  quick=True, models=("popularity", "itemknn"), register_model=False, top_n=20,
-                                  similar_n=10, evaluation=latentlens.EvaluationSettings(folds=2))
+    result = latentlens.run_build(data_dir=str(small_dataset), out=str(out),
+                                  mlflow_uri=f"sqlite:///{tmp_path / 'mlflow.db'}", quick=True,
+                                  models=("popularity", "itemknn"), register_model=False, top_n=20, similar_n=10,
+                                  evaluation=latentlens.EvaluationSettings(folds=2))
     assert isinstance(result, BuildResult)
     assert result.artifact.path == out and result.registered_model is None
     assert set(result.comparison["model"].to_list()) == {"popularity", "itemknn"}

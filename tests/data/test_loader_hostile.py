@@ -144,8 +144,10 @@ def test_missing_value_after_a_quoted_title_with_an_embedded_newline_names_the_e
     fails(csv_release, capsys, "movies.csv", 5, "missing value for movie_id")
 
 
-def test_duplicate_movie_after_a_title_with_an_embedded_newline_names_the_exact_line(csv_release: Path, capsys) -> None:
-    write(csv_release, "movies.csv", MOVIES_HEADER + '1,"Two\nLines (1995)",Drama\n2,Heat (1995),Action\n1,Again,Drama\n')
+def test_duplicate_movie_after_a_title_with_an_embedded_newline_names_the_exact_line(csv_release: Path,
+                                                                                     capsys) -> None:
+    write(csv_release, "movies.csv",
+          MOVIES_HEADER + '1,"Two\nLines (1995)",Drama\n2,Heat (1995),Action\n1,Again,Drama\n')
     fails(csv_release, capsys, "movies.csv", 5, "movie id 1 listed twice")
 
 

@@ -34,7 +34,7 @@ def test_holdout_partitions_the_sampled_users_ratings() -> None:
     # every training rating of a sampled user is in train_sampled: whole histories, real density
     in_sample = np.isin(h.train_all.user_idx, sampled)
     assert in_sample.sum() == h.train_sampled.n_ratings
-    pairs = lambda d: set(zip(d.user_idx.tolist(), d.item_idx.tolist()))  # noqa: E731
+    pairs = lambda d: set(zip(d.user_idx.tolist(), d.item_idx.tolist(), strict=True))  # noqa: E731 -- a one-line helper
     assert not pairs(h.test) & pairs(h.train_all)
 
 
@@ -44,7 +44,8 @@ def test_small_settings_keep_k_fold_cv_and_the_large_ones_are_logged() -> None:
     assert small.rating_holdout is None and small.cv_data is data and small.sampled == {}
     assert "5-fold CV on every rating" in small.caption()
     sampled_cv = evaluation_data(data, EvaluationSettings(max_eval_users=50), 42)  # users sampled, k-fold CV
-    assert sampled_cv.rating_holdout is None and sampled_cv.train.n_ratings + sampled_cv.test.n_ratings == data.n_ratings
+    assert sampled_cv.rating_holdout is None
+    assert sampled_cv.train.n_ratings + sampled_cv.test.n_ratings == data.n_ratings
     assert (f"50 sampled users (full training history), trained on all {sampled_cv.train.n_ratings:,} other ratings; "
             "rating: 5-fold CV on every rating") in sampled_cv.caption()
     large = evaluation_data(data, EvaluationSettings(max_eval_users=50, rating_holdout_users=80), 42)

@@ -23,8 +23,8 @@ def test_kfold_is_random_but_reproducible() -> None:
     a = kfold_splits(50, 3, np.random.default_rng(1))
     b = kfold_splits(50, 3, np.random.default_rng(1))
     c = kfold_splits(50, 3, np.random.default_rng(2))
-    assert all(np.array_equal(x, y) for x, y in zip(a, b))
-    assert not all(np.array_equal(x, y) for x, y in zip(a, c))
+    assert all(np.array_equal(x, y) for x, y in zip(a, b, strict=True))
+    assert not all(np.array_equal(x, y) for x, y in zip(a, c, strict=True))
     assert not np.array_equal(a[0], np.arange(len(a[0])))  # shuffled, not contiguous blocks
 
 
@@ -50,7 +50,7 @@ def test_cross_validate_reports_per_fold_errors_that_match_a_manual_run() -> Non
     res = cross_validate(lambda: Baseline(), data, 4, FitContext(rng=np.random.default_rng(7), show_progress=False))
     assert res["k"] == 4 and len(res["rmse"]) == len(res["mae"]) == len(res["fit_seconds"]) == 4
     assert res["rmse_mean"] == pytest.approx(np.mean(res["rmse"]))
-    assert all(m <= r for m, r in zip(res["mae"], res["rmse"]))  # MAE never exceeds RMSE
+    assert all(m <= r for m, r in zip(res["mae"], res["rmse"], strict=True))  # MAE never exceeds RMSE
     assert all(s >= 0 for s in res["fit_seconds"])
     # redo fold 0 by hand with the same generator stream
     folds = kfold_splits(data.n_ratings, 4, np.random.default_rng(7))
@@ -65,7 +65,7 @@ def test_cross_validate_reports_per_fold_errors_that_match_a_manual_run() -> Non
 
 def test_cross_validate_sees_that_user_biases_help() -> None:
     data = _data()  # ratings driven by strong user effects
-    run = lambda cfg: cross_validate(lambda: Baseline(cfg), data, 5,  # noqa: E731
+    run = lambda cfg: cross_validate(lambda: Baseline(cfg), data, 5,  # noqa: E731 -- one expression, run twice below
                                      FitContext(rng=np.random.default_rng(0), show_progress=False))
     with_users = run(BaselineConfig(reg_user=1.0, reg_item=1.0))
     no_users = run(BaselineConfig(reg_user=1e9, reg_item=1.0))

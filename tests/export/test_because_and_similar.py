@@ -13,7 +13,7 @@ from latentlens.build.interactions import Interactions, Vocabulary
 
 
 def interactions(rows: list[tuple[int, int, float]], n_users: int, n_items: int) -> Interactions:
-    u, i, r = (np.array(c) for c in zip(*rows))
+    u, i, r = (np.array(c) for c in zip(*rows, strict=True))
     return Interactions(users=Vocabulary(np.arange(n_users) + 100), items=Vocabulary(np.arange(n_items) + 10),
                         user_idx=u.astype(np.int32), item_idx=i.astype(np.int32), rating=r.astype(np.float32),
                         timestamp=np.zeros(len(rows), dtype=np.int64))
@@ -43,13 +43,13 @@ def test_reasons_are_stored_for_the_first_ranks_only():
     asked = []
 
     def explain(users: np.ndarray, movies: np.ndarray) -> Reasons:
-        asked.append(list(zip(users.tolist(), movies.tolist())))
+        asked.append(list(zip(users.tolist(), movies.tolist(), strict=True)))
         return Reasons(np.stack([movies, -np.ones_like(movies)], axis=1), np.full((users.size, 2), 4.5, np.float32))
 
     frame = user_recommendations(data, items, scores, explain, explained_ranks=2)
     assert asked == [[(0, 1), (0, 2), (2, 3), (2, 4)]]  # one call, the first two ranks of each list
     got = {(u, r): [b["movie_id"] for b in because]
-           for u, r, because in zip(frame["user_id"], frame["rank"], frame["because"].to_list())}
+           for u, r, because in zip(frame["user_id"], frame["rank"], frame["because"].to_list(), strict=True)}
     assert got == {(100, 1): [11], (100, 2): [12], (100, 3): [], (100, 4): [],
                    (102, 1): [13], (102, 2): [14], (102, 3): []}
 
@@ -57,7 +57,7 @@ def test_reasons_are_stored_for_the_first_ranks_only():
 def test_co_raters_are_counted_for_pairs_with_a_rare_movie():
     # items 0 and 1 share users 0, 1, 2; item 2 shares user 0 with item 0
     rows = [(0, 0), (1, 0), (2, 0), (0, 1), (1, 1), (2, 1), (3, 1), (0, 2)]
-    binary = sp.csr_matrix((np.ones(len(rows), np.float32), tuple(zip(*rows))), shape=(4, 3))
+    binary = sp.csr_matrix((np.ones(len(rows), np.float32), tuple(zip(*rows, strict=True))), shape=(4, 3))
     n = np.array([3, 4, 1])
     got = co_raters(binary, np.array([0, 0, 1, 2]), np.array([1, 2, 2, 0]), n, exact_below=10)
     assert got.tolist() == [3, 1, 1, 1]
@@ -67,13 +67,15 @@ def test_co_raters_are_counted_for_pairs_with_a_rare_movie():
 def test_blend_drops_neighbours_without_enough_co_raters_and_leans_on_content_when_rare():
     # item 0: 4 raters (users 0-3); item 1 shares all four; item 2 shares one; item 3 is content-only
     rows = [(u, 0) for u in range(4)] + [(u, 1) for u in range(4)] + [(0, 2)] + [(5, 3)]
-    binary = sp.csr_matrix((np.ones(len(rows), np.float32), tuple(zip(*rows))), shape=(6, 4))
+    binary = sp.csr_matrix((np.ones(len(rows), np.float32), tuple(zip(*rows, strict=True))), shape=(6, 4))
     n_ratings = np.asarray(binary.sum(axis=0)).ravel().astype(np.int64)
-    cf = (np.array([[2, 1], [0, -1], [0, -1], [-1, -1]]), np.array([[0.9, 0.5], [0.5, -np.inf], [0.9, -np.inf], [-np.inf, -np.inf]]))
-    content = (np.array([[3, 1], [-1, -1], [-1, -1], [0, -1]]), np.array([[0.8, 0.4], [-np.inf, -np.inf], [-np.inf, -np.inf], [0.8, -np.inf]]))
+    cf = (np.array([[2, 1], [0, -1], [0, -1], [-1, -1]]),
+          np.array([[0.9, 0.5], [0.5, -np.inf], [0.9, -np.inf], [-np.inf, -np.inf]]))
+    content = (np.array([[3, 1], [-1, -1], [-1, -1], [0, -1]]),
+               np.array([[0.8, 0.4], [-np.inf, -np.inf], [-np.inf, -np.inf], [0.8, -np.inf]]))
     settings = SimilarSettings(min_co_raters=3, exact_below=100, blend_ratings=4.0)
     frame = blended_neighbours(cf, content, binary, n_ratings, min_cf_ratings=2, n=5, settings=settings)
-    lists = {i: list(zip(g["cand"], g["source"], g["score"].round(4)))
+    lists = {i: list(zip(g["cand"], g["source"], g["score"].round(4), strict=True))
              for (i,), g in frame.sort(["item", "pos"]).group_by(["item"], maintain_order=True)}
     # item 0 (4 ratings, w = 0.5): item 2 dropped (1 co-rater); 1 = 0.5 * 1.0 (cf scaled by its list's best,
     # now 0.5 alone) + 0.5 * 0.4 / 0.8; 3 = 0.5 * 0.8 / 0.8
@@ -95,7 +97,7 @@ def test_top_in_runs_equals_the_sorting_top_n():
         values = rng.integers(0, 5, 300) + 0.5  # many ties: broken by the lower col in both
         got = top_in_runs(rows, cols, values, 3)
         want = top_entries_per_row(rows, cols, values, 3)
-        assert sorted(zip(*got)) == sorted(zip(want[0], want[1], want[3]))
+        assert sorted(zip(*got, strict=True)) == sorted(zip(want[0], want[1], want[3], strict=True))
 
 
 def test_because_equals_a_per_pair_loop_across_many_user_blocks(monkeypatch):
@@ -120,7 +122,7 @@ def test_because_equals_a_per_pair_loop_across_many_user_blocks(monkeypatch):
     rated = {}
     for u, i, r in rows:
         rated.setdefault(u, {})[i] = r
-    for p, (u, j) in enumerate(zip(users.tolist(), items.tolist())):
+    for p, (u, j) in enumerate(zip(users.tolist(), items.tolist(), strict=True)):
         mean = np.mean(list(rated[u].values()))
         expected = []
         for sims in (knn.toarray(), content.toarray()):

@@ -38,7 +38,8 @@ def trimmed_artifact(src: Path, dest: Path, users: int = 200, movies: int = 1500
         con.execute(ddl)
     con.execute("ATTACH ? AS src (READ_ONLY)", [str(copy)])
     con.execute(f"INSERT INTO {schema.MOVIES} SELECT * FROM src.{schema.MOVIES} WHERE movie_id IN "
-                f"(SELECT movie_id FROM src.{schema.MOVIES} ORDER BY n_ratings DESC, movie_id LIMIT ?) ORDER BY movie_id", [movies])
+                f"(SELECT movie_id FROM src.{schema.MOVIES} ORDER BY n_ratings DESC, movie_id LIMIT ?) "
+                "ORDER BY movie_id", [movies])
     con.execute(f"INSERT INTO {schema.SIMILAR_MOVIES} SELECT * FROM src.{schema.SIMILAR_MOVIES} WHERE movie_id IN "
                 f"(SELECT movie_id FROM {schema.MOVIES}) ORDER BY movie_id, rank")
     con.execute(f"INSERT INTO {schema.USER_RECOMMENDATIONS} SELECT * FROM src.{schema.USER_RECOMMENDATIONS} "
@@ -71,9 +72,11 @@ def random_requests(artifact: Path, count: int, seed: int = 19) -> list[tuple[st
     some misspelt, bounds on both sides, bad values; conditional ones go with the build's ETag.
     Call before anything else opens the artifact (DuckDB allows one configuration per file and process)."""
     con = duckdb.connect(str(artifact), read_only=True)
-    users = [r[0] for r in con.execute(f"SELECT DISTINCT user_id FROM {schema.USER_RECOMMENDATIONS} ORDER BY 1").fetchall()]
+    users = [r[0] for r in
+             con.execute(f"SELECT DISTINCT user_id FROM {schema.USER_RECOMMENDATIONS} ORDER BY 1").fetchall()]
     movies = [r[0] for r in con.execute(f"SELECT movie_id FROM {schema.MOVIES} ORDER BY 1").fetchall()]
-    titles = [r[0] for r in con.execute(f"SELECT title FROM {schema.MOVIES} ORDER BY n_ratings DESC LIMIT 200").fetchall()]
+    titles = [r[0] for r in
+              con.execute(f"SELECT title FROM {schema.MOVIES} ORDER BY n_ratings DESC LIMIT 200").fetchall()]
     genres = sorted({g for r in con.execute(f"SELECT genres FROM {schema.MOVIES}").fetchall() for g in r[0]})
     con.close()
     rng = random.Random(seed)

@@ -16,14 +16,19 @@ from latentlens.handler import schema
 
 # movie_id, title, display_title, year, genres, imdb_id, tmdb_id, n_ratings, mean_rating
 MOVIES = [
-    (1, "Toy Story (1995)", "Toy Story", 1995, ["Adventure", "Animation", "Children", "Comedy", "Fantasy"], "0114709", 862, 215, 3.92),
-    (318, "Shawshank Redemption, The (1994)", "The Shawshank Redemption", 1994, ["Crime", "Drama"], "0111161", 278, 317, 4.43),
+    (1, "Toy Story (1995)", "Toy Story", 1995, ["Adventure", "Animation", "Children", "Comedy", "Fantasy"],
+     "0114709", 862, 215, 3.92),
+    (318, "Shawshank Redemption, The (1994)", "The Shawshank Redemption", 1994, ["Crime", "Drama"],
+     "0111161", 278, 317, 4.43),
     (858, "Godfather, The (1972)", "The Godfather", 1972, ["Crime", "Drama"], "0068646", 238, 192, 4.29),
     (1213, "Goodfellas (1990)", "Goodfellas", 1990, ["Crime", "Drama"], "0099685", 769, 126, 4.25),
-    (1221, "Godfather: Part II, The (1974)", "The Godfather: Part II", 1974, ["Crime", "Drama"], "0071562", 240, 129, 4.26),
-    (2023, "Godfather: Part III, The (1990)", "The Godfather: Part III", 1990, ["Crime", "Drama", "Mystery", "Thriller"], "0099674", 242, 38, 3.33),
+    (1221, "Godfather: Part II, The (1974)", "The Godfather: Part II", 1974, ["Crime", "Drama"],
+     "0071562", 240, 129, 4.26),
+    (2023, "Godfather: Part III, The (1990)", "The Godfather: Part III", 1990,
+     ["Crime", "Drama", "Mystery", "Thriller"], "0099674", 242, 38, 3.33),
     (2571, "Matrix, The (1999)", "The Matrix", 1999, ["Action", "Sci-Fi", "Thriller"], "0133093", 603, 278, 4.19),
-    (4973, "Amélie (Fabuleux destin d'Amélie Poulain, Le) (2001)", "Amélie", 2001, ["Comedy", "Romance"], "0211915", 194, 120, 4.18),
+    (4973, "Amélie (Fabuleux destin d'Amélie Poulain, Le) (2001)", "Amélie", 2001, ["Comedy", "Romance"],
+     "0211915", 194, 120, 4.18),
     (99999, "Obscure Short", "Obscure Short", None, ["(no genres listed)"], None, None, 0, None),
 ]
 

@@ -37,7 +37,8 @@ def assert_unavailable(client: TestClient, reason: str) -> None:
     assert health.status_code == 503
     assert health.json()["status"] == "unavailable" and health.json()["error"]["code"] == reason
     assert health.headers["cache-control"] == "no-store"
-    for url in ["/movies/858", "/users/1/recommendations", "/popular", "/recommendations?liked=858", "/movies?search=x"]:
+    for url in ["/movies/858", "/users/1/recommendations", "/popular", "/recommendations?liked=858",
+                "/movies?search=x"]:
         r = client.get(url)
         assert r.status_code == 503, url
         assert r.json()["error"]["code"] == reason

@@ -150,7 +150,8 @@ class _Raw:
 def _answer(status: int, body: dict):
     def handler(request, **_):
         handler.calls += 1
-        return AWSResponse(request.url, status, {"Content-Type": "application/x-amz-json-1.0"}, _Raw(json.dumps(body).encode()))
+        return AWSResponse(request.url, status, {"Content-Type": "application/x-amz-json-1.0"},
+                           _Raw(json.dumps(body).encode()))
     handler.calls = 0
     return handler
 

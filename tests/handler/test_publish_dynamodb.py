@@ -45,7 +45,8 @@ def build_tables(ddb) -> list[str]:
 
 def pointer(ddb) -> dict:
     item = ddb.get_item(TableName=NAME, Key={"pk": {"S": "current"}}, ConsistentRead=True)["Item"]
-    return {"table": item["table"]["S"], "version": int(item["version"]["N"]), "history": [v["S"] for v in item["history"]["L"]]}
+    return {"table": item["table"]["S"], "version": int(item["version"]["N"]),
+            "history": [v["S"] for v in item["history"]["L"]]}
 
 
 def rebuilt(artifact: Path, created_at: str) -> None:
@@ -53,7 +54,8 @@ def rebuilt(artifact: Path, created_at: str) -> None:
     con = duckdb.connect(str(artifact))
     con.execute("UPDATE build_info SET value = ? WHERE key = 'created_at'", [created_at])
     con.close()
-    Path(schema.manifest_path(str(artifact))).write_text(schema.manifest_text(schema.sha256_file(artifact), artifact.name))
+    Path(schema.manifest_path(str(artifact))).write_text(
+        schema.manifest_text(schema.sha256_file(artifact), artifact.name))
 
 
 @mock_aws
@@ -102,7 +104,8 @@ def test_a_table_that_does_not_read_back_equal_is_never_pointed_at(fixture_copy,
 
     def write_then_corrupt_user_1(client, table, items, workers):
         written = real_write(client, table, items, workers)
-        client.put_item(TableName=table, Item={"pk": {"S": "u#1"}, "v": {"B": table_layout.encode([[1, 318, 4.9000001]])}})
+        client.put_item(TableName=table,
+                        Item={"pk": {"S": "u#1"}, "v": {"B": table_layout.encode([[1, 318, 4.9000001]])}})
         return written
 
     monkeypatch.setattr(publisher, "_write_all", write_then_corrupt_user_1)
@@ -110,7 +113,8 @@ def test_a_table_that_does_not_read_back_equal_is_never_pointed_at(fixture_copy,
         publish_to(ddb, fixture_copy, tmp_path)
     assert pointer(ddb)["table"] == first.table and build_tables(ddb) == [first.table]
 
-    monkeypatch.setattr(publisher, "_write_all", lambda client, table, items, workers: real_write(client, table, items, workers) + 1)
+    monkeypatch.setattr(publisher, "_write_all",
+                        lambda client, table, items, workers: real_write(client, table, items, workers) + 1)
     with pytest.raises(publisher.PublishError, match="items in the table"):
         publish_to(ddb, fixture_copy, tmp_path)
     assert pointer(ddb)["table"] == first.table and build_tables(ddb) == [first.table]
@@ -151,7 +155,8 @@ def test_parquet_shards_publish_the_same_answers(fixture_copy, tmp_path, apps):
                  "/movies/858/similar?n=3", "/recommendations?liked=858,1213", "/movies?search=amelie", "/popular?n=3"]:
         x, y = dyn.get(path), duck.get(path)
         assert (x.status_code, x.content) == (y.status_code, y.content), path
-    assert dyn.get("/health").json()["artifact_sha256"] != duck.get("/health").json()["artifact_sha256"]  # shards' own identity
+    # shards' own identity
+    assert dyn.get("/health").json()["artifact_sha256"] != duck.get("/health").json()["artifact_sha256"]
 
 
 def test_a_publish_killed_halfway_leaves_the_old_build_serving(embedded_build, tmp_path, apps, monkeypatch):
@@ -170,8 +175,9 @@ def test_a_publish_killed_halfway_leaves_the_old_build_serving(embedded_build, t
 
         rebuilt(artifact, "2026-12-24T00:00:00Z")
         env = {**os.environ, "LATENTLENS_PROGRESS": "0"}
-        proc = subprocess.Popen([sys.executable, "-m", "latentlens.build.cli", "publish", "dynamodb", str(artifact), "--name", NAME,
-                                 "--workers", "1"], cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        proc = subprocess.Popen([sys.executable, "-m", "latentlens.build.cli", "publish", "dynamodb", str(artifact),
+                                 "--name", NAME, "--workers", "1"],
+                                cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         new_table, deadline = None, time.monotonic() + 120
         while time.monotonic() < deadline and proc.poll() is None:  # wait for the new table to hold items, then kill
             new_table = next((t for t in build_tables(ddb) if t != old.table), None)
@@ -193,7 +199,8 @@ def test_a_publish_killed_halfway_leaves_the_old_build_serving(embedded_build, t
 
         # the next publish completes and clears the dead one's table away
         monkeypatch.delenv("AWS_ENDPOINT_URL")
-        assert main(["publish", "dynamodb", str(artifact), "--name", NAME, "--endpoint-url", endpoint, "--sample", "20"]) == 0
+        assert main(["publish", "dynamodb", str(artifact), "--name", NAME, "--endpoint-url", endpoint,
+                     "--sample", "20"]) == 0
         current = pointer(ddb)
         assert current["history"] == [old.table] and build_tables(ddb) == sorted([old.table, current["table"]])
         assert new_table not in build_tables(ddb)

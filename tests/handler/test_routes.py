@@ -34,8 +34,10 @@ def test_known_user_gets_personal_list_in_rank_order(client):
     assert first == {"rank": 1, "movie_id": 318, "title": "Shawshank Redemption, The (1994)",
                      "display_title": "The Shawshank Redemption", "year": 1994, "genres": ["Crime", "Drama"],
                      "score": 4.9, "because": [
-                         {"movie_id": 858, "title": "Godfather, The (1972)", "display_title": "The Godfather", "rating": 5.0},
-                         {"movie_id": 1213, "title": "Goodfellas (1990)", "display_title": "Goodfellas", "rating": 4.5}]}
+                         {"movie_id": 858, "title": "Godfather, The (1972)", "display_title": "The Godfather",
+                          "rating": 5.0},
+                         {"movie_id": 1213, "title": "Goodfellas (1990)", "display_title": "Goodfellas",
+                          "rating": 4.5}]}
     assert [b["movie_id"] for b in body["items"][2]["because"]] == [858, 2023, 1213]  # stored order: largest first
 
 
@@ -335,7 +337,8 @@ def test_every_asset_of_the_docs_pages_is_served_by_this_app(client, page):
     html = r.text
     absolute = [u for u in re.findall(r"""https?://[^\s"'<>)]+""", html) if urlsplit(u).hostname != "127.0.0.1"]
     assert absolute == []
-    refs = re.findall(r"""(?:src|href|spec-url)=["']([^"']+)["']""", html) + re.findall(r"""url: ?["']([^"']+)["']""", html)
+    refs = (re.findall(r"""(?:src|href|spec-url)=["']([^"']+)["']""", html)
+            + re.findall(r"""url: ?["']([^"']+)["']""", html))
     assert "openapi.json" in refs and any(ref.endswith(".js") for ref in refs), refs
     base = "http://testserver" + page
     for ref in refs:

@@ -89,8 +89,8 @@ def runtime(artifact, tmp_path):
         env = {**os.environ, "AWS_LAMBDA_RUNTIME_API": f"127.0.0.1:{stub.server_address[1]}",
                "LATENTLENS_DB": str(db), "LATENTLENS_TMP_DIR": str(tmp_path / "lltmp"),
                "PYTHONPATH": str(REPO)}
-        procs.append(subprocess.Popen([sys.executable, "-m", "awslambdaric", "latentlens.handler.app.handler"], cwd=REPO,
-                                      env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT))
+        procs.append(subprocess.Popen([sys.executable, "-m", "awslambdaric", "latentlens.handler.app.handler"],
+                                      cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT))
         stubs.append(stub)
         return stub
 

@@ -34,7 +34,8 @@ def free_port() -> int:
 def test_serve_runs_uvicorn_over_the_artifact(artifact, tmp_path):
     port = free_port()
     env = {**os.environ, "PYTHONPATH": str(REPO), "LATENTLENS_TMP_DIR": str(tmp_path / "lltmp")}
-    proc = subprocess.Popen([sys.executable, "-m", "latentlens.build.cli", "serve", "--db", str(artifact), "--port", str(port)],
+    proc = subprocess.Popen([sys.executable, "-m", "latentlens.build.cli", "serve", "--db", str(artifact),
+                             "--port", str(port)],
                             cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     lines: queue.Queue[str] = queue.Queue()
     threading.Thread(target=lambda: [lines.put(line) for line in proc.stdout], daemon=True).start()

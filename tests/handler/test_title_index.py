@@ -62,7 +62,8 @@ def sql_search(con: duckdb.DuckDBPyConnection, tokens, phrase, stripped, limit) 
     starting a word (`word_key`), then most rated, then lowest id."""
     starts = [word_key(t) for t in tokens]
     sql = SEARCH_SQL.format(conds=" AND ".join(["contains(search_key, ?)"] * len(tokens)),
-                            word_starts=" AND ".join(["contains(word_key, ?)"] * len(starts)) if all(starts) else "false")
+                            word_starts=(" AND ".join(["contains(word_key, ?)"] * len(starts)) if all(starts)
+                                         else "false"))
     args = [*tokens, phrase + " |", phrase, stripped, *(starts if all(starts) else []), limit]
     return [r[0] for r in con.execute(sql, args).fetchall()]
 
@@ -155,7 +156,8 @@ def test_liked_matches_the_sql_it_replaced(artifact, tmp_path):
                        for i in queries.liked(art, queries.DuckDBRows(cur), list(liked), n)]
                 # `because` keeps the largest 3 contributions; the SQL lists every contributor
                 assert [s for s, _, _ in got] == [s for s, _, _ in expected], (liked, n)
-                assert all(set(b) <= set(e) and len(b) == min(3, len(e)) for (_, _, b), (_, _, e) in zip(got, expected))
+                assert all(set(b) <= set(e) and len(b) == min(3, len(e))
+                           for (_, _, b), (_, _, e) in zip(got, expected, strict=True))
                 assert [sc for _, sc, _ in got] == pytest.approx([sc for _, sc, _ in expected])
                 compared += 1
     art.conn.close()

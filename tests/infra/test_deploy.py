@@ -89,7 +89,8 @@ def test_s3_dry_run_uploads_content_addressed_and_prints_the_sam_commands(s3, no
     assert f"s3://{BUCKET}/{key}  uploaded" in out
     # uploaded for real (to moto), byte for byte, with the manifest beside it
     body = s3.get_object(Bucket=BUCKET, Key=key)["Body"].read()
-    assert hashlib.sha256(body).hexdigest() == digest == path.with_name(ARTIFACT_NAME + ".sha256").read_text().split()[0]
+    assert (hashlib.sha256(body).hexdigest() == digest
+            == path.with_name(ARTIFACT_NAME + ".sha256").read_text().split()[0])
     manifest = s3.get_object(Bucket=BUCKET, Key=key + ".sha256")["Body"].read().decode()
     assert manifest == f"{digest}  {ARTIFACT_NAME}\n"
     assert s3.head_object(Bucket=BUCKET, Key=key)["Metadata"]["sha256"] == digest
@@ -97,7 +98,8 @@ def test_s3_dry_run_uploads_content_addressed_and_prints_the_sam_commands(s3, no
     # s3 mode ships no artifact in the package
     assert not (code / "artifact").exists()
     # the sam commands, printed and not run
-    assert _printed_command(out, "sam build") == ["sam", "build", "--template", "template.yaml", "--build-dir", ".aws-sam/build"]
+    assert _printed_command(out, "sam build") == ["sam", "build", "--template", "template.yaml",
+                                                  "--build-dir", ".aws-sam/build"]
     cmd = _printed_command(out, "sam deploy")
     assert cmd[:2] == ["sam", "deploy"]
     assert cmd[cmd.index("--stack-name") + 1] == "ll-test"
@@ -110,7 +112,8 @@ def test_s3_dry_run_uploads_content_addressed_and_prints_the_sam_commands(s3, no
 
 def test_rerun_with_the_same_artifact_skips_the_upload(s3, no_sam, built, tmp_path, capsys, monkeypatch):
     path, digest = built
-    args = ("--mode", "s3", "--bucket", BUCKET, "--artifact", str(path), "--code-dir", str(tmp_path / "code"), "--dry-run")
+    args = ("--mode", "s3", "--bucket", BUCKET, "--artifact", str(path), "--code-dir", str(tmp_path / "code"),
+            "--dry-run")
     assert _deploy(capsys, *args)[0] == 0
 
     def no_upload(*a, **k):
@@ -183,22 +186,26 @@ def test_bundled_dry_run_stages_the_verified_artifact_into_the_package(no_sam, b
     assert staged.stat().st_mode & 0o777 == 0o644  # Lambda's non-root user must be able to read it
     assert (code / "artifact" / (ARTIFACT_NAME + ".sha256")).read_text() == f"{digest}  {ARTIFACT_NAME}\n"
     cmd = _printed_command(out, "sam deploy")
-    assert cmd[cmd.index("--parameter-overrides") + 1:] == ["ArtifactMode=bundled", "TmpStorageMB=512", "ThrottlingRateLimit=20"]
+    assert cmd[cmd.index("--parameter-overrides") + 1:] == ["ArtifactMode=bundled", "TmpStorageMB=512",
+                                                            "ThrottlingRateLimit=20"]
     assert [p.name for p in (code / "artifact").iterdir() if p.name.startswith(".")] == []  # no partial copy left
 
 
 def test_rollback_deploys_a_stored_key_without_uploading(s3, no_sam, built, tmp_path, capsys):
     path, digest = built
     code = tmp_path / "code"
-    assert _deploy(capsys, "--mode", "s3", "--bucket", BUCKET, "--artifact", str(path), "--code-dir", str(code), "--dry-run")[0] == 0
+    assert _deploy(capsys, "--mode", "s3", "--bucket", BUCKET, "--artifact", str(path), "--code-dir", str(code),
+                   "--dry-run")[0] == 0
     key = f"latentlens/{digest}/{ARTIFACT_NAME}"
 
-    rc, out, err = _deploy(capsys, "--mode", "s3", "--bucket", BUCKET, "--key", key, "--code-dir", str(code), "--dry-run")
+    rc, out, err = _deploy(capsys, "--mode", "s3", "--bucket", BUCKET, "--key", key, "--code-dir", str(code),
+                           "--dry-run")
     assert rc == 0, err
     cmd = _printed_command(out, "sam deploy")
     assert f"ArtifactKey={key}" in cmd
 
-    rc, out, err = _deploy(capsys, "--mode", "s3", "--bucket", BUCKET, "--key", "latentlens/" + "0" * 64 + "/latentlens.duckdb",
+    rc, out, err = _deploy(capsys, "--mode", "s3", "--bucket", BUCKET,
+                           "--key", "latentlens/" + "0" * 64 + "/latentlens.duckdb",
                            "--code-dir", str(code), "--dry-run")
     assert rc == 2 and "does not exist" in err
     assert "sam deploy" not in out
@@ -209,7 +216,8 @@ def test_rollback_deploys_a_stored_key_without_uploading(s3, no_sam, built, tmp_
 
 def test_missing_bucket_is_refused_unless_asked_to_create_it(no_sam, built, tmp_path, capsys):
     path, _ = built
-    args = ("--mode", "s3", "--bucket", "not-yet-there", "--artifact", str(path), "--code-dir", str(tmp_path / "code"), "--dry-run")
+    args = ("--mode", "s3", "--bucket", "not-yet-there", "--artifact", str(path), "--code-dir", str(tmp_path / "code"),
+            "--dry-run")
     with mock_aws():
         client = boto3.client("s3", region_name=REGION)
         rc, _, err = _deploy(capsys, *args)
@@ -228,7 +236,8 @@ def test_real_run_runs_exactly_the_printed_commands_in_the_repo_root(s3, built, 
     ran: list[tuple[list[str], Path]] = []
     monkeypatch.setattr(sam, "missing_tools", lambda: [])
     monkeypatch.setattr(sam, "run", lambda cmd, cwd: ran.append((cmd, cwd)))
-    rc, out, err = _deploy(capsys, "--mode", "s3", "--bucket", BUCKET, "--artifact", str(path), "--code-dir", str(tmp_path / "code"))
+    rc, out, err = _deploy(capsys, "--mode", "s3", "--bucket", BUCKET, "--artifact", str(path),
+                           "--code-dir", str(tmp_path / "code"))
     assert rc == 0, err
     printed = [_printed_command(out, name) for name in ("sam build", "compile", "sam deploy")]
     assert [cmd for cmd, _ in ran] == printed
@@ -243,7 +252,8 @@ def test_real_run_without_sam_stops_before_uploading(s3, built, tmp_path, capsys
     problems = sam.missing_tools()
     assert any("pipx install aws-sam-cli" in p for p in problems)
     assert any("python3.12" in p for p in problems)
-    rc, _, err = _deploy(capsys, "--mode", "s3", "--bucket", BUCKET, "--artifact", str(path), "--code-dir", str(tmp_path / "code"))
+    rc, _, err = _deploy(capsys, "--mode", "s3", "--bucket", BUCKET, "--artifact", str(path),
+                         "--code-dir", str(tmp_path / "code"))
     assert rc == 2 and "aws-sam-cli" in err
     assert _keys(s3) == []
 
@@ -260,12 +270,14 @@ def test_bad_option_combinations_exit_2(capsys):
         assert exc.value.code == 2
 
 
-def test_dynamodb_mode_publishes_then_deploys_with_the_name_and_a_dry_run_publishes_nothing(tmp_path, capsys, monkeypatch):
+def test_dynamodb_mode_publishes_then_deploys_with_the_name_and_a_dry_run_publishes_nothing(tmp_path, capsys,
+                                                                                             monkeypatch):
     from tests.handler.fixture_artifact import build_fixture_artifact
 
     (tmp_path / "artifacts").mkdir()
     path = build_fixture_artifact(tmp_path / "artifacts" / ARTIFACT_NAME)
-    args = ("--mode", "dynamodb", "--dynamodb-name", "latentlens-test", "--artifact", str(path), "--code-dir", str(tmp_path / "code"))
+    args = ("--mode", "dynamodb", "--dynamodb-name", "latentlens-test", "--artifact", str(path),
+            "--code-dir", str(tmp_path / "code"))
     ran: list[list[str]] = []
     monkeypatch.setattr(sam, "missing_tools", lambda: [])
     monkeypatch.setattr(sam, "run", lambda cmd, cwd: ran.append(cmd))

@@ -12,7 +12,8 @@ REQUIREMENTS = REPO_ROOT / "infra/lambda/requirements.txt"
 CONSTRAINTS = REPO_ROOT / "constraints.txt"
 DIRECT = {"fastapi", "mangum", "duckdb", "pydantic-settings", "fastapi-offline"}
 # Never in the package: heavy build-only libraries, and boto3, which the Lambda runtime provides.
-FORBIDDEN = {"boto3", "botocore", "numpy", "pandas", "scipy", "scikit-learn", "scikit-surprise", "mlflow", "polars", "pyarrow", "uvicorn"}
+FORBIDDEN = {"boto3", "botocore", "numpy", "pandas", "scipy", "scikit-learn", "scikit-surprise", "mlflow", "polars",
+             "pyarrow", "uvicorn"}
 
 
 def _norm(name: str) -> str:
@@ -44,10 +45,12 @@ def test_requirements_leave_out_build_only_libraries_and_boto3():
 
 
 def test_handler_imports_nothing_outside_its_requirements_and_the_runtime():
-    """Every import in handler/ is stdlib, latentlens.handler itself, a pinned requirement, or boto3/botocore/urllib3 (runtime)."""
+    """Every import in handler/ is stdlib, latentlens.handler itself, a pinned requirement, or
+    boto3/botocore/urllib3 (runtime)."""
     import sys
 
-    provided = {"fastapi", "mangum", "duckdb", "pydantic", "pydantic_settings", "starlette", "anyio", "typing_extensions"}
+    provided = {"fastapi", "mangum", "duckdb", "pydantic", "pydantic_settings", "starlette", "anyio",
+                "typing_extensions"}
     # urllib3 comes with botocore (the runtime's); handler/s3.py reads S3 bodies through it
     allowed = set(sys.stdlib_module_names) | provided | {"boto3", "botocore", "urllib3", "__future__"}
     for source in (REPO_ROOT / "handler").rglob("*.py"):
@@ -62,4 +65,5 @@ def test_handler_imports_nothing_outside_its_requirements_and_the_runtime():
             for name in names:
                 if name == "latentlens" or name.startswith("latentlens.handler"):
                     continue  # the package's light __init__ and the handler itself ship; latentlens.build does not
-                assert name.split(".")[0] in allowed, f"{source.relative_to(REPO_ROOT)} imports {name}, not in the Lambda package"
+                assert name.split(".")[0] in allowed, \
+                    f"{source.relative_to(REPO_ROOT)} imports {name}, not in the Lambda package"

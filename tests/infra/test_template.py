@@ -120,7 +120,8 @@ def test_dynamodb_name_parameter_is_the_publishers_name_pattern(template):
     for bad in ("latentlens.*", "*", "a.b", "a?", "ab", "x y"):
         assert not name.match(bad), bad
     built = table_layout.build_table("latentlens", "20261201T000000000000-abcdef12")
-    assert table_layout.is_build_table("latentlens", built) and not table_layout.is_build_table("latentlens-other", built)
+    assert table_layout.is_build_table("latentlens", built)
+    assert not table_layout.is_build_table("latentlens-other", built)
 
 
 def test_artifact_key_and_bucket_parameters_cannot_smuggle_a_wildcard(template):
@@ -167,7 +168,8 @@ def _app_routes() -> tuple[set[tuple[str, str]], set[str]]:
 
     app = create_app(Settings(db="/nonexistent/never-opened.duckdb"))
     api = {(m.upper(), p) for p, ops in app.openapi()["paths"].items() for m in ops}
-    extra = {r.path for r in _flat(app.routes) if getattr(r, "path", None) and not getattr(r, "include_in_schema", True)}
+    extra = {r.path for r in _flat(app.routes)
+             if getattr(r, "path", None) and not getattr(r, "include_in_schema", True)}
     return api, extra
 
 

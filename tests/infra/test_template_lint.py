@@ -22,7 +22,8 @@ def test_template_passes_cfn_lint():
     ("old", "new", "rule"),
     [
         ("Runtime: python3.12", "Runtime: python2.7", "E2533"),  # a runtime Lambda no longer creates
-        ("AllowedValues: [bundled, s3, dynamodb]", "AllowedValue: [bundled, s3, dynamodb]", "E2001"),  # misspelled property
+        # a misspelled property
+        ("AllowedValues: [bundled, s3, dynamodb]", "AllowedValue: [bundled, s3, dynamodb]", "E2001"),
     ],
 )
 def test_cfn_lint_reports_a_broken_template(old, new, rule):

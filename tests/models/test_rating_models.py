@@ -221,7 +221,8 @@ def test_biased_mf_recovers_planted_low_rank_matrix() -> None:
     observed = rng.random((n_users, n_items)) < 0.35
     u, i = np.nonzero(observed)
     data = interactions(u, i, truth[u, i], n_users, n_items, scale=(-100.0, 100.0))
-    model = BiasedMF(BiasedMFConfig(factors=rank, iterations=25, reg=1e-3, reg_bias=1e-3, reg_grid=None)).fit(data, ctx())
+    config = BiasedMFConfig(factors=rank, iterations=25, reg=1e-3, reg_bias=1e-3, reg_grid=None)
+    model = BiasedMF(config).fit(data, ctx())
     hu, hi = np.nonzero(~observed)
     held_rmse = np.sqrt(np.mean((model.predict(hu, hi) - truth[hu, hi]) ** 2))
     assert held_rmse < 0.05, held_rmse
@@ -262,7 +263,7 @@ def test_knn_baseline_equals_surprise_knn_baseline(user_based: bool) -> None:
     trainset, _, _ = build_trainset(data.user_idx, data.item_idx, data.rating, data.rating_scale)
     algo = SurpriseKNN(k=5, sim_options={"name": "pearson_baseline", "user_based": user_based, "shrinkage": 20.0},
                        bsl_options={"method": "als"}, verbose=False).fit(trainset)
-    seen = set(zip(data.user_idx.tolist(), data.item_idx.tolist()))
+    seen = set(zip(data.user_idx.tolist(), data.item_idx.tolist(), strict=True))
     pairs = np.array([(u, i) for u in range(0, 40, 3) for i in range(29) if (u, i) not in seen])
     theirs = [algo.predict(int(u), int(i)).est for u, i in pairs]
     np.testing.assert_allclose(ours.predict(pairs[:, 0], pairs[:, 1]), theirs, atol=1e-6)
@@ -316,7 +317,7 @@ def test_knn_score_users_averages_every_rated_kept_neighbour(user_based: bool) -
     cfg = KNNBaselineConfig(user_based=user_based, k=3, max_neighbors=12, shrinkage=10.0, score_batch=7)
     model = KNNBaseline(cfg).fit(data, ctx())
     resid = {(u, i): r - model._mu - model._bu[u] - model._bi[i]
-             for u, i, r in zip(data.user_idx.tolist(), data.item_idx.tolist(), data.rating.tolist())}
+             for u, i, r in zip(data.user_idx.tolist(), data.item_idx.tolist(), data.rating.tolist(), strict=True)}
     users = np.arange(0, 40, 3)
     scores = model.score_users(users)
     differs = 0
@@ -324,7 +325,7 @@ def test_knn_score_users_averages_every_rated_kept_neighbour(user_based: bool) -
         for i in range(data.n_items):
             nbs = model._nb_idx[u if user_based else i]
             sims = model._nb_sim[u if user_based else i]
-            keys = [((v, i) if user_based else (u, v), s) for v, s in zip(nbs, sims) if v >= 0]
+            keys = [((v, i) if user_based else (u, v), s) for v, s in zip(nbs, sims, strict=True) if v >= 0]
             rated = [(resid[key], s) for key, s in keys if key in resid]
             want = model._mu + model._bu[u] + model._bi[i]
             if rated:
@@ -351,8 +352,12 @@ def test_rating_blend_learns_to_trust_the_component_that_fits() -> None:
     data = interactions(u, i, np.clip(truth[u, i] + rng.normal(0, 0.2, u.shape[0]), 0.5, 5.0), n_users, n_items)
     test = rng.random(data.n_ratings) < 0.2
     train, held = data.subset(~test), data.subset(test)
-    cfg = QUICK_BLEND.model_copy(update={"mf": BiasedMFConfig(factors=2, iterations=10, reg=0.02, reg_grid=None, cg_steps=4)})
-    rmse = lambda m: float(np.sqrt(np.mean((m.predict(held.user_idx, held.item_idx) - held.rating) ** 2)))  # noqa: E731
+    cfg = QUICK_BLEND.model_copy(
+        update={"mf": BiasedMFConfig(factors=2, iterations=10, reg=0.02, reg_grid=None, cg_steps=4)})
+
+    def rmse(m) -> float:
+        return float(np.sqrt(np.mean((m.predict(held.user_idx, held.item_idx) - held.rating) ** 2)))
+
     blend = rmse(RatingBlend(cfg).fit(train, ctx()))
     base = rmse(Baseline().fit(train, ctx()))
     mf = rmse(BiasedMF(cfg.mf).fit(train, ctx()))

@@ -67,7 +67,8 @@ class Recorder:
 
     def outside(self, origin: str) -> list[str]:
         host = urlsplit(origin).netloc
-        return [u for u in self.urls if urlsplit(u).scheme not in ("data", "blob", "about") and urlsplit(u).netloc != host
+        return [u for u in self.urls
+                if urlsplit(u).scheme not in ("data", "blob", "about") and urlsplit(u).netloc != host
                 and u not in self.blocked]
 
 

@@ -56,7 +56,8 @@ def test_search_forgives_a_typo_and_tells_same_titles_apart(page, server):
     page.fill("#q", "")
     page.type("#q", "war of the worlds", delay=20)
     page.wait_for_selector("#hits li[role=option]:has-text('War of the Worlds (2005)')")
-    same = [t for t in page.locator("#hits li[role=option]").all_inner_texts() if t.startswith("War of the Worlds (2005)")]
+    same = [t for t in page.locator("#hits li[role=option]").all_inner_texts()
+            if t.startswith("War of the Worlds (2005)")]
     assert len(same) == 2 and same[0] != same[1]  # their rating counts differ
     page.fill("#q", "")
     page.type("#q", "zzqqxx", delay=20)
@@ -109,7 +110,8 @@ def test_popular_overall_and_per_genre(page, server):
     page.wait_for_selector("#popular li button")
     assert page.locator("#popular li").count() == 10
     page.select_option("#popular-genre", "Drama")
-    page.wait_for_function("[...document.querySelectorAll('#popular li')].every(li => (li.dataset.genres || '').split('|').includes('Drama'))")
+    page.wait_for_function("[...document.querySelectorAll('#popular li')]"
+                           ".every(li => (li.dataset.genres || '').split('|').includes('Drama'))")
     footer = page.inner_text("#build")
     assert "ml-latest-small" in footer and "schema 2" in footer
 

@@ -91,7 +91,8 @@ class Build:
         deadline = time.monotonic() + timeout
         while not path.exists():
             if self.proc.poll() is not None:
-                raise AssertionError(f"build exited ({self.proc.returncode}) before {path.name} appeared:\n{self.log()}")
+                raise AssertionError(f"build exited ({self.proc.returncode}) before {path.name} appeared:\n"
+                                     f"{self.log()}")
             if time.monotonic() > deadline:
                 raise AssertionError(f"{path.name} did not appear within {timeout} s:\n{self.log()}")
             time.sleep(0.005)

@@ -158,9 +158,9 @@ def test_two_builds_at_once_leave_one_whole_artifact(previous, workdir, tiny_dat
     out = workdir / ARTIFACT
     first, second = Build(tiny_data, out, mlflow_uri(workdir)), Build(tiny_data, out, mlflow_uri(workdir))
     codes = [first.wait(), second.wait()]
-    finished = [b for b, code in zip((first, second), codes) if code == 0]
+    finished = [b for b, code in zip((first, second), codes, strict=True) if code == 0]
     assert finished, f"neither build finished:\n{first.log()}\n----\n{second.log()}"
-    for b, code in zip((first, second), codes):
+    for b, code in zip((first, second), codes, strict=True):
         if code != 0:  # failing is allowed, but cleanly: an error, not a crash, and nothing published
             assert code > 0 and "written" not in b.log(), b.log()
     digest = sha256(out)

@@ -21,7 +21,8 @@ GET_PATHS = ["/health", "/movies/858", "/movies/858/similar?n=2", "/movies?searc
 EVIL_HOSTS = [{"host": "evil.example"}, {"host": "evil.example", "x-forwarded-host": "evil.example"},
               {"host": "evil.example:443", "x-forwarded-proto": "https"}]
 SLASHED = ["/health/", "/movies/858/", "/movies/858/similar/?n=2", "/popular/?genre=Drama", "//evil.example/",
-           "/%2F%2Fevil.example/", "/\\evil.example/", "/movies/858//", "/movies/%2e%2e/", "/movies/http:%2F%2Fevil.example/"]
+           "/%2F%2Fevil.example/", "/\\evil.example/", "/movies/858//", "/movies/%2e%2e/",
+           "/movies/http:%2F%2Fevil.example/"]
 
 
 def assert_not_off_site(location: str) -> None:

@@ -55,7 +55,8 @@ def upload(endpoint: str, artifact: Path) -> None:
     s3 = boto3.client("s3", region_name="us-east-1", endpoint_url=endpoint)
     s3.create_bucket(Bucket=BUCKET)
     s3.put_object(Bucket=BUCKET, Key=KEY, Body=artifact.read_bytes())
-    s3.put_object(Bucket=BUCKET, Key=schema.manifest_path(KEY), Body=Path(schema.manifest_path(str(artifact))).read_bytes())
+    s3.put_object(Bucket=BUCKET, Key=schema.manifest_path(KEY),
+                  Body=Path(schema.manifest_path(str(artifact))).read_bytes())
 
 
 def container(app_for, tmp: Path, endpoint: str, **overrides) -> TestClient:
@@ -111,7 +112,7 @@ class Blackhole:
         self.sock.bind(("127.0.0.1", 0))
         self.sock.listen(16)
         self.sock.settimeout(0.2)
-        self.endpoint = "http://127.0.0.1:%d" % self.sock.getsockname()[1]
+        self.endpoint = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
         self.accepted = 0
         self.conns: list[socket.socket] = []
         self._stop = threading.Event()
@@ -206,7 +207,7 @@ class TrickleS3:
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
-        self.endpoint = "http://127.0.0.1:%d" % self.server.server_address[1]
+        self.endpoint = f"http://127.0.0.1:{self.server.server_address[1]}"
         self.seconds_to_send_all = len(data) / piece * every_s
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
@@ -233,7 +234,8 @@ def test_a_trickling_download_hits_the_deadline_then_503_s3_unavailable(artifact
         assert 0 < s3.sent < s3.total  # it was downloading, and stopped partway
         # the bound the deadline promises (deadline + one connect + one read), with slack for a loaded machine
         assert took < deadline + 0.5 + read_timeout + 3, took
-        assert any("deadline" in rec.getMessage() for rec in caplog.records), [rec.getMessage() for rec in caplog.records]
+        assert any("deadline" in rec.getMessage() for rec in caplog.records), \
+            [rec.getMessage() for rec in caplog.records]
         assert not [p for p in (tmp_path / "c" / "lltmp").iterdir() if p.is_file()]  # no partial download kept
     finally:
         s3.close()

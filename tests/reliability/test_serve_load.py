@@ -81,7 +81,8 @@ def test_concurrency_16_zero_errors_and_flat_memory(artifact, tmp_path):
         errors += drive(port, PER_HALF, WARMUP + PER_HALF)
         end = rss_kib(server.pid)
         assert server.proc.poll() is None, "the server died under load"
-        print(f"\nserve RSS after warm-up {start / 1024:.1f} MB, middle {middle / 1024:.1f} MB, end {end / 1024:.1f} MB")
+        print(f"\nserve RSS after warm-up {start / 1024:.1f} MB, middle {middle / 1024:.1f} MB, "
+              f"end {end / 1024:.1f} MB")
     finally:
         server.stop()
     assert errors == [], f"{len(errors)} errors, e.g. {errors[:5]}"

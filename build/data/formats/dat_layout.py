@@ -79,9 +79,11 @@ def read_dat_release(directory: Path) -> RawRelease:
     raw_movies = read_table(movies_path, MOVIES, transcode(movies_path, text=True, latin1_fallback=one_million))
     movies = finish_movies(raw_movies.with_columns(genres_expr(pl.col("genres"))))
     has_tags = exists_at_all(tags_path)
-    tags = read_table(tags_path, TAGS, transcode(tags_path, text=True)) if has_tags else pl.DataFrame(schema=TAGS_SCHEMA)
+    tags = (read_table(tags_path, TAGS, transcode(tags_path, text=True)) if has_tags
+            else pl.DataFrame(schema=TAGS_SCHEMA))
     users_path = directory / "users.dat"
-    users = read_table(users_path, USERS, transcode(users_path, text=True, latin1_fallback=True)) if one_million else None
+    users = (read_table(users_path, USERS, transcode(users_path, text=True, latin1_fallback=True)) if one_million
+             else None)
     read = [ratings_path, movies_path] + ([tags_path] if has_tags else []) + ([users_path] if one_million else [])
     return RawRelease(
         layout="dat", ratings=ratings, ratings_path=ratings_path, ratings_first_line=1,

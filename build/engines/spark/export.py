@@ -151,6 +151,6 @@ def assemble_duckdb(root: Path, out: Path) -> ArtifactReport:
         similar_movies=frames[schema.SIMILAR_MOVIES],
         popular_movies=frames[schema.POPULAR_MOVIES],
         model_metrics=frames[schema.MODEL_METRICS],
-        build_info=dict(zip(info["key"].to_list(), info["value"].to_list())),
+        build_info=dict(zip(info["key"].to_list(), info["value"].to_list(), strict=True)),
     )
     return write_artifact(out, tables)

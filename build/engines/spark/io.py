@@ -1,8 +1,9 @@
 """Read one MovieLens release on Spark, with the loader's rules and the loader's errors.
 
 Layouts: "csv" (ratings.csv + movies.csv), "dat" (ratings.dat + movies.dat, `::`), "100k"
-(u.data, tab-separated, + u.item + u.genre) and "parquet" (ratings.parquet, a file or a directory of parts, with userId/movieId/rating/timestamp
-or user_id/movie_id/rating/timestamp; movies from movies.csv or movies.parquet when present).
+(u.data, tab-separated, + u.item + u.genre) and "parquet" (ratings.parquet, a file or a directory
+of parts, with userId/movieId/rating/timestamp or user_id/movie_id/rating/timestamp; movies from
+movies.csv or movies.parquet when present).
 Ratings stay distributed; only the catalogue (movies, links: thousands of rows) is read on the
 driver, by the loader's own readers, so its checks and messages are the loader's.
 
@@ -151,7 +152,7 @@ def _text_ratings(spark: SparkSession, files: Files, uri: str, layout: _Layout) 
     frame = text.select("pos", "value", F.size(fields).alias("n_fields"),
                         *[raw[c].alias(f"raw_{c}") for c in COLUMNS], *[typed[c].alias(c) for c in COLUMNS])
     missing = [(F.col(f"raw_{c}").isNull() | (F.col(f"raw_{c}") == "")) for c in COLUMNS]
-    not_number = [(~m & F.col(c).isNull()) for m, c in zip(missing, COLUMNS)]
+    not_number = [(~m & F.col(c).isNull()) for m, c in zip(missing, COLUMNS, strict=True)]
     problem = F.when(F.col("n_fields") > len(COLUMNS), F.lit("fields"))
     problem = problem.when(_any(missing), F.lit("missing")).when(_any(not_number), F.lit("number"))
     from pyspark import StorageLevel
@@ -231,7 +232,8 @@ def _parquet_ratings(spark: SparkSession, uri: str) -> DataFrame:
     problem = None
     for c in COLUMNS:
         cond = F.col(f"raw_{c}").isNull()
-        problem = F.when(cond, F.lit(f"missing value for {c}")) if problem is None else problem.when(cond, F.lit(f"missing value for {c}"))
+        message = F.lit(f"missing value for {c}")
+        problem = F.when(cond, message) if problem is None else problem.when(cond, message)
     for c in COLUMNS:
         problem = problem.when(F.col(c).isNull(), F.lit(f"{c}: not a valid {'number' if c == 'rating' else 'integer'}"))
     from pyspark import StorageLevel
@@ -323,7 +325,8 @@ def _catalogue(files: Files, root: str, layout: _Layout, scratch: Path) -> tuple
         movies = finish_movies(read_file(path, csv_layout.MOVIES).with_columns(genres_expr(pl.col("genres"))))
         movies_uri = files.join(root, "movies.csv")
         if (links_path := local("links.csv")) is not None:
-            links = read_file(links_path, csv_layout.LINKS).with_columns(pl.col("imdb_id").str.strip_chars().str.zfill(7))
+            links = read_file(links_path, csv_layout.LINKS).with_columns(
+                pl.col("imdb_id").str.strip_chars().str.zfill(7))
     elif (path := local("movies.parquet")) is not None:
         table = pl.read_parquet(path)
         rename = {"movieId": "movie_id"}

@@ -88,7 +88,8 @@ def predict_ratings(model: ALSModel, test: DataFrame, train_mean: float, scale: 
     from pyspark.sql import functions as F
 
     pred = model.transform(test.select("user_id", "movie_id", "rating"))
-    value = F.when(F.isnan("prediction") | F.col("prediction").isNull(), F.lit(train_mean)).otherwise(F.col("prediction"))
+    value = (F.when(F.isnan("prediction") | F.col("prediction").isNull(), F.lit(train_mean))
+             .otherwise(F.col("prediction")))
     return pred.withColumn("prediction", F.least(F.greatest(value, F.lit(scale[0])), F.lit(scale[1])))
 
 

@@ -67,7 +67,8 @@ class SparkBuildResult:
 
     def summary_text(self) -> str:
         table = format_table(list(self.comparison.columns), self.comparison.rows())
-        artifact = (f"{self.artifact.path} ({self.artifact.size_bytes / 1e6:.1f} MB, sha256 {self.artifact.sha256[:16]}…)"
+        artifact = (f"{self.artifact.path} ({self.artifact.size_bytes / 1e6:.1f} MB, "
+                    f"sha256 {self.artifact.sha256[:16]}…)"
                     if self.artifact else "- (past the DuckDB budget: Parquet only)")
         return "\n".join([
             "Model comparison on Spark (temporal holdout: top-N and rating)",
@@ -353,7 +354,8 @@ def _similar_movies(implicit: object, ratings: DataFrame, release: SparkRelease,
     catalogue = spark.createDataFrame(release.movies.select("movie_id").to_arrow())
     cf_full = cf.groupBy("movie_id").count().where(F.col("count") >= n).select("movie_id")
     needy = catalogue.join(cf_full, "movie_id", "left_anti")
-    popular = needy.crossJoin(F.broadcast(top.select(F.col("movie_id").alias("similar_movie_id"), "score", "pos"))).select(
+    top_ids = F.broadcast(top.select(F.col("movie_id").alias("similar_movie_id"), "score", "pos"))
+    popular = needy.crossJoin(top_ids).select(
         "movie_id", "similar_movie_id", "score", F.lit(1).alias("priority"), "pos", F.lit("popular").alias("source"))
     merged = cf.unionByName(popular).where(F.col("movie_id") != F.col("similar_movie_id"))
     first = Window.partitionBy("movie_id", "similar_movie_id").orderBy("priority", "pos")
@@ -376,7 +378,8 @@ def _movies_table(release: SparkRelease, ratings: DataFrame) -> pl.DataFrame:
     movies = (release.movies.select("movie_id", "title", "display_title", "year", "genres")
               .join(release.links.select("movie_id", "imdb_id", "tmdb_id"), on="movie_id", how="left")
               .join(stats, on="movie_id", how="left").with_columns(pl.col("n_ratings").fill_null(0)))
-    keys = [search_key(f"{d} | {t}") for t, d in zip(movies["title"].to_list(), movies["display_title"].to_list())]
+    keys = [search_key(f"{d} | {t}")
+            for t, d in zip(movies["title"].to_list(), movies["display_title"].to_list(), strict=True)]
     return movies.with_columns(pl.Series("search_key", keys, dtype=pl.Utf8)).sort("movie_id")
 
 

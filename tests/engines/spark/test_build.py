@@ -14,7 +14,7 @@ from mlflow.tracking import MlflowClient
 
 from latentlens.build.engines.spark import export
 from latentlens.handler import schema
-from tests.test_build_artifact import (  # noqa: F401  the in-process artifact tests, run on this build
+from tests.test_build_artifact import (  # noqa: F401 -- the in-process artifact tests, run on this build
     test_build_info_and_metrics_describe_the_build,
     test_every_public_table_has_its_columns,
     test_every_user_who_rated_has_a_list_without_rated_movies,

@@ -51,7 +51,7 @@ def frames(spark, ratings: pl.DataFrame):
 
 
 def _pairs(inter: Interactions) -> set[tuple[int, int]]:
-    return set(zip(inter.users.ids[inter.user_idx].tolist(), inter.items.ids[inter.item_idx].tolist()))
+    return set(zip(inter.users.ids[inter.user_idx].tolist(), inter.items.ids[inter.item_idx].tolist(), strict=True))
 
 
 def test_spark_holdout_is_the_in_process_holdout(frames, interactions) -> None:
@@ -109,7 +109,8 @@ def test_ranking_metrics_agree_with_the_in_process_functions(spark, frames, inte
 def test_rating_metrics_agree(spark) -> None:
     rng = np.random.default_rng(5)
     pred, true = rng.random(500) * 5, rng.integers(1, 11, 500) / 2
-    frame = spark.createDataFrame([(float(p), float(t)) for p, t in zip(pred, true)], "prediction double, rating double")
+    frame = spark.createDataFrame([(float(p), float(t)) for p, t in zip(pred, true, strict=True)],
+                                  "prediction double, rating double")
     got = spark_eval.rating_metrics(frame)
     assert got["rmse"] == pytest.approx(rmse(pred, true), rel=1e-12)
     assert got["mae"] == pytest.approx(mae(pred, true), rel=1e-12)

@@ -137,7 +137,7 @@ def _hundred_k(root: Path, n_ratings: int = 3000) -> Path:
     ratings = pl.read_csv(EMBEDDED / "ratings.csv", n_rows=n_ratings)
     stars = ratings["rating"].ceil().cast(pl.Int32)
     write(root, "u.data", "".join(f"{u}\t{m}\t{s}\t{t}\n" for u, m, s, t in
-                                  zip(ratings["userId"], ratings["movieId"], stars, ratings["timestamp"])))
+                                  zip(ratings["userId"], ratings["movieId"], stars, ratings["timestamp"], strict=True)))
     movies = pl.read_csv(EMBEDDED / "movies.csv").filter(pl.col("movieId").is_in(ratings["movieId"].implode()))
     names = U_GENRE.split()
     index = {line.split("|")[0]: int(line.split("|")[1]) for line in names}

@@ -72,7 +72,7 @@ def test_sampled_holdout_is_the_in_process_holdout_with_the_same_users(df, ratin
     ref_train, ref_test = in_process_holdout(data, 0.2, users=mask)
 
     def pairs(inter: Interactions) -> set[tuple[int, int]]:
-        return set(zip(inter.users.ids[inter.user_idx].tolist(), inter.items.ids[inter.item_idx].tolist()))
+        return set(zip(inter.users.ids[inter.user_idx].tolist(), inter.items.ids[inter.item_idx].tolist(), strict=True))
 
     assert _pairs(test) == pairs(ref_test)
     assert _pairs(train) == pairs(ref_train)
