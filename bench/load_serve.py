@@ -7,7 +7,7 @@ The server is `python -m latentlens.build.cli serve` (--workers uvicorn workers,
 free 127.0.0.1 port; the load comes from separate processes (`--processes`, each running
 concurrency/processes threads with one keep-alive connection per thread), so the client does not
 share the server's interpreter. A fixed
-number of requests, capped by --max-seconds. Issue #7's target: >= 500 req/s and p99 < 20 ms.
+number of requests, capped by --max-seconds. The serving target: >= 500 req/s and p99 < 20 ms.
 """
 
 from __future__ import annotations
@@ -202,7 +202,7 @@ def main() -> int:
     target = result["req_per_s"] >= 500 and result["p99_ms"] < 20 and result["errors"] == 0
     print(json.dumps(result, indent=2))
     print(f"{result['req_per_s']} req/s, p50 {result['p50_ms']} ms, p99 {result['p99_ms']} ms, "
-          f"{result['errors']} errors over {result['requests']} requests; issue #7 target "
+          f"{result['errors']} errors over {result['requests']} requests; target "
           f"(>= 500 req/s, p99 < 20 ms): {'met' if target else 'NOT met'}")
     return 0 if result["errors"] == 0 else 1
 

@@ -153,7 +153,7 @@ def _add_build_command(sub: argparse._SubParsersAction) -> None:
                    help="seed of every split and model: the same seed gives the same artifact")
     b.add_argument("--scale", choices=["auto", "small", "large"], default="auto",
                    help="auto (default): the large plan from 5M ratings on (sampled evaluation, capped "
-                        "costs; see README, Performance); small: full settings whatever the size")
+                        "costs; see docs/performance.md); small: full settings whatever the size")
     b.add_argument("--folds", type=_int_in(2, what="--folds"), default=None,
                    help="k of the rating cross-validation (default 5; 3 in the large plan)")
     b.add_argument("--eval-users", type=_int_in(0, what="--eval-users"), default=None,
@@ -175,7 +175,7 @@ def _add_build_command(sub: argparse._SubParsersAction) -> None:
                    help="register this rating model whatever RMSE says (the comparison is still logged)")
     b.add_argument("--engine", choices=["inprocess", "spark"], default="inprocess",
                    help="inprocess (default): numpy/scipy on this machine; spark: the same build on Apache "
-                        "Spark (pip install 'latentlens[spark]'; README, Spark)")
+                        "Spark (pip install 'latentlens[spark]'; docs/spark.md)")
     b.add_argument("--spark-master", default="local[2]", metavar="URL",
                    help="with --engine spark: local[N], spark://host:port, yarn or k8s://... (default local[2])")
     b.set_defaults(func=_cmd_build)

@@ -37,7 +37,7 @@ class ScalePlan:
     rating_fit_max_ratings: int | None = None
     # Rating models whose fit cost is superlinear (kNN) or slow per rating (Surprise: ~200 s and
     # 13 GB at 20M ratings) skip the top-N protocol: their RMSE comes from the sampled CV, and
-    # ranking by predicted rating is never the top-N champion anyway (README, results).
+    # ranking by predicted rating is never the top-N champion anyway (docs/build.md).
     topn_for_rating_models: bool = True
     # The retrain may take an item-side model (EASE's weights, item-kNN's neighbours) from its
     # evaluation fit when the top-N training split holds at least this share of all ratings

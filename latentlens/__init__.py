@@ -10,7 +10,7 @@ another distribution's top-level modules (PyPA's `build`, say):
 In the repository they are the top-level folders `build/` and `handler/`; `latentlens/build` and
 `latentlens/handler` are symlinks to them, which the wheel and the Lambda package follow.
 
-The Python API (README, Python API):
+The Python API (docs/python-api.md):
 
 - `latentlens.open(path | "s3://bucket/key" | "dynamodb://NAME")` -> a `Lens`: recommend, similar,
   for_ratings, liked, search, popular, genres, movie, info, sql; the same answers as the HTTP API;

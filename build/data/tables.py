@@ -7,7 +7,7 @@ from pathlib import Path
 
 import polars as pl
 
-# Limits the loader enforces (README, "The data"): ids as the API accepts them, timestamps that
+# Limits the loader enforces (docs/data.md): ids as the API accepts them, timestamps that
 # are dates, and text small enough that no answer grows past Lambda's 6 MB response limit.
 MAX_ID = 2**31 - 1
 MAX_TIMESTAMP = 253_402_300_799  # 9999-12-31 23:59:59 UTC, the last second a date can show

@@ -46,7 +46,7 @@ STORE_SUFFIX = ".builds"  # `<out>.builds/<sha256>.duckdb`: the content-addresse
 KEEP_BUILDS = 2  # the current build and the previous one (a reader that resolved `<out>` just before a publish)
 DUCKDB_MAGIC = b"DUCK"  # bytes 8..12 of every DuckDB database file
 
-# Rough artifact size for the free-space check, from the measured builds (README, Performance):
+# Rough artifact size for the free-space check, from the measured builds (docs/performance.md):
 # 6.7-10.7 bytes per list row at ML-25M, ~13 on the embedded data; plus the movie catalogue.
 BYTES_PER_LIST_ROW = 12
 BYTES_PER_MOVIE = 300

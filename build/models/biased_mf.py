@@ -29,7 +29,7 @@ class BiasedMFConfig(ModelConfig):
     """ALS settings. `reg` scales with each row's rating count when `weighted_reg` (ALS-WR).
 
     The default (16 factors, 4 iterations, reg chosen from `reg_grid`) is our fast explicit
-    model: >= 10x Surprise's SVD at better RMSE (README, Performance). The best reg depends on
+    model: >= 10x Surprise's SVD at better RMSE (docs/performance.md). The best reg depends on
     the data's noise (ml-latest-small 0.15, the synthetic sets 0.05), so it is chosen on a
     validation split of a sample of users (the ordering held from 2,000 to 10,000 users of
     synthetic ML-25M).

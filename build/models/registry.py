@@ -4,7 +4,7 @@ Factories take ModelInputs (catalogue, side data, the quick flag) so models that
 features get them, and `--quick` swaps in small settings for tests and smoke runs. The export
 takes its models by role (exactly one spec fills each), never by name; `--models` help lists
 this registry. A new model is a module under build/models/, one ModelSpec here and its contract
-test (README, Contributing).
+test (docs/add-a-model.md).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Hostile input files (issue 13): each is a DataError with file, exact line and a bounded excerpt; exit 2."""
+"""Hostile input files: each is a DataError with file, exact line and a bounded excerpt; exit 2."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Publishing (issue 13): the artifact and its manifest are one pair for every reader, whatever step fails.
+"""Publishing: the artifact and its manifest are one pair for every reader, whatever step fails.
 
 Each write is interrupted at each of its filesystem steps in turn (a child process that dies
 outright, or an OSError), then the readers that matter check what they see: the handler's

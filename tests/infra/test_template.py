@@ -1,4 +1,4 @@
-"""template.yaml against the rules of issues #6 and #8: least privilege, throttling, and the
+"""template.yaml against its rules: least privilege, throttling, and the
 routes, handler and artifact paths of the code it deploys."""
 
 from __future__ import annotations

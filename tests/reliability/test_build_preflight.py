@@ -1,4 +1,4 @@
-"""Issue 13: output problems and degenerate data are found before training, exit 2, one line; nothing lost.
+"""Output problems and degenerate data are found before training, exit 2, one line; nothing lost.
 
 Read-only and full disks are real: a tmpfs mounted in a private mount namespace (tiny_fs.py).
 """

@@ -52,7 +52,7 @@ class Grid(NamedTuple):
 # Keyed by (implicit, quick). Spark already scales reg by each user's and movie's rating count,
 # so implicit ALS needs no stronger reg than explicit: a validation sweep put its best at
 # 0.03-0.1 on ml-latest-small and the synthetic 5M, where 10x that left it near popularity
-# (README, Spark engine: "ALS implicit").
+# (docs/spark.md, "ALS implicit").
 GRIDS: dict[tuple[bool, bool], Grid] = {
     (False, True): Grid(ranks=(8, 16), regs=(0.1,), alphas=(1.0,), iterations=5),
     (False, False): Grid(ranks=(16, 48), regs=(0.05, 0.15), alphas=(1.0,), iterations=10),

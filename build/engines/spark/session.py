@@ -32,7 +32,7 @@ def spark_session(settings: SparkSettings) -> SparkSession:
         .config("spark.sql.session.timeZone", "UTC")
         .config("spark.sql.execution.arrow.pyspark.enabled", "true")
         # s3a: credentials from the usual AWS chain (env, profile, instance role); needs
-        # hadoop-aws on the classpath (README, Spark).
+        # hadoop-aws on the classpath (docs/spark.md).
         .config("spark.hadoop.fs.s3a.aws.credentials.provider",
                 "software.amazon.awssdk.auth.credentials.DefaultCredentialsProvider")
     )
