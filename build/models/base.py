@@ -10,7 +10,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import ClassVar, Generic, Self, TypeVar
+from typing import ClassVar, Generic, Protocol, Self, TypeVar, runtime_checkable
 
 import numpy as np
 import scipy.sparse as sp
@@ -43,6 +43,14 @@ class ModelConfig(BaseModel):
 
 
 ConfigT = TypeVar("ConfigT", bound=ModelConfig)
+
+
+@runtime_checkable
+class ItemNeighbours(Protocol):
+    """A fitted item-item model (item-kNN, content): row i of `neighbours_` holds item i's most
+    similar items with their similarities. The export's similar-movie roles are such models."""
+
+    neighbours_: sp.csr_matrix
 
 
 class Recommender(ABC, Generic[ConfigT]):
