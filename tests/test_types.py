@@ -3,7 +3,7 @@ project's configuration ([tool.mypy] in pyproject.toml).
 
 Run from the repository root, so mypy reads that configuration and checks this checkout's package.
 The cache is mypy's own `.mypy_cache/` there (ignored by git): a cold run takes about 25 s on two
-cores, a warm one under a second.
+cores, a warm one under a second, so like tests/test_lint.py it stays in the fast tier.
 """
 
 from __future__ import annotations
@@ -12,11 +12,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 REPO = Path(__file__).parents[1]
-
-pytestmark = pytest.mark.slow
 
 
 def test_mypy_reports_nothing() -> None:
