@@ -104,5 +104,5 @@ def to_interactions(data: MovieLensData) -> Interactions:
         item_idx=items.index(r["movie_id"].to_numpy()).astype(np.int32),
         rating=r["rating"].to_numpy().astype(np.float32),
         timestamp=r["timestamp"].to_numpy().astype(np.int64),
-        rating_scale=tuple(float(x) for x in data.rating_scale),
+        rating_scale=(float(data.rating_scale[0]), float(data.rating_scale[1])),
     )

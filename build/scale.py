@@ -12,7 +12,7 @@ always win over the plan.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from latentlens.build.settings import EvaluationSettings
 
@@ -52,7 +52,7 @@ class ScalePlan:
     def apply(self, evaluation: EvaluationSettings) -> EvaluationSettings:
         """The plan's evaluation settings, except those the user set explicitly (--folds or
         --cv-max-ratings given: the user asked for k-fold CV, so no rating holdout)."""
-        chosen = {k: v for k, v in self.evaluation.items() if k not in evaluation.explicit}
+        chosen: dict[str, Any] = {k: v for k, v in self.evaluation.items() if k not in evaluation.explicit}
         if evaluation.explicit & {"folds", "cv_max_ratings"}:
             chosen.pop("rating_holdout_users", None)
         return replace(evaluation, **chosen)

@@ -12,6 +12,7 @@ import os
 import socket
 import sys
 import time
+from typing import Any
 
 EXAMPLES = (
     "/health",
@@ -148,8 +149,9 @@ def serve(db: str, host: str = "127.0.0.1", port: int = 8000, workers: int = 1, 
     if warning := missing_artifact_warning(db, command):
         print(warning, file=sys.stderr, flush=True)
     os.environ["LATENTLENS_DB"] = db
-    options = dict(factory=True, host=host, port=port, workers=workers, log_level="info", access_log=access_log,
-                   http="latentlens.build.serve_protocol:BoundedHttpToolsProtocol", loop="auto")
+    options: dict[str, Any] = dict(factory=True, host=host, port=port, workers=workers, log_level="info",
+                                   access_log=access_log, loop="auto",
+                                   http="latentlens.build.serve_protocol:BoundedHttpToolsProtocol")
     if workers > 1:
         print(banner(db, host, port), flush=True)
         uvicorn.run("latentlens.build.serve:create_app", **options)

@@ -6,7 +6,7 @@ import argparse
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 DEFAULT_MLFLOW_DB = Path("artifacts/mlflow.db")
 
@@ -98,5 +98,5 @@ def _evaluation_from_cli(args: argparse.Namespace) -> EvaluationSettings:
     """Flags left at None keep the defaults (and the scale plan may change them); 0 means all."""
     given = {"folds": args.folds, "max_eval_users": args.eval_users, "cv_max_ratings": args.cv_max_ratings}
     given = {k: v for k, v in given.items() if v is not None}
-    values = {k: (v or None) if k != "folds" else v for k, v in given.items()}
+    values: dict[str, Any] = {k: (v or None) if k != "folds" else v for k, v in given.items()}
     return EvaluationSettings(**values, explicit=frozenset(given))

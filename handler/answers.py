@@ -14,6 +14,7 @@ import numbers
 import operator
 import string
 from collections.abc import Mapping
+from typing import SupportsIndex
 
 from latentlens.handler import queries
 from latentlens.handler.artifact import Artifact
@@ -58,12 +59,12 @@ class NotFound(AnswerError, LookupError):
 
 
 def _integer(name: str, value: object) -> int:
-    if isinstance(value, bool):
-        raise InvalidParameter("invalid_parameter", f"{name}: must be an integer, not {value!r}")
-    try:
-        return operator.index(value)  # int and numpy integers; not floats or strings
-    except TypeError:
-        raise InvalidParameter("invalid_parameter", f"{name}: must be an integer, not {value!r}") from None
+    if not isinstance(value, bool) and isinstance(value, SupportsIndex):
+        try:
+            return operator.index(value)  # int and numpy integers; not floats or strings
+        except TypeError:  # an __index__ that returns no int
+            pass
+    raise InvalidParameter("invalid_parameter", f"{name}: must be an integer, not {value!r}")
 
 
 def check_n(value: object, name: str = "n") -> int:

@@ -52,7 +52,7 @@ class MovieRow(NamedTuple):
 class Artifact:
     """An open, verified artifact and what the API needs to know about it, read once."""
 
-    conn: duckdb.DuckDBPyConnection
+    conn: duckdb.DuckDBPyConnection | None  # None: a build served from DynamoDB (handler.dynamodb)
     path: str
     build_info: dict[str, str]
     sha256: str | None
@@ -65,6 +65,7 @@ class Artifact:
     @cached_property
     def titles(self) -> TitleIndex:
         """Built on the first search, not at open: ~0.3 s at ML-25M (0.05 s embedded) that a cold start need not pay."""
+        assert self.conn is not None  # a DynamoDB build (PublishedBuild) has its own titles
         cur = self.conn.cursor()
         try:
             return TitleIndex(cur.execute(TITLE_ROWS).fetchall())
@@ -136,7 +137,7 @@ def _connect(path: str, settings: Settings) -> duckdb.DuckDBPyConnection:
     home = os.path.join(settings.tmp_dir, "duckdb-home")
     temp = os.path.join(settings.tmp_dir, "duckdb-tmp")
     os.makedirs(home, exist_ok=True)
-    config = {
+    config: dict[str, str | bool | int | float | list[str]] = {
         "threads": settings.duckdb_threads,
         "memory_limit": settings.duckdb_memory_limit,
         "temp_directory": temp,
@@ -233,6 +234,7 @@ def open_artifact(path: str, settings: Settings, sha256: str | None = None) -> A
         raise
     if verification is None:
         return art
+    assert art.conn is not None  # just opened
     try:
         digest = verification.result()
     except ArtifactUnavailable:

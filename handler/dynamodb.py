@@ -16,6 +16,7 @@ import logging
 import time
 from dataclasses import dataclass, field
 from functools import cached_property
+from typing import Any
 
 from latentlens.handler import schema, table_layout
 from latentlens.handler.artifact import Artifact, ArtifactUnavailable, MovieRow, _etag, _genres
@@ -79,11 +80,12 @@ class Reader:
             raise unavailable_from(exc, self.table) from None
         return None if item is None else table_layout.decode(item[table_layout.VALUE]["B"])
 
-    def get_many(self, keys: list[str], consistent: bool = False, decoded: bool = True) -> dict[str, object]:
-        """Values by key (absent keys left out); unprocessed keys are retried a bounded number of times."""
+    def get_many(self, keys: list[str], consistent: bool = False, decoded: bool = True) -> dict[str, Any]:
+        """Values by key (absent keys left out), decoded or as stored bytes; unprocessed keys are
+        retried a bounded number of times."""
         from botocore.exceptions import BotoCoreError, ClientError
 
-        found: dict[str, object] = {}
+        found: dict[str, Any] = {}
         for start in range(0, len(keys), 100):  # BatchGetItem takes at most 100 keys
             request = {self.table: {"Keys": [{table_layout.KEY: {"S": k}} for k in keys[start:start + 100]],
                                     "ConsistentRead": consistent}}
@@ -241,6 +243,7 @@ class DynamoDBStore(Store):
 
     def rows(self) -> tuple[PublishedBuild, DynamoDBRows]:
         art = self.artifact()
+        assert isinstance(art, PublishedBuild)  # what _open returns
         return art, DynamoDBRows(Reader(self.client, art.table, self.settings.dynamodb_max_attempts))
 
     def cursor(self):

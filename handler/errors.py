@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -37,7 +38,7 @@ class ApiError(Exception):
 
 
 def error_response(status: int, code: str, message: str, extra: dict | None = None,
-                   headers: dict[str, str] | None = None) -> JSONResponse:
+                   headers: Mapping[str, str] | None = None) -> JSONResponse:
     body: dict = {"error": {"code": code, "message": message}}
     if extra:
         body.update(extra)

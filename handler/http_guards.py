@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Sequence
 from urllib.parse import quote
 
 logger = logging.getLogger("latentlens.handler")
@@ -24,7 +25,7 @@ def _json_message(body: dict) -> bytes:
     return json.dumps(body, separators=(",", ":")).encode()
 
 
-async def _send_json(send, status: int, body: dict, headers: list[tuple[bytes, bytes]] = ()) -> None:
+async def _send_json(send, status: int, body: dict, headers: Sequence[tuple[bytes, bytes]] = ()) -> None:
     data = _json_message(body)
     await send({"type": "http.response.start", "status": status,
                 "headers": [*_JSON, (b"content-length", str(len(data)).encode()), *headers]})

@@ -112,6 +112,7 @@ class Store:
         art = self.artifact()
         cached = getattr(self._local, "pair", None)
         if cached is None or cached[0] is not art:
+            assert art.conn is not None  # a DuckDB artifact (DynamoDBStore has no cursor)
             cur = art.conn.cursor()
             with self._lock:
                 self._cursors.append(cur)
@@ -133,6 +134,7 @@ class Store:
             except duckdb.Error:
                 pass
         self._cursors.clear()
+        assert art.conn is not None  # a DuckDB artifact (DynamoDBStore drops nothing)
         try:
             art.conn.close()
         except duckdb.Error:

@@ -183,10 +183,12 @@ class TitleIndex:
         # Streams are made only when their tier is reached (a later tier's setup costs more than a hit).
         tiers: list[tuple[Callable[[], Iterable[int]], Callable[[int], bool]]] = []
         if phrase is not None:
+            assert stripped is not None  # search passes both; typo corrections neither
             for prefixes in ((phrase + " |",), (phrase, stripped)):
-                tiers.append((lambda prefixes=prefixes: heapq.merge(
-                                  *(self._starting(p) for p in dict.fromkeys(prefixes))),
-                              matches))
+                def starting_any(prefixes: tuple[str, ...] = prefixes) -> Iterable[int]:
+                    return heapq.merge(*(self._starting(p) for p in dict.fromkeys(prefixes)))
+
+                tiers.append((starting_any, matches))
         if all(starts):
             tiers.append((lambda: self._starting_words(starts), lambda row: starts_words(row) and matches(row)))
         tiers.append((lambda: self._containing_all(tokens), matches))

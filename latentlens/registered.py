@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     import numpy as np
     import polars as pl
 
-_KINDS = {("userId",): "topn", ("userId", "movieId"): "rating"}
+_KINDS: dict[tuple[str, ...], Literal["topn", "rating"]] = {("userId",): "topn", ("userId", "movieId"): "rating"}
 _REGISTERED = re.compile(r"^models:/(?P<name>[^/@]+)(?:@(?P<alias>[^/]+)|/(?P<version>\d+))/?$")
 _LOGGED = re.compile(r"^models:/(?P<id>m-[0-9a-f]+)/?$")
 
@@ -112,7 +112,8 @@ class RegisteredModel:
             return pl.DataFrame(schema=schema)
         out = self.pyfunc.predict(pd.DataFrame({"userId": ids}), params={"n": n})
         frame = pl.from_pandas(out).rename({"userId": "user_id", "movieId": "movie_id"})
-        return frame.select(list(schema)).cast(schema)
+        # polars types cast()'s keys as column-or-selector, which no dict[str, ...] matches (pola-rs/polars#14468)
+        return frame.select(list(schema)).cast(schema)  # type: ignore[arg-type]  # polars#14468, above
 
     def predict(self, pairs: Iterable[tuple[int, int]]) -> np.ndarray:
         """Predicted stars for (user_id, movie_id) pairs, in order; unknown ids get the model's fallback."""

@@ -153,4 +153,6 @@ def _add_unknown_movies(raw: RawRelease, ratings: pl.DataFrame, notes: list[str]
             f"{raw.movies_path.name}: kept, with placeholder movies 'Unknown movie <id>'")
     log.warning(note)
     notes.append(note)
-    return pl.concat([raw.movies, placeholder_movies(unknown)]).cast(MOVIES_SCHEMA)
+    movies = pl.concat([raw.movies, placeholder_movies(unknown)])
+    # polars types cast()'s keys as column-or-selector, which no dict[str, ...] matches (pola-rs/polars#14468)
+    return movies.cast(MOVIES_SCHEMA)  # type: ignore[arg-type]  # polars#14468, above

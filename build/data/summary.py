@@ -40,11 +40,16 @@ def shared_titles_note(movies: pl.DataFrame, movie_counts: pl.DataFrame) -> str 
 
 
 def _spread(counts: pl.Series) -> dict:
+    low, high = counts.min(), counts.max()
+    median, p90 = counts.median(), counts.quantile(0.9, interpolation="linear")
+    # rating counts, never empty: the loader rejects a release without ratings
+    assert isinstance(low, int) and isinstance(high, int)
+    assert isinstance(median, int | float) and p90 is not None
     return {
-        "min": int(counts.min()),
-        "median": float(counts.median()),
-        "p90": float(counts.quantile(0.9, interpolation="linear")),
-        "max": int(counts.max()),
+        "min": int(low),
+        "median": float(median),
+        "p90": float(p90),
+        "max": int(high),
     }
 
 

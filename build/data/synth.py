@@ -22,7 +22,7 @@ import os
 import shutil
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 import polars as pl
@@ -113,7 +113,7 @@ class SynthSettings:
     # clusters to keep a steep tail for that. Expected shape of these settings, from the choice
     # probabilities (600 sampled users, saturation included): ~57.8k rated, median 7, 60% of
     # the movies under 10 ratings, top ~86k. ML-10M/1M (median >100 per movie) need no override.
-    PRESET_SHAPES: ClassVar[dict[str, dict[str, float]]] = {
+    PRESET_SHAPES: ClassVar[dict[str, dict[str, Any]]] = {  # preset -> SynthSettings fields
         "ml-25m": {"cluster_tail": 2.8, "tail_exponent": 1.8},
     }
 

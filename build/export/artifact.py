@@ -122,6 +122,13 @@ def _write_tables(con: duckdb.DuckDBPyConnection, tables: ArtifactTables) -> dic
     return counts
 
 
+def _count(con: duckdb.DuckDBPyConnection, sql: str, params: list[object] | None = None) -> int:
+    """The value of a `SELECT count(*) ...`: an aggregate without GROUP BY always returns one row."""
+    row = con.execute(sql, params).fetchone()
+    assert row is not None
+    return row[0]
+
+
 def verify_artifact(path: Path, expected_counts: dict[str, int] | None = None) -> dict[str, int]:
     """Reopen read-only and check the contract: schema version, counts, keys, contiguous ranks."""
     con = duckdb.connect(str(path), read_only=True)
@@ -141,7 +148,7 @@ def verify_artifact(path: Path, expected_counts: dict[str, int] | None = None) -
             ).fetchall()]
             if lost := [c for c in columns if c not in present]:
                 raise ArtifactError(f"{path}: table {table} lacks columns {lost}")
-            counts[table] = con.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+            counts[table] = _count(con, f"SELECT count(*) FROM {table}")
         if expected_counts:
             for table, n in expected_counts.items():
                 if counts.get(table) != n:
@@ -154,21 +161,20 @@ def verify_artifact(path: Path, expected_counts: dict[str, int] | None = None) -
         }
         for table, cols in null_checks.items():
             cond = " OR ".join(f"{c} IS NULL" for c in cols)
-            bad = con.execute(f"SELECT count(*) FROM {table} WHERE {cond}").fetchone()[0]
+            bad = _count(con, f"SELECT count(*) FROM {table} WHERE {cond}")
             if bad:
                 raise ArtifactError(f"{path}: {table} has {bad} rows with NULL keys")
         for table, key in schema.RANKED_LISTS.items():
             group = ", ".join(key)
-            broken = con.execute(
+            broken = _count(
+                con,
                 f"SELECT count(*) FROM (SELECT {group}, min(rank) AS lo, max(rank) AS hi, "
                 f"count(*) AS n, count(DISTINCT rank) AS d FROM {table} GROUP BY {group}) "
-                "WHERE lo <> 1 OR hi <> n OR d <> n"
-            ).fetchone()[0]
+                "WHERE lo <> 1 OR hi <> n OR d <> n",
+            )
             if broken:
                 raise ArtifactError(f"{path}: {table} has {broken} lists whose ranks are not 1..n")
-        self_similar = con.execute(
-            f"SELECT count(*) FROM {schema.SIMILAR_MOVIES} WHERE movie_id = similar_movie_id"
-        ).fetchone()[0]
+        self_similar = _count(con, f"SELECT count(*) FROM {schema.SIMILAR_MOVIES} WHERE movie_id = similar_movie_id")
         if self_similar:
             raise ArtifactError(f"{path}: {self_similar} movies list themselves as similar")
         return counts
@@ -229,8 +235,7 @@ def is_latentlens_artifact(path: Path) -> bool:
         # naming it still marks it as ours.
         return _looks_like_manifest(Path(schema.manifest_path(str(path))), path.name)
     try:
-        return con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = ?",
-                           [schema.BUILD_INFO]).fetchone()[0] == 1
+        return _count(con, "SELECT count(*) FROM duckdb_tables() WHERE table_name = ?", [schema.BUILD_INFO]) == 1
     except duckdb.Error:
         return False
     finally:

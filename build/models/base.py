@@ -10,7 +10,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import ClassVar, Self
+from typing import ClassVar, Generic, Protocol, Self, TypeVar, runtime_checkable
 
 import numpy as np
 import scipy.sparse as sp
@@ -42,11 +42,23 @@ class ModelConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class Recommender(ABC):
+ConfigT = TypeVar("ConfigT", bound=ModelConfig)
+
+
+@runtime_checkable
+class ItemNeighbours(Protocol):
+    """A fitted item-item model (item-kNN, content): row i of `neighbours_` holds item i's most
+    similar items with their similarities. The export's similar-movie roles are such models."""
+
+    neighbours_: sp.csr_matrix
+
+
+class Recommender(ABC, Generic[ConfigT]):
     """Every model: fit on Interactions, score a batch of users against all items.
 
     Subclasses implement `fit` and `score_users`; they may implement `similar_items`
-    (item-to-item) and, for rating predictors, `predict`.
+    (item-to-item) and, for rating predictors, `predict`. A model is generic over its config
+    class (`class EASE(Recommender[EASEConfig])`), so `self.config` has that model's fields.
     """
 
     name: ClassVar[str]
@@ -55,7 +67,7 @@ class Recommender(ABC):
     # Same data and config give the same fitted model whatever the rng: FitCache may share it.
     deterministic: ClassVar[bool] = False
 
-    config: ModelConfig
+    config: ConfigT
 
     @abstractmethod
     def fit(self, data: Interactions, ctx: FitContext) -> Self:
@@ -89,7 +101,7 @@ class Recommender(ABC):
         learned is per user too and only a refit will do (the default)."""
         return None
 
-    def tuned_config(self) -> ModelConfig:
+    def tuned_config(self) -> ConfigT:
         """The config with what `fit` chose on validation fixed in (the retrain skips the search)."""
         return self.config
 

@@ -12,7 +12,7 @@ import numpy as np
 from pydantic import Field
 
 from latentlens.build.interactions import Interactions
-from latentlens.build.models.base import FitContext, ModelConfig, ModelError, Recommender
+from latentlens.build.models.base import ConfigT, FitContext, ModelConfig, ModelError, Recommender
 from latentlens.build.progress import get_logger
 
 log = get_logger(__name__)
@@ -47,7 +47,7 @@ def fit_biases(
     return mu, bu, bi
 
 
-class RatingPredictor(Recommender):
+class RatingPredictor(Recommender[ConfigT]):
     """Shared chores of explicit-rating models: scale, clipping, unknown-id fallback.
 
     Subclasses set `_mu`, `_bu`, `_bi` (the fallback for a pair whose user or item is unknown
@@ -119,7 +119,7 @@ class RatingPredictor(Recommender):
         return (self._mu + self._bi).astype(np.float32)
 
 
-class Baseline(RatingPredictor):
+class Baseline(RatingPredictor[BaselineConfig]):
     """r_ui = mu + b_u + b_i; the residual base of the kNN model and the blend's anchor."""
 
     name: ClassVar[str] = "baseline"

@@ -162,7 +162,7 @@ def ridge_rows_cg(
     return out
 
 
-class BiasedMF(RatingPredictor):
+class BiasedMF(RatingPredictor[BiasedMFConfig]):
     """Biased MF by ALS; biases ride along as an extra column paired with a constant 1."""
 
     name: ClassVar[str] = "biased_mf"
@@ -188,6 +188,7 @@ class BiasedMF(RatingPredictor):
         is best on the full data); whole users keep the per-user density the final fit sees.
         """
         cfg = self.config
+        assert cfg.reg_grid is not None  # fit searches only when there is a grid
         sample = sample_users(data, cfg.reg_search_users, ctx.rng)
         held = ctx.rng.random(sample.n_ratings) < 0.1
         train, test = sample.subset(~held), sample.subset(held)
@@ -195,7 +196,7 @@ class BiasedMF(RatingPredictor):
             probe = BiasedMF(cfg.model_copy(update={"reg": reg, "reg_grid": None})).fit(train, ctx)
             err = probe.predict(test.user_idx, test.item_idx) - test.rating
             self.reg_search_[reg] = float(np.sqrt(np.mean(err**2)))
-        best = min(self.reg_search_, key=self.reg_search_.get)
+        best = min(self.reg_search_, key=self.reg_search_.__getitem__)
         log.info("biased_mf: reg %s chosen on %d validation ratings (rmse %s)", best, test.n_ratings,
                  {k: round(v, 4) for k, v in self.reg_search_.items()})
         return best

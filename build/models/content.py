@@ -128,7 +128,7 @@ def item_features(data: MovieLensData, items: Vocabulary, config: ContentConfig 
     return features.tocsr()
 
 
-class ContentKNN(Recommender):
+class ContentKNN(Recommender[ContentConfig]):
     """Item-item cosine over item features, scored from each user's liked movies."""
 
     name: ClassVar[str] = "content"
@@ -156,7 +156,7 @@ class ContentKNN(Recommender):
         # they depend on the features alone, not on the ratings: one computation per build
         self.neighbours_ = self.fits.memo(("content similarities", self.config.k), self.features, similarities)
         self.scorer_ = self.neighbours_.T.tocsr()
-        self._columns_for = None  # score_items' column slice of scorer_, made on first use
+        self._columns_for: np.ndarray | None = None  # score_items' column slice of scorer_, made on first use
         self.liked_ = liked_matrix(data, self.config.liked_threshold)
         self._remember_popularity(data)
         return self

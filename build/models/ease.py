@@ -165,7 +165,7 @@ def _mirror_upper_to_lower(p: np.ndarray, block: int = 2048) -> None:
         p[start:stop, start:stop] = square + np.triu(square, 1).T
 
 
-class EASE(Recommender):
+class EASE(Recommender[EASEConfig]):
     """Embarrassingly shallow autoencoder over the most-rated items."""
 
     name: ClassVar[str] = "ease"

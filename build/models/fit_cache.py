@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar, cast
 
 from latentlens.build.progress import get_logger
 
@@ -12,6 +12,8 @@ if TYPE_CHECKING:
     from latentlens.build.models.base import FitContext, Recommender
 
 log = get_logger(__name__)
+
+T = TypeVar("T")
 
 
 class FitCache:
@@ -58,14 +60,15 @@ class FitCache:
                      rebound.name, near[0].n_ratings, data.n_ratings)
         return rebound
 
-    def memo(self, key: tuple, owner: object, compute: Callable[[], object]) -> object:
+    def memo(self, key: tuple, owner: object, compute: Callable[[], T]) -> T:
         """A value computed once per (key, owner) for the build: data-independent parts of a fit,
         such as content similarities, which depend on the item features alone."""
         full_key = (*key, id(owner))
         hit = self._memo.get(full_key)
         if hit is None:
             hit = self._memo[full_key] = (owner, compute())
-        return hit[1]
+        # one store for every kind of value: what `compute` made under this key and owner
+        return cast(T, hit[1])
 
     def forget(self, data: Interactions) -> None:
         """Drop the fits on `data` (the evaluation's train split, once the retrain is done) and

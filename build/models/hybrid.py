@@ -74,7 +74,7 @@ def zscore_rows(scores: np.ndarray) -> np.ndarray:
     return np.divide(scores - mean, std, out=np.zeros_like(scores), where=std > 0)
 
 
-class Hybrid(Recommender):
+class Hybrid(Recommender[HybridConfig]):
     """Weighted blend of z-scored EASE, content and popularity scores; popularity for cold users."""
 
     name: ClassVar[str] = "hybrid"
@@ -103,7 +103,7 @@ class Hybrid(Recommender):
         log.info("hybrid weights: %s", self.weights_)
         self.components_ = self._components(data, ctx, self.fits)
         self.n_ratings_ = np.bincount(data.user_idx, minlength=data.n_users)
-        self._item_popularity = self.components_["popularity"].scores_
+        self._item_popularity = self.components_["popularity"].cold_scores()  # Popularity's scores_
         return self
 
     def _choose_weights(self, data: Interactions, ctx: FitContext) -> tuple[dict[str, float], dict[str, float]]:
@@ -117,6 +117,7 @@ class Hybrid(Recommender):
             log.info("hybrid: validation fit on %d sampled users", self.config.validation_fit_users)
         parts = self._components(train, ctx, FitCache())  # an inner split: nothing to share
         cand = parts["cf"].candidates()
+        assert cand is not None  # EASE ranks its most-rated items
         relevant = relevant_matrix(val, self.config.relevance_threshold)
         users = np.flatnonzero(np.diff(relevant.indptr) > 0)
         n_train = np.bincount(train.user_idx, minlength=train.n_users)
@@ -137,6 +138,7 @@ class Hybrid(Recommender):
             n_rel = np.diff(rel.indptr)
             for g, w in enumerate(grid):
                 blended = sum(w[c] * z[c] for c in COMPONENTS if w[c])
+                assert isinstance(blended, np.ndarray)  # never the empty sum's 0: cf's weight is 1
                 pos, _ = top_n(blended, k, seen)
                 items = np.where(pos >= 0, cand[np.maximum(pos, 0)], -1)
                 totals[g] += ndcg_at(hit_matrix(items, rel), n_rel, k).sum()
@@ -162,7 +164,9 @@ class Hybrid(Recommender):
                 for c in components}
 
     def candidates(self) -> np.ndarray:
-        return self.components_["cf"].candidates()
+        cand = self.components_["cf"].candidates()
+        assert cand is not None  # EASE ranks its most-rated items
+        return cand
 
     def score_candidates(self, users: np.ndarray) -> np.ndarray:
         users = np.asarray(users, dtype=np.int64)

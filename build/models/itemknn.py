@@ -155,7 +155,7 @@ def user_item_matrix(data: Interactions, weighting: Literal["binary", "centred"]
     return sp.csr_matrix((centred, (data.user_idx, data.item_idx)), shape=(data.n_users, data.n_items))
 
 
-class ItemKNN(Recommender):
+class ItemKNN(Recommender[ItemKNNConfig]):
     """Item-based collaborative filtering with a top-k cosine neighbour matrix."""
 
     name: ClassVar[str] = "itemknn"

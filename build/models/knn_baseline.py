@@ -143,7 +143,7 @@ def _values_like(product: sp.spmatrix, pattern: sp.csr_matrix) -> np.ndarray:
     return np.where(own[at] == wanted, values[at], 0.0)
 
 
-class KNNBaseline(RatingPredictor):
+class KNNBaseline(RatingPredictor[KNNBaselineConfig]):
     """Item-based (default) or user-based kNN on baseline residuals."""
 
     name: ClassVar[str] = "knn_baseline"

@@ -48,7 +48,7 @@ def item_scores(data: Interactions, config: PopularityConfig) -> np.ndarray:
     return wr.astype(np.float32)
 
 
-class Popularity(Recommender):
+class Popularity(Recommender[PopularityConfig]):
     """Scores every user with the same item popularity vector."""
 
     name: ClassVar[str] = "popularity"

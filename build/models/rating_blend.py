@@ -15,7 +15,7 @@ import numpy as np
 from pydantic import Field
 
 from latentlens.build.interactions import Interactions
-from latentlens.build.models.base import FitContext, ModelConfig, Recommender
+from latentlens.build.models.base import FitContext, ModelConfig
 from latentlens.build.models.baseline import Baseline, BaselineConfig, RatingPredictor
 from latentlens.build.models.biased_mf import BiasedMF, BiasedMFConfig
 from latentlens.build.models.knn_baseline import KNNBaseline, KNNBaselineConfig
@@ -43,8 +43,8 @@ class RatingBlendConfig(ModelConfig):
     user_knn_max_users: int | None = Field(50_000, ge=1)
 
 
-def _components(cfg: RatingBlendConfig, n_users: int) -> list[Recommender]:
-    out: list[Recommender] = []
+def _components(cfg: RatingBlendConfig, n_users: int) -> list[RatingPredictor]:
+    out: list[RatingPredictor] = []
     if cfg.baseline is not None:
         out.append(Baseline(cfg.baseline))
     if cfg.mf is not None:
@@ -61,7 +61,7 @@ def _components(cfg: RatingBlendConfig, n_users: int) -> list[Recommender]:
     return out
 
 
-class RatingBlend(RatingPredictor):
+class RatingBlend(RatingPredictor[RatingBlendConfig]):
     """Blend of baseline, ALS MF, item- and user-kNN with a ridge or gradient-boosted blender.
 
     Ridge features: each prediction p_k, log(1 + n_u), log(1 + n_i), and p_k * log(1 + n_u),
@@ -69,6 +69,9 @@ class RatingBlend(RatingPredictor):
     """
 
     name: ClassVar[str] = "rating_blend"
+    _user_count: np.ndarray  # ratings per user (and item) behind the blender's support features
+    _item_count: np.ndarray
+    _models: list[RatingPredictor]
 
     def __init__(self, config: RatingBlendConfig | None = None) -> None:
         self.config = config or RatingBlendConfig()

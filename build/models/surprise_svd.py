@@ -59,7 +59,7 @@ def build_trainset(user_idx: np.ndarray, item_idx: np.ndarray, rating: np.ndarra
     return trainset, users, items
 
 
-class SurpriseSVD(RatingPredictor):
+class SurpriseSVD(RatingPredictor[SurpriseSVDConfig]):
     """r_ui = mu + b_u + b_i + p_u . q_i, trained by Surprise's SGD, scored in numpy."""
 
     name: ClassVar[str] = "surprise_svd"

@@ -26,6 +26,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from latentlens.build.progress import get_logger, progress
 from latentlens.build.publish.source import SourceError, open_source
@@ -121,7 +122,8 @@ def _item(key: str, payload) -> tuple[dict, int]:
 def _grouped(cur, sql: str, batch: int = 20_000) -> Iterator[tuple[int, list]]:
     """(key, rows without the key) for `sql` ordered by its first column, streamed."""
     cur.execute(sql)
-    key, rows = None, []
+    key: Any = None  # the current group's first column (None before the first row)
+    rows: list[tuple] = []
     while chunk := cur.fetchmany(batch):
         for row in chunk:
             if row[0] != key:
@@ -137,7 +139,8 @@ class _Reservoir:
     """A uniform random sample of at most k keys from a stream (seeded: a failed check can be rerun)."""
 
     def __init__(self, k: int, seed: int) -> None:
-        self.k, self.seen, self.keys, self.rng = k, 0, [], random.Random(seed)
+        self.k, self.seen, self.rng = k, 0, random.Random(seed)
+        self.keys: list[int] = []
 
     def offer(self, key: int) -> None:
         self.seen += 1
@@ -475,6 +478,7 @@ def publish(settings: PublishSettings, client=None) -> PublishResult:
     client = client or make_client(settings.endpoint_url, settings.region)
     started = time.monotonic()
     art = source.artifact
+    assert art.conn is not None  # a DuckDB artifact (a Parquet source is loaded into one)
     pointer = _pointer_or_none(client, settings.name)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%f")
     table = table_layout.build_table(settings.name, f"{stamp}-{(art.sha256 or 'nosha')[:8]}")

@@ -111,8 +111,12 @@ def evaluate_model(
             evaluation.fit_seconds = evaluation.rating_folds[0]["fit_seconds"]
     elif spec.rating:
         fold_models: list[Recommender] = []
-        cv = cross_validate(lambda: fold_models.append(spec.factory(inputs)) or fold_models[-1], cv_data,
-                            settings.folds, fit_context(seed, spec.name, n_threads))
+
+        def fold_model() -> Recommender:  # a new model per fold, kept for what each fit chose
+            fold_models.append(spec.factory(inputs))
+            return fold_models[-1]
+
+        cv = cross_validate(fold_model, cv_data, settings.folds, fit_context(seed, spec.name, n_threads))
         chosen.update({f"cv_fold{i}": m.chosen() for i, m in enumerate(fold_models, start=1)})
         evaluation.rating_folds = [
             {"rmse": r, "mae": a, "fit_seconds": t}

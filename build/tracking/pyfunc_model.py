@@ -8,11 +8,11 @@ what the build evaluated. Unknown ids fall back to the model's cold-start predic
 
 from __future__ import annotations
 
-import mlflow.pyfunc
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 from mlflow.models.signature import ModelSignature
+from mlflow.pyfunc import PythonModel  # not mlflow.pyfunc.PythonModel: mlflow types `mlflow.pyfunc` as a LazyLoader
 from mlflow.types.schema import ColSpec, ParamSchema, ParamSpec, Schema
 
 from latentlens.build.interactions import Vocabulary
@@ -34,7 +34,7 @@ def topn_signature(top_n: int) -> ModelSignature:
     )
 
 
-class RatingModel(mlflow.pyfunc.PythonModel):
+class RatingModel(PythonModel):
     def __init__(self, model: Recommender, users: Vocabulary, items: Vocabulary) -> None:
         self.model = model
         self.users = users
@@ -47,7 +47,7 @@ class RatingModel(mlflow.pyfunc.PythonModel):
         return pd.DataFrame({"rating": np.asarray(self.model.predict(u, i), dtype=np.float64)})
 
 
-class TopNModel(mlflow.pyfunc.PythonModel):
+class TopNModel(PythonModel):
     """The lists of the artifact's user_recommendations, reproduced from MLflow alone: the top-N
     champion ranks every movie a user has not rated (`seen`, the build's rating matrix); an unknown
     user gets the model's cold-start list."""

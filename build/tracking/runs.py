@@ -12,7 +12,7 @@ from typing import Any
 
 import mlflow
 from mlflow.data.meta_dataset import MetaDataset
-from mlflow.data.sources import LocalArtifactDatasetSource
+from mlflow.data.sources import LocalArtifactDatasetSource  # type: ignore[attr-defined]  # mlflow makes it at import
 
 from latentlens.build.processes import pid_alive
 from latentlens.build.progress import get_logger
@@ -103,7 +103,9 @@ def mark_killed_runs(client: mlflow.MlflowClient, experiment_id: str) -> list[st
 
 def log_dataset(path: Path, name: str, digest: str, context: str = "full") -> None:
     """Record which data the build read: its path and our own sha256 over its files."""
-    dataset = MetaDataset(LocalArtifactDatasetSource(Path(path).resolve().as_uri()), name=name, digest=digest[:36])
+    source = LocalArtifactDatasetSource(Path(path).resolve().as_uri())
+    # MetaDataset leaves Dataset's abstract `profile` undefined; Dataset is no ABC, so it instantiates
+    dataset = MetaDataset(source, name=name, digest=digest[:36])  # type: ignore[abstract]  # see above
     mlflow.log_input(dataset, context=context)
 
 

@@ -78,6 +78,13 @@ class MlflowTracker:
         self.experiment_id = ""
         self._scratch: Path | None = None
 
+    @property
+    def scratch(self) -> Path:
+        """The build run's temporary folder, where files are written before they are logged."""
+        if self._scratch is None:
+            raise RuntimeError("MlflowTracker: no build run open (use `with tracker.build_run(...)`)")
+        return self._scratch
+
     @contextmanager
     def build_run(self, name: str) -> Iterator[None]:
         import mlflow
@@ -127,12 +134,12 @@ class MlflowTracker:
         from latentlens.build.tracking import plots
 
         self.log_input(data_dir, data.name, data.sha256)
-        path = self._scratch / "dataset_summary.json"
+        path = self.scratch / "dataset_summary.json"
         path.write_text(json.dumps(summary, indent=2, default=str))
         mlflow.log_artifact(str(path), "data")
-        mlflow.log_artifact(str(plots.rating_distribution(data.ratings, self._scratch / "rating_distribution.png")),
+        mlflow.log_artifact(str(plots.rating_distribution(data.ratings, self.scratch / "rating_distribution.png")),
                             "plots")
-        mlflow.log_artifact(str(plots.long_tail(data.ratings, self._scratch / "long_tail.png")), "plots")
+        mlflow.log_artifact(str(plots.long_tail(data.ratings, self.scratch / "long_tail.png")), "plots")
 
     def log_input(self, data_dir: Path, name: str, sha256: str) -> None:
         from latentlens.build.tracking import runs
@@ -146,7 +153,7 @@ class MlflowTracker:
         from latentlens.build.report import markdown_table
         from latentlens.build.tracking import plots
 
-        workdir = self._scratch
+        workdir = self.scratch
         csv_path = workdir / "comparison.csv"
         comparison.write_csv(csv_path)
         md_path = workdir / "comparison.md"
@@ -172,7 +179,7 @@ class MlflowTracker:
         import mlflow.spark
 
         # a local dfs_tmpdir: MLflow's default is a DFS path, which local mode does not have
-        info = mlflow.spark.log_model(model, artifact_path=name, dfs_tmpdir=str(self._scratch / f"dfs-{name}"),
+        info = mlflow.spark.log_model(model, artifact_path=name, dfs_tmpdir=str(self.scratch / f"dfs-{name}"),
                                       pip_requirements=[f"pyspark=={version('pyspark')}"])
         mlflow.set_tag(f"{name}_model_uri", info.model_uri)
         return info.model_uri

@@ -16,7 +16,7 @@ from latentlens.handler.models import Movie, SearchResults, SimilarMovies
 from latentlens.handler.routes.params import Limit, MovieId, N
 
 router = APIRouter(tags=["movies"], responses=ERROR_RESPONSES)
-NOT_FOUND = {404: {"model": ErrorResponse, "description": "unknown movie"}}
+NOT_FOUND: dict[int | str, dict] = {404: {"model": ErrorResponse, "description": "unknown movie"}}
 
 
 @router.get("/movies", response_model=SearchResults)

@@ -86,9 +86,12 @@ async def liked_recommendations(
     `because`: up to 3 of the given movies that contributed most."""
     if liked is not None and ratings is not None:
         raise ApiError(422, "invalid_parameter", "give liked or ratings, not both")
-    if liked is None and ratings is None:
+    if ratings is not None:
+        given = parse_ratings(ratings)
+    elif liked is not None:
+        given = dict.fromkeys(parse_liked(liked), 5.0)
+    else:
         raise ApiError(422, "invalid_parameter", "liked or ratings: give at least one movie id")
-    given = parse_ratings(ratings) if ratings is not None else dict.fromkeys(parse_liked(liked), 5.0)
     art, cur = open_cursor(store)
     body = guarded(store, art, answers.for_ratings, art, cur, given, n)
     return cached_json(request, body, art.etag, store.settings.cache_max_age)

@@ -17,10 +17,14 @@ import stat
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import polars as pl
 
 from latentlens.build.data.errors import DataError
+
+if TYPE_CHECKING:
+    from polars._typing import PolarsDataType
 
 CHUNK = 1 << 20  # 1 MiB: hashing and encoding checks stream the file in blocks this size
 EXCERPT_CHARS = 80  # the most of a value or a line an error message quotes
@@ -39,7 +43,7 @@ BINARY_SIGNATURES = (
 class TableSpec:
     """How one file is laid out: columns in file order with their dtypes, and which may be empty."""
 
-    columns: Mapping[str, pl.DataType]
+    columns: Mapping[str, PolarsDataType]  # dtype classes (pl.Int32) or instances (pl.List(pl.Utf8))
     required: tuple[str, ...]           # columns that may not be empty
     separator: str = ","
     quote_char: str | None = '"'
@@ -173,7 +177,7 @@ def ends_with_newline(path: Path) -> bool:
         return fh.read(1) == b"\n"
 
 
-def _read(source: Path | bytes, spec: TableSpec, schema: Mapping[str, pl.DataType], encoding: str) -> pl.DataFrame:
+def _read(source: Path | bytes, spec: TableSpec, schema: Mapping[str, PolarsDataType], encoding: str) -> pl.DataFrame:
     return pl.read_csv(
         source if isinstance(source, Path) else io.BytesIO(source),
         has_header=False,  # the header is checked by check_header; names come from the spec
@@ -288,7 +292,7 @@ def _first_ragged_line(source: Path | bytes, spec: TableSpec) -> int | None:
     return None if row is None else row + spec.first_data_line
 
 
-def _kind(dtype: pl.DataType) -> str:
+def _kind(dtype: PolarsDataType) -> str:
     return "number" if dtype.is_float() else "integer" if dtype.is_integer() else str(dtype)
 
 

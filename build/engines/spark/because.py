@@ -87,7 +87,7 @@ def _flat(column, fields: tuple[str, ...]) -> dict[str, np.ndarray]:
     import pyarrow.compute as pc
 
     lengths = pc.fill_null(pc.list_value_length(column), 0).to_numpy(zero_copy_only=False)
-    out = {"offsets": np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)}
+    out: dict[str, np.ndarray] = {"offsets": np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)}
     struct = pc.list_flatten(column)
     names = [struct.type.field(i).name for i in range(struct.type.num_fields)]
     children = dict(zip(names, struct.flatten(), strict=True))

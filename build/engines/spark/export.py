@@ -30,7 +30,7 @@ from latentlens.build.progress import get_logger
 from latentlens.handler import schema
 
 if TYPE_CHECKING:
-    from pyspark.sql import DataFrame
+    from pyspark.sql import Column, DataFrame
 
 log = get_logger(__name__)
 
@@ -45,7 +45,7 @@ def parquet_target(out: Path) -> Path:
     return Path(out).with_suffix(".parquet")
 
 
-def shard_of(user_id: DataFrame | str, n_shards: int):
+def shard_of(user_id: Column | str, n_shards: int) -> Column:
     """The shard column expression (one definition for the writer and any reader)."""
     from pyspark.sql import functions as F
 
@@ -93,7 +93,9 @@ def build_manifest(root: Path, n_shards: int, run_id: str) -> dict:
     """Counts, per-file rows and sha256, the shard rule and the MLflow run of the files under `root`."""
     import pyarrow.parquet as pq
 
-    files, rows, shards = [], {}, {}
+    files: list[dict] = []
+    rows: dict[str, int] = {}    # table -> rows
+    shards: dict[str, int] = {}  # shard number -> rows of user_recommendations
     for path in sorted(root.rglob("*.parquet")):
         rel = path.relative_to(root).as_posix()
         table = rel.split("/", 1)[0]

@@ -48,7 +48,9 @@ class Files:
     """exists / size / first line / copy of small files, on whatever FileSystem the URI names."""
 
     def __init__(self, spark: SparkSession) -> None:
-        self._jvm = spark.sparkContext._jvm
+        jvm = spark.sparkContext._jvm
+        assert jvm is not None  # a running SparkContext's gateway
+        self._jvm = jvm
         self._conf = spark.sparkContext._jsc.hadoopConfiguration()
 
     def _path(self, uri: str):

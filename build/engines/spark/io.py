@@ -145,6 +145,7 @@ def _text_ratings(spark: SparkSession, files: Files, uri: str, layout: _Layout) 
         F.monotonically_increasing_id().alias("pos"), F.regexp_replace(F.col("value"), "\r$", "").alias("value"))
     if layout.header:
         text = text.where(F.col("pos") != 0)  # the header: first row of the first partition
+    assert layout.separator is not None  # a text layout (Parquet ratings are read by _parquet_ratings)
     fields = F.split(F.col("value"), layout.separator, -1)
     raw = {name: F.trim(F.get(fields, i)) for i, name in enumerate(COLUMNS)}
     types = {"user_id": "int", "movie_id": "int", "rating": "float", "timestamp": "bigint"}
@@ -234,6 +235,7 @@ def _parquet_ratings(spark: SparkSession, uri: str) -> DataFrame:
         cond = F.col(f"raw_{c}").isNull()
         message = F.lit(f"missing value for {c}")
         problem = F.when(cond, message) if problem is None else problem.when(cond, message)
+    assert problem is not None  # COLUMNS is not empty
     for c in COLUMNS:
         problem = problem.when(F.col(c).isNull(), F.lit(f"{c}: not a valid {'number' if c == 'rating' else 'integer'}"))
     from pyspark import StorageLevel
@@ -267,7 +269,9 @@ def _check_scale_and_duplicates(ratings: DataFrame, uri: str, layout: _Layout, k
     if stats["n"] == 0:
         raise data_error(uri, "empty ratings file (no rating rows)")
     if stats["off"] is not None:
-        value = ratings.where(F.col("pos") == stats["off"]).first()["rating"]
+        row = ratings.where(F.col("pos") == stats["off"]).first()
+        assert row is not None  # stats["off"] is the pos of one of these rows
+        value = row["rating"]
         problem = f"rating {value:g} is not on the scale {low:g}..{high:g} in steps of {layout.step:g}"
         if where is None:
             raise data_error(uri, f"row {_row_of(ratings, stats['off'])}: {problem}")
@@ -306,18 +310,26 @@ def _catalogue(files: Files, root: str, layout: _Layout, scratch: Path) -> tuple
         read.append(uri)
         return files.local_copy(uri, scratch)
 
+    def required(name: str) -> Path:
+        """A file detect() (or the check before) saw: missing only if it went away since."""
+        path = local(name)
+        if path is None:
+            raise data_error(files.join(root, name), f"required file {name} is missing")
+        return path
+
     links = pl.DataFrame(schema=LINKS_SCHEMA)
     if layout.name == "dat":
-        path = local("movies.dat")
+        movies_dat = required("movies.dat")
         one_million = layout.step == 1.0
-        raw = read_table(path, dat_layout.MOVIES, dat_layout.transcode(path, text=True, latin1_fallback=one_million))
+        raw = read_table(movies_dat, dat_layout.MOVIES,
+                         dat_layout.transcode(movies_dat, text=True, latin1_fallback=one_million))
         movies = finish_movies(raw.with_columns(genres_expr(pl.col("genres"))))
         movies_uri = files.join(root, "movies.dat")
     elif layout.name == "100k":
         genre_uri = files.join(root, "u.genre")
         if not files.is_file(genre_uri):
             raise data_error(genre_uri, "required file u.genre is missing")
-        items, genres = local("u.item"), local("u.genre")
+        items, genres = required("u.item"), required("u.genre")
         local("u.user")  # not used, but part of the release's digest, as in-process
         movies = k100_layout.read_movies(items, genres)
         movies_uri = files.join(root, "u.item")
@@ -339,7 +351,10 @@ def _catalogue(files: Files, root: str, layout: _Layout, scratch: Path) -> tuple
     if repeat is not None:
         line = repeat + (1 if layout.name in ("dat", "100k") else 2)
         raise data_error(movies_uri, f"movie id {movies['movie_id'][repeat]} listed twice", line=line)
-    return movies.cast(MOVIES_SCHEMA), links.cast(LINKS_SCHEMA), read
+    # polars types cast()'s keys as column-or-selector, which no dict[str, ...] matches (pola-rs/polars#14468)
+    movies = movies.cast(MOVIES_SCHEMA)  # type: ignore[arg-type]  # polars#14468, above
+    links = links.cast(LINKS_SCHEMA)  # type: ignore[arg-type]  # polars#14468, above
+    return movies, links, read
 
 
 def _add_unknown_movies(ratings: DataFrame, movies: pl.DataFrame, notes: list[str], layout: _Layout) -> pl.DataFrame:
@@ -358,7 +373,9 @@ def _add_unknown_movies(ratings: DataFrame, movies: pl.DataFrame, notes: list[st
             f"{name}: kept, with placeholder movies 'Unknown movie <id>'")
     log.warning(note)
     notes.append(note)
-    return pl.concat([movies, placeholder_movies(unknown)]).cast(MOVIES_SCHEMA)
+    movies = pl.concat([movies, placeholder_movies(unknown)])
+    # polars types cast()'s keys as column-or-selector, which no dict[str, ...] matches (pola-rs/polars#14468)
+    return movies.cast(MOVIES_SCHEMA)  # type: ignore[arg-type]  # polars#14468, above
 
 
 def _digest(files: Files, ratings_uri: str, catalogue: list[str], layout: _Layout) -> str:

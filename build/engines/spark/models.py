@@ -80,7 +80,9 @@ def fit_als(train: DataFrame, config: AlsConfig, checkpoint: bool = False) -> AL
 
 
 def _blocks(frame: DataFrame) -> int:
-    return max(1, int(frame.sparkSession.conf.get("spark.sql.shuffle.partitions")))
+    partitions = frame.sparkSession.conf.get("spark.sql.shuffle.partitions")
+    assert partitions is not None  # Spark defines it (200 unless set)
+    return max(1, int(partitions))
 
 
 def predict_ratings(model: ALSModel, test: DataFrame, train_mean: float, scale: tuple[float, float]) -> DataFrame:

@@ -38,6 +38,8 @@ from latentlens.build.tracking.tracker import MlflowTracker, Tracker
 from latentlens.handler import schema
 
 if TYPE_CHECKING:
+    import pyarrow as pa
+    from pyspark.ml.recommendation import ALSModel
     from pyspark.sql import DataFrame, SparkSession
 
 log = get_logger(__name__)
@@ -143,10 +145,11 @@ def _run(settings: BuildSettings, spark_settings: SparkSettings, spark: SparkSes
         comparison = comparison_table(evaluations, evaluation.k)
         champs = choose_champions(evaluations, settings)  # the in-process build's rule and tags
         topn_champ, rating_champ = champs.topn, champs.rating
+        assert topn_champ is not None  # popularity and als_implicit always run the top-N protocol
         tracker.set_tags(champs.tags())
         tracker.log_comparison(comparison, COMPARISON_CAPTION, f"ndcg_at_{evaluation.k}", {})
 
-        finals = {}
+        finals: dict[str, ALSModel] = {}
         for name in [n for n in ("als_explicit", "als_implicit") if n in tuned]:
             log.info("retraining %s on all %d ratings", name, release.n_ratings)
             finals[name] = models.fit_als(ratings, tuned[name], checkpoint=False)
@@ -319,7 +322,7 @@ def _log_context(tracker: Tracker, settings: BuildSettings, spark_settings: Spar
                  commit: str) -> None:
     tracker.set_tags({"git_commit": commit, "dataset": release.name, "dataset_sha256": release.sha256,
                       "package_version": latentlens.__version__, "engine": "spark", "spark_version": spark.version,
-                      "spark_master": spark.sparkContext.master})
+                      "spark_master": spark.sparkContext.master or ""})
     tracker.log_params({"data_dir": str(settings.data_dir), "seed": settings.seed, "quick": settings.quick,
                         "scale": scale, "test_fraction": evaluation.test_fraction,
                         "relevance_threshold": evaluation.relevance_threshold,
@@ -333,7 +336,7 @@ def _log_context(tracker: Tracker, settings: BuildSettings, spark_settings: Spar
         tracker.log_dict({"notes": list(release.notes)}, "data/notes.json")
 
 
-def _similar_movies(implicit: object, ratings: DataFrame, release: SparkRelease, settings: BuildSettings,
+def _similar_movies(implicit: ALSModel, ratings: DataFrame, release: SparkRelease, settings: BuildSettings,
                     spark_settings: SparkSettings) -> DataFrame:
     """Collaborative neighbours from the implicit ALS item factors for movies with at least
     min_cf_ratings ratings, then the weighted popular list; never the movie itself, n per movie."""
@@ -372,9 +375,9 @@ def _movies_table(release: SparkRelease, ratings: DataFrame) -> pl.DataFrame:
 
     from latentlens.handler.schema import search_key
 
-    stats = ratings.groupBy("movie_id").agg(F.count("*").alias("n_ratings"), F.avg("rating").alias("mean_rating"))
-    stats = pl.from_arrow(stats.toArrow()).cast({"movie_id": pl.Int32, "n_ratings": pl.Int32,
-                                                   "mean_rating": pl.Float64})
+    counts = ratings.groupBy("movie_id").agg(F.count("*").alias("n_ratings"), F.avg("rating").alias("mean_rating"))
+    stats = _from_arrow(counts.toArrow()).cast({"movie_id": pl.Int32, "n_ratings": pl.Int32,
+                                                 "mean_rating": pl.Float64})
     movies = (release.movies.select("movie_id", "title", "display_title", "year", "genres")
               .join(release.links.select("movie_id", "imdb_id", "tmdb_id"), on="movie_id", how="left")
               .join(stats, on="movie_id", how="left").with_columns(pl.col("n_ratings").fill_null(0)))
@@ -396,8 +399,15 @@ def _popular_lists(weighted: DataFrame, movies: pl.DataFrame, n: int) -> pl.Data
     order = Window.partitionBy("genre").orderBy(F.desc("score"), "movie_id")
     top = (overall.unionByName(per_genre).withColumn("rank", F.row_number().over(order)).where(F.col("rank") <= n)
            .toArrow())
-    return pl.from_arrow(top).select(pl.col("genre").cast(pl.Utf8), pl.col("rank").cast(pl.Int32),
-                                      pl.col("movie_id").cast(pl.Int32), pl.col("score").cast(pl.Float64))
+    return _from_arrow(top).select(pl.col("genre").cast(pl.Utf8), pl.col("rank").cast(pl.Int32),
+                                    pl.col("movie_id").cast(pl.Int32), pl.col("score").cast(pl.Float64))
+
+
+def _from_arrow(table: pa.Table) -> pl.DataFrame:
+    """A Spark result collected as Arrow (toArrow()), as polars."""
+    frame = pl.from_arrow(table)
+    assert isinstance(frame, pl.DataFrame)  # a Table is a DataFrame (an Array would be a Series)
+    return frame
 
 
 def _build_info(settings: BuildSettings, release: SparkRelease, n_users: int, n_items: int, n_rated: int, topn: str,
