@@ -77,6 +77,7 @@ class RunResult:
     users: int | None = None
     movies: int | None = None
     wall_s: float = 0.0
+    cpu_s: float = 0.0  # user + system of the build and the processes it waited for
     peak_rss_mb: float = 0.0
     artifact_mb: float | None = None
     returncode: int | None = None
@@ -238,6 +239,7 @@ def run_build(data: Path, build_args: list[str], timeout: float, grace: float, e
         clock.close(end)
 
     result.wall_s = end - start
+    result.cpu_s = rusage.ru_utime + rusage.ru_stime
     result.returncode = proc.returncode
     result.peak_rss_mb = max(rusage.ru_maxrss / 1024, max(s.peak_rss_mb for s in clock.stages))
     if not result.timed_out:
@@ -272,11 +274,12 @@ def _count_ratings(data: Path) -> int | None:
 
 
 def print_report(results: list[RunResult], top: int) -> None:
-    head = ["ratings", "wall s", "peak GB", "artifact MB", "status", f"slowest {top} stages (s)"]
+    head = ["ratings", "wall s", "CPU s", "peak GB", "artifact MB", "status", f"slowest {top} stages (s)"]
     rows = []
     for r in results:
         slow = sorted(r.stages, key=lambda s: -s["seconds"])[:top]
-        rows.append([f"{r.ratings:,}" if r.ratings else "?", f"{r.wall_s:,.0f}", f"{r.peak_rss_mb / 1024:.2f}",
+        rows.append([f"{r.ratings:,}" if r.ratings else "?", f"{r.wall_s:,.0f}", f"{r.cpu_s:,.0f}",
+                     f"{r.peak_rss_mb / 1024:.2f}",
                      f"{r.artifact_mb:.1f}" if r.artifact_mb is not None else "-", r.status,
                      ", ".join(f"{s['stage']} {s['seconds']:.0f}" for s in slow)])
     _table(head, rows)
@@ -302,7 +305,9 @@ def _table(head: list[str], rows: list[list[str]], indent: str = "") -> None:
         print(indent + "  ".join(str(v).ljust(w) for v, w in zip(row, widths, strict=True)).rstrip())
 
 
-def main() -> None:
+def main() -> int:
+    """Exit 1 when a build failed (a timeout is a result: how far a size gets), so `--docs` keeps the last good
+    figures."""
     argv = sys.argv[1:]
     extra: list[str] = []
     if "--" in argv:
@@ -334,10 +339,12 @@ def main() -> None:
         print(f"building {data} {' '.join(build_args)} (timeout {args.timeout:.0f} s) ...", file=sys.stderr, flush=True)
         results.append(run_build(data, build_args, args.timeout, args.grace, args.echo))
         r = results[-1]
-        print(f"  {r.status}: {r.wall_s:.0f} s, peak {r.peak_rss_mb:,.0f} MB", file=sys.stderr, flush=True)
+        print(f"  {r.status}: {r.wall_s:.0f} s, CPU {r.cpu_s:.0f} s, peak {r.peak_rss_mb:,.0f} MB",
+              file=sys.stderr, flush=True)
         if args.json:
             args.json.write_text(json.dumps([asdict(x) for x in results], indent=2))
     print_report(results, args.top)
+    return 1 if any(r.returncode != 0 and not r.timed_out for r in results) else 0
 
 
 if __name__ == "__main__":
