@@ -230,7 +230,8 @@ def test_every_file_and_test_named_exists(page: str, span: str) -> None:
 def guide_model() -> dict:
     """The model class of docs/add-a-model.md, run as written."""
     text = (DOCS / "add-a-model.md").read_text(encoding="utf-8")
-    blocks = [block for block in re.findall(r"```python\n(.*?)```", text, flags=re.S) if "(Recommender):" in block]
+    blocks = [block for block in re.findall(r"```python\n(.*?)```", text, flags=re.S)
+              if re.search(r"\(Recommender(?:\[\w+\])?\):", block)]
     assert len(blocks) == 1, "docs/add-a-model.md has one example model"
     namespace: dict = {"__name__": "docs_add_a_model"}
     exec(compile(blocks[0], str(DOCS / "add-a-model.md"), "exec"), namespace)  # the page's own example, as written
