@@ -14,12 +14,10 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Literal
 
-from latentlens.build.settings import EvaluationSettings
+from latentlens.build.settings import EvaluationSettings, Scale
 
 if TYPE_CHECKING:
     from latentlens.build.models.registry import ModelSpec
-
-Scale = Literal["small", "large"]
 
 # ML-1M and ml-latest-small stay "small"; ML-10M and ML-25M are "large".
 LARGE_RATINGS = 5_000_000

@@ -10,6 +10,9 @@ from typing import Any, Literal
 
 DEFAULT_MLFLOW_DB = Path("artifacts/mlflow.db")
 
+# The evaluation plans of build/scale.py; here, below both the plans and the model registry that sizes by them.
+Scale = Literal["small", "large"]
+
 
 def default_tracking_uri(cli_value: str | None = None) -> str:
     """--mlflow-uri, else $MLFLOW_TRACKING_URI, else a sqlite store under artifacts/ (absolute)."""

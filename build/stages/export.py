@@ -26,7 +26,8 @@ from latentlens.build.progress import get_logger
 from latentlens.build.stages.evaluate import Comparison, ranking_metric
 from latentlens.build.stages.prepare import Prepared
 from latentlens.build.stages.retrain import Finals
-from latentlens.build.tracking.tracker import CHAMPION_ALIAS, Tracker
+from latentlens.build.tracking import CHAMPION_ALIAS
+from latentlens.build.tracking.tracker import Tracker
 from latentlens.handler import schema
 
 log = get_logger(__name__)
