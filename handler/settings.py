@@ -19,7 +19,7 @@ class Settings(BaseSettings):
     db: str = Field("artifacts/latentlens.duckdb",
                     description="artifact path, s3://bucket/key, or dynamodb://<name> "
                                 "(a build published by `latentlens publish dynamodb`)")
-    tmp_dir: str = Field("/tmp/latentlens",
+    tmp_dir: str = Field("/tmp/latentlens-handler",
                          description="S3 downloads and DuckDB's temp/home (Lambda's only writable place)")
     verify_checksum: bool = Field(True, description="check the artifact against its sha256 manifest before opening")
     retry_interval_s: float = Field(2.0, ge=0, description="after a failed open, wait this long before trying again")
