@@ -10,6 +10,10 @@ if TYPE_CHECKING:
     import polars as pl
 
 
+# `latentlens query --format`: the first is the default (build/export/query.py, the CLI)
+QUERY_FORMATS = ("table", "csv", "json")
+
+
 def _cell(value: object) -> str:
     if value is None:
         return "NULL"

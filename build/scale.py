@@ -12,9 +12,9 @@ always win over the plan.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
-from latentlens.build.settings import EvaluationSettings, Scale
+from latentlens.build.settings import EvaluationSettings, Scale, ScaleChoice
 
 if TYPE_CHECKING:
     from latentlens.build.models.registry import ModelSpec
@@ -64,7 +64,7 @@ class ScalePlan:
         return None if spec.linear_fit else self.rating_fit_max_ratings
 
 
-def choose_scale(requested: Literal["auto", "small", "large"], n_ratings: int) -> Scale:
+def choose_scale(requested: ScaleChoice, n_ratings: int) -> Scale:
     if requested != "auto":
         return requested
     return "large" if n_ratings >= LARGE_RATINGS else "small"

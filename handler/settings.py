@@ -10,13 +10,15 @@ from functools import lru_cache
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from latentlens.handler import schema
+
 
 class Settings(BaseSettings):
     """Where the artifact lives and how the API serves it."""
 
     model_config = SettingsConfigDict(env_prefix="LATENTLENS_", frozen=True, extra="ignore")
 
-    db: str = Field("artifacts/latentlens.duckdb",
+    db: str = Field(schema.DEFAULT_ARTIFACT,
                     description="artifact path, s3://bucket/key, or dynamodb://<name> "
                                 "(a build published by `latentlens publish dynamodb`)")
     tmp_dir: str = Field("/tmp/latentlens-handler",

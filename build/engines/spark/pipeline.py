@@ -129,7 +129,7 @@ def _run(settings: BuildSettings, spark_settings: SparkSettings, spark: SparkSes
         ctx = _EvalContext(split, relevant, n_items, evaluation, settings, release.rating_scale, scratch)
         evaluations = []
         tuned: dict[str, models.AlsConfig] = {}
-        for name in progress(chosen, desc="models", unit="model"):
+        for name in progress(chosen, desc="models", show=settings.progress, unit="model"):
             with tracker.model_run(name) as child_id:
                 log.info("evaluating %s", name)
                 ev, config = _evaluate(name, ctx)
