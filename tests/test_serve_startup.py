@@ -103,7 +103,24 @@ def test_serve_picks_up_a_rebuild_that_replaces_the_artifact(tmp_path) -> None:
         served.stop()
 
 
-@pytest.mark.parametrize("argv", [["--port", "0"], ["--port", "http"], ["--workers", "0"]])
+def test_serve_workers_answer_from_the_artifact_they_were_given(tmp_path, monkeypatch) -> None:
+    """--workers 2: each spawned worker gets the settings from the serving process (none from LATENTLENS_DB,
+    which is not set, and whose default names no artifact here)."""
+    db = build_fixture_artifact(tmp_path / "given.duckdb")
+    port = free_port()
+    monkeypatch.delenv("LATENTLENS_DB", raising=False)
+    served = Served(["--db", str(db), "--port", str(port), "--workers", "2"], tmp_path)
+    try:
+        served.wait_for("Application startup complete")
+        answers = [httpx.get(f"http://127.0.0.1:{port}/movies/858", timeout=10) for _ in range(8)]
+        assert {a.status_code for a in answers} == {200}
+        assert {a.json()["title"] for a in answers} == {"Godfather, The (1972)"}
+    finally:
+        served.stop()
+    assert served.wait_for("Stopping parent process").count("Started server process") == 2
+
+
+@pytest.mark.parametrize("argv", [["--port", "0"], ["--port", "http"], ["--workers", "0"], ["--reload-check", "-1"]])
 def test_serve_rejects_bad_options_in_one_line(argv, capsys) -> None:
     from latentlens.cli import main
 

@@ -8,7 +8,9 @@ With one worker the factory is called in this process; with `--workers N` uvicor
 (`uvicorn.supervisors.Multiprocess`, as `uvicorn.run` itself uses it) starts each worker with the
 multiprocessing "spawn" method, which pickles that Config, factory and settings included, into the
 worker, where the factory builds the app. (`uvicorn.run` refuses anything but an import string for
-`--workers N`; an import string cannot carry settings, hence the supervisor.)
+`--workers N`; an import string cannot carry settings, hence the supervisor.) The HTTP guards' limits
+(`LATENTLENS_SERVE_*`, serve_protocol.py) are the user's environment, which each worker inherits and reads;
+nothing here sets an environment variable.
 """
 
 from __future__ import annotations
