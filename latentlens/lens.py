@@ -31,7 +31,8 @@ from latentlens.handler.models import (
     UserRecommendations,
 )
 from latentlens.handler.settings import Settings
-from latentlens.handler.store import Store, guarded_call, make_store
+from latentlens.handler.store import Store, guarded_call
+from latentlens.handler.stores import make_store
 
 if TYPE_CHECKING:
     import polars as pl
