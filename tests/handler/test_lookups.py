@@ -7,14 +7,26 @@ from __future__ import annotations
 
 import copy
 import inspect
+import re
+from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
+from fastapi import APIRouter, Request
+from fastapi.testclient import TestClient
+from starlette.responses import Response
 
 from latentlens.handler import answers, models
 from latentlens.handler.app import create_app
+from latentlens.handler.deps import StoreDep, answered
 from latentlens.handler.lookups import LOOKUPS, Lookup, Lookups
+from latentlens.handler.routes.params import MovieId, UserId
 from latentlens.handler.settings import Settings
+from latentlens.handler.stores import make_store
 from latentlens.lens import Lens
+from tests.handler.conftest import make_settings
+
+GUIDE = Path(__file__).parents[2] / "docs" / "add-a-model.md"
 
 NOT_LOOKUPS = {"close", "sql", "source"}  # the Lens's own public names
 
@@ -62,7 +74,7 @@ def disagreements(spec: dict, lookups: tuple[Lookup, ...]) -> list[str]:
 
 def test_every_route_is_a_row_and_every_row_a_route(spec) -> None:
     assert disagreements(spec, LOOKUPS) == []
-    assert len({lookup.path for lookup in LOOKUPS}) == len(spec["paths"]) == 8
+    assert "/users/{user_id}/recommendations" in spec["paths"]  # real routes were compared
 
 
 def test_the_check_finds_each_kind_of_disagreement(spec) -> None:
@@ -110,3 +122,49 @@ def test_a_row_naming_a_parameter_its_answer_lacks_fails_at_import() -> None:
         Lookup("/users/{user_id}/popular", answers.popular, models.PopularMovies)
     with pytest.raises(ValueError, match="has no parameter q"):
         Lookup("/movies", answers.search, models.SearchResults, query={"q": "search"})
+
+
+def guide_blocks() -> dict[str, str]:
+    """The endpoint example of docs/add-a-model.md: its code blocks by the file their first line names."""
+    example = GUIDE.read_text(encoding="utf-8").split("### Worked example", 1)[1].split("\n## ", 1)[0]
+    blocks = re.findall(r"```(?:python|yaml)\n(.*?)```", example, flags=re.S)
+    named = {block.split("\n", 1)[0].removeprefix("# "): block for block in blocks if block.startswith("# handler/")}
+    named["template.yaml"] = next(block for block in blocks if "Type: HttpApi" in block)
+    return named
+
+
+def test_the_guides_endpoint_example_works_as_written(artifact, tmp_path) -> None:
+    """The worked example of docs/add-a-model.md, added to a copy of the table and to the app: the Lens gets
+    the method, the route answers the same, the table check passes and the template names the path."""
+    blocks = guide_blocks()
+    assert set(blocks) == {"handler/answers.py", "handler/models.py", "handler/lookups.py", "handler/routes/users.py",
+                           "template.yaml"}
+    answer_names, model_names = dict(vars(answers)), dict(vars(models))  # each block runs among its file's names
+    exec(blocks["handler/answers.py"], answer_names)
+    exec(blocks["handler/models.py"], model_names)
+    guide = SimpleNamespace(because=answer_names["because"])
+    explanation = model_names["Explanation"]
+    rows = {"Lookup": Lookup, "answers": guide, "Explanation": explanation}
+    exec("class Rows:\n" + blocks["handler/lookups.py"].split("\n", 1)[1], rows)
+    row = vars(rows["Rows"])["because"]
+    lens_class = type("GuideLens", (Lens,), {"because": row})
+    routes = {"router": APIRouter(), "Request": Request, "Response": Response, "StoreDep": StoreDep,
+              "UserId": UserId, "MovieId": MovieId, "answered": answered, "answers": guide, "Explanation": explanation}
+    exec(blocks["handler/routes/users.py"], routes)
+    settings = make_settings(artifact, tmp_path)
+    app = create_app(settings)
+    app.include_router(routes["router"])
+    lens = lens_class(make_store(settings))
+    try:
+        picked = lens.because(1, 318)
+        assert isinstance(picked, explanation) and picked.rank == 1
+        assert [b.movie_id for b in picked.because] == [858, 1213]
+        assert lens.because(1, 5).rank is None
+        with TestClient(app) as client:
+            assert client.get("/users/1/because/318").json() == picked.model_dump(mode="json")
+            assert client.get("/users/1/because/0").status_code == 422
+        assert disagreements(app.openapi(), (*LOOKUPS, row)) == []
+        assert f'Path: "{row.path}"' in blocks["template.yaml"]
+    finally:
+        lens.close()
+        app.state.store.close()
