@@ -88,6 +88,11 @@ class LazyArtifact(Generic[A]):
         self._failure: ArtifactUnavailable | None = None
         self._failed_at = 0.0
 
+    @property
+    def current(self) -> A | None:
+        """The open artifact, or None while none is open (never opens one)."""
+        return self._artifact
+
     def get(self) -> A:
         """The open artifact, or ArtifactUnavailable saying why not."""
         art = self._artifact
