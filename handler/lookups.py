@@ -78,6 +78,8 @@ class Lookup(Generic[P, R]):
         self.path, self.answer, self.model, self.unwrap = path, answer, model, unwrap
         self.name = answer.__name__  # the attribute's name, once the row is in a table (__set_name__)
         signature = inspect.signature(answer)
+        if list(signature.parameters)[:2] != ["art", "src"]:
+            raise ValueError(f"{path}: {answer.__name__}() must take (art, src, ...), as every answer does")
         own = list(signature.parameters.values())[2:]  # after art and src
         in_path = set(re.findall(r"{(\w+)}", path))
         query = dict(query or {})

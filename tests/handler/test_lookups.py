@@ -117,11 +117,13 @@ def test_help_shows_each_lookup_as_a_method_with_its_signature() -> None:
     assert "for_ratings with every movie at 5 stars. GET /recommendations?liked=858,1213." in text
 
 
-def test_a_row_naming_a_parameter_its_answer_lacks_fails_at_import() -> None:
+def test_a_row_its_answer_cannot_fill_fails_at_import() -> None:
     with pytest.raises(ValueError, match="has no parameter user_id"):
         Lookup("/users/{user_id}/popular", answers.popular, models.PopularMovies)
     with pytest.raises(ValueError, match="has no parameter q"):
         Lookup("/movies", answers.search, models.SearchResults, query={"q": "search"})
+    with pytest.raises(ValueError, match=r"must take \(art, src, ...\)"):
+        Lookup("/movies", answers.search_query, models.SearchResults)
 
 
 def guide_blocks() -> dict[str, str]:
