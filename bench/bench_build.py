@@ -5,7 +5,7 @@
 
 DATA is a MovieLens directory, or a synth preset name (1m, 5m, 10m, ml-25m, small) meaning
 /tmp/latentlens-synth-<preset>, generated first (`latentlens data synth`) when missing.
-Each build runs in its own child process (own session, LATENTLENS_PROGRESS=0) with --out and
+Each build runs in its own child process (own session, --no-progress) with --out and
 --mlflow-uri in a temporary directory that is removed afterwards. Measured per run:
 
 - wall time, and the child's peak RSS from os.wait4 (ru_maxrss of that child alone; RSS of
@@ -156,8 +156,8 @@ def resolve_data(arg: str) -> Path:
     if not (path / "ratings.csv").is_file():
         print(f"generating {path} (--preset {preset}) ...", file=sys.stderr, flush=True)
         t = time.perf_counter()
-        subprocess.run([str(latentlens_bin()), "data", "synth", str(path), "--preset", preset, "--force"],
-                       check=True, env=child_env())
+        subprocess.run([str(latentlens_bin()), "data", "synth", str(path), "--preset", preset, "--force",
+                        "--no-progress"], check=True, env=child_env())
         print(f"generated {path} in {time.perf_counter() - t:.0f} s", file=sys.stderr, flush=True)
     return path
 
@@ -169,7 +169,6 @@ def latentlens_bin() -> Path:
 
 def child_env() -> dict[str, str]:
     env = dict(os.environ)
-    env["LATENTLENS_PROGRESS"] = "0"
     env.pop("MLFLOW_TRACKING_URI", None)
     return env
 
@@ -179,7 +178,7 @@ def run_build(data: Path, build_args: list[str], timeout: float, grace: float, e
     result = RunResult(data=str(data))
     with tempfile.TemporaryDirectory(prefix="bench-build-") as tmp:
         cmd = [str(latentlens_bin()), "build", "--data", str(data), "--out", f"{tmp}/latentlens.duckdb",
-               "--mlflow-uri", f"sqlite:///{tmp}/mlflow.db", *build_args]
+               "--mlflow-uri", f"sqlite:///{tmp}/mlflow.db", "--no-progress", *build_args]
         result.command = cmd
         start = time.perf_counter()
         proc = subprocess.Popen(cmd, cwd=tmp, env=child_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,

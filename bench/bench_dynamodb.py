@@ -30,7 +30,6 @@ sys.path.insert(0, str(REPO / "bench"))
 os.environ.setdefault("AWS_ACCESS_KEY_ID", "bench")
 os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "bench")
 os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
-os.environ.setdefault("LATENTLENS_PROGRESS", "0")
 
 NAME = "latentlens-bench"
 
@@ -142,8 +141,8 @@ def main() -> int:
     endpoint = f"http://{host}:{port}"
     try:
         client = boto3.client("dynamodb", endpoint_url=endpoint, region_name="us-east-1")
-        result = publish(PublishSettings(source=db, name=NAME, workers=a.workers, tmp_dir=tmp / "duckdb"),
-                         client=client)
+        result = publish(PublishSettings(source=db, name=NAME, workers=a.workers, tmp_dir=tmp / "duckdb",
+                                         progress=False), client=client)
         print(result.summary_text())
         print(f"publish total {result.seconds:.1f} s: writes {result.write_seconds:.1f} s "
               f"({result.items / result.write_seconds:,.0f} items/s with {a.workers} writer threads), "

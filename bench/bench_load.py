@@ -74,7 +74,7 @@ REPO = str(Path(__file__).resolve().parents[1])
 def run_child(body: str, **values: object) -> dict:
     code = CHILD_PRELUDE.format(repo=REPO) + body.format(**values) + CHILD_EPILOGUE
     done = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True,
-                          env={"LATENTLENS_PROGRESS": "0", "PATH": "/usr/bin:/bin"})
+                          env={"PATH": "/usr/bin:/bin"})
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 

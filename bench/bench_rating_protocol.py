@@ -8,7 +8,6 @@ uniform 1M-rating sample, for the same models; RMSE, its standard error, trainin
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
 from pathlib import Path
@@ -16,7 +15,6 @@ from pathlib import Path
 import docs_results
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-os.environ.setdefault("LATENTLENS_PROGRESS", "0")
 
 from latentlens.build.data.loader import load_movielens
 from latentlens.build.evaluate.protocol import evaluation_data

@@ -10,7 +10,6 @@ The suite keeps the check as tests/data/test_synth_calibration.py (3 folds, seed
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import tempfile
 from pathlib import Path
@@ -18,7 +17,6 @@ from pathlib import Path
 import docs_results
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-os.environ.setdefault("LATENTLENS_PROGRESS", "0")
 
 from latentlens.build.calibration import RATING_MODELS, TOPN_MODELS, protocol_scores
 from latentlens.build.data.synth import SynthSettings, write_synthetic

@@ -3,7 +3,7 @@
     python bench/load_serve.py                                  # artifacts/latentlens.duckdb (`make build`)
     python bench/load_serve.py --db other.duckdb --requests 20000 --processes 2
 
-The server is `python -m latentlens.build.cli serve` (--workers uvicorn workers, default 1) on a
+The server is `python -m latentlens serve` (--workers uvicorn workers, default 1) on a
 free 127.0.0.1 port; the load comes from separate processes (`--processes`, each running
 concurrency/processes threads with one keep-alive connection per thread), so the client does not
 share the server's interpreter. A fixed
@@ -184,7 +184,7 @@ def main() -> int:
 
     port = free_port()
     env = {**os.environ, "PYTHONPATH": str(REPO), "LATENTLENS_TMP_DIR": str(scratch / "lltmp")}
-    server = subprocess.Popen([sys.executable, "-m", "latentlens.build.cli", "serve", "--db", db, "--port", str(port),
+    server = subprocess.Popen([sys.executable, "-m", "latentlens", "serve", "--db", db, "--port", str(port),
                                "--workers", str(args.workers)],
                               cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:

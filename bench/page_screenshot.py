@@ -33,7 +33,7 @@ def serving(artifact: Path, tmp_dir: Path, timeout_s: float = 60):
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     url = f"http://127.0.0.1:{port}"
-    proc = subprocess.Popen([sys.executable, "-m", "latentlens.build.cli", "serve", "--db", str(artifact),
+    proc = subprocess.Popen([sys.executable, "-m", "latentlens", "serve", "--db", str(artifact),
                              "--host", "127.0.0.1", "--port", str(port)],
                             env={**os.environ, "LATENTLENS_TMP_DIR": str(tmp_dir)}, stdout=subprocess.DEVNULL)
     try:

@@ -11,7 +11,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-import latentlens
+from latentlens._version import __version__
 from latentlens.handler import schema
 
 
@@ -32,7 +32,7 @@ class BuildInfo:
     mlflow_run_id: str
     mlflow_tracking_uri: str
     created_at: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
-    package_version: str = latentlens.__version__
+    package_version: str = __version__
     git_commit: str
     seed: int
     top_n: int

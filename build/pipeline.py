@@ -12,6 +12,7 @@ and report.
 
 from __future__ import annotations
 
+import shlex
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -20,10 +21,10 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-import latentlens
+from latentlens._version import __version__
 from latentlens.build.build_info import BuildInfo, git_commit
 from latentlens.build.export.artifact import ArtifactReport
-from latentlens.build.report import summary_text
+from latentlens.build.report import format_table
 from latentlens.build.settings import BuildSettings
 from latentlens.build.stages.champions import choose_champions
 from latentlens.build.stages.evaluate import evaluate, record_comparison
@@ -48,7 +49,29 @@ class BuildResult:
 
     def summary_text(self, command: str = "latentlens", out_shown: str | None = None,
                      mlflow_uri_shown: str | None = None) -> str:
-        return summary_text(self, command, out_shown, mlflow_uri_shown)
+        """The comparison and where everything went; `command` is how this shell runs latentlens
+        (the CLI passes the venv's script when it is not on PATH), so the commands work as shown."""
+        table = format_table(list(self.comparison.columns), self.comparison.rows())
+        out = shlex.quote(out_shown or str(self.artifact.path))
+        ui_args = f" --mlflow-uri {shlex.quote(mlflow_uri_shown)}" if mlflow_uri_shown else ""
+        return "\n".join([
+            f"Model comparison ({self.caption})",
+            table,
+            "",
+            f"top-N champion:  {self.topn_champion}",
+            f"rating champion: {self.rating_champion}",
+            f"artifact:        {self.artifact.path} ({self.artifact.size_bytes / 1e6:.1f} MB, "
+            f"sha256 {self.artifact.sha256[:16]}…)",
+            f"MLflow run:      {self.run_id} in {self.tracking_uri}",
+            f"registered:      {self.registered_model or '-'}",
+            f"build time:      {self.seconds:.1f} s",
+            "",
+            "Next:",
+            f"  serve it:   {command} serve --db {out}",
+            f"  query it:   {command} query {out} 'SELECT * FROM build_info'",
+            f"  MLflow UI:  {command} mlflow-ui{ui_args}   (experiment {self.experiment_id}, "
+            "opens as a machine-learning experiment)",
+        ])
 
 
 def run(settings: BuildSettings, tracker: Tracker | None = None) -> BuildResult:
@@ -57,7 +80,7 @@ def run(settings: BuildSettings, tracker: Tracker | None = None) -> BuildResult:
     tracker = tracker or MlflowTracker(settings.mlflow_uri, settings.experiment)
     commit = git_commit()
     with tracker.build_run(f"{prepared.data.name} {datetime.now(UTC):%Y-%m-%d %H:%M:%S}"):
-        record_context(prepared, tracker, commit, latentlens.__version__)
+        record_context(prepared, tracker, commit, __version__)
         comparison = evaluate(prepared, tracker)
         champions = choose_champions(comparison.evaluations, settings)
         tracker.set_tags(champions.tags())

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 import sys
 from collections.abc import Iterable, Iterator
 from typing import TypeVar
@@ -43,14 +42,18 @@ def configure_logging(verbose: bool = False) -> None:
     root.setLevel(logging.DEBUG if verbose else logging.INFO)
 
 
-def progress_enabled() -> bool:
-    """Progress bars are on unless LATENTLENS_PROGRESS=0 (the test suite turns them off)."""
-    return os.environ.get("LATENTLENS_PROGRESS", "1") != "0"
+def stderr_is_terminal() -> bool:
+    """Whether stderr is a terminal: the default of every `progress` setting (bars for people, not for logs)."""
+    return bool(getattr(sys.stderr, "isatty", lambda: False)())
 
 
-def progress(iterable: Iterable[T], desc: str, total: int | None = None, unit: str = "it") -> Iterator[T]:
-    """Wrap a long loop in a progress bar on stderr (silent when disabled or not a terminal run)."""
+def progress(iterable: Iterable[T], desc: str, *, show: bool, total: int | None = None,
+             unit: str = "it") -> Iterator[T]:
+    """Wrap a long loop in a progress bar on stderr when `show` (the caller's typed setting: BuildSettings.progress,
+    FitContext.show_progress, PublishSettings.progress, ...); else the loop as it is."""
+    if not show:
+        return iter(iterable)
     return iter(
-        tqdm(iterable, desc=desc, total=total, unit=unit, disable=not progress_enabled(),
-             file=sys.stderr, leave=False, dynamic_ncols=True, mininterval=0.5)
+        tqdm(iterable, desc=desc, total=total, unit=unit, file=sys.stderr, leave=False, dynamic_ncols=True,
+             mininterval=0.5)
     )

@@ -12,14 +12,12 @@ always win over the plan.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
-from latentlens.build.settings import EvaluationSettings
+from latentlens.build.settings import EvaluationSettings, Scale, ScaleChoice
 
 if TYPE_CHECKING:
     from latentlens.build.models.registry import ModelSpec
-
-Scale = Literal["small", "large"]
 
 # ML-1M and ml-latest-small stay "small"; ML-10M and ML-25M are "large".
 LARGE_RATINGS = 5_000_000
@@ -66,7 +64,7 @@ class ScalePlan:
         return None if spec.linear_fit else self.rating_fit_max_ratings
 
 
-def choose_scale(requested: Literal["auto", "small", "large"], n_ratings: int) -> Scale:
+def choose_scale(requested: ScaleChoice, n_ratings: int) -> Scale:
     if requested != "auto":
         return requested
     return "large" if n_ratings >= LARGE_RATINGS else "small"

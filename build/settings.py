@@ -1,14 +1,27 @@
-"""Typed settings of one build, made once by the CLI (or a test) and passed down explicitly."""
+"""Typed settings of one build, made once by the CLI (or a test, or `latentlens.run_build`) and passed down
+explicitly. Their field defaults are the only place a default is written: the CLI reads its own from them."""
 
 from __future__ import annotations
 
-import argparse
 import os
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
+
+from latentlens.handler.schema import DEFAULT_ARTIFACT
 
 DEFAULT_MLFLOW_DB = Path("artifacts/mlflow.db")
+
+# The evaluation plans of build/scale.py; here, below both the plans and the model registry that sizes by them.
+Scale = Literal["small", "large"]
+ScaleChoice = Literal["auto", "small", "large"]  # what a build asks for: auto picks by the size of the data
+# Where a build runs: this process (numpy/scipy) or Apache Spark (build/engines/spark/); the first is the default.
+Engine = Literal["inprocess", "spark"]
+DEFAULT_ENGINE: Engine = "inprocess"
+
+# MLflow's store schemes (plus its http(s) tracking servers): any other one fails before the data is read.
+TRACKING_SCHEMES = ("sqlite", "postgresql", "mysql", "mssql", "http", "https", "file", "databricks")
 
 
 def default_tracking_uri(cli_value: str | None = None) -> str:
@@ -20,9 +33,22 @@ def default_tracking_uri(cli_value: str | None = None) -> str:
     return f"sqlite:///{DEFAULT_MLFLOW_DB.resolve()}"
 
 
+def stderr_is_terminal() -> bool:
+    """Whether stderr is a terminal: the default of every `progress` setting (bars for people, not for logs)."""
+    return bool(getattr(sys.stderr, "isatty", lambda: False)())
+
+
 class SettingsError(ValueError):
     """A build setting that cannot work (an unknown model, a pin the build cannot honour): the CLI
     prints it and exits 2 before anything is trained or written."""
+
+
+def check_tracking_uri(uri: str) -> None:
+    """An MLflow URI with a scheme MLflow has no store for fails here, not after loading the data."""
+    scheme = uri.split("://", 1)[0].split("+", 1)[0].lower() if "://" in uri else ""
+    if scheme and scheme not in TRACKING_SCHEMES:
+        raise SettingsError(f"--mlflow-uri {uri}: no MLflow store for scheme {scheme!r} "
+                            "(e.g. sqlite:///artifacts/mlflow.db or http://127.0.0.1:5000)")
 
 
 @dataclass(frozen=True)
@@ -48,13 +74,13 @@ class EvaluationSettings:
 @dataclass(frozen=True)
 class BuildSettings:
     data_dir: Path = Path("data/ml-latest-small")
-    out: Path = Path("artifacts/latentlens.duckdb")
+    out: Path = Path(DEFAULT_ARTIFACT)      # where `latentlens serve` and the handler look by default
     force: bool = False                     # replace --out even when it is not a LatentLens artifact
     mlflow_uri: str = field(default_factory=default_tracking_uri)
     experiment: str = "latentlens"
     models: tuple[str, ...] | None = None   # None = every registered model
     quick: bool = False                     # small model settings: tests and smoke runs
-    scale: Literal["auto", "small", "large"] = "auto"  # see build/scale.py
+    scale: ScaleChoice = "auto"             # see build/scale.py
     seed: int = 42
     evaluation: EvaluationSettings = field(default_factory=EvaluationSettings)
     top_n: int = 100                        # recommendations stored per user
@@ -70,33 +96,4 @@ class BuildSettings:
     # the model its users know, or a benchmark can price an expensive champion. None = the metric's best.
     topn_champion: str | None = None
     rating_champion: str | None = None
-
-    @classmethod
-    def from_cli(cls, args: argparse.Namespace) -> BuildSettings:
-        models = tuple(m.strip() for m in args.models.split(",") if m.strip()) if args.models else None
-        return cls(
-            data_dir=Path(args.data),
-            out=Path(args.out),
-            force=getattr(args, "force", False),
-            mlflow_uri=default_tracking_uri(args.mlflow_uri),
-            experiment=args.experiment,
-            models=models,
-            quick=args.quick,
-            seed=args.seed,
-            scale=args.scale,
-            evaluation=_evaluation_from_cli(args),
-            top_n=args.top_n,
-            similar_n=args.similar_n,
-            keep_last_duplicate=args.keep_last_duplicate,
-            register_model=not args.no_register,
-            topn_champion=args.topn_champion,
-            rating_champion=args.rating_champion,
-        )
-
-
-def _evaluation_from_cli(args: argparse.Namespace) -> EvaluationSettings:
-    """Flags left at None keep the defaults (and the scale plan may change them); 0 means all."""
-    given = {"folds": args.folds, "max_eval_users": args.eval_users, "cv_max_ratings": args.cv_max_ratings}
-    given = {k: v for k, v in given.items() if v is not None}
-    values: dict[str, Any] = {k: (v or None) if k != "folds" else v for k, v in given.items()}
-    return EvaluationSettings(**values, explicit=frozenset(given))
+    progress: bool = field(default_factory=stderr_is_terminal)  # progress bars on stderr (--progress/--no-progress)

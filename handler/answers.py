@@ -1,11 +1,17 @@
 """Every lookup's whole answer, built once for both callers: the HTTP routes (latentlens.handler.routes)
 and the Python API (latentlens.Lens). So a route and `Lens` cannot drift apart: both call these.
 
+Each answer takes the artifact and its keyed reads (`art`, `src`: what a store's rows() gives), then the
+lookup's own parameters with the defaults a Python caller gets, and returns the response body as a dict.
+Its signature and docstring are the Lens method's as users see them: latentlens.handler.lookups makes the
+methods from them and says which answer is which route.
+
 The parameter rules live here too (n and limit 1..100, ids 1..2**31-1, at most 50 rated movies in
 half stars from 0.5 to 5, a known genre, a search with a letter or digit). The routes declare the
 same bounds to FastAPI for the OpenAPI document; the checks here are what a Python caller meets.
 A broken rule is InvalidParameter (a ValueError; HTTP 422), an unknown movie NotFound (a
-LookupError; HTTP 404). Nothing here knows about HTTP.
+LookupError; HTTP 404). Nothing here knows about HTTP (a docstring names the endpoint with the same
+answer, for the reader).
 """
 
 from __future__ import annotations
@@ -13,7 +19,7 @@ from __future__ import annotations
 import numbers
 import operator
 import string
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import SupportsIndex
 
 from latentlens.handler import queries
@@ -119,9 +125,10 @@ def search_terms(text: str) -> tuple[list[str], str, str]:
     return tokens, phrase, " ".join(words)
 
 
-def user_recommendations(art: Artifact, src: RowSource, user_id: int, n: int, genre: str | None) -> dict:
-    """The user's stored list (`source: personal`), or the popular list for a user not in the artifact
-    (`source: popular`, `because` empty); `genre` filters within either."""
+def user_recommendations(art: Artifact, src: RowSource, user_id: int, n: int = 10, genre: str | None = None) -> dict:
+    """The user's stored top-n (`source="personal"`, each item with `because`: up to 3 of the user's
+    rated movies that contributed most), or the popular list for a user not in the build
+    (`source="popular"`). `genre` (any case) filters within the list. GET /users/{id}/recommendations."""
     user_id, n = check_id(user_id, "user_id"), check_n(n)
     g = resolve_genre(art, genre)
     items = queries.user_recommendations(art, src, user_id, n, g)
@@ -133,7 +140,7 @@ def user_recommendations(art: Artifact, src: RowSource, user_id: int, n: int, ge
 
 
 def movie(art: Artifact, src: RowSource, movie_id: int) -> dict:
-    """One movie and its rating statistics."""
+    """One movie and its rating statistics. GET /movies/{id}."""
     movie_id = check_id(movie_id, "movie_id")
     found = queries.movie(src, movie_id)
     if found is None:
@@ -141,8 +148,8 @@ def movie(art: Artifact, src: RowSource, movie_id: int) -> dict:
     return found
 
 
-def similar(art: Artifact, src: RowSource, movie_id: int, n: int) -> dict:
-    """Movies most similar to this one, best first."""
+def similar(art: Artifact, src: RowSource, movie_id: int, n: int = 10) -> dict:
+    """The movies most similar to this one, best first. GET /movies/{id}/similar."""
     movie_id, n = check_id(movie_id, "movie_id"), check_n(n)
     items = queries.similar(art, src, movie_id, n)
     if items is None:
@@ -160,29 +167,29 @@ def search_query(text: str) -> tuple[list[str], str, str]:
     return terms
 
 
-def search(art: Artifact, text: str, limit: int) -> dict:
-    """Title search, case- and accent-insensitive, forgiving small typos: "the godfather" finds
-    "Godfather, The (1972)"."""
+def search(art: Artifact, src: RowSource, text: str, limit: int = 10) -> dict:
+    """Title search, case- and accent-insensitive, forgiving small typos. GET /movies?search=..."""
     limit = check_n(limit, "limit")
     tokens, phrase, stripped = search_query(text)
     return {"query": text, "items": queries.search(art, tokens, phrase, stripped, limit)}
 
 
-def popular(art: Artifact, n: int, genre: str | None) -> dict:
-    """Most popular movies overall, or within `genre`."""
+def popular(art: Artifact, src: RowSource, genre: str | None = None, n: int = 10) -> dict:
+    """The most popular movies, overall or within `genre`. GET /popular."""
     n = check_n(n)
     g = resolve_genre(art, genre)
     return {"genre": g, "items": queries.popular(art, n, g)}
 
 
-def genres(art: Artifact) -> dict:
-    """The genres of this build's catalogue, in alphabetical order (the values `genre` accepts)."""
+def genres(art: Artifact, src: RowSource) -> dict:
+    """The genres of this build's catalogue (the values `genre` accepts). GET /genres."""
     return {"genres": sorted(art.genres.values())}
 
 
-def for_ratings(art: Artifact, src: RowSource, ratings: Mapping[int, float], n: int) -> dict:
-    """Movies for someone who rated the given movies (id -> stars), excluding them; see queries.rated.
-    Ids not in the catalogue are listed under `unknown`; when none is known, NotFound."""
+def for_ratings(art: Artifact, src: RowSource, ratings: Mapping[int, float], n: int = 10) -> dict:
+    """Movies for someone who rated these movies ({movie_id: stars}), excluding them: each rated movie's
+    similar list counts with weight (stars - 3) / 2, so low stars push its neighbours down. Ids not in
+    the catalogue come back under `unknown`. GET /recommendations?ratings=858:5,1:1."""
     n = check_n(n)
     if not isinstance(ratings, Mapping):
         raise InvalidParameter("invalid_parameter", "ratings: must be a mapping of movie id to stars, e.g. {858: 4.5}")
@@ -203,6 +210,11 @@ def for_ratings(art: Artifact, src: RowSource, ratings: Mapping[int, float], n: 
             "items": items}
 
 
+def liked(art: Artifact, src: RowSource, movie_ids: Iterable[int], n: int = 10) -> dict:
+    """for_ratings with every movie at 5 stars. GET /recommendations?liked=858,1213."""
+    return for_ratings(art, src, dict.fromkeys(movie_ids, 5.0), n)
+
+
 def _int(value: str) -> int:
     try:
         return int(value)
@@ -210,8 +222,8 @@ def _int(value: str) -> int:
         return -1
 
 
-def health(art: Artifact) -> dict:
-    """The build's identity and counts, as /health reports them for an open artifact."""
+def health(art: Artifact, src: RowSource) -> dict:
+    """The build's identity (dataset, champions, MLflow run, created_at), counts and sha256. GET /health."""
     info = art.build_info
     return {
         "status": "ok",

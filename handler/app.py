@@ -14,7 +14,7 @@ from latentlens.handler.http_guards import HeadAsGet, RelativeSlashRedirect, Res
 from latentlens.handler.lambda_entry import LambdaEntry
 from latentlens.handler.routes import health, movies, page, popular, recommendations, users
 from latentlens.handler.settings import Settings, get_settings
-from latentlens.handler.store import make_store
+from latentlens.handler.stores import make_store
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:

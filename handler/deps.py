@@ -6,8 +6,10 @@ from collections.abc import Callable
 from typing import Annotated, TypeVar
 
 from fastapi import Depends, Request
+from starlette.responses import Response
 
 from latentlens.handler.artifact import Artifact, ArtifactUnavailable
+from latentlens.handler.caching import cached_json
 from latentlens.handler.errors import ApiError
 from latentlens.handler.public import public_message
 from latentlens.handler.queries import RowSource
@@ -35,12 +37,20 @@ def open_cursor(store: Store) -> tuple[Artifact, RowSource]:
         raise unavailable(exc) from None
 
 
-def guarded(store: Store, art: Artifact, fn: Callable[..., T], *args) -> T:
+def guarded(store: Store, art: Artifact, fn: Callable[..., T], *args, **kwargs) -> T:
     """Run one answer function (store.guarded_call); a DuckDB failure or an unavailable store is a 503,
     never a crash."""
     try:
-        return guarded_call(store, art, fn, *args)
+        return guarded_call(store, art, fn, *args, **kwargs)
     except QueryFailed:
         raise ApiError(503, "artifact_unreadable", "the artifact failed a query; it will be reopened") from None
     except ArtifactUnavailable as exc:
         raise unavailable(exc) from None
+
+
+def answered(request: Request, store: Store, fn: Callable[..., dict], *args, **kwargs) -> Response:
+    """A lookup route's whole body: the answer function (latentlens.handler.answers) over the artifact and
+    this thread's reads, guarded, as a cacheable JSON 200 (or a 304 for a client holding this build's ETag)."""
+    art, src = open_cursor(store)
+    body = guarded(store, art, fn, art, src, *args, **kwargs)
+    return cached_json(request, body, art.etag, store.settings.cache_max_age)

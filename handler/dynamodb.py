@@ -22,7 +22,7 @@ from latentlens.handler import schema, table_layout
 from latentlens.handler.artifact import Artifact, ArtifactUnavailable, MovieRow, _etag, _genres
 from latentlens.handler.queries import MOVIE_COLUMNS, SIMILAR_COLUMNS, USER_COLUMNS
 from latentlens.handler.settings import Settings
-from latentlens.handler.store import Store
+from latentlens.handler.store import LazyArtifact
 from latentlens.handler.title_index import TitleIndex
 
 logger = logging.getLogger("latentlens.handler")
@@ -213,19 +213,25 @@ def open_table(name: str, table: str, client, max_attempts: int) -> PublishedBui
                           table=table, title_rows=catalogue["titles"])
 
 
-class DynamoDBStore(Store):
-    """The store over `dynamodb://<name>`: opening, caching and failure memory are Store's; reads are DynamoDB's."""
+class DynamoDBStore:
+    """latentlens.handler.store.Store over `dynamodb://<name>`: the pointer's build table, its catalogue kept
+    in memory (a LazyArtifact, as the DuckDB store keeps its file), its items read per lookup."""
 
     def __init__(self, settings: Settings, client=None) -> None:
-        super().__init__(settings)
+        self.settings = settings
         self.name = settings.db.removeprefix(SCHEME)
         self._client = client
+        # nothing to release: no connection is held, and the client is shared and stateless
+        self._artifact: LazyArtifact[PublishedBuild] = LazyArtifact(settings, self._open, lambda _build: None)
 
     @property
     def client(self):
         if self._client is None:
             self._client = client_for(self.settings)
         return self._client
+
+    def artifact(self) -> PublishedBuild:
+        return self._artifact.get()
 
     def _open(self) -> PublishedBuild:
         if not table_layout.NAME_PATTERN.match(self.name):
@@ -243,11 +249,10 @@ class DynamoDBStore(Store):
 
     def rows(self) -> tuple[PublishedBuild, DynamoDBRows]:
         art = self.artifact()
-        assert isinstance(art, PublishedBuild)  # what _open returns
         return art, DynamoDBRows(Reader(self.client, art.table, self.settings.dynamodb_max_attempts))
 
-    def cursor(self):
-        raise TypeError("a DynamoDB store has no SQL cursor; use rows()")
+    def invalidate(self, art: Artifact, exc: Exception) -> None:
+        self._artifact.drop(art, exc)
 
-    def _drop(self, art: Artifact) -> None:
-        pass  # nothing open: the client is shared and stateless
+    def close(self) -> None:
+        self._artifact.close()

@@ -10,6 +10,10 @@ from __future__ import annotations
 # 2: user_recommendations.because (the user's rated movies that explain each pick)
 SCHEMA_VERSION = 2
 
+# Where a build writes the artifact and where serving reads it unless told otherwise: the default of both
+# BuildSettings.out (`latentlens build --out`) and the handler's Settings.db (`LATENTLENS_DB`, `serve --db`).
+DEFAULT_ARTIFACT = "artifacts/latentlens.duckdb"
+
 MOVIES = "movies"
 USER_RECOMMENDATIONS = "user_recommendations"
 SIMILAR_MOVIES = "similar_movies"

@@ -10,16 +10,18 @@ from functools import lru_cache
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from latentlens.handler import schema
+
 
 class Settings(BaseSettings):
     """Where the artifact lives and how the API serves it."""
 
     model_config = SettingsConfigDict(env_prefix="LATENTLENS_", frozen=True, extra="ignore")
 
-    db: str = Field("artifacts/latentlens.duckdb",
+    db: str = Field(schema.DEFAULT_ARTIFACT,
                     description="artifact path, s3://bucket/key, or dynamodb://<name> "
                                 "(a build published by `latentlens publish dynamodb`)")
-    tmp_dir: str = Field("/tmp/latentlens",
+    tmp_dir: str = Field("/tmp/latentlens-handler",
                          description="S3 downloads and DuckDB's temp/home (Lambda's only writable place)")
     verify_checksum: bool = Field(True, description="check the artifact against its sha256 manifest before opening")
     retry_interval_s: float = Field(2.0, ge=0, description="after a failed open, wait this long before trying again")

@@ -1,7 +1,12 @@
-"""The artifact for this container's life: opened lazily on first use, cached once it works.
+"""The store interface the routes and latentlens.Lens use, and the one part both stores share: the
+artifact, opened lazily on first use and cached once it works.
 
-A failed open is remembered only for `retry_interval_s`, so a missing or broken artifact that
-gets fixed is picked up without a restart; a good one is kept until the process ends.
+Two stores implement `Store`, neither a kind of the other: latentlens.handler.duckdb_store.DuckDBStore
+(a DuckDB file, local or its s3:// copy) and latentlens.handler.dynamodb.DynamoDBStore (a table
+published to DynamoDB); latentlens.handler.stores.make_store picks one from `settings.db`. Both keep
+their artifact in a LazyArtifact: a failed open is remembered only for `retry_interval_s`, so a
+missing or broken artifact that gets fixed is picked up without a restart; a good one is kept until
+the process ends. This module imports neither store.
 """
 
 from __future__ import annotations
@@ -12,29 +17,53 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from typing import TypeVar
+from typing import Generic, Protocol, TypeVar, runtime_checkable
 
 import duckdb
 
-from latentlens.handler.artifact import Artifact, ArtifactUnavailable, open_artifact
-from latentlens.handler.queries import DuckDBRows, RowSource
+from latentlens.handler.artifact import Artifact, ArtifactUnavailable
+from latentlens.handler.queries import RowSource
 from latentlens.handler.settings import Settings
 
 logger = logging.getLogger("latentlens.handler")
 
 T = TypeVar("T")
+A = TypeVar("A", bound=Artifact)
+
+
+@runtime_checkable
+class Store(Protocol):
+    """What the routes and latentlens.Lens ask of a store, whichever serves the build."""
+
+    settings: Settings
+
+    def artifact(self) -> Artifact:
+        """The open artifact (its in-memory catalogue), or ArtifactUnavailable saying why not."""
+        ...
+
+    def rows(self) -> tuple[Artifact, RowSource]:
+        """The artifact and this thread's keyed reads on it (latentlens.handler.queries computes answers from them)."""
+        ...
+
+    def invalidate(self, art: Artifact, exc: Exception) -> None:
+        """A read of `art` failed for good: drop it, so the next use opens (and verifies) the build again."""
+        ...
+
+    def close(self) -> None:
+        """Let go of the artifact (tests, shutdown, `latentlens serve` on a replaced file); the next use reopens it."""
+        ...
 
 
 class QueryFailed(ArtifactUnavailable):
     """A query failed inside DuckDB: the store dropped the artifact, and the next use reopens and re-verifies it."""
 
 
-def guarded_call(store: Store, art: Artifact, fn: Callable[..., T], *args) -> T:
+def guarded_call(store: Store, art: Artifact, fn: Callable[..., T], *args, **kwargs) -> T:
     """Run one answer function on `art`. A DuckDB failure drops the artifact and is QueryFailed; a store that
     failed after its own bounded retries (DynamoDB) raises ArtifactUnavailable, and a published table that is
     gone also drops the artifact (the pointer is re-read next time). The routes and latentlens.Lens both call this."""
     try:
-        return fn(*args)
+        return fn(*args, **kwargs)
     except duckdb.Error as exc:
         store.invalidate(art, exc)
         raise QueryFailed("artifact_unreadable", f"the artifact failed a query; it will be reopened ({exc})") from None
@@ -44,116 +73,67 @@ def guarded_call(store: Store, art: Artifact, fn: Callable[..., T], *args) -> T:
         raise
 
 
-def make_store(settings: Settings) -> Store:
-    """The store `settings.db` names: `dynamodb://<name>` reads a published table, anything else a DuckDB file."""
-    if settings.db.startswith("dynamodb://"):
-        from latentlens.handler.dynamodb import DynamoDBStore
-
-        return DynamoDBStore(settings)
-    return Store(settings)
-
-
-class Store:
-    """Owns the one read-only DuckDB connection; hands out a cursor per thread.
-
-    The store interface the routes use is `artifact()`, `rows()`, `invalidate()` and `close()`;
-    handler.dynamodb.DynamoDBStore implements the same over a published DynamoDB table."""
+class LazyArtifact(Generic[A]):
+    """The artifact a store serves: `open()` on first use, kept once it works, a failure remembered for
+    `settings.retry_interval_s`; `release(art)` frees a dropped or closed one. `lock` is held while
+    opening, dropping and closing, so a store may hold it to guard what its `release` frees."""
 
     _unfreeze_at_exit = False  # process-wide: gc.freeze() is process-wide too
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, open: Callable[[], A], release: Callable[[A], None]) -> None:
         self.settings = settings
-        self._lock = threading.Lock()
-        self._artifact: Artifact | None = None
+        self._open, self._release = open, release
+        self.lock = threading.Lock()
+        self._artifact: A | None = None
         self._failure: ArtifactUnavailable | None = None
         self._failed_at = 0.0
-        self._local = threading.local()
-        self._cursors: list[duckdb.DuckDBPyConnection] = []
 
-    def artifact(self) -> Artifact:
+    @property
+    def current(self) -> A | None:
+        """The open artifact, or None while none is open (never opens one)."""
+        return self._artifact
+
+    def get(self) -> A:
         """The open artifact, or ArtifactUnavailable saying why not."""
         art = self._artifact
         if art is not None:
             return art
-        with self._lock:
+        with self.lock:
             if self._artifact is not None:
                 return self._artifact
             if self._failure is not None and time.monotonic() - self._failed_at < self.settings.retry_interval_s:
                 raise self._failure
             try:
                 try:
-                    self._artifact = self._open()
+                    opened = self._open()
                 except OSError as exc:  # unreadable file, /tmp full or not writable: still a 503, not a 500
                     raise ArtifactUnavailable("io_error", f"{type(exc).__name__}: {exc.strerror or exc}") from None
-                self._failure = None
+                self._artifact, self._failure = opened, None
                 # The movie map is long-lived: keep it out of the collector's scans (tail latency),
                 # and hand it back at exit so DuckDB's bindings are torn down cleanly.
                 gc.freeze()
-                if not Store._unfreeze_at_exit:
+                if not LazyArtifact._unfreeze_at_exit:
                     atexit.register(gc.unfreeze)
-                    Store._unfreeze_at_exit = True
+                    LazyArtifact._unfreeze_at_exit = True
             except ArtifactUnavailable as exc:
                 logger.warning("artifact unavailable (%s): %s", exc.reason, exc.message)
                 self._failure, self._failed_at = exc, time.monotonic()
                 raise
-            return self._artifact
+            return opened
 
-    def _open(self) -> Artifact:
-        db = self.settings.db
-        if db.startswith("s3://"):
-            from latentlens.handler.s3 import fetch
-
-            path, digest = fetch(db, self.settings)
-            return open_artifact(path, self.settings, sha256=digest)
-        return open_artifact(db, self.settings)
-
-    def cursor(self) -> tuple[Artifact, duckdb.DuckDBPyConnection]:
-        """The artifact and this thread's cursor on it (DuckDB connections are not thread-safe)."""
-        art = self.artifact()
-        cached = getattr(self._local, "pair", None)
-        if cached is None or cached[0] is not art:
-            assert art.conn is not None  # a DuckDB artifact (DynamoDBStore has no cursor)
-            cur = art.conn.cursor()
-            with self._lock:
-                self._cursors.append(cur)
-            cached = (art, cur)
-            self._local.pair = cached
-        return cached
-
-    def rows(self) -> tuple[Artifact, RowSource]:
-        """The artifact and this thread's keyed reads on it (latentlens.handler.queries computes answers from them)."""
-        art, cur = self.cursor()
-        return art, DuckDBRows(cur)
-
-    def _drop(self, art: Artifact) -> None:
-        """Close the artifact and every cursor on it: DuckDB keeps a database (and its config) alive
-        while any connection to it is open, so a reopen would otherwise get the old instance back."""
-        for cur in self._cursors:
-            try:
-                cur.close()
-            except duckdb.Error:
-                pass
-        self._cursors.clear()
-        assert art.conn is not None  # a DuckDB artifact (DynamoDBStore drops nothing)
-        try:
-            art.conn.close()
-        except duckdb.Error:
-            pass
-
-    def invalidate(self, art: Artifact, exc: Exception) -> None:
-        """A query failed inside DuckDB: drop this artifact so the next request reopens and re-verifies."""
-        with self._lock:
-            if self._artifact is art:
+    def drop(self, art: Artifact, exc: Exception) -> None:
+        """`art` failed a read: release it (if it is still the open one) so the next use reopens and re-verifies."""
+        with self.lock:
+            if self._artifact is not None and self._artifact is art:
                 logger.error("artifact failed a query, reopening on next use: %s", exc)
-                self._drop(art)
+                self._release(self._artifact)
                 self._artifact = None
                 self._failure = ArtifactUnavailable("artifact_unreadable", f"artifact failed a query: {exc}")
                 self._failed_at = time.monotonic()
-        self._local.__dict__.pop("pair", None)
 
     def close(self) -> None:
-        """Close the artifact (tests, shutdown); the next request opens it again."""
-        with self._lock:
+        """Release the open artifact, if any; the next use opens it again."""
+        with self.lock:
             if self._artifact is not None:
-                self._drop(self._artifact)
+                self._release(self._artifact)
                 self._artifact = None

@@ -50,7 +50,7 @@ def _mb(n: int) -> str:
 
 
 def _build_artifact(s: DeploySettings, out: Out) -> None:
-    cmd = [sys.executable, "-m", "latentlens.build.cli", "build", "--out", str(s.artifact)]
+    cmd = [sys.executable, "-m", "latentlens", "build", "--out", str(s.artifact)]
     out(f"  $ {shlex.join(cmd)}")
     sys.stdout.flush()
     if subprocess.run(cmd, cwd=s.root, check=False).returncode != 0:

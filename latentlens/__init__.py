@@ -28,10 +28,11 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING
 
-__version__ = "0.1.0"  # the one version: pyproject.toml reads it (tool.hatch.version)
-
-# public name -> (module, attribute), imported on first access
+# public name -> (module, attribute), imported on first access. The version lives in a leaf module
+# (latentlens/_version.py, which pyproject.toml reads too) that the build imports without importing
+# this face; the Lambda package holds only this file and the handler, and never asks for it.
 _LAZY = {
+    "__version__": ("latentlens._version", "__version__"),
     "open": ("latentlens.lens", "open"),
     "Lens": ("latentlens.lens", "Lens"),
     "NotFound": ("latentlens.handler.answers", "NotFound"),
@@ -45,10 +46,11 @@ _LAZY = {
 }
 _SUBPACKAGES = ("build", "handler")
 
-__all__ = ["__version__", *_LAZY]
+__all__ = [*_LAZY]
 
 if TYPE_CHECKING:  # for type checkers and IDEs; at run time __getattr__ below imports on demand
     # `X as X` marks an explicit re-export: linters and type checkers do not read __all__ built from _LAZY
+    from latentlens._version import __version__ as __version__
     from latentlens.build.settings import BuildSettings as BuildSettings
     from latentlens.build.settings import EvaluationSettings as EvaluationSettings
     from latentlens.handler.answers import InvalidParameter as InvalidParameter

@@ -1,9 +1,10 @@
 """`latentlens.open(...)`: the lookup API in Python, over the same store and the same answer code as HTTP.
 
 A Lens is a read-only view of one build: a DuckDB artifact on disk, its copy on S3 (`s3://bucket/key`),
-or a table published to DynamoDB (`dynamodb://NAME`). Every method returns what the matching HTTP
+or a table published to DynamoDB (`dynamodb://NAME`). Every lookup method returns what the matching HTTP
 endpoint answers, as the API's own pydantic models (latentlens.handler.models): both call
-latentlens.handler.answers on a latentlens.handler.store, so the two cannot disagree.
+latentlens.handler.answers on a latentlens.handler.store, so the two cannot disagree. The methods are the
+rows of the lookup table (latentlens.handler.lookups), so a new lookup needs no change here.
 
 Errors: a parameter out of the HTTP API's bounds (n and limit 1..100, ids 1..2**31-1, stars 0.5..5 in
 half stars, at most 50 rated movies, an unknown genre, a search without a letter or digit) raises
@@ -16,27 +17,18 @@ reason (artifact_missing, manifest_missing, checksum_mismatch, schema_too_old, .
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from latentlens.handler import answers
 from latentlens.handler.artifact import ArtifactUnavailable
-from latentlens.handler.models import (
-    Health,
-    LikedRecommendations,
-    Movie,
-    PopularMovies,
-    SearchResults,
-    SimilarMovies,
-    UserRecommendations,
-)
+from latentlens.handler.lookups import Lookup, Lookups
 from latentlens.handler.settings import Settings
-from latentlens.handler.store import Store, guarded_call, make_store
+from latentlens.handler.store import Store, guarded_call
+from latentlens.handler.stores import make_store
 
 if TYPE_CHECKING:
     import polars as pl
 
-T = TypeVar("T")
+R = TypeVar("R")
 
 
 def open(source: str | os.PathLike[str], **settings: Any) -> Lens:
@@ -56,10 +48,12 @@ def open(source: str | os.PathLike[str], **settings: Any) -> Lens:
     return Lens(store)
 
 
-class Lens:
+class Lens(Lookups):
     """Read-only lookups over one build; see latentlens.lens for the errors. Use as a context manager,
     or call close(). Safe to share between threads (each thread gets its own DuckDB cursor).
     A Lens keeps the build it opened: open again to see a rebuilt artifact."""
+
+    # The lookups are the rows of latentlens.handler.lookups.Lookups, inherited as methods; each runs _ask.
 
     def __init__(self, store: Store) -> None:
         self._store = store
@@ -82,51 +76,10 @@ class Lens:
         """Close the artifact's connection; a later lookup opens it again."""
         self._store.close()
 
-    def _answer(self, fn: Callable[..., T], *args: Any) -> T:
-        """One answer function over the artifact and this thread's reads, as a route runs it."""
+    def _ask(self, lookup: Lookup[..., R], /, *args: Any, **kwargs: Any) -> R:
+        """One lookup as its route answers it: the answer function over the artifact and this thread's reads."""
         art, rows = self._store.rows()
-        return guarded_call(self._store, art, fn, art, rows, *args)
-
-    def recommend(self, user_id: int, n: int = 10, genre: str | None = None) -> UserRecommendations:
-        """The user's stored top-n (`source="personal"`, each item with `because`: up to 3 of the user's
-        rated movies that contributed most), or the popular list for a user not in the build
-        (`source="popular"`). `genre` (any case) filters within the list. GET /users/{id}/recommendations."""
-        return UserRecommendations.model_validate(self._answer(answers.user_recommendations, user_id, n, genre))
-
-    def similar(self, movie_id: int, n: int = 10) -> SimilarMovies:
-        """The movies most similar to this one, best first. GET /movies/{id}/similar."""
-        return SimilarMovies.model_validate(self._answer(answers.similar, movie_id, n))
-
-    def for_ratings(self, ratings: Mapping[int, float], n: int = 10) -> LikedRecommendations:
-        """Movies for someone who rated these movies ({movie_id: stars}), excluding them: each rated movie's
-        similar list counts with weight (stars - 3) / 2, so low stars push its neighbours down. Ids not in
-        the catalogue come back under `unknown`. GET /recommendations?ratings=858:5,1:1."""
-        return LikedRecommendations.model_validate(self._answer(answers.for_ratings, ratings, n))
-
-    def liked(self, movie_ids: Iterable[int], n: int = 10) -> LikedRecommendations:
-        """for_ratings with every movie at 5 stars. GET /recommendations?liked=858,1213."""
-        return self.for_ratings(dict.fromkeys(movie_ids, 5.0), n)
-
-    def search(self, text: str, limit: int = 10) -> SearchResults:
-        """Title search, case- and accent-insensitive, forgiving small typos. GET /movies?search=..."""
-        art = self._store.artifact()
-        return SearchResults.model_validate(guarded_call(self._store, art, answers.search, art, text, limit))
-
-    def popular(self, genre: str | None = None, n: int = 10) -> PopularMovies:
-        """The most popular movies, overall or within `genre`. GET /popular."""
-        return PopularMovies.model_validate(answers.popular(self._store.artifact(), n, genre))
-
-    def genres(self) -> list[str]:
-        """The genres of this build's catalogue (the values `genre` accepts). GET /genres."""
-        return answers.genres(self._store.artifact())["genres"]
-
-    def movie(self, movie_id: int) -> Movie:
-        """One movie and its rating statistics. GET /movies/{id}."""
-        return Movie.model_validate(self._answer(answers.movie, movie_id))
-
-    def info(self) -> Health:
-        """The build's identity (dataset, champions, MLflow run, created_at), counts and sha256. GET /health."""
-        return Health.model_validate(answers.health(self._store.artifact()))
+        return lookup.result(guarded_call(self._store, art, lookup.answer, art, rows, *args, **kwargs))
 
     def sql(self, query: str, params: list | dict | None = None) -> pl.DataFrame:
         """Read-only SQL against the artifact (tables in latentlens.handler.schema), as a polars DataFrame.

@@ -2,23 +2,23 @@
 
 Named `run_build`, not `build`: `latentlens.build` is the pipeline's subpackage (the `build/` folder),
 and a function of that name on the package would either hide it (`latentlens.build.settings` would
-fail) or be replaced by it as soon as anything imports `latentlens.build.cli`.
+fail) or be replaced by it as soon as anything imports a module of the pipeline.
 """
 
 from __future__ import annotations
 
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from latentlens.build.engines.spark.pipeline import SparkBuildResult
     from latentlens.build.pipeline import BuildResult
-    from latentlens.build.settings import BuildSettings
+    from latentlens.build.settings import BuildSettings, Engine
 
 
-def run_build(settings: BuildSettings | None = None, /, *, engine: Literal["inprocess", "spark"] = "inprocess",
-              spark_master: str = "local[2]", **fields: Any) -> BuildResult | SparkBuildResult:
+def run_build(settings: BuildSettings | None = None, /, *, engine: Engine = "inprocess",
+              spark_master: str | None = None, **fields: Any) -> BuildResult | SparkBuildResult:
     """Run `latentlens build` in this process and return its BuildResult (the comparison table as a polars
     DataFrame, the champions, the artifact's path and sha256, the MLflow run id).
 
@@ -26,11 +26,11 @@ def run_build(settings: BuildSettings | None = None, /, *, engine: Literal["inpr
     artifacts/latentlens.duckdb, artifacts/mlflow.db); keyword `fields` replace its fields, e.g.
     `run_build(data_dir="data/ml-latest-small", out="/tmp/x.duckdb", quick=True)` (an unknown field is a
     TypeError). Bad settings or data raise before anything is written (SettingsError, DataError: both
-    ValueErrors). Progress is logged to the `latentlens` logger: `logging.basicConfig(level="INFO")` shows it.
+    ValueErrors). Progress is logged to the `latentlens` logger: `logging.basicConfig(level="INFO")` shows it;
+    progress bars on stderr follow the `progress` field (default: on when stderr is a terminal).
     `engine="spark"` runs the same build on Apache Spark (the `spark` extra and Java 17+) and returns its
-    SparkBuildResult."""
-    from latentlens.build.cli import check_tracking_uri
-    from latentlens.build.settings import BuildSettings
+    SparkBuildResult (`spark_master`: SparkSettings' default unless given)."""
+    from latentlens.build.settings import BuildSettings, check_tracking_uri
 
     chosen = settings if settings is not None else BuildSettings()
     for name in ("data_dir", "out"):
@@ -43,7 +43,7 @@ def run_build(settings: BuildSettings | None = None, /, *, engine: Literal["inpr
         from latentlens.build.engines.spark.pipeline import run as run_spark
         from latentlens.build.engines.spark.settings import SparkSettings
 
-        return run_spark(chosen, SparkSettings(master=spark_master))
+        return run_spark(chosen, SparkSettings() if spark_master is None else SparkSettings(master=spark_master))
     if engine != "inprocess":
         raise ValueError(f"engine must be 'inprocess' or 'spark', not {engine!r}")
     from latentlens.build.pipeline import run

@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 EMBEDDED = REPO / "data" / "ml-latest-small"
-
-os.environ.setdefault("LATENTLENS_PROGRESS", "0")  # keep test logs readable
 
 # What a test needs, read from the fixtures it uses (directly or through other fixtures) and the folder it is in;
 # `make test-fast` deselects these tiers. A test that needs one in another way says so with its own marker.
@@ -53,6 +50,7 @@ def embedded_build(tmp_path_factory: pytest.TempPathFactory):
         mlflow_uri=f"sqlite:///{root / 'mlflow.db'}",
         quick=True,
         evaluation=EvaluationSettings(folds=2),
+        progress=False,  # keep test logs readable
     )
     return settings, latentlens.run_build(settings)
 

@@ -7,9 +7,9 @@ import duckdb
 import pytest
 from mlflow.tracking import MlflowClient
 
-from latentlens.build.cli import main
 from latentlens.build.pipeline import run
 from latentlens.build.settings import BuildSettings
+from latentlens.cli import main
 
 pytestmark = pytest.mark.build
 

@@ -11,7 +11,6 @@ from types import SimpleNamespace
 import duckdb
 import pytest
 
-from latentlens.build.cli import parser
 from latentlens.build.models import registry
 from latentlens.build.settings import BuildSettings, EvaluationSettings
 from latentlens.build.stages.champions import Champions, choose_champions
@@ -20,6 +19,7 @@ from latentlens.build.stages.export import artifact_tables, log_champion_models,
 from latentlens.build.stages.prepare import prepare, record_context
 from latentlens.build.stages.retrain import Finals, retrain
 from latentlens.build.tracking.tracker import NullTracker
+from latentlens.cli import parser
 
 pytestmark = pytest.mark.build
 

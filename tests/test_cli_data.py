@@ -7,7 +7,7 @@ import json
 import re
 from pathlib import Path
 
-from latentlens.build.cli import main
+from latentlens.cli import main
 
 EMBEDDED = Path(__file__).resolve().parents[1] / "data" / "ml-latest-small"
 

@@ -16,7 +16,8 @@ from pathlib import Path
 import pytest
 
 import latentlens.build
-from latentlens.build.cli import main, parser, shown_command
+from latentlens.cli import main, parser
+from latentlens.cli.commands import shown_command
 from tests.handler.fixture_artifact import build_fixture_artifact
 
 REPO = Path(__file__).resolve().parents[1]
@@ -134,7 +135,7 @@ def test_query_csv_writes_lists_users_can_parse(artifact, capsys) -> None:
 def test_commands_shown_after_a_build_work_as_shown(tmp_path, artifact) -> None:
     """Without the venv on PATH the summary names the venv's script; that exact command runs."""
     env = {**os.environ, "PATH": "/usr/bin:/bin"}
-    script = "from latentlens.build.cli import shown_command; print(shown_command())"
+    script = "from latentlens.cli.commands import shown_command; print(shown_command())"
     shown = subprocess.run([sys.executable, "-c", script],
                            cwd=REPO, env=env, capture_output=True, text=True, check=True).stdout.strip()
     assert shown != "latentlens" and shown.endswith("latentlens")

@@ -161,7 +161,7 @@ def test_every_make_target_shown_exists(page: str, target: str) -> None:
 
 @functools.cache
 def cli_help(path: tuple[str, ...]) -> str:
-    shown = subprocess.run([sys.executable, "-m", "latentlens.build.cli", *path, "--help"], cwd=ROOT,
+    shown = subprocess.run([sys.executable, "-m", "latentlens", *path, "--help"], cwd=ROOT,
                            capture_output=True, text=True, timeout=120)
     assert shown.returncode == 0, f"latentlens {' '.join(path)} --help failed: {shown.stderr}"
     return shown.stdout

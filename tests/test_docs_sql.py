@@ -56,7 +56,7 @@ def test_winner_query_names_the_champion(embedded_build) -> None:
 def test_latentlens_query_and_duckdb_cli_open_the_artifact(embedded_build) -> None:
     settings, _ = embedded_build
     sql = "SELECT count(*) AS n FROM movies"
-    out = subprocess.run([sys.executable, "-m", "latentlens.build.cli", "query", str(settings.out), sql,
+    out = subprocess.run([sys.executable, "-m", "latentlens", "query", str(settings.out), sql,
                           "--format", "csv"], capture_output=True, text=True, check=True).stdout
     assert out.split() == ["n", "9742"]
     cli = shutil.which("duckdb", path=str(Path(sys.executable).parent))

@@ -25,7 +25,7 @@ found = {name: importlib.util.find_spec(name) is not None for name in ("build", 
 import latentlens
 found["version"] = latentlens.__version__
 found["latentlens_file"] = latentlens.__file__
-for sub in ("latentlens.build.cli", "latentlens.handler.app", "latentlens.handler.schema"):
+for sub in ("latentlens.cli", "latentlens.build.pipeline", "latentlens.handler.app", "latentlens.handler.schema"):
     spec = importlib.util.find_spec(sub)
     found[sub] = spec.origin if spec else None
 print(json.dumps(found))
@@ -47,9 +47,10 @@ def test_wheel_holds_one_top_level_package(wheel: Path):
         names = set(zf.namelist())
         entry_points = zf.read(next(n for n in names if n.endswith(".dist-info/entry_points.txt"))).decode()
     assert tops == {"latentlens"}
-    assert {"latentlens/build/cli.py", "latentlens/handler/app.py", "latentlens/handler/schema.py",
+    assert {"latentlens/cli/__init__.py", "latentlens/_version.py", "latentlens/build/pipeline.py",
+            "latentlens/handler/app.py", "latentlens/handler/schema.py",
             "latentlens/handler/page/index.html"} <= names  # the page ships as package data
-    assert "latentlens = latentlens.build.cli:main" in entry_points
+    assert "latentlens = latentlens.cli:main" in entry_points
 
 
 def test_fresh_venv_imports_latentlens_but_no_top_level_build_or_handler(wheel: Path, tmp_path: Path):
@@ -66,7 +67,7 @@ def test_fresh_venv_imports_latentlens_but_no_top_level_build_or_handler(wheel: 
     assert found["latentlens"] is True
     site = str(venv)
     assert found["latentlens_file"].startswith(site)
-    for sub in ("latentlens.build.cli", "latentlens.handler.app", "latentlens.handler.schema"):
+    for sub in ("latentlens.cli", "latentlens.build.pipeline", "latentlens.handler.app", "latentlens.handler.schema"):
         assert found[sub] and found[sub].startswith(site), (sub, found[sub])
     import latentlens
 

@@ -59,7 +59,7 @@ def _alive(pid: int) -> bool:
 
 def _start_ui(uri: str) -> tuple[subprocess.Popen, str]:
     port = _free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "latentlens.build.cli", "mlflow-ui", "--mlflow-uri", uri,
+    proc = subprocess.Popen([sys.executable, "-m", "latentlens", "mlflow-ui", "--mlflow-uri", uri,
                              "--port", str(port)], cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                             start_new_session=True)
     base = f"http://127.0.0.1:{port}"
@@ -134,7 +134,7 @@ def test_mlflow_ui_stops_whole_on_sigint(tmp_path) -> None:
 
 
 def test_mlflow_ui_prints_the_experiment_url_in_the_machine_learning_view() -> None:
-    from latentlens.build.tracking.ui import experiment_url
+    from latentlens.cli.mlflow_ui import experiment_url
 
     assert experiment_url("http://127.0.0.1:5000", "3") == \
         "http://127.0.0.1:5000/#/experiments/3/runs?workflowType=machine_learning"

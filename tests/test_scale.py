@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from latentlens.build.cli import parser
 from latentlens.build.scale import LARGE_RATINGS, choose_scale, plan_for
-from latentlens.build.settings import BuildSettings, EvaluationSettings
+from latentlens.build.settings import EvaluationSettings
+from latentlens.cli import parser
+from latentlens.cli.commands import build_settings
 
 
 def test_auto_switches_to_large_at_the_threshold() -> None:
@@ -38,6 +39,6 @@ def test_large_plan_samples_the_evaluation_unless_set_explicitly() -> None:
 ])
 def test_cli_flags_are_recorded_as_explicit(argv: list[str], expected: tuple) -> None:
     args = parser().parse_args(["build", *argv])
-    ev = BuildSettings.from_cli(args).evaluation
+    ev = build_settings(args).evaluation
     assert (ev.folds, ev.max_eval_users, ev.cv_max_ratings, ev.explicit) == expected
-    assert BuildSettings.from_cli(args).scale == "auto"
+    assert build_settings(args).scale == "auto"

@@ -33,7 +33,7 @@ class Served:
 
     def __init__(self, args: list[str], tmp: Path, **env: str) -> None:
         full_env = {**os.environ, "PYTHONPATH": str(REPO), "LATENTLENS_TMP_DIR": str(tmp / "lltmp"), **env}
-        self.proc = subprocess.Popen([sys.executable, "-m", "latentlens.build.cli", "serve", *args],
+        self.proc = subprocess.Popen([sys.executable, "-m", "latentlens", "serve", *args],
                                      cwd=tmp, env=full_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         self.lines: queue.Queue[str] = queue.Queue()
         self.seen: list[str] = []
@@ -84,7 +84,7 @@ def test_serve_on_a_port_in_use_is_one_line_and_exit_2(tmp_path) -> None:
 def test_serve_picks_up_a_rebuild_that_replaces_the_artifact(tmp_path) -> None:
     db = build_fixture_artifact(tmp_path / "latentlens.duckdb")
     port = free_port()
-    served = Served(["--db", str(db), "--port", str(port)], tmp_path, LATENTLENS_RELOAD_CHECK_S="0")
+    served = Served(["--db", str(db), "--port", str(port), "--reload-check", "0"], tmp_path)
     url = f"http://127.0.0.1:{port}/movies/858"
     try:
         served.wait_for("Uvicorn running on")
@@ -103,9 +103,26 @@ def test_serve_picks_up_a_rebuild_that_replaces_the_artifact(tmp_path) -> None:
         served.stop()
 
 
-@pytest.mark.parametrize("argv", [["--port", "0"], ["--port", "http"], ["--workers", "0"]])
+def test_serve_workers_answer_from_the_artifact_they_were_given(tmp_path, monkeypatch) -> None:
+    """--workers 2: each spawned worker gets the settings from the serving process (none from LATENTLENS_DB,
+    which is not set, and whose default names no artifact here)."""
+    db = build_fixture_artifact(tmp_path / "given.duckdb")
+    port = free_port()
+    monkeypatch.delenv("LATENTLENS_DB", raising=False)
+    served = Served(["--db", str(db), "--port", str(port), "--workers", "2"], tmp_path)
+    try:
+        served.wait_for("Application startup complete")
+        answers = [httpx.get(f"http://127.0.0.1:{port}/movies/858", timeout=10) for _ in range(8)]
+        assert {a.status_code for a in answers} == {200}
+        assert {a.json()["title"] for a in answers} == {"Godfather, The (1972)"}
+    finally:
+        served.stop()
+    assert served.wait_for("Stopping parent process").count("Started server process") == 2
+
+
+@pytest.mark.parametrize("argv", [["--port", "0"], ["--port", "http"], ["--workers", "0"], ["--reload-check", "-1"]])
 def test_serve_rejects_bad_options_in_one_line(argv, capsys) -> None:
-    from latentlens.build.cli import main
+    from latentlens.cli import main
 
     with pytest.raises(SystemExit) as exit_:
         main(["serve", *argv])

@@ -20,14 +20,14 @@ from __future__ import annotations
 
 import os
 import shutil
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar
 
 import numpy as np
 import polars as pl
 
 from latentlens.build.data.errors import DataError
+from latentlens.build.data.synth_settings import SynthSettings
 from latentlens.build.progress import get_logger, progress
 
 log = get_logger(__name__)
@@ -56,79 +56,6 @@ TAGS = ("funny", "dark comedy", "based on a book", "twist ending", "visually app
 
 FIRST_TIME = 789_652_009      # 1995-01-09, the first ML-25M rating
 LAST_TIME = 1_574_327_703     # 2019-11-21, the last
-
-
-@dataclass(frozen=True)
-class SynthSettings:
-    """Size and shape of one synthetic release; `preset` gives the named sizes."""
-
-    name: str                          # the preset it came from ("ml-25m", ..., "small")
-    n_users: int
-    n_movies: int
-    n_ratings: int
-    n_tags: int
-    seed: int = 0
-    n_factors: int = 8
-    min_ratings_per_user: int = 20
-    max_user_share: float = 0.5        # no user rates more than this share of the rated movies
-    unrated_share: float = 0.04        # movies nobody rates
-    activity_sigma: float = 1.25       # lognormal spread of ratings per user (ML-25M: mean/median ~ 2.2)
-    popularity_exponent: float = 1.0   # item weight ~ (rank + popularity_offset) ** -exponent in the head,
-    popularity_offset: float = 40.0
-    tail_start: float = 0.1            # ... and from this share of movies on, a steeper power law, so
-    tail_exponent: float = 2.5         # most movies get few ratings (real per-movie median is ~6)
-    global_mean: float = 3.3
-    user_bias_sd: float = 0.35
-    item_bias_sd: float = 0.45
-    factor_sd: float = 0.15           # sd of the user . item interaction term
-    noise_sd: float = 0.35
-    # Choice follows taste: a user's draws come from popularity with this share, the rest from
-    # their taste clusters (Dirichlet(cluster_concentration) mixture over n_clusters). A cluster
-    # weighs movie i as popularity_i ** cluster_popularity * exp(taste_strength * z_ci), z_ci the
-    # standardised alignment of the cluster's direction with the movie's factors.
-    n_clusters: int = 64
-    cluster_concentration: float = 0.1
-    popularity_share: float = 0.1
-    taste_strength: float = 3.0
-    cluster_popularity: float = 0.385
-    # None: the tail flattened like the head (what the calibration test holds). At ML-25M size
-    # that leaves few rarely rated movies (median ~85 ratings per rated movie, real ~6), so the
-    # ml-25m preset steepens it (PRESET_SHAPES); on the small preset a steep tail makes
-    # popularity too strong (+66% NDCG@10 at 1.0).
-    cluster_tail: float | None = None
-    cluster_rating_sd: float = 0.85    # sd of a user's liking for one cluster's movies (rating shift)
-    user_factor_noise: float = 0.5     # user factors = their clusters' directions + this much own taste
-    block_users: int = 8192            # users generated and written per step (bounds memory)
-
-    PRESETS: ClassVar[dict[str, tuple[int, int, int, int]]] = {  # name: (users, movies, ratings, tags)
-        "ml-25m": (162_541, 62_423, 25_000_095, 1_093_360),
-        "10m": (69_878, 10_681, 10_000_054, 95_580),
-        "5m": (32_500, 20_000, 5_000_000, 250_000),
-        "1m": (6_040, 3_706, 1_000_209, 20_000),
-        "small": (610, 9_742, 100_836, 3_683),
-    }
-
-    # Shape settings a preset overrides. ML-25M's per-movie counts have a long tail (59,047 of
-    # 62,423 movies rated, median 6 ratings, top ~81k); its 62k-movie catalogue needs the taste
-    # clusters to keep a steep tail for that. Expected shape of these settings, from the choice
-    # probabilities (600 sampled users, saturation included): ~57.8k rated, median 7, 60% of
-    # the movies under 10 ratings, top ~86k. ML-10M/1M (median >100 per movie) need no override.
-    PRESET_SHAPES: ClassVar[dict[str, dict[str, Any]]] = {  # preset -> SynthSettings fields
-        "ml-25m": {"cluster_tail": 2.8, "tail_exponent": 1.8},
-    }
-
-    @classmethod
-    def preset(cls, name: str, seed: int = 0) -> SynthSettings:
-        """ml-25m (ML-25M's counts), 10m and 1m (like ML-10M/1M), 5m, small (like ml-latest-small)."""
-        key = {"25m": "ml-25m", "ml-10m": "10m", "ml-5m": "5m", "ml-1m": "1m"}.get(name, name)
-        if key not in cls.PRESETS:
-            raise ValueError(f"unknown preset {name!r}; choose one of {', '.join(cls.PRESETS)}")
-        users, movies, ratings, tags = cls.PRESETS[key]
-        return cls(name=key, n_users=users, n_movies=movies, n_ratings=ratings, n_tags=tags, seed=seed,
-                   **cls.PRESET_SHAPES.get(key, {}))
-
-    def with_seed(self, seed: int) -> SynthSettings:
-        return replace(self, seed=seed)
 
 
 @dataclass(frozen=True)
@@ -358,8 +285,9 @@ def _readme(settings: SynthSettings) -> str:
     )
 
 
-def write_synthetic(out: Path, settings: SynthSettings, force: bool = False) -> None:
-    """Write the release to `out`; built in a sibling temporary directory, renamed when complete."""
+def write_synthetic(out: Path, settings: SynthSettings, force: bool = False, show_progress: bool = False) -> None:
+    """Write the release to `out`; built in a sibling temporary directory, renamed when complete (a progress bar
+    on stderr when `show_progress`)."""
     out = Path(out)
     if out.exists() and not force:
         raise DataError(out, "already exists; pass force (--force) to replace it")
@@ -368,7 +296,7 @@ def write_synthetic(out: Path, settings: SynthSettings, force: bool = False) -> 
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir()
     try:
-        _write_files(tmp, settings)
+        _write_files(tmp, settings, show_progress)
         if out.exists():
             old = out.parent / f".{out.name}.old-{os.getpid()}"
             out.rename(old)
@@ -382,14 +310,14 @@ def write_synthetic(out: Path, settings: SynthSettings, force: bool = False) -> 
     log.info("wrote synthetic %s (%d ratings) to %s", settings.name, settings.n_ratings, out)
 
 
-def _write_files(directory: Path, settings: SynthSettings) -> None:
+def _write_files(directory: Path, settings: SynthSettings, show_progress: bool) -> None:
     model = build_model(settings)
     movies, links = _movies(settings, model)
     movies.write_csv(directory / "movies.csv")
     links.write_csv(directory / "links.csv")
     starts = range(0, settings.n_users, settings.block_users)
     with (directory / "ratings.csv").open("wb") as ratings_fh, (directory / "tags.csv").open("wb") as tags_fh:
-        for i, lo in enumerate(progress(starts, desc=f"synth {settings.name}", unit="block")):
+        for i, lo in enumerate(progress(starts, desc=f"synth {settings.name}", show=show_progress, unit="block")):
             ratings, tags = _block(settings, model, lo, min(lo + settings.block_users, settings.n_users))
             ratings.write_csv(ratings_fh, include_header=i == 0)
             tags.write_csv(tags_fh, include_header=i == 0)

@@ -40,7 +40,7 @@ def cross_validate(
     """
     folds = kfold_splits(data.n_ratings, k, ctx.rng)
     out: dict = {"k": k, "rmse": [], "mae": [], "fit_seconds": []}
-    for f, test_rows in enumerate(progress(folds, desc="cv folds", total=k, unit="fold")):
+    for f, test_rows in enumerate(progress(folds, desc="cv folds", show=ctx.show_progress, total=k, unit="fold")):
         mask = np.ones(data.n_ratings, dtype=bool)
         mask[test_rows] = False
         train, test = data.subset(mask), data.subset(~mask)

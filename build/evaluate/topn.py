@@ -36,13 +36,13 @@ def relevant_matrix(test: Interactions, relevance_threshold: float) -> sp.csr_ma
 
 def evaluate_topn(
     model: Recommender, train: Interactions, test: Interactions, k: int = 10,
-    relevance_threshold: float = 4.0, batch_size: int = 1024, n_threads: int = 2,
+    relevance_threshold: float = 4.0, batch_size: int = 1024, n_threads: int = 2, show_progress: bool = False,
 ) -> dict[str, float]:
     """Metrics of `model` (already fitted on `train`) at k; keys like "ndcg_at_10", "coverage"."""
     relevant = relevant_matrix(test, relevance_threshold)
     users = np.flatnonzero(np.diff(relevant.indptr) > 0)
     recommended, _ = model.recommend(users, k, exclude=train.matrix, batch_size=batch_size, n_threads=n_threads,
-                                     show_progress=True)
+                                     show_progress=show_progress)
     popularity = np.bincount(train.item_idx, minlength=train.n_items)
     metrics = ranking_metrics(recommended, relevant[users], k=k, item_popularity=popularity)
     log.info("%s: ndcg@%d=%.4f over %d users", model.name, k, metrics[f"ndcg_at_{k}"], users.shape[0])

@@ -13,7 +13,6 @@ Memory is bounded by the block, never users x items.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
@@ -59,9 +58,7 @@ def explain(users: np.ndarray, items: np.ndarray, data: Interactions, similariti
     order = np.argsort(users, kind="stable")
     block_of = users[order] // USERS_PER_BLOCK
     bounds = np.searchsorted(block_of, np.arange(block_of[-1] + 2)) if users.size else np.zeros(1, np.int64)
-    blocks: Iterable[int] = range(bounds.size - 1)
-    if show_progress:
-        blocks = progress(blocks, desc="because", total=bounds.size - 1, unit="block")
+    blocks = progress(range(bounds.size - 1), desc="because", show=show_progress, total=bounds.size - 1, unit="block")
     # two dense (block users x items) buffers, zero but where the block's users rated: filled from
     # the block's stored ratings and zeroed again after it, so each block costs its ratings, not
     # a pass over 256 x 62k cells (densify, subtract, mask: 70% of the time at ML-25M)

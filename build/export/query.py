@@ -10,7 +10,7 @@ from pathlib import Path
 import duckdb
 
 from latentlens.build.data.errors import DataError
-from latentlens.build.report import format_table
+from latentlens.build.report import QUERY_FORMATS, format_table
 
 
 def _first_line(exc: Exception) -> str:
@@ -18,7 +18,7 @@ def _first_line(exc: Exception) -> str:
     return next((line.strip() for line in str(exc).splitlines() if line.strip()), type(exc).__name__)
 
 
-def run_query(db: Path | str, sql: str, fmt: str = "table", max_rows: int = 1000) -> str:
+def run_query(db: Path | str, sql: str, fmt: str = QUERY_FORMATS[0], max_rows: int = 1000) -> str:
     db = Path(db)
     if not db.exists():
         raise DataError(db, "artifact not found (run `latentlens build` first)")

@@ -158,9 +158,7 @@ class Recommender(ABC, Generic[ConfigT]):
         starts = range(0, users.shape[0], batch_size)
         with ThreadPoolExecutor(max(1, n_threads)) as pool:
             done = pool.map(rank, starts)
-            if show_progress:
-                done = progress(done, desc=f"{self.name} top-{n}", total=len(starts), unit="batch")
-            for _ in done:
+            for _ in progress(done, desc=f"{self.name} top-{n}", show=show_progress, total=len(starts), unit="batch"):
                 pass
         return out_items, out_scores
 

@@ -232,7 +232,8 @@ class BiasedMF(RatingPredictor[BiasedMFConfig]):
             return ridge_rows_cg(m.indptr, m.indices, target, feats, reg, cfg.weighted_reg, start, steps,
                                  cfg.block_entries, ctx.n_threads)
 
-        for it in progress(range(cfg.iterations), desc="biased_mf ALS", total=cfg.iterations, unit="iter"):
+        for it in progress(range(cfg.iterations), desc="biased_mf ALS", show=ctx.show_progress, total=cfg.iterations,
+                           unit="iter"):
             steps = cfg.cg_steps * (2 if it == 0 else 1)  # the first users' solve starts from zero
             # users: features (q_i, 1), target r - b_i  ->  (p_u, b_u)
             W_u = solve(by_user, by_user.data - bi[by_user.indices],

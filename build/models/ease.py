@@ -127,7 +127,7 @@ def gram(x: sp.csr_matrix, dtype: type = np.float32, users_per_block: int = 8192
 
     with ThreadPoolExecutor(n_threads) as pool:
         done = pool.map(add, starts)
-        for _ in progress(done, desc="ease gram", total=len(starts), unit="block") if show_progress else done:
+        for _ in progress(done, desc="ease gram", show=show_progress, total=len(starts), unit="block"):
             pass
     return out
 

@@ -130,7 +130,7 @@ class Hybrid(Recommender[HybridConfig]):
         totals = np.zeros(len(grid))
         batch = 512
         starts = range(0, users.shape[0], batch)
-        for start in progress(starts, desc="hybrid weights", total=len(starts), unit="batch"):
+        for start in progress(starts, desc="hybrid weights", show=ctx.show_progress, total=len(starts), unit="batch"):
             b = users[start : start + batch]
             z = self._normalised(parts, b, cand)
             seen = exclude_rows(train.matrix, b)[:, cand]

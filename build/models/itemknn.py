@@ -80,8 +80,7 @@ def top_k_neighbours(
     starts = range(0, n, chunk)
     with ThreadPoolExecutor(max(1, n_threads)) as pool:
         results = pool.map(select, starts)
-        if show_progress:
-            results = progress(results, desc=desc, total=len(starts), unit="chunk")
+        results = progress(results, desc=desc, show=show_progress, total=len(starts), unit="chunk")
         rows_out, cols_out, vals_out = zip(*results, strict=True) if len(starts) else ((), (), ())
     out = sp.csr_matrix(
         (np.concatenate(vals_out) if vals_out else np.zeros(0, np.float32),

@@ -62,7 +62,7 @@ class KNNBaselineConfig(ModelConfig):
 
 def shrunk_pearson_neighbors(
     resid: sp.csr_matrix, shrinkage: float, max_neighbors: int, block_columns: int, min_raters: int = 2,
-    n_threads: int = 1,
+    n_threads: int = 1, show_progress: bool = False,
 ) -> tuple[np.ndarray, np.ndarray]:
     """For each column of `resid` (raters x things), its most similar other columns.
 
@@ -113,7 +113,8 @@ def shrunk_pearson_neighbors(
         nb_sim[col + start, rank] = sim
 
     with ThreadPoolExecutor(max(1, n_threads)) as pool:
-        for _ in progress(pool.map(block, starts), desc="knn similarities", total=len(starts), unit="block"):
+        for _ in progress(pool.map(block, starts), desc="knn similarities", show=show_progress, total=len(starts),
+                          unit="block"):
             pass
     nb_idx_all[active], nb_sim_all[active] = nb_idx, nb_sim
     return nb_idx_all, nb_sim_all
@@ -168,7 +169,8 @@ class KNNBaseline(RatingPredictor[KNNBaselineConfig]):
             else (data.user_idx, data.item_idx, data.n_users, data.n_items))
         resid = sp.csr_matrix((e, (rater, thing)), shape=(n_rater, n_thing))
         self._nb_idx, self._nb_sim = shrunk_pearson_neighbors(resid, cfg.shrinkage, cfg.max_neighbors,
-                                                              cfg.block_columns, cfg.min_raters, ctx.n_threads)
+                                                              cfg.block_columns, cfg.min_raters, ctx.n_threads,
+                                                              ctx.show_progress)
         resid.sum_duplicates()
         resid.sort_indices()
         self._R = resid  # rater rows, what predict looks neighbours up in

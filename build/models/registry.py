@@ -13,8 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
 
-from latentlens.build.scale import Scale
-from latentlens.build.settings import SettingsError
+from latentlens.build.settings import Scale, SettingsError
 
 if TYPE_CHECKING:  # this module stays light: `latentlens build --help` lists it
     import scipy.sparse as sp

@@ -25,10 +25,10 @@ from collections.abc import Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 from latentlens.build.progress import get_logger, progress
+from latentlens.build.publish.settings import PublishSettings
 from latentlens.build.publish.source import SourceError, open_source
 from latentlens.handler import schema, table_layout
 from latentlens.handler.artifact import TITLE_ROWS, ArtifactUnavailable
@@ -44,19 +44,6 @@ _BATCH = 25  # BatchWriteItem's maximum
 
 class PublishError(Exception):
     """A publish or rollback that cannot go ahead; the message says why (exit 2, nothing changed)."""
-
-
-@dataclass(frozen=True)
-class PublishSettings:
-    source: Path | None
-    name: str
-    endpoint_url: str | None = None
-    region: str | None = None
-    keep: int = 2  # previous builds kept for --rollback
-    sample: int = 200  # users and movies read back and compared with the source
-    workers: int = 8  # concurrent BatchWriteItem calls
-    via_s3: str | None = None  # s3://bucket/prefix: stage DynamoDB JSON there and ImportTable instead of writing
-    tmp_dir: Path = Path("/tmp/latentlens-publish")
 
 
 @dataclass
@@ -241,7 +228,7 @@ def _write_batch(client, table: str, batch: list[dict], attempts: int = 10) -> N
     raise PublishError(f"DynamoDB left items of {table} unprocessed after {attempts} attempts")
 
 
-def _write_all(client, table: str, items: _Items, workers: int) -> int:
+def _write_all(client, table: str, items: _Items, workers: int, show_progress: bool = False) -> int:
     written = 0
     lock = threading.Lock()
     inflight: set[Future] = set()
@@ -254,8 +241,8 @@ def _write_all(client, table: str, items: _Items, workers: int) -> int:
 
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="publish") as pool:
         try:
-            for batch in progress(_batches(items), desc=f"writing {table}", total=-(-items.total // _BATCH),
-                                  unit="batch"):
+            for batch in progress(_batches(items), desc=f"writing {table}", show=show_progress,
+                                  total=-(-items.total // _BATCH), unit="batch"):
                 inflight.add(pool.submit(send, batch))
                 if len(inflight) >= 2 * workers:
                     done, inflight = wait(inflight, return_when=FIRST_COMPLETED)
@@ -280,7 +267,7 @@ def _parse_s3(uri: str) -> tuple[str, str]:
     return bucket, prefix.strip("/")
 
 
-def _import_via_s3(client, s3, uri: str, table: str, items: _Items) -> int:
+def _import_via_s3(client, s3, uri: str, table: str, items: _Items, show_progress: bool = False) -> int:
     """Stage every item as gzipped DynamoDB JSON under s3://bucket/prefix/<table>/, then ImportTable creates
     and fills the table (no write capacity used: AWS's bulk path for very large builds). Returns items imported."""
     import base64
@@ -299,7 +286,7 @@ def _import_via_s3(client, s3, uri: str, table: str, items: _Items) -> int:
 
     try:
         buffer = io.BytesIO()
-        for item in progress(items, desc=f"staging {table}", total=items.total, unit="item"):
+        for item in progress(items, desc=f"staging {table}", show=show_progress, total=items.total, unit="item"):
             line = {"Item": {table_layout.KEY: item[table_layout.KEY],
                              table_layout.VALUE: {"B": base64.b64encode(item[table_layout.VALUE]["B"]).decode()}}}
             buffer.write(json.dumps(line, separators=(",", ":")).encode() + b"\n")
@@ -496,9 +483,9 @@ def publish(settings: PublishSettings, client=None) -> PublishResult:
             import boto3
 
             s3 = boto3.client("s3", endpoint_url=settings.endpoint_url, region_name=settings.region)
-            written = _import_via_s3(client, s3, settings.via_s3, table, items)
+            written = _import_via_s3(client, s3, settings.via_s3, table, items, settings.progress)
         else:
-            written = _write_all(client, table, items, settings.workers)
+            written = _write_all(client, table, items, settings.workers, settings.progress)
         write_seconds = time.monotonic() - t0
         _verify(client, settings.name, table, items, written)
         previous = ([pointer["table"]] + pointer["history"]) if pointer else []

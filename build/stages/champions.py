@@ -1,7 +1,7 @@
 """Stage 3, champions: which model's lists are exported and which rating model is registered.
 
 The metric's best unless the settings pin a model (`--topn-champion`, `--rating-champion`); a pin
-is checked against the build's models before any data is read (`check_pins`).
+is checked against the build's models before any data is read (stages/prepare.py: `check_pins`).
 """
 
 from __future__ import annotations
@@ -9,8 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from latentlens.build.progress import get_logger
-from latentlens.build.scale import ScalePlan
-from latentlens.build.settings import BuildSettings, SettingsError
+from latentlens.build.settings import BuildSettings
 from latentlens.build.stages.evaluate import ModelEvaluation, best_by_metric
 
 log = get_logger(__name__)
@@ -40,22 +39,3 @@ def choose_champions(evaluations: list[ModelEvaluation], settings: BuildSettings
     log.info("champions: top-N %s, rating %s%s", champions.topn, champions.rating,
              f" (pinned; by the metrics: top-N {best_topn}, rating {best_rating})" if pinned else "")
     return champions
-
-
-def check_pins(settings: BuildSettings, specs: list, plan: ScalePlan | None) -> None:
-    """A pinned champion must be evaluated in this build on its own protocol: fail before any training.
-    Without a plan (the data not read yet) only names and kinds are checked."""
-    chosen = {spec.name: spec for spec in specs}
-    for flag, name, kind in (("--topn-champion", settings.topn_champion, "topn"),
-                             ("--rating-champion", settings.rating_champion, "rating")):
-        if name is None:
-            continue
-        spec = chosen.get(name)
-        if spec is None:
-            raise SettingsError(f"{flag} {name}: not among this build's models ({', '.join(chosen)})")
-        if not getattr(spec, kind):
-            raise SettingsError(f"{flag} {name}: cannot ship it, it is not evaluated as a "
-                                f"{'top-N' if kind == 'topn' else 'rating'} model")
-        if kind == "topn" and plan is not None and not plan.runs_topn(spec):
-            raise SettingsError(f"{flag} {name}: the {plan.scale} scale plan skips its top-N (superlinear fit); "
-                                "--scale small evaluates it")

@@ -31,9 +31,10 @@ RATING_PROTOCOL = "rating_kfold_cv"
 RATING_HOLDOUT_PROTOCOL = "rating_holdout"  # the large plan's (build/evaluate/protocol.py)
 
 
-def fit_context(seed: int, model_name: str, n_threads: int = 2) -> FitContext:
+def fit_context(seed: int, model_name: str, n_threads: int = 2, show_progress: bool = False) -> FitContext:
     """Each model draws from its own stream of the build's seed: same seed, same results."""
-    return FitContext(rng=np.random.default_rng([seed, zlib.crc32(model_name.encode())]), n_threads=n_threads)
+    return FitContext(rng=np.random.default_rng([seed, zlib.crc32(model_name.encode())]), n_threads=n_threads,
+                      show_progress=show_progress)
 
 
 def ranking_metric(k: int) -> str:
@@ -80,9 +81,11 @@ def evaluate_model(
     topn: bool = True,
     rating_holdout: RatingHoldout | None = None,
     n_threads: int = 2,
+    show_progress: bool = False,
 ) -> ModelEvaluation:
     """The protocols the spec asks for; `topn=False` skips the top-N one (ScalePlan.runs_topn).
-    With `rating_holdout` the rating protocol is that one split instead of k-fold CV on `cv_data`."""
+    With `rating_holdout` the rating protocol is that one split instead of k-fold CV on `cv_data`.
+    `show_progress`: bars on stderr for the long loops (BuildSettings.progress)."""
     from latentlens.build.evaluate.rating_cv import cross_validate
     from latentlens.build.evaluate.topn import evaluate_topn
 
@@ -91,19 +94,20 @@ def evaluate_model(
     chosen: dict[str, dict] = {}
     if spec.topn and topn:
         started = time.perf_counter()
-        model = inputs.fits.fit(probe, train, fit_context(seed, spec.name, n_threads))
+        model = inputs.fits.fit(probe, train, fit_context(seed, spec.name, n_threads, show_progress))
         evaluation.fit_seconds = time.perf_counter() - started
         evaluation.tuned = model.tuned_config()
         chosen["topn_fit"] = model.chosen()
         evaluation.topn = evaluate_topn(model, train, test, k=settings.k,
-                                        relevance_threshold=settings.relevance_threshold, n_threads=n_threads)
+                                        relevance_threshold=settings.relevance_threshold, n_threads=n_threads,
+                                        show_progress=show_progress)
         evaluation.topn["fit_seconds"] = evaluation.fit_seconds
     if spec.rating and rating_holdout is not None:
         holdout_models: list[Recommender] = []
         shared = ((model, evaluation.fit_seconds)
                   if spec.topn and topn and rating_holdout.train_for(spec.linear_fit) is train else None)
         evaluation.rating_folds = [_holdout_scores(spec, inputs, rating_holdout, seed, holdout_models, n_threads,
-                                                   fitted_on_train=shared)]
+                                                   fitted_on_train=shared, show_progress=show_progress)]
         chosen["holdout"] = holdout_models[0].chosen()
         evaluation.rating_protocol = RATING_HOLDOUT_PROTOCOL
         evaluation.extra["rating_train_ratings"] = rating_holdout.train_for(spec.linear_fit).n_ratings
@@ -116,7 +120,7 @@ def evaluate_model(
             fold_models.append(spec.factory(inputs))
             return fold_models[-1]
 
-        cv = cross_validate(fold_model, cv_data, settings.folds, fit_context(seed, spec.name, n_threads))
+        cv = cross_validate(fold_model, cv_data, settings.folds, fit_context(seed, spec.name, n_threads, show_progress))
         chosen.update({f"cv_fold{i}": m.chosen() for i, m in enumerate(fold_models, start=1)})
         evaluation.rating_folds = [
             {"rmse": r, "mae": a, "fit_seconds": t}
@@ -145,7 +149,8 @@ def record_chosen(evaluation: ModelEvaluation, by_fit: dict[str, dict]) -> None:
 
 def _holdout_scores(spec: ModelSpec, inputs: ModelInputs, holdout: RatingHoldout, seed: int,
                     fitted: list[Recommender], n_threads: int = 2,
-                    fitted_on_train: tuple[Recommender, float] | None = None) -> dict[str, float]:
+                    fitted_on_train: tuple[Recommender, float] | None = None,
+                    show_progress: bool = False) -> dict[str, float]:
     """Fit once on the spec's training set of the holdout (or take `fitted_on_train`, the top-N
     protocol's fit on that very set and its seconds), score the held-out ratings; the model is
     appended to `fitted` (what it chose on validation is recorded)."""
@@ -158,7 +163,7 @@ def _holdout_scores(spec: ModelSpec, inputs: ModelInputs, holdout: RatingHoldout
         model, seconds = fitted_on_train
     else:
         model = spec.factory(inputs)
-        model.fit(train, fit_context(seed, spec.name, n_threads))
+        model.fit(train, fit_context(seed, spec.name, n_threads, show_progress))
         seconds = time.perf_counter() - started
     fitted.append(model)
     pred = model.predict(test.user_idx, test.item_idx)
@@ -216,7 +221,7 @@ def evaluate(prepared: Prepared, tracker: Tracker) -> Comparison:
     """Stage 2: every spec on the same splits, one tracked run per model."""
     settings, plan, split = prepared.settings, prepared.plan, prepared.split
     evaluations: list[ModelEvaluation] = []
-    for spec in progress(prepared.specs, desc="models", unit="model"):
+    for spec in progress(prepared.specs, desc="models", show=settings.progress, unit="model"):
         with tracker.model_run(spec.name) as run_id:
             log.info("evaluating %s", spec.name)
             topn = plan.runs_topn(spec)
@@ -229,7 +234,7 @@ def evaluate(prepared: Prepared, tracker: Tracker) -> Comparison:
                 topn = False
             ev = evaluate_model(spec, prepared.inputs, split.cv_data, split.train, split.test, prepared.evaluation,
                                 settings.seed, topn=topn, rating_holdout=split.rating_holdout,
-                                n_threads=settings.threads)
+                                n_threads=settings.threads, show_progress=settings.progress)
             tracker.log_params(ev.params)
             record_evaluation(ev, tracker)
             ev.extra["mlflow_run_id"] = run_id

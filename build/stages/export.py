@@ -26,7 +26,8 @@ from latentlens.build.progress import get_logger
 from latentlens.build.stages.evaluate import Comparison, ranking_metric
 from latentlens.build.stages.prepare import Prepared
 from latentlens.build.stages.retrain import Finals
-from latentlens.build.tracking.tracker import CHAMPION_ALIAS, Tracker
+from latentlens.build.tracking import CHAMPION_ALIAS
+from latentlens.build.tracking.tracker import Tracker
 from latentlens.handler import schema
 
 log = get_logger(__name__)
@@ -47,7 +48,7 @@ def artifact_tables(prepared: Prepared, comparison: Comparison, finals: Finals, 
     champion = finals.topn
     log.info("top-%d for %d users with %s", settings.top_n, full.n_users, champion.name)
     rec_items, rec_scores = champion.recommend(all_users, settings.top_n, exclude=full.matrix,
-                                               n_threads=settings.threads, show_progress=True)
+                                               n_threads=settings.threads, show_progress=settings.progress)
 
     all_items = np.arange(full.n_items)
     n_ratings = np.bincount(full.item_idx, minlength=full.n_items)
@@ -77,7 +78,7 @@ def artifact_tables(prepared: Prepared, comparison: Comparison, finals: Finals, 
     def explain(users: np.ndarray, items: np.ndarray) -> Reasons:
         started = time.perf_counter()
         reasons = because.explain(users, items, full, [cf.neighbours_, content.neighbours_],
-                                  schema.BECAUSE_N, show_progress=True)
+                                  schema.BECAUSE_N, show_progress=settings.progress)
         explained = float((reasons.items[:, 0] >= 0).mean()) if users.size else 0.0
         log.info("because: %d recommendations explained in %.1f s (%.1f%% with a reason)",
                  users.size, time.perf_counter() - started, 100 * explained)

@@ -18,8 +18,7 @@ from latentlens.build.minimum import check_minimum, topn_skip_reason
 from latentlens.build.models import registry
 from latentlens.build.progress import get_logger
 from latentlens.build.scale import ScalePlan, choose_scale, plan_for
-from latentlens.build.settings import BuildSettings, EvaluationSettings
-from latentlens.build.stages.champions import check_pins
+from latentlens.build.settings import BuildSettings, EvaluationSettings, SettingsError
 from latentlens.build.tracking.tracker import Tracker
 
 log = get_logger(__name__)
@@ -86,3 +85,22 @@ def record_context(prepared: Prepared, tracker: Tracker, git_commit: str, packag
     tracker.log_dataset(data, settings.data_dir, prepared.summary)
     tracker.log_params({f"sampled_{k}": v for k, v in prepared.split.sampled.items()})
     tracker.set_tags({"protocols": prepared.split.caption()})
+
+
+def check_pins(settings: BuildSettings, specs: list, plan: ScalePlan | None) -> None:
+    """A pinned champion must be evaluated in this build on its own protocol: fail before any training.
+    Without a plan (the data not read yet) only names and kinds are checked."""
+    chosen = {spec.name: spec for spec in specs}
+    for flag, name, kind in (("--topn-champion", settings.topn_champion, "topn"),
+                             ("--rating-champion", settings.rating_champion, "rating")):
+        if name is None:
+            continue
+        spec = chosen.get(name)
+        if spec is None:
+            raise SettingsError(f"{flag} {name}: not among this build's models ({', '.join(chosen)})")
+        if not getattr(spec, kind):
+            raise SettingsError(f"{flag} {name}: cannot ship it, it is not evaluated as a "
+                                f"{'top-N' if kind == 'topn' else 'rating'} model")
+        if kind == "topn" and plan is not None and not plan.runs_topn(spec):
+            raise SettingsError(f"{flag} {name}: the {plan.scale} scale plan skips its top-N (superlinear fit); "
+                                "--scale small evaluates it")

@@ -65,7 +65,7 @@ def retrain(prepared: Prepared, comparison: Comparison, champions: Champions, tr
     specs = registry.all_specs()
     wanted = [n for n in dict.fromkeys([*registry.export_models(), topn_champ, rating_champ]) if n]
     finals = {}
-    for name in progress(wanted, desc="retrain on all data", unit="model"):
+    for name in progress(wanted, desc="retrain on all data", show=settings.progress, unit="model"):
         log.info("retraining %s on all %d ratings", name, full.n_ratings)
         spec = specs[name]
         model = spec.factory(inputs)
@@ -77,7 +77,8 @@ def retrain(prepared: Prepared, comparison: Comparison, champions: Champions, tr
             if data is not full:
                 log.info("%s: final fit on a sample of %d ratings (scale plan)", name, data.n_ratings)
                 tracker.log_params({"rating_fit_ratings": data.n_ratings})
-        finals[name] = inputs.fits.fit(model, data, fit_context(settings.seed, name, settings.threads))
+        context = fit_context(settings.seed, name, settings.threads, settings.progress)
+        finals[name] = inputs.fits.fit(model, data, context)
         if chosen := {k: v for k, v in finals[name].chosen().items() if not isinstance(v, dict)}:
             tracker.log_params({f"final_{name}.{k}": v for k, v in chosen.items()})  # what the shipped fit chose
     inputs.fits.forget(train)

@@ -16,10 +16,10 @@ import numpy as np
 import pandas as pd
 from mlflow.entities.model_registry import ModelVersion
 
-import latentlens
+import latentlens._version
 from latentlens.build.interactions import Interactions
 from latentlens.build.models.base import Recommender
-from latentlens.build.tracking.tracker import CHAMPION_ALIAS
+from latentlens.build.tracking import CHAMPION_ALIAS
 
 
 @dataclass(frozen=True)
@@ -73,7 +73,7 @@ def register_published(logged: LoggedModel, registered_name: str, run_id: str, a
                    f"published in {artifact_path} (sha256 {artifact_sha256}).")
     tags = {"artifact_sha256": artifact_sha256, "artifact_path": str(Path(artifact_path).resolve()),
             "dataset": dataset, "dataset_sha256": dataset_sha256, "model": logged.model_name,
-            "package_version": latentlens.__version__,
+            "package_version": latentlens._version.__version__,
             **{f"metric.{k}": f"{v:.6g}" for k, v in logged.metrics.items()}}
     version = client.create_model_version(registered_name, logged.model_uri, run_id=run_id, tags=tags,
                                           description=description)
@@ -92,7 +92,7 @@ def _model_description(kind: str) -> str:
 def _code_path() -> str:
     # The whole `latentlens` package (its build/ and handler/ links followed on copy), so the pickled
     # models' classes unpickle under their installed names, latentlens.build.models.*.
-    return str(Path(latentlens.__file__).resolve().parent)
+    return str(Path(latentlens._version.__file__).resolve().parent)
 
 
 def pip_requirements() -> list[str]:

@@ -30,7 +30,7 @@ def artifact_root_for(tracking_uri: str) -> str:
 
 # MLflow 3's UI reads this tag to open an experiment as classic ML (runs, metrics, models) rather
 # than in its GenAI view (traces, token usage). 3.17's UI follows its own ML/GenAI switch instead,
-# so links to the UI also carry WORKFLOW_QUERY (tracking/ui.py).
+# so links to the UI also carry WORKFLOW_QUERY (latentlens/cli/mlflow_ui.py).
 EXPERIMENT_KIND_TAG = "mlflow.experimentKind"
 EXPERIMENT_KIND = "custom_model_development"
 WORKFLOW_QUERY = "workflowType=machine_learning"

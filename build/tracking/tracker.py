@@ -21,8 +21,6 @@ if TYPE_CHECKING:
     from latentlens.build.data.tables import MovieLensData
     from latentlens.build.tracking.registry import LoggedModel
 
-CHAMPION_ALIAS = "champion"  # the registry alias naming the version behind the published artifact
-
 
 class Tracker(Protocol):
     """What a build records; every MLflow call of either engine goes through one of these."""

@@ -20,9 +20,9 @@ router = APIRouter(tags=["health"])
 async def health(store: StoreDep) -> JSONResponse:
     """200 with the build's identity when the artifact is open and verified; 503 with the reason otherwise."""
     try:
-        art = store.artifact()
+        art, src = store.rows()
     except ArtifactUnavailable as exc:
         # the details (paths, DuckDB's words) are in the log Store wrote when the open failed
         body = {"status": "unavailable", "error": {"code": exc.reason, "message": public_message(exc.reason)}}
         return JSONResponse(body, status_code=503, headers=NO_STORE)
-    return JSONResponse(answers.health(art), headers={**NO_STORE, "ETag": art.etag})
+    return JSONResponse(answers.health(art, src), headers={**NO_STORE, "ETag": art.etag})

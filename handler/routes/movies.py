@@ -9,8 +9,7 @@ from starlette.responses import Response
 
 from latentlens.handler import answers
 from latentlens.handler.answers import search_terms  # noqa: F401 -- tests and bench/ import it from here too
-from latentlens.handler.caching import cached_json
-from latentlens.handler.deps import StoreDep, guarded, open_cursor
+from latentlens.handler.deps import StoreDep, answered
 from latentlens.handler.errors import ERROR_RESPONSES, ErrorResponse
 from latentlens.handler.models import Movie, SearchResults, SimilarMovies
 from latentlens.handler.routes.params import Limit, MovieId, N
@@ -26,22 +25,16 @@ async def search_movies(request: Request, store: StoreDep,
                   limit: Limit = 10) -> Response:
     """Title search, case- and accent-insensitive: "the godfather" finds "Godfather, The (1972)"."""
     answers.search_query(search)  # a query with nothing to find is a 422 even while the artifact is unavailable
-    art, _ = open_cursor(store)
-    body = guarded(store, art, answers.search, art, search, limit)
-    return cached_json(request, body, art.etag, store.settings.cache_max_age)
+    return answered(request, store, answers.search, search, limit=limit)
 
 
 @router.get("/movies/{movie_id}", response_model=Movie, responses=NOT_FOUND)
 async def get_movie(request: Request, store: StoreDep, movie_id: MovieId) -> Response:
     """One movie and its rating statistics."""
-    art, cur = open_cursor(store)
-    movie = guarded(store, art, answers.movie, art, cur, movie_id)
-    return cached_json(request, movie, art.etag, store.settings.cache_max_age)
+    return answered(request, store, answers.movie, movie_id)
 
 
 @router.get("/movies/{movie_id}/similar", response_model=SimilarMovies, responses=NOT_FOUND)
 async def similar_movies(request: Request, store: StoreDep, movie_id: MovieId, n: N = 10) -> Response:
     """Movies most similar to this one, best first."""
-    art, cur = open_cursor(store)
-    body = guarded(store, art, answers.similar, art, cur, movie_id, n)
-    return cached_json(request, body, art.etag, store.settings.cache_max_age)
+    return answered(request, store, answers.similar, movie_id, n=n)

@@ -9,8 +9,7 @@ from starlette.responses import Response
 
 from latentlens.handler import answers
 from latentlens.handler.answers import MAX_STARS, MIN_STARS
-from latentlens.handler.caching import cached_json
-from latentlens.handler.deps import StoreDep, guarded, open_cursor
+from latentlens.handler.deps import StoreDep, answered
 from latentlens.handler.errors import ERROR_RESPONSES, ApiError, ErrorResponse
 from latentlens.handler.models import LikedRecommendations
 from latentlens.handler.routes.params import N, parse_id
@@ -92,6 +91,4 @@ async def liked_recommendations(
         given = dict.fromkeys(parse_liked(liked), 5.0)
     else:
         raise ApiError(422, "invalid_parameter", "liked or ratings: give at least one movie id")
-    art, cur = open_cursor(store)
-    body = guarded(store, art, answers.for_ratings, art, cur, given, n)
-    return cached_json(request, body, art.etag, store.settings.cache_max_age)
+    return answered(request, store, answers.for_ratings, given, n=n)

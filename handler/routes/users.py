@@ -6,8 +6,7 @@ from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from latentlens.handler import answers
-from latentlens.handler.caching import cached_json
-from latentlens.handler.deps import StoreDep, guarded, open_cursor
+from latentlens.handler.deps import StoreDep, answered
 from latentlens.handler.errors import ERROR_RESPONSES
 from latentlens.handler.models import UserRecommendations
 from latentlens.handler.routes.params import Genre, N, UserId
@@ -22,6 +21,4 @@ async def user_recommendations(request: Request, store: StoreDep, user_id: UserI
     that contributed most (computed by the build, for the list's first 20 ranks; later ranks have it
     empty); a user not in the artifact gets the popular list (`source: popular`, `because` empty).
     `genre` filters within the list."""
-    art, cur = open_cursor(store)
-    body = guarded(store, art, answers.user_recommendations, art, cur, user_id, n, genre)
-    return cached_json(request, body, art.etag, store.settings.cache_max_age)
+    return answered(request, store, answers.user_recommendations, user_id, n=n, genre=genre)

@@ -49,7 +49,7 @@ def test_sql_loads_polars_only_when_called(tmp_path) -> None:
 
 
 def test_the_api_is_listed_and_the_subpackages_still_import() -> None:
-    code = ("import latentlens, latentlens.build.cli, latentlens.handler.app, types\n"
+    code = ("import latentlens, latentlens.cli, latentlens.handler.app, types\n"
             "assert {'open', 'Lens', 'NotFound', 'InvalidParameter', 'ArtifactUnavailable', 'run_build', 'load_model',"
             " 'BuildSettings', 'build', 'handler'} <= set(dir(latentlens))\n"
             "assert set(latentlens.__all__) <= set(dir(latentlens))\n"

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from latentlens.build.cli import main
 from latentlens.build.data.errors import DataError
 from latentlens.build.data.loader import load_movielens
+from latentlens.cli import main
 from tests.data.conftest import write
 
 HEADER = "userId,movieId,rating,timestamp\n"

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from latentlens.build.cli import main
 from latentlens.build.data.loader import load_movielens
 from latentlens.build.data.tables import MAX_TAG_CHARS, MAX_TIMESTAMP, MAX_TITLE_CHARS
+from latentlens.cli import main
 from tests.data.conftest import write
 from tests.data.test_loader_errors import HEADER, fails
 

@@ -8,10 +8,10 @@ import numpy as np
 import polars as pl
 import pytest
 
-from latentlens.build.cli import main
 from latentlens.build.data.errors import DataError
 from latentlens.build.data.loader import load_movielens
 from latentlens.build.data.synth import SynthSettings, build_model, write_synthetic
+from latentlens.cli import main
 
 
 @pytest.fixture(scope="module")

@@ -123,12 +123,12 @@ def test_eventbridge_scheduled_warmer_opens_the_artifact_and_answers_200(setting
     app = create_app(settings)
     entry = LambdaEntry(app)
     try:
-        assert app.state.store._artifact is None  # nothing opened at import or construction
+        assert app.state.store._artifact.current is None  # nothing opened at import or construction
         response = entry(SCHEDULED, lambda_context("warm-1"))
         assert response["statusCode"] == 200
         body = json.loads(response["body"])
         assert body["status"] == "ok" and body["warmed"] is True and len(body["artifact_sha256"]) == 64
-        assert app.state.store._artifact is not None  # the next request finds it open
+        assert app.state.store._artifact.current is not None  # the next request finds it open
         assert any("warm-1" in r.getMessage() and "warmer" in r.getMessage() for r in caplog.records)
     finally:
         app.state.store.close()

@@ -6,7 +6,6 @@ of them ends in what the handler serves.
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
@@ -20,7 +19,7 @@ from moto import mock_aws
 from moto.server import ThreadedMotoServer
 
 import latentlens.build.publish.dynamodb as publisher
-from latentlens.build.cli import main
+from latentlens.cli import main
 from latentlens.handler import schema, table_layout
 from tests.handler.conftest import client_of
 from tests.handler.dynamo_support import (
@@ -102,8 +101,8 @@ def test_a_table_that_does_not_read_back_equal_is_never_pointed_at(fixture_copy,
     first = publish_to(ddb, fixture_copy, tmp_path)
     real_write = publisher._write_all
 
-    def write_then_corrupt_user_1(client, table, items, workers):
-        written = real_write(client, table, items, workers)
+    def write_then_corrupt_user_1(client, table, items, workers, show_progress):
+        written = real_write(client, table, items, workers, show_progress)
         client.put_item(TableName=table,
                         Item={"pk": {"S": "u#1"}, "v": {"B": table_layout.encode([[1, 318, 4.9000001]])}})
         return written
@@ -114,7 +113,7 @@ def test_a_table_that_does_not_read_back_equal_is_never_pointed_at(fixture_copy,
     assert pointer(ddb)["table"] == first.table and build_tables(ddb) == [first.table]
 
     monkeypatch.setattr(publisher, "_write_all",
-                        lambda client, table, items, workers: real_write(client, table, items, workers) + 1)
+                        lambda client, table, items, workers, show: real_write(client, table, items, workers, show) + 1)
     with pytest.raises(publisher.PublishError, match="items in the table"):
         publish_to(ddb, fixture_copy, tmp_path)
     assert pointer(ddb)["table"] == first.table and build_tables(ddb) == [first.table]
@@ -174,10 +173,9 @@ def test_a_publish_killed_halfway_leaves_the_old_build_serving(embedded_build, t
         assert old_health.status_code == 200
 
         rebuilt(artifact, "2026-12-24T00:00:00Z")
-        env = {**os.environ, "LATENTLENS_PROGRESS": "0"}
-        proc = subprocess.Popen([sys.executable, "-m", "latentlens.build.cli", "publish", "dynamodb", str(artifact),
-                                 "--name", NAME, "--workers", "1"],
-                                cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        proc = subprocess.Popen([sys.executable, "-m", "latentlens", "publish", "dynamodb", str(artifact),
+                                 "--name", NAME, "--workers", "1", "--no-progress"],
+                                cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         new_table, deadline = None, time.monotonic() + 120
         while time.monotonic() < deadline and proc.poll() is None:  # wait for the new table to hold items, then kill
             new_table = next((t for t in build_tables(ddb) if t != old.table), None)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import httpx
 
-from latentlens.build.serve import banner, base_url
+from latentlens.cli.serve import banner, base_url
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -34,7 +34,7 @@ def free_port() -> int:
 def test_serve_runs_uvicorn_over_the_artifact(artifact, tmp_path):
     port = free_port()
     env = {**os.environ, "PYTHONPATH": str(REPO), "LATENTLENS_TMP_DIR": str(tmp_path / "lltmp")}
-    proc = subprocess.Popen([sys.executable, "-m", "latentlens.build.cli", "serve", "--db", str(artifact),
+    proc = subprocess.Popen([sys.executable, "-m", "latentlens", "serve", "--db", str(artifact),
                              "--port", str(port)],
                             cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     lines: queue.Queue[str] = queue.Queue()

@@ -14,7 +14,7 @@ def test_environment_prefix(monkeypatch):
     monkeypatch.setenv("LATENTLENS_CACHE_MAX_AGE", "60")
     s = Settings()
     assert (s.db, s.s3_max_attempts, s.cache_max_age) == ("s3://bucket/key.duckdb", 5, 60)
-    assert s.tmp_dir == "/tmp/latentlens" and s.verify_checksum is True
+    assert s.tmp_dir == "/tmp/latentlens-handler" and s.verify_checksum is True
 
 
 def test_get_settings_is_cached_and_resettable(monkeypatch):

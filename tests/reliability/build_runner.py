@@ -33,10 +33,10 @@ class Build:
     """One `latentlens build` subprocess whose stderr log is collected line by line."""
 
     def __init__(self, data: Path, out: Path, mlflow_uri: str, register: bool = False) -> None:
-        cmd = [sys.executable, "-m", "latentlens.build.cli", "build", "--data", str(data), "--out", str(out),
-               "--mlflow-uri", mlflow_uri, "--quick", "--models", MODELS, "--folds", "2"]
+        cmd = [sys.executable, "-m", "latentlens", "build", "--data", str(data), "--out", str(out),
+               "--mlflow-uri", mlflow_uri, "--quick", "--models", MODELS, "--folds", "2", "--no-progress"]
         cmd += [] if register else ["--no-register"]
-        env = {**os.environ, "PYTHONPATH": str(REPO), "LATENTLENS_PROGRESS": "0", "PYTHONUNBUFFERED": "1"}
+        env = {**os.environ, "PYTHONPATH": str(REPO), "PYTHONUNBUFFERED": "1"}
         self.out = out
         self.proc = subprocess.Popen(cmd, cwd=out.parent, env=env, stdout=subprocess.PIPE,
                                      stderr=subprocess.PIPE, text=True)

@@ -28,7 +28,7 @@ class Server:
         env = {**os.environ, "PYTHONPATH": str(REPO), "LATENTLENS_TMP_DIR": str(tmp_dir),
                **{f"LATENTLENS_{k.upper()}": v for k, v in settings.items()}}
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "latentlens.build.cli", "serve", "--db", str(db), "--host", "127.0.0.1",
+            [sys.executable, "-m", "latentlens", "serve", "--db", str(db), "--host", "127.0.0.1",
              "--port", str(port)],
             cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
 

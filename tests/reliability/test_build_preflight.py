@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from latentlens.build.cli import main
 from latentlens.build.export.artifact import write_artifact
 from latentlens.build.minimum import MIN_RATED_MOVIES, MIN_USERS
+from latentlens.cli import main
 from tests.export.test_artifact import small_tables
 from tests.reliability.build_runner import MODELS
 from tests.reliability.tiny_fs import run_on_tmpfs
@@ -35,7 +35,7 @@ def write_ratings(directory: Path, pairs: list[tuple[int, int]]) -> Path:
 
 def build_args(data: Path, out: Path, tmp: Path, *extra: str) -> list[str]:
     return ["build", "--data", str(data), "--out", str(out), "--mlflow-uri", f"sqlite:///{tmp / 'mlflow.db'}",
-            "--quick", "--no-register", "--models", MODELS, *extra]
+            "--quick", "--no-register", "--no-progress", "--models", MODELS, *extra]
 
 
 def cli_build(capsys, *args: str) -> tuple[int, str]:
@@ -117,7 +117,7 @@ def test_out_with_force_replaces_a_file_that_is_not_a_latentlens_artifact(small_
 
 
 def run_cli_on_tmpfs(mount: Path, options: str, data: Path, tmp: Path) -> tuple[int, str]:
-    done = run_on_tmpfs(mount, options, [sys.executable, "-m", "latentlens.build.cli", *build_args(
+    done = run_on_tmpfs(mount, options, [sys.executable, "-m", "latentlens", *build_args(
         data, mount / "a.duckdb", tmp)], cwd=REPO)
     return done.returncode, done.stderr
 

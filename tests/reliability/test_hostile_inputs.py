@@ -14,8 +14,8 @@ import duckdb
 import pytest
 from fastapi.testclient import TestClient
 
+from latentlens.handler.duckdb_store import DuckDBStore
 from latentlens.handler.routes.movies import search_terms
-from latentlens.handler.store import Store
 from tests.handler.fixture_artifact import MOVIES, search_key_of
 
 SQL_INJECTIONS = [
@@ -50,7 +50,7 @@ GENRE_PATHS = ["/popular", "/users/1/recommendations"]
 def spied(client: TestClient, monkeypatch):
     """The client, plus every (sql, params) the handler sends to DuckDB during the test."""
     executed: list[tuple[str, object]] = []
-    real_cursor = Store.cursor
+    real_cursor = DuckDBStore.cursor
 
     class Spy:
         def __init__(self, cur):
@@ -64,7 +64,7 @@ def spied(client: TestClient, monkeypatch):
         art, cur = real_cursor(self)
         return art, Spy(cur)
 
-    monkeypatch.setattr(Store, "cursor", cursor)
+    monkeypatch.setattr(DuckDBStore, "cursor", cursor)
     return client, executed
 
 

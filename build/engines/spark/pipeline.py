@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 import polars as pl
 
-import latentlens
+from latentlens._version import __version__
 from latentlens.build.build_info import BuildInfo, git_commit
 from latentlens.build.engines.spark import evaluate as spark_eval
 from latentlens.build.engines.spark import export as spark_export
@@ -129,7 +129,7 @@ def _run(settings: BuildSettings, spark_settings: SparkSettings, spark: SparkSes
         ctx = _EvalContext(split, relevant, n_items, evaluation, settings, release.rating_scale, scratch)
         evaluations = []
         tuned: dict[str, models.AlsConfig] = {}
-        for name in progress(chosen, desc="models", unit="model"):
+        for name in progress(chosen, desc="models", show=settings.progress, unit="model"):
             with tracker.model_run(name) as child_id:
                 log.info("evaluating %s", name)
                 ev, config = _evaluate(name, ctx)
@@ -321,7 +321,7 @@ def _log_context(tracker: Tracker, settings: BuildSettings, spark_settings: Spar
                  evaluation: EvaluationSettings, scale: str, release: SparkRelease, spark: SparkSession,
                  commit: str) -> None:
     tracker.set_tags({"git_commit": commit, "dataset": release.name, "dataset_sha256": release.sha256,
-                      "package_version": latentlens.__version__, "engine": "spark", "spark_version": spark.version,
+                      "package_version": __version__, "engine": "spark", "spark_version": spark.version,
                       "spark_master": spark.sparkContext.master or ""})
     tracker.log_params({"data_dir": str(settings.data_dir), "seed": settings.seed, "quick": settings.quick,
                         "scale": scale, "test_fraction": evaluation.test_fraction,

@@ -43,9 +43,9 @@ def test_sigkill_while_writing_parquet_keeps_the_previous_outputs(spark_build, t
     before = {"artifact": _sha(artifact), "manifest": Path(schema.manifest_path(str(artifact))).read_text(),
               "parquet_link": os.readlink(parquet), "parquet_manifest": (parquet / export.MANIFEST).read_text()}
     data = write_tiny_dataset(tmp_path / "ml-tiny")
-    cmd = [sys.executable, "-m", "latentlens.build.cli", "build", "--engine", "spark", "--quick", "--data", str(data),
-           "--out", str(artifact), "--mlflow-uri", f"sqlite:///{root / 'mlflow.db'}"]
-    env = {**os.environ, "PYTHONPATH": str(REPO), "LATENTLENS_PROGRESS": "0", "PYTHONUNBUFFERED": "1"}
+    cmd = [sys.executable, "-m", "latentlens", "build", "--engine", "spark", "--quick", "--no-progress",
+           "--data", str(data), "--out", str(artifact), "--mlflow-uri", f"sqlite:///{root / 'mlflow.db'}"]
+    env = {**os.environ, "PYTHONPATH": str(REPO), "PYTHONUNBUFFERED": "1"}
     proc = subprocess.Popen(cmd, cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                             text=True, start_new_session=True)
     seen = []

@@ -1,7 +1,16 @@
 """`latentlens serve`: the lookup API on this machine with uvicorn, plus copy-paste curl lines.
 
-Runs the same app factory the Lambda uses (latentlens.handler.app:create_app); the artifact is named via
-LATENTLENS_DB so every uvicorn worker builds identical settings from the environment.
+Runs the same app factory the Lambda uses (latentlens.handler.app:create_app), with settings made once,
+in this process: the handler's Settings (its `LATENTLENS_*` environment, with `db` from --db) and the
+serve options (ServeSettings). They reach every uvicorn worker as data, never through the environment:
+uvicorn is given a `ServeApp`, a picklable app factory holding them (`factory=True`), inside its Config.
+With one worker the factory is called in this process; with `--workers N` uvicorn's supervisor
+(`uvicorn.supervisors.Multiprocess`, as `uvicorn.run` itself uses it) starts each worker with the
+multiprocessing "spawn" method, which pickles that Config, factory and settings included, into the
+worker, where the factory builds the app. (`uvicorn.run` refuses anything but an import string for
+`--workers N`; an import string cannot carry settings, hence the supervisor.) The HTTP guards' limits
+(`LATENTLENS_SERVE_*`, serve_protocol.py) are the user's environment, which each worker inherits and reads;
+nothing here sets an environment variable.
 """
 
 from __future__ import annotations
@@ -12,7 +21,12 @@ import os
 import socket
 import sys
 import time
-from typing import Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from latentlens.cli.settings import ServeSettings
+    from latentlens.handler.settings import Settings
 
 EXAMPLES = (
     "/health",
@@ -114,25 +128,32 @@ class ReloadOnReplace:
                 self.store.close()
 
 
-def create_app():
-    """The handler's app for `latentlens serve`, reopening the artifact when a rebuild replaces it."""
-    from latentlens.handler.app import create_app as handler_app
+@dataclass(frozen=True)
+class ServeApp:
+    """The app factory of `latentlens serve` (uvicorn's `factory=True`): the handler's app over `handler`
+    (its Settings, made once by the serving process), reopening a local artifact that a rebuild replaces
+    (checked at most every `reload_check_s`). Frozen data and a module-level class, so it pickles into
+    each spawned uvicorn worker (see the module docstring)."""
 
-    app = handler_app()
-    db = app.state.store.settings.db
-    if db.startswith(("s3://", "dynamodb://")):
-        return app
-    return ReloadOnReplace(app, app.state.store, db, float(os.environ.get("LATENTLENS_RELOAD_CHECK_S", "1")))
+    handler: Settings
+    reload_check_s: float = 1.0
+
+    def __call__(self):
+        from latentlens.handler.app import create_app
+
+        app = create_app(self.handler)
+        if self.handler.db.startswith(("s3://", "dynamodb://")):
+            return app
+        return ReloadOnReplace(app, app.state.store, self.handler.db, self.reload_check_s)
 
 
-def serve(db: str, host: str = "127.0.0.1", port: int = 8000, workers: int = 1, access_log: bool = False,
-          command: str = "latentlens") -> None:
-    """Serve the artifact `db` (a path, s3://bucket/key or dynamodb://<name>) until interrupted.
+def serve(settings: ServeSettings, command: str = "latentlens") -> None:
+    """Serve `settings.db` (a path, s3://bucket/key or dynamodb://<name>) until interrupted.
 
     httptools and uvloop when installed (they are in the `build` extra): ~2x the requests/s of
     uvicorn's pure-Python defaults. No access log unless asked: one stdout line per request
     costs more than the lookup itself. The HTTP protocol is uvicorn's httptools one with a cap on
-    request-head size and time (build/serve_protocol.py; LATENTLENS_SERVE_MAX_HEADER_BYTES,
+    request-head size and time (latentlens/cli/serve_protocol.py; LATENTLENS_SERVE_MAX_HEADER_BYTES,
     LATENTLENS_SERVE_HEADER_TIMEOUT_S). The port is checked before the banner; a missing local
     artifact is a warning (the API answers 503 until it is built); a replaced one is reopened.
     With one worker the banner comes once the server listens, after uvicorn's own start lines, so
@@ -141,6 +162,9 @@ def serve(db: str, host: str = "127.0.0.1", port: int = 8000, workers: int = 1, 
     """
     import uvicorn
 
+    from latentlens.handler.settings import Settings
+
+    db, host, port = settings.db, settings.host, settings.port
     if not db.startswith(("s3://", "dynamodb://")):
         db = os.path.abspath(db)
         if os.path.isdir(db):
@@ -148,13 +172,18 @@ def serve(db: str, host: str = "127.0.0.1", port: int = 8000, workers: int = 1, 
     check_port(host, port)
     if warning := missing_artifact_warning(db, command):
         print(warning, file=sys.stderr, flush=True)
-    os.environ["LATENTLENS_DB"] = db
-    options: dict[str, Any] = dict(factory=True, host=host, port=port, workers=workers, log_level="info",
-                                   access_log=access_log, loop="auto",
-                                   http="latentlens.build.serve_protocol:BoundedHttpToolsProtocol")
-    if workers > 1:
+    app = ServeApp(Settings(db=db), settings.reload_check_s)
+    config = uvicorn.Config(app, factory=True, host=host, port=port, workers=settings.workers, log_level="info",
+                            access_log=settings.access_log, loop="auto",
+                            http="latentlens.cli.serve_protocol:BoundedHttpToolsProtocol")
+    if settings.workers > 1:
+        from uvicorn.supervisors import Multiprocess
+
         print(banner(db, host, port), flush=True)
-        uvicorn.run("latentlens.build.serve:create_app", **options)
+        try:
+            Multiprocess(config, sockets=[config.bind_socket()]).run()
+        except KeyboardInterrupt:
+            pass
         return
     announcement = banner(db, host, port)
 
@@ -166,7 +195,7 @@ def serve(db: str, host: str = "127.0.0.1", port: int = 8000, workers: int = 1, 
             if self.started:
                 print(announcement, flush=True)
 
-    server = AnnouncingServer(uvicorn.Config("latentlens.build.serve:create_app", **options))
+    server = AnnouncingServer(config)
     try:
         server.run()
     except KeyboardInterrupt:

@@ -1,21 +1,36 @@
-"""`latentlens`: the command line. Parses arguments into typed settings and hands them on.
+"""The command line's arguments: one parser, every default read from a typed settings class.
 
-Heavy modules are imported inside each command so `latentlens --help` and `latentlens query`
-stay fast. A user mistake ends in one line on stderr and exit 2, never a traceback.
+No option repeats a default: each is the field default of the settings class the command builds
+(BuildSettings, EvaluationSettings, SparkSettings, PublishSettings, SynthSettings, ServeSettings,
+MlflowUiSettings), read here by `default(...)`; an option whose default is None leaves the choice to
+those classes (the MLflow store from the environment, progress bars when stderr is a terminal, the
+scale plan's evaluation sizes). tests/test_cli_defaults.py holds every option to its field. The
+modules imported here are standard-library only, so `latentlens --help` stays fast.
 """
 
 from __future__ import annotations
 
 import argparse
-import os
-import shlex
-import shutil
-import sys
+import dataclasses
 from pathlib import Path
+from typing import Any, get_args
 
-DEFAULT_DATA = Path("data/ml-latest-small")
-DEFAULT_OUT = Path("artifacts/latentlens.duckdb")
-DEFAULT_MLFLOW_DB = Path("artifacts/mlflow.db")
+import latentlens.cli.commands as commands
+from latentlens._version import __version__
+from latentlens.build.data.synth_settings import SynthSettings
+from latentlens.build.engines.spark.settings import SparkSettings
+from latentlens.build.publish.settings import PublishSettings
+from latentlens.build.report import QUERY_FORMATS
+from latentlens.build.scale import LARGE_RATINGS, plan_for
+from latentlens.build.settings import (
+    DEFAULT_ENGINE,
+    DEFAULT_MLFLOW_DB,
+    BuildSettings,
+    Engine,
+    EvaluationSettings,
+    ScaleChoice,
+)
+from latentlens.cli.settings import MlflowUiSettings, ServeSettings
 
 DESCRIPTION = """\
 LatentLens: a MovieLens recommender in two halves.
@@ -29,6 +44,19 @@ LatentLens: a MovieLens recommender in two halves.
   latentlens mlflow-ui  opens the MLflow UI on the build's tracking store.
 
 Run `latentlens COMMAND --help` for a command's options."""
+
+MLFLOW_URI_HELP = f"MLflow tracking URI (default: $MLFLOW_TRACKING_URI or sqlite:///{DEFAULT_MLFLOW_DB})"
+PROGRESS_HELP = "progress bars on stderr (default: on when stderr is a terminal)"
+
+
+def default(settings: type, name: str) -> Any:
+    """The default of field `name` of the dataclass `settings` (its default, or what its factory makes)."""
+    found = {f.name: f for f in dataclasses.fields(settings)}[name]
+    if found.default is not dataclasses.MISSING:
+        return found.default
+    if found.default_factory is not dataclasses.MISSING:
+        return found.default_factory()
+    raise KeyError(f"{settings.__name__}.{name} has no default")
 
 
 class _HelpFormatter(argparse.HelpFormatter):
@@ -73,7 +101,25 @@ def _int_in(low: int, high: int | None = None, what: str = "a number"):
     return parse
 
 
+def _seconds(what: str):
+    """An argparse type: a number of seconds, 0 or more."""
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+        if not value >= 0:
+            raise argparse.ArgumentTypeError(f"{what} must be at least 0, got {text}")
+        return value
+    return parse
+
+
 PORT = _int_in(1, 65535, "a TCP port")
+
+
+def _add_progress(parser: argparse.ArgumentParser) -> None:
+    """--progress/--no-progress; None (neither given) leaves it to the settings' default."""
+    parser.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None, help=PROGRESS_HELP)
 
 
 def _add_data_commands(sub: argparse._SubParsersAction) -> None:
@@ -86,11 +132,12 @@ def _add_data_commands(sub: argparse._SubParsersAction) -> None:
         description="Read a MovieLens directory (ml-latest-small, ML-1M/10M/20M/25M layouts) with the build's own "
                     "loader and print its counts, time span, rating distribution, activity and top genres. "
                     "Fails with the file and line of the first bad row.")
-    info.add_argument("dir", type=Path, nargs="?", default=DEFAULT_DATA, help="the MovieLens directory")
+    info.add_argument("dir", type=Path, nargs="?", default=default(BuildSettings, "data_dir"),
+                      help="the MovieLens directory")
     info.add_argument("--json", action="store_true", help="print the summary as JSON instead of a table")
     info.add_argument("--keep-last-duplicate", action="store_true",
                       help="keep the last of duplicate (user, movie) ratings instead of failing")
-    info.set_defaults(func=_cmd_data_info)
+    info.set_defaults(func=commands.data_info)
 
     synth = data_sub.add_parser(
         "synth", help="write a synthetic dataset in the ML-25M file layout",
@@ -98,41 +145,19 @@ def _add_data_commands(sub: argparse._SubParsersAction) -> None:
                     "structure, for scale tests: ml-25m has ML-25M's counts. Written to a temporary directory "
                     "beside OUT and renamed when complete.")
     synth.add_argument("out", type=Path, help="directory to write (must not exist unless --force)")
-    synth.add_argument("--preset", default="ml-25m",
+    synth.add_argument("--preset", default=SynthSettings.DEFAULT_PRESET,
                        help="size: ml-25m (ML-25M's counts), 10m, 5m, 1m (like ML-1M) or small (like ml-latest-small)")
-    synth.add_argument("--seed", type=_int_in(0, what="--seed"), default=0, help="random seed of the generator")
+    synth.add_argument("--seed", type=_int_in(0, what="--seed"), default=default(SynthSettings, "seed"),
+                       help="random seed of the generator")
     synth.add_argument("--force", action="store_true", help="replace OUT if it exists")
-    synth.set_defaults(func=_cmd_data_synth)
-
-
-def _cmd_data_info(args: argparse.Namespace) -> int:
-    import json
-
-    from latentlens.build.data.loader import LoadOptions, load_movielens
-    from latentlens.build.data.summary import format_summary, summarize
-
-    data = load_movielens(args.dir, LoadOptions(keep_last_duplicate=args.keep_last_duplicate))
-    summary = summarize(data)
-    print(json.dumps(summary, indent=2) if args.json else format_summary(summary))
-    return 0
-
-
-def _cmd_data_synth(args: argparse.Namespace) -> int:
-    from latentlens.build.data.synth import SynthSettings, write_synthetic
-    from latentlens.build.settings import SettingsError
-
-    try:
-        preset = SynthSettings.preset(args.preset, seed=args.seed)
-    except ValueError as exc:
-        raise SettingsError(f"--preset: {exc}") from None
-    write_synthetic(args.out, preset, force=args.force)
-    print(f"wrote synthetic dataset to {args.out}")
-    return 0
+    _add_progress(synth)
+    synth.set_defaults(func=commands.data_synth)
 
 
 def _add_build_command(sub: argparse._SubParsersAction) -> None:
     from latentlens.build.models.registry import models_help
 
+    evaluation, large = EvaluationSettings(), plan_for("large").evaluation
     b = sub.add_parser(
         "build", help="train and evaluate every model, export the DuckDB artifact",
         description="Load the ratings, evaluate every model (top-N on a temporal holdout, ratings by k-fold "
@@ -140,30 +165,35 @@ def _add_build_command(sub: argparse._SubParsersAction) -> None:
                     "artifact (written to a temporary file, verified, then renamed into place). Everything is "
                     "tracked in one MLflow run; once the artifact is published the champions are registered "
                     "and the alias @champion points at them.")
-    b.add_argument("--data", type=Path, default=DEFAULT_DATA, help="MovieLens directory to read")
-    b.add_argument("--out", type=Path, default=DEFAULT_OUT, help="artifact to write (its sha256 manifest beside it)")
+    b.add_argument("--data", type=Path, default=default(BuildSettings, "data_dir"), help="MovieLens directory to read")
+    b.add_argument("--out", type=Path, default=default(BuildSettings, "out"),
+                   help="artifact to write (its sha256 manifest beside it)")
     b.add_argument("--force", action="store_true",
                    help="replace --out even if it is not a LatentLens artifact (refused otherwise)")
-    b.add_argument("--mlflow-uri", default=None,
-                   help=f"MLflow tracking URI (default: $MLFLOW_TRACKING_URI or sqlite:///{DEFAULT_MLFLOW_DB})")
-    b.add_argument("--experiment", default="latentlens", help="MLflow experiment name")
+    b.add_argument("--mlflow-uri", default=None, help=MLFLOW_URI_HELP)
+    b.add_argument("--experiment", default=default(BuildSettings, "experiment"), help="MLflow experiment name")
     b.add_argument("--models", default=None, help=models_help())
     b.add_argument("--quick", action="store_true", help="small settings for tests and smoke runs")
-    b.add_argument("--seed", type=_int_in(0, what="--seed"), default=42,
+    b.add_argument("--seed", type=_int_in(0, what="--seed"), default=default(BuildSettings, "seed"),
                    help="seed of every split and model: the same seed gives the same artifact")
-    b.add_argument("--scale", choices=["auto", "small", "large"], default="auto",
-                   help="auto (default): the large plan from 5M ratings on (sampled evaluation, capped "
-                        "costs; see docs/performance.md); small: full settings whatever the size")
+    b.add_argument("--scale", choices=get_args(ScaleChoice),
+                   default=default(BuildSettings, "scale"),
+                   help=f"auto (default): the large plan from {LARGE_RATINGS / 1e6:g}M ratings on (sampled "
+                        "evaluation, capped costs; see docs/performance.md); small: full settings whatever the size")
     b.add_argument("--folds", type=_int_in(2, what="--folds"), default=None,
-                   help="k of the rating cross-validation (default 5; 3 in the large plan)")
+                   help=f"k of the rating cross-validation (default {evaluation.folds}; {large['folds']} in the "
+                        "large plan)")
     b.add_argument("--eval-users", type=_int_in(0, what="--eval-users"), default=None,
                    help="top-N metrics on at most this many sampled test users, 0 = all "
-                        "(default 20,000; 5,000 in the large plan)")
+                        f"(default {_count(evaluation.max_eval_users)}; {_count(large['max_eval_users'])} in the "
+                        "large plan)")
     b.add_argument("--cv-max-ratings", type=_int_in(0, what="--cv-max-ratings"), default=None,
                    help="rating cross-validation on a uniform sample of this many ratings, 0 = all "
-                        "(default all; 1,000,000 in the large plan)")
-    b.add_argument("--top-n", type=_int_in(1, what="--top-n"), default=100, help="recommendations stored per user")
-    b.add_argument("--similar-n", type=_int_in(1, what="--similar-n"), default=50,
+                        f"(default {_count(evaluation.cv_max_ratings)}; {_count(large['cv_max_ratings'])} in the "
+                        "large plan)")
+    b.add_argument("--top-n", type=_int_in(1, what="--top-n"), default=default(BuildSettings, "top_n"),
+                   help="recommendations stored per user")
+    b.add_argument("--similar-n", type=_int_in(1, what="--similar-n"), default=default(BuildSettings, "similar_n"),
                    help="similar movies stored per movie")
     b.add_argument("--keep-last-duplicate", action="store_true",
                    help="keep the last of duplicate (user, movie) ratings instead of failing")
@@ -173,57 +203,18 @@ def _add_build_command(sub: argparse._SubParsersAction) -> None:
                    help="export this model's top-N lists whatever NDCG@10 says (the comparison is still logged)")
     b.add_argument("--rating-champion", default=None, metavar="MODEL",
                    help="register this rating model whatever RMSE says (the comparison is still logged)")
-    b.add_argument("--engine", choices=["inprocess", "spark"], default="inprocess",
+    b.add_argument("--engine", choices=get_args(Engine), default=DEFAULT_ENGINE,
                    help="inprocess (default): numpy/scipy on this machine; spark: the same build on Apache "
                         "Spark (pip install 'latentlens[spark]'; docs/spark.md)")
-    b.add_argument("--spark-master", default="local[2]", metavar="URL",
-                   help="with --engine spark: local[N], spark://host:port, yarn or k8s://... (default local[2])")
-    b.set_defaults(func=_cmd_build)
+    b.add_argument("--spark-master", default=default(SparkSettings, "master"), metavar="URL",
+                   help="with --engine spark: local[N], spark://host:port, yarn or k8s://... "
+                        f"(default {default(SparkSettings, 'master')})")
+    _add_progress(b)
+    b.set_defaults(func=commands.build)
 
 
-def _cmd_build(args: argparse.Namespace) -> int:
-    from latentlens.build.pipeline import run
-    from latentlens.build.settings import BuildSettings, default_tracking_uri
-
-    settings = BuildSettings.from_cli(args)
-    check_tracking_uri(settings.mlflow_uri)
-    if args.engine == "spark":
-        from latentlens.build.engines.spark.pipeline import run as run_spark
-        from latentlens.build.engines.spark.settings import SparkSettings
-
-        print(run_spark(settings, SparkSettings(master=args.spark_master)).summary_text())
-        return 0
-    result = run(settings)
-    default_uri = default_tracking_uri(None)
-    print(result.summary_text(command=shown_command(), out_shown=str(args.out),
-                              mlflow_uri_shown=None if settings.mlflow_uri == default_uri else settings.mlflow_uri))
-    return 0
-
-
-TRACKING_SCHEMES = ("sqlite", "postgresql", "mysql", "mssql", "http", "https", "file", "databricks")
-
-
-def check_tracking_uri(uri: str) -> None:
-    """An MLflow URI with a scheme MLflow has no store for fails here, not after loading the data."""
-    from latentlens.build.settings import SettingsError
-
-    scheme = uri.split("://", 1)[0].split("+", 1)[0].lower() if "://" in uri else ""
-    if scheme and scheme not in TRACKING_SCHEMES:
-        raise SettingsError(f"--mlflow-uri {uri}: no MLflow store for scheme {scheme!r} "
-                            "(e.g. sqlite:///artifacts/mlflow.db or http://127.0.0.1:5000)")
-
-
-def shown_command() -> str:
-    """How to type `latentlens` in this shell: the bare name when PATH finds this installation's script,
-    else that script's path (relative when under the working directory), else `python -m latentlens.build.cli`."""
-    script = Path(sys.executable).parent / "latentlens"
-    found = shutil.which("latentlens")
-    if found and script.exists() and Path(found).resolve() == script.resolve():
-        return "latentlens"
-    if not script.exists():
-        return f"{shlex.quote(sys.executable)} -m latentlens.build.cli"
-    relative = os.path.relpath(script)
-    return shlex.quote(relative if not relative.startswith("..") else str(script))
+def _count(value: int | None) -> str:
+    return "all" if value is None else f"{value:,}"
 
 
 def _add_serving_commands(sub: argparse._SubParsersAction) -> None:
@@ -232,12 +223,19 @@ def _add_serving_commands(sub: argparse._SubParsersAction) -> None:
         description="Serve the artifact with the same FastAPI app the Lambda runs, on uvicorn. Prints the URL, "
                     "the OpenAPI docs and ready-to-paste curl lines. A local artifact that a rebuild replaces is "
                     "picked up without a restart.")
-    s.add_argument("--db", default=str(DEFAULT_OUT), help="artifact path, s3://bucket/key or dynamodb://<name>")
-    s.add_argument("--host", default="127.0.0.1", help="address to bind (0.0.0.0 for every interface)")
-    s.add_argument("--port", type=PORT, default=8000, help="TCP port to listen on")
-    s.add_argument("--workers", type=_int_in(1, what="--workers"), default=1, help="uvicorn worker processes")
+    s.add_argument("--db", default=default(ServeSettings, "db"),
+                   help="artifact path, s3://bucket/key or dynamodb://<name>")
+    s.add_argument("--host", default=default(ServeSettings, "host"),
+                   help="address to bind (0.0.0.0 for every interface)")
+    s.add_argument("--port", type=PORT, default=default(ServeSettings, "port"), help="TCP port to listen on")
+    s.add_argument("--workers", type=_int_in(1, what="--workers"), default=default(ServeSettings, "workers"),
+                   help="uvicorn worker processes")
     s.add_argument("--access-log", action="store_true", help="log one line per request to stdout (off by default)")
-    s.set_defaults(func=_cmd_serve)
+    s.add_argument("--reload-check", type=_seconds("--reload-check"), default=default(ServeSettings, "reload_check_s"),
+                   metavar="SECONDS",
+                   help="how often, at most, a request checks whether a rebuild replaced a local artifact "
+                        "(0: on every request)")
+    s.set_defaults(func=commands.serve)
 
     q = sub.add_parser(
         "query", help="run read-only SQL against an artifact and print a table",
@@ -246,45 +244,18 @@ def _add_serving_commands(sub: argparse._SubParsersAction) -> None:
                     "build_info. In CSV, lists (genres) are |-joined like MovieLens' own files.")
     q.add_argument("db", type=Path, help="the DuckDB artifact, e.g. artifacts/latentlens.duckdb")
     q.add_argument("sql", help="one SQL statement, e.g. \"SELECT * FROM build_info\"")
-    q.add_argument("--format", choices=["table", "csv", "json"], default="table", help="output format")
-    q.set_defaults(func=_cmd_query)
+    q.add_argument("--format", choices=QUERY_FORMATS, default=QUERY_FORMATS[0], help="output format")
+    q.set_defaults(func=commands.query)
 
     ui = sub.add_parser(
         "mlflow-ui", help="open the MLflow UI on 127.0.0.1 against the build's store",
         description="Run `mlflow ui` on 127.0.0.1 against the build's tracking store and print the experiment's "
                     "URL (opened as a machine-learning experiment). Ctrl-C or SIGTERM stops MLflow and its workers.")
-    ui.add_argument("--mlflow-uri", default=None,
-                    help=f"MLflow tracking URI (default: $MLFLOW_TRACKING_URI or sqlite:///{DEFAULT_MLFLOW_DB})")
-    ui.add_argument("--experiment", default="latentlens", help="experiment whose URL is printed")
-    ui.add_argument("--port", type=PORT, default=5000, help="TCP port of the UI")
-    ui.set_defaults(func=_cmd_mlflow_ui)
-
-
-def _cmd_serve(args: argparse.Namespace) -> int:
-    from latentlens.build.serve import ServeError, serve
-    from latentlens.build.settings import SettingsError
-
-    try:
-        serve(args.db, host=args.host, port=args.port, workers=args.workers, access_log=args.access_log,
-              command=shown_command())
-    except ServeError as exc:
-        raise SettingsError(str(exc)) from None
-    return 0
-
-
-def _cmd_query(args: argparse.Namespace) -> int:
-    from latentlens.build.export.query import run_query
-
-    print(run_query(args.db, args.sql, fmt=args.format))
-    return 0
-
-
-def _cmd_mlflow_ui(args: argparse.Namespace) -> int:
-    from latentlens.build.settings import default_tracking_uri
-    from latentlens.build.tracking.ui import run_ui
-
-    check_tracking_uri(default_tracking_uri(args.mlflow_uri))
-    return run_ui(args.mlflow_uri, port=args.port, experiment=args.experiment)
+    ui.add_argument("--mlflow-uri", default=default(MlflowUiSettings, "tracking_uri"), help=MLFLOW_URI_HELP)
+    ui.add_argument("--experiment", default=default(MlflowUiSettings, "experiment"),
+                    help="experiment whose URL is printed")
+    ui.add_argument("--port", type=PORT, default=default(MlflowUiSettings, "port"), help="TCP port of the UI")
+    ui.set_defaults(func=commands.mlflow_ui)
 
 
 def _add_publish_command(sub: argparse._SubParsersAction) -> None:
@@ -302,45 +273,25 @@ def _add_publish_command(sub: argparse._SubParsersAction) -> None:
     d.add_argument("source", type=Path, nargs="?",
                    help="artifact .duckdb (with its .sha256) or a Parquet shard directory")
     d.add_argument("--name", required=True, help="deployment name: the pointer table; builds are <name>.<build id>")
-    d.add_argument("--endpoint-url", default=None,
+    d.add_argument("--endpoint-url", default=default(PublishSettings, "endpoint_url"),
                    help="e.g. a moto server (default: AWS_ENDPOINT_URL[_DYNAMODB] or AWS)")
-    d.add_argument("--region", default=None, help="default: AWS_REGION / AWS_DEFAULT_REGION / the profile's")
-    d.add_argument("--keep", type=int, default=2, help="previous builds kept for --rollback (older are deleted)")
-    d.add_argument("--sample", type=int, default=200, help="users and movies read back and compared with the source")
-    d.add_argument("--workers", type=int, default=8, help="concurrent BatchWriteItem calls")
-    d.add_argument("--via-s3", metavar="S3_URI", default=None,
+    d.add_argument("--region", default=default(PublishSettings, "region"),
+                   help="default: AWS_REGION / AWS_DEFAULT_REGION / the profile's")
+    d.add_argument("--keep", type=int, default=default(PublishSettings, "keep"),
+                   help="previous builds kept for --rollback (older are deleted)")
+    d.add_argument("--sample", type=int, default=default(PublishSettings, "sample"),
+                   help="users and movies read back and compared with the source")
+    d.add_argument("--workers", type=int, default=default(PublishSettings, "workers"),
+                   help="concurrent BatchWriteItem calls")
+    d.add_argument("--via-s3", metavar="S3_URI", default=default(PublishSettings, "via_s3"),
                    help="stage the items under s3://bucket/prefix and let DynamoDB's ImportTable create the table")
     d.add_argument("--rollback", action="store_true", help="point back at the previous build instead of publishing")
     d.add_argument("--status", action="store_true", help="print the pointer and exit")
-    d.set_defaults(func=_cmd_publish_dynamodb)
-
-
-def _cmd_publish_dynamodb(args: argparse.Namespace) -> int:
-    import json
-
-    from latentlens.build.publish.dynamodb import PublishError, PublishSettings, publish, rollback, status
-
-    settings = PublishSettings(source=args.source, name=args.name, endpoint_url=args.endpoint_url, region=args.region,
-                               keep=args.keep, sample=args.sample, workers=args.workers, via_s3=args.via_s3)
-    try:
-        if args.status or args.rollback:
-            print(json.dumps((status if args.status else rollback)(settings), indent=2))
-        else:
-            print(publish(settings).summary_text())
-    except PublishError as exc:
-        print(f"latentlens: error: {exc}", file=sys.stderr)
-        return 2
-    except Exception as exc:  # botocore's (no region, no credentials, endpoint down), without importing it first
-        if type(exc).__module__.startswith("botocore"):
-            print(f"latentlens: error: DynamoDB: {exc}", file=sys.stderr)
-            return 2
-        raise
-    return 0
+    _add_progress(d)
+    d.set_defaults(func=commands.publish_dynamodb)
 
 
 def parser() -> argparse.ArgumentParser:
-    from latentlens.build import __version__
-
     p = _Parser(prog="latentlens", description=DESCRIPTION)
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     p.add_argument("--version", action="version", version=f"latentlens {__version__}")
@@ -351,41 +302,3 @@ def parser() -> argparse.ArgumentParser:
     _add_serving_commands(sub)
     _add_publish_command(sub)
     return p
-
-
-def _interrupt_on_sigterm() -> None:
-    """SIGTERM (a CI timeout, `kill`, a container stop) unwinds like Ctrl-C: temp files are removed
-    and MLflow marks the run KILLED instead of leaving it RUNNING forever."""
-    import signal
-
-    def raise_interrupt(signum, frame):
-        raise KeyboardInterrupt
-
-    signal.signal(signal.SIGTERM, raise_interrupt)
-
-
-def main(argv: list[str] | None = None) -> int:
-    args = parser().parse_args(argv)
-    if args.command == "build":
-        _interrupt_on_sigterm()
-    from latentlens.build.data.errors import DataError
-    from latentlens.build.progress import configure_logging
-    from latentlens.build.settings import SettingsError
-
-    configure_logging(args.verbose)
-    try:
-        return int(args.func(args) or 0)
-    except (DataError, SettingsError) as exc:
-        print(f"latentlens: error: {exc}", file=sys.stderr)
-        return 2
-    except OSError as exc:  # a file or port the user named: unreadable, not writable, in use
-        where = f"{exc.filename}: " if exc.filename else ""
-        print(f"latentlens: error: {where}{exc.strerror or exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("latentlens: interrupted", file=sys.stderr)
-        return 130
-
-
-if __name__ == "__main__":
-    sys.exit(main())

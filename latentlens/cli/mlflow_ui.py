@@ -16,6 +16,8 @@ from pathlib import Path
 
 from latentlens.build.settings import default_tracking_uri
 from latentlens.build.tracking.runs import WORKFLOW_QUERY, artifact_root_for
+from latentlens.cli.serve import check_port
+from latentlens.cli.settings import MlflowUiSettings
 
 FORWARDED = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
 GRACE_SECONDS = 10
@@ -47,12 +49,11 @@ def find_experiment_id(tracking_uri: str, experiment: str) -> str | None:
     return found.experiment_id if found else None
 
 
-def run_ui(tracking_uri: str | None, port: int = 5000, experiment: str = "latentlens") -> int:
-    uri = default_tracking_uri(tracking_uri)
-    from latentlens.build.serve import check_port
-
+def run_ui(settings: MlflowUiSettings) -> int:
+    """MLflow's UI until it exits or we are signalled; its exit code (128 + N when killed by signal N)."""
+    uri, port = default_tracking_uri(settings.tracking_uri), settings.port
     check_port("127.0.0.1", port)
-    url = experiment_url(f"http://127.0.0.1:{port}", find_experiment_id(uri, experiment))
+    url = experiment_url(f"http://127.0.0.1:{port}", find_experiment_id(uri, settings.experiment))
     print(f"MLflow UI for {uri}\n  open {url}\n  (Ctrl-C to stop)", file=sys.stderr, flush=True)
     child = subprocess.Popen(ui_command(uri, port), start_new_session=True)
     previous = {sig: signal.getsignal(sig) for sig in FORWARDED}

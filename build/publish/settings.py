@@ -1,0 +1,22 @@
+"""Typed settings of `latentlens publish dynamodb` (standard library only: the CLI reads its defaults here)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from latentlens.build.settings import stderr_is_terminal
+
+
+@dataclass(frozen=True)
+class PublishSettings:
+    source: Path | None
+    name: str
+    endpoint_url: str | None = None
+    region: str | None = None
+    keep: int = 2  # previous builds kept for --rollback
+    sample: int = 200  # users and movies read back and compared with the source
+    workers: int = 8  # concurrent BatchWriteItem calls
+    via_s3: str | None = None  # s3://bucket/prefix: stage DynamoDB JSON there and ImportTable instead of writing
+    tmp_dir: Path = Path("/tmp/latentlens-publish")
+    progress: bool = field(default_factory=stderr_is_terminal)  # bars on stderr (--progress/--no-progress)

@@ -1,0 +1,193 @@
+"""What each command does with its parsed arguments: make the typed settings, hand them on, print the result.
+
+Heavy modules are imported inside each command so `latentlens --help` and `latentlens query` stay fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shlex
+import shutil
+import sys
+from dataclasses import replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from latentlens.build.data.synth_settings import SynthSettings
+    from latentlens.build.publish.settings import PublishSettings
+    from latentlens.build.settings import BuildSettings, EvaluationSettings
+    from latentlens.cli.settings import MlflowUiSettings, ServeSettings
+
+
+def data_info(args: argparse.Namespace) -> int:
+    import json
+
+    from latentlens.build.data.loader import LoadOptions, load_movielens
+    from latentlens.build.data.summary import format_summary, summarize
+
+    data = load_movielens(args.dir, LoadOptions(keep_last_duplicate=args.keep_last_duplicate))
+    summary = summarize(data)
+    print(json.dumps(summary, indent=2) if args.json else format_summary(summary))
+    return 0
+
+
+def synth_settings(args: argparse.Namespace) -> SynthSettings:
+    from latentlens.build.data.synth_settings import SynthSettings
+    from latentlens.build.settings import SettingsError
+
+    try:
+        return SynthSettings.preset(args.preset, seed=args.seed)
+    except ValueError as exc:
+        raise SettingsError(f"--preset: {exc}") from None
+
+
+def data_synth(args: argparse.Namespace) -> int:
+    from latentlens.build.data.synth import write_synthetic
+    from latentlens.build.settings import stderr_is_terminal
+
+    show = stderr_is_terminal() if args.progress is None else args.progress
+    write_synthetic(args.out, synth_settings(args), force=args.force, show_progress=show)
+    print(f"wrote synthetic dataset to {args.out}")
+    return 0
+
+
+def build_settings(args: argparse.Namespace) -> BuildSettings:
+    """`latentlens build`'s arguments as BuildSettings: what an option left at None keeps the settings' default."""
+    from latentlens.build.settings import BuildSettings, default_tracking_uri
+
+    models = tuple(m.strip() for m in args.models.split(",") if m.strip()) if args.models else None
+    settings = BuildSettings(
+        data_dir=Path(args.data),
+        out=Path(args.out),
+        force=getattr(args, "force", False),
+        mlflow_uri=default_tracking_uri(args.mlflow_uri),
+        experiment=args.experiment,
+        models=models,
+        quick=args.quick,
+        seed=args.seed,
+        scale=args.scale,
+        evaluation=evaluation_settings(args),
+        top_n=args.top_n,
+        similar_n=args.similar_n,
+        keep_last_duplicate=args.keep_last_duplicate,
+        register_model=not args.no_register,
+        topn_champion=args.topn_champion,
+        rating_champion=args.rating_champion,
+    )
+    # --progress/--no-progress; neither given: the settings' own default (on when stderr is a terminal)
+    return settings if args.progress is None else replace(settings, progress=args.progress)
+
+
+def evaluation_settings(args: argparse.Namespace) -> EvaluationSettings:
+    """Flags left at None keep the defaults (and the scale plan may change them); 0 means all."""
+    from latentlens.build.settings import EvaluationSettings
+
+    given = {"folds": args.folds, "max_eval_users": args.eval_users, "cv_max_ratings": args.cv_max_ratings}
+    given = {k: v for k, v in given.items() if v is not None}
+    values: dict[str, Any] = {k: (v or None) if k != "folds" else v for k, v in given.items()}
+    return EvaluationSettings(**values, explicit=frozenset(given))
+
+
+def build(args: argparse.Namespace) -> int:
+    from latentlens.build.settings import check_tracking_uri, default_tracking_uri
+
+    settings = build_settings(args)
+    check_tracking_uri(settings.mlflow_uri)
+    if args.engine == "spark":
+        from latentlens.build.engines.spark.pipeline import run as run_spark
+        from latentlens.build.engines.spark.settings import SparkSettings
+
+        print(run_spark(settings, SparkSettings(master=args.spark_master)).summary_text())
+        return 0
+    from latentlens.build.pipeline import run
+
+    result = run(settings)
+    default_uri = default_tracking_uri(None)
+    print(result.summary_text(command=shown_command(), out_shown=str(args.out),
+                              mlflow_uri_shown=None if settings.mlflow_uri == default_uri else settings.mlflow_uri))
+    return 0
+
+
+def shown_command() -> str:
+    """How to type `latentlens` in this shell: the bare name when PATH finds this installation's script,
+    else that script's path (relative when under the working directory), else `python -m latentlens`."""
+    script = Path(sys.executable).parent / "latentlens"
+    found = shutil.which("latentlens")
+    if found and script.exists() and Path(found).resolve() == script.resolve():
+        return "latentlens"
+    if not script.exists():
+        return f"{shlex.quote(sys.executable)} -m latentlens"
+    relative = os.path.relpath(script)
+    return shlex.quote(relative if not relative.startswith("..") else str(script))
+
+
+def serve_settings(args: argparse.Namespace) -> ServeSettings:
+    from latentlens.cli.settings import ServeSettings
+
+    return ServeSettings(db=args.db, host=args.host, port=args.port, workers=args.workers,
+                         access_log=args.access_log, reload_check_s=args.reload_check)
+
+
+def serve(args: argparse.Namespace) -> int:
+    from latentlens.build.settings import SettingsError
+    from latentlens.cli.serve import ServeError
+    from latentlens.cli.serve import serve as run_server
+
+    try:
+        run_server(serve_settings(args), command=shown_command())
+    except ServeError as exc:
+        raise SettingsError(str(exc)) from None
+    return 0
+
+
+def query(args: argparse.Namespace) -> int:
+    from latentlens.build.export.query import run_query
+
+    print(run_query(args.db, args.sql, fmt=args.format))
+    return 0
+
+
+def mlflow_ui_settings(args: argparse.Namespace) -> MlflowUiSettings:
+    from latentlens.cli.settings import MlflowUiSettings
+
+    return MlflowUiSettings(tracking_uri=args.mlflow_uri, port=args.port, experiment=args.experiment)
+
+
+def mlflow_ui(args: argparse.Namespace) -> int:
+    from latentlens.build.settings import check_tracking_uri, default_tracking_uri
+    from latentlens.cli.mlflow_ui import run_ui
+
+    check_tracking_uri(default_tracking_uri(args.mlflow_uri))
+    return run_ui(mlflow_ui_settings(args))
+
+
+def publish_settings(args: argparse.Namespace) -> PublishSettings:
+    from latentlens.build.publish.settings import PublishSettings
+
+    settings = PublishSettings(source=args.source, name=args.name, endpoint_url=args.endpoint_url, region=args.region,
+                               keep=args.keep, sample=args.sample, workers=args.workers, via_s3=args.via_s3)
+    return settings if args.progress is None else replace(settings, progress=args.progress)
+
+
+def publish_dynamodb(args: argparse.Namespace) -> int:
+    import json
+
+    from latentlens.build.publish.dynamodb import PublishError, publish, rollback, status
+
+    settings = publish_settings(args)
+    try:
+        if args.status or args.rollback:
+            print(json.dumps((status if args.status else rollback)(settings), indent=2))
+        else:
+            print(publish(settings).summary_text())
+    except PublishError as exc:
+        print(f"latentlens: error: {exc}", file=sys.stderr)
+        return 2
+    except Exception as exc:  # botocore's (no region, no credentials, endpoint down), without importing it first
+        if type(exc).__module__.startswith("botocore"):
+            print(f"latentlens: error: DynamoDB: {exc}", file=sys.stderr)
+            return 2
+        raise
+    return 0
