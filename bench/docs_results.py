@@ -14,6 +14,7 @@ import os
 import resource
 import shlex
 import sys
+import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -62,14 +63,41 @@ def split_docs_flag(argv: list[str]) -> tuple[str | None, list[str]]:
     return name, rest
 
 
+class LoadSampler:
+    """The 1-minute load average every few seconds while a bench runs: the load at its start and end says little
+    about the other jobs that shared the machine during it."""
+
+    def __init__(self, every_s: float = 5.0) -> None:
+        self.samples = [os.getloadavg()[0]]
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, args=(every_s,), daemon=True)
+
+    def _run(self, every_s: float) -> None:
+        while not self._stop.wait(every_s):
+            self.samples.append(os.getloadavg()[0])
+
+    def __enter__(self) -> LoadSampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.samples.append(os.getloadavg()[0])
+
+    def summary(self) -> str:
+        mean = sum(self.samples) / len(self.samples)
+        return (f"load average {self.samples[0]:.1f} at the start, {mean:.1f} mean and {max(self.samples):.1f} max "
+                "while it ran")
+
+
 def cpu_seconds() -> float:
     own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
     return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
 
 
-def header(command: str, started: datetime, wall: float, cpu: float, load: tuple[float, float]) -> str:
-    return (f"Written by `{command}` on {started:%Y-%m-%d %H:%M} UTC; {os.cpu_count()} cores, "
-            f"load average {load[0]:.1f} before and {load[1]:.1f} after; "
+def header(command: str, started: datetime, wall: float, cpu: float, load: str) -> str:
+    return (f"Written by `{command}` on {started:%Y-%m-%d %H:%M} UTC; {os.cpu_count()} cores, {load}; "
             f"wall {wall:,.0f} s, CPU {cpu:,.0f} s (the script and the processes it waited for).\n")
 
 
@@ -88,19 +116,20 @@ def run(main: Callable[[], int | None], results: Path = RESULTS) -> int | None:
         return main()
     command = shlex.join(["python", os.path.relpath(sys.argv[0]), *sys.argv[1:]])
     sys.argv[1:] = rest
-    started, load_before = datetime.now(UTC), os.getloadavg()[0]
+    started = datetime.now(UTC)
     t0, cpu0 = time.perf_counter(), cpu_seconds()
     real_stdout = sys.stdout
     tee = Tee(real_stdout)
     sys.stdout = tee
     try:
-        code = main()
+        with LoadSampler() as load:
+            code = main()
     finally:
         sys.stdout = real_stdout
     if code not in (None, 0):
         print(f"not written to {results / name}.md: the script failed (exit {code})", file=sys.stderr)
         return code
-    head = header(command, started, time.perf_counter() - t0, cpu_seconds() - cpu0, (load_before, os.getloadavg()[0]))
+    head = header(command, started, time.perf_counter() - t0, cpu_seconds() - cpu0, load.summary())
     write_result(results / f"{name}.md", head, tee.copy.getvalue())
     print(f"written to {os.path.relpath(results / name)}.md", file=sys.stderr)
     return code
