@@ -33,7 +33,13 @@ from latentlens.build.report import format_table
 from latentlens.build.scale import choose_scale, plan_for
 from latentlens.build.settings import BuildSettings, EvaluationSettings, SettingsError
 from latentlens.build.stages.champions import choose_champions
-from latentlens.build.stages.evaluate import RATING_HOLDOUT_PROTOCOL, TOPN_PROTOCOL, ModelEvaluation, comparison_table
+from latentlens.build.stages.evaluate import (
+    RATING_HOLDOUT_PROTOCOL,
+    TOPN_PROTOCOL,
+    ModelEvaluation,
+    comparison_table,
+    record_evaluation,
+)
 from latentlens.build.tracking.tracker import MlflowTracker, Tracker
 from latentlens.handler import schema
 
@@ -134,10 +140,7 @@ def _run(settings: BuildSettings, spark_settings: SparkSettings, spark: SparkSes
                 log.info("evaluating %s", name)
                 ev, config = _evaluate(name, ctx)
                 tracker.log_params(ev.params)
-                tracker.log_metrics(ev.topn)
-                tracker.log_metrics(ev.rating_mean)
-                tracker.log_dict({"model": name, "engine": "spark", "config": ev.params, "topn": ev.topn,
-                                  "rating": ev.rating_mean, "chosen": ev.extra}, "evaluation.json")
+                record_evaluation(ev, tracker, engine="spark")
                 ev.extra["mlflow_run_id"] = child_id
             evaluations.append(ev)
             if config is not None:
@@ -153,7 +156,7 @@ def _run(settings: BuildSettings, spark_settings: SparkSettings, spark: SparkSes
         for name in [n for n in ("als_explicit", "als_implicit") if n in tuned]:
             log.info("retraining %s on all %d ratings", name, release.n_ratings)
             finals[name] = models.fit_als(ratings, tuned[name], checkpoint=False)
-            tracker.log_spark_model(finals[name], name)
+            tracker.log_fitted_model(name, finals[name])
 
         log.info("top-%d for %d users with %s", settings.top_n, n_users, topn_champ)
         if topn_champ == "popularity":
