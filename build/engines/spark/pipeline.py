@@ -15,10 +15,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import numpy as np
 import polars as pl
 
 import latentlens
-from latentlens.build.build_info import BuildInfo, git_commit
+from latentlens.build.build_info import BuildInfo, DatasetFacts, git_commit
 from latentlens.build.engines.spark import evaluate as spark_eval
 from latentlens.build.engines.spark import export as spark_export
 from latentlens.build.engines.spark import models
@@ -27,6 +28,7 @@ from latentlens.build.engines.spark.io import SparkRelease, read_release
 from latentlens.build.engines.spark.session import spark_session
 from latentlens.build.engines.spark.settings import SparkSettings
 from latentlens.build.engines.spark.split import rating_holdout, temporal_holdout, topn_users
+from latentlens.build.export import tables as export_tables
 from latentlens.build.export.artifact import ArtifactReport
 from latentlens.build.progress import get_logger, progress
 from latentlens.build.report import format_table
@@ -35,7 +37,6 @@ from latentlens.build.settings import BuildSettings, EvaluationSettings, Setting
 from latentlens.build.stages.champions import choose_champions
 from latentlens.build.stages.evaluate import (
     RATING_HOLDOUT_PROTOCOL,
-    TOPN_PROTOCOL,
     ModelEvaluation,
     comparison_table,
     record_evaluation,
@@ -133,18 +134,7 @@ def _run(settings: BuildSettings, spark_settings: SparkSettings, spark: SparkSes
         _log_context(tracker, settings, spark_settings, evaluation, plan.scale, release, spark, commit)
         tracker.log_params({f"sampled_{k}": v for k, v in split.sampled.items()})
         ctx = _EvalContext(split, relevant, n_items, evaluation, settings, release.rating_scale, scratch)
-        evaluations = []
-        tuned: dict[str, models.AlsConfig] = {}
-        for name in progress(chosen, desc="models", unit="model"):
-            with tracker.model_run(name) as child_id:
-                log.info("evaluating %s", name)
-                ev, config = _evaluate(name, ctx)
-                tracker.log_params(ev.params)
-                record_evaluation(ev, tracker, engine="spark")
-                ev.extra["mlflow_run_id"] = child_id
-            evaluations.append(ev)
-            if config is not None:
-                tuned[name] = config
+        evaluations, tuned = _evaluate_all(chosen, ctx, tracker)
         comparison = comparison_table(evaluations, evaluation.k)
         champs = choose_champions(evaluations, settings)  # the in-process build's rule and tags
         topn_champ, rating_champ = champs.topn, champs.rating
@@ -152,11 +142,7 @@ def _run(settings: BuildSettings, spark_settings: SparkSettings, spark: SparkSes
         tracker.set_tags(champs.tags())
         tracker.log_comparison(comparison, COMPARISON_CAPTION, f"ndcg_at_{evaluation.k}", {})
 
-        finals: dict[str, ALSModel] = {}
-        for name in [n for n in ("als_explicit", "als_implicit") if n in tuned]:
-            log.info("retraining %s on all %d ratings", name, release.n_ratings)
-            finals[name] = models.fit_als(ratings, tuned[name], checkpoint=False)
-            tracker.log_fitted_model(name, finals[name])
+        finals = _retrain(ratings, tuned, tracker)
 
         log.info("top-%d for %d users with %s", settings.top_n, n_users, topn_champ)
         if topn_champ == "popularity":
@@ -169,35 +155,74 @@ def _run(settings: BuildSettings, spark_settings: SparkSettings, spark: SparkSes
         similar = _similar_movies(finals["als_implicit"], ratings, release, settings, spark_settings)
         weighted = models.weighted_scores(ratings).persist()
         n_rated = ratings.select("movie_id").distinct().count()
-        info = _build_info(settings, release, n_users, n_items, n_rated, topn_champ, rating_champ, tracker.run_id,
-                           plan.scale, commit).row()
+        dataset = DatasetFacts(name=release.name, path=release.uri.rsplit("/", 1)[0].removeprefix("file://"),
+                               sha256=release.sha256, n_users=n_users, n_movies=n_items, n_rated_movies=n_rated,
+                               n_ratings=release.n_ratings)
+        info = BuildInfo.of(settings, dataset, topn_champ, rating_champ, tracker.run_id, plan.scale, commit,
+                            engine="spark").row()
         driver_tables = {
             schema.MOVIES: _movies_table(release, ratings),
             schema.POPULAR_MOVIES: _popular_lists(weighted, release.movies, settings.popular_n),
-            schema.MODEL_METRICS: _metric_rows(evaluations),
+            schema.MODEL_METRICS: export_tables.model_metrics([row for ev in evaluations for row in ev.metric_rows()]),
             schema.BUILD_INFO: pl.DataFrame({"key": list(info), "value": [str(v) for v in info.values()]}),
         }
         target = spark_export.parquet_target(settings.out)
-        log.info("writing Parquet output %s", target)
-        manifest = spark_export.write_parquet(
-            target, {schema.USER_RECOMMENDATIONS: recs, schema.SIMILAR_MOVIES: similar}, driver_tables,
-            spark_settings.n_shards, spark_settings.row_group_bytes, tracker.run_id)
-        tracker.log_dict(manifest, "parquet/manifest.json")
-        report = None
-        if manifest["rows"][schema.USER_RECOMMENDATIONS] <= spark_settings.duckdb_max_rows:
-            report = spark_export.assemble_duckdb(target, settings.out)
-            tracker.log_metrics({"artifact_mb": report.size_bytes / 1e6})
-            tracker.set_tags({"artifact_sha256": report.sha256})
-            tracker.log_params({"artifact_path": str(Path(settings.out).resolve())})
-        else:
-            log.info("user_recommendations has %d rows, past the DuckDB budget of %d: Parquet output only",
-                     manifest["rows"][schema.USER_RECOMMENDATIONS], spark_settings.duckdb_max_rows)
-        tracker.log_params({"parquet_path": str(target.resolve())})
+        manifest, report = _write_output(target, {schema.USER_RECOMMENDATIONS: recs, schema.SIMILAR_MOVIES: similar},
+                                         driver_tables, settings, spark_settings, tracker)
         tracker.log_metrics({"build_seconds": time.perf_counter() - started})
     for frame in (*split.frames(), relevant, ratings, weighted):
         frame.unpersist()
     return SparkBuildResult(report, target, manifest, comparison, topn_champ, rating_champ, tracker.run_id,
                             settings.mlflow_uri, time.perf_counter() - started)
+
+
+def _evaluate_all(chosen: tuple[str, ...], ctx: _EvalContext,
+                  tracker: Tracker) -> tuple[list[ModelEvaluation], dict[str, models.AlsConfig]]:
+    """Every chosen model under the protocols, one tracked run each; the configs the ALS models chose."""
+    evaluations = []
+    tuned: dict[str, models.AlsConfig] = {}
+    for name in progress(chosen, desc="models", unit="model"):
+        with tracker.model_run(name) as child_id:
+            log.info("evaluating %s", name)
+            ev, config = _evaluate(name, ctx)
+            tracker.log_params(ev.params)
+            record_evaluation(ev, tracker, engine="spark")
+            ev.extra["mlflow_run_id"] = child_id
+        evaluations.append(ev)
+        if config is not None:
+            tuned[name] = config
+    return evaluations, tuned
+
+
+def _retrain(ratings: DataFrame, tuned: dict[str, models.AlsConfig], tracker: Tracker) -> dict[str, ALSModel]:
+    """The ALS models refit on all ratings with what they chose on validation, each logged with the run."""
+    finals: dict[str, ALSModel] = {}
+    for name in [n for n in ("als_explicit", "als_implicit") if n in tuned]:
+        log.info("retraining %s on all ratings", name)
+        finals[name] = models.fit_als(ratings, tuned[name], checkpoint=False)
+        tracker.log_fitted_model(name, finals[name])
+    return finals
+
+
+def _write_output(target: Path, spark_tables: dict[str, DataFrame], driver_tables: dict[str, pl.DataFrame],
+                  settings: BuildSettings, spark_settings: SparkSettings,
+                  tracker: Tracker) -> tuple[dict, ArtifactReport | None]:
+    """The Parquet output, then the DuckDB artifact assembled from it unless past the DuckDB budget."""
+    log.info("writing Parquet output %s", target)
+    manifest = spark_export.write_parquet(target, spark_tables, driver_tables, spark_settings.n_shards,
+                                          spark_settings.row_group_bytes, tracker.run_id)
+    tracker.log_dict(manifest, "parquet/manifest.json")
+    report = None
+    if manifest["rows"][schema.USER_RECOMMENDATIONS] <= spark_settings.duckdb_max_rows:
+        report = spark_export.assemble_duckdb(target, settings.out)
+        tracker.log_metrics({"artifact_mb": report.size_bytes / 1e6})
+        tracker.set_tags({"artifact_sha256": report.sha256})
+        tracker.log_params({"artifact_path": str(Path(settings.out).resolve())})
+    else:
+        log.info("user_recommendations has %d rows, past the DuckDB budget of %d: Parquet output only",
+                 manifest["rows"][schema.USER_RECOMMENDATIONS], spark_settings.duckdb_max_rows)
+    tracker.log_params({"parquet_path": str(target.resolve())})
+    return manifest, report
 
 
 @dataclass(frozen=True)
@@ -311,15 +336,6 @@ def _evaluate(name: str, ctx: _EvalContext) -> tuple[ModelEvaluation, models.Als
     return ev, best
 
 
-def _metric_rows(evaluations: list[ModelEvaluation]) -> pl.DataFrame:
-    rows = []
-    for ev in evaluations:
-        rows += [(ev.name, TOPN_PROTOCOL, k, float(v)) for k, v in ev.topn.items()]
-        rows += [(ev.name, ev.rating_protocol, k, float(v)) for k, v in ev.rating_mean.items()]
-    return pl.DataFrame(rows, schema={"model": pl.Utf8, "protocol": pl.Utf8, "metric": pl.Utf8, "value": pl.Float64},
-                        orient="row")
-
-
 def _log_context(tracker: Tracker, settings: BuildSettings, spark_settings: SparkSettings,
                  evaluation: EvaluationSettings, scale: str, release: SparkRelease, spark: SparkSession,
                  commit: str) -> None:
@@ -373,37 +389,26 @@ def _similar_movies(implicit: ALSModel, ratings: DataFrame, release: SparkReleas
 
 
 def _movies_table(release: SparkRelease, ratings: DataFrame) -> pl.DataFrame:
-    """The movies table (build/export/tables.py's columns) with rating stats computed by Spark."""
+    """The movies table (build/export/tables.py) with the rating stats counted by Spark."""
     from pyspark.sql import functions as F
 
-    from latentlens.handler.schema import search_key
-
     counts = ratings.groupBy("movie_id").agg(F.count("*").alias("n_ratings"), F.avg("rating").alias("mean_rating"))
-    stats = _from_arrow(counts.toArrow()).cast({"movie_id": pl.Int32, "n_ratings": pl.Int32,
-                                                 "mean_rating": pl.Float64})
-    movies = (release.movies.select("movie_id", "title", "display_title", "year", "genres")
-              .join(release.links.select("movie_id", "imdb_id", "tmdb_id"), on="movie_id", how="left")
-              .join(stats, on="movie_id", how="left").with_columns(pl.col("n_ratings").fill_null(0)))
-    keys = [search_key(f"{d} | {t}")
-            for t, d in zip(movies["title"].to_list(), movies["display_title"].to_list(), strict=True)]
-    return movies.with_columns(pl.Series("search_key", keys, dtype=pl.Utf8)).sort("movie_id")
+    return export_tables.movies_with_stats(release.movies, release.links, _from_arrow(counts.toArrow()))
 
 
 def _popular_lists(weighted: DataFrame, movies: pl.DataFrame, n: int) -> pl.DataFrame:
-    """Top-n by weighted rating overall (genre NULL) and per genre; ties by lower movie id."""
-    from pyspark.sql import Window
-    from pyspark.sql import functions as F
+    """The in-process popular lists (popularity.ranked_lists) of the weighted scores Spark computed, one row
+    per rated movie collected to the driver: overall (genre NULL) and per genre, ties by lower movie id."""
+    from latentlens.build.interactions import Vocabulary
+    from latentlens.build.models.popularity import ranked_lists
 
-    spark = weighted.sparkSession
-    genres = movies.select("movie_id", "genres").explode("genres").drop_nulls("genres")
-    genre_df = spark.createDataFrame(genres.rename({"genres": "genre"}).to_arrow())
-    overall = weighted.select(F.lit(None).cast("string").alias("genre"), "movie_id", "score")
-    per_genre = weighted.join(F.broadcast(genre_df), "movie_id").select("genre", "movie_id", "score")
-    order = Window.partitionBy("genre").orderBy(F.desc("score"), "movie_id")
-    top = (overall.unionByName(per_genre).withColumn("rank", F.row_number().over(order)).where(F.col("rank") <= n)
-           .toArrow())
-    return _from_arrow(top).select(pl.col("genre").cast(pl.Utf8), pl.col("rank").cast(pl.Int32),
-                                    pl.col("movie_id").cast(pl.Int32), pl.col("score").cast(pl.Float64))
+    scored = _from_arrow(weighted.select("movie_id", "score").toArrow()).sort("movie_id")
+    vocab = Vocabulary.from_ids(scored["movie_id"].to_numpy())
+    genres = dict(zip(movies["movie_id"].to_list(), movies["genres"].to_list(), strict=True))
+    item_genres = [genres.get(int(i)) or [] for i in vocab.ids]
+    scores = scored["score"].to_numpy()
+    lists = ranked_lists(scores, np.ones(scores.shape[0], dtype=bool), item_genres, n)
+    return export_tables.popular_movies(lists, vocab)
 
 
 def _from_arrow(table: pa.Table) -> pl.DataFrame:
@@ -411,13 +416,3 @@ def _from_arrow(table: pa.Table) -> pl.DataFrame:
     frame = pl.from_arrow(table)
     assert isinstance(frame, pl.DataFrame)  # a Table is a DataFrame (an Array would be a Series)
     return frame
-
-
-def _build_info(settings: BuildSettings, release: SparkRelease, n_users: int, n_items: int, n_rated: int, topn: str,
-                rating: str | None, run_id: str, scale: str, commit: str) -> BuildInfo:
-    return BuildInfo(
-        dataset_name=release.name, dataset_path=release.uri.rsplit("/", 1)[0].removeprefix("file://"),
-        dataset_sha256=release.sha256, n_users=n_users, n_movies=n_items, n_rated_movies=n_rated,
-        n_ratings=release.n_ratings, topn_champion=topn or "", rating_champion=rating or "",
-        mlflow_run_id=run_id, mlflow_tracking_uri=settings.mlflow_uri, git_commit=commit, seed=settings.seed,
-        top_n=settings.top_n, similar_n=settings.similar_n, quick=settings.quick, scale=scale, engine="spark")
