@@ -89,7 +89,7 @@ def evaluate_model(
     from latentlens.build.evaluate.rating_cv import cross_validate
     from latentlens.build.evaluate.topn import evaluate_topn
 
-    probe: Recommender = spec.factory(inputs)
+    probe: Recommender = spec.make(inputs)
     evaluation = ModelEvaluation(spec.name, probe.config.model_dump())
     chosen: dict[str, dict] = {}
     if spec.topn and topn:
@@ -116,7 +116,7 @@ def evaluate_model(
         fold_models: list[Recommender] = []
 
         def fold_model() -> Recommender:  # a new model per fold, kept for what each fit chose
-            fold_models.append(spec.factory(inputs))
+            fold_models.append(spec.make(inputs))
             return fold_models[-1]
 
         cv = cross_validate(fold_model, cv_data, settings.folds, fit_context(seed, spec.name, n_threads))
@@ -160,7 +160,7 @@ def _holdout_scores(spec: ModelSpec, inputs: ModelInputs, holdout: RatingHoldout
     if fitted_on_train is not None:
         model, seconds = fitted_on_train
     else:
-        model = spec.factory(inputs)
+        model = spec.make(inputs)
         model.fit(train, fit_context(seed, spec.name, n_threads))
         seconds = time.perf_counter() - started
     fitted.append(model)

@@ -2,8 +2,9 @@
 
 The same settings (BuildSettings), the same MLflow layout (a parent run per build, one nested
 run per model with its params, metrics and evaluation.json; the comparison and plots on the
-parent) and the same public artifact as build/pipeline.py. Models: popularity, ALS explicit
-(rating) and ALS implicit (top-N), each ALS tuned on a validation split carved from training.
+parent) and the same public artifact as build/pipeline.py. Models: those of the one registry
+(build/models/registry.py) with a Spark implementation (build/engines/spark/implementations.py);
+the others are reported as skipped, with the reason.
 """
 
 from __future__ import annotations
@@ -24,23 +25,21 @@ from latentlens.build.engines.spark import evaluate as spark_eval
 from latentlens.build.engines.spark import export as spark_export
 from latentlens.build.engines.spark import models
 from latentlens.build.engines.spark.because import with_because
+from latentlens.build.engines.spark.context import EvalContext, splits
+from latentlens.build.engines.spark.implementations import SparkImplementation
 from latentlens.build.engines.spark.io import SparkRelease, read_release
 from latentlens.build.engines.spark.session import spark_session
 from latentlens.build.engines.spark.settings import SparkSettings
-from latentlens.build.engines.spark.split import rating_holdout, temporal_holdout, topn_users
 from latentlens.build.export import tables as export_tables
 from latentlens.build.export.artifact import ArtifactReport
+from latentlens.build.models import registry
 from latentlens.build.progress import get_logger, progress
 from latentlens.build.report import format_table
 from latentlens.build.scale import choose_scale, plan_for
-from latentlens.build.settings import BuildSettings, EvaluationSettings, SettingsError
-from latentlens.build.stages.champions import choose_champions
-from latentlens.build.stages.evaluate import (
-    RATING_HOLDOUT_PROTOCOL,
-    ModelEvaluation,
-    comparison_table,
-    record_evaluation,
-)
+from latentlens.build.settings import BuildSettings, EvaluationSettings
+from latentlens.build.stages.champions import check_pins, choose_champions
+from latentlens.build.stages.evaluate import ModelEvaluation, comparison_table, record_evaluation
+from latentlens.build.stages.prepare import record_skipped
 from latentlens.build.tracking.tracker import MlflowTracker, Tracker
 from latentlens.handler import schema
 
@@ -51,12 +50,8 @@ if TYPE_CHECKING:
 
 log = get_logger(__name__)
 
-MODELS = ("popularity", "als_explicit", "als_implicit")
-TOPN_MODELS = ("popularity", "als_explicit", "als_implicit")
-RATING_MODELS = ("als_explicit",)
-# The small plan scores RMSE on the top-N holdout's test set (in-process: k-fold CV, which Spark
-# skips: k ALS fits for ~100k ratings); the large plan on the in-process rating holdout.
-RATING_PROTOCOL = "rating_temporal_holdout"
+SPARK: registry.Engine = "spark"
+
 COMPARISON_CAPTION = ("Spark engine: top-N on the temporal holdout of sampled users; "
                       "RMSE on the rating protocol model_metrics names.")
 
@@ -91,18 +86,14 @@ class SparkBuildResult:
         ])
 
 
-def _check_models(settings: BuildSettings) -> tuple[str, ...]:
-    chosen = settings.models or MODELS
-    unknown = [m for m in chosen if m not in MODELS]
-    if unknown:
-        raise SettingsError(f"--models {','.join(unknown)}: the Spark engine has {', '.join(MODELS)}")
-    for flag, name, kinds in (("--topn-champion", settings.topn_champion, TOPN_MODELS),
-                              ("--rating-champion", settings.rating_champion, RATING_MODELS)):
-        if name is not None and (name not in chosen or name not in kinds):
-            raise SettingsError(f"{flag} {name}: not a {flag[2:6]} model of this Spark build "
-                                f"({', '.join(m for m in chosen if m in kinds)})")
-    # the export needs item factors (similar movies) and the popular lists, whatever was asked
-    return tuple(dict.fromkeys(["popularity", *chosen, "als_implicit"]))
+def _check_models(settings: BuildSettings) -> registry.Selection:
+    """The registry's models on this engine (the others skipped with the reason), the pins checked as
+    in-process, plus the models the Spark export takes by role whatever was asked, in registry order."""
+    chosen = registry.selection(settings.models, SPARK)
+    check_pins(settings, chosen.specs, None)
+    needed = {name for name in registry.export_models(SPARK)} | {spec.name for spec in chosen.specs}
+    return registry.Selection([spec for name, spec in registry.all_specs().items() if name in needed],
+                              {name: reason for name, reason in chosen.skipped.items() if name not in needed})
 
 
 def run(settings: BuildSettings, spark_settings: SparkSettings, spark: SparkSession | None = None,
@@ -117,24 +108,27 @@ def run(settings: BuildSettings, spark_settings: SparkSettings, spark: SparkSess
 
 
 def _run(settings: BuildSettings, spark_settings: SparkSettings, spark: SparkSession, tracker: Tracker,
-         chosen: tuple[str, ...], scratch: Path, started: float) -> SparkBuildResult:
+         chosen: registry.Selection, scratch: Path, started: float) -> SparkBuildResult:
     release = read_release(spark, settings.data_dir, settings.keep_last_duplicate, scratch)
     ratings = release.ratings
     n_items = release.movies.height
     n_users = ratings.select("user_id").distinct().count()
     plan = plan_for(choose_scale(settings.scale, release.n_ratings))
     evaluation = plan.apply(settings.evaluation)
-    split = _splits(ratings, evaluation, settings.seed)
+    split = splits(ratings, evaluation, settings.seed)
     relevant = spark_eval.relevant(split.test, evaluation.relevance_threshold).persist()
     log.info("spark: %s: %d users, %d movies, %d ratings; %s; evaluating %s",
-             release.name, n_users, n_items, release.n_ratings, split.describe(), ", ".join(chosen))
+             release.name, n_users, n_items, release.n_ratings, split.describe(),
+             ", ".join(spec.name for spec in chosen.specs))
 
     commit = git_commit()
     with tracker.build_run(f"{release.name} {datetime.now(UTC):%Y-%m-%d %H:%M:%S}"):
         _log_context(tracker, settings, spark_settings, evaluation, plan.scale, release, spark, commit)
         tracker.log_params({f"sampled_{k}": v for k, v in split.sampled.items()})
-        ctx = _EvalContext(split, relevant, n_items, evaluation, settings, release.rating_scale, scratch)
-        evaluations, tuned = _evaluate_all(chosen, ctx, tracker)
+        record_skipped(chosen.skipped, tracker)
+        ctx = EvalContext(split, relevant, n_items, evaluation, settings, release.rating_scale, scratch)
+        impls = {spec.name: spec.implementation(SPARK) for spec in chosen.specs}
+        evaluations, tuned = _evaluate_all(impls, ctx, tracker)
         comparison = comparison_table(evaluations, evaluation.k)
         champs = choose_champions(evaluations, settings)  # the in-process build's rule and tags
         topn_champ, rating_champ = champs.topn, champs.rating
@@ -142,17 +136,16 @@ def _run(settings: BuildSettings, spark_settings: SparkSettings, spark: SparkSes
         tracker.set_tags(champs.tags())
         tracker.log_comparison(comparison, COMPARISON_CAPTION, f"ndcg_at_{evaluation.k}", {})
 
-        finals = _retrain(ratings, tuned, tracker)
+        finals = _retrain(ratings, impls, tuned, tracker)
 
         log.info("top-%d for %d users with %s", settings.top_n, n_users, topn_champ)
-        if topn_champ == "popularity":
-            candidates = models.popularity_candidates(models.popularity_scores(ratings))
-        else:
-            candidates = models.als_candidates(finals[topn_champ])
+        candidates = impls[topn_champ].candidates(ratings, finals.get(topn_champ))
         users = ratings.select("user_id").distinct()
         recs = models.top_unseen(candidates, users, ratings, settings.top_n, n_items)
-        recs = with_because(recs, ratings, finals["als_implicit"].itemFactors, schema.BECAUSE_N, schema.BECAUSE_RANKS)
-        similar = _similar_movies(finals["als_implicit"], ratings, release, settings, spark_settings)
+        cf = registry.for_role(registry.SIMILAR_MOVIES, SPARK).name  # item factors: similar movies and reasons
+        factors = impls[cf].item_factors(finals[cf])
+        recs = with_because(recs, ratings, factors, schema.BECAUSE_N, schema.BECAUSE_RANKS)
+        similar = _similar_movies(factors, ratings, release, settings, spark_settings)
         weighted = models.weighted_scores(ratings).persist()
         n_rated = ratings.select("movie_id").distinct().count()
         dataset = DatasetFacts(name=release.name, path=release.uri.rsplit("/", 1)[0].removeprefix("file://"),
@@ -176,17 +169,17 @@ def _run(settings: BuildSettings, spark_settings: SparkSettings, spark: SparkSes
                             settings.mlflow_uri, time.perf_counter() - started)
 
 
-def _evaluate_all(chosen: tuple[str, ...], ctx: _EvalContext,
+def _evaluate_all(impls: dict[str, SparkImplementation], ctx: EvalContext,
                   tracker: Tracker) -> tuple[list[ModelEvaluation], dict[str, models.AlsConfig]]:
-    """Every chosen model under the protocols, one tracked run each; the configs the ALS models chose."""
+    """Every chosen model under the protocols, one tracked run each; the configs the models chose."""
     evaluations = []
     tuned: dict[str, models.AlsConfig] = {}
-    for name in progress(chosen, desc="models", unit="model"):
+    for name in progress(list(impls), desc="models", unit="model"):
         with tracker.model_run(name) as child_id:
             log.info("evaluating %s", name)
-            ev, config = _evaluate(name, ctx)
+            ev, config = impls[name].evaluate(name, ctx)
             tracker.log_params(ev.params)
-            record_evaluation(ev, tracker, engine="spark")
+            record_evaluation(ev, tracker, engine=SPARK)
             ev.extra["mlflow_run_id"] = child_id
         evaluations.append(ev)
         if config is not None:
@@ -194,12 +187,13 @@ def _evaluate_all(chosen: tuple[str, ...], ctx: _EvalContext,
     return evaluations, tuned
 
 
-def _retrain(ratings: DataFrame, tuned: dict[str, models.AlsConfig], tracker: Tracker) -> dict[str, ALSModel]:
-    """The ALS models refit on all ratings with what they chose on validation, each logged with the run."""
+def _retrain(ratings: DataFrame, impls: dict[str, SparkImplementation], tuned: dict[str, models.AlsConfig],
+             tracker: Tracker) -> dict[str, ALSModel]:
+    """Every model that chose a config refit on all ratings with it, each logged with the run."""
     finals: dict[str, ALSModel] = {}
-    for name in [n for n in ("als_explicit", "als_implicit") if n in tuned]:
+    for name, config in tuned.items():
         log.info("retraining %s on all ratings", name)
-        finals[name] = models.fit_als(ratings, tuned[name], checkpoint=False)
+        finals[name] = impls[name].refit(ratings, config)
         tracker.log_fitted_model(name, finals[name])
     return finals
 
@@ -225,117 +219,6 @@ def _write_output(target: Path, spark_tables: dict[str, DataFrame], driver_table
     return manifest, report
 
 
-@dataclass(frozen=True)
-class _Splits:
-    """Both protocols' data (build/evaluate/protocol.py's rules, build/engines/spark/split.py)."""
-
-    train: DataFrame          # top-N training: every user's ratings but the held-out ones
-    test: DataFrame           # top-N held-out ratings of the evaluated users
-    rating_test: DataFrame    # the ratings RMSE is scored on
-    rating_protocol: str
-    sampled: dict[str, int]   # what was sampled, by name: logged to MLflow
-
-    def frames(self) -> tuple[DataFrame, ...]:
-        return self.train, self.test, self.rating_test
-
-    def describe(self) -> str:
-        users = self.sampled.get("topn_eval_users")
-        text = f"top-N holdout of {f'{users:,} sampled users' if users else 'every user'}"
-        if "rating_holdout_users" in self.sampled:
-            text += (f"; rating holdout of {self.sampled['rating_holdout_ratings']:,} ratings of "
-                     f"{self.sampled['rating_holdout_users']:,} other users")
-        return text + f"; {self.sampled['train_ratings']:,} training ratings"
-
-
-def _splits(ratings: DataFrame, evaluation: EvaluationSettings, seed: int) -> _Splits:
-    """The in-process protocol: only sampled users hold out their latest ratings; with a rating
-    holdout (large plan) it is drawn among the other users, from the top-N training split."""
-    from pyspark import StorageLevel
-
-    evaluated = topn_users(ratings, evaluation.max_eval_users, seed)
-    train, test = temporal_holdout(ratings, evaluation.test_fraction, users=evaluated)
-    sampled = {} if evaluated is None else {"topn_eval_users": evaluated.count()}
-    rating_test, protocol = test, RATING_PROTOCOL
-    if evaluation.rating_holdout_users is not None:
-        holdout = rating_holdout(train, evaluation.rating_holdout_users, evaluation.rating_holdout_fraction, seed,
-                                 exclude=evaluated)
-        train, rating_test, protocol = holdout.train, holdout.test, RATING_HOLDOUT_PROTOCOL
-        rating_test = rating_test.persist(StorageLevel.MEMORY_AND_DISK)
-        sampled |= {"rating_holdout_users": holdout.n_users, "rating_holdout_ratings": rating_test.count()}
-    train, test = train.persist(StorageLevel.MEMORY_AND_DISK), test.persist(StorageLevel.MEMORY_AND_DISK)
-    sampled["train_ratings"] = train.count()
-    sampled["topn_test_ratings"] = test.count()
-    return _Splits(train, test, rating_test, protocol, sampled)
-
-
-@dataclass(frozen=True)
-class _EvalContext:
-    split: _Splits
-    relevant: DataFrame
-    n_items: int
-    evaluation: EvaluationSettings
-    settings: BuildSettings
-    scale: tuple[float, float]
-    scratch: Path
-
-    @property
-    def train(self) -> DataFrame:
-        return self.split.train
-
-
-def _topn_metrics(candidates: models.Candidates, ctx: _EvalContext, train: DataFrame, relevant: DataFrame) -> dict:
-    k = ctx.evaluation.k
-    recs = models.top_unseen(candidates, relevant.select("user_id"), train, k, ctx.n_items)
-    return spark_eval.ranking_metrics(recs, relevant, train, ctx.n_items, k)
-
-
-def _evaluate(name: str, ctx: _EvalContext) -> tuple[ModelEvaluation, models.AlsConfig | None]:
-    from pyspark.sql import functions as F
-
-    if name == "popularity":
-        t0 = time.perf_counter()
-        scores = models.popularity_scores(ctx.train).persist()
-        topn = _topn_metrics(models.popularity_candidates(scores), ctx, ctx.train, ctx.relevant)
-        scores.unpersist()
-        ev = ModelEvaluation(name, {"score": "count"}, topn=topn, fit_seconds=time.perf_counter() - t0)
-        ev.topn["fit_seconds"] = ev.fit_seconds
-        return ev, None
-    implicit = name == "als_implicit"
-    # validation: the same temporal rule applied to the training ratings
-    vusers = topn_users(ctx.train, ctx.evaluation.max_eval_users, ctx.settings.seed + 1)
-    vtrain, vtest = temporal_holdout(ctx.train, ctx.evaluation.test_fraction, users=vusers)
-    vtrain, vtest = vtrain.persist(), vtest.persist()
-    vrelevant = spark_eval.relevant(vtest, ctx.evaluation.relevance_threshold)
-    train_mean = float(ctx.train.agg(F.avg("rating")).collect()[0][0])
-    scored = []
-    for config in models.grid(implicit, ctx.settings.quick, ctx.settings.seed):
-        fitted = models.fit_als(vtrain, config)
-        if implicit:
-            value = _topn_metrics(models.als_candidates(fitted), ctx, vtrain, vrelevant)[f"ndcg_at_{ctx.evaluation.k}"]
-        else:
-            value = spark_eval.rating_metrics(models.predict_ratings(fitted, vtest, train_mean, ctx.scale))["rmse"]
-        log.info("%s %s: validation %s %.4f", name, config.model_dump(), "ndcg@10" if implicit else "rmse", value)
-        scored.append((config, value))
-    vtrain.unpersist()
-    vtest.unpersist()
-    best = (max if implicit else min)(scored, key=lambda cv: cv[1])[0]
-    t0 = time.perf_counter()
-    model = models.fit_als(ctx.train, best)
-    fit_seconds = time.perf_counter() - t0
-    topn = _topn_metrics(models.als_candidates(model), ctx, ctx.train, ctx.relevant)
-    topn["fit_seconds"] = fit_seconds
-    rating = []
-    if not implicit:
-        metrics = spark_eval.rating_metrics(models.predict_ratings(model, ctx.split.rating_test, train_mean,
-                                                                   ctx.scale))
-        rating = [{**metrics, "fit_seconds": fit_seconds}]
-    grid_log = [{**c.model_dump(), "validation": v} for c, v in scored]
-    ev = ModelEvaluation(name, best.model_dump(), topn=topn, rating_folds=rating, fit_seconds=fit_seconds,
-                         extra={"grid": grid_log, "validation_metric": "ndcg_at_10" if implicit else "rmse"},
-                         rating_protocol=ctx.split.rating_protocol)
-    return ev, best
-
-
 def _log_context(tracker: Tracker, settings: BuildSettings, spark_settings: SparkSettings,
                  evaluation: EvaluationSettings, scale: str, release: SparkRelease, spark: SparkSession,
                  commit: str) -> None:
@@ -355,9 +238,9 @@ def _log_context(tracker: Tracker, settings: BuildSettings, spark_settings: Spar
         tracker.log_dict({"notes": list(release.notes)}, "data/notes.json")
 
 
-def _similar_movies(implicit: ALSModel, ratings: DataFrame, release: SparkRelease, settings: BuildSettings,
+def _similar_movies(item_factors: DataFrame, ratings: DataFrame, release: SparkRelease, settings: BuildSettings,
                     spark_settings: SparkSettings) -> DataFrame:
-    """Collaborative neighbours from the implicit ALS item factors for movies with at least
+    """Collaborative neighbours from the item factors (the SIMILAR_MOVIES model's) for movies with at least
     min_cf_ratings ratings, then the weighted popular list; never the movie itself, n per movie."""
     from pyspark.sql import Window
     from pyspark.sql import functions as F
@@ -366,7 +249,7 @@ def _similar_movies(implicit: ALSModel, ratings: DataFrame, release: SparkReleas
     n = settings.similar_n
     counts = ratings.groupBy("movie_id").agg(F.count("*").alias("n_ratings"))
     eligible = counts.where(F.col("n_ratings") >= settings.min_cf_ratings).select("movie_id")
-    cf = (models.similar_items(implicit.itemFactors, n, spark_settings.item_block)
+    cf = (models.similar_items(item_factors, n, spark_settings.item_block)
           .join(eligible, "movie_id", "left_semi").where(F.col("score") > 0)
           .select("movie_id", "similar_movie_id", "score", F.lit(0).alias("priority"), F.col("rank").alias("pos"),
                   F.lit("cf").alias("source")))
