@@ -205,7 +205,29 @@ def _rating_blend(inputs: ModelInputs) -> Recommender:
     return RatingBlend(RatingBlendConfig())
 
 
+_REGISTERED: dict[str, ModelSpec] = {}  # models registered by their own module (register), after the built-in ones
+
+
+def register(spec: ModelSpec) -> ModelSpec:
+    """Add a model to the registry from its own module: the build evaluates it on every engine it has an
+    implementation for, `--models` lists it, and it can be champion. Returns the spec."""
+    if spec.name in _builtin_specs() or _REGISTERED.get(spec.name, spec) != spec:
+        raise ValueError(f"a model named {spec.name!r} is already registered")
+    _REGISTERED[spec.name] = spec
+    return spec
+
+
+def unregister(name: str) -> None:
+    """Remove a model `register` added (tests)."""
+    _REGISTERED.pop(name, None)
+
+
 def all_specs() -> dict[str, ModelSpec]:
+    """Every registered model, the built-in ones first, in registry order."""
+    return {**_builtin_specs(), **_REGISTERED}
+
+
+def _builtin_specs() -> dict[str, ModelSpec]:
     specs = [
         ModelSpec("popularity", _popularity, description="IMDB-style weighted rating, overall and per genre",
                   roles=frozenset({TOPN_FALLBACK}), implementations={"spark": f"{_SPARK}:POPULARITY"}),

@@ -22,3 +22,19 @@ def test_one_registry_names_each_models_engines_and_skips_the_others_with_the_re
     assert set(on_spark.skipped) == {name for name, s in specs.items() if "spark" not in s.engines}
     with pytest.raises(LookupError, match="no implementation on the inprocess engine"):
         specs["als_explicit"].make(None)  # type: ignore[arg-type]  # never reaches the factory
+
+
+def test_a_model_registers_itself_once_and_is_listed_until_unregistered() -> None:
+    spec = registry.ModelSpec("toy_registered", None, implementations={"spark": "nowhere:TOY"})
+    assert registry.register(spec) is spec
+    try:
+        assert registry.all_specs()["toy_registered"] is spec and "toy_registered" in registry.models_help()
+        assert registry.selection(("toy_registered",), "inprocess").skipped == {
+            "toy_registered": "no implementation on the inprocess engine (it has: spark)"}
+        with pytest.raises(ValueError, match="already registered"):
+            registry.register(registry.ModelSpec("toy_registered", None))
+        with pytest.raises(ValueError, match="already registered"):
+            registry.register(registry.ModelSpec("ease", None))
+    finally:
+        registry.unregister("toy_registered")
+    assert "toy_registered" not in registry.all_specs()
