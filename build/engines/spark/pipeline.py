@@ -69,9 +69,11 @@ class SparkBuildResult:
     seconds: float
     registered_model: str | None = None
 
-    def summary_text(self) -> str:
+    def summary_text(self, command: str = "latentlens", out_shown: str | None = None,
+                     mlflow_uri_shown: str | None = None) -> str:
+        """The in-process BuildResult.summary_text's signature: the CLI prints either result the same way."""
         table = format_table(list(self.comparison.columns), self.comparison.rows())
-        artifact = (f"{self.artifact.path} ({self.artifact.size_bytes / 1e6:.1f} MB, "
+        artifact = (f"{out_shown or self.artifact.path} ({self.artifact.size_bytes / 1e6:.1f} MB, "
                     f"sha256 {self.artifact.sha256[:16]}…)"
                     if self.artifact else "- (past the DuckDB budget: Parquet only)")
         return "\n".join([
@@ -81,7 +83,7 @@ class SparkBuildResult:
             f"rating champion: {self.rating_champion}",
             f"artifact:        {artifact}",
             f"parquet:         {self.parquet} ({', '.join(f'{k} {v}' for k, v in self.manifest['rows'].items())})",
-            f"MLflow run:      {self.run_id} in {self.tracking_uri}",
+            f"MLflow run:      {self.run_id} in {mlflow_uri_shown or self.tracking_uri}",
             f"build time:      {self.seconds:.1f} s",
         ])
 
