@@ -43,7 +43,7 @@ def main(argv: list[str] | None = None) -> int:
           f"{inputs.scale} plan")
     print(f"{'model':<12} {'fit s':>8} {'rank s':>8} {'users/s':>9}")
     for name in args.models.split(","):
-        model = specs[name].factory(inputs)
+        model = specs[name].make(inputs)
         if name == "hybrid":
             model.config = model.config.model_copy(update={"weights": {"cf": 1.0, "content": 0.01, "popularity": 0.0}})
         t0 = time.perf_counter()

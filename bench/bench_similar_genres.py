@@ -57,7 +57,7 @@ def main() -> None:
     fitted = {}
     for name in ("itemknn", "content"):
         t = time.perf_counter()
-        fitted[name] = specs[name].factory(inputs).fit(full, fit_context(42, name))
+        fitted[name] = specs[name].make(inputs).fit(full, fit_context(42, name))
         print(f"fit {name}: {time.perf_counter() - t:.1f} s")
     all_items = np.arange(full.n_items)
     n_ratings = np.bincount(full.item_idx, minlength=full.n_items)

@@ -10,9 +10,26 @@ import subprocess
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from latentlens._version import __version__
 from latentlens.handler import schema
+
+if TYPE_CHECKING:
+    from latentlens.build.settings import BuildSettings
+
+
+@dataclass(frozen=True, kw_only=True)
+class DatasetFacts:
+    """What an engine read, for build_info: each engine counts it its own way (numpy or Spark)."""
+
+    name: str
+    path: str
+    sha256: str
+    n_users: int
+    n_movies: int
+    n_rated_movies: int
+    n_ratings: int
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -40,6 +57,17 @@ class BuildInfo:
     quick: bool
     scale: str
     engine: str | None = None
+
+    @classmethod
+    def of(cls, settings: BuildSettings, dataset: DatasetFacts, topn_champion: str | None,
+           rating_champion: str | None, run_id: str, scale: str, commit: str, engine: str | None = None) -> BuildInfo:
+        """The one way either engine fills it: the dataset's facts, the champions and the build's settings."""
+        return cls(
+            dataset_name=dataset.name, dataset_path=dataset.path, dataset_sha256=dataset.sha256,
+            n_users=dataset.n_users, n_movies=dataset.n_movies, n_rated_movies=dataset.n_rated_movies,
+            n_ratings=dataset.n_ratings, topn_champion=topn_champion or "", rating_champion=rating_champion or "",
+            mlflow_run_id=run_id, mlflow_tracking_uri=settings.mlflow_uri, git_commit=commit, seed=settings.seed,
+            top_n=settings.top_n, similar_n=settings.similar_n, quick=settings.quick, scale=scale, engine=engine)
 
     def row(self) -> dict[str, str]:
         """key -> value text, as the build_info table stores them."""

@@ -22,7 +22,7 @@ import numpy as np
 import polars as pl
 
 from latentlens._version import __version__
-from latentlens.build.build_info import BuildInfo, git_commit
+from latentlens.build.build_info import BuildInfo, DatasetFacts, git_commit
 from latentlens.build.export.artifact import ArtifactReport
 from latentlens.build.report import format_table
 from latentlens.build.settings import BuildSettings
@@ -100,23 +100,11 @@ def run(settings: BuildSettings, tracker: Tracker | None = None) -> BuildResult:
 
 def build_info(prepared: Prepared, topn_champion: str | None, rating_champion: str | None, run_id: str,
                git_commit: str) -> BuildInfo:
-    settings, full = prepared.settings, prepared.full
-    return BuildInfo(
-        dataset_name=prepared.data.name,
-        dataset_path=str(Path(settings.data_dir).resolve()),
-        dataset_sha256=prepared.data.sha256,
-        n_users=full.n_users,
-        n_movies=full.n_items,
+    full = prepared.full
+    dataset = DatasetFacts(
+        name=prepared.data.name, path=str(Path(prepared.settings.data_dir).resolve()), sha256=prepared.data.sha256,
+        n_users=full.n_users, n_movies=full.n_items,
         n_rated_movies=int(prepared.summary.get("rated_movies", np.unique(full.item_idx).size)),
-        n_ratings=full.n_ratings,
-        topn_champion=topn_champion or "",
-        rating_champion=rating_champion or "",
-        mlflow_run_id=run_id,
-        mlflow_tracking_uri=settings.mlflow_uri,
-        git_commit=git_commit,
-        seed=settings.seed,
-        top_n=settings.top_n,
-        similar_n=settings.similar_n,
-        quick=settings.quick,
-        scale=prepared.plan.scale,
-    )
+        n_ratings=full.n_ratings)
+    return BuildInfo.of(prepared.settings, dataset, topn_champion, rating_champion, run_id, prepared.plan.scale,
+                        git_commit)

@@ -45,3 +45,4 @@ def test_models_option_selects_a_subset_and_names_unknown_models(small_dataset, 
     assert [s.name for s in registry.select(("baseline", "ease"))] == ["baseline", "ease"]
     with pytest.raises(ValueError, match="unknown model"):
         registry.select(("nope",))
+

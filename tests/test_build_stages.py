@@ -14,7 +14,13 @@ import pytest
 from latentlens.build.models import registry
 from latentlens.build.settings import BuildSettings, EvaluationSettings
 from latentlens.build.stages.champions import Champions, choose_champions
-from latentlens.build.stages.evaluate import ModelEvaluation, evaluate, ranking_metric, record_comparison
+from latentlens.build.stages.evaluate import (
+    EVALUATION_RECORD_KEYS,
+    ModelEvaluation,
+    evaluate,
+    ranking_metric,
+    record_comparison,
+)
 from latentlens.build.stages.export import artifact_tables, log_champion_models, publish
 from latentlens.build.stages.prepare import prepare, record_context
 from latentlens.build.stages.retrain import Finals, retrain
@@ -71,6 +77,7 @@ def test_evaluate_runs_every_model_and_tracks_each_in_its_own_run(staged) -> Non
     for name in MODELS:
         assert tracker.metrics[f"{name}/ndcg_at_10"] == pytest.approx(ndcg[name])
         assert tracker.dicts[f"{name}/evaluation.json"]["model"] == name
+        assert tuple(tracker.dicts[f"{name}/evaluation.json"]) == EVALUATION_RECORD_KEYS  # as on Spark
     rmse = dict(zip(table["model"], table["rmse"], strict=True))
     assert rmse["baseline"] is not None and rmse["popularity"] is None  # only rating models run the CV
     assert tracker.comparison is table

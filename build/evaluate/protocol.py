@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from latentlens.build.evaluate.splits import temporal_holdout
+from latentlens.build.evaluate.splits import held_out_counts, temporal_holdout
 from latentlens.build.interactions import Interactions
 from latentlens.build.sampling import sample_ratings
 from latentlens.build.settings import EvaluationSettings
@@ -143,7 +143,7 @@ def rating_holdout(full: Interactions, n_users: int, fraction: float, rng: np.ra
     starts = np.searchsorted(users_sorted, users_sorted)
     rank = np.arange(rows.size) - starts
     per_user = counts[users_sorted]
-    n_test = np.clip(np.floor(fraction * per_user + 0.5).astype(np.int64), 1, per_user - 1)
+    n_test = held_out_counts(per_user, fraction)  # every sampled user has >= 2 ratings
     is_test = np.zeros(full.n_ratings, dtype=bool)
     is_test[rows[order][rank < n_test]] = True
     return RatingHoldout(test=full.subset(is_test), train_all=full.subset(~is_test),

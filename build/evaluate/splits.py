@@ -11,6 +11,15 @@ import numpy as np
 from latentlens.build.interactions import Interactions
 
 
+def held_out_counts(per_user: np.ndarray, test_fraction: float) -> np.ndarray:
+    """How many of a user's n ratings a holdout takes: round(test_fraction * n), at least 1 and at most
+    n - 1, so every user stays known to the model; 0 for a user with fewer than 2 ratings. The one rule
+    of every holdout, in-process and on Spark (build/engines/spark/split.py applies it per user)."""
+    per_user = np.asarray(per_user, dtype=np.int64)
+    n_test = np.floor(test_fraction * per_user + 0.5).astype(np.int64)
+    return np.where(per_user >= 2, np.clip(n_test, 1, np.maximum(per_user - 1, 1)), 0)
+
+
 def temporal_holdout(data: Interactions, test_fraction: float = 0.2,
                      users: np.ndarray | None = None) -> tuple[Interactions, Interactions]:
     """Split into (train, test): the last `test_fraction` of each user's ratings by time go to test.
@@ -31,8 +40,7 @@ def temporal_holdout(data: Interactions, test_fraction: float = 0.2,
     starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
     rank = np.arange(n) - starts[users_sorted]          # 0 = the user's oldest rating
     per_user = counts[users_sorted]
-    n_test = np.floor(test_fraction * per_user + 0.5).astype(np.int64)
-    n_test = np.where(per_user >= 2, np.clip(n_test, 1, per_user - 1), 0)
+    n_test = held_out_counts(per_user, test_fraction)
     if users is not None:
         n_test = np.where(np.asarray(users, dtype=bool)[users_sorted], n_test, 0)
     is_test_sorted = rank >= per_user - n_test

@@ -15,13 +15,20 @@ from latentlens.handler.schema import BECAUSE_RANKS, search_key
 
 def movies_table(data: MovieLensData) -> pl.DataFrame:
     """movies + links + rating stats + the folded search key the handler's search uses."""
-    stats = data.ratings.group_by("movie_id").agg(
-        pl.len().cast(pl.Int32).alias("n_ratings"), pl.col("rating").mean().cast(pl.Float64).alias("mean_rating")
-    )
-    links = data.links.select("movie_id", "imdb_id", "tmdb_id") if data.links.height else pl.DataFrame(
+    stats = data.ratings.group_by("movie_id").agg(pl.len().alias("n_ratings"),
+                                                  pl.col("rating").mean().alias("mean_rating"))
+    return movies_with_stats(data.movies, data.links, stats)
+
+
+def movies_with_stats(movies: pl.DataFrame, links: pl.DataFrame, stats: pl.DataFrame) -> pl.DataFrame:
+    """The movies table from the release's movies and links and (movie_id, n_ratings, mean_rating) however an
+    engine counted them (polars in-process, Spark on its engine)."""
+    stats = stats.select(pl.col("movie_id").cast(pl.Int32), pl.col("n_ratings").cast(pl.Int32),
+                         pl.col("mean_rating").cast(pl.Float64))
+    links = links.select("movie_id", "imdb_id", "tmdb_id") if links.height else pl.DataFrame(
         schema={"movie_id": pl.Int32, "imdb_id": pl.Utf8, "tmdb_id": pl.Int32})
     movies = (
-        data.movies.select("movie_id", "title", "display_title", "year", "genres")
+        movies.select("movie_id", "title", "display_title", "year", "genres")
         .join(links, on="movie_id", how="left")
         .join(stats, on="movie_id", how="left")
         .with_columns(pl.col("n_ratings").fill_null(0))

@@ -9,6 +9,7 @@ Gram matrices come from one batched matmul and the solves from one stacked
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import ClassVar, Literal, Self
 
@@ -91,6 +92,34 @@ def ridge_rows(
         out[rows] = np.linalg.solve(gram, rhs[..., None])[..., 0]
     return out
 
+def _row_blocks(indptr: np.ndarray, n_rows: int, block_entries: int) -> list[int]:
+    """Row bounds of blocks of about `block_entries` ratings each (at least one row per block)."""
+    cum = indptr[1:]
+    bounds = [0]
+    while bounds[-1] < n_rows:
+        lo = bounds[-1]
+        bounds.append(min(n_rows, max(lo + 1, int(np.searchsorted(cum, indptr[lo] + block_entries, side="right")))))
+    return bounds
+
+
+def _conjugate_gradient(apply: Callable[[np.ndarray], np.ndarray], w: np.ndarray, r: np.ndarray,
+                        steps: int) -> np.ndarray:
+    """`steps` conjugate-gradient steps per row from `w` with residual `r` (both updated in place)."""
+    p = r.copy()
+    rs = np.einsum("nd,nd->n", r, r)
+    for _ in range(steps):
+        ap = apply(p)
+        den = np.einsum("nd,nd->n", p, ap)
+        alpha = np.divide(rs, den, out=np.zeros_like(rs), where=den > 0)
+        w += alpha[:, None] * p
+        r -= alpha[:, None] * ap
+        rs_new = np.einsum("nd,nd->n", r, r)
+        beta = np.divide(rs_new, rs, out=np.zeros_like(rs), where=rs > 0)
+        p = r + beta[:, None] * p
+        rs = rs_new
+    return w
+
+
 def ridge_rows_cg(
     indptr: np.ndarray, cols: np.ndarray, target: np.ndarray, features: np.ndarray,
     reg: np.ndarray, weighted: bool, start: np.ndarray, steps: int, block_entries: int,
@@ -110,11 +139,7 @@ def ridge_rows_cg(
     out = np.zeros((n_rows, d), dtype=np.float64)
     f32 = np.ascontiguousarray(features, dtype=np.float32)
     reg32 = reg.astype(np.float32)
-    cum = indptr[1:]
-    bounds = [0]
-    while bounds[-1] < n_rows:
-        lo = bounds[-1]
-        bounds.append(min(n_rows, max(lo + 1, int(np.searchsorted(cum, indptr[lo] + block_entries, side="right")))))
+    bounds = _row_blocks(indptr, n_rows, block_entries)
 
     def solve_block(lo: int, hi: int) -> None:
         a, b = indptr[lo], indptr[hi]
@@ -137,18 +162,7 @@ def ridge_rows_cg(
         # r = rhs - A w in one product: the residuals of the current fit, times the features
         m.data = np.asarray(target[a:b], np.float32) - fitted(w)
         r = m @ f32 - lam * w
-        p = r.copy()
-        rs = np.einsum("nd,nd->n", r, r)
-        for _ in range(steps):
-            ap = apply(p)
-            den = np.einsum("nd,nd->n", p, ap)
-            alpha = np.divide(rs, den, out=np.zeros_like(rs), where=den > 0)
-            w += alpha[:, None] * p
-            r -= alpha[:, None] * ap
-            rs_new = np.einsum("nd,nd->n", r, r)
-            beta = np.divide(rs_new, rs, out=np.zeros_like(rs), where=rs > 0)
-            p = r + beta[:, None] * p
-            rs = rs_new
+        w = _conjugate_gradient(apply, w, r, steps)
         w[cnt == 0] = 0.0
         out[lo:hi] = w
 

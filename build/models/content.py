@@ -22,7 +22,7 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.preprocessing import normalize
 
 from latentlens.build.data.tables import MovieLensData
-from latentlens.build.interactions import Interactions, Vocabulary
+from latentlens.build.interactions import Interactions, Vocabulary, fingerprint
 from latentlens.build.models.base import FitContext, ModelConfig, ModelError, Recommender
 from latentlens.build.models.fit_cache import FitCache
 from latentlens.build.models.itemknn import sparse_rows_top_n, top_k_neighbours
@@ -141,7 +141,7 @@ class ContentKNN(Recommender[ContentConfig]):
         self.fits = fits or FitCache()  # the build's: similarities are computed once per build
         if features is None:
             raise ValueError("content: pass features=item_features(data, interactions.items, config)")
-        # no copy of the build's shared matrix: FitCache tells content fits apart by its id()
+        # no copy of the build's shared matrix: FitCache keys the similarities by its content
         is_ready = sp.issparse(features) and features.format == "csr" and features.dtype == np.float32
         self.features = features if is_ready else sp.csr_matrix(features, dtype=np.float32)
 
@@ -183,8 +183,11 @@ class ContentKNN(Recommender[ContentConfig]):
         return sparse_rows_top_n(self.neighbours_, items, n)
 
     def fit_key(self) -> str:
-        # a cached fit holds its features, so this id cannot be reused while the entry lives
-        return f"{super().fit_key()} features@{id(self.features)}"
+        # the features by their content: equal features share the fit whichever matrix holds them
+        if not hasattr(self, "_features_key"):
+            f = self.features
+            self._features_key = fingerprint(np.asarray(f.shape), f.indptr, f.indices, f.data)
+        return f"{super().fit_key()} features:{self._features_key}"
 
 
 def liked_matrix(data: Interactions, threshold: float | None) -> sp.csr_matrix:

@@ -16,62 +16,83 @@ log = get_logger(__name__)
 T = TypeVar("T")
 
 
+def _owner_key(owner: object) -> str:
+    """A content key for memo's owner: a sparse matrix's (or array's) fingerprint, else its type and id."""
+    import numpy as np
+    import scipy.sparse as sp
+
+    from latentlens.build.interactions import fingerprint
+
+    if sp.issparse(owner):
+        csr = sp.csr_matrix(owner)
+        return fingerprint(np.asarray(csr.shape), csr.indptr, csr.indices, csr.data)
+    if isinstance(owner, np.ndarray):
+        return fingerprint(owner)
+    return f"{type(owner).__name__}@{id(owner)}"
+
+
 class FitCache:
-    """Fits of deterministic models shared within one build, keyed by model, config and data.
+    """Fits of deterministic models shared within one build, keyed by model, config (`fit_key`) and
+    the data's fingerprint (Interactions.fingerprint): equal data shares a fit whichever object holds it.
 
     The hybrid's EASE and content components are the very models evaluated on their own a
     moment earlier (and retrained for the export): at ML-25M each EASE fit is over a minute.
-    The data object is held with its entry, so its id() cannot be reused by another object.
+    Its lifetime is the build's (ModelInputs holds one per build); `forget` drops a split's fits
+    once no later stage can ask for them.
     """
 
     def __init__(self) -> None:
-        self._fits: dict[tuple[str, str, int], tuple[Interactions, Recommender]] = {}
-        self._memo: dict[tuple, tuple[object, object]] = {}
-        self._stand_ins: dict[int, tuple[Interactions, Interactions]] = {}
+        self._fits: dict[tuple[str, str, str], Recommender] = {}
+        self._memo: dict[tuple, object] = {}
+        self._stand_ins: dict[str, str] = {}  # data fingerprint -> the fingerprint of the data standing in
+        self._n_ratings: dict[str, int] = {}
 
     def fit(self, model: Recommender, data: Interactions, ctx: FitContext) -> Recommender:
         if not type(model).deterministic:
             return model.fit(data, ctx)
-        key = (type(model).__name__, model.fit_key(), id(data))
+        key = (type(model).__name__, model.fit_key(), data.fingerprint)
         hit = self._fits.get(key)
         if hit is None and (rebound := self._rebound(key, data)) is not None:
-            hit = self._fits[key] = (data, rebound)
+            hit = self._fits[key] = rebound
         elif hit is None:
-            hit = self._fits[key] = (data, model.fit(data, ctx))
+            hit = self._fits[key] = model.fit(data, ctx)
+            self._n_ratings[data.fingerprint] = data.n_ratings
         else:
             log.info("%s: reusing the fit on the same data", model.name)
-        return hit[1]
+        return hit
 
     def allow_stand_in(self, data: Interactions, stand_in: Interactions) -> None:
         """Let fits on `stand_in` serve for `data` where a model can take `data`'s user histories
         (Recommender.with_histories): the large plan's top-N training split is all the ratings but
         the evaluated users' latest, and EASE's or item-kNN's item-item weights learned from it
         differ from a refit on everything by that share alone, at a minute or more per fit."""
-        self._stand_ins[id(data)] = (data, stand_in)
+        self._stand_ins[data.fingerprint] = stand_in.fingerprint
 
-    def _rebound(self, key: tuple[str, str, int], data: Interactions) -> Recommender | None:
-        entry = self._stand_ins.get(id(data))
-        near = self._fits.get((key[0], key[1], id(entry[1]))) if entry is not None else None
+    def _rebound(self, key: tuple[str, str, str], data: Interactions) -> Recommender | None:
+        stand_in = self._stand_ins.get(key[2])
+        if stand_in is None:
+            return None
+        near = self._fits.get((key[0], key[1], stand_in))
         if near is None:
             return None
-        rebound = near[1].with_histories(data)
+        rebound = near.with_histories(data)
         if rebound is not None:
             log.info("%s: the evaluation's fit on %d ratings, with the user histories of all %d",
-                     rebound.name, near[0].n_ratings, data.n_ratings)
+                     rebound.name, self._n_ratings.get(stand_in, 0), data.n_ratings)
         return rebound
 
     def memo(self, key: tuple, owner: object, compute: Callable[[], T]) -> T:
         """A value computed once per (key, owner) for the build: data-independent parts of a fit,
-        such as content similarities, which depend on the item features alone."""
-        full_key = (*key, id(owner))
-        hit = self._memo.get(full_key)
-        if hit is None:
-            hit = self._memo[full_key] = (owner, compute())
+        such as content similarities, which depend on the item features alone (keyed by their content)."""
+        full_key = (*key, _owner_key(owner))
+        if full_key not in self._memo:
+            self._memo[full_key] = compute()
         # one store for every kind of value: what `compute` made under this key and owner
-        return cast(T, hit[1])
+        return cast(T, self._memo[full_key])
 
     def forget(self, data: Interactions) -> None:
         """Drop the fits on `data` (the evaluation's train split, once the retrain is done) and
         the stand-in it was."""
-        self._fits = {k: v for k, v in self._fits.items() if v[0] is not data}
-        self._stand_ins = {k: v for k, v in self._stand_ins.items() if v[1] is not data}
+        gone = data.fingerprint
+        self._fits = {k: v for k, v in self._fits.items() if k[2] != gone}
+        self._stand_ins = {k: v for k, v in self._stand_ins.items() if v != gone}

@@ -85,15 +85,23 @@ def popular_lists(
         raise ValueError(f"item_genres has {len(item_genres)} entries for {data.n_items} items")
     scores = item_scores(data, config)
     rated = np.bincount(data.item_idx, minlength=data.n_items) > 0
+    return ranked_lists(scores, rated, item_genres, n)
+
+
+def ranked_lists(scores: np.ndarray, rated: np.ndarray, item_genres: Sequence[Sequence[str]],
+                 n: int) -> dict[str | None, tuple[np.ndarray, np.ndarray]]:
+    """Top-n (item indices, scores) of the rated items overall (key None) and per genre, best first, ties by
+    lower index: the popular lists of either engine, from per-item scores however they were computed."""
 
     def top(candidates: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         candidates = candidates[rated[candidates]]
         order = np.lexsort((candidates, -scores[candidates]))[:n]  # ties: lower index first
         return candidates[order].astype(np.int64), scores[candidates[order]]
 
-    lists: dict[str | None, tuple[np.ndarray, np.ndarray]] = {None: top(np.arange(data.n_items))}
+    n_items = scores.shape[0]
+    lists: dict[str | None, tuple[np.ndarray, np.ndarray]] = {None: top(np.arange(n_items))}
     lengths = np.fromiter((len(g) for g in item_genres), dtype=np.int64, count=len(item_genres))
-    flat_items = np.repeat(np.arange(data.n_items), lengths)
+    flat_items = np.repeat(np.arange(n_items), lengths)
     flat_genres = np.array([g for gs in item_genres for g in gs], dtype=object)
     if flat_genres.size:
         names, codes = np.unique(flat_genres.astype(str), return_inverse=True)

@@ -9,9 +9,10 @@ test (docs/add-a-model.md).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Literal
+from importlib import import_module
+from typing import TYPE_CHECKING, Any, Literal
 
 from latentlens.build.settings import Scale, SettingsError
 
@@ -29,6 +30,12 @@ SIMILAR_MOVIES: Role = "similar_movies"      # collaborative similar-movie lists
 CONTENT_FALLBACK: Role = "content_fallback"  # similar lists of movies too rare for CF, because reasons
 TOPN_FALLBACK: Role = "topn_fallback"        # the exported lists when no model ran the top-N protocol
 ROLES: tuple[Role, ...] = (SIMILAR_MOVIES, CONTENT_FALLBACK, TOPN_FALLBACK)
+
+# The engines a model may have an implementation for: the in-process one is `ModelSpec.factory`,
+# any other is named in `ModelSpec.implementations`.
+Engine = Literal["inprocess", "spark"]
+INPROCESS: Engine = "inprocess"
+ENGINES: tuple[Engine, ...] = (INPROCESS, "spark")
 
 
 def _fit_cache() -> FitCache:
@@ -66,12 +73,47 @@ class ModelInputs:
 @dataclass(frozen=True)
 class ModelSpec:
     name: str
-    factory: Callable[[ModelInputs], Recommender]
+    factory: Callable[[ModelInputs], Recommender] | None  # the in-process implementation (None: it has none)
     topn: bool = True      # evaluated on the temporal top-N holdout
     rating: bool = False   # evaluated by k-fold rating cross-validation
     linear_fit: bool = False  # fit cost linear in the ratings: never sampled (build/scale.py)
     description: str = ""
-    roles: frozenset[Role] = frozenset()  # what the export takes this model for (see ROLES)
+    roles: frozenset[Role] = frozenset()  # what the in-process export takes this model for (see ROLES)
+    # its implementations on other engines: engine -> "module:attribute", imported only when that engine runs
+    implementations: Mapping[Engine, str] = field(default_factory=dict)
+
+    @property
+    def engines(self) -> tuple[Engine, ...]:
+        """The engines this model has an implementation for, in ENGINES order."""
+        return tuple(e for e in ENGINES if (self.factory is not None if e == INPROCESS else e in self.implementations))
+
+    def make(self, inputs: ModelInputs) -> Recommender:
+        """A new in-process model."""
+        if self.factory is None:
+            raise LookupError(f"{self.name}: {skip_reason(self, INPROCESS)}")
+        return self.factory(inputs)
+
+    def implementation(self, engine: Engine) -> Any:
+        """This model's implementation on `engine` (not the in-process one: that is `make`)."""
+        if engine not in self.implementations:
+            raise LookupError(f"{self.name}: {skip_reason(self, engine)}")
+        module, _, attribute = self.implementations[engine].partition(":")
+        return getattr(import_module(module), attribute)
+
+    def roles_on(self, engine: Engine) -> frozenset[Role]:
+        """What `engine`'s export takes this model for."""
+        if engine == INPROCESS:
+            return self.roles if self.factory is not None else frozenset()
+        return self.implementation(engine).roles if engine in self.implementations else frozenset()
+
+
+def skip_reason(spec: ModelSpec, engine: Engine) -> str:
+    """Why `spec` does not run on `engine`: reported, never silently left out."""
+    has = ", ".join(spec.engines) or "none"
+    return f"no implementation on the {engine} engine (it has: {has})"
+
+
+_SPARK = "latentlens.build.engines.spark.implementations"
 
 
 def _popularity(inputs: ModelInputs) -> Recommender:
@@ -162,10 +204,32 @@ def _rating_blend(inputs: ModelInputs) -> Recommender:
     return RatingBlend(RatingBlendConfig())
 
 
+_REGISTERED: dict[str, ModelSpec] = {}  # models registered by their own module (register), after the built-in ones
+
+
+def register(spec: ModelSpec) -> ModelSpec:
+    """Add a model to the registry from its own module: the build evaluates it on every engine it has an
+    implementation for, `--models` lists it, and it can be champion. Returns the spec."""
+    if spec.name in _builtin_specs() or _REGISTERED.get(spec.name, spec) != spec:
+        raise ValueError(f"a model named {spec.name!r} is already registered")
+    _REGISTERED[spec.name] = spec
+    return spec
+
+
+def unregister(name: str) -> None:
+    """Remove a model `register` added (tests)."""
+    _REGISTERED.pop(name, None)
+
+
 def all_specs() -> dict[str, ModelSpec]:
+    """Every registered model, the built-in ones first, in registry order."""
+    return {**_builtin_specs(), **_REGISTERED}
+
+
+def _builtin_specs() -> dict[str, ModelSpec]:
     specs = [
         ModelSpec("popularity", _popularity, description="IMDB-style weighted rating, overall and per genre",
-                  roles=frozenset({TOPN_FALLBACK})),
+                  roles=frozenset({TOPN_FALLBACK}), implementations={"spark": f"{_SPARK}:POPULARITY"}),
         ModelSpec("itemknn", _itemknn, description="item-item cosine kNN on the sparse item-user matrix",
                   roles=frozenset({SIMILAR_MOVIES})),
         ModelSpec("ease", _ease, description="EASE (Steck 2019), recency- and rating-weighted profiles"),
@@ -180,33 +244,56 @@ def all_specs() -> dict[str, ModelSpec]:
         ModelSpec("knn_baseline", _knn_baseline, rating=True, description="item kNN on baseline residuals"),
         ModelSpec("rating_blend", _rating_blend, rating=True,
                   description="ridge blend of baseline, MF, item- and user-kNN"),
+        ModelSpec("als_explicit", None, rating=True, linear_fit=True,
+                  description="Spark ML ALS on the ratings, tuned on validation RMSE",
+                  implementations={"spark": f"{_SPARK}:ALS_EXPLICIT"}),
+        ModelSpec("als_implicit", None, linear_fit=True,
+                  description="Spark ML implicit ALS (confidence 1 + alpha rating), tuned on validation NDCG",
+                  implementations={"spark": f"{_SPARK}:ALS_IMPLICIT"}),
     ]
     return {s.name: s for s in specs}
 
 
-def for_role(role: Role) -> ModelSpec:
-    """The one spec that fills `role`."""
-    found = [spec for spec in all_specs().values() if role in spec.roles]
+def for_role(role: Role, engine: Engine = INPROCESS) -> ModelSpec:
+    """The one spec that fills `role` on `engine`."""
+    found = [spec for spec in all_specs().values() if role in spec.roles_on(engine)]
     if len(found) != 1:
-        raise LookupError(f"role {role!r} is filled by {[s.name for s in found]}, not by exactly one model")
+        raise LookupError(f"role {role!r} is filled by {[s.name for s in found]} on the {engine} engine, "
+                          "not by exactly one model")
     return found[0]
 
 
-def export_models() -> tuple[str, ...]:
-    """Models the export needs whatever the champions are: every role's, in registry order."""
-    return tuple(spec.name for spec in all_specs().values() if spec.roles)
+def export_models(engine: Engine = INPROCESS) -> tuple[str, ...]:
+    """Models `engine`'s export needs whatever the champions are: every role's, in registry order."""
+    return tuple(spec.name for spec in all_specs().values() if spec.roles_on(engine))
 
 
 def models_help() -> str:
     """The `--models` help: every registered name, from this registry."""
-    return f"comma-separated subset: {', '.join(all_specs())} (default: all)"
+    return f"comma-separated subset: {', '.join(all_specs())} (default: all; a model without an " \
+           "implementation on the build's engine is reported as skipped)"
 
 
-def select(names: tuple[str, ...] | None) -> list[ModelSpec]:
+@dataclass(frozen=True)
+class Selection:
+    """The models a build runs on its engine, and the asked-for ones it skips, each with the reason."""
+
+    specs: list[ModelSpec]
+    skipped: dict[str, str]
+
+
+def selection(names: tuple[str, ...] | None, engine: Engine = INPROCESS) -> Selection:
+    """`--models` (None: every registered model) on `engine`: unknown names fail, models without an
+    implementation there are skipped with the reason."""
     specs = all_specs()
-    if names is None:
-        return list(specs.values())
-    unknown = [n for n in names if n not in specs]
+    unknown = [n for n in names or () if n not in specs]
     if unknown:
         raise SettingsError(f"unknown model(s) {unknown}; known: {', '.join(specs)}")
-    return [specs[n] for n in names]
+    asked = [specs[n] for n in names] if names is not None else list(specs.values())
+    return Selection([s for s in asked if engine in s.engines],
+                     {s.name: skip_reason(s, engine) for s in asked if engine not in s.engines})
+
+
+def select(names: tuple[str, ...] | None, engine: Engine = INPROCESS) -> list[ModelSpec]:
+    """The models of `selection` that run on `engine`."""
+    return selection(names, engine).specs

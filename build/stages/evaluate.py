@@ -29,6 +29,9 @@ log = get_logger(__name__)
 TOPN_PROTOCOL = "topn_temporal_holdout"
 RATING_PROTOCOL = "rating_kfold_cv"
 RATING_HOLDOUT_PROTOCOL = "rating_holdout"  # the large plan's (build/evaluate/protocol.py)
+# a model run's evaluation.json, whichever engine wrote it (record_evaluation)
+EVALUATION_RECORD_KEYS = ("model", "engine", "config", "topn", "rating_folds", "rating_mean", "rating_protocol",
+                          "chosen")
 
 
 def fit_context(seed: int, model_name: str, n_threads: int = 2, show_progress: bool = False) -> FitContext:
@@ -89,7 +92,7 @@ def evaluate_model(
     from latentlens.build.evaluate.rating_cv import cross_validate
     from latentlens.build.evaluate.topn import evaluate_topn
 
-    probe: Recommender = spec.factory(inputs)
+    probe: Recommender = spec.make(inputs)
     evaluation = ModelEvaluation(spec.name, probe.config.model_dump())
     chosen: dict[str, dict] = {}
     if spec.topn and topn:
@@ -117,7 +120,7 @@ def evaluate_model(
         fold_models: list[Recommender] = []
 
         def fold_model() -> Recommender:  # a new model per fold, kept for what each fit chose
-            fold_models.append(spec.factory(inputs))
+            fold_models.append(spec.make(inputs))
             return fold_models[-1]
 
         cv = cross_validate(fold_model, cv_data, settings.folds, fit_context(seed, spec.name, n_threads, show_progress))
@@ -162,7 +165,7 @@ def _holdout_scores(spec: ModelSpec, inputs: ModelInputs, holdout: RatingHoldout
     if fitted_on_train is not None:
         model, seconds = fitted_on_train
     else:
-        model = spec.factory(inputs)
+        model = spec.make(inputs)
         model.fit(train, fit_context(seed, spec.name, n_threads, show_progress))
         seconds = time.perf_counter() - started
     fitted.append(model)
@@ -244,8 +247,9 @@ def evaluate(prepared: Prepared, tracker: Tracker) -> Comparison:
     return Comparison(evaluations, comparison_table(evaluations, prepared.evaluation.k), split.caption())
 
 
-def record_evaluation(ev: ModelEvaluation, tracker: Tracker) -> None:
-    """One model's metrics (per fold and mean) and one self-contained record: config, metrics, choices."""
+def record_evaluation(ev: ModelEvaluation, tracker: Tracker, engine: str = "inprocess") -> None:
+    """One model's metrics (per fold and mean) and one self-contained record: config, metrics, choices.
+    Both engines write it, so evaluation.json has one shape whichever engine built it."""
     if ev.topn:
         tracker.log_metrics(ev.topn)
     if ev.rating_protocol == RATING_PROTOCOL:
@@ -253,8 +257,9 @@ def record_evaluation(ev: ModelEvaluation, tracker: Tracker) -> None:
             tracker.log_metrics({f"cv_{k}": v for k, v in fold.items()}, step=step)
     if ev.rating_mean:
         tracker.log_metrics(ev.rating_mean)
-    tracker.log_dict({"model": ev.name, "config": ev.params, "topn": ev.topn, "rating_folds": ev.rating_folds,
-                      "rating_mean": ev.rating_mean,
+    tracker.log_dict({"model": ev.name, "engine": engine, "config": ev.params, "topn": ev.topn,
+                      "rating_folds": ev.rating_folds, "rating_mean": ev.rating_mean,
+                      "rating_protocol": ev.rating_protocol if ev.rating_folds else None,
                       "chosen": {k: v for k, v in ev.extra.items() if k != "mlflow_run_id"}},
                      "evaluation.json")
 

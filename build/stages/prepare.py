@@ -6,7 +6,7 @@ build cannot honour, a bad --out, too little data) fails here, before any traini
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from latentlens.build.data.loader import LoadOptions, load_movielens
 from latentlens.build.data.summary import summarize
@@ -38,6 +38,7 @@ class Prepared:
     split: EvaluationData
     summary: dict                    # data info's summary of the dataset
     topn_skip: str | None            # why no model can run the top-N protocol here (None: it runs)
+    skipped: dict[str, str] = field(default_factory=dict)  # asked-for models with no in-process implementation
 
     def reuses_evaluation_fits(self) -> bool:
         """Whether the retrain may keep item-side evaluation fits (ScalePlan.reuses_fits on this split)."""
@@ -45,7 +46,8 @@ class Prepared:
 
 
 def prepare(settings: BuildSettings) -> Prepared:
-    specs = registry.select(settings.models)
+    chosen = registry.selection(settings.models, registry.INPROCESS)
+    specs = chosen.specs
     check_pins(settings, specs, None)  # names and kinds: before reading 25M ratings
     check_output(settings.out, force=settings.force)  # a bad --out costs seconds, not the whole build
     data = load_movielens(settings.data_dir, LoadOptions(keep_last_duplicate=settings.keep_last_duplicate))
@@ -65,7 +67,7 @@ def prepare(settings: BuildSettings) -> Prepared:
     log.info("scale plan: %s (%d-fold CV, eval users %s, CV ratings %s)", plan.scale, evaluation.folds,
              evaluation.max_eval_users or "all", evaluation.cv_max_ratings or "all")
     return Prepared(settings, specs, data, full, plan, evaluation, inputs, split, summarize(data),
-                    topn_skip_reason(split.test))
+                    topn_skip_reason(split.test), chosen.skipped)
 
 
 def record_context(prepared: Prepared, tracker: Tracker, git_commit: str, package_version: str) -> None:
@@ -84,6 +86,7 @@ def record_context(prepared: Prepared, tracker: Tracker, git_commit: str, packag
                         "rating_holdout_users": evaluation.rating_holdout_users})
     tracker.log_dataset(data, settings.data_dir, prepared.summary)
     tracker.log_params({f"sampled_{k}": v for k, v in prepared.split.sampled.items()})
+    record_skipped(prepared.skipped, tracker)
     tracker.set_tags({"protocols": prepared.split.caption()})
 
 
@@ -104,3 +107,11 @@ def check_pins(settings: BuildSettings, specs: list, plan: ScalePlan | None) -> 
         if kind == "topn" and plan is not None and not plan.runs_topn(spec):
             raise SettingsError(f"{flag} {name}: the {plan.scale} scale plan skips its top-N (superlinear fit); "
                                 "--scale small evaluates it")
+
+
+def record_skipped(skipped: dict[str, str], tracker: Tracker) -> None:
+    """Models asked for (or registered) that the engine has no implementation of: a tag each, with the reason."""
+    for name, reason in skipped.items():
+        log.info("%s: skipped: %s", name, reason)
+    if skipped:
+        tracker.set_tags({f"skipped.{name}": reason for name, reason in skipped.items()})

@@ -68,7 +68,7 @@ def retrain(prepared: Prepared, comparison: Comparison, champions: Champions, tr
     for name in progress(wanted, desc="retrain on all data", show=settings.progress, unit="model"):
         log.info("retraining %s on all %d ratings", name, full.n_ratings)
         spec = specs[name]
-        model = spec.factory(inputs)
+        model = spec.make(inputs)
         if name in tuned:
             model.config = tuned[name]
         data = full

@@ -55,8 +55,9 @@ class Tracker(Protocol):
     def log_model(self, kind: str, model, full, metrics: dict[str, float], top_n: int) -> LoggedModel | None:
         """A champion logged with the run (a pyfunc); `kind` is "rating" or "topn"."""
 
-    def log_spark_model(self, model, name: str) -> str:
-        """A fitted Spark ML model in MLflow's Spark flavour, under `name` on the build run; returns its URI."""
+    def log_fitted_model(self, name: str, model: Any) -> str:
+        """A fitted model of any engine under `name` on the build run (MLflow's flavour for its type: a
+        Spark ML model in the Spark flavour, anything else pickled); tag `<name>_model_uri`; returns its URI."""
 
     def publishing(self) -> AbstractContextManager[None]:
         """Held while the artifact is published and its champions registered (one store, one winner)."""
@@ -170,17 +171,26 @@ class MlflowTracker:
             return registry.log_rating_model(model, full, metrics)
         return registry.log_topn_model(model, full, top_n, metrics)
 
-    def log_spark_model(self, model, name: str) -> str:
-        from importlib.metadata import version
-
+    def log_fitted_model(self, name: str, model: Any) -> str:
         import mlflow
-        import mlflow.spark
 
-        # a local dfs_tmpdir: MLflow's default is a DFS path, which local mode does not have
-        info = mlflow.spark.log_model(model, artifact_path=name, dfs_tmpdir=str(self.scratch / f"dfs-{name}"),
-                                      pip_requirements=[f"pyspark=={version('pyspark')}"])
-        mlflow.set_tag(f"{name}_model_uri", info.model_uri)
-        return info.model_uri
+        if type(model).__module__.startswith("pyspark.ml"):
+            from importlib.metadata import version
+
+            import mlflow.spark
+
+            # a local dfs_tmpdir: MLflow's default is a DFS path, which local mode does not have
+            uri = mlflow.spark.log_model(model, artifact_path=name, dfs_tmpdir=str(self.scratch / f"dfs-{name}"),
+                                         pip_requirements=[f"pyspark=={version('pyspark')}"]).model_uri
+        else:
+            import pickle
+
+            path = self.scratch / f"{name}.pkl"
+            path.write_bytes(pickle.dumps(model))
+            mlflow.log_artifact(str(path), name)
+            uri = f"runs:/{self.run_id}/{name}/{path.name}"
+        mlflow.set_tag(f"{name}_model_uri", uri)
+        return uri
 
     def publishing(self) -> AbstractContextManager[None]:
         from latentlens.build.tracking import runs
@@ -207,7 +217,7 @@ class NullTracker:
         self.metrics: dict[str, float] = {}
         self.dicts: dict[str, dict] = {}
         self.model_runs: list[str] = []
-        self.spark_models: list[str] = []
+        self.fitted_models: list[str] = []
         self.comparison: pl.DataFrame | None = None
         self._current = ""
 
@@ -250,8 +260,8 @@ class NullTracker:
     def log_model(self, kind: str, model, full, metrics: dict[str, float], top_n: int) -> None:
         return None
 
-    def log_spark_model(self, model, name: str) -> str:
-        self.spark_models.append(name)
+    def log_fitted_model(self, name: str, model: Any) -> str:
+        self.fitted_models.append(name)
         return ""
 
     def publishing(self) -> AbstractContextManager[None]:

@@ -146,10 +146,14 @@ def test_the_build_shares_deterministic_fits_between_the_hybrid_and_its_parts() 
     content = fits.fit(ContentKNN(QUICK_CONTENT, board.features), board.data, fit_context())
     hybrid = Hybrid(QUICK_HYBRID, board.features, fits=fits).fit(board.data, fit_context())
     assert hybrid.components_["cf"] is ease and hybrid.components_["content"] is content
-    other_data = board.data.subset(np.ones(board.data.n_ratings, dtype=bool))  # equal, but another object
+    # keyed by config and the data's content, not the objects: equal data or features share the fit
+    equal_data = board.data.subset(np.ones(board.data.n_ratings, dtype=bool))
+    assert fits.fit(EASE(QUICK_HYBRID.cf), equal_data, fit_context()) is ease
+    assert fits.fit(ContentKNN(QUICK_CONTENT, board.features.copy()), board.data, fit_context()) is content
+    other_data = board.data.subset(np.arange(board.data.n_ratings) % 9 != 0)
     assert fits.fit(EASE(QUICK_HYBRID.cf), other_data, fit_context()) is not ease
     assert fits.fit(EASE(QUICK_HYBRID.cf.model_copy(update={"l2": 31.0})), board.data, fit_context()) is not ease
-    other_features = board.features.copy()
+    other_features = board.features * 2.0
     assert fits.fit(ContentKNN(QUICK_CONTENT, other_features), board.data, fit_context()) is not content
     fits.forget(board.data)
     assert fits.fit(EASE(QUICK_HYBRID.cf), board.data, fit_context()) is not ease

@@ -56,3 +56,20 @@ def test_a_model_without_an_item_side_is_refit_on_the_full_data() -> None:
     final = fits.fit(Popularity(PopularityConfig()), board.data, fit_context())
     assert final is not on_train
     np.testing.assert_array_equal(final.scores_, Popularity(PopularityConfig()).fit(board.data, fit_context()).scores_)
+
+
+def test_fits_are_keyed_by_config_and_data_content_not_object_identity() -> None:
+    """Equal data in another object shares the fit; other data or another config does not; `forget` drops
+    the fits on data equal to what it is given."""
+    board = checkerboard()
+    twin = board.data.subset(np.ones(board.data.n_ratings, dtype=bool))  # a new object, the same ratings
+    assert twin is not board.data and twin.fingerprint == board.data.fingerprint
+    fits = FitCache()
+    first = fits.fit(EASE(QUICK_EASE), board.data, fit_context())
+    assert fits.fit(EASE(QUICK_EASE), twin, fit_context()) is first
+    assert fits.fit(EASE(EASEConfig(l2=31.0)), board.data, fit_context()) is not first
+    other = board.data.subset(np.arange(board.data.n_ratings) % 5 != 0)
+    assert other.fingerprint != board.data.fingerprint
+    assert fits.fit(EASE(QUICK_EASE), other, fit_context()) is not first
+    fits.forget(twin)
+    assert fits.fit(EASE(QUICK_EASE), board.data, fit_context()) is not first

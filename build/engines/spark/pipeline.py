@@ -2,8 +2,9 @@
 
 The same settings (BuildSettings), the same MLflow layout (a parent run per build, one nested
 run per model with its params, metrics and evaluation.json; the comparison and plots on the
-parent) and the same public artifact as build/pipeline.py. Models: popularity, ALS explicit
-(rating) and ALS implicit (top-N), each ALS tuned on a validation split carved from training.
+parent) and the same public artifact as build/pipeline.py. Models: those of the one registry
+(build/models/registry.py) with a Spark implementation (build/engines/spark/implementations.py);
+the others are reported as skipped, with the reason.
 """
 
 from __future__ import annotations
@@ -15,25 +16,30 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import numpy as np
 import polars as pl
 
 from latentlens._version import __version__
-from latentlens.build.build_info import BuildInfo, git_commit
+from latentlens.build.build_info import BuildInfo, DatasetFacts, git_commit
 from latentlens.build.engines.spark import evaluate as spark_eval
 from latentlens.build.engines.spark import export as spark_export
 from latentlens.build.engines.spark import models
 from latentlens.build.engines.spark.because import with_because
+from latentlens.build.engines.spark.context import EvalContext, splits
+from latentlens.build.engines.spark.implementations import SparkImplementation
 from latentlens.build.engines.spark.io import SparkRelease, read_release
 from latentlens.build.engines.spark.session import spark_session
 from latentlens.build.engines.spark.settings import SparkSettings
-from latentlens.build.engines.spark.split import rating_holdout, temporal_holdout, topn_users
+from latentlens.build.export import tables as export_tables
 from latentlens.build.export.artifact import ArtifactReport
+from latentlens.build.models import registry
 from latentlens.build.progress import get_logger, progress
 from latentlens.build.report import format_table
 from latentlens.build.scale import choose_scale, plan_for
-from latentlens.build.settings import BuildSettings, EvaluationSettings, SettingsError
+from latentlens.build.settings import BuildSettings, EvaluationSettings
 from latentlens.build.stages.champions import choose_champions
-from latentlens.build.stages.evaluate import RATING_HOLDOUT_PROTOCOL, TOPN_PROTOCOL, ModelEvaluation, comparison_table
+from latentlens.build.stages.evaluate import ModelEvaluation, comparison_table, record_evaluation
+from latentlens.build.stages.prepare import check_pins, record_skipped
 from latentlens.build.tracking.tracker import MlflowTracker, Tracker
 from latentlens.handler import schema
 
@@ -44,12 +50,8 @@ if TYPE_CHECKING:
 
 log = get_logger(__name__)
 
-MODELS = ("popularity", "als_explicit", "als_implicit")
-TOPN_MODELS = ("popularity", "als_explicit", "als_implicit")
-RATING_MODELS = ("als_explicit",)
-# The small plan scores RMSE on the top-N holdout's test set (in-process: k-fold CV, which Spark
-# skips: k ALS fits for ~100k ratings); the large plan on the in-process rating holdout.
-RATING_PROTOCOL = "rating_temporal_holdout"
+SPARK: registry.Engine = "spark"
+
 COMPARISON_CAPTION = ("Spark engine: top-N on the temporal holdout of sampled users; "
                       "RMSE on the rating protocol model_metrics names.")
 
@@ -67,9 +69,11 @@ class SparkBuildResult:
     seconds: float
     registered_model: str | None = None
 
-    def summary_text(self) -> str:
+    def summary_text(self, command: str = "latentlens", out_shown: str | None = None,
+                     mlflow_uri_shown: str | None = None) -> str:
+        """The in-process BuildResult.summary_text's signature: the CLI prints either result the same way."""
         table = format_table(list(self.comparison.columns), self.comparison.rows())
-        artifact = (f"{self.artifact.path} ({self.artifact.size_bytes / 1e6:.1f} MB, "
+        artifact = (f"{out_shown or self.artifact.path} ({self.artifact.size_bytes / 1e6:.1f} MB, "
                     f"sha256 {self.artifact.sha256[:16]}…)"
                     if self.artifact else "- (past the DuckDB budget: Parquet only)")
         return "\n".join([
@@ -79,23 +83,19 @@ class SparkBuildResult:
             f"rating champion: {self.rating_champion}",
             f"artifact:        {artifact}",
             f"parquet:         {self.parquet} ({', '.join(f'{k} {v}' for k, v in self.manifest['rows'].items())})",
-            f"MLflow run:      {self.run_id} in {self.tracking_uri}",
+            f"MLflow run:      {self.run_id} in {mlflow_uri_shown or self.tracking_uri}",
             f"build time:      {self.seconds:.1f} s",
         ])
 
 
-def _check_models(settings: BuildSettings) -> tuple[str, ...]:
-    chosen = settings.models or MODELS
-    unknown = [m for m in chosen if m not in MODELS]
-    if unknown:
-        raise SettingsError(f"--models {','.join(unknown)}: the Spark engine has {', '.join(MODELS)}")
-    for flag, name, kinds in (("--topn-champion", settings.topn_champion, TOPN_MODELS),
-                              ("--rating-champion", settings.rating_champion, RATING_MODELS)):
-        if name is not None and (name not in chosen or name not in kinds):
-            raise SettingsError(f"{flag} {name}: not a {flag[2:6]} model of this Spark build "
-                                f"({', '.join(m for m in chosen if m in kinds)})")
-    # the export needs item factors (similar movies) and the popular lists, whatever was asked
-    return tuple(dict.fromkeys(["popularity", *chosen, "als_implicit"]))
+def _check_models(settings: BuildSettings) -> registry.Selection:
+    """The registry's models on this engine (the others skipped with the reason), the pins checked as
+    in-process, plus the models the Spark export takes by role whatever was asked, in registry order."""
+    chosen = registry.selection(settings.models, SPARK)
+    check_pins(settings, chosen.specs, None)
+    needed = {name for name in registry.export_models(SPARK)} | {spec.name for spec in chosen.specs}
+    return registry.Selection([spec for name, spec in registry.all_specs().items() if name in needed],
+                              {name: reason for name, reason in chosen.skipped.items() if name not in needed})
 
 
 def run(settings: BuildSettings, spark_settings: SparkSettings, spark: SparkSession | None = None,
@@ -110,38 +110,27 @@ def run(settings: BuildSettings, spark_settings: SparkSettings, spark: SparkSess
 
 
 def _run(settings: BuildSettings, spark_settings: SparkSettings, spark: SparkSession, tracker: Tracker,
-         chosen: tuple[str, ...], scratch: Path, started: float) -> SparkBuildResult:
+         chosen: registry.Selection, scratch: Path, started: float) -> SparkBuildResult:
     release = read_release(spark, settings.data_dir, settings.keep_last_duplicate, scratch)
     ratings = release.ratings
     n_items = release.movies.height
     n_users = ratings.select("user_id").distinct().count()
     plan = plan_for(choose_scale(settings.scale, release.n_ratings))
     evaluation = plan.apply(settings.evaluation)
-    split = _splits(ratings, evaluation, settings.seed)
+    split = splits(ratings, evaluation, settings.seed)
     relevant = spark_eval.relevant(split.test, evaluation.relevance_threshold).persist()
     log.info("spark: %s: %d users, %d movies, %d ratings; %s; evaluating %s",
-             release.name, n_users, n_items, release.n_ratings, split.describe(), ", ".join(chosen))
+             release.name, n_users, n_items, release.n_ratings, split.describe(),
+             ", ".join(spec.name for spec in chosen.specs))
 
     commit = git_commit()
     with tracker.build_run(f"{release.name} {datetime.now(UTC):%Y-%m-%d %H:%M:%S}"):
         _log_context(tracker, settings, spark_settings, evaluation, plan.scale, release, spark, commit)
         tracker.log_params({f"sampled_{k}": v for k, v in split.sampled.items()})
-        ctx = _EvalContext(split, relevant, n_items, evaluation, settings, release.rating_scale, scratch)
-        evaluations = []
-        tuned: dict[str, models.AlsConfig] = {}
-        for name in progress(chosen, desc="models", show=settings.progress, unit="model"):
-            with tracker.model_run(name) as child_id:
-                log.info("evaluating %s", name)
-                ev, config = _evaluate(name, ctx)
-                tracker.log_params(ev.params)
-                tracker.log_metrics(ev.topn)
-                tracker.log_metrics(ev.rating_mean)
-                tracker.log_dict({"model": name, "engine": "spark", "config": ev.params, "topn": ev.topn,
-                                  "rating": ev.rating_mean, "chosen": ev.extra}, "evaluation.json")
-                ev.extra["mlflow_run_id"] = child_id
-            evaluations.append(ev)
-            if config is not None:
-                tuned[name] = config
+        record_skipped(chosen.skipped, tracker)
+        ctx = EvalContext(split, relevant, n_items, evaluation, settings, release.rating_scale, scratch)
+        impls = {spec.name: spec.implementation(SPARK) for spec in chosen.specs}
+        evaluations, tuned = _evaluate_all(impls, ctx, tracker)
         comparison = comparison_table(evaluations, evaluation.k)
         champs = choose_champions(evaluations, settings)  # the in-process build's rule and tags
         topn_champ, rating_champ = champs.topn, champs.rating
@@ -149,47 +138,32 @@ def _run(settings: BuildSettings, spark_settings: SparkSettings, spark: SparkSes
         tracker.set_tags(champs.tags())
         tracker.log_comparison(comparison, COMPARISON_CAPTION, f"ndcg_at_{evaluation.k}", {})
 
-        finals: dict[str, ALSModel] = {}
-        for name in [n for n in ("als_explicit", "als_implicit") if n in tuned]:
-            log.info("retraining %s on all %d ratings", name, release.n_ratings)
-            finals[name] = models.fit_als(ratings, tuned[name], checkpoint=False)
-            tracker.log_spark_model(finals[name], name)
+        finals = _retrain(ratings, impls, tuned, tracker)
 
         log.info("top-%d for %d users with %s", settings.top_n, n_users, topn_champ)
-        if topn_champ == "popularity":
-            candidates = models.popularity_candidates(models.popularity_scores(ratings))
-        else:
-            candidates = models.als_candidates(finals[topn_champ])
+        candidates = impls[topn_champ].candidates(ratings, finals.get(topn_champ))
         users = ratings.select("user_id").distinct()
         recs = models.top_unseen(candidates, users, ratings, settings.top_n, n_items)
-        recs = with_because(recs, ratings, finals["als_implicit"].itemFactors, schema.BECAUSE_N, schema.BECAUSE_RANKS)
-        similar = _similar_movies(finals["als_implicit"], ratings, release, settings, spark_settings)
+        cf = registry.for_role(registry.SIMILAR_MOVIES, SPARK).name  # item factors: similar movies and reasons
+        factors = impls[cf].item_factors(finals[cf])
+        recs = with_because(recs, ratings, factors, schema.BECAUSE_N, schema.BECAUSE_RANKS)
+        similar = _similar_movies(factors, ratings, release, settings, spark_settings)
         weighted = models.weighted_scores(ratings).persist()
         n_rated = ratings.select("movie_id").distinct().count()
-        info = _build_info(settings, release, n_users, n_items, n_rated, topn_champ, rating_champ, tracker.run_id,
-                           plan.scale, commit).row()
+        dataset = DatasetFacts(name=release.name, path=release.uri.rsplit("/", 1)[0].removeprefix("file://"),
+                               sha256=release.sha256, n_users=n_users, n_movies=n_items, n_rated_movies=n_rated,
+                               n_ratings=release.n_ratings)
+        info = BuildInfo.of(settings, dataset, topn_champ, rating_champ, tracker.run_id, plan.scale, commit,
+                            engine="spark").row()
         driver_tables = {
             schema.MOVIES: _movies_table(release, ratings),
             schema.POPULAR_MOVIES: _popular_lists(weighted, release.movies, settings.popular_n),
-            schema.MODEL_METRICS: _metric_rows(evaluations),
+            schema.MODEL_METRICS: export_tables.model_metrics([row for ev in evaluations for row in ev.metric_rows()]),
             schema.BUILD_INFO: pl.DataFrame({"key": list(info), "value": [str(v) for v in info.values()]}),
         }
         target = spark_export.parquet_target(settings.out)
-        log.info("writing Parquet output %s", target)
-        manifest = spark_export.write_parquet(
-            target, {schema.USER_RECOMMENDATIONS: recs, schema.SIMILAR_MOVIES: similar}, driver_tables,
-            spark_settings.n_shards, spark_settings.row_group_bytes, tracker.run_id)
-        tracker.log_dict(manifest, "parquet/manifest.json")
-        report = None
-        if manifest["rows"][schema.USER_RECOMMENDATIONS] <= spark_settings.duckdb_max_rows:
-            report = spark_export.assemble_duckdb(target, settings.out)
-            tracker.log_metrics({"artifact_mb": report.size_bytes / 1e6})
-            tracker.set_tags({"artifact_sha256": report.sha256})
-            tracker.log_params({"artifact_path": str(Path(settings.out).resolve())})
-        else:
-            log.info("user_recommendations has %d rows, past the DuckDB budget of %d: Parquet output only",
-                     manifest["rows"][schema.USER_RECOMMENDATIONS], spark_settings.duckdb_max_rows)
-        tracker.log_params({"parquet_path": str(target.resolve())})
+        manifest, report = _write_output(target, {schema.USER_RECOMMENDATIONS: recs, schema.SIMILAR_MOVIES: similar},
+                                         driver_tables, settings, spark_settings, tracker)
         tracker.log_metrics({"build_seconds": time.perf_counter() - started})
     for frame in (*split.frames(), relevant, ratings, weighted):
         frame.unpersist()
@@ -197,124 +171,54 @@ def _run(settings: BuildSettings, spark_settings: SparkSettings, spark: SparkSes
                             settings.mlflow_uri, time.perf_counter() - started)
 
 
-@dataclass(frozen=True)
-class _Splits:
-    """Both protocols' data (build/evaluate/protocol.py's rules, build/engines/spark/split.py)."""
-
-    train: DataFrame          # top-N training: every user's ratings but the held-out ones
-    test: DataFrame           # top-N held-out ratings of the evaluated users
-    rating_test: DataFrame    # the ratings RMSE is scored on
-    rating_protocol: str
-    sampled: dict[str, int]   # what was sampled, by name: logged to MLflow
-
-    def frames(self) -> tuple[DataFrame, ...]:
-        return self.train, self.test, self.rating_test
-
-    def describe(self) -> str:
-        users = self.sampled.get("topn_eval_users")
-        text = f"top-N holdout of {f'{users:,} sampled users' if users else 'every user'}"
-        if "rating_holdout_users" in self.sampled:
-            text += (f"; rating holdout of {self.sampled['rating_holdout_ratings']:,} ratings of "
-                     f"{self.sampled['rating_holdout_users']:,} other users")
-        return text + f"; {self.sampled['train_ratings']:,} training ratings"
+def _evaluate_all(impls: dict[str, SparkImplementation], ctx: EvalContext,
+                  tracker: Tracker) -> tuple[list[ModelEvaluation], dict[str, models.AlsConfig]]:
+    """Every chosen model under the protocols, one tracked run each; the configs the models chose."""
+    evaluations = []
+    tuned: dict[str, models.AlsConfig] = {}
+    for name in progress(list(impls), desc="models", show=ctx.settings.progress, unit="model"):
+        with tracker.model_run(name) as child_id:
+            log.info("evaluating %s", name)
+            ev, config = impls[name].evaluate(name, ctx)
+            tracker.log_params(ev.params)
+            record_evaluation(ev, tracker, engine=SPARK)
+            ev.extra["mlflow_run_id"] = child_id
+        evaluations.append(ev)
+        if config is not None:
+            tuned[name] = config
+    return evaluations, tuned
 
 
-def _splits(ratings: DataFrame, evaluation: EvaluationSettings, seed: int) -> _Splits:
-    """The in-process protocol: only sampled users hold out their latest ratings; with a rating
-    holdout (large plan) it is drawn among the other users, from the top-N training split."""
-    from pyspark import StorageLevel
-
-    evaluated = topn_users(ratings, evaluation.max_eval_users, seed)
-    train, test = temporal_holdout(ratings, evaluation.test_fraction, users=evaluated)
-    sampled = {} if evaluated is None else {"topn_eval_users": evaluated.count()}
-    rating_test, protocol = test, RATING_PROTOCOL
-    if evaluation.rating_holdout_users is not None:
-        holdout = rating_holdout(train, evaluation.rating_holdout_users, evaluation.rating_holdout_fraction, seed,
-                                 exclude=evaluated)
-        train, rating_test, protocol = holdout.train, holdout.test, RATING_HOLDOUT_PROTOCOL
-        rating_test = rating_test.persist(StorageLevel.MEMORY_AND_DISK)
-        sampled |= {"rating_holdout_users": holdout.n_users, "rating_holdout_ratings": rating_test.count()}
-    train, test = train.persist(StorageLevel.MEMORY_AND_DISK), test.persist(StorageLevel.MEMORY_AND_DISK)
-    sampled["train_ratings"] = train.count()
-    sampled["topn_test_ratings"] = test.count()
-    return _Splits(train, test, rating_test, protocol, sampled)
+def _retrain(ratings: DataFrame, impls: dict[str, SparkImplementation], tuned: dict[str, models.AlsConfig],
+             tracker: Tracker) -> dict[str, ALSModel]:
+    """Every model that chose a config refit on all ratings with it, each logged with the run."""
+    finals: dict[str, ALSModel] = {}
+    for name, config in tuned.items():
+        log.info("retraining %s on all ratings", name)
+        finals[name] = impls[name].refit(ratings, config)
+        tracker.log_fitted_model(name, finals[name])
+    return finals
 
 
-@dataclass(frozen=True)
-class _EvalContext:
-    split: _Splits
-    relevant: DataFrame
-    n_items: int
-    evaluation: EvaluationSettings
-    settings: BuildSettings
-    scale: tuple[float, float]
-    scratch: Path
-
-    @property
-    def train(self) -> DataFrame:
-        return self.split.train
-
-
-def _topn_metrics(candidates: models.Candidates, ctx: _EvalContext, train: DataFrame, relevant: DataFrame) -> dict:
-    k = ctx.evaluation.k
-    recs = models.top_unseen(candidates, relevant.select("user_id"), train, k, ctx.n_items)
-    return spark_eval.ranking_metrics(recs, relevant, train, ctx.n_items, k)
-
-
-def _evaluate(name: str, ctx: _EvalContext) -> tuple[ModelEvaluation, models.AlsConfig | None]:
-    from pyspark.sql import functions as F
-
-    if name == "popularity":
-        t0 = time.perf_counter()
-        scores = models.popularity_scores(ctx.train).persist()
-        topn = _topn_metrics(models.popularity_candidates(scores), ctx, ctx.train, ctx.relevant)
-        scores.unpersist()
-        ev = ModelEvaluation(name, {"score": "count"}, topn=topn, fit_seconds=time.perf_counter() - t0)
-        ev.topn["fit_seconds"] = ev.fit_seconds
-        return ev, None
-    implicit = name == "als_implicit"
-    # validation: the same temporal rule applied to the training ratings
-    vusers = topn_users(ctx.train, ctx.evaluation.max_eval_users, ctx.settings.seed + 1)
-    vtrain, vtest = temporal_holdout(ctx.train, ctx.evaluation.test_fraction, users=vusers)
-    vtrain, vtest = vtrain.persist(), vtest.persist()
-    vrelevant = spark_eval.relevant(vtest, ctx.evaluation.relevance_threshold)
-    train_mean = float(ctx.train.agg(F.avg("rating")).collect()[0][0])
-    scored = []
-    for config in models.grid(implicit, ctx.settings.quick, ctx.settings.seed):
-        fitted = models.fit_als(vtrain, config)
-        if implicit:
-            value = _topn_metrics(models.als_candidates(fitted), ctx, vtrain, vrelevant)[f"ndcg_at_{ctx.evaluation.k}"]
-        else:
-            value = spark_eval.rating_metrics(models.predict_ratings(fitted, vtest, train_mean, ctx.scale))["rmse"]
-        log.info("%s %s: validation %s %.4f", name, config.model_dump(), "ndcg@10" if implicit else "rmse", value)
-        scored.append((config, value))
-    vtrain.unpersist()
-    vtest.unpersist()
-    best = (max if implicit else min)(scored, key=lambda cv: cv[1])[0]
-    t0 = time.perf_counter()
-    model = models.fit_als(ctx.train, best)
-    fit_seconds = time.perf_counter() - t0
-    topn = _topn_metrics(models.als_candidates(model), ctx, ctx.train, ctx.relevant)
-    topn["fit_seconds"] = fit_seconds
-    rating = []
-    if not implicit:
-        metrics = spark_eval.rating_metrics(models.predict_ratings(model, ctx.split.rating_test, train_mean,
-                                                                   ctx.scale))
-        rating = [{**metrics, "fit_seconds": fit_seconds}]
-    grid_log = [{**c.model_dump(), "validation": v} for c, v in scored]
-    ev = ModelEvaluation(name, best.model_dump(), topn=topn, rating_folds=rating, fit_seconds=fit_seconds,
-                         extra={"grid": grid_log, "validation_metric": "ndcg_at_10" if implicit else "rmse"},
-                         rating_protocol=ctx.split.rating_protocol)
-    return ev, best
-
-
-def _metric_rows(evaluations: list[ModelEvaluation]) -> pl.DataFrame:
-    rows = []
-    for ev in evaluations:
-        rows += [(ev.name, TOPN_PROTOCOL, k, float(v)) for k, v in ev.topn.items()]
-        rows += [(ev.name, ev.rating_protocol, k, float(v)) for k, v in ev.rating_mean.items()]
-    return pl.DataFrame(rows, schema={"model": pl.Utf8, "protocol": pl.Utf8, "metric": pl.Utf8, "value": pl.Float64},
-                        orient="row")
+def _write_output(target: Path, spark_tables: dict[str, DataFrame], driver_tables: dict[str, pl.DataFrame],
+                  settings: BuildSettings, spark_settings: SparkSettings,
+                  tracker: Tracker) -> tuple[dict, ArtifactReport | None]:
+    """The Parquet output, then the DuckDB artifact assembled from it unless past the DuckDB budget."""
+    log.info("writing Parquet output %s", target)
+    manifest = spark_export.write_parquet(target, spark_tables, driver_tables, spark_settings.n_shards,
+                                          spark_settings.row_group_bytes, tracker.run_id)
+    tracker.log_dict(manifest, "parquet/manifest.json")
+    report = None
+    if manifest["rows"][schema.USER_RECOMMENDATIONS] <= spark_settings.duckdb_max_rows:
+        report = spark_export.assemble_duckdb(target, settings.out)
+        tracker.log_metrics({"artifact_mb": report.size_bytes / 1e6})
+        tracker.set_tags({"artifact_sha256": report.sha256})
+        tracker.log_params({"artifact_path": str(Path(settings.out).resolve())})
+    else:
+        log.info("user_recommendations has %d rows, past the DuckDB budget of %d: Parquet output only",
+                 manifest["rows"][schema.USER_RECOMMENDATIONS], spark_settings.duckdb_max_rows)
+    tracker.log_params({"parquet_path": str(target.resolve())})
+    return manifest, report
 
 
 def _log_context(tracker: Tracker, settings: BuildSettings, spark_settings: SparkSettings,
@@ -336,9 +240,9 @@ def _log_context(tracker: Tracker, settings: BuildSettings, spark_settings: Spar
         tracker.log_dict({"notes": list(release.notes)}, "data/notes.json")
 
 
-def _similar_movies(implicit: ALSModel, ratings: DataFrame, release: SparkRelease, settings: BuildSettings,
+def _similar_movies(item_factors: DataFrame, ratings: DataFrame, release: SparkRelease, settings: BuildSettings,
                     spark_settings: SparkSettings) -> DataFrame:
-    """Collaborative neighbours from the implicit ALS item factors for movies with at least
+    """Collaborative neighbours from the item factors (the SIMILAR_MOVIES model's) for movies with at least
     min_cf_ratings ratings, then the weighted popular list; never the movie itself, n per movie."""
     from pyspark.sql import Window
     from pyspark.sql import functions as F
@@ -347,7 +251,7 @@ def _similar_movies(implicit: ALSModel, ratings: DataFrame, release: SparkReleas
     n = settings.similar_n
     counts = ratings.groupBy("movie_id").agg(F.count("*").alias("n_ratings"))
     eligible = counts.where(F.col("n_ratings") >= settings.min_cf_ratings).select("movie_id")
-    cf = (models.similar_items(implicit.itemFactors, n, spark_settings.item_block)
+    cf = (models.similar_items(item_factors, n, spark_settings.item_block)
           .join(eligible, "movie_id", "left_semi").where(F.col("score") > 0)
           .select("movie_id", "similar_movie_id", "score", F.lit(0).alias("priority"), F.col("rank").alias("pos"),
                   F.lit("cf").alias("source")))
@@ -370,37 +274,26 @@ def _similar_movies(implicit: ALSModel, ratings: DataFrame, release: SparkReleas
 
 
 def _movies_table(release: SparkRelease, ratings: DataFrame) -> pl.DataFrame:
-    """The movies table (build/export/tables.py's columns) with rating stats computed by Spark."""
+    """The movies table (build/export/tables.py) with the rating stats counted by Spark."""
     from pyspark.sql import functions as F
 
-    from latentlens.handler.schema import search_key
-
     counts = ratings.groupBy("movie_id").agg(F.count("*").alias("n_ratings"), F.avg("rating").alias("mean_rating"))
-    stats = _from_arrow(counts.toArrow()).cast({"movie_id": pl.Int32, "n_ratings": pl.Int32,
-                                                 "mean_rating": pl.Float64})
-    movies = (release.movies.select("movie_id", "title", "display_title", "year", "genres")
-              .join(release.links.select("movie_id", "imdb_id", "tmdb_id"), on="movie_id", how="left")
-              .join(stats, on="movie_id", how="left").with_columns(pl.col("n_ratings").fill_null(0)))
-    keys = [search_key(f"{d} | {t}")
-            for t, d in zip(movies["title"].to_list(), movies["display_title"].to_list(), strict=True)]
-    return movies.with_columns(pl.Series("search_key", keys, dtype=pl.Utf8)).sort("movie_id")
+    return export_tables.movies_with_stats(release.movies, release.links, _from_arrow(counts.toArrow()))
 
 
 def _popular_lists(weighted: DataFrame, movies: pl.DataFrame, n: int) -> pl.DataFrame:
-    """Top-n by weighted rating overall (genre NULL) and per genre; ties by lower movie id."""
-    from pyspark.sql import Window
-    from pyspark.sql import functions as F
+    """The in-process popular lists (popularity.ranked_lists) of the weighted scores Spark computed, one row
+    per rated movie collected to the driver: overall (genre NULL) and per genre, ties by lower movie id."""
+    from latentlens.build.interactions import Vocabulary
+    from latentlens.build.models.popularity import ranked_lists
 
-    spark = weighted.sparkSession
-    genres = movies.select("movie_id", "genres").explode("genres").drop_nulls("genres")
-    genre_df = spark.createDataFrame(genres.rename({"genres": "genre"}).to_arrow())
-    overall = weighted.select(F.lit(None).cast("string").alias("genre"), "movie_id", "score")
-    per_genre = weighted.join(F.broadcast(genre_df), "movie_id").select("genre", "movie_id", "score")
-    order = Window.partitionBy("genre").orderBy(F.desc("score"), "movie_id")
-    top = (overall.unionByName(per_genre).withColumn("rank", F.row_number().over(order)).where(F.col("rank") <= n)
-           .toArrow())
-    return _from_arrow(top).select(pl.col("genre").cast(pl.Utf8), pl.col("rank").cast(pl.Int32),
-                                    pl.col("movie_id").cast(pl.Int32), pl.col("score").cast(pl.Float64))
+    scored = _from_arrow(weighted.select("movie_id", "score").toArrow()).sort("movie_id")
+    vocab = Vocabulary.from_ids(scored["movie_id"].to_numpy())
+    genres = dict(zip(movies["movie_id"].to_list(), movies["genres"].to_list(), strict=True))
+    item_genres = [genres.get(int(i)) or [] for i in vocab.ids]
+    scores = scored["score"].to_numpy()
+    lists = ranked_lists(scores, np.ones(scores.shape[0], dtype=bool), item_genres, n)
+    return export_tables.popular_movies(lists, vocab)
 
 
 def _from_arrow(table: pa.Table) -> pl.DataFrame:
@@ -408,13 +301,3 @@ def _from_arrow(table: pa.Table) -> pl.DataFrame:
     frame = pl.from_arrow(table)
     assert isinstance(frame, pl.DataFrame)  # a Table is a DataFrame (an Array would be a Series)
     return frame
-
-
-def _build_info(settings: BuildSettings, release: SparkRelease, n_users: int, n_items: int, n_rated: int, topn: str,
-                rating: str | None, run_id: str, scale: str, commit: str) -> BuildInfo:
-    return BuildInfo(
-        dataset_name=release.name, dataset_path=release.uri.rsplit("/", 1)[0].removeprefix("file://"),
-        dataset_sha256=release.sha256, n_users=n_users, n_movies=n_items, n_rated_movies=n_rated,
-        n_ratings=release.n_ratings, topn_champion=topn or "", rating_champion=rating or "",
-        mlflow_run_id=run_id, mlflow_tracking_uri=settings.mlflow_uri, git_commit=commit, seed=settings.seed,
-        top_n=settings.top_n, similar_n=settings.similar_n, quick=settings.quick, scale=scale, engine="spark")

@@ -1,7 +1,8 @@
-"""The in-process protocol's splits on Spark (build/evaluate/protocol.py), by window functions.
+"""The in-process protocol's splits on Spark (build/evaluate/protocol.py), with its per-user rule.
 
 Top-N: a user with n >= 2 ratings gives round(f * n) of their latest ratings to test (at least
-1, at most n - 1); ties in time are ordered by file position (`pos`), as in-process. When more
+1, at most n - 1: the in-process rule itself, build/evaluate/splits.py's held_out_counts, applied
+to each user's ratings); ties in time are ordered by file position (`pos`), as in-process. When more
 users qualify than `max_eval_users`, only a sample of them is held out, so every other user's
 whole history is training data. Rating (large plan): a share of the ratings of a sample of the
 *other* users, drawn from the top-N training split, which then lacks them too; one training
@@ -15,6 +16,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    import pyarrow as pa
     from pyspark.sql import Column, DataFrame
 
 TOPN_SALT, RATING_SALT = 1, 3  # the seed streams of the two user samples (as in-process: [seed, 1], [seed, 3])
@@ -27,25 +31,38 @@ class SparkRatingHoldout:
     n_users: int
 
 
-def _held_out_count(n: Column, fraction: float) -> Column:
-    from pyspark.sql import functions as F
-
-    n_test = F.floor(F.lit(fraction) * n + F.lit(0.5))
-    return F.when(n >= 2, F.least(F.greatest(n_test, F.lit(1)), n - 1)).otherwise(0)
-
-
 def _mark_and_split(part: DataFrame, fraction: float, order: list[Column], latest: bool) -> tuple[DataFrame, DataFrame]:
-    """Split `part` per user: the last (latest=True) or first round(f * n) rows in `order` go to test."""
-    from pyspark.sql import Window
+    """Split `part` per user: the last (latest=True) or first k rows in `order` go to test, k the shared
+    rule's (build/evaluate/splits.py: held_out_counts), applied to each user's ratings as one Arrow table."""
     from pyspark.sql import functions as F
+    from pyspark.sql.types import BooleanType, StructField, StructType
 
-    by_user = Window.partitionBy("user_id")
-    rank = F.row_number().over(by_user.orderBy(*order)) - 1
-    marked = (part.withColumn("_n", F.count(F.lit(1)).over(by_user)).withColumn("_rank", rank)
-              .withColumn("_k", _held_out_count(F.col("_n"), fraction)))
-    is_test = (F.col("_rank") >= F.col("_n") - F.col("_k")) if latest else (F.col("_rank") < F.col("_k"))
     columns = part.columns
-    return marked.where(~is_test).select(*columns), marked.where(is_test).select(*columns)
+    keys = [f"_k{i}" for i in range(len(order))]
+    keyed = part.select(*columns, *[c.alias(k) for c, k in zip(order, keys, strict=True)])
+    schema = StructType([*part.schema.fields, StructField("_test", BooleanType(), False)])
+    marked = keyed.groupBy("user_id").applyInArrow(_marker(fraction, keys, columns, latest), schema)
+    return marked.where(~F.col("_test")).select(*columns), marked.where(F.col("_test")).select(*columns)
+
+
+def _marker(fraction: float, keys: list[str], columns: list[str], latest: bool) -> Callable[[pa.Table], pa.Table]:
+    """One user's ratings (an Arrow table) with `_test` marking the rows the holdout takes."""
+
+    def mark(table: pa.Table) -> pa.Table:
+        import numpy as np
+        import pyarrow as pa
+
+        from latentlens.build.evaluate.splits import held_out_counts
+
+        n = table.num_rows
+        order = np.lexsort([table.column(k).to_numpy() for k in reversed(keys)]) if n else np.arange(0)
+        k = int(held_out_counts(np.array([n]), fraction)[0])
+        rank = np.empty(n, dtype=np.int64)
+        rank[order] = np.arange(n)
+        is_test = rank >= n - k if latest else rank < k
+        return table.select(columns).append_column("_test", pa.array(is_test, type=pa.bool_()))
+
+    return mark
 
 
 def _only(ratings: DataFrame, users: DataFrame, keep: bool) -> DataFrame:

@@ -153,7 +153,9 @@ def test_a_build_with_the_null_tracker_needs_no_tracking_store(spark, tmp_path) 
     and the tracker was still told about every model run and both Spark-flavour ALS models."""
     from latentlens.build.engines.spark.pipeline import run
     from latentlens.build.export.artifact import verify_artifact
+    from latentlens.build.models import registry
     from latentlens.build.settings import BuildSettings
+    from latentlens.build.stages.evaluate import EVALUATION_RECORD_KEYS
     from latentlens.build.tracking.tracker import NullTracker
     from tests.engines.spark.conftest import TEST_SPARK
     from tests.reliability.build_runner import write_tiny_dataset
@@ -165,9 +167,17 @@ def test_a_build_with_the_null_tracker_needs_no_tracking_store(spark, tmp_path) 
     result = run(settings, TEST_SPARK, spark, tracker=tracker)
     assert not store.exists() and not (tmp_path / "mlruns").exists()
     assert tracker.model_runs == ["popularity", "als_explicit", "als_implicit"]
-    assert tracker.spark_models == ["als_explicit", "als_implicit"]
+    # the registry's other models have no Spark implementation: each reported as skipped, with the reason
+    assert tracker.tags["skipped.itemknn"] == "no implementation on the spark engine (it has: inprocess)"
+    assert {k for k in tracker.tags if k.startswith("skipped.")} == {
+        f"skipped.{spec.name}" for spec in registry.all_specs().values() if "spark" not in spec.engines}
+    assert tracker.fitted_models == ["als_explicit", "als_implicit"]
     assert tracker.tags["engine"] == "spark" and tracker.tags["topn_champion"] == result.topn_champion
     assert "als_explicit/rmse" in tracker.metrics and "parquet/manifest.json" in tracker.dicts
+    for name in tracker.model_runs:  # one evaluation.json shape on both engines
+        record = tracker.dicts[f"{name}/evaluation.json"]
+        assert tuple(record) == EVALUATION_RECORD_KEYS and record["engine"] == "spark"
+    assert tracker.dicts["als_explicit/evaluation.json"]["rating_protocol"] == "rating_temporal_holdout"
     verify_artifact(settings.out)
     with duckdb.connect(str(settings.out), read_only=True) as con:
         info = dict(con.execute("SELECT key, value FROM build_info").fetchall())

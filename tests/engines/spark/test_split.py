@@ -109,8 +109,8 @@ def test_rating_holdout_is_not_the_latest_ratings(df) -> None:
 def test_build_splits_of_the_large_plan_match_the_in_process_protocol(spark, tmp_path) -> None:
     """On the embedded data with the large plan's shape (sampled top-N users, a rating holdout
     among the others): the three parts partition the ratings and the protocols do not share users."""
+    from latentlens.build.engines.spark.context import splits as _splits
     from latentlens.build.engines.spark.io import read_release
-    from latentlens.build.engines.spark.pipeline import _splits
     from latentlens.build.settings import EvaluationSettings
     from latentlens.build.stages.evaluate import RATING_HOLDOUT_PROTOCOL
     from tests.conftest import EMBEDDED
