@@ -1,110 +1,117 @@
-"""`latentlens build`: prepare → evaluate → choose champions → retrain → export and publish.
+"""`latentlens build`: prepare → evaluate → choose champions → retrain → export, on any engine.
 
-Each stage is a plain function with typed inputs and outputs (build/stages/); this module only
-chains them inside one tracked run. Only `prepare` reads input files and only `publish` writes
-the artifact. The tracker (build/tracking/tracker.py) is the one place that talks to MLflow, so
-`run(settings, tracker=NullTracker())` builds without a tracking store.
+    run(settings, engine, tracker) -> BuildResult
 
-Engines: the Spark engine (build/engines/spark/) runs the same chain on Spark: its own prepare,
-evaluate and export, and the shared ModelEvaluation, comparison table, champion rule, BuildInfo
-and report.
+This module owns the order of the stages, the record of every model (one evaluation.json shape, one
+comparison table), the champion rule, the build info and every tracker call about the build as a
+whole. The engine (build/engines/engine.py) supplies only what differs: how the data is held and
+split, how a model is fit and scored, how the finals are refit and the tables written. The tracker
+(build/tracking/tracker.py) is the one place that talks to MLflow: NullTracker builds without a store.
 """
 
 from __future__ import annotations
 
-import shlex
 import time
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-
-import numpy as np
-import polars as pl
+from typing import Any
 
 from latentlens._version import __version__
-from latentlens.build.build_info import BuildInfo, DatasetFacts, git_commit
-from latentlens.build.export.artifact import ArtifactReport
-from latentlens.build.report import format_table
+from latentlens.build.build_info import BuildInfo, git_commit
+from latentlens.build.engines.engine import Engine, EngineRun, Output
+from latentlens.build.models import registry
+from latentlens.build.progress import get_logger, progress
+from latentlens.build.result import BuildResult
 from latentlens.build.settings import BuildSettings
-from latentlens.build.stages.champions import choose_champions
-from latentlens.build.stages.evaluate import evaluate, record_comparison
-from latentlens.build.stages.export import artifact_tables, log_champion_models, publish
-from latentlens.build.stages.prepare import Prepared, prepare, record_context
-from latentlens.build.stages.retrain import retrain
+from latentlens.build.stages.champions import Champions, choose_champions
+from latentlens.build.stages.evaluate import (
+    Comparison,
+    ModelEvaluation,
+    comparison_table,
+    record_comparison,
+    record_evaluation,
+)
+from latentlens.build.stages.prepare import check_pins, record_skipped
 from latentlens.build.tracking.tracker import MlflowTracker, Tracker
 
+__all__ = ["BuildResult", "run"]
 
-@dataclass(frozen=True)
-class BuildResult:
-    artifact: ArtifactReport
-    comparison: pl.DataFrame
-    topn_champion: str | None
-    rating_champion: str | None
-    run_id: str
-    tracking_uri: str
-    seconds: float
-    registered_model: str | None
-    experiment_id: str = ""
-    caption: str = "top-N: temporal holdout; rating: k-fold CV"
-
-    def summary_text(self, command: str = "latentlens", out_shown: str | None = None,
-                     mlflow_uri_shown: str | None = None) -> str:
-        """The comparison and where everything went; `command` is how this shell runs latentlens
-        (the CLI passes the venv's script when it is not on PATH), so the commands work as shown."""
-        table = format_table(list(self.comparison.columns), self.comparison.rows())
-        out = shlex.quote(out_shown or str(self.artifact.path))
-        ui_args = f" --mlflow-uri {shlex.quote(mlflow_uri_shown)}" if mlflow_uri_shown else ""
-        return "\n".join([
-            f"Model comparison ({self.caption})",
-            table,
-            "",
-            f"top-N champion:  {self.topn_champion}",
-            f"rating champion: {self.rating_champion}",
-            f"artifact:        {self.artifact.path} ({self.artifact.size_bytes / 1e6:.1f} MB, "
-            f"sha256 {self.artifact.sha256[:16]}…)",
-            f"MLflow run:      {self.run_id} in {self.tracking_uri}",
-            f"registered:      {self.registered_model or '-'}",
-            f"build time:      {self.seconds:.1f} s",
-            "",
-            "Next:",
-            f"  serve it:   {command} serve --db {out}",
-            f"  query it:   {command} query {out} 'SELECT * FROM build_info'",
-            f"  MLflow UI:  {command} mlflow-ui{ui_args}   (experiment {self.experiment_id}, "
-            "opens as a machine-learning experiment)",
-        ])
+log = get_logger(__name__)
 
 
-def run(settings: BuildSettings, tracker: Tracker | None = None) -> BuildResult:
+def run(settings: BuildSettings, engine: Engine | None = None, tracker: Tracker | None = None) -> BuildResult:
+    """One build: `engine` defaults to this process (InProcessEngine), `tracker` to the settings' MLflow
+    store. Everything a user can get wrong fails before any training (SettingsError, DataError)."""
     started = time.perf_counter()
-    prepared = prepare(settings)
-    tracker = tracker or MlflowTracker(settings.mlflow_uri, settings.experiment)
-    commit = git_commit()
-    with tracker.build_run(f"{prepared.data.name} {datetime.now(UTC):%Y-%m-%d %H:%M:%S}"):
-        record_context(prepared, tracker, commit, __version__)
-        comparison = evaluate(prepared, tracker)
-        champions = choose_champions(comparison.evaluations, settings)
-        tracker.set_tags(champions.tags())
-        record_comparison(comparison, settings.evaluation.k, tracker)
-        finals = retrain(prepared, comparison, champions, tracker)
-        logged = log_champion_models(prepared, comparison, finals, tracker)
-        info = build_info(prepared, champions.topn, champions.rating, tracker.run_id, commit)
-        published = publish(prepared, artifact_tables(prepared, comparison, finals, info, tracker), logged, tracker)
-        tracker.log_metrics({"artifact_mb": published.artifact.size_bytes / 1e6,
-                             "build_seconds": time.perf_counter() - started})
-        tracker.set_tags({"artifact_sha256": published.artifact.sha256})
+    if engine is None:
+        from latentlens.build.engines.inprocess import InProcessEngine
+
+        engine = InProcessEngine()
+    chosen = engine.selection(settings)
+    check_pins(settings, chosen.specs, None)  # names and kinds: before reading 25M ratings
+    with engine.open(settings, chosen) as session:
+        tracker = tracker or MlflowTracker(settings.mlflow_uri, settings.experiment)
+        commit = git_commit()
+        with tracker.build_run(f"{session.dataset.name} {datetime.now(UTC):%Y-%m-%d %H:%M:%S}"):
+            record_context(session, settings, tracker, commit)
+            comparison = evaluate(session, chosen.specs, settings, tracker)
+            champions = choose_champions(comparison.evaluations, settings)
+            tracker.set_tags(champions.tags())
+            record_comparison(comparison, session.evaluation.k, tracker)
+            finals = session.retrain(comparison, champions, tracker)
+            info = build_info(session, settings, champions, tracker.run_id, commit)
+            output = session.export(comparison, finals, info, tracker)
+            record_output(output, settings, tracker, started)
+    return BuildResult(output.artifact, comparison.table, champions.topn, champions.rating, tracker.run_id,
+                       settings.mlflow_uri, time.perf_counter() - started, output.registered, tracker.experiment_id,
+                       comparison.caption, engine.name, output.parquet, output.manifest)
+
+
+def record_context(session: EngineRun[Any], settings: BuildSettings, tracker: Tracker, commit: str) -> None:
+    """What every build ran on and with which settings (the parent run's tags and params), then the engine's own."""
+    evaluation, dataset = session.evaluation, session.dataset
+    tracker.set_tags({"git_commit": commit, "dataset": dataset.name, "dataset_sha256": dataset.sha256,
+                      "package_version": __version__, "protocols": session.caption})
+    tracker.log_params({"data_dir": str(settings.data_dir), "seed": settings.seed, "quick": settings.quick,
+                        "scale": session.scale, "test_fraction": evaluation.test_fraction,
+                        "relevance_threshold": evaluation.relevance_threshold,
+                        "top_n": settings.top_n, "similar_n": settings.similar_n,
+                        "min_cf_ratings": settings.min_cf_ratings, "max_eval_users": evaluation.max_eval_users})
+    tracker.log_params({f"sampled_{k}": v for k, v in session.sampled.items()})
+    session.record_context(tracker)
+    record_skipped(session.skipped, tracker)
+
+
+def evaluate(session: EngineRun[Any], specs: list[registry.ModelSpec], settings: BuildSettings,
+             tracker: Tracker) -> Comparison:
+    """Stage 2: every model on the same splits, each in its own tracked run with one record shape."""
+    evaluations: list[ModelEvaluation] = []
+    log.info("%s: evaluating %s", session.dataset.name, ", ".join(spec.name for spec in specs))
+    for spec in progress(specs, desc="models", show=settings.progress, unit="model"):
+        with tracker.model_run(spec.name) as run_id:
+            log.info("evaluating %s", spec.name)
+            ev = session.evaluate(spec, tracker)
+            tracker.log_params(ev.params)
+            record_evaluation(ev, tracker, engine=session.engine)
+            ev.extra["mlflow_run_id"] = run_id
+        evaluations.append(ev)
+    return Comparison(evaluations, comparison_table(evaluations, session.evaluation.k), session.caption)
+
+
+def build_info(session: EngineRun[Any], settings: BuildSettings, champions: Champions, run_id: str,
+               commit: str) -> BuildInfo:
+    """The artifact's build_info; the in-process artifact leaves `engine` out (its rows predate engines)."""
+    engine = None if session.engine == registry.INPROCESS else session.engine
+    return BuildInfo.of(settings, session.dataset, champions.topn, champions.rating, run_id, session.scale, commit,
+                        engine=engine)
+
+
+def record_output(output: Output, settings: BuildSettings, tracker: Tracker, started: float) -> None:
+    """Where the artifact went and what it is, on the parent run."""
+    if output.artifact is not None:
+        tracker.log_metrics({"artifact_mb": output.artifact.size_bytes / 1e6})
+        tracker.set_tags({"artifact_sha256": output.artifact.sha256})
         tracker.log_params({"artifact_path": str(Path(settings.out).resolve())})
-    return BuildResult(published.artifact, comparison.table, champions.topn, champions.rating, tracker.run_id,
-                       settings.mlflow_uri, time.perf_counter() - started, published.registered,
-                       tracker.experiment_id, comparison.caption)
-
-
-def build_info(prepared: Prepared, topn_champion: str | None, rating_champion: str | None, run_id: str,
-               git_commit: str) -> BuildInfo:
-    full = prepared.full
-    dataset = DatasetFacts(
-        name=prepared.data.name, path=str(Path(prepared.settings.data_dir).resolve()), sha256=prepared.data.sha256,
-        n_users=full.n_users, n_movies=full.n_items,
-        n_rated_movies=int(prepared.summary.get("rated_movies", np.unique(full.item_idx).size)),
-        n_ratings=full.n_ratings)
-    return BuildInfo.of(prepared.settings, dataset, topn_champion, rating_champion, run_id, prepared.plan.scale,
-                        git_commit)
+    if output.parquet is not None:
+        tracker.log_params({"parquet_path": str(output.parquet.resolve())})
+    tracker.log_metrics({"build_seconds": time.perf_counter() - started})

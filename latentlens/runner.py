@@ -12,13 +12,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from latentlens.build.engines.spark.pipeline import SparkBuildResult
-    from latentlens.build.pipeline import BuildResult
+    from latentlens.build.result import BuildResult
     from latentlens.build.settings import BuildSettings, Engine
 
 
 def run_build(settings: BuildSettings | None = None, /, *, engine: Engine = "inprocess",
-              spark_master: str | None = None, **fields: Any) -> BuildResult | SparkBuildResult:
+              spark_master: str | None = None, **fields: Any) -> BuildResult:
     """Run `latentlens build` in this process and return its BuildResult (the comparison table as a polars
     DataFrame, the champions, the artifact's path and sha256, the MLflow run id).
 
@@ -28,8 +27,8 @@ def run_build(settings: BuildSettings | None = None, /, *, engine: Engine = "inp
     TypeError). Bad settings or data raise before anything is written (SettingsError, DataError: both
     ValueErrors). Progress is logged to the `latentlens` logger: `logging.basicConfig(level="INFO")` shows it;
     progress bars on stderr follow the `progress` field (default: on when stderr is a terminal).
-    `engine="spark"` runs the same build on Apache Spark (the `spark` extra and Java 17+) and returns its
-    SparkBuildResult (`spark_master`: SparkSettings' default unless given)."""
+    `engine="spark"` runs the same build on Apache Spark (the `spark` extra and Java 17+; `spark_master`:
+    SparkSettings' default unless given); its BuildResult also names the Parquet output."""
     from latentlens.build.settings import BuildSettings, check_tracking_uri
 
     chosen = settings if settings is not None else BuildSettings()
@@ -39,13 +38,7 @@ def run_build(settings: BuildSettings | None = None, /, *, engine: Engine = "inp
     if fields:
         chosen = replace(chosen, **fields)
     check_tracking_uri(chosen.mlflow_uri)
-    if engine == "spark":
-        from latentlens.build.engines.spark.pipeline import run as run_spark
-        from latentlens.build.engines.spark.settings import SparkSettings
-
-        return run_spark(chosen, SparkSettings() if spark_master is None else SparkSettings(master=spark_master))
-    if engine != "inprocess":
-        raise ValueError(f"engine must be 'inprocess' or 'spark', not {engine!r}")
+    from latentlens.build.engines import engine_named
     from latentlens.build.pipeline import run
 
-    return run(chosen)
+    return run(chosen, engine_named(engine, spark_master))

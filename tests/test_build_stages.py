@@ -11,19 +11,19 @@ from types import SimpleNamespace
 import duckdb
 import pytest
 
+from latentlens.build import pipeline
+from latentlens.build.engines.inprocess import InProcessEngine
 from latentlens.build.models import registry
 from latentlens.build.settings import BuildSettings, EvaluationSettings
 from latentlens.build.stages.champions import Champions, choose_champions
 from latentlens.build.stages.evaluate import (
     EVALUATION_RECORD_KEYS,
     ModelEvaluation,
-    evaluate,
     ranking_metric,
     record_comparison,
 )
 from latentlens.build.stages.export import artifact_tables, log_champion_models, publish
-from latentlens.build.stages.prepare import prepare, record_context
-from latentlens.build.stages.retrain import Finals, retrain
+from latentlens.build.stages.retrain import Finals
 from latentlens.build.tracking.tracker import NullTracker
 from latentlens.cli import parser
 
@@ -43,17 +43,16 @@ def staged(small_dataset: Path, tmp_path_factory: pytest.TempPathFactory) -> Sim
     root = tmp_path_factory.mktemp("stages")
     settings = small_settings(small_dataset, root)
     tracker = NullTracker()
-    prepared = prepare(settings)
-    with tracker.build_run("stages"):
-        record_context(prepared, tracker, "abc123", "0.0-test")
-        comparison = evaluate(prepared, tracker)
+    engine = InProcessEngine()
+    with engine.open(settings, engine.selection(settings)) as run, tracker.build_run("stages"):
+        prepared = run.prepared
+        pipeline.record_context(run, settings, tracker, "abc123")
+        comparison = pipeline.evaluate(run, prepared.specs, settings, tracker)
         champions = choose_champions(comparison.evaluations, settings)
         record_comparison(comparison, settings.evaluation.k, tracker)
-        finals = retrain(prepared, comparison, champions, tracker)
+        finals = run.retrain(comparison, champions, tracker)
         logged = log_champion_models(prepared, comparison, finals, tracker)
-        from latentlens.build.pipeline import build_info
-
-        info = build_info(prepared, champions.topn, champions.rating, tracker.run_id, "abc123")
+        info = pipeline.build_info(run, settings, champions, tracker.run_id, "abc123")
         published = publish(prepared, artifact_tables(prepared, comparison, finals, info, tracker), logged, tracker)
     return SimpleNamespace(root=root, settings=settings, tracker=tracker, prepared=prepared, comparison=comparison,
                            champions=champions, finals=finals, logged=logged, info=info, published=published)

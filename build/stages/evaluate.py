@@ -1,6 +1,7 @@
 """Stage 2, evaluate: every model under its protocols on the same splits, and the side-by-side table.
 
-ModelEvaluation, the comparison table and the champion rule are shared with the Spark engine.
+ModelEvaluation, its record (evaluation.json), the comparison table and the champion rule are every
+engine's; `evaluate_model` / `evaluate_spec` are how this process evaluates one model.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import polars as pl
 from latentlens.build.interactions import Interactions
 from latentlens.build.models.base import FitContext, ModelConfig, Recommender
 from latentlens.build.models.registry import ModelInputs, ModelSpec
-from latentlens.build.progress import get_logger, progress
+from latentlens.build.progress import get_logger
 from latentlens.build.settings import EvaluationSettings
 
 if TYPE_CHECKING:
@@ -220,31 +221,21 @@ class Comparison:
         return {ev.name: ev.tuned for ev in self.evaluations if ev.tuned is not None}
 
 
-def evaluate(prepared: Prepared, tracker: Tracker) -> Comparison:
-    """Stage 2: every spec on the same splits, one tracked run per model."""
+def evaluate_spec(prepared: Prepared, inputs: ModelInputs, spec: ModelSpec, tracker: Tracker) -> ModelEvaluation:
+    """Stage 2 on this process for one model (build/pipeline.py runs it for each in its own tracked run):
+    the protocols its spec asks for on the prepared splits, unless the scale plan or the data rule one out."""
     settings, plan, split = prepared.settings, prepared.plan, prepared.split
-    evaluations: list[ModelEvaluation] = []
-    for spec in progress(prepared.specs, desc="models", show=settings.progress, unit="model"):
-        with tracker.model_run(spec.name) as run_id:
-            log.info("evaluating %s", spec.name)
-            topn = plan.runs_topn(spec)
-            if spec.topn and not topn:
-                log.info("%s: top-N protocol skipped by the %s scale plan", spec.name, plan.scale)
-                tracker.set_tags({"topn_protocol": f"skipped by the {plan.scale} scale plan"})
-            elif spec.topn and prepared.topn_skip:
-                log.info("%s: top-N protocol skipped: %s", spec.name, prepared.topn_skip)
-                tracker.set_tags({"topn_protocol": f"skipped: {prepared.topn_skip}"})
-                topn = False
-            ev = evaluate_model(spec, prepared.inputs, split.cv_data, split.train, split.test, prepared.evaluation,
-                                settings.seed, topn=topn, rating_holdout=split.rating_holdout,
-                                n_threads=settings.threads, show_progress=settings.progress)
-            tracker.log_params(ev.params)
-            record_evaluation(ev, tracker)
-            ev.extra["mlflow_run_id"] = run_id
-        evaluations.append(ev)
-    if not prepared.reuses_evaluation_fits():
-        prepared.inputs.fits.forget(split.train)  # else the retrain takes some and then forgets them
-    return Comparison(evaluations, comparison_table(evaluations, prepared.evaluation.k), split.caption())
+    topn = plan.runs_topn(spec)
+    if spec.topn and not topn:
+        log.info("%s: top-N protocol skipped by the %s scale plan", spec.name, plan.scale)
+        tracker.set_tags({"topn_protocol": f"skipped by the {plan.scale} scale plan"})
+    elif spec.topn and prepared.topn_skip:
+        log.info("%s: top-N protocol skipped: %s", spec.name, prepared.topn_skip)
+        tracker.set_tags({"topn_protocol": f"skipped: {prepared.topn_skip}"})
+        topn = False
+    return evaluate_model(spec, inputs, split.cv_data, split.train, split.test, prepared.evaluation, settings.seed,
+                          topn=topn, rating_holdout=split.rating_holdout, n_threads=settings.threads,
+                          show_progress=settings.progress)
 
 
 def record_evaluation(ev: ModelEvaluation, tracker: Tracker, engine: str = "inprocess") -> None:

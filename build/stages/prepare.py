@@ -7,7 +7,12 @@ build cannot honour, a bad --out, too little data) fails here, before any traini
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
 
+import numpy as np
+
+from latentlens.build.build_info import DatasetFacts
 from latentlens.build.data.loader import LoadOptions, load_movielens
 from latentlens.build.data.summary import summarize
 from latentlens.build.data.tables import MovieLensData
@@ -20,6 +25,9 @@ from latentlens.build.progress import get_logger
 from latentlens.build.scale import ScalePlan, choose_scale, plan_for
 from latentlens.build.settings import BuildSettings, EvaluationSettings, SettingsError
 from latentlens.build.tracking.tracker import Tracker
+
+if TYPE_CHECKING:
+    from latentlens.build.models.fit_cache import FitCache
 
 log = get_logger(__name__)
 
@@ -34,19 +42,33 @@ class Prepared:
     full: Interactions               # every rating: the retrain and the export
     plan: ScalePlan
     evaluation: EvaluationSettings   # the settings' protocol with the scale plan applied
-    inputs: registry.ModelInputs     # what model factories need (catalogue, features, the shared FitCache)
     split: EvaluationData
     summary: dict                    # data info's summary of the dataset
     topn_skip: str | None            # why no model can run the top-N protocol here (None: it runs)
     skipped: dict[str, str] = field(default_factory=dict)  # asked-for models with no in-process implementation
+
+    def model_inputs(self, fits: FitCache) -> registry.ModelInputs:
+        """What model factories need (catalogue, features), sharing fits through the run's `fits`."""
+        return registry.ModelInputs(data=self.data, items=self.full.items, quick=self.settings.quick,
+                                    scale=self.plan.scale, k=self.evaluation.k,
+                                    relevance_threshold=self.evaluation.relevance_threshold, fits=fits)
+
+    def dataset(self) -> DatasetFacts:
+        """What was read, as build_info states it."""
+        full = self.full
+        return DatasetFacts(name=self.data.name, path=str(Path(self.settings.data_dir).resolve()),
+                            sha256=self.data.sha256, n_users=full.n_users, n_movies=full.n_items,
+                            n_rated_movies=int(self.summary.get("rated_movies", np.unique(full.item_idx).size)),
+                            n_ratings=full.n_ratings)
 
     def reuses_evaluation_fits(self) -> bool:
         """Whether the retrain may keep item-side evaluation fits (ScalePlan.reuses_fits on this split)."""
         return self.plan.reuses_fits(self.split.train.n_ratings, self.full.n_ratings)
 
 
-def prepare(settings: BuildSettings) -> Prepared:
-    chosen = registry.selection(settings.models, registry.INPROCESS)
+def prepare(settings: BuildSettings, chosen: registry.Selection | None = None) -> Prepared:
+    """`chosen`: the models to evaluate (default: the settings' on the in-process engine)."""
+    chosen = chosen or registry.selection(settings.models, registry.INPROCESS)
     specs = chosen.specs
     check_pins(settings, specs, None)  # names and kinds: before reading 25M ratings
     check_output(settings.out, force=settings.force)  # a bad --out costs seconds, not the whole build
@@ -58,36 +80,23 @@ def prepare(settings: BuildSettings) -> Prepared:
     check_pins(settings, specs, plan)
     evaluation = plan.apply(settings.evaluation)
     check_minimum(full, evaluation.folds, settings.data_dir)  # 1 user, 1 movie, 1 rating: exit 2, not a crash
-    inputs = registry.ModelInputs(data=data, items=full.items, quick=settings.quick, scale=plan.scale,
-                                  k=evaluation.k, relevance_threshold=evaluation.relevance_threshold)
     split = evaluation_data(full, evaluation, settings.seed)
     log.info("protocols: %s", split.caption())
     log.info("%s: %d users, %d movies, %d ratings; evaluating %d models",
              data.name, full.n_users, full.n_items, full.n_ratings, len(specs))
     log.info("scale plan: %s (%d-fold CV, eval users %s, CV ratings %s)", plan.scale, evaluation.folds,
              evaluation.max_eval_users or "all", evaluation.cv_max_ratings or "all")
-    return Prepared(settings, specs, data, full, plan, evaluation, inputs, split, summarize(data),
+    return Prepared(settings, specs, data, full, plan, evaluation, split, summarize(data),
                     topn_skip_reason(split.test), chosen.skipped)
 
 
-def record_context(prepared: Prepared, tracker: Tracker, git_commit: str, package_version: str) -> None:
-    """What the build ran on and with which settings: the parent run's tags, params and dataset."""
-    settings, evaluation, data = prepared.settings, prepared.evaluation, prepared.data
-    tracker.set_tags({"git_commit": git_commit, "dataset": data.name, "dataset_sha256": data.sha256,
-                      "package_version": package_version})
-    tracker.log_params({"data_dir": str(settings.data_dir), "seed": settings.seed, "quick": settings.quick,
-                        "scale": prepared.plan.scale, "folds": evaluation.folds,
-                        "test_fraction": evaluation.test_fraction,
-                        "relevance_threshold": evaluation.relevance_threshold,
-                        "top_n": settings.top_n, "similar_n": settings.similar_n,
-                        "min_cf_ratings": settings.min_cf_ratings,
-                        "max_eval_users": evaluation.max_eval_users,
-                        "cv_max_ratings": evaluation.cv_max_ratings,
+def record_inputs(prepared: Prepared, tracker: Tracker) -> None:
+    """What only the in-process protocol has (k-fold CV, the rating holdout's size) and the dataset itself;
+    build/pipeline.py logs what every engine's build logs."""
+    evaluation = prepared.evaluation
+    tracker.log_params({"folds": evaluation.folds, "cv_max_ratings": evaluation.cv_max_ratings,
                         "rating_holdout_users": evaluation.rating_holdout_users})
-    tracker.log_dataset(data, settings.data_dir, prepared.summary)
-    tracker.log_params({f"sampled_{k}": v for k, v in prepared.split.sampled.items()})
-    record_skipped(prepared.skipped, tracker)
-    tracker.set_tags({"protocols": prepared.split.caption()})
+    tracker.log_dataset(prepared.data, prepared.settings.data_dir, prepared.summary)
 
 
 def check_pins(settings: BuildSettings, specs: list, plan: ScalePlan | None) -> None:

@@ -8,6 +8,7 @@ import numpy as np
 
 from latentlens.build.models import registry
 from latentlens.build.models.base import Recommender
+from latentlens.build.models.registry import ModelInputs
 from latentlens.build.progress import get_logger, progress
 from latentlens.build.sampling import sample_ratings
 from latentlens.build.stages.champions import Champions
@@ -40,7 +41,8 @@ class Finals:
         return self.models[self.champions.rating] if self.champions.rating is not None else None
 
 
-def retrain(prepared: Prepared, comparison: Comparison, champions: Champions, tracker: Tracker) -> Finals:
+def retrain(prepared: Prepared, inputs: ModelInputs, comparison: Comparison, champions: Champions,
+            tracker: Tracker) -> Finals:
     """Champions and the models the export always needs, refit on every rating.
 
     A model that chose settings on validation during its evaluation (the hybrid's weights)
@@ -50,11 +52,13 @@ def retrain(prepared: Prepared, comparison: Comparison, champions: Champions, tr
     EASE and item-kNN (alone or in the hybrid) keep the item-item weights of their evaluation
     fit, on every rating but the evaluated users' latest (ScalePlan.reuses_fits), scoring
     every user's full history: the same weights, up to that share, for a minute or more less
-    per model.
+    per model. `inputs` carries the run's FitCache (build/engines/inprocess.py owns it).
     """
-    settings, inputs, full, plan = prepared.settings, prepared.inputs, prepared.full, prepared.plan
+    settings, full, plan = prepared.settings, prepared.full, prepared.plan
     train = prepared.split.train
-    if prepared.reuses_evaluation_fits():
+    if not prepared.reuses_evaluation_fits():
+        inputs.fits.forget(train)  # no final fit can use them: free them before the refits
+    else:
         inputs.fits.allow_stand_in(full, train)
         tracker.log_params({"final_item_models_from_evaluation": True,
                             "final_item_models_train_ratings": train.n_ratings})

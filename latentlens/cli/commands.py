@@ -95,15 +95,10 @@ def build(args: argparse.Namespace) -> int:
 
     settings = build_settings(args)
     check_tracking_uri(settings.mlflow_uri)
-    if args.engine == "spark":
-        from latentlens.build.engines.spark.pipeline import run as run_spark
-        from latentlens.build.engines.spark.settings import SparkSettings
-
-        print(run_spark(settings, SparkSettings(master=args.spark_master)).summary_text())
-        return 0
+    from latentlens.build.engines import engine_named
     from latentlens.build.pipeline import run
 
-    result = run(settings)
+    result = run(settings, engine_named(args.engine, args.spark_master))
     default_uri = default_tracking_uri(None)
     print(result.summary_text(command=shown_command(), out_shown=str(args.out),
                               mlflow_uri_shown=None if settings.mlflow_uri == default_uri else settings.mlflow_uri))

@@ -23,10 +23,11 @@ def spark():
 @pytest.fixture(scope="session")
 def spark_build(spark, tmp_path_factory: pytest.TempPathFactory):
     """`latentlens build --engine spark --quick` on ml-latest-small, with a real sqlite MLflow store."""
-    from latentlens.build.engines.spark.pipeline import run
+    from latentlens.build.engines.spark.engine import SparkEngine
+    from latentlens.build.pipeline import run
     from latentlens.build.settings import BuildSettings
 
     root = tmp_path_factory.mktemp("spark-build")
     settings = BuildSettings(data_dir=EMBEDDED, out=root / "latentlens.duckdb",
                              mlflow_uri=f"sqlite:///{root / 'mlflow.db'}", quick=True)
-    return settings, run(settings, TEST_SPARK, spark)
+    return settings, run(settings, SparkEngine(TEST_SPARK, spark))

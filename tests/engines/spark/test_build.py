@@ -151,7 +151,8 @@ def test_spark_metrics_are_in_the_artifact(con, spark_build) -> None:
 def test_a_build_with_the_null_tracker_needs_no_tracking_store(spark, tmp_path) -> None:
     """The engine talks to MLflow only through its Tracker: with NullTracker no store is created,
     and the tracker was still told about every model run and both Spark-flavour ALS models."""
-    from latentlens.build.engines.spark.pipeline import run
+    from latentlens.build.engines.spark.engine import SparkEngine
+    from latentlens.build.pipeline import run
     from latentlens.build.export.artifact import verify_artifact
     from latentlens.build.models import registry
     from latentlens.build.settings import BuildSettings
@@ -164,7 +165,7 @@ def test_a_build_with_the_null_tracker_needs_no_tracking_store(spark, tmp_path) 
     settings = BuildSettings(data_dir=write_tiny_dataset(tmp_path / "ml-tiny"), out=tmp_path / "latentlens.duckdb",
                              mlflow_uri=f"sqlite:///{store}", quick=True)
     tracker = NullTracker()
-    result = run(settings, TEST_SPARK, spark, tracker=tracker)
+    result = run(settings, SparkEngine(TEST_SPARK, spark), tracker=tracker)
     assert not store.exists() and not (tmp_path / "mlruns").exists()
     assert tracker.model_runs == ["popularity", "als_explicit", "als_implicit"]
     # the registry's other models have no Spark implementation: each reported as skipped, with the reason

@@ -83,7 +83,7 @@ def liked_registered():
 
 
 def test_a_model_added_in_one_file_runs_on_both_engines(spark, tmp_path, liked_registered) -> None:
-    from latentlens.build.engines.spark.pipeline import run as run_spark
+    from latentlens.build.engines.spark.engine import SparkEngine
     from latentlens.build.export.artifact import verify_artifact
     from latentlens.build.pipeline import run
     from latentlens.build.settings import BuildSettings, EvaluationSettings
@@ -100,7 +100,7 @@ def test_a_model_added_in_one_file_runs_on_both_engines(spark, tmp_path, liked_r
                                  evaluation=EvaluationSettings(folds=2))
         tracker = NullTracker()
         result = (run(settings, tracker=tracker) if engine == "inprocess"
-                  else run_spark(settings, TEST_SPARK, spark, tracker=tracker))
+                  else run(settings, SparkEngine(TEST_SPARK, spark), tracker=tracker))
         assert "liked" in tracker.model_runs and result.topn_champion is not None
         records[engine] = tracker.dicts["liked/evaluation.json"]
         ndcg[engine] = tracker.metrics["liked/ndcg_at_10"]
