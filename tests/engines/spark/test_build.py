@@ -152,9 +152,9 @@ def test_a_build_with_the_null_tracker_needs_no_tracking_store(spark, tmp_path) 
     """The engine talks to MLflow only through its Tracker: with NullTracker no store is created,
     and the tracker was still told about every model run and both Spark-flavour ALS models."""
     from latentlens.build.engines.spark.engine import SparkEngine
-    from latentlens.build.pipeline import run
     from latentlens.build.export.artifact import verify_artifact
     from latentlens.build.models import registry
+    from latentlens.build.pipeline import run
     from latentlens.build.settings import BuildSettings
     from latentlens.build.stages.evaluate import EVALUATION_RECORD_KEYS
     from latentlens.build.tracking.tracker import NullTracker
