@@ -27,8 +27,8 @@ import numpy as np
 from latentlens.build.evaluate.splits import temporal_holdout
 from latentlens.build.evaluate.topn import evaluate_topn
 from latentlens.build.models.base import FitContext, Recommender
-from latentlens.build.models.baseline import RatingPredictor
 from latentlens.build.models.knn_baseline import KNNBaseline, KNNBaselineConfig
+from latentlens.build.models.rating_base import ExplicitRatingModel
 from latentlens.build.models.rating_blend import RatingBlend, RatingBlendConfig
 from latentlens.build.progress import configure_logging
 
@@ -44,7 +44,7 @@ MODELS: dict[str, Callable[[], Recommender]] = {
 class ExactScores(Recommender):
     """A fitted rating model scored pair by pair through its exact `_estimate` (the old way)."""
 
-    def __init__(self, model: RatingPredictor) -> None:
+    def __init__(self, model: ExplicitRatingModel) -> None:
         self.model, self.name, self.config = model, f"{model.name}(exact)", model.config
 
     def fit(self, data, ctx):  # pragma: no cover - wraps a fitted model

@@ -10,7 +10,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import ClassVar, Generic, Protocol, Self, TypeVar, runtime_checkable
+from typing import ClassVar, Generic, Self, TypeVar
 
 import numpy as np
 import scipy.sparse as sp
@@ -45,25 +45,16 @@ class ModelConfig(BaseModel):
 ConfigT = TypeVar("ConfigT", bound=ModelConfig)
 
 
-@runtime_checkable
-class ItemNeighbours(Protocol):
-    """A fitted item-item model (item-kNN, content): row i of `neighbours_` holds item i's most
-    similar items with their similarities. The export's similar-movie roles are such models."""
-
-    neighbours_: sp.csr_matrix
-
-
 class Recommender(ABC, Generic[ConfigT]):
     """Every model: fit on Interactions, score a batch of users against all items.
 
-    Subclasses implement `fit` and `score_users`; they may implement `similar_items`
-    (item-to-item) and, for rating predictors, `predict`. A model is generic over its config
-    class (`class EASE(Recommender[EASEConfig])`), so `self.config` has that model's fields.
+    Subclasses implement `fit` and `score_users`; a model with more to offer has the method of
+    that capability (capabilities.py: `predict`, `similar_items`), which callers test with
+    isinstance. A model is generic over its config class (`class EASE(Recommender[EASEConfig])`),
+    so `self.config` has that model's fields.
     """
 
     name: ClassVar[str]
-    predicts_ratings: ClassVar[bool] = False
-    has_similar_items: ClassVar[bool] = False
     # Same data and config give the same fitted model whatever the rng: FitCache may share it.
     deterministic: ClassVar[bool] = False
 
@@ -161,11 +152,3 @@ class Recommender(ABC, Generic[ConfigT]):
             for _ in progress(done, desc=f"{self.name} top-{n}", show=show_progress, total=len(starts), unit="batch"):
                 pass
         return out_items, out_scores
-
-    def similar_items(self, items: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
-        """Top-n most similar items to each of `items` (never the item itself)."""
-        raise NotImplementedError(f"{self.name} does not compute item similarities")
-
-    def predict(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
-        """Predicted ratings for (user, item) index pairs, clipped to the rating scale."""
-        raise NotImplementedError(f"{self.name} does not predict ratings")

@@ -19,7 +19,8 @@ from pydantic import Field
 
 from latentlens.build.interactions import Interactions
 from latentlens.build.models.base import FitContext, ModelConfig, ModelError
-from latentlens.build.models.baseline import RatingPredictor, fit_biases
+from latentlens.build.models.baseline import fit_biases
+from latentlens.build.models.rating_base import ExplicitRatingModel
 from latentlens.build.progress import get_logger, progress
 from latentlens.build.sampling import sample_users
 
@@ -176,7 +177,7 @@ def ridge_rows_cg(
     return out
 
 
-class BiasedMF(RatingPredictor[BiasedMFConfig]):
+class BiasedMF(ExplicitRatingModel[BiasedMFConfig]):
     """Biased MF by ALS; biases ride along as an extra column paired with a constant 1."""
 
     name: ClassVar[str] = "biased_mf"

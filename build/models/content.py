@@ -133,7 +133,6 @@ class ContentKNN(Recommender[ContentConfig]):
 
     name: ClassVar[str] = "content"
     deterministic: ClassVar[bool] = True
-    has_similar_items: ClassVar[bool] = True
 
     def __init__(self, config: ContentConfig | None = None, features: sp.csr_matrix | None = None,
                  fits: FitCache | None = None) -> None:

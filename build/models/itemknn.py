@@ -158,7 +158,6 @@ class ItemKNN(Recommender[ItemKNNConfig]):
     """Item-based collaborative filtering with a top-k cosine neighbour matrix."""
 
     name: ClassVar[str] = "itemknn"
-    has_similar_items: ClassVar[bool] = True
     deterministic: ClassVar[bool] = True
 
     def __init__(self, config: ItemKNNConfig | None = None) -> None:

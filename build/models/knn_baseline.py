@@ -28,9 +28,10 @@ from pydantic import Field
 
 from latentlens.build.interactions import Interactions
 from latentlens.build.models.base import FitContext, ModelConfig
-from latentlens.build.models.baseline import RatingPredictor, fit_biases
+from latentlens.build.models.baseline import fit_biases
 from latentlens.build.models.biased_mf import BiasedMF, BiasedMFConfig
 from latentlens.build.models.ranking import top_entries_per_row
+from latentlens.build.models.rating_base import ExplicitRatingModel
 from latentlens.build.progress import get_logger, progress
 
 log = get_logger(__name__)
@@ -144,7 +145,7 @@ def _values_like(product: sp.spmatrix, pattern: sp.csr_matrix) -> np.ndarray:
     return np.where(own[at] == wanted, values[at], 0.0)
 
 
-class KNNBaseline(RatingPredictor[KNNBaselineConfig]):
+class KNNBaseline(ExplicitRatingModel[KNNBaselineConfig]):
     """Item-based (default) or user-based kNN on baseline residuals."""
 
     name: ClassVar[str] = "knn_baseline"

@@ -16,9 +16,10 @@ from pydantic import Field
 
 from latentlens.build.interactions import Interactions
 from latentlens.build.models.base import FitContext, ModelConfig
-from latentlens.build.models.baseline import Baseline, BaselineConfig, RatingPredictor
+from latentlens.build.models.baseline import Baseline, BaselineConfig
 from latentlens.build.models.biased_mf import BiasedMF, BiasedMFConfig
 from latentlens.build.models.knn_baseline import KNNBaseline, KNNBaselineConfig
+from latentlens.build.models.rating_base import ExplicitRatingModel
 from latentlens.build.progress import get_logger
 
 log = get_logger(__name__)
@@ -43,8 +44,8 @@ class RatingBlendConfig(ModelConfig):
     user_knn_max_users: int | None = Field(50_000, ge=1)
 
 
-def _components(cfg: RatingBlendConfig, n_users: int) -> list[RatingPredictor]:
-    out: list[RatingPredictor] = []
+def _components(cfg: RatingBlendConfig, n_users: int) -> list[ExplicitRatingModel]:
+    out: list[ExplicitRatingModel] = []
     if cfg.baseline is not None:
         out.append(Baseline(cfg.baseline))
     if cfg.mf is not None:
@@ -61,7 +62,7 @@ def _components(cfg: RatingBlendConfig, n_users: int) -> list[RatingPredictor]:
     return out
 
 
-class RatingBlend(RatingPredictor[RatingBlendConfig]):
+class RatingBlend(ExplicitRatingModel[RatingBlendConfig]):
     """Blend of baseline, ALS MF, item- and user-kNN with a ridge or gradient-boosted blender.
 
     Ridge features: each prediction p_k, log(1 + n_u), log(1 + n_i), and p_k * log(1 + n_u),
@@ -71,7 +72,7 @@ class RatingBlend(RatingPredictor[RatingBlendConfig]):
     name: ClassVar[str] = "rating_blend"
     _user_count: np.ndarray  # ratings per user (and item) behind the blender's support features
     _item_count: np.ndarray
-    _models: list[RatingPredictor]
+    _models: list[ExplicitRatingModel]
 
     def __init__(self, config: RatingBlendConfig | None = None) -> None:
         self.config = config or RatingBlendConfig()

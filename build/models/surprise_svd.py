@@ -14,7 +14,7 @@ from pydantic import Field
 
 from latentlens.build.interactions import Interactions
 from latentlens.build.models.base import FitContext, ModelConfig, ModelError
-from latentlens.build.models.baseline import RatingPredictor
+from latentlens.build.models.rating_base import ExplicitRatingModel
 from latentlens.build.progress import get_logger
 
 log = get_logger(__name__)
@@ -59,7 +59,7 @@ def build_trainset(user_idx: np.ndarray, item_idx: np.ndarray, rating: np.ndarra
     return trainset, users, items
 
 
-class SurpriseSVD(RatingPredictor[SurpriseSVDConfig]):
+class SurpriseSVD(ExplicitRatingModel[SurpriseSVDConfig]):
     """r_ui = mu + b_u + b_i + p_u . q_i, trained by Surprise's SGD, scored in numpy."""
 
     name: ClassVar[str] = "surprise_svd"

@@ -17,6 +17,7 @@ from mlflow.types.schema import ColSpec, ParamSchema, ParamSpec, Schema
 
 from latentlens.build.interactions import Vocabulary
 from latentlens.build.models.base import Recommender
+from latentlens.build.models.capabilities import RatingPredictor
 
 SIGNATURE = ModelSignature(
     inputs=Schema([ColSpec("long", "userId"), ColSpec("long", "movieId")]),
@@ -35,7 +36,7 @@ def topn_signature(top_n: int) -> ModelSignature:
 
 
 class RatingModel(PythonModel):
-    def __init__(self, model: Recommender, users: Vocabulary, items: Vocabulary) -> None:
+    def __init__(self, model: RatingPredictor, users: Vocabulary, items: Vocabulary) -> None:
         self.model = model
         self.users = users
         self.items = items

@@ -34,7 +34,10 @@ class LoggedModel:
 
 def log_rating_model(model: Recommender, full: Interactions, metrics: dict[str, float]) -> LoggedModel:
     """The rating champion as a pyfunc with a signature (not registered yet)."""
+    from latentlens.build.models.capabilities import RatingPredictor
     from latentlens.build.tracking.pyfunc_model import SIGNATURE, RatingModel
+
+    assert isinstance(model, RatingPredictor), f"{model.name} does not predict ratings"
 
     example = pd.DataFrame({"userId": full.users.ids[full.user_idx[:3]].astype(np.int64),  # 3 rated pairs
                             "movieId": full.items.ids[full.item_idx[:3]].astype(np.int64)})

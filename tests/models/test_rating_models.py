@@ -61,6 +61,8 @@ class RatingContract(RecommenderContract):
     for a rating model, not a bug. Among items rated by both groups, the top must be own-group.
     """
 
+    predicts_ratings = True
+
     def test_top_recommendations_are_own_group(self, fitted, board: Checkerboard) -> None:
         d = board.data
         per_group = np.zeros((d.n_items, board.n_groups))
@@ -77,6 +79,7 @@ class TestBaselineContract(RecommenderContract):
 
     model_factory = staticmethod(lambda: Baseline())
     personalised = False
+    predicts_ratings = True
 
     def test_top_recommendations_are_own_group(self, fitted, board: Checkerboard) -> None:
         # same ranking for everyone (scores differ by the user's bias only)
