@@ -10,6 +10,7 @@ from pydantic import Field
 from latentlens.build.interactions import Interactions
 from latentlens.build.models.base import FitContext, ModelConfig
 from latentlens.build.models.rating_base import ExplicitRatingModel
+from latentlens.build.models.spec import ModelInputs, ModelSpec
 from latentlens.build.progress import get_logger
 
 log = get_logger(__name__)
@@ -59,3 +60,12 @@ class Baseline(ExplicitRatingModel[BaselineConfig]):
         self._set_fitted(data, mu, bu, bi)
         log.debug("baseline: mu=%.4f on %d ratings", mu, data.n_ratings)
         return self
+
+
+def model_for(inputs: ModelInputs) -> Baseline:
+    """The same settings at every scale and for `--quick`."""
+    return Baseline(BaselineConfig())
+
+
+SPEC = ModelSpec("baseline", model_for, rating=True, linear_fit=True, calibrates=True,
+                 description="global mean + user and item biases")

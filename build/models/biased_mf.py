@@ -21,6 +21,7 @@ from latentlens.build.interactions import Interactions
 from latentlens.build.models.base import FitContext, ModelConfig, ModelError
 from latentlens.build.models.baseline import fit_biases
 from latentlens.build.models.rating_base import ExplicitRatingModel
+from latentlens.build.models.spec import ModelInputs, ModelSpec
 from latentlens.build.progress import get_logger, progress
 from latentlens.build.sampling import sample_users
 
@@ -275,3 +276,12 @@ class BiasedMF(ExplicitRatingModel[BiasedMFConfig]):
 
     def _score_block(self, users: np.ndarray) -> np.ndarray:
         return self._mu + self._bu[users][:, None] + self._bi[None, :] + self._P[users] @ self._Q.T
+
+
+def model_for(inputs: ModelInputs) -> BiasedMF:
+    """No regularisation search for `--quick`."""
+    return BiasedMF(BiasedMFConfig(reg_grid=None) if inputs.quick else BiasedMFConfig())
+
+
+SPEC = ModelSpec("biased_mf", model_for, rating=True, linear_fit=True, calibrates=True,
+                 description="biased MF by conjugate-gradient ALS")

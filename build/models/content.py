@@ -26,6 +26,7 @@ from latentlens.build.interactions import Interactions, Vocabulary, fingerprint
 from latentlens.build.models.base import FitContext, ModelConfig, ModelError, Recommender
 from latentlens.build.models.fit_cache import FitCache
 from latentlens.build.models.itemknn import sparse_rows_top_n, top_k_neighbours
+from latentlens.build.models.spec import CONTENT_FALLBACK, ModelInputs, ModelSpec
 from latentlens.build.progress import get_logger
 
 log = get_logger(__name__)
@@ -200,3 +201,18 @@ def liked_matrix(data: Interactions, threshold: float | None) -> sp.csr_matrix:
     keep = data.rating >= cut - 1e-6
     return sp.csr_matrix((np.ones(int(keep.sum()), np.float32), (data.user_idx[keep], data.item_idx[keep])),
                          shape=(data.n_users, data.n_items))
+
+
+def shared_features(inputs: ModelInputs) -> sp.csr_matrix:
+    """Content features aligned to `inputs.items`, computed once per build and shared (content, hybrid)."""
+    return inputs.shared("content features", lambda: item_features(inputs.data, inputs.items, ContentConfig()))
+
+
+def model_for(inputs: ModelInputs) -> ContentKNN:
+    """20 neighbours for `--quick`; the build's FitCache shares the similarities."""
+    return ContentKNN(ContentConfig(k=20) if inputs.quick else ContentConfig(), features=shared_features(inputs),
+                      fits=inputs.fits)
+
+
+SPEC = ModelSpec("content", model_for, description="genres + tag TF-IDF + year + genome, cosine",
+                 roles=frozenset({CONTENT_FALLBACK}))

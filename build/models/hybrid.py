@@ -24,11 +24,13 @@ from latentlens.build.evaluate.splits import temporal_holdout
 from latentlens.build.evaluate.topn import relevant_matrix
 from latentlens.build.interactions import Interactions
 from latentlens.build.models.base import FitContext, ModelConfig, Recommender
-from latentlens.build.models.content import ContentConfig, ContentKNN
+from latentlens.build.models.content import ContentConfig, ContentKNN, shared_features
 from latentlens.build.models.ease import EASE, EASEConfig
+from latentlens.build.models.ease import config_for as ease_config_for
 from latentlens.build.models.fit_cache import FitCache
 from latentlens.build.models.popularity import Popularity, PopularityConfig
 from latentlens.build.models.ranking import exclude_rows, spread_to_catalogue, top_n
+from latentlens.build.models.spec import ModelInputs, ModelSpec
 from latentlens.build.progress import get_logger, progress
 from latentlens.build.sampling import sample_users
 
@@ -185,3 +187,20 @@ class Hybrid(Recommender[HybridConfig]):
     def score_users(self, users: np.ndarray) -> np.ndarray:
         """Candidates' scores; every other item just below the row's lowest, ranked last."""
         return spread_to_catalogue(self.score_candidates(users), self.candidates(), self._item_popularity.shape[0])
+
+
+def model_for(inputs: ModelInputs) -> Hybrid:
+    """`--quick`: the weights validation chose on ml-latest-small, no grid search. Large: EASE's large
+    config and the validation fit on a sample of users."""
+    protocol = {"k": inputs.k, "relevance_threshold": inputs.relevance_threshold}
+    if inputs.quick:
+        config = HybridConfig(cf=ease_config_for(inputs), weights={"cf": 1.0, "content": 0.01, "popularity": 0.0},
+                              **protocol)
+    elif inputs.large:
+        config = HybridConfig(cf=ease_config_for(inputs), validation_fit_users=30_000, **protocol)
+    else:
+        config = HybridConfig(**protocol)
+    return Hybrid(config, features=shared_features(inputs), fits=inputs.fits)
+
+
+SPEC = ModelSpec("hybrid", model_for, description="EASE + content + popularity, weights chosen on validation")

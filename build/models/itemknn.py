@@ -23,6 +23,7 @@ from pydantic import Field
 from latentlens.build.interactions import Interactions
 from latentlens.build.models.base import FitContext, ModelConfig, ModelError, Recommender
 from latentlens.build.models.ranking import top_entries_per_row, top_n
+from latentlens.build.models.spec import SIMILAR_MOVIES, ModelInputs, ModelSpec
 from latentlens.build.progress import get_logger, progress
 
 log = get_logger(__name__)
@@ -194,3 +195,12 @@ class ItemKNN(Recommender[ItemKNNConfig]):
 
     def similar_items(self, items: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
         return sparse_rows_top_n(self.neighbours_, items, n)
+
+
+def model_for(inputs: ModelInputs) -> ItemKNN:
+    """The same settings at every scale and for `--quick`."""
+    return ItemKNN(ItemKNNConfig())
+
+
+SPEC = ModelSpec("itemknn", model_for, description="item-item cosine kNN on the sparse item-user matrix",
+                 roles=frozenset({SIMILAR_MOVIES}), calibrates=True)

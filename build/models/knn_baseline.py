@@ -32,6 +32,7 @@ from latentlens.build.models.baseline import fit_biases
 from latentlens.build.models.biased_mf import BiasedMF, BiasedMFConfig
 from latentlens.build.models.ranking import top_entries_per_row
 from latentlens.build.models.rating_base import ExplicitRatingModel
+from latentlens.build.models.spec import ModelInputs, ModelSpec
 from latentlens.build.progress import get_logger, progress
 
 log = get_logger(__name__)
@@ -243,3 +244,11 @@ class KNNBaseline(ExplicitRatingModel[KNNBaselineConfig]):
             pos = den > 0
             out[start : start + step][pos] += num[pos] / den[pos]
         return out
+
+
+def model_for(inputs: ModelInputs) -> KNNBaseline:
+    """Items with at least 10 raters for `--quick`."""
+    return KNNBaseline(KNNBaselineConfig(min_raters=10) if inputs.quick else KNNBaselineConfig())
+
+
+SPEC = ModelSpec("knn_baseline", model_for, rating=True, calibrates=True, description="item kNN on baseline residuals")

@@ -18,6 +18,7 @@ from pydantic import Field
 
 from latentlens.build.interactions import Interactions
 from latentlens.build.models.base import FitContext, ModelConfig, ModelError, Recommender
+from latentlens.build.models.spec import SPARK_IMPLEMENTATIONS, TOPN_FALLBACK, ModelInputs, ModelSpec
 from latentlens.build.progress import get_logger
 
 log = get_logger(__name__)
@@ -108,3 +109,13 @@ def ranked_lists(scores: np.ndarray, rated: np.ndarray, item_genres: Sequence[Se
         for code, genre in enumerate(names):
             lists[str(genre)] = top(flat_items[codes == code])
     return lists
+
+
+def model_for(inputs: ModelInputs) -> Popularity:
+    """The same settings at every scale and for `--quick`."""
+    return Popularity(PopularityConfig())
+
+
+SPEC = ModelSpec("popularity", model_for, description="IMDB-style weighted rating, overall and per genre",
+                 roles=frozenset({TOPN_FALLBACK}), calibrates=True,
+                 implementations={"spark": f"{SPARK_IMPLEMENTATIONS}:POPULARITY"})

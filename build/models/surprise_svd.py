@@ -15,6 +15,7 @@ from pydantic import Field
 from latentlens.build.interactions import Interactions
 from latentlens.build.models.base import FitContext, ModelConfig, ModelError
 from latentlens.build.models.rating_base import ExplicitRatingModel
+from latentlens.build.models.spec import ModelInputs, ModelSpec
 from latentlens.build.progress import get_logger
 
 log = get_logger(__name__)
@@ -127,3 +128,11 @@ class SurpriseSVD(ExplicitRatingModel[SurpriseSVDConfig]):
             known = (self._user_inner[users] >= 0)[:, None] & (self._item_inner >= 0)[None, :]
             est = np.where(known, est, float(self.algo_.trainset.global_mean))
         return est
+
+
+def model_for(inputs: ModelInputs) -> SurpriseSVD:
+    """20 factors and 5 epochs for `--quick`."""
+    return SurpriseSVD(SurpriseSVDConfig(n_factors=20, n_epochs=5) if inputs.quick else SurpriseSVDConfig())
+
+
+SPEC = ModelSpec("surprise_svd", model_for, rating=True, description="scikit-surprise SVD")
