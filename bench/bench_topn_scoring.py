@@ -50,7 +50,7 @@ class ExactScores(Recommender):
     def fit(self, data, ctx):  # pragma: no cover - wraps a fitted model
         raise NotImplementedError
 
-    def score_users(self, users: np.ndarray) -> np.ndarray:
+    def score_users(self, users: np.ndarray, histories) -> np.ndarray:
         n = self.model._n_items
         uu, ii = np.repeat(users, n), np.tile(np.arange(n), users.shape[0])
         return self.model._estimate(uu, ii).reshape(users.shape[0], n).astype(np.float32)
@@ -90,7 +90,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.score_users:
             users = rng.choice(train.n_users, min(args.score_users, train.n_users), replace=False)
             t0 = time.perf_counter()
-            model.recommend(users, 10, exclude=train.matrix)
+            model.recommend(users, train.histories.rows(users), 10)
             print(f"{name:<18} {fit_s:8.1f} {time.perf_counter() - t0:8.1f} {f'recommend {len(users)} users':<28}"
                   f" {'-':>8}")
             continue

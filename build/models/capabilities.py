@@ -12,16 +12,18 @@ from typing import Protocol, runtime_checkable
 import numpy as np
 import scipy.sparse as sp
 
+from latentlens.build.interactions import Histories
+
 
 @runtime_checkable
 class TopNScorer(Protocol):
-    """Scores a batch of users against every item; ranks the best unseen ones."""
+    """Scores a batch of users, given their histories, against every item; ranks the best unseen ones."""
 
-    def score_users(self, users: np.ndarray) -> np.ndarray: ...
+    def score_users(self, users: np.ndarray, histories: Histories) -> np.ndarray: ...
 
     def recommend(
-        self, users: np.ndarray, n: int, exclude: sp.csr_matrix | None = None, batch_size: int = 1024,
-        n_threads: int = 1, show_progress: bool = False,
+        self, users: np.ndarray, histories: Histories, n: int, exclude: sp.csr_matrix | None = None,
+        batch_size: int = 1024, n_threads: int = 1, show_progress: bool = False,
     ) -> tuple[np.ndarray, np.ndarray]: ...
 
 

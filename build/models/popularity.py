@@ -16,7 +16,7 @@ from typing import ClassVar, Literal, Self
 import numpy as np
 from pydantic import Field
 
-from latentlens.build.interactions import Interactions
+from latentlens.build.interactions import Histories, Interactions
 from latentlens.build.models.base import FitContext, ModelConfig, ModelError, Recommender
 from latentlens.build.models.spec import SPARK_IMPLEMENTATIONS, TOPN_FALLBACK, ModelInputs, ModelSpec
 from latentlens.build.progress import get_logger
@@ -64,10 +64,11 @@ class Popularity(Recommender[PopularityConfig]):
         log.debug("popularity: %d items scored (%s)", data.n_items, self.config.score)
         return self
 
-    def score_users(self, users: np.ndarray) -> np.ndarray:
+    def score_users(self, users: np.ndarray, histories: Histories) -> np.ndarray:
+        """The same scores for everyone: the histories only decide what is excluded (recommend)."""
         return np.broadcast_to(self.scores_, (np.asarray(users).shape[0], self.scores_.shape[0])).copy()
 
-    def score_items(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
+    def score_items(self, users: np.ndarray, histories: Histories, items: np.ndarray) -> np.ndarray:
         """The `items` columns without the full-width rows (the hybrid asks for its 8k candidates)."""
         return np.broadcast_to(self.scores_[items], (np.asarray(users).shape[0], len(items))).copy()
 

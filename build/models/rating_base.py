@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from latentlens.build.interactions import Interactions
+from latentlens.build.interactions import Histories, Interactions
 from latentlens.build.models.base import ConfigT, ModelError, Recommender
 
 
@@ -58,10 +58,10 @@ class ExplicitRatingModel(Recommender[ConfigT]):
             out[known] = self._estimate(users[known], items[known])
         return np.clip(out, *self._scale)
 
-    def score_users(self, users: np.ndarray) -> np.ndarray:
+    def score_users(self, users: np.ndarray, histories: Histories) -> np.ndarray:
         """Estimated rating of every item, NOT clipped: clipping would tie every item above the
         top of the scale and top-n would then rank them by index. Clip for display; an unknown
-        user (-1) gets mu + bi."""
+        user (-1) gets mu + bi. What a rating model learned is per user: the histories are not read."""
         return self._score_rows(users).astype(np.float32)
 
     def _score_rows(self, users: np.ndarray) -> np.ndarray:

@@ -47,7 +47,7 @@ def artifact_tables(prepared: Prepared, comparison: Comparison, finals: Finals, 
     all_users = np.arange(full.n_users)
     champion = finals.topn
     log.info("top-%d for %d users with %s", settings.top_n, full.n_users, champion.name)
-    rec_items, rec_scores = champion.recommend(all_users, settings.top_n, exclude=full.matrix,
+    rec_items, rec_scores = champion.recommend(all_users, full.histories, settings.top_n,
                                                n_threads=settings.threads, show_progress=settings.progress)
 
     all_items = np.arange(full.n_items)
