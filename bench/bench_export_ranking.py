@@ -49,7 +49,7 @@ def main(argv: list[str] | None = None) -> int:
         t0 = time.perf_counter()
         model = inputs.fits.fit(model, full, fit_context(42, name))
         t1 = time.perf_counter()
-        model.recommend(users, args.top_n, exclude=full.matrix, n_threads=2)
+        model.recommend(users, full.histories.rows(users), args.top_n, n_threads=2)
         t2 = time.perf_counter()
         print(f"{name:<12} {t1 - t0:8.1f} {t2 - t1:8.1f} {users.shape[0] / (t2 - t1):9.0f}", flush=True)
     return 0

@@ -84,7 +84,7 @@ def main() -> None:
         print(f"{label:<7} similar lists in {secs:5.1f} s; top-{args.k} genre overlap: {parts}")
 
     users = np.arange(full.n_users)
-    items, _ = fitted["itemknn"].recommend(users, 100, exclude=full.matrix, n_threads=2)
+    items, _ = fitted["itemknn"].recommend(users, full.histories, 100, n_threads=2)
     valid = items >= 0
     rows, cols = np.nonzero(valid)
     t = time.perf_counter()

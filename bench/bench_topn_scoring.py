@@ -27,8 +27,8 @@ import numpy as np
 from latentlens.build.evaluate.splits import temporal_holdout
 from latentlens.build.evaluate.topn import evaluate_topn
 from latentlens.build.models.base import FitContext, Recommender
-from latentlens.build.models.baseline import RatingPredictor
 from latentlens.build.models.knn_baseline import KNNBaseline, KNNBaselineConfig
+from latentlens.build.models.rating_base import ExplicitRatingModel
 from latentlens.build.models.rating_blend import RatingBlend, RatingBlendConfig
 from latentlens.build.progress import configure_logging
 
@@ -44,13 +44,13 @@ MODELS: dict[str, Callable[[], Recommender]] = {
 class ExactScores(Recommender):
     """A fitted rating model scored pair by pair through its exact `_estimate` (the old way)."""
 
-    def __init__(self, model: RatingPredictor) -> None:
+    def __init__(self, model: ExplicitRatingModel) -> None:
         self.model, self.name, self.config = model, f"{model.name}(exact)", model.config
 
     def fit(self, data, ctx):  # pragma: no cover - wraps a fitted model
         raise NotImplementedError
 
-    def score_users(self, users: np.ndarray) -> np.ndarray:
+    def score_users(self, users: np.ndarray, histories) -> np.ndarray:
         n = self.model._n_items
         uu, ii = np.repeat(users, n), np.tile(np.arange(n), users.shape[0])
         return self.model._estimate(uu, ii).reshape(users.shape[0], n).astype(np.float32)
@@ -90,7 +90,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.score_users:
             users = rng.choice(train.n_users, min(args.score_users, train.n_users), replace=False)
             t0 = time.perf_counter()
-            model.recommend(users, 10, exclude=train.matrix)
+            model.recommend(users, train.histories.rows(users), 10)
             print(f"{name:<18} {fit_s:8.1f} {time.perf_counter() - t0:8.1f} {f'recommend {len(users)} users':<28}"
                   f" {'-':>8}")
             continue

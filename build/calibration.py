@@ -17,8 +17,9 @@ from latentlens.build.scale import choose_scale, plan_for
 from latentlens.build.settings import EvaluationSettings
 from latentlens.build.stages.evaluate import evaluate_model
 
-TOPN_MODELS = ("popularity", "itemknn", "ease")
-RATING_MODELS = ("baseline", "biased_mf", "knn_baseline")
+# The models the synthetic data is held to the real data by: those whose spec says `calibrates`, by protocol.
+TOPN_MODELS = tuple(spec.name for spec in registry.all_specs().values() if spec.calibrates and not spec.rating)
+RATING_MODELS = tuple(spec.name for spec in registry.all_specs().values() if spec.calibrates and spec.rating)
 
 
 def protocol_scores(data_dir: Path, models: tuple[str, ...] = TOPN_MODELS + RATING_MODELS, seed: int = 42,

@@ -248,6 +248,13 @@ class TestTheGuidesModelKeepsTheContract(RecommenderContract):
 
 def test_the_guide_registers_and_tests_the_model_it_defines() -> None:
     text = (DOCS / "add-a-model.md").read_text(encoding="utf-8")
-    assert "Cooccurrence(CooccurrenceConfig())" in text.split("## 2.", 1)[1].split("## 3.", 1)[0]
+    step_2 = text.split("## 2.", 1)[1].split("## 3.", 1)[0]
+    assert "Cooccurrence(CooccurrenceConfig())" in step_2
+    (spec_block,) = re.findall(r"```python\n(.*?)```", step_2, flags=re.S)
+    namespace = dict(guide_model())
+    exec(compile(spec_block, str(DOCS / "add-a-model.md"), "exec"), namespace)  # the module's spec, as written
+    spec = namespace["SPEC"]
+    assert spec.name == "cooccurrence" and spec.engines == ("inprocess",)
+    assert type(spec.factory(None)) is namespace["Cooccurrence"]
     assert "class TestCooccurrence(RecommenderContract)" in text
     assert guide_model()["Cooccurrence"].name == "cooccurrence"

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
@@ -17,9 +17,17 @@ from latentlens.build.interactions import Interactions
 from latentlens.build.progress import get_logger, progress
 
 if TYPE_CHECKING:
-    from latentlens.build.models.base import FitContext, Recommender
+    from latentlens.build.models.base import FitContext
 
 log = get_logger(__name__)
+
+
+class RatingFit(Protocol):
+    """What cross-validation needs of a model: a fit, then predictions (capabilities.RatingPredictor)."""
+
+    def fit(self, data: Interactions, ctx: FitContext) -> object: ...
+
+    def predict(self, users: np.ndarray, items: np.ndarray) -> np.ndarray: ...
 
 
 def kfold_splits(n_ratings: int, k: int, rng: np.random.Generator) -> list[np.ndarray]:
@@ -31,7 +39,7 @@ def kfold_splits(n_ratings: int, k: int, rng: np.random.Generator) -> list[np.nd
 
 
 def cross_validate(
-    model_factory: Callable[[], Recommender], data: Interactions, k: int, ctx: FitContext,
+    model_factory: Callable[[], RatingFit], data: Interactions, k: int, ctx: FitContext,
 ) -> dict:
     """Fit a fresh model on each k-1 folds, predict the held-out fold.
 

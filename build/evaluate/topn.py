@@ -1,6 +1,6 @@
 """Top-N evaluation: recommend k items per test user from the full catalogue, score the lists.
 
-Candidates are every item the user has not rated in train (exclude = train.matrix); the
+The model scores each user's training history, and candidates are every item not in it; the
 relevant items are the user's held-out ratings at or above `relevance_threshold`. Only
 users with at least one relevant held-out item are evaluated.
 """
@@ -41,8 +41,8 @@ def evaluate_topn(
     """Metrics of `model` (already fitted on `train`) at k; keys like "ndcg_at_10", "coverage"."""
     relevant = relevant_matrix(test, relevance_threshold)
     users = np.flatnonzero(np.diff(relevant.indptr) > 0)
-    recommended, _ = model.recommend(users, k, exclude=train.matrix, batch_size=batch_size, n_threads=n_threads,
-                                     show_progress=show_progress)
+    recommended, _ = model.recommend(users, train.histories.rows(users), k, batch_size=batch_size,
+                                     n_threads=n_threads, show_progress=show_progress)
     popularity = np.bincount(train.item_idx, minlength=train.n_items)
     metrics = ranking_metrics(recommended, relevant[users], k=k, item_popularity=popularity)
     log.info("%s: ndcg@%d=%.4f over %d users", model.name, k, metrics[f"ndcg_at_{k}"], users.shape[0])

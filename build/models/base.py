@@ -1,8 +1,10 @@
-"""The one interface every model implements: fit on Interactions, score a batch of users.
+"""The one interface every model implements: fit on Interactions, score a batch of users given their histories.
 
-Models only ever see dense indices (latentlens.build.interactions). Scoring and ranking are
-separate steps: a model scores a batch of users against all items; `ranking.top_n` ranks,
-excluding seen items.
+Models only ever see dense indices (latentlens.build.interactions). Training and scoring are
+separate: the caller passes the users' histories when it scores (implicit's `recommend(userid,
+user_items)`), so a model that learned about items only keeps no copy of its training users.
+Scoring and ranking are separate steps too: a model scores a batch of users against all items;
+`ranking.top_n` ranks, excluding seen items.
 """
 
 from __future__ import annotations
@@ -10,14 +12,14 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import ClassVar, Generic, Protocol, Self, TypeVar, runtime_checkable
+from typing import ClassVar, Generic, Self, TypeVar
 
 import numpy as np
 import scipy.sparse as sp
 from pydantic import BaseModel, ConfigDict
 
-from latentlens.build.interactions import Interactions
-from latentlens.build.models.ranking import exclude_rows, top_n
+from latentlens.build.interactions import Histories, Interactions
+from latentlens.build.models.ranking import top_n
 from latentlens.build.progress import get_logger, progress
 
 log = get_logger(__name__)
@@ -45,27 +47,21 @@ class ModelConfig(BaseModel):
 ConfigT = TypeVar("ConfigT", bound=ModelConfig)
 
 
-@runtime_checkable
-class ItemNeighbours(Protocol):
-    """A fitted item-item model (item-kNN, content): row i of `neighbours_` holds item i's most
-    similar items with their similarities. The export's similar-movie roles are such models."""
-
-    neighbours_: sp.csr_matrix
-
-
 class Recommender(ABC, Generic[ConfigT]):
     """Every model: fit on Interactions, score a batch of users against all items.
 
-    Subclasses implement `fit` and `score_users`; they may implement `similar_items`
-    (item-to-item) and, for rating predictors, `predict`. A model is generic over its config
-    class (`class EASE(Recommender[EASEConfig])`), so `self.config` has that model's fields.
+    Subclasses implement `fit` and `score_users`; a model with more to offer has the method of
+    that capability (capabilities.py: `predict`, `similar_items`), which callers test with
+    isinstance. A model is generic over its config class (`class EASE(Recommender[EASEConfig])`),
+    so `self.config` has that model's fields.
     """
 
     name: ClassVar[str]
-    predicts_ratings: ClassVar[bool] = False
-    has_similar_items: ClassVar[bool] = False
     # Same data and config give the same fitted model whatever the rng: FitCache may share it.
     deterministic: ClassVar[bool] = False
+    # What the fit learned is about items only (users are scored from the histories passed in): a fit on
+    # nearly all the ratings may stand in for one on all of them (FitCache.allow_stand_in, the large plan).
+    item_side: ClassVar[bool] = False
 
     config: ConfigT
 
@@ -74,11 +70,13 @@ class Recommender(ABC, Generic[ConfigT]):
         """Learn from `data`; returns self so `Model(cfg).fit(train, ctx)` reads as a sentence."""
 
     @abstractmethod
-    def score_users(self, users: np.ndarray) -> np.ndarray:
+    def score_users(self, users: np.ndarray, histories: Histories) -> np.ndarray:
         """Dense (len(users) x n_items) float32 scores; higher is better.
 
-        `users` are dense indices; -1 marks a user unknown to the model, who gets the
-        model's cold-start scores (see `cold_scores`).
+        `users` are dense indices and `histories` their rated items, row i for users[i]
+        (Interactions.histories.rows(users)); -1 marks a user unknown to the model, who gets the
+        model's cold-start scores (see `cold_scores`). A model whose state is per user (factors,
+        biases, popularity) may ignore the histories; an item-side model scores them.
         """
 
     def cold_scores(self) -> np.ndarray:
@@ -94,12 +92,6 @@ class Recommender(ABC, Generic[ConfigT]):
     def fit_key(self) -> str:
         """What besides the data determines a deterministic fit (FitCache's key)."""
         return self.config.model_dump_json()
-
-    def with_histories(self, data: Interactions) -> Self | None:
-        """This fit's learned item-side model scoring the user histories of `data` (same users and
-        items, nearly the same ratings: FitCache.allow_stand_in), or None when what the model
-        learned is per user too and only a refit will do (the default)."""
-        return None
 
     def tuned_config(self) -> ConfigT:
         """The config with what `fit` chose on validation fixed in (the retrain skips the search)."""
@@ -117,37 +109,41 @@ class Recommender(ABC, Generic[ConfigT]):
         """
         return None
 
-    def score_candidates(self, users: np.ndarray) -> np.ndarray:
+    def score_candidates(self, users: np.ndarray, histories: Histories) -> np.ndarray:
         """(len(users) x len(candidates())) scores; by default the columns of `score_users`."""
         cand = self.candidates()
-        return self.score_users(users) if cand is None else self.score_items(users, cand)
+        return self.score_users(users, histories) if cand is None else self.score_items(users, histories, cand)
 
-    def score_items(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
+    def score_items(self, users: np.ndarray, histories: Histories, items: np.ndarray) -> np.ndarray:
         """(len(users) x len(items)) scores: the `items` columns of `score_users`."""
-        return self.score_users(users)[:, items]
+        return self.score_users(users, histories)[:, items]
 
     def recommend(
-        self, users: np.ndarray, n: int, exclude: sp.csr_matrix | None = None, batch_size: int = 1024,
-        n_threads: int = 1, show_progress: bool = False,
+        self, users: np.ndarray, histories: Histories, n: int, exclude: sp.csr_matrix | None = None,
+        batch_size: int = 1024, n_threads: int = 1, show_progress: bool = False,
     ) -> tuple[np.ndarray, np.ndarray]:
         """Top-n item indices and scores for each user among `candidates()`, best first, batched.
 
-        `exclude` is a users x items matrix (rows indexed like `users`' dense indices) whose
-        non-zeros are never recommended — normally the training matrix (seen items).
-        Rows that run out of candidates are padded with index -1 and score -inf. Batches run
-        on `n_threads` threads (partition, sparse products and BLAS release the GIL): the
-        export ranks every user, 160 batches at ML-25M.
+        `histories` are the users' rated items, row i for users[i] (Interactions.histories.rows):
+        scored, and never recommended. `exclude` (users x items, aligned with `users` too) adds
+        items never to recommend. Rows that run out of candidates are padded with index -1 and
+        score -inf. Batches run on `n_threads` threads (partition, sparse products and BLAS
+        release the GIL): the export ranks every user, 160 batches at ML-25M.
         """
         users = np.asarray(users, dtype=np.int64)
+        if histories.n_users != users.shape[0]:
+            raise ValueError(f"{histories.n_users} histories for {users.shape[0]} users")
         cand = self.candidates()
         out_items = np.full((users.shape[0], n), -1, dtype=np.int64)
         out_scores = np.full((users.shape[0], n), -np.inf, dtype=np.float32)
 
         def rank(start: int) -> None:
             batch = users[start : start + batch_size]
-            scores = self.score_candidates(batch)
-            seen = exclude_rows(exclude, batch) if exclude is not None else None
-            if seen is not None and cand is not None:
+            rows = np.arange(start, start + batch.shape[0])
+            batch_histories = histories.rows(rows)
+            scores = self.score_candidates(batch, batch_histories)
+            seen = batch_histories.ratings if exclude is None else (batch_histories.ratings + exclude[rows]).tocsr()
+            if cand is not None:
                 seen = seen[:, cand]
             items, top = top_n(scores, n, seen)
             if cand is not None:
@@ -161,11 +157,3 @@ class Recommender(ABC, Generic[ConfigT]):
             for _ in progress(done, desc=f"{self.name} top-{n}", show=show_progress, total=len(starts), unit="batch"):
                 pass
         return out_items, out_scores
-
-    def similar_items(self, items: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
-        """Top-n most similar items to each of `items` (never the item itself)."""
-        raise NotImplementedError(f"{self.name} does not compute item similarities")
-
-    def predict(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
-        """Predicted ratings for (user, item) index pairs, clipped to the rating scale."""
-        raise NotImplementedError(f"{self.name} does not predict ratings")

@@ -19,7 +19,9 @@ from pydantic import Field
 
 from latentlens.build.interactions import Interactions
 from latentlens.build.models.base import FitContext, ModelConfig, ModelError
-from latentlens.build.models.baseline import RatingPredictor, fit_biases
+from latentlens.build.models.baseline import fit_biases
+from latentlens.build.models.rating_base import ExplicitRatingModel
+from latentlens.build.models.spec import ModelInputs, ModelSpec
 from latentlens.build.progress import get_logger, progress
 from latentlens.build.sampling import sample_users
 
@@ -176,7 +178,7 @@ def ridge_rows_cg(
     return out
 
 
-class BiasedMF(RatingPredictor[BiasedMFConfig]):
+class BiasedMF(ExplicitRatingModel[BiasedMFConfig]):
     """Biased MF by ALS; biases ride along as an extra column paired with a constant 1."""
 
     name: ClassVar[str] = "biased_mf"
@@ -274,3 +276,12 @@ class BiasedMF(RatingPredictor[BiasedMFConfig]):
 
     def _score_block(self, users: np.ndarray) -> np.ndarray:
         return self._mu + self._bu[users][:, None] + self._bi[None, :] + self._P[users] @ self._Q.T
+
+
+def model_for(inputs: ModelInputs) -> BiasedMF:
+    """No regularisation search for `--quick`."""
+    return BiasedMF(BiasedMFConfig(reg_grid=None) if inputs.quick else BiasedMFConfig())
+
+
+SPEC = ModelSpec("biased_mf", model_for, rating=True, linear_fit=True, calibrates=True,
+                 description="biased MF by conjugate-gradient ALS")

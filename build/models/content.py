@@ -22,10 +22,11 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.preprocessing import normalize
 
 from latentlens.build.data.tables import MovieLensData
-from latentlens.build.interactions import Interactions, Vocabulary, fingerprint
+from latentlens.build.interactions import Histories, Interactions, Vocabulary, fingerprint
 from latentlens.build.models.base import FitContext, ModelConfig, ModelError, Recommender
 from latentlens.build.models.fit_cache import FitCache
 from latentlens.build.models.itemknn import sparse_rows_top_n, top_k_neighbours
+from latentlens.build.models.spec import CONTENT_FALLBACK, ModelInputs, ModelSpec
 from latentlens.build.progress import get_logger
 
 log = get_logger(__name__)
@@ -133,7 +134,6 @@ class ContentKNN(Recommender[ContentConfig]):
 
     name: ClassVar[str] = "content"
     deterministic: ClassVar[bool] = True
-    has_similar_items: ClassVar[bool] = True
 
     def __init__(self, config: ContentConfig | None = None, features: sp.csr_matrix | None = None,
                  fits: FitCache | None = None) -> None:
@@ -157,25 +157,25 @@ class ContentKNN(Recommender[ContentConfig]):
         self.neighbours_ = self.fits.memo(("content similarities", self.config.k), self.features, similarities)
         self.scorer_ = self.neighbours_.T.tocsr()
         self._columns_for: np.ndarray | None = None  # score_items' column slice of scorer_, made on first use
-        self.liked_ = liked_matrix(data, self.config.liked_threshold)
         self._remember_popularity(data)
         return self
 
-    def score_users(self, users: np.ndarray) -> np.ndarray:
-        return self._liked_scores(users, self.scorer_, self.cold_scores())
+    def score_users(self, users: np.ndarray, histories: Histories) -> np.ndarray:
+        return self._liked_scores(users, histories, self.scorer_, self.cold_scores())
 
-    def score_items(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
+    def score_items(self, users: np.ndarray, histories: Histories, items: np.ndarray) -> np.ndarray:
         """Only the `items` columns of the product (the hybrid's 8k candidates, not 62k)."""
         if self._columns_for is not items:
             self._columns, self._columns_for = self.scorer_[:, items].tocsr(), items
-        return self._liked_scores(users, self._columns, self.cold_scores()[items])
+        return self._liked_scores(users, histories, self._columns, self.cold_scores()[items])
 
-    def _liked_scores(self, users: np.ndarray, scorer: sp.csr_matrix, cold: np.ndarray) -> np.ndarray:
-        """Liked movies x `scorer` for known users, `cold` for unknown ones."""
+    def _liked_scores(self, users: np.ndarray, histories: Histories, scorer: sp.csr_matrix,
+                      cold: np.ndarray) -> np.ndarray:
+        """The histories' liked movies x `scorer` for known users, `cold` for unknown ones."""
         users = np.asarray(users, dtype=np.int64)
         scores = np.empty((users.shape[0], scorer.shape[1]), dtype=np.float32)
         known = users >= 0
-        scores[known] = (self.liked_[users[known]] @ scorer).toarray()
+        scores[known] = (liked_rows(histories, self.config.liked_threshold)[np.flatnonzero(known)] @ scorer).toarray()
         scores[~known] = cold
         return scores
 
@@ -192,12 +192,28 @@ class ContentKNN(Recommender[ContentConfig]):
 
 def liked_matrix(data: Interactions, threshold: float | None) -> sp.csr_matrix:
     """users x items, 1 where the rating is at or above the user's mean (or `threshold`)."""
-    if threshold is None:
-        counts = np.bincount(data.user_idx, minlength=data.n_users)
-        sums = np.bincount(data.user_idx, weights=data.rating, minlength=data.n_users)
-        cut = (sums / np.maximum(counts, 1))[data.user_idx]
-    else:
-        cut = threshold
-    keep = data.rating >= cut - 1e-6
-    return sp.csr_matrix((np.ones(int(keep.sum()), np.float32), (data.user_idx[keep], data.item_idx[keep])),
-                         shape=(data.n_users, data.n_items))
+    return liked_rows(data.histories, threshold)
+
+
+def liked_rows(histories: Histories, threshold: float | None) -> sp.csr_matrix:
+    """The histories' rows, 1 where the rating is at or above the user's mean (or `threshold`)."""
+    cut = histories.mean[histories.entry_rows()] if threshold is None else threshold
+    keep = histories.ratings.data >= cut - 1e-6
+    liked = histories.with_values(keep.astype(np.float32))
+    liked.eliminate_zeros()
+    return liked
+
+
+def shared_features(inputs: ModelInputs) -> sp.csr_matrix:
+    """Content features aligned to `inputs.items`, computed once per build and shared (content, hybrid)."""
+    return inputs.shared("content features", lambda: item_features(inputs.data, inputs.items, ContentConfig()))
+
+
+def model_for(inputs: ModelInputs) -> ContentKNN:
+    """20 neighbours for `--quick`; the build's FitCache shares the similarities."""
+    return ContentKNN(ContentConfig(k=20) if inputs.quick else ContentConfig(), features=shared_features(inputs),
+                      fits=inputs.fits)
+
+
+SPEC = ModelSpec("content", model_for, description="genres + tag TF-IDF + year + genome, cosine",
+                 roles=frozenset({CONTENT_FALLBACK}))

@@ -52,8 +52,8 @@ class FitCache:
             return model.fit(data, ctx)
         key = (type(model).__name__, model.fit_key(), data.fingerprint)
         hit = self._fits.get(key)
-        if hit is None and (rebound := self._rebound(key, data)) is not None:
-            hit = self._fits[key] = rebound
+        if hit is None and (hit := self._stand_in(key)) is not None:
+            self._fits[key] = hit
         elif hit is None:
             hit = self._fits[key] = model.fit(data, ctx)
             self._n_ratings[data.fingerprint] = data.n_ratings
@@ -62,24 +62,21 @@ class FitCache:
         return hit
 
     def allow_stand_in(self, data: Interactions, stand_in: Interactions) -> None:
-        """Let fits on `stand_in` serve for `data` where a model can take `data`'s user histories
-        (Recommender.with_histories): the large plan's top-N training split is all the ratings but
-        the evaluated users' latest, and EASE's or item-kNN's item-item weights learned from it
-        differ from a refit on everything by that share alone, at a minute or more per fit."""
+        """Let fits on `stand_in` serve for `data` where what a model learned is about items only
+        (Recommender.item_side: it scores the histories it is given): the large plan's top-N training
+        split is all the ratings but the evaluated users' latest, and EASE's or item-kNN's item-item
+        weights learned from it differ from a refit on everything by that share alone, at a minute or
+        more per fit."""
         self._stand_ins[data.fingerprint] = stand_in.fingerprint
 
-    def _rebound(self, key: tuple[str, str, str], data: Interactions) -> Recommender | None:
+    def _stand_in(self, key: tuple[str, str, str]) -> Recommender | None:
         stand_in = self._stand_ins.get(key[2])
-        if stand_in is None:
+        near = self._fits.get((key[0], key[1], stand_in)) if stand_in is not None else None
+        if near is None or not type(near).item_side:
             return None
-        near = self._fits.get((key[0], key[1], stand_in))
-        if near is None:
-            return None
-        rebound = near.with_histories(data)
-        if rebound is not None:
-            log.info("%s: the evaluation's fit on %d ratings, with the user histories of all %d",
-                     rebound.name, self._n_ratings.get(stand_in, 0), data.n_ratings)
-        return rebound
+        log.info("%s: the evaluation's fit on %d ratings scores every user's full history", near.name,
+                 self._n_ratings.get(stand_in or "", 0))
+        return near
 
     def memo(self, key: tuple, owner: object, compute: Callable[[], T]) -> T:
         """A value computed once per (key, owner) for the build: data-independent parts of a fit,

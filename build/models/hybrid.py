@@ -6,7 +6,7 @@ mean the same for every user, then summed with weights. With weights "auto" the 
 carves a temporal validation holdout from the training data, fits the components on the
 rest (on a sample of users when `validation_fit_users` is set), picks the weights with the
 best NDCG@10 on a small grid, and refits on everything. Users unknown to the model, or with
-fewer than `min_ratings` training ratings, get the popularity list: collaborative scores
+fewer than `min_ratings` ratings in their history, get the popularity list: collaborative scores
 from a handful of ratings are noise.
 """
 
@@ -22,13 +22,15 @@ from pydantic import Field
 from latentlens.build.evaluate.metrics import hit_matrix, ndcg_at
 from latentlens.build.evaluate.splits import temporal_holdout
 from latentlens.build.evaluate.topn import relevant_matrix
-from latentlens.build.interactions import Interactions
+from latentlens.build.interactions import Histories, Interactions
 from latentlens.build.models.base import FitContext, ModelConfig, Recommender
-from latentlens.build.models.content import ContentConfig, ContentKNN
+from latentlens.build.models.content import ContentConfig, ContentKNN, shared_features
 from latentlens.build.models.ease import EASE, EASEConfig
+from latentlens.build.models.ease import config_for as ease_config_for
 from latentlens.build.models.fit_cache import FitCache
 from latentlens.build.models.popularity import Popularity, PopularityConfig
-from latentlens.build.models.ranking import exclude_rows, spread_to_catalogue, top_n
+from latentlens.build.models.ranking import spread_to_catalogue, top_n
+from latentlens.build.models.spec import ModelInputs, ModelSpec
 from latentlens.build.progress import get_logger, progress
 from latentlens.build.sampling import sample_users
 
@@ -53,7 +55,7 @@ class HybridConfig(ModelConfig):
     # Fit the validation components on at most this many users' ratings (None: all). EASE's
     # Gram costs in proportion to users; the weights are a 2-number choice a sample settles.
     validation_fit_users: int | None = Field(None, ge=1)
-    min_ratings: int = Field(3, ge=0)               # fewer training ratings -> popularity
+    min_ratings: int = Field(3, ge=0)               # fewer rated items in the history -> popularity
     # per-user normalisation of each component (min-max gave the same validation NDCG)
     normalise: Literal["zscore", "minmax"] = "zscore"
     k: int = Field(10, ge=1)                        # cut-off of the validation NDCG
@@ -102,7 +104,6 @@ class Hybrid(Recommender[HybridConfig]):
             self.validation_ = {}
         log.info("hybrid weights: %s", self.weights_)
         self.components_ = self._components(data, ctx, self.fits)
-        self.n_ratings_ = np.bincount(data.user_idx, minlength=data.n_users)
         self._item_popularity = self.components_["popularity"].cold_scores()  # Popularity's scores_
         return self
 
@@ -132,8 +133,9 @@ class Hybrid(Recommender[HybridConfig]):
         starts = range(0, users.shape[0], batch)
         for start in progress(starts, desc="hybrid weights", show=ctx.show_progress, total=len(starts), unit="batch"):
             b = users[start : start + batch]
-            z = self._normalised(parts, b, cand)
-            seen = exclude_rows(train.matrix, b)[:, cand]
+            histories = train.histories.rows(b)
+            z = self._normalised(parts, b, histories, cand)
+            seen = histories.ratings[:, cand]
             rel = relevant[b]
             n_rel = np.diff(rel.indptr)
             for g, w in enumerate(grid):
@@ -157,10 +159,11 @@ class Hybrid(Recommender[HybridConfig]):
     def _normalise(self, scores: np.ndarray) -> np.ndarray:
         return zscore_rows(scores) if self.config.normalise == "zscore" else minmax_rows(scores)
 
-    def _normalised(self, parts: dict[str, Recommender], users: np.ndarray, cand: np.ndarray,
+    def _normalised(self, parts: dict[str, Recommender], users: np.ndarray, histories: Histories, cand: np.ndarray,
                     components: tuple[str, ...] = COMPONENTS) -> dict[str, np.ndarray]:
         """The named components' scores of the candidate items, normalised per user."""
-        return {c: self._normalise(parts[c].score_candidates(users) if c == "cf" else parts[c].score_items(users, cand))
+        return {c: self._normalise(parts[c].score_candidates(users, histories) if c == "cf"
+                                   else parts[c].score_items(users, histories, cand))
                 for c in components}
 
     def candidates(self) -> np.ndarray:
@@ -168,20 +171,37 @@ class Hybrid(Recommender[HybridConfig]):
         assert cand is not None  # EASE ranks its most-rated items
         return cand
 
-    def score_candidates(self, users: np.ndarray) -> np.ndarray:
+    def score_candidates(self, users: np.ndarray, histories: Histories) -> np.ndarray:
         users = np.asarray(users, dtype=np.int64)
         cand = self.candidates()
-        cold = users < 0
-        cold[~cold] = self.n_ratings_[users[~cold]] < self.config.min_ratings
+        cold = (users < 0) | (histories.counts < self.config.min_ratings)
         scores = np.empty((users.shape[0], cand.shape[0]), dtype=np.float32)
         scores[cold] = self._item_popularity[cand]
-        warm = users[~cold]
+        warm = np.flatnonzero(~cold)
         if warm.size:
             weighted = tuple(c for c in COMPONENTS if self.weights_[c])  # a zero weight is never scored
-            z = self._normalised(self.components_, warm, cand, weighted)
+            z = self._normalised(self.components_, users[warm], histories.rows(warm), cand, weighted)
             scores[~cold] = sum(self.weights_[c] * z[c] for c in weighted)
         return scores
 
-    def score_users(self, users: np.ndarray) -> np.ndarray:
+    def score_users(self, users: np.ndarray, histories: Histories) -> np.ndarray:
         """Candidates' scores; every other item just below the row's lowest, ranked last."""
-        return spread_to_catalogue(self.score_candidates(users), self.candidates(), self._item_popularity.shape[0])
+        return spread_to_catalogue(self.score_candidates(users, histories), self.candidates(),
+                                   self._item_popularity.shape[0])
+
+
+def model_for(inputs: ModelInputs) -> Hybrid:
+    """`--quick`: the weights validation chose on ml-latest-small, no grid search. Large: EASE's large
+    config and the validation fit on a sample of users."""
+    protocol = {"k": inputs.k, "relevance_threshold": inputs.relevance_threshold}
+    if inputs.quick:
+        config = HybridConfig(cf=ease_config_for(inputs), weights={"cf": 1.0, "content": 0.01, "popularity": 0.0},
+                              **protocol)
+    elif inputs.large:
+        config = HybridConfig(cf=ease_config_for(inputs), validation_fit_users=30_000, **protocol)
+    else:
+        config = HybridConfig(**protocol)
+    return Hybrid(config, features=shared_features(inputs), fits=inputs.fits)
+
+
+SPEC = ModelSpec("hybrid", model_for, description="EASE + content + popularity, weights chosen on validation")

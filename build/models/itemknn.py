@@ -11,7 +11,6 @@ one sparse product, user rows x transposed neighbour matrix.
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import ClassVar, Literal, Self
@@ -20,9 +19,10 @@ import numpy as np
 import scipy.sparse as sp
 from pydantic import Field
 
-from latentlens.build.interactions import Interactions
+from latentlens.build.interactions import Histories, Interactions
 from latentlens.build.models.base import FitContext, ModelConfig, ModelError, Recommender
 from latentlens.build.models.ranking import top_entries_per_row, top_n
+from latentlens.build.models.spec import SIMILAR_MOVIES, ModelInputs, ModelSpec
 from latentlens.build.progress import get_logger, progress
 
 log = get_logger(__name__)
@@ -144,29 +144,30 @@ class ItemKNNConfig(ModelConfig):
 
 
 def user_item_matrix(data: Interactions, weighting: Literal["binary", "centred"]) -> sp.csr_matrix:
-    """users x items, 1 per rating or the rating minus the user's mean."""
+    """users x items, 1 per rating or the rating minus the user's mean (what the neighbours are learned from)."""
+    return history_rows(data.histories, weighting)
+
+
+def history_rows(histories: Histories, weighting: Literal["binary", "centred"]) -> sp.csr_matrix:
+    """The histories as rows to score (or learn from): 1 per rating, or the rating minus the user's mean."""
     if weighting == "binary":
-        return data.binary
-    counts = np.bincount(data.user_idx, minlength=data.n_users)
-    sums = np.bincount(data.user_idx, weights=data.rating, minlength=data.n_users)
-    means = np.divide(sums, counts, out=np.zeros_like(sums), where=counts > 0)
-    centred = (data.rating - means[data.user_idx]).astype(np.float32)
-    return sp.csr_matrix((centred, (data.user_idx, data.item_idx)), shape=(data.n_users, data.n_items))
+        return histories.with_values(np.ones(histories.ratings.nnz, dtype=np.float32))
+    centred = (histories.ratings.data - histories.mean[histories.entry_rows()]).astype(np.float32)
+    return histories.with_values(centred)
 
 
 class ItemKNN(Recommender[ItemKNNConfig]):
     """Item-based collaborative filtering with a top-k cosine neighbour matrix."""
 
     name: ClassVar[str] = "itemknn"
-    has_similar_items: ClassVar[bool] = True
     deterministic: ClassVar[bool] = True
+    item_side: ClassVar[bool] = True
 
     def __init__(self, config: ItemKNNConfig | None = None) -> None:
         self.config = config or ItemKNNConfig()
 
     def fit(self, data: Interactions, ctx: FitContext) -> Self:
         x = user_item_matrix(data, self.config.weighting)
-        self.user_items_ = x
         self.neighbours_ = top_k_neighbours(
             x.T.tocsr(), x, self.config.k, cosine_transform(column_norms(x), self.config.shrinkage),
             desc="itemknn similarities", show_progress=ctx.show_progress, n_threads=ctx.n_threads,
@@ -176,22 +177,25 @@ class ItemKNN(Recommender[ItemKNNConfig]):
         log.info("itemknn: %d items, %d neighbour pairs", data.n_items, self.neighbours_.nnz)
         return self
 
-    def with_histories(self, data: Interactions) -> Self:
-        """Same neighbour lists; user rows (and the cold-start popularity) from `data`."""
-        rebound = copy.copy(self)
-        rebound.user_items_ = user_item_matrix(data, self.config.weighting)
-        rebound._remember_popularity(data)
-        return rebound
-
-    def score_users(self, users: np.ndarray) -> np.ndarray:
+    def score_users(self, users: np.ndarray, histories: Histories) -> np.ndarray:
         users = np.asarray(users, dtype=np.int64)
         known = users >= 0
+        rows = history_rows(histories, self.config.weighting)
         if known.all():  # the usual batch: no second full-width copy
-            return (self.user_items_[users] @ self.scorer_).toarray()
+            return (rows @ self.scorer_).toarray()
         scores = np.empty((users.shape[0], self.neighbours_.shape[1]), dtype=np.float32)
-        scores[known] = (self.user_items_[users[known]] @ self.scorer_).toarray()
+        scores[known] = (rows[np.flatnonzero(known)] @ self.scorer_).toarray()
         scores[~known] = self.cold_scores()
         return scores
 
     def similar_items(self, items: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
         return sparse_rows_top_n(self.neighbours_, items, n)
+
+
+def model_for(inputs: ModelInputs) -> ItemKNN:
+    """The same settings at every scale and for `--quick`."""
+    return ItemKNN(ItemKNNConfig())
+
+
+SPEC = ModelSpec("itemknn", model_for, description="item-item cosine kNN on the sparse item-user matrix",
+                 roles=frozenset({SIMILAR_MOVIES}), calibrates=True)

@@ -28,9 +28,11 @@ from pydantic import Field
 
 from latentlens.build.interactions import Interactions
 from latentlens.build.models.base import FitContext, ModelConfig
-from latentlens.build.models.baseline import RatingPredictor, fit_biases
+from latentlens.build.models.baseline import fit_biases
 from latentlens.build.models.biased_mf import BiasedMF, BiasedMFConfig
 from latentlens.build.models.ranking import top_entries_per_row
+from latentlens.build.models.rating_base import ExplicitRatingModel
+from latentlens.build.models.spec import ModelInputs, ModelSpec
 from latentlens.build.progress import get_logger, progress
 
 log = get_logger(__name__)
@@ -144,7 +146,7 @@ def _values_like(product: sp.spmatrix, pattern: sp.csr_matrix) -> np.ndarray:
     return np.where(own[at] == wanted, values[at], 0.0)
 
 
-class KNNBaseline(RatingPredictor[KNNBaselineConfig]):
+class KNNBaseline(ExplicitRatingModel[KNNBaselineConfig]):
     """Item-based (default) or user-based kNN on baseline residuals."""
 
     name: ClassVar[str] = "knn_baseline"
@@ -242,3 +244,11 @@ class KNNBaseline(RatingPredictor[KNNBaselineConfig]):
             pos = den > 0
             out[start : start + step][pos] += num[pos] / den[pos]
         return out
+
+
+def model_for(inputs: ModelInputs) -> KNNBaseline:
+    """Items with at least 10 raters for `--quick`."""
+    return KNNBaseline(KNNBaselineConfig(min_raters=10) if inputs.quick else KNNBaselineConfig())
+
+
+SPEC = ModelSpec("knn_baseline", model_for, rating=True, calibrates=True, description="item kNN on baseline residuals")

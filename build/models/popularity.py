@@ -16,8 +16,9 @@ from typing import ClassVar, Literal, Self
 import numpy as np
 from pydantic import Field
 
-from latentlens.build.interactions import Interactions
+from latentlens.build.interactions import Histories, Interactions
 from latentlens.build.models.base import FitContext, ModelConfig, ModelError, Recommender
+from latentlens.build.models.spec import SPARK_IMPLEMENTATIONS, TOPN_FALLBACK, ModelInputs, ModelSpec
 from latentlens.build.progress import get_logger
 
 log = get_logger(__name__)
@@ -63,10 +64,11 @@ class Popularity(Recommender[PopularityConfig]):
         log.debug("popularity: %d items scored (%s)", data.n_items, self.config.score)
         return self
 
-    def score_users(self, users: np.ndarray) -> np.ndarray:
+    def score_users(self, users: np.ndarray, histories: Histories) -> np.ndarray:
+        """The same scores for everyone: the histories only decide what is excluded (recommend)."""
         return np.broadcast_to(self.scores_, (np.asarray(users).shape[0], self.scores_.shape[0])).copy()
 
-    def score_items(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
+    def score_items(self, users: np.ndarray, histories: Histories, items: np.ndarray) -> np.ndarray:
         """The `items` columns without the full-width rows (the hybrid asks for its 8k candidates)."""
         return np.broadcast_to(self.scores_[items], (np.asarray(users).shape[0], len(items))).copy()
 
@@ -108,3 +110,13 @@ def ranked_lists(scores: np.ndarray, rated: np.ndarray, item_genres: Sequence[Se
         for code, genre in enumerate(names):
             lists[str(genre)] = top(flat_items[codes == code])
     return lists
+
+
+def model_for(inputs: ModelInputs) -> Popularity:
+    """The same settings at every scale and for `--quick`."""
+    return Popularity(PopularityConfig())
+
+
+SPEC = ModelSpec("popularity", model_for, description="IMDB-style weighted rating, overall and per genre",
+                 roles=frozenset({TOPN_FALLBACK}), calibrates=True,
+                 implementations={"spark": f"{SPARK_IMPLEMENTATIONS}:POPULARITY"})

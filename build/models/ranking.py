@@ -6,19 +6,6 @@ import numpy as np
 import scipy.sparse as sp
 
 
-def exclude_rows(exclude: sp.csr_matrix, users: np.ndarray) -> sp.csr_matrix:
-    """Rows of `exclude` for `users`; unknown users (-1) get an empty row."""
-    known = users >= 0
-    if known.all():
-        return exclude[users]
-    rows = sp.lil_matrix((users.shape[0], exclude.shape[1]), dtype=exclude.dtype)
-    out = sp.vstack([exclude[users[known]], rows[: (~known).sum()]]).tocsr()
-    order = np.concatenate([np.flatnonzero(known), np.flatnonzero(~known)])
-    inverse = np.empty_like(order)
-    inverse[order] = np.arange(order.shape[0])
-    return out[inverse]
-
-
 def spread_to_catalogue(inner: np.ndarray, candidates: np.ndarray, n_items: int) -> np.ndarray:
     """Candidate scores in full-width rows; every other item just below its row's lowest score,
     finite and ranked last (for models that score only part of the catalogue)."""

@@ -14,7 +14,8 @@ from pydantic import Field
 
 from latentlens.build.interactions import Interactions
 from latentlens.build.models.base import FitContext, ModelConfig, ModelError
-from latentlens.build.models.baseline import RatingPredictor
+from latentlens.build.models.rating_base import ExplicitRatingModel
+from latentlens.build.models.spec import ModelInputs, ModelSpec
 from latentlens.build.progress import get_logger
 
 log = get_logger(__name__)
@@ -59,7 +60,7 @@ def build_trainset(user_idx: np.ndarray, item_idx: np.ndarray, rating: np.ndarra
     return trainset, users, items
 
 
-class SurpriseSVD(RatingPredictor[SurpriseSVDConfig]):
+class SurpriseSVD(ExplicitRatingModel[SurpriseSVDConfig]):
     """r_ui = mu + b_u + b_i + p_u . q_i, trained by Surprise's SGD, scored in numpy."""
 
     name: ClassVar[str] = "surprise_svd"
@@ -127,3 +128,11 @@ class SurpriseSVD(RatingPredictor[SurpriseSVDConfig]):
             known = (self._user_inner[users] >= 0)[:, None] & (self._item_inner >= 0)[None, :]
             est = np.where(known, est, float(self.algo_.trainset.global_mean))
         return est
+
+
+def model_for(inputs: ModelInputs) -> SurpriseSVD:
+    """20 factors and 5 epochs for `--quick`."""
+    return SurpriseSVD(SurpriseSVDConfig(n_factors=20, n_epochs=5) if inputs.quick else SurpriseSVDConfig())
+
+
+SPEC = ModelSpec("surprise_svd", model_for, rating=True, description="scikit-surprise SVD")

@@ -16,12 +16,14 @@ import polars as pl
 
 from latentlens.build.interactions import Interactions
 from latentlens.build.models.base import FitContext, ModelConfig, Recommender
+from latentlens.build.models.capabilities import RatingPredictor
 from latentlens.build.models.registry import ModelInputs, ModelSpec
 from latentlens.build.progress import get_logger
 from latentlens.build.settings import EvaluationSettings
 
 if TYPE_CHECKING:
     from latentlens.build.evaluate.protocol import RatingHoldout
+    from latentlens.build.evaluate.rating_cv import RatingFit
     from latentlens.build.stages.prepare import Prepared
     from latentlens.build.tracking.tracker import Tracker
 
@@ -120,9 +122,11 @@ def evaluate_model(
     elif spec.rating:
         fold_models: list[Recommender] = []
 
-        def fold_model() -> Recommender:  # a new model per fold, kept for what each fit chose
-            fold_models.append(spec.make(inputs))
-            return fold_models[-1]
+        def fold_model() -> RatingFit:  # a new model per fold, kept for what each fit chose
+            model = spec.make(inputs)
+            assert isinstance(model, RatingPredictor), f"{spec.name}: evaluated on ratings, but does not predict"
+            fold_models.append(model)
+            return model
 
         cv = cross_validate(fold_model, cv_data, settings.folds, fit_context(seed, spec.name, n_threads, show_progress))
         chosen.update({f"cv_fold{i}": m.chosen() for i, m in enumerate(fold_models, start=1)})
@@ -170,6 +174,7 @@ def _holdout_scores(spec: ModelSpec, inputs: ModelInputs, holdout: RatingHoldout
         model.fit(train, fit_context(seed, spec.name, n_threads, show_progress))
         seconds = time.perf_counter() - started
     fitted.append(model)
+    assert isinstance(model, RatingPredictor), f"{spec.name}: evaluated on ratings, but does not predict"
     pred = model.predict(test.user_idx, test.item_idx)
     value, se = clustered_rmse(pred, test.rating, test.user_idx)
     return {"rmse": value, "rmse_se": se, "mae": mae(pred, test.rating), "fit_seconds": seconds}

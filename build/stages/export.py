@@ -21,7 +21,7 @@ from latentlens.build.export.because import Reasons
 from latentlens.build.export.similar import SimilarSettings, blended_neighbours
 from latentlens.build.interactions import Interactions
 from latentlens.build.models import registry
-from latentlens.build.models.base import ItemNeighbours
+from latentlens.build.models.capabilities import ItemNeighbours, ItemSimilarity
 from latentlens.build.progress import get_logger
 from latentlens.build.stages.evaluate import Comparison, ranking_metric
 from latentlens.build.stages.prepare import Prepared
@@ -47,7 +47,7 @@ def artifact_tables(prepared: Prepared, comparison: Comparison, finals: Finals, 
     all_users = np.arange(full.n_users)
     champion = finals.topn
     log.info("top-%d for %d users with %s", settings.top_n, full.n_users, champion.name)
-    rec_items, rec_scores = champion.recommend(all_users, settings.top_n, exclude=full.matrix,
+    rec_items, rec_scores = champion.recommend(all_users, full.histories, settings.top_n,
                                                n_threads=settings.threads, show_progress=settings.progress)
 
     all_items = np.arange(full.n_items)
@@ -61,7 +61,8 @@ def artifact_tables(prepared: Prepared, comparison: Comparison, finals: Finals, 
     # content fallback's by each movie's rating count (build/export/similar.py), then the overall popular
     # list as a last resort (one extra entry, since a movie skips itself).
     cf, content = finals.by_role(registry.SIMILAR_MOVIES), finals.by_role(registry.CONTENT_FALLBACK)
-    assert isinstance(cf, ItemNeighbours) and isinstance(content, ItemNeighbours)  # their neighbours give reasons
+    assert isinstance(cf, ItemSimilarity) and isinstance(cf, ItemNeighbours)  # their neighbours give reasons
+    assert isinstance(content, ItemSimilarity) and isinstance(content, ItemNeighbours)
     head = slice(0, settings.similar_n + 1)
     shape = (full.n_items, overall_idx[head].size)
     started = time.perf_counter()

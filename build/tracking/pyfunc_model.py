@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-import scipy.sparse as sp
 from mlflow.models.signature import ModelSignature
 from mlflow.pyfunc import PythonModel  # not mlflow.pyfunc.PythonModel: mlflow types `mlflow.pyfunc` as a LazyLoader
 from mlflow.types.schema import ColSpec, ParamSchema, ParamSpec, Schema
 
-from latentlens.build.interactions import Vocabulary
+from latentlens.build.interactions import Histories, Vocabulary
 from latentlens.build.models.base import Recommender
+from latentlens.build.models.capabilities import RatingPredictor
 
 SIGNATURE = ModelSignature(
     inputs=Schema([ColSpec("long", "userId"), ColSpec("long", "movieId")]),
@@ -35,7 +35,7 @@ def topn_signature(top_n: int) -> ModelSignature:
 
 
 class RatingModel(PythonModel):
-    def __init__(self, model: Recommender, users: Vocabulary, items: Vocabulary) -> None:
+    def __init__(self, model: RatingPredictor, users: Vocabulary, items: Vocabulary) -> None:
         self.model = model
         self.users = users
         self.items = items
@@ -49,21 +49,22 @@ class RatingModel(PythonModel):
 
 class TopNModel(PythonModel):
     """The lists of the artifact's user_recommendations, reproduced from MLflow alone: the top-N
-    champion ranks every movie a user has not rated (`seen`, the build's rating matrix); an unknown
-    user gets the model's cold-start list."""
+    champion scores each user's history (`histories`, the build's: every user's ratings) and ranks
+    every movie they have not rated; an unknown user gets the model's cold-start list."""
 
-    def __init__(self, model: Recommender, users: Vocabulary, items: Vocabulary, seen: sp.csr_matrix,
+    def __init__(self, model: Recommender, users: Vocabulary, items: Vocabulary, histories: Histories,
                  top_n: int) -> None:
         self.model = model
         self.users = users
         self.items = items
-        self.seen = sp.csr_matrix((np.ones(seen.nnz, dtype=np.bool_), seen.indices, seen.indptr), shape=seen.shape)
+        self.histories = histories
         self.top_n = top_n
 
     def predict(self, context, model_input: pd.DataFrame, params=None) -> pd.DataFrame:
         n = int((params or {}).get("n") or self.top_n)
         ids = pd.DataFrame(model_input)["userId"].to_numpy(dtype=np.int64)
-        idx, scores = self.model.recommend(self.users.index(ids), n, exclude=self.seen)
+        users = self.users.index(ids)
+        idx, scores = self.model.recommend(users, self.histories.rows(users), n)
         keep = idx >= 0
         return pd.DataFrame({
             "userId": np.repeat(ids, n)[keep.ravel()],

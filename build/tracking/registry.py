@@ -34,7 +34,10 @@ class LoggedModel:
 
 def log_rating_model(model: Recommender, full: Interactions, metrics: dict[str, float]) -> LoggedModel:
     """The rating champion as a pyfunc with a signature (not registered yet)."""
+    from latentlens.build.models.capabilities import RatingPredictor
     from latentlens.build.tracking.pyfunc_model import SIGNATURE, RatingModel
+
+    assert isinstance(model, RatingPredictor), f"{model.name} does not predict ratings"
 
     example = pd.DataFrame({"userId": full.users.ids[full.user_idx[:3]].astype(np.int64),  # 3 rated pairs
                             "movieId": full.items.ids[full.item_idx[:3]].astype(np.int64)})
@@ -51,7 +54,7 @@ def log_topn_model(model: Recommender, full: Interactions, top_n: int, metrics: 
 
     example = pd.DataFrame({"userId": full.users.ids[:2].astype(np.int64)})
     info = mlflow.pyfunc.log_model(name="topn_model",
-                                   python_model=TopNModel(model, full.users, full.items, full.matrix, top_n),
+                                   python_model=TopNModel(model, full.users, full.items, full.histories, top_n),
                                    signature=topn_signature(top_n), input_example=example,
                                    code_paths=[_code_path()], pip_requirements=pip_requirements())
     mlflow.set_tag("topn_model_uri", info.model_uri)

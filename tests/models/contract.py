@@ -5,7 +5,8 @@ item of another group low. A personalised model must therefore recommend a user'
 items of their own group first, and an item's nearest neighbours are items of its group.
 
 Subclass `RecommenderContract` in a `Test...` class and provide `make_model(self)` (or a
-`model_factory` attribute, a zero-argument callable). Flags describe what the model offers:
+`model_factory` attribute, a zero-argument callable). Flags describe what the model offers
+(capabilities.py: `supports_similar_items`, `predicts_ratings`):
 
     class TestEASE(RecommenderContract):
         supports_similar_items = True
@@ -27,9 +28,10 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from latentlens.build.interactions import Interactions, Vocabulary
+from latentlens.build.interactions import Histories, Interactions, Vocabulary
 from latentlens.build.models.base import FitContext, ModelConfig, Recommender
-from latentlens.build.models.ranking import exclude_rows, top_n
+from latentlens.build.models.capabilities import ItemSimilarity, RatingPredictor, TopNScorer
+from latentlens.build.models.ranking import top_n
 
 
 @dataclass(frozen=True)
@@ -88,6 +90,11 @@ def checkerboard(
     return Checkerboard(data, user_group, item_group, features, n_groups)
 
 
+def histories(board: Checkerboard, users: np.ndarray) -> Histories:
+    """The checkerboard users' histories, aligned with `users` (-1: an empty one)."""
+    return board.data.histories.rows(np.asarray(users))
+
+
 def fit_context(seed: int = 0) -> FitContext:
     return FitContext(rng=np.random.default_rng(seed), show_progress=False)
 
@@ -96,7 +103,8 @@ class RecommenderContract:
     """Shared tests; not collected itself (no `Test` prefix), only through subclasses."""
 
     model_factory: ClassVar[Callable[[], Recommender] | None] = None
-    supports_similar_items: ClassVar[bool] = False
+    supports_similar_items: ClassVar[bool] = False  # capabilities.ItemSimilarity
+    predicts_ratings: ClassVar[bool] = False        # capabilities.RatingPredictor
     personalised: ClassVar[bool] = True   # False: same scores for everyone instead of own-group (popularity)
     n_top: ClassVar[int] = 3              # how many top recommendations must be own-group
 
@@ -126,24 +134,38 @@ class RecommenderContract:
         assert isinstance(type(fitted).name, str) and type(fitted).name
         assert isinstance(fitted.config, ModelConfig)
         assert isinstance(fitted.config.model_dump(), dict)
-        assert type(fitted).has_similar_items == self.supports_similar_items
+        assert isinstance(fitted, TopNScorer)
+        assert isinstance(fitted, ItemSimilarity) == self.supports_similar_items
+        assert isinstance(fitted, RatingPredictor) == self.predicts_ratings
 
     def test_score_users_shape_and_finite(self, fitted: Recommender, board: Checkerboard) -> None:
         users = np.array([0, 5, board.data.n_users - 1])
-        scores = fitted.score_users(users)
+        scores = fitted.score_users(users, histories(board, users))
         assert scores.shape == (3, board.data.n_items)
         assert np.isfinite(scores).all()
 
     def test_batch_scoring_matches_single_user_scoring(self, fitted: Recommender, board: Checkerboard) -> None:
         users = np.array([3, 40, 17])
-        batch = fitted.score_users(users)
+        batch = fitted.score_users(users, histories(board, users))
         for row, u in enumerate(users):
-            np.testing.assert_allclose(batch[row], fitted.score_users(np.array([u]))[0], rtol=1e-5, atol=1e-6)
+            single = fitted.score_users(np.array([u]), histories(board, [u]))[0]
+            np.testing.assert_allclose(batch[row], single, rtol=1e-5, atol=1e-6)
+
+    def test_item_side_models_score_the_histories_they_are_given(self, fitted: Recommender,
+                                                                 board: Checkerboard) -> None:
+        """An item-side model (Recommender.item_side) scores the history passed at call time, not one it
+        kept: user 0 scored with user 40's history (another group) gets user 40's scores."""
+        if not type(fitted).item_side:
+            return
+        swapped = fitted.score_users(np.array([0, 40]), histories(board, [40, 0]))
+        own = fitted.score_users(np.array([40, 0]), histories(board, [40, 0]))
+        np.testing.assert_allclose(swapped, own, rtol=1e-5, atol=1e-6)
+        assert not np.allclose(own[0], own[1])
 
     def test_recommend_excludes_seen_and_sorts(self, fitted: Recommender, board: Checkerboard) -> None:
         users = np.arange(board.data.n_users)
         seen = board.data.matrix
-        items, scores = fitted.recommend(users, 5, exclude=seen, batch_size=16)
+        items, scores = fitted.recommend(users, histories(board, users), 5, batch_size=16)
         assert items.shape == scores.shape == (users.shape[0], 5)
         assert (items >= 0).all()  # every user has more than 5 unseen items
         assert not np.asarray(seen[users[:, None], items].todense()).any()
@@ -156,56 +178,56 @@ class RecommenderContract:
         exactly those columns (the fast path must not change what is recommended)."""
         users = np.array([0, 7, -1, board.data.n_users - 1])
         cand = fitted.candidates()
-        full = fitted.score_users(users)
+        given = histories(board, users)
+        full = fitted.score_users(users, given)
         cols = np.arange(board.data.n_items) if cand is None else cand
         assert cand is None or (np.diff(cand) > 0).all()
-        np.testing.assert_allclose(fitted.score_candidates(users), full[:, cols], rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(fitted.score_candidates(users, given), full[:, cols], rtol=1e-5, atol=1e-6)
         some = np.arange(0, board.data.n_items, 3)
-        np.testing.assert_allclose(fitted.score_items(users, some), full[:, some], rtol=1e-5, atol=1e-6)
-        items, scores = fitted.recommend(users, 4, exclude=board.data.matrix)
-        seen = exclude_rows(board.data.matrix, users)[:, cols]
+        np.testing.assert_allclose(fitted.score_items(users, given, some), full[:, some], rtol=1e-5, atol=1e-6)
+        items, scores = fitted.recommend(users, given, 4)
+        seen = given.ratings[:, cols]
         want_pos, want_scores = top_n(full[:, cols], 4, seen)
         np.testing.assert_array_equal(items, np.where(want_pos >= 0, cols[np.maximum(want_pos, 0)], -1))
         np.testing.assert_allclose(scores, want_scores, rtol=1e-5, atol=1e-6)
 
     def test_threaded_batches_give_the_same_lists(self, fitted: Recommender, board: Checkerboard) -> None:
         users = np.arange(board.data.n_users)
-        one = fitted.recommend(users, 5, exclude=board.data.matrix, batch_size=7)
-        two = fitted.recommend(users, 5, exclude=board.data.matrix, batch_size=7, n_threads=2)
+        one = fitted.recommend(users, histories(board, users), 5, batch_size=7)
+        two = fitted.recommend(users, histories(board, users), 5, batch_size=7, n_threads=2)
         np.testing.assert_array_equal(one[0], two[0])
         np.testing.assert_array_equal(one[1], two[1])
 
     def test_top_recommendations_are_own_group(self, fitted: Recommender, board: Checkerboard) -> None:
         users = np.arange(board.data.n_users)
         if not self.personalised:  # then every user must get the same scores instead
-            scores = fitted.score_users(users)
+            scores = fitted.score_users(users, histories(board, users))
             np.testing.assert_allclose(scores, np.broadcast_to(scores[0], scores.shape))
             return
-        items, _ = fitted.recommend(users, self.n_top, exclude=board.data.matrix)
+        items, _ = fitted.recommend(users, histories(board, users), self.n_top)
         groups = board.item_group[items]
         assert (groups == board.user_group[:, None]).all(), (
             f"{(groups != board.user_group[:, None]).any(axis=1).sum()} users got other-group items"
         )
 
     def test_unknown_users_get_cold_start_scores(self, fitted: Recommender, board: Checkerboard) -> None:
-        scores = fitted.score_users(np.array([-1, 0, -1]))
+        scores = fitted.score_users(np.array([-1, 0, -1]), histories(board, [-1, 0, -1]))
         assert scores.shape == (3, board.data.n_items)
         assert np.isfinite(scores).all()
         np.testing.assert_allclose(scores[0], scores[2])
-        items, top = fitted.recommend(np.array([-1]), 5, exclude=board.data.matrix)
+        items, top = fitted.recommend(np.array([-1]), histories(board, [-1]), 5)
         assert (items >= 0).all() and np.isfinite(top).all()
 
     def test_same_seed_same_recommendations(self, board: Checkerboard) -> None:
         users = np.arange(board.data.n_users)
-        a = self.make_model().fit(board.data, fit_context(11)).recommend(users, 5, exclude=board.data.matrix)
-        b = self.make_model().fit(board.data, fit_context(11)).recommend(users, 5, exclude=board.data.matrix)
+        a = self.make_model().fit(board.data, fit_context(11)).recommend(users, histories(board, users), 5)
+        b = self.make_model().fit(board.data, fit_context(11)).recommend(users, histories(board, users), 5)
         np.testing.assert_array_equal(a[0], b[0])
         np.testing.assert_allclose(a[1], b[1], rtol=1e-5)
 
     def test_similar_items(self, fitted: Recommender, board: Checkerboard) -> None:
         if not self.supports_similar_items:
-            with pytest.raises(NotImplementedError):
-                fitted.similar_items(np.array([0]), 3)
+            assert not isinstance(fitted, ItemSimilarity) and not hasattr(fitted, "similar_items")
             return
         items = np.flatnonzero(board.item_group >= 0)
         neighbours, scores = fitted.similar_items(items, 3)
@@ -216,9 +238,8 @@ class RecommenderContract:
         assert (board.item_group[neighbours] == board.item_group[items][:, None]).all()
 
     def test_predict_within_rating_scale(self, fitted: Recommender, board: Checkerboard) -> None:
-        if not fitted.predicts_ratings:
-            with pytest.raises(NotImplementedError):
-                fitted.predict(np.array([0]), np.array([0]))
+        if not isinstance(fitted, RatingPredictor):
+            assert not hasattr(fitted, "predict")
             return
         lo, hi = board.data.rating_scale
         users = np.array([0, 1, -1, board.data.n_users - 1])

@@ -126,7 +126,9 @@ def test_tuned_config_fixes_the_chosen_weights_so_a_refit_does_not_search() -> N
     refit = Hybrid(tuned, board.features).fit(board.data, fit_context())
     assert refit.validation_ == {}  # no grid search the second time
     users = np.arange(board.data.n_users)
-    np.testing.assert_allclose(refit.score_users(users), searched.score_users(users), rtol=1e-5, atol=1e-6)
+    given = board.data.histories
+    np.testing.assert_allclose(refit.score_users(users, given), searched.score_users(users, given),
+                               rtol=1e-5, atol=1e-6)
 
 
 def test_validation_fit_on_a_user_sample() -> None:
@@ -162,7 +164,10 @@ def test_the_build_shares_deterministic_fits_between_the_hybrid_and_its_parts() 
     on_half = ContentKNN(QUICK_CONTENT, board.features, fits).fit(half, fit_context())
     on_full = ContentKNN(QUICK_CONTENT, board.features, fits).fit(board.data, fit_context())
     assert on_half.neighbours_ is on_full.neighbours_
-    assert on_half.liked_.nnz < content.liked_.nnz
+    assert (on_half.cold_scores() < on_full.cold_scores()).any()  # what they learned of the ratings differs
+    users = np.arange(board.data.n_users)  # and both score the histories they are given
+    np.testing.assert_array_equal(on_half.score_users(users, board.data.histories),
+                                  on_full.score_users(users, board.data.histories))
 
 
 def test_users_with_few_ratings_get_popularity() -> None:
@@ -170,7 +175,7 @@ def test_users_with_few_ratings_get_popularity() -> None:
     cfg = QUICK_HYBRID.model_copy(update={"min_ratings": 100})  # every user is "new"
     model = Hybrid(cfg, board.features).fit(board.data, fit_context())
     popularity = np.bincount(board.data.item_idx, minlength=board.data.n_items)
-    scores = model.score_users(np.array([0, 45, -1]))
+    scores = model.score_users(np.array([0, 45, -1]), board.data.histories.rows(np.array([0, 45, -1])))
     rated = popularity > 0  # the hybrid ranks the items EASE knows: every rated one here
     np.testing.assert_array_equal(model.candidates(), np.flatnonzero(rated))
     np.testing.assert_allclose(scores[:, rated], np.tile(popularity[rated], (3, 1)))

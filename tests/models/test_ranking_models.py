@@ -126,7 +126,8 @@ def test_itemknn_scores_sum_similarities_of_rated_neighbours() -> None:
     model = ItemKNN(ItemKNNConfig(weighting="binary", k=3, shrinkage=0.0)).fit(board.data, fit_context())
     w = model.neighbours_.toarray()  # row i: i's 3 neighbours
     x = board.data.binary.toarray()
-    np.testing.assert_allclose(model.score_users(np.arange(5)), x[:5] @ w.T, rtol=1e-5)
+    np.testing.assert_allclose(model.score_users(np.arange(5), board.data.histories.rows(np.arange(5))), x[:5] @ w.T,
+                               rtol=1e-5)
     assert ((w > 0).sum(axis=1) <= 3).all()
 
 
@@ -164,27 +165,27 @@ def test_ease_scores_are_profile_times_weights(monkeypatch, panel_bytes) -> None
     widths = [panel.shape[1] for panel in model.panels_]
     assert sum(widths) == model.items_.size and (len(widths) > 2 if panel_bytes else len(widths) == 1)
     x = board.data.binary.toarray()[:, model.items_]
-    np.testing.assert_allclose(model.score_users(np.arange(4))[:, model.items_], x[:4] @ model.weights(), rtol=1e-4,
-                               atol=1e-5)
+    scores = model.score_users(np.arange(4), board.data.histories.rows(np.arange(4)))
+    np.testing.assert_allclose(scores[:, model.items_], x[:4] @ model.weights(), rtol=1e-4, atol=1e-5)
 
 
 def test_profile_weights_by_hand() -> None:
-    # user 0 rates 4 (t=1), 2 (t=3), 3 (t=2): mean 3; user 1 rates one 5
+    # user 0 rates 4 (t=1), 2 (t=3), 3 (t=2): mean 3; user 1 rates one 5 (entries in (user, item) order)
     data = interactions([0, 0, 0, 1], [0, 1, 2, 0], [4, 2, 3, 5], timestamps=[1, 3, 2, 9])
     liking = [1 + 0.5 * 1, 1 + 0.5 * -1, 1 + 0.5 * 0, 1.0]
-    np.testing.assert_allclose(profile_weights(data, 0.5, None, 0.3), liking)
+    np.testing.assert_allclose(profile_weights(data.histories, 0.5, None, 0.3), liking)
     # ages in the user's own ratings: t=3 newest (0), t=2 (1), t=1 (2); user 1's only rating 0
     age = np.array([2, 0, 1, 0])
     recency = 0.3 + 0.7 * 0.5 ** (age / 1.0)
-    np.testing.assert_allclose(profile_weights(data, 0.5, 1.0, 0.3), np.array(liking) * recency, rtol=1e-6)
-    assert profile_weights(data, 3.0, None, 0.3)[1] == 0.0  # 1 + 3·(-1) floored at 0
+    np.testing.assert_allclose(profile_weights(data.histories, 0.5, 1.0, 0.3), np.array(liking) * recency, rtol=1e-6)
+    assert profile_weights(data.histories, 3.0, None, 0.3)[1] == 0.0  # 1 + 3·(-1) floored at 0
 
 
 def test_ease_items_outside_max_items_rank_last() -> None:
     board = checkerboard()
     model = EASE(EASEConfig(l2=10.0, max_items=10)).fit(board.data, fit_context())
     assert model.items_.shape == (10,)
-    scores = model.score_users(np.arange(board.data.n_users))
+    scores = model.score_users(np.arange(board.data.n_users), board.data.histories)
     outside = np.setdiff1d(np.arange(board.data.n_items), model.items_)
     assert (scores[:, outside].max(axis=1) < scores[:, model.items_].min(axis=1)).all()
     assert np.isfinite(scores).all()

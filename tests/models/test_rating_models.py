@@ -61,6 +61,8 @@ class RatingContract(RecommenderContract):
     for a rating model, not a bug. Among items rated by both groups, the top must be own-group.
     """
 
+    predicts_ratings = True
+
     def test_top_recommendations_are_own_group(self, fitted, board: Checkerboard) -> None:
         d = board.data
         per_group = np.zeros((d.n_items, board.n_groups))
@@ -68,7 +70,7 @@ class RatingContract(RecommenderContract):
         evidence = (per_group > 0).all(axis=1)
         assert evidence.sum() >= 2 * board.n_groups * self.n_top  # the restriction leaves a real test
         no_evidence = sp.csr_matrix(np.broadcast_to(~evidence, (d.n_users, d.n_items)).astype(np.float32))
-        items, _ = fitted.recommend(np.arange(d.n_users), self.n_top, exclude=(d.binary + no_evidence).tocsr())
+        items, _ = fitted.recommend(np.arange(d.n_users), d.histories, self.n_top, exclude=no_evidence)
         assert (board.item_group[items] == board.user_group[:, None]).all()
 
 
@@ -77,10 +79,11 @@ class TestBaselineContract(RecommenderContract):
 
     model_factory = staticmethod(lambda: Baseline())
     personalised = False
+    predicts_ratings = True
 
     def test_top_recommendations_are_own_group(self, fitted, board: Checkerboard) -> None:
         # same ranking for everyone (scores differ by the user's bias only)
-        scores = fitted.score_users(np.arange(board.data.n_users)).astype(np.float64)
+        scores = fitted.score_users(np.arange(board.data.n_users), board.data.histories).astype(np.float64)
         centred = scores - scores.mean(axis=1, keepdims=True)
         np.testing.assert_allclose(centred, np.broadcast_to(centred[0], centred.shape), atol=1e-5)
 
@@ -166,7 +169,8 @@ def test_unknown_user_or_item_gets_the_bias_fallback(make) -> None:
                                np.clip(model._mu + model._bi[items], 0.5, 5.0), atol=1e-9)
     np.testing.assert_allclose(model.predict(np.array([4, 4]), np.array([-1, 29])),
                                np.clip(model._mu + model._bu[4], 0.5, 5.0), atol=1e-9)
-    np.testing.assert_allclose(model.score_users(np.array([-1]))[0], model._mu + model._bi, atol=1e-5)
+    np.testing.assert_allclose(model.score_users(np.array([-1]), data.histories.rows(np.array([-1])))[0],
+                               model._mu + model._bi, atol=1e-5)
 
 
 @pytest.mark.parametrize("make", [lambda: Baseline(), lambda: BiasedMF(QUICK_MF), lambda: SurpriseSVD(QUICK_SVD),
@@ -180,7 +184,7 @@ def test_score_users_agrees_with_predict(make) -> None:
     data = random_ratings()
     model = make().fit(data, ctx())
     users = np.array([0, 7, -1])
-    scores = model.score_users(users)
+    scores = model.score_users(users, data.histories.rows(users))
     uu, ii = np.repeat(users, data.n_items), np.tile(np.arange(data.n_items), 3)
     np.testing.assert_allclose(np.clip(scores.ravel(), 0.5, 5.0), model.predict(uu, ii), atol=1e-5)
 
@@ -239,7 +243,7 @@ def test_surprise_svd_numpy_prediction_equals_surprise_predict() -> None:
     pairs = np.array([(0, 0), (3, 7), (39, 28), (12, 29), (20, 3)])  # item 29 never rated
     theirs = [model.algo_.predict(int(u), int(i)).est for u, i in pairs]
     np.testing.assert_allclose(model.predict(pairs[:, 0], pairs[:, 1]), theirs, atol=1e-6)
-    scores = model.score_users(pairs[:, 0])[np.arange(5), pairs[:, 1]]
+    scores = model.score_users(pairs[:, 0], data.histories.rows(pairs[:, 0]))[np.arange(5), pairs[:, 1]]
     np.testing.assert_allclose(np.clip(scores, 0.5, 5.0), theirs, atol=1e-5)
 
 
@@ -319,7 +323,7 @@ def test_knn_score_users_averages_every_rated_kept_neighbour(user_based: bool) -
     resid = {(u, i): r - model._mu - model._bu[u] - model._bi[i]
              for u, i, r in zip(data.user_idx.tolist(), data.item_idx.tolist(), data.rating.tolist(), strict=True)}
     users = np.arange(0, 40, 3)
-    scores = model.score_users(users)
+    scores = model.score_users(users, data.histories.rows(users))
     differs = 0
     for row, u in enumerate(users):
         for i in range(data.n_items):

@@ -38,3 +38,31 @@ def test_a_model_registers_itself_once_and_is_listed_until_unregistered() -> Non
     finally:
         registry.unregister("toy_registered")
     assert "toy_registered" not in registry.all_specs()
+
+
+def test_each_model_module_owns_its_spec_and_the_registry_lists_them_in_order() -> None:
+    """The registry holds names and modules only; each spec (its factory with the quick and large settings)
+    is its module's, and the order is the registry's."""
+    import importlib
+
+    assert registry.names()[:12] == ("popularity", "itemknn", "ease", "content", "hybrid", "baseline", "surprise_svd",
+                                     "biased_mf", "knn_baseline", "rating_blend", "als_explicit", "als_implicit")
+    for name, spec in registry.all_specs().items():
+        if name in registry.BUILTIN:
+            module, _, attribute = registry.BUILTIN[name].partition(":")
+            assert getattr(importlib.import_module(f"latentlens.build.models.{module}"), attribute or "SPEC") is spec
+            if spec.factory is not None:
+                assert spec.factory.__module__ == f"latentlens.build.models.{module}"
+
+
+def test_the_models_help_imports_no_model() -> None:
+    """`latentlens build --help` lists the registry without importing numpy or any model module."""
+    import subprocess
+    import sys
+
+    probe = ("import sys\nfrom latentlens.build.models import registry\nregistry.models_help()\n"
+             "models = [m for m in sys.modules if m.startswith('latentlens.build.models.')]\n"
+             "print(sorted(m for m in sys.modules if m in ('numpy', 'scipy')) + [m for m in models"
+             " if m.rsplit('.', 1)[1] in registry.BUILTIN])")
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=True)
+    assert out.stdout.strip() == "[]"

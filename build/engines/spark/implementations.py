@@ -1,4 +1,4 @@
-"""The models' Spark implementations: what the registry (build/models/registry.py) names for the
+"""The models' Spark implementations: what the models' specs (build/models/popularity.py, spark_als.py) name for the
 "spark" engine. Each evaluates itself on the shared protocol (context.EvalContext), refits on all
 ratings with what it chose, and gives candidates for the top-N lists; the pipeline never asks a
 model's name. `roles` says what the Spark export takes it for (registry.Role).

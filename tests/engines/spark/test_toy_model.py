@@ -13,7 +13,7 @@ from pydantic import Field
 
 from latentlens.build.engines.spark import models as spark_models
 from latentlens.build.engines.spark.context import EvalContext, topn_metrics
-from latentlens.build.interactions import Interactions
+from latentlens.build.interactions import Histories, Interactions
 from latentlens.build.models import registry
 from latentlens.build.models.base import FitContext, ModelConfig, Recommender
 from latentlens.build.stages.evaluate import EVALUATION_RECORD_KEYS, ModelEvaluation
@@ -39,7 +39,7 @@ class Liked(Recommender[LikedConfig]):
         self._remember_popularity(data)
         return self
 
-    def score_users(self, users: np.ndarray) -> np.ndarray:
+    def score_users(self, users: np.ndarray, histories: Histories) -> np.ndarray:
         return np.broadcast_to(self.scores_, (np.asarray(users).shape[0], self.scores_.shape[0])).copy()
 
 
