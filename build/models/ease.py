@@ -58,7 +58,19 @@ def profile_weights(histories: Histories, rating_weight: float, half_life: float
 
 
 def ease_weights(gram: np.ndarray, l2: float) -> np.ndarray:
-    """B from the dense Gram matrix XᵀX (float32 or float64; overwritten and returned as B).
+    """B from the dense Gram matrix XᵀX (float32 or float64; overwritten and returned as B)."""
+    n = gram.shape[0]
+    p = ridge_inverse(gram, l2, "ease")
+    diag = p.diagonal().copy()
+    p /= -diag[None, :]
+    p[np.diag_indices(n)] = 0.0
+    if not np.isfinite(p).all():
+        raise ModelError("ease: weights are not finite")
+    return p
+
+
+def ridge_inverse(gram: np.ndarray, l2: float, model: str) -> np.ndarray:
+    """(XᵀX + λI)⁻¹ from the dense Gram matrix, in its memory (overwritten and returned).
 
     Cholesky inverse in place (LAPACK potrf/potri): half the flops of an LU inverse and no
     second n x n buffer.
@@ -69,17 +81,12 @@ def ease_weights(gram: np.ndarray, l2: float) -> np.ndarray:
     potrf, potri = lapack.get_lapack_funcs(("potrf", "potri"), (a,))
     chol, info = potrf(a, lower=True, overwrite_a=True, clean=False)
     if info != 0:
-        raise ModelError(f"ease: Cholesky failed (info={info}); increase l2")
+        raise ModelError(f"{model}: Cholesky failed (info={info}); increase l2")
     inv, info = potri(chol, lower=True, overwrite_c=True)
     if info != 0:
-        raise ModelError(f"ease: inverse failed (info={info})")
+        raise ModelError(f"{model}: inverse failed (info={info})")
     p = inv.T  # C-ordered view again; LAPACK filled the lower triangle of the F view = upper of p
     _mirror_upper_to_lower(p)
-    diag = p.diagonal().copy()
-    p /= -diag[None, :]
-    p[np.diag_indices(n)] = 0.0
-    if not np.isfinite(p).all():
-        raise ModelError("ease: weights are not finite")
     return p
 
 

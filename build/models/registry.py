@@ -37,6 +37,7 @@ BUILTIN: dict[str, str] = {
     "itemknn": "itemknn",
     "ease": "ease",
     "content": "content",
+    "transitions": "transitions",
     "hybrid": "hybrid",
     "baseline": "baseline",
     "surprise_svd": "surprise_svd",

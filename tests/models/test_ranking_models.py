@@ -19,6 +19,7 @@ from latentlens.build.models.itemknn import (
 )
 from latentlens.build.models.popularity import Popularity, PopularityConfig, item_scores, popular_lists
 from latentlens.build.models.ranking import top_n
+from latentlens.build.models.transitions import Transitions, TransitionsConfig
 from tests.models.contract import RecommenderContract, checkerboard, fit_context
 
 
@@ -74,6 +75,15 @@ class TestEASESteck(RecommenderContract):
 
 
 # --- popularity ----------------------------------------------------------------------
+class TestTransitions(RecommenderContract):
+    # The checkerboard's ratings come in random order, so what follows what is co-occurrence alone: wide
+    # windows, the disliked movie weighed down, and the top two (not three) picks of every user own-group.
+    n_top = 2
+
+    def make_model(self):
+        return Transitions(TransitionsConfig(source_window=8, target_window=8, rating_weight=1.0))
+
+
 def test_weighted_rating_by_hand() -> None:
     # item 0: ratings 5, 5, 5, 5 (v=4, R=5); item 1: one 5 (v=1, R=5); item 2: 2, 2 (v=2, R=2)
     data = interactions([0, 1, 2, 3, 0, 1, 2], [0, 0, 0, 0, 1, 2, 2], [5, 5, 5, 5, 5, 2, 2], n_items=4)

@@ -1,0 +1,181 @@
+"""Item-to-next-item transitions from time-ordered histories: what people rate after what they just rated.
+
+Closed form, after SLIT (Choi et al. 2021, "Session-aware linear item-item models"): every position t
+of a user's history is one regression row, from the items rated up to t (recent ones weighted more)
+to the items rated next; B = (XᵀX + λI)⁻¹ XᵀY over the most-rated items, like EASE's inverse. A user's
+scores are their latest ratings, weighted the same way, times B. XᵀY itself is the distance-weighted
+transition count, kept (normalised) as each movie's "rated next" list.
+
+The order rule is the build's everywhere: by timestamp, ties by position in the ratings file (the order
+of the Interactions arrays), so two ratings of one second keep the order they were written in.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar, Self
+
+import numpy as np
+import scipy.sparse as sp
+from pydantic import Field
+
+from latentlens.build.interactions import Histories, Interactions
+from latentlens.build.models.base import FitContext, ModelConfig, ModelError, Recommender
+from latentlens.build.models.ease import gram, ridge_inverse
+from latentlens.build.models.ranking import spread_to_catalogue
+from latentlens.build.models.spec import ModelInputs, ModelSpec
+from latentlens.build.progress import get_logger
+
+log = get_logger(__name__)
+
+
+class TransitionsConfig(ModelConfig):
+    source_window: int = Field(5, ge=1)    # the latest ratings up to position t that predict what follows
+    target_window: int = Field(3, ge=1)    # the ratings after t it predicts
+    decay: float = Field(0.7, gt=0, le=1)  # a rating d steps from t weighs decay^d (target: decay^(d-1))
+    l2: float = Field(100.0, gt=0)         # ridge strength λ
+    # a profile rating weighs max(0, 1 + a·(rating - user mean)), as EASE's; 0 chosen on ml-latest-small's
+    # validation split (0.104 against 0.101 at 1): what was rated next matters more than how it was rated
+    rating_weight: float = Field(0.0, ge=0)
+    max_items: int = Field(20_000, ge=1)   # the most-rated items in the dense inverse (as EASE)
+
+
+def time_order(data: Interactions) -> np.ndarray:
+    """Indices of `data`'s ratings by user, then timestamp, then file position (a stable sort)."""
+    by_time = np.argsort(data.timestamp, kind="stable")
+    return by_time[np.argsort(data.user_idx[by_time], kind="stable")]
+
+
+def sequence_rows(users: np.ndarray, items: np.ndarray, n_items: int, config: TransitionsConfig
+                  ) -> tuple[sp.csr_matrix, sp.csr_matrix]:
+    """(X, Y), one row per position that has a next rating: X the decayed latest items up to it, Y the
+    decayed items after it. `users`, `items`: time-ordered (time_order), items in 0..n_items-1 or -1 (left out)."""
+    n = users.shape[0]
+    has_next = np.zeros(n, dtype=bool)
+    has_next[:-1] = users[:-1] == users[1:]
+    positions = np.flatnonzero(has_next)
+    row_of = np.full(n, -1, dtype=np.int64)
+    row_of[positions] = np.arange(positions.size)
+
+    def entries(lags: range, weight_of) -> sp.csr_matrix:
+        rows, cols, vals = [], [], []
+        for lag in lags:
+            src = positions[(positions + lag >= 0) & (positions + lag < n)]
+            other = src + lag
+            keep = (users[other] == users[src]) & (items[other] >= 0)
+            rows.append(row_of[src[keep]])
+            cols.append(items[other[keep]])
+            vals.append(np.full(int(keep.sum()), weight_of(abs(lag)), dtype=np.float32))
+        matrix = sp.csr_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
+                               shape=(positions.size, n_items))
+        matrix.sum_duplicates()
+        return matrix
+
+    x = entries(range(0, -config.source_window, -1), lambda d: config.decay ** d)
+    y = entries(range(1, config.target_window + 1), lambda d: config.decay ** (d - 1))
+    return x, y
+
+
+def most_rated(data: Interactions, max_items: int) -> np.ndarray:
+    """Sorted indices of the `max_items` most-rated items (ties by lower index), as EASE keeps them."""
+    counts = np.bincount(data.item_idx, minlength=data.n_items)
+    rated = np.flatnonzero(counts > 0)
+    if rated.size > max_items:
+        rated = np.sort(rated[np.lexsort((rated, -counts[rated]))[:max_items]])
+    return rated.astype(np.int64)
+
+
+def normalised_next(counts: sp.csr_matrix) -> sp.csr_matrix:
+    """Transition counts with each row divided by its square-rooted total and each column by the fourth root
+    of its own: a frequent movie's followers are spread thin, and the most-rated movies do not follow everything."""
+    row_total = np.asarray(counts.sum(axis=1)).ravel()
+    col_total = np.asarray(counts.sum(axis=0)).ravel()
+    row_scale = np.where(row_total > 0, 1.0 / np.sqrt(np.maximum(row_total, 1e-12)), 0.0)
+    col_scale = np.where(col_total > 0, np.power(np.maximum(col_total, 1e-12), -0.25), 0.0)
+    out = sp.csr_matrix(sp.diags(row_scale.astype(np.float32)) @ counts @ sp.diags(col_scale.astype(np.float32)))
+    out.setdiag(0)
+    out.eliminate_zeros()
+    return out.astype(np.float32)
+
+
+class Transitions(Recommender[TransitionsConfig]):
+    """What followed the user's latest ratings in other people's histories: order-aware where EASE,
+    item-kNN and the factor models see a history as a set."""
+
+    name: ClassVar[str] = "transitions"
+    deterministic: ClassVar[bool] = True
+    item_side: ClassVar[bool] = True
+
+    def __init__(self, config: TransitionsConfig | None = None) -> None:
+        self.config = config or TransitionsConfig()
+
+    def fit(self, data: Interactions, ctx: FitContext) -> Self:
+        self.items_ = most_rated(data, self.config.max_items)
+        if self.items_.size == 0:
+            raise ModelError("transitions: no ratings")
+        local = np.full(data.n_items, -1, dtype=np.int64)
+        local[self.items_] = np.arange(self.items_.size)
+        order = time_order(data)
+        x, y = sequence_rows(data.user_idx[order], local[data.item_idx[order]], self.items_.size, self.config)
+        log.info("transitions: %d items, %d positions, Gram and solve", self.items_.size, x.shape[0])
+        dtype = np.float64 if self.items_.size <= 5_000 else np.float32  # as EASE: float32 halves the inverse
+        inverse = ridge_inverse(gram(x, dtype, show_progress=ctx.show_progress, n_threads=ctx.n_threads),
+                                self.config.l2, "transitions")
+        counts = (x.T @ y).tocsr()
+        # B = P·XᵀY as (XᵀY)ᵀ·P (P symmetric): a sparse-dense product, nnz(XᵀY)·n flops instead of a dense solve
+        self.weights_ = np.ascontiguousarray((counts.T.tocsr() @ inverse).T, dtype=np.float32)
+        del inverse
+        if not np.isfinite(self.weights_).all():
+            raise ModelError("transitions: weights are not finite")
+        self.next_ = normalised_next(counts)
+        self.n_items_ = data.n_items
+        self._remember_popularity(data)
+        return self
+
+    def profiles(self, histories: Histories) -> sp.csr_matrix:
+        """Each user's latest source_window ratings, decayed by age as the regression rows were, and weighted
+        by how much the user liked each (a movie rated far below their mean says little about what is next)."""
+        age = histories.age.data - 1  # 0: the latest
+        liking = 1.0 + self.config.rating_weight * (histories.ratings.data - histories.mean[histories.entry_rows()])
+        weights = np.where(age < self.config.source_window, np.power(self.config.decay, age), 0.0)
+        weights = weights * np.maximum(liking, 0.0)
+        rows = histories.with_values(weights.astype(np.float32))[:, self.items_].tocsr()
+        rows.eliminate_zeros()
+        return rows
+
+    def candidates(self) -> np.ndarray:
+        return self.items_
+
+    def score_candidates(self, users: np.ndarray, histories: Histories) -> np.ndarray:
+        users = np.asarray(users, dtype=np.int64)
+        scores = np.asarray(self.profiles(histories) @ self.weights_, dtype=np.float32)
+        scores[users < 0] = self.cold_scores()[self.items_]
+        return scores
+
+    def score_users(self, users: np.ndarray, histories: Histories) -> np.ndarray:
+        users = np.asarray(users, dtype=np.int64)
+        scores = spread_to_catalogue(self.score_candidates(users, histories), self.items_, self.n_items_)
+        scores[users < 0] = self.cold_scores()
+        return scores
+
+    def next_items(self, items: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+        """The top-n movies rated next after each of `items` (catalogue indices), by normalised count;
+        -1 where fewer followed."""
+        from latentlens.build.models.itemknn import sparse_rows_top_n
+
+        local = np.full(self.n_items_, -1, dtype=np.int64)
+        local[self.items_] = np.arange(self.items_.size)
+        inner = local[np.asarray(items, dtype=np.int64)]
+        idx, scores = sparse_rows_top_n(self.next_, np.maximum(inner, 0), n)
+        idx = np.where((idx >= 0) & (inner[:, None] >= 0), self.items_[np.maximum(idx, 0)], -1)
+        return idx, np.where(idx >= 0, scores, 0.0).astype(np.float32)
+
+
+def model_for(inputs: ModelInputs) -> Transitions:
+    """EASE's item budget: 2,000 for `--quick`, 8,000 at the large plan (one dense solve over them)."""
+    if inputs.quick:
+        return Transitions(TransitionsConfig(max_items=2_000))
+    return Transitions(TransitionsConfig(max_items=8_000) if inputs.large else TransitionsConfig())
+
+
+SPEC = ModelSpec("transitions", model_for,
+                 description="item-to-next-item transitions of time-ordered histories (SLIT-style closed form)")
