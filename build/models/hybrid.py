@@ -1,4 +1,4 @@
-"""Hybrid: collaborative (EASE), content and popularity scores blended per user.
+"""Hybrid: collaborative (EASE), content, popularity and sequence (transitions) scores blended per user.
 
 The hybrid ranks EASE's candidates (the most-rated items, all rated ones on small data).
 Each component's scores are z-scored over those items in each user's row, so the weights
@@ -7,12 +7,14 @@ carves a temporal validation holdout from the training data, fits the components
 rest (on a sample of users when `validation_fit_users` is set), picks the weights with the
 best NDCG@10 on a small grid, and refits on everything. Users unknown to the model, or with
 fewer than `min_ratings` ratings in their history, get the popularity list: collaborative scores
-from a handful of ratings are noise.
+from a handful of ratings are noise. The sequence part (build/models/transitions.py) scores what
+people rated next after the user's latest ratings: the only part that sees the history's order.
 """
 
 from __future__ import annotations
 
 import itertools
+from collections.abc import Callable
 from typing import ClassVar, Literal, Self
 
 import numpy as np
@@ -31,25 +33,29 @@ from latentlens.build.models.fit_cache import FitCache
 from latentlens.build.models.popularity import Popularity, PopularityConfig
 from latentlens.build.models.ranking import spread_to_catalogue, top_n
 from latentlens.build.models.spec import ModelInputs, ModelSpec
+from latentlens.build.models.transitions import Transitions, TransitionsConfig
 from latentlens.build.progress import get_logger, progress
 from latentlens.build.sampling import sample_users
 
 log = get_logger(__name__)
 
-COMPONENTS = ("cf", "content", "popularity")
+COMPONENTS = ("cf", "content", "popularity", "sequence")
 
 
 class HybridConfig(ModelConfig):
     cf: EASEConfig = EASEConfig()
     content: ContentConfig = ContentConfig()
     popularity: PopularityConfig = PopularityConfig()
-    # {"cf": w, "content": w, "popularity": w} or "auto" (validation grid search)
+    # the order-aware part; None: the hybrid without it (what its gain is measured against)
+    sequence: TransitionsConfig | None = TransitionsConfig()
+    # {"cf": w, "content": w, "popularity": w, "sequence": w} or "auto" (validation search: Hybrid._search)
     weights: dict[str, float] | Literal["auto"] = "auto"
-    # cf weight is fixed at 1. On ml-latest-small validation, content 0.01 helps a little
-    # (NDCG@10 0.1397 vs 0.1384) and any popularity hurts (EASE already knows popularity);
-    # weights of 0.1 and more cost 0.03 or more, hence the fine grid.
-    content_grid: tuple[float, ...] = (0.0, 0.01, 0.02, 0.05, 0.1)
-    popularity_grid: tuple[float, ...] = (0.0, 0.01, 0.02, 0.05, 0.1)
+    # cf's weight is fixed at 1; the others are searched on validation (Hybrid._search). With the sequence
+    # part, ml-latest-small's validation chose content 0.3, popularity 0, sequence 0.2 (test NDCG@10 0.148
+    # against 0.135 for the same hybrid without it: bench/bench_sequence_gain.py).
+    content_grid: tuple[float, ...] = (0.0, 0.01, 0.02, 0.05, 0.1, 0.2, 0.3, 0.5, 1.0)
+    popularity_grid: tuple[float, ...] = (0.0, 0.01, 0.02, 0.05, 0.1, 0.2, 0.3)
+    sequence_grid: tuple[float, ...] = (0.0, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0)
     validation_fraction: float = Field(0.2, gt=0.0, lt=1.0)
     max_validation_users: int = Field(2_000, ge=1)  # sampled with ctx.rng: 25 grid points x top-n each
     # Fit the validation components on at most this many users' ratings (None: all). EASE's
@@ -89,18 +95,26 @@ class Hybrid(Recommender[HybridConfig]):
         self.features = features
         self.fits = fits or FitCache()  # the build shares one, so EASE and content fits are reused
 
+    @property
+    def parts(self) -> tuple[str, ...]:
+        """The components this config blends, in COMPONENTS order."""
+        return tuple(c for c in COMPONENTS if c != "sequence" or self.config.sequence is not None)
+
     def _components(self, data: Interactions, ctx: FitContext, fits: FitCache) -> dict[str, Recommender]:
-        return {
+        parts: dict[str, Recommender] = {
             "cf": fits.fit(EASE(self.config.cf), data, ctx),
             "content": fits.fit(ContentKNN(self.config.content, self.features, self.fits), data, ctx),
             "popularity": fits.fit(Popularity(self.config.popularity), data, ctx),
         }
+        if self.config.sequence is not None:
+            parts["sequence"] = fits.fit(Transitions(self.config.sequence), data, ctx)
+        return parts
 
     def fit(self, data: Interactions, ctx: FitContext) -> Self:
         if self.config.weights == "auto":
             self.weights_, self.validation_ = self._choose_weights(data, ctx)
         else:
-            self.weights_ = {c: float(self.config.weights.get(c, 0.0)) for c in COMPONENTS}
+            self.weights_ = {c: float(self.config.weights.get(c, 0.0)) for c in self.parts}
             self.validation_ = {}
         log.info("hybrid weights: %s", self.weights_)
         self.components_ = self._components(data, ctx, self.fits)
@@ -108,7 +122,47 @@ class Hybrid(Recommender[HybridConfig]):
         return self
 
     def _choose_weights(self, data: Interactions, ctx: FitContext) -> tuple[dict[str, float], dict[str, float]]:
-        """Grid search on a temporal validation holdout of `data`; returns weights and NDCG per grid point."""
+        """Search on a temporal validation holdout of `data`; returns the weights and NDCG per weighting tried."""
+        batches = self._validation_batches(data, ctx)
+        k, tried = self.config.k, {}
+
+        def ndcg(weighting: dict[str, float]) -> float:
+            key = "_".join(f"{c[0]}{weighting[c]}" for c in self.parts[1:])
+            if key not in tried:
+                total, n_users = 0.0, 0
+                for z, seen, rel, cand in batches:
+                    blended = sum(weighting[c] * z[c] for c in self.parts if weighting[c])
+                    assert isinstance(blended, np.ndarray)  # never the empty sum's 0: cf's weight is 1
+                    pos, _ = top_n(blended, k, seen)
+                    items = np.where(pos >= 0, cand[np.maximum(pos, 0)], -1)
+                    total += ndcg_at(hit_matrix(items, rel), np.diff(rel.indptr), k).sum()
+                    n_users += rel.shape[0]
+                tried[key] = total / max(n_users, 1)
+            return tried[key]
+
+        best = self._search(ndcg)
+        log.info("hybrid validation: best %s ndcg@%d=%.4f over %d users (%d weightings tried)", best, k,
+                 ndcg(best), sum(b[2].shape[0] for b in batches), len(tried))
+        return best, tried
+
+    def _search(self, ndcg: Callable[[dict[str, float]], float]) -> dict[str, float]:
+        """Without a sequence part, every (content, popularity) pair of the grids. With one, coordinate ascent:
+        the sequence weight alone, then (content, popularity) at that weight, then the sequence weight again:
+        39 weightings where the full product is 175, each a top-k over every validation user. Ties: the first."""
+        def best_of(grid: list[dict[str, float]]) -> dict[str, float]:
+            return max(grid, key=ndcg)  # max keeps the first of equals
+
+        base = {"cf": 1.0, "content": 0.0, "popularity": 0.0}
+        pairs = list(itertools.product(self.config.content_grid, self.config.popularity_grid))
+        if self.config.sequence is None:
+            return best_of([{**base, "content": c, "popularity": p} for c, p in pairs])
+        weights = best_of([{**base, "sequence": s} for s in self.config.sequence_grid])
+        weights = best_of([{**weights, "content": c, "popularity": p} for c, p in pairs])
+        return best_of([{**weights, "sequence": s} for s in self.config.sequence_grid])
+
+    def _validation_batches(self, data: Interactions, ctx: FitContext) -> list[tuple]:
+        """The validation users' normalised component scores, seen items, relevant items and candidates, in
+        batches: computed once, whatever the number of weightings tried."""
         train, val = temporal_holdout(data, self.config.validation_fraction)
         sampled = sample_users(train, self.config.validation_fit_users, ctx.rng)
         if sampled is not train:
@@ -125,30 +179,13 @@ class Hybrid(Recommender[HybridConfig]):
         users = users[n_train[users] >= self.config.min_ratings]
         if users.shape[0] > self.config.max_validation_users:
             users = np.sort(ctx.rng.choice(users, self.config.max_validation_users, replace=False))
-        grid = [{"cf": 1.0, "content": c, "popularity": p}
-                for c, p in itertools.product(self.config.content_grid, self.config.popularity_grid)]
-        k = self.config.k
-        totals = np.zeros(len(grid))
-        batch = 512
-        starts = range(0, users.shape[0], batch)
+        batches = []
+        starts = range(0, users.shape[0], 512)
         for start in progress(starts, desc="hybrid weights", show=ctx.show_progress, total=len(starts), unit="batch"):
-            b = users[start : start + batch]
+            b = users[start : start + 512]
             histories = train.histories.rows(b)
-            z = self._normalised(parts, b, histories, cand)
-            seen = histories.ratings[:, cand]
-            rel = relevant[b]
-            n_rel = np.diff(rel.indptr)
-            for g, w in enumerate(grid):
-                blended = sum(w[c] * z[c] for c in COMPONENTS if w[c])
-                assert isinstance(blended, np.ndarray)  # never the empty sum's 0: cf's weight is 1
-                pos, _ = top_n(blended, k, seen)
-                items = np.where(pos >= 0, cand[np.maximum(pos, 0)], -1)
-                totals[g] += ndcg_at(hit_matrix(items, rel), n_rel, k).sum()
-        ndcg = totals / max(users.shape[0], 1)
-        best = int(np.argmax(ndcg))  # ties: the first (smallest) weights
-        scores = {f"c{w['content']}_p{w['popularity']}": float(v) for w, v in zip(grid, ndcg, strict=True)}
-        log.info("hybrid validation: best %s ndcg@%d=%.4f over %d users", grid[best], k, ndcg[best], users.shape[0])
-        return grid[best], scores
+            batches.append((self._normalised(parts, b, histories, cand), histories.ratings[:, cand], relevant[b], cand))
+        return batches
 
     def chosen(self) -> dict:
         return {"weights": dict(self.weights_)}
@@ -160,11 +197,11 @@ class Hybrid(Recommender[HybridConfig]):
         return zscore_rows(scores) if self.config.normalise == "zscore" else minmax_rows(scores)
 
     def _normalised(self, parts: dict[str, Recommender], users: np.ndarray, histories: Histories, cand: np.ndarray,
-                    components: tuple[str, ...] = COMPONENTS) -> dict[str, np.ndarray]:
+                    components: tuple[str, ...] | None = None) -> dict[str, np.ndarray]:
         """The named components' scores of the candidate items, normalised per user."""
         return {c: self._normalise(parts[c].score_candidates(users, histories) if c == "cf"
                                    else parts[c].score_items(users, histories, cand))
-                for c in components}
+                for c in components or self.parts}
 
     def candidates(self) -> np.ndarray:
         cand = self.components_["cf"].candidates()
@@ -179,7 +216,7 @@ class Hybrid(Recommender[HybridConfig]):
         scores[cold] = self._item_popularity[cand]
         warm = np.flatnonzero(~cold)
         if warm.size:
-            weighted = tuple(c for c in COMPONENTS if self.weights_[c])  # a zero weight is never scored
+            weighted = tuple(c for c in self.parts if self.weights_[c])  # a zero weight is never scored
             z = self._normalised(self.components_, users[warm], histories.rows(warm), cand, weighted)
             scores[~cold] = sum(self.weights_[c] * z[c] for c in weighted)
         return scores
@@ -192,16 +229,21 @@ class Hybrid(Recommender[HybridConfig]):
 
 def model_for(inputs: ModelInputs) -> Hybrid:
     """`--quick`: the weights validation chose on ml-latest-small, no grid search. Large: EASE's large
-    config and the validation fit on a sample of users."""
+    config and the validation fit on a sample of users. The sequence part has the transitions model's
+    own config (build/models/transitions.py), so the build's FitCache shares that fit."""
+    from latentlens.build.models.transitions import model_for as transitions_for
+
     protocol = {"k": inputs.k, "relevance_threshold": inputs.relevance_threshold}
+    parts = {"cf": ease_config_for(inputs), "sequence": transitions_for(inputs).config}
     if inputs.quick:
-        config = HybridConfig(cf=ease_config_for(inputs), weights={"cf": 1.0, "content": 0.01, "popularity": 0.0},
+        config = HybridConfig(**parts, weights={"cf": 1.0, "content": 0.3, "popularity": 0.0, "sequence": 0.2},
                               **protocol)
     elif inputs.large:
-        config = HybridConfig(cf=ease_config_for(inputs), validation_fit_users=30_000, **protocol)
+        config = HybridConfig(**parts, validation_fit_users=30_000, **protocol)
     else:
-        config = HybridConfig(**protocol)
+        config = HybridConfig(**parts, **protocol)
     return Hybrid(config, features=shared_features(inputs), fits=inputs.fits)
 
 
-SPEC = ModelSpec("hybrid", model_for, description="EASE + content + popularity, weights chosen on validation")
+SPEC = ModelSpec("hybrid", model_for,
+                 description="EASE + content + popularity + transitions, weights chosen on validation")

@@ -108,13 +108,30 @@ def test_row_normalisers() -> None:
 
 def test_auto_weights_come_from_the_grid_and_are_recorded() -> None:
     board = checkerboard()
-    cfg = QUICK_HYBRID.model_copy(update={"weights": "auto", "content_grid": (0.0, 0.5), "popularity_grid": (0.0, 3.0)})
+    cfg = QUICK_HYBRID.model_copy(update={"weights": "auto", "content_grid": (0.0, 0.5), "popularity_grid": (0.0, 3.0),
+                                          "sequence": None})
     model = Hybrid(cfg, board.features).fit(board.data, fit_context())
     assert set(model.validation_) == {"c0.0_p0.0", "c0.0_p3.0", "c0.5_p0.0", "c0.5_p3.0"}
     assert model.weights_["content"] in (0.0, 0.5)
     # a popularity weight that swamps the personal signal cannot be the best on the checkerboard
     assert model.validation_["c0.0_p3.0"] < model.validation_["c0.0_p0.0"]
     assert model.weights_["popularity"] == 0.0
+
+
+def test_with_a_sequence_part_the_weights_come_from_coordinate_ascent() -> None:
+    """The sequence weight alone, then (content, popularity) at it, then the sequence weight again: fewer
+    weightings than the product of the grids, and the chosen one the best of those tried."""
+    board = checkerboard()
+    grids = {"content_grid": (0.0, 0.5), "popularity_grid": (0.0, 3.0), "sequence_grid": (0.0, 0.3, 1.0)}
+    model = Hybrid(QUICK_HYBRID.model_copy(update={"weights": "auto", **grids}), board.features).fit(
+        board.data, fit_context())
+    product = {f"c{c}_p{p}_s{s}" for c in grids["content_grid"] for p in grids["popularity_grid"]
+               for s in grids["sequence_grid"]}
+    assert set(model.validation_) <= product and len(model.validation_) < len(product)
+    assert {f"c0.0_p0.0_s{s}" for s in grids["sequence_grid"]} <= set(model.validation_)  # the first sweep
+    w = model.weights_
+    assert model.validation_[f"c{w['content']}_p{w['popularity']}_s{w['sequence']}"] == max(model.validation_.values())
+    assert w["popularity"] == 0.0  # as without the sequence part: popularity swamps the checkerboard's signal
 
 
 def test_tuned_config_fixes_the_chosen_weights_so_a_refit_does_not_search() -> None:
@@ -134,7 +151,7 @@ def test_tuned_config_fixes_the_chosen_weights_so_a_refit_does_not_search() -> N
 def test_validation_fit_on_a_user_sample() -> None:
     board = checkerboard()
     cfg = QUICK_HYBRID.model_copy(update={"weights": "auto", "content_grid": (0.0, 0.5), "popularity_grid": (0.0,),
-                                          "validation_fit_users": 30})
+                                          "validation_fit_users": 30, "sequence": None})
     model = Hybrid(cfg, board.features).fit(board.data, fit_context())
     assert board.data.n_users > 30 and set(model.validation_) == {"c0.0_p0.0", "c0.5_p0.0"}
     assert model.weights_["content"] in (0.0, 0.5)
