@@ -20,7 +20,7 @@ from pydantic import Field
 
 from latentlens.build.interactions import Histories, Interactions
 from latentlens.build.models.base import FitContext, ModelConfig, ModelError, Recommender
-from latentlens.build.models.ease import gram, ridge_inverse
+from latentlens.build.models.ease import ridge_inverse
 from latentlens.build.models.spec import ModelInputs, ModelSpec
 from latentlens.build.progress import get_logger
 
@@ -76,6 +76,32 @@ def sequence_rows(users: np.ndarray, items: np.ndarray, n_items: int, config: Tr
     return x, y
 
 
+def gram_and_counts(users: np.ndarray, items: np.ndarray, n_items: int, config: TransitionsConfig, dtype: type,
+                    block_ratings: int = 1_000_000) -> tuple[np.ndarray, sp.csr_matrix]:
+    """XᵀX (dense) and XᵀY (sparse: the decayed transition counts) accumulated over blocks of whole users'
+    histories, so memory is one block's regression rows, never all of them (125M entries at ML-25M)."""
+    n = users.shape[0]
+    starts = np.flatnonzero(np.r_[True, users[1:] != users[:-1]])  # each user's first position
+    first = np.searchsorted(starts, np.arange(0, n, block_ratings))  # the first user starting at or after
+    cuts = np.unique(np.r_[np.where(first < starts.size, starts[np.minimum(first, starts.size - 1)], n), n])
+    g: np.ndarray = np.zeros((n_items, n_items), dtype=dtype)
+    counts = sp.csr_matrix((n_items, n_items), dtype=np.float32)
+    for a, b in zip(cuts[:-1], cuts[1:], strict=True):
+        x, y = sequence_rows(users[a:b], items[a:b], n_items, config)
+        g += (x.T @ x).toarray()
+        counts = counts + (x.T @ y).tocsr()
+    return g, counts
+
+
+def ridge_weights(inverse: np.ndarray, counts: sp.csr_matrix) -> np.ndarray:
+    """B = P·XᵀY. Sparse XᵀY (few transitions per movie): (XᵀY)ᵀ·P, nnz·n flops on one thread; dense enough
+    (at 5M ratings over 3,000 movies a third of the pairs occur): one multi-threaded BLAS product, n³ flops."""
+    n = inverse.shape[0]
+    if counts.nnz * 8 > n * n:
+        return np.asarray(inverse @ counts.toarray().astype(inverse.dtype), dtype=np.float32)
+    return np.ascontiguousarray((counts.T.tocsr() @ inverse).T, dtype=np.float32)
+
+
 def most_rated(data: Interactions, max_items: int) -> np.ndarray:
     """Sorted indices of the `max_items` most-rated items (ties by lower index), as EASE keeps them."""
     counts = np.bincount(data.item_idx, minlength=data.n_items)
@@ -116,14 +142,12 @@ class Transitions(Recommender[TransitionsConfig]):
         local = np.full(data.n_items, -1, dtype=np.int64)
         local[self.items_] = np.arange(self.items_.size)
         order = time_order(data)
-        x, y = sequence_rows(data.user_idx[order], local[data.item_idx[order]], self.items_.size, self.config)
-        log.info("transitions: %d items, %d positions, Gram and solve", self.items_.size, x.shape[0])
         dtype = np.float64 if self.items_.size <= 5_000 else np.float32  # as EASE: float32 halves the inverse
-        inverse = ridge_inverse(gram(x, dtype, show_progress=ctx.show_progress, n_threads=ctx.n_threads),
-                                self.config.l2, "transitions")
-        counts = (x.T @ y).tocsr()
-        # B = P·XᵀY as (XᵀY)ᵀ·P (P symmetric): a sparse-dense product, nnz(XᵀY)·n flops instead of a dense solve
-        self.weights_ = np.ascontiguousarray((counts.T.tocsr() @ inverse).T, dtype=np.float32)
+        g, counts = gram_and_counts(data.user_idx[order], local[data.item_idx[order]], self.items_.size,
+                                    self.config, dtype)
+        log.info("transitions: %d items, %d transition pairs, inverse", self.items_.size, counts.nnz)
+        inverse = ridge_inverse(g, self.config.l2, "transitions")
+        self.weights_ = ridge_weights(inverse, counts)
         del inverse
         if not np.isfinite(self.weights_).all():
             raise ModelError("transitions: weights are not finite")

@@ -79,3 +79,30 @@ def test_the_same_movies_in_another_order_give_another_pick() -> None:
 def test_a_ridge_strength_must_be_positive(l2: float) -> None:
     with pytest.raises(ValueError):
         TransitionsConfig(l2=l2)
+
+
+@pytest.mark.parametrize("block_ratings", [1, 7, 50, 10_000])
+def test_blocks_of_whole_users_give_the_one_shot_products(block_ratings: int) -> None:
+    from latentlens.build.models.transitions import gram_and_counts
+
+    rng = np.random.default_rng(5)
+    users = np.sort(rng.integers(0, 20, 300))
+    items = rng.integers(-1, 9, 300)  # -1: outside the kept items
+    config = TransitionsConfig(source_window=3, target_window=2, decay=0.6)
+    x, y = sequence_rows(users, items, 9, config)
+    g, counts = gram_and_counts(users, items, 9, config, np.float64, block_ratings=block_ratings)
+    np.testing.assert_allclose(g, (x.T @ x).toarray(), rtol=1e-6)
+    np.testing.assert_allclose(counts.toarray(), (x.T @ y).toarray(), rtol=1e-6)
+
+
+@pytest.mark.parametrize("density", [0.02, 0.9])
+def test_ridge_weights_are_p_times_the_counts_sparse_or_dense(density: float) -> None:
+    import scipy.sparse as sp
+
+    from latentlens.build.models.transitions import ridge_weights
+
+    rng = np.random.default_rng(9)
+    a = rng.normal(size=(40, 40))
+    inverse = np.linalg.inv(a @ a.T + 40 * np.eye(40))
+    counts = sp.random(40, 40, density=density, random_state=3, format="csr", dtype=np.float32)
+    np.testing.assert_allclose(ridge_weights(inverse, counts), inverse @ counts.toarray(), rtol=1e-4, atol=1e-6)
