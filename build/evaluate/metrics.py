@@ -39,7 +39,8 @@ def ranking_metrics(
 ) -> dict[str, float]:
     """NDCG, precision, recall, MAP and hit rate at k; catalogue coverage; novelty.
 
-    - ndcg: DCG with gains 1/log2(rank+1), divided by the ideal DCG of min(k, |relevant|) hits.
+    - ndcg: DCG with gains 1/log2(rank+1), divided by the ideal DCG of min(k, |relevant|) hits;
+      ndcg_at_k_se: its standard error over users.
     - precision: hits / k; recall: hits / |relevant|.
     - map: sum of precision@j at each hit j, divided by min(k, |relevant|).
     - coverage: distinct recommended items over all rows / number of items.
@@ -65,6 +66,9 @@ def ranking_metrics(
         "hit_rate": (n_hits > 0).astype(np.float64),
     }
     result = {f"{name}_at_{k}": float(v.mean()) if v.size else 0.0 for name, v in out.items()}
+    # the per-user standard error of the NDCG (users are the unit that varies): shown beside it everywhere
+    ndcg = out["ndcg"]
+    result[f"ndcg_at_{k}_se"] = float(ndcg.std(ddof=1) / np.sqrt(ndcg.size)) if ndcg.size > 1 else 0.0
     valid = rec[rec >= 0]
     result["coverage"] = float(np.unique(valid).shape[0] / relevant.shape[1])
     if item_popularity is not None:

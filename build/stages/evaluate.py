@@ -182,7 +182,7 @@ def _holdout_scores(spec: ModelSpec, inputs: ModelInputs, holdout: RatingHoldout
 
 def comparison_columns(k: int = 10) -> tuple[str, ...]:
     """The table's metric columns for the ranking cut-off k."""
-    return (*(f"{m}_at_{k}" for m in ("ndcg", "precision", "recall", "map", "hit_rate")),
+    return (f"ndcg_at_{k}", f"ndcg_at_{k}_se", *(f"{m}_at_{k}" for m in ("precision", "recall", "map", "hit_rate")),
             "coverage", "novelty", "rmse", "rmse_se", "mae", "fit_seconds")
 
 

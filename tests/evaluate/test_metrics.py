@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from latentlens.build.evaluate.metrics import hit_matrix, mae, ranking_metrics, rmse
+from latentlens.build.evaluate.metrics import hit_matrix, mae, ndcg_at, ranking_metrics, rmse
 
 
 def relevant(rows: list[list[int]], n_items: int) -> sp.csr_matrix:
@@ -74,3 +74,15 @@ def test_rmse_and_mae_by_hand() -> None:
 def test_row_count_mismatch_is_an_error() -> None:
     with pytest.raises(ValueError):
         ranking_metrics(RECOMMENDED[:2], RELEVANT, k=3)
+
+
+def test_ndcg_comes_with_its_standard_error_over_users() -> None:
+    rng = np.random.default_rng(4)
+    recommended = rng.integers(0, 30, size=(50, 10))
+    relevant = sp.random(50, 30, density=0.2, random_state=1, format="csr")
+    relevant.data[:] = 1.0
+    m = ranking_metrics(recommended, relevant, k=10)
+    per_user = ndcg_at(hit_matrix(recommended, relevant), np.diff(relevant.indptr), 10)
+    per_user = per_user[np.diff(relevant.indptr) > 0]
+    assert m["ndcg_at_10"] == pytest.approx(per_user.mean())
+    assert m["ndcg_at_10_se"] == pytest.approx(per_user.std(ddof=1) / np.sqrt(per_user.size)) and m["ndcg_at_10_se"] > 0
