@@ -155,8 +155,9 @@ def similar(art: Artifact, src: RowSource, movie_id: int, n: int) -> list[dict] 
 NEUTRAL_RATING = 3.0  # a rating above this pulls a movie's neighbours up, below it pushes them down
 RATING_SPAN = 2.0  # (rating - neutral) / span: 5 stars weigh 1.0, as a `liked` movie always did
 # The latest RECENT_N given movies (the last listed is the latest) also count their next-movies list: the top
-# follower of the latest weighs RECENT_WEIGHT x its weight, followers scaled by their score over the list's
-# best, each step back in the order by RECENT_DECAY more (the transitions model's default decay).
+# follower of the latest weighs RECENT_WEIGHT x its weight x the score of its most similar movie (so the two
+# lists' scales, which differ, meet), followers scaled by their score over the list's best, each step back in
+# the order by RECENT_DECAY more (the transitions model's default decay). A chosen default, not tuned.
 RECENT_WEIGHT = 0.5
 RECENT_DECAY = 0.7
 
@@ -172,21 +173,27 @@ def _reasons(art: Artifact, entries) -> list[dict]:
     return out
 
 
-def _similar_parts(src: RowSource, weight: dict[int, float]) -> dict[int, list[tuple[float, int]]]:
-    """Each candidate's (similarity x weight, input) contributions from the inputs' similar lists."""
+def _similar_parts(src: RowSource, weight: dict[int, float]
+                   ) -> tuple[dict[int, list[tuple[float, int]]], dict[int, float]]:
+    """Each candidate's (similarity x weight, input) contributions from the inputs' similar lists, and each
+    input's best similarity."""
     rows = src.neighbours(list(weight))
     rows.sort()  # sums added in movie_id order, so equal inputs give bit-equal scores
     parts: dict[int, list[tuple[float, int]]] = {}
+    best: dict[int, float] = {}
     for movie_id, sid, score in rows:
+        best[movie_id] = max(best.get(movie_id, score), score)
         w = weight[movie_id]
         if sid not in weight and w != 0.0:
             parts.setdefault(sid, []).append((score * w, movie_id))
-    return parts
+    return parts, best
 
 
-def _recent_parts(src: RowSource, weight: dict[int, float]) -> dict[int, list[tuple[float, int]]]:
+def _recent_parts(src: RowSource, weight: dict[int, float],
+                  similar_best: dict[int, float]) -> dict[int, list[tuple[float, int]]]:
     """Each candidate's contributions from the next-movies lists of the latest RECENT_N inputs (the last
-    given is the latest): RECENT_WEIGHT x weight x RECENT_DECAY^steps back x score / the list's best score."""
+    given is the latest): RECENT_WEIGHT x weight x RECENT_DECAY^steps back x the input's best similarity
+    (1 when it has no similar list) x score / the list's best score."""
     latest = [m for m in list(weight)[-RECENT_N:] if weight[m] != 0.0]
     if not latest:
         return {}
@@ -199,7 +206,8 @@ def _recent_parts(src: RowSource, weight: dict[int, float]) -> dict[int, list[tu
     parts: dict[int, list[tuple[float, int]]] = {}
     for movie_id, sid, score in rows:
         if sid not in weight and best[movie_id] > 0:
-            scale = RECENT_WEIGHT * weight[movie_id] * RECENT_DECAY ** back[movie_id] / best[movie_id]
+            scale = (RECENT_WEIGHT * weight[movie_id] * RECENT_DECAY ** back[movie_id]
+                     * similar_best.get(movie_id, 1.0) / best[movie_id])
             parts.setdefault(sid, []).append((score * scale, movie_id))
     return parts
 
@@ -215,7 +223,8 @@ def rated(art: Artifact, src: RowSource, ratings: dict[int, float], n: int) -> l
     contribution first (kind "recent"), then the inputs with the largest positive similarity contributions
     (kind "similar"), at most BECAUSE_N in all."""
     weight = {movie_id: (stars - NEUTRAL_RATING) / RATING_SPAN for movie_id, stars in ratings.items()}
-    similar, recent = _similar_parts(src, weight), _recent_parts(src, weight)
+    similar, similar_best = _similar_parts(src, weight)
+    recent = _recent_parts(src, weight, similar_best)
     totals: dict[int, float] = {}
     count: dict[int, int] = {}
     for parts in (similar, recent):

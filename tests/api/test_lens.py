@@ -80,9 +80,9 @@ def test_for_ratings_takes_the_order_given_and_says_recent(lens) -> None:
     assert [m.movie_id for m in latest.items] == [2023, 1213, 318, 4973]
     assert [(b.movie_id, b.kind) for b in latest.items[0].because] == [(1221, "recent"), (858, "similar")]
     assert [(b.movie_id, b.kind) for b in latest.items[3].because] == [(1221, "recent")]
-    assert latest.items[0].score == pytest.approx(0.7 + 0.8 + 0.5)
+    assert latest.items[0].score == pytest.approx(0.7 + 0.8 + 0.5 * 0.9)  # half 1221's best similarity
     earlier = lens.for_ratings({1221: 5, 858: 5})
-    assert earlier.items[0].movie_id == 2023 and earlier.items[0].score == pytest.approx(0.7 + 0.8 + 0.5 * 0.7)
+    assert earlier.items[0].movie_id == 2023 and earlier.items[0].score == pytest.approx(0.7 + 0.8 + 0.5 * 0.9 * 0.7)
     assert list(latest.ratings) == ["858", "1221"] and latest.liked == [858, 1221]  # the order is kept
     long_ago = lens.for_ratings({1221: 5, 858: 5, 1213: 4, 318: 4})
     assert 4973 not in [m.movie_id for m in long_ago.items]  # only a follower of 1221

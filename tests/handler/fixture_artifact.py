@@ -3,7 +3,8 @@
 The rows are chosen so answers are known exactly: 858's nearest neighbour is 1221, liking
 858 and 1213 ranks 1221 (0.9 + 0.5) above 318 (0.5 + 0.55) above 2023 (0.7). Only 1221 and 2023 have
 movies rated next (NEXT), so the answers above are the similar lists' alone; rating 858 then 1221 (the
-latest) adds 1221's followers: 2023 (0.7 + 0.8 + 0.5) and 4973 (0.5 x 0.3 / 0.9), each "recent".
+latest) adds 1221's followers at half its best similarity (0.9): 2023 (0.7 + 0.8 + 0.5 x 0.9) and 4973
+(0.5 x 0.9 x 0.3 / 0.9), each "recent".
 """
 
 from __future__ import annotations

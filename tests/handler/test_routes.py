@@ -304,14 +304,15 @@ def test_because_lists_at_most_three_movies(client):
 
 def test_ratings_in_order_blend_in_what_is_rated_next_after_the_latest(client):
     """858 then 1221 (the latest): 1221's followers join the similar lists, scaled by their score over the list's
-    best (2023 0.9/0.9, 4973 0.3/0.9) x RECENT_WEIGHT, and their first reason is 1221, kind "recent"."""
+    best (2023 0.9/0.9, 4973 0.3/0.9) x RECENT_WEIGHT x 1221's best similarity (0.9), and their first reason is
+    1221, kind "recent"."""
     body = models.LikedRecommendations.model_validate(
         client.get("/recommendations", params={"ratings": "858:5,1221:5"}).json()).model_dump()
     got = {i["movie_id"]: (i["score"], [(b["movie_id"], b["kind"]) for b in i["because"]]) for i in body["items"]}
     assert list(got) == [2023, 1213, 318, 4973]
-    assert got[2023][0] == pytest.approx(0.7 + 0.8 + 0.5)
+    assert got[2023][0] == pytest.approx(0.7 + 0.8 + 0.5 * 0.9)
     assert got[2023][1] == [(1221, "recent"), (858, "similar")]  # 1221 named once, as the recent one
-    assert got[4973] == (pytest.approx(0.5 * 0.3 / 0.9), [(1221, "recent")])
+    assert got[4973] == (pytest.approx(0.5 * 0.9 * 0.3 / 0.9), [(1221, "recent")])
     assert all(kind == "similar" for m in (1213, 318) for _, kind in got[m][1])
 
 
@@ -330,7 +331,7 @@ def test_a_disliked_latest_movie_pushes_its_followers_down(client):
     disliked = {i["movie_id"]: i["score"] for i in client.get(
         "/recommendations", params={"ratings": "858:5,1221:1", "n": 20}).json()["items"]}
     assert 4973 in liked and 2023 in liked
-    assert 4973 not in disliked and 2023 not in disliked  # 2023: 0.7 - 0.8 - 0.5 < 0
+    assert 4973 not in disliked and 2023 not in disliked  # 2023: 0.7 - 0.8 - 0.45 < 0
 
 
 def test_the_page_is_one_small_self_contained_document(client):
