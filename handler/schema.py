@@ -99,8 +99,8 @@ PUBLIC_COLUMNS: dict[str, tuple[str, ...]] = {
 # largest contributions first; a contribution is item-kNN similarity(recommended, rated) x (rating -
 # the user's mean rating), content similarity where no item-kNN neighbour contributes; empty when
 # none does (build/export/because.py). These are kind "similar". A pick in the next_movies list of one of
-# the user's RECENT_N latest ratings (the order rule: timestamp, ties by position in the ratings file)
-# gets that movie first, kind "recent" ("because you recently rated X"): the latest such rating.
+# the user's RECENT_N latest ratings (the order rule: timestamp, ties by position in the ratings file) rated
+# above their mean gets that movie first, kind "recent" ("because you recently rated X"): the latest such.
 BECAUSE_N = 3
 REASON_SIMILAR = "similar"
 REASON_RECENT = "recent"

@@ -151,9 +151,10 @@ def latest_rated(histories: Histories, n: int) -> tuple[np.ndarray, np.ndarray]:
 
 def recent_reasons(users: np.ndarray, items: np.ndarray, histories: Histories, next_idx: np.ndarray,
                    recent_n: int) -> tuple[np.ndarray, np.ndarray]:
-    """For each pair (users[p], items[p]): the latest of the user's recent_n latest ratings whose next-movies
-    list (row of `next_idx`, catalogue indices, -1 padded) holds the pair's movie, and its rating; -1 and 0
-    where none does. One sorted key array of (movie, next movie) pairs, searched once per recent slot."""
+    """For each pair (users[p], items[p]): the latest of the user's recent_n latest ratings that is above the
+    user's mean (as every similarity reason is: a disliked movie explains nothing) and whose next-movies list
+    (row of `next_idx`, catalogue indices, -1 padded) holds the pair's movie, and its rating; -1 and 0 where
+    none does. One sorted key array of (movie, next movie) pairs, searched once per recent slot."""
     n_items = next_idx.shape[0]
     src, pos = np.nonzero(next_idx >= 0)
     keys = np.unique(src.astype(np.int64) * n_items + next_idx[src, pos])
@@ -161,9 +162,10 @@ def recent_reasons(users: np.ndarray, items: np.ndarray, histories: Histories, n
     users, items = np.asarray(users, dtype=np.int64), np.asarray(items, dtype=np.int64)
     found = np.full(users.size, -1, dtype=np.int64)
     rating = np.zeros(users.size, dtype=np.float32)
+    liked = stars > histories.mean[:, None]
     for slot in range(recent_n):
         cand = latest[users, slot]
-        wanted = np.flatnonzero((found < 0) & (cand >= 0))
+        wanted = np.flatnonzero((found < 0) & (cand >= 0) & liked[users, slot])
         key = cand[wanted] * n_items + items[wanted]
         at = np.minimum(np.searchsorted(keys, key), max(keys.size - 1, 0))
         hit = wanted[keys[at] == key] if keys.size else wanted[:0]

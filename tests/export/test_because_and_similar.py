@@ -147,15 +147,17 @@ def test_latest_rated_follows_the_order_rule_ties_by_file_position():
     assert stars.tolist() == [[5.0, 2.0, 4.0], [1.0, 0.0, 0.0]]
 
 
-def test_recent_reasons_name_the_latest_rating_the_pick_follows():
+def test_recent_reasons_name_the_latest_liked_rating_the_pick_follows():
+    # user 0 (mean 3.5): latest 0 (5 stars), 1 (2 stars, below the mean), 3 (4 stars), then 2
     data = interactions([(0, 3, 4.0), (0, 1, 2.0), (0, 0, 5.0), (0, 2, 3.0), (1, 4, 1.0)], 2, 6,
                         timestamps=[5, 9, 9, 1, 7])
     next_idx = np.full((6, 2), -1)
     next_idx[0] = [5, -1]  # 5 follows 0 (user 0's latest)
     next_idx[3] = [5, 4]   # ... and 3 (third latest); 4 follows 3
+    next_idx[1] = [2, 4]   # 1 is recent but rated below the user's mean: it explains nothing
     next_idx[2] = [4, -1]  # 2 is user 0's fourth latest: not recent with recent_n=3
-    recent, ratings = recent_reasons(np.array([0, 0, 0, 1]), np.array([5, 4, 1, 5]), data.histories, next_idx, 3)
-    assert recent.tolist() == [0, 3, -1, -1]  # the latest one wins; 1 follows nothing; user 1 rated no source
+    recent, ratings = recent_reasons(np.array([0, 0, 0, 1]), np.array([5, 4, 2, 5]), data.histories, next_idx, 3)
+    assert recent.tolist() == [0, 3, -1, -1]  # the latest liked one wins; user 1 rated no source
     assert ratings.tolist() == [5.0, 4.0, 0.0, 0.0]
 
 
