@@ -187,9 +187,11 @@ def genres(art: Artifact, src: RowSource) -> dict:
 
 
 def for_ratings(art: Artifact, src: RowSource, ratings: Mapping[int, float], n: int = 10) -> dict:
-    """Movies for someone who rated these movies ({movie_id: stars}), excluding them: each rated movie's
-    similar list counts with weight (stars - 3) / 2, so low stars push its neighbours down. Ids not in
-    the catalogue come back under `unknown`. GET /recommendations?ratings=858:5,1:1."""
+    """Movies for someone who rated these movies ({movie_id: stars}, in the order rated: the last is the
+    latest), excluding them: each rated movie's similar list counts with weight (stars - 3) / 2, so low stars
+    push its neighbours down, and the latest 3 also count the movies most often rated next after them (a
+    `because` entry of kind "recent" names the one a pick follows). Ids not in the catalogue come back under
+    `unknown`. GET /recommendations?ratings=858:5,1:1."""
     n = check_n(n)
     if not isinstance(ratings, Mapping):
         raise InvalidParameter("invalid_parameter", "ratings: must be a mapping of movie id to stars, e.g. {858: 4.5}")
@@ -211,7 +213,8 @@ def for_ratings(art: Artifact, src: RowSource, ratings: Mapping[int, float], n: 
 
 
 def liked(art: Artifact, src: RowSource, movie_ids: Iterable[int], n: int = 10) -> dict:
-    """for_ratings with every movie at 5 stars. GET /recommendations?liked=858,1213."""
+    """for_ratings with every movie at 5 stars, in the order given (the last is the latest).
+    GET /recommendations?liked=858,1213."""
     return for_ratings(art, src, dict.fromkeys(movie_ids, 5.0), n)
 
 

@@ -20,7 +20,7 @@ from typing import Any
 
 from latentlens.handler import schema, table_layout
 from latentlens.handler.artifact import Artifact, ArtifactUnavailable, MovieRow, _etag, _genres
-from latentlens.handler.queries import MOVIE_COLUMNS, SIMILAR_COLUMNS, USER_COLUMNS
+from latentlens.handler.queries import MOVIE_COLUMNS, NEXT_COLUMNS, SIMILAR_COLUMNS, USER_COLUMNS
 from latentlens.handler.settings import Settings
 from latentlens.handler.store import LazyArtifact
 from latentlens.handler.title_index import TitleIndex
@@ -33,7 +33,8 @@ _THROTTLED = {"ThrottlingException", "ProvisionedThroughputExceededException", "
 
 def columns() -> dict[str, list[str]]:
     """The row layout this handler reads; a table published with any other is refused, not misread."""
-    return {"user": list(USER_COLUMNS), "movie": list(MOVIE_COLUMNS), "similar": list(SIMILAR_COLUMNS)}
+    return {"user": list(USER_COLUMNS), "movie": list(MOVIE_COLUMNS), "similar": list(SIMILAR_COLUMNS),
+            "next": list(NEXT_COLUMNS)}
 
 
 def client_for(settings: Settings):
@@ -109,10 +110,20 @@ class Reader:
 
 
 class DynamoDBRows:
-    """latentlens.handler.queries.RowSource over one published table: one item per user, one per movie."""
+    """latentlens.handler.queries.RowSource over one published table: one item per user, one per movie.
+    Movie items read by `neighbours` are kept for this object's life (one request), so `following` of some
+    of the same movies (rate a few's latest) reads nothing more."""
 
     def __init__(self, reader: Reader) -> None:
         self.reader = reader
+        self._movies: dict[int, list] = {}
+
+    def _movie_items(self, movie_ids: list[int]) -> dict[int, list]:
+        wanted = [m for m in dict.fromkeys(movie_ids) if m not in self._movies]
+        if wanted:
+            items = self.reader.get_many([table_layout.movie_key(m) for m in wanted])
+            self._movies.update({int(key[2:]): item for key, item in items.items()})
+        return {m: self._movies[m] for m in dict.fromkeys(movie_ids) if m in self._movies}
 
     def user(self, user_id: int) -> list:
         return self.reader.get(table_layout.user_key(user_id)) or []
@@ -127,8 +138,11 @@ class DynamoDBRows:
 
     def neighbours(self, movie_ids: list[int]) -> list:
         sid, score = SIMILAR_COLUMNS.index("similar_movie_id"), SIMILAR_COLUMNS.index("score")
-        items = self.reader.get_many([table_layout.movie_key(m) for m in dict.fromkeys(movie_ids)])
-        return [(int(key[2:]), row[sid], row[score]) for key, (_, rows) in items.items() for row in rows]
+        return [(m, row[sid], row[score]) for m, item in self._movie_items(movie_ids).items() for row in item[1]]
+
+    def following(self, movie_ids: list[int]) -> list:
+        nid, score = NEXT_COLUMNS.index("next_movie_id"), NEXT_COLUMNS.index("score")
+        return [(m, row[nid], row[score]) for m, item in self._movie_items(movie_ids).items() for row in item[2]]
 
 
 @dataclass(frozen=True)

@@ -29,11 +29,14 @@ class SimilarMovie(RankedMovie):
 
 
 class Reason(BaseModel):
-    """One of the user's (or the request's) rated movies that contributed most to a recommendation."""
+    """One of the user's (or the request's) rated movies that contributed most to a recommendation: kind
+    "similar" (the pick is like it) or "recent" (the pick is often rated next after it, and it is one of the
+    latest ratings: "because you recently rated X"; listed first)."""
     movie_id: int
     title: str
     display_title: str
     rating: float
+    kind: Literal["similar", "recent"] = "similar"
 
 
 class RecommendedMovie(RankedMovie):

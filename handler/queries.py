@@ -16,7 +16,16 @@ from typing import Protocol
 import duckdb
 
 from latentlens.handler.artifact import Artifact
-from latentlens.handler.schema import BECAUSE_N, MOVIES, SIMILAR_MOVIES, USER_RECOMMENDATIONS
+from latentlens.handler.schema import (
+    BECAUSE_N,
+    MOVIES,
+    NEXT_MOVIES,
+    REASON_RECENT,
+    REASON_SIMILAR,
+    RECENT_N,
+    SIMILAR_MOVIES,
+    USER_RECOMMENDATIONS,
+)
 
 Cursor = duckdb.DuckDBPyConnection
 
@@ -24,6 +33,7 @@ Cursor = duckdb.DuckDBPyConnection
 # publisher packs exactly these per key (a column added here flows into its items unchanged).
 USER_COLUMNS = ("rank", "movie_id", "score", "because")
 SIMILAR_COLUMNS = ("rank", "similar_movie_id", "score", "source")
+NEXT_COLUMNS = ("rank", "next_movie_id", "score")
 _MOVIE_KEYS = ("movie_id", "title", "display_title", "year", "genres", "imdb_id", "tmdb_id", "n_ratings", "mean_rating")
 MOVIE_COLUMNS = _MOVIE_KEYS
 
@@ -34,6 +44,7 @@ _MOVIE = f"SELECT {', '.join(MOVIE_COLUMNS)} FROM {MOVIES} WHERE movie_id = ?"
 # "Liked" lists are summed here, not in SQL: DuckDB's GROUP BY + list() + ORDER BY over the
 # <= 2,500 neighbour rows cost twice the plain fetch (1.5 vs 0.7 ms at ML-25M).
 _LIKED = f"SELECT movie_id, similar_movie_id, score FROM {SIMILAR_MOVIES} WHERE movie_id = ANY(?)"
+_FOLLOWING = f"SELECT movie_id, next_movie_id, score FROM {NEXT_MOVIES} WHERE movie_id = ANY(?)"
 
 
 class RowSource(Protocol):
@@ -50,6 +61,9 @@ class RowSource(Protocol):
 
     def neighbours(self, movie_ids: list[int]) -> list:
         """(movie_id, similar_movie_id, score) of every neighbour of the given movies, any order."""
+
+    def following(self, movie_ids: list[int]) -> list:
+        """(movie_id, next_movie_id, score) of the movies rated next after the given movies, any order."""
 
 
 class DuckDBRows:
@@ -69,6 +83,9 @@ class DuckDBRows:
 
     def neighbours(self, movie_ids: list[int]) -> list:
         return self.cur.execute(_LIKED, [movie_ids]).fetchall()
+
+    def following(self, movie_ids: list[int]) -> list:
+        return self.cur.execute(_FOLLOWING, [movie_ids]).fetchall()
 
 
 def _item(art: Artifact, movie_id: int, score: float, rank: int) -> dict | None:
@@ -103,7 +120,8 @@ def user_recommendations(art: Artifact, src: RowSource, user_id: int, n: int, ge
     reasons = {r[1]: r[3] for r in rows}
     items = _ranked(art, ((r[1], r[2]) for r in rows), n, genre)
     for item in items:
-        item["because"] = _reasons(art, ((b["movie_id"], b["rating"]) for b in reasons[item["movie_id"]]))
+        item["because"] = _reasons(art, ((b["movie_id"], b["rating"], b.get("kind") or REASON_SIMILAR)
+                                         for b in reasons[item["movie_id"]]))
     return items
 
 
@@ -136,53 +154,106 @@ def similar(art: Artifact, src: RowSource, movie_id: int, n: int) -> list[dict] 
 
 NEUTRAL_RATING = 3.0  # a rating above this pulls a movie's neighbours up, below it pushes them down
 RATING_SPAN = 2.0  # (rating - neutral) / span: 5 stars weigh 1.0, as a `liked` movie always did
+# The latest RECENT_N given movies (the last listed is the latest) also count their next-movies list: the top
+# follower of the latest weighs RECENT_WEIGHT x its weight x the score of its most similar movie (so the two
+# lists' scales, which differ, meet), followers scaled by their score over the list's best, each step back in
+# the order by RECENT_DECAY more (the transitions model's default decay). A chosen default, not tuned.
+RECENT_WEIGHT = 0.5
+RECENT_DECAY = 0.7
 
 
-def _reasons(art: Artifact, pairs) -> list[dict]:
-    """(movie_id, rating) pairs -> the `because` entries of a recommendation, skipping unknown ids."""
+def _reasons(art: Artifact, entries) -> list[dict]:
+    """(movie_id, rating, kind) entries -> the `because` entries of a recommendation, skipping unknown ids."""
     out = []
-    for movie_id, rating in pairs:
+    for movie_id, rating, kind in entries:
         m = art.movies.get(movie_id)
         if m is not None:
-            out.append({"movie_id": movie_id, "title": m.title, "display_title": m.display_title, "rating": rating})
+            out.append({"movie_id": movie_id, "title": m.title, "display_title": m.display_title, "rating": rating,
+                        "kind": kind})
     return out
 
 
-def rated(art: Artifact, src: RowSource, ratings: dict[int, float], n: int) -> list[dict]:
-    """Movies for someone who rated the given movies (id -> stars), excluding them.
-
-    Each rated movie's neighbour list counts with weight (stars - 3) / 2: 5 stars add the similarity,
-    1 star subtracts it, so a film close to a disliked one sinks. Ranked by summed score, then more
-    contributing inputs, then lowest id; only positive totals are recommended. `because` names the
-    inputs with the largest positive contributions (similarity x weight), at most BECAUSE_N."""
-    rows = src.neighbours(list(ratings))
+def _similar_parts(src: RowSource, weight: dict[int, float]
+                   ) -> tuple[dict[int, list[tuple[float, int]]], dict[int, float]]:
+    """Each candidate's (similarity x weight, input) contributions from the inputs' similar lists, and each
+    input's best similarity."""
+    rows = src.neighbours(list(weight))
     rows.sort()  # sums added in movie_id order, so equal inputs give bit-equal scores
-    weight = {movie_id: (stars - NEUTRAL_RATING) / RATING_SPAN for movie_id, stars in ratings.items()}
-    totals: dict[int, float] = {}
+    parts: dict[int, list[tuple[float, int]]] = {}
+    best: dict[int, float] = {}
+    for movie_id, sid, score in rows:
+        best[movie_id] = max(best.get(movie_id, score), score)
+        w = weight[movie_id]
+        if sid not in weight and w != 0.0:
+            parts.setdefault(sid, []).append((score * w, movie_id))
+    return parts, best
+
+
+def _recent_parts(src: RowSource, weight: dict[int, float],
+                  similar_best: dict[int, float]) -> dict[int, list[tuple[float, int]]]:
+    """Each candidate's contributions from the next-movies lists of the latest RECENT_N inputs (the last
+    given is the latest): RECENT_WEIGHT x weight x RECENT_DECAY^steps back x the input's best similarity
+    (1 when it has no similar list) x score / the list's best score."""
+    latest = [m for m in list(weight)[-RECENT_N:] if weight[m] != 0.0]
+    if not latest:
+        return {}
+    back = {movie_id: len(weight) - 1 - i for i, movie_id in enumerate(weight)}
+    rows = src.following(latest)
+    rows.sort()
+    best: dict[int, float] = {}
+    for movie_id, _, score in rows:
+        best[movie_id] = max(best.get(movie_id, 0.0), score)
     parts: dict[int, list[tuple[float, int]]] = {}
     for movie_id, sid, score in rows:
-        if sid in weight:
-            continue
-        w = weight[movie_id]
-        if w == 0.0:
-            continue
-        contribution = score * w
-        if sid in totals:
-            totals[sid] += contribution
-            parts[sid].append((contribution, movie_id))
-        else:
-            totals[sid] = contribution
-            parts[sid] = [(contribution, movie_id)]
+        if sid not in weight and best[movie_id] > 0:
+            scale = (RECENT_WEIGHT * weight[movie_id] * RECENT_DECAY ** back[movie_id]
+                     * similar_best.get(movie_id, 1.0) / best[movie_id])
+            parts.setdefault(sid, []).append((score * scale, movie_id))
+    return parts
+
+
+def rated(art: Artifact, src: RowSource, ratings: dict[int, float], n: int) -> list[dict]:
+    """Movies for someone who rated the given movies (id -> stars, in the order rated: the last is the
+    latest), excluding them.
+
+    Each rated movie's neighbour list counts with weight (stars - 3) / 2: 5 stars add the similarity,
+    1 star subtracts it, so a film close to a disliked one sinks. The latest RECENT_N also count the movies
+    rated next after them (_recent_parts). Ranked by summed score, then more contributing inputs, then lowest
+    id; only positive totals are recommended. `because` names the input with the largest positive "recent"
+    contribution first (kind "recent"), then the inputs with the largest positive similarity contributions
+    (kind "similar"), at most BECAUSE_N in all."""
+    weight = {movie_id: (stars - NEUTRAL_RATING) / RATING_SPAN for movie_id, stars in ratings.items()}
+    similar, similar_best = _similar_parts(src, weight)
+    recent = _recent_parts(src, weight, similar_best)
+    totals: dict[int, float] = {}
+    count: dict[int, int] = {}
+    for parts in (similar, recent):
+        for sid, contributions in parts.items():
+            for contribution, _ in contributions:
+                totals[sid] = totals.get(sid, 0.0) + contribution
+            count[sid] = count.get(sid, 0) + len(contributions)
     positive = [sid for sid, total in totals.items() if total > 0]
-    best = heapq.nsmallest(n, positive, key=lambda sid: (-totals[sid], -len(parts[sid]), sid))
+    best = heapq.nsmallest(n, positive, key=lambda sid: (-totals[sid], -count[sid], sid))
     out: list[dict] = []
     for sid in best:
         item = _item(art, sid, totals[sid], len(out) + 1)
         if item is not None:
-            top = heapq.nsmallest(BECAUSE_N, (p for p in parts[sid] if p[0] > 0), key=lambda p: (-p[0], p[1]))
-            item["because"] = _reasons(art, ((movie_id, ratings[movie_id]) for _, movie_id in top))
+            item["because"] = _reasons(art, _rated_because(similar.get(sid, []), recent.get(sid, []), ratings))
             out.append(item)
     return out
+
+
+def _rated_because(similar: list[tuple[float, int]], recent: list[tuple[float, int]],
+                   ratings: dict[int, float]) -> list[tuple[int, float, str]]:
+    """(movie_id, stars, kind) of the largest positive recent contribution, then of the largest positive
+    similarity contributions of other inputs, at most BECAUSE_N; ties by the lower id."""
+    def top(parts: list[tuple[float, int]], k: int) -> list[int]:
+        return [movie_id for _, movie_id in heapq.nsmallest(k, (p for p in parts if p[0] > 0),
+                                                             key=lambda p: (-p[0], p[1]))]
+    named = [(movie_id, ratings[movie_id], REASON_RECENT) for movie_id in top(recent, 1)]
+    taken = {movie_id for movie_id, _, _ in named}
+    others = [p for p in similar if p[1] not in taken]
+    return named + [(movie_id, ratings[movie_id], REASON_SIMILAR) for movie_id in top(others, BECAUSE_N - len(named))]
 
 
 def liked(art: Artifact, src: RowSource, movie_ids: list[int], n: int) -> list[dict]:

@@ -8,7 +8,8 @@ refuses an artifact it does not understand instead of answering wrongly.
 from __future__ import annotations
 
 # 2: user_recommendations.because (the user's rated movies that explain each pick)
-SCHEMA_VERSION = 2
+# 3: next_movies (the movies rated next after each movie); because entries gain `kind` ("similar" or "recent")
+SCHEMA_VERSION = 3
 
 # Where a build writes the artifact and where serving reads it unless told otherwise: the default of both
 # BuildSettings.out (`latentlens build --out`) and the handler's Settings.db (`LATENTLENS_DB`, `serve --db`).
@@ -17,6 +18,7 @@ DEFAULT_ARTIFACT = "artifacts/latentlens.duckdb"
 MOVIES = "movies"
 USER_RECOMMENDATIONS = "user_recommendations"
 SIMILAR_MOVIES = "similar_movies"
+NEXT_MOVIES = "next_movies"
 POPULAR_MOVIES = "popular_movies"
 MODEL_METRICS = "model_metrics"
 BUILD_INFO = "build_info"
@@ -43,7 +45,7 @@ TABLE_DDL: dict[str, str] = {
             rank     INTEGER NOT NULL,
             movie_id INTEGER NOT NULL,
             score    DOUBLE NOT NULL,
-            because  STRUCT(movie_id INTEGER, rating FLOAT)[] NOT NULL
+            because  STRUCT(movie_id INTEGER, rating FLOAT, kind VARCHAR)[] NOT NULL
         )""",
     SIMILAR_MOVIES: """
         CREATE TABLE similar_movies (
@@ -52,6 +54,13 @@ TABLE_DDL: dict[str, str] = {
             similar_movie_id INTEGER NOT NULL,
             score            DOUBLE NOT NULL,
             source           VARCHAR NOT NULL
+        )""",
+    NEXT_MOVIES: """
+        CREATE TABLE next_movies (
+            movie_id      INTEGER NOT NULL,
+            rank          INTEGER NOT NULL,
+            next_movie_id INTEGER NOT NULL,
+            score         DOUBLE NOT NULL
         )""",
     POPULAR_MOVIES: """
         CREATE TABLE popular_movies (
@@ -80,16 +89,25 @@ PUBLIC_COLUMNS: dict[str, tuple[str, ...]] = {
              "n_ratings", "mean_rating"),
     USER_RECOMMENDATIONS: ("user_id", "rank", "movie_id", "score", "because"),
     SIMILAR_MOVIES: ("movie_id", "rank", "similar_movie_id", "score"),
+    NEXT_MOVIES: ("movie_id", "rank", "next_movie_id", "score"),
     POPULAR_MOVIES: ("genre", "rank", "movie_id", "score"),
     MODEL_METRICS: ("model", "protocol", "metric", "value"),
     BUILD_INFO: ("key", "value"),
 }
 
-# user_recommendations.because: up to BECAUSE_N of the user's rated movies with their rating, the
+# user_recommendations.because: up to BECAUSE_N of the user's rated movies with their rating and kind, the
 # largest contributions first; a contribution is item-kNN similarity(recommended, rated) x (rating -
 # the user's mean rating), content similarity where no item-kNN neighbour contributes; empty when
-# none does (build/export/because.py).
+# none does (build/export/because.py). These are kind "similar". A pick in the next_movies list of one of
+# the user's RECENT_N latest ratings (the order rule: timestamp, ties by position in the ratings file) rated
+# above their mean gets that movie first, kind "recent" ("because you recently rated X"): the latest such.
 BECAUSE_N = 3
+REASON_SIMILAR = "similar"
+REASON_RECENT = "recent"
+REASON_KINDS = (REASON_SIMILAR, REASON_RECENT)
+# How many of a history's latest ratings count as recent: the user's in the build, the last listed of a
+# "rate a few" request (the order given: the last one is the latest).
+RECENT_N = 3
 # ... stored for each user's first BECAUSE_RANKS picks only; ranks after it carry an empty list. The page
 # shows 10; all 100 ranks would make the column ~5x larger (~144 MB of a ~275 MB artifact at ML-25M).
 BECAUSE_RANKS = 20
@@ -98,6 +116,7 @@ BECAUSE_RANKS = 20
 RANKED_LISTS: dict[str, tuple[str, ...]] = {
     USER_RECOMMENDATIONS: ("user_id",),
     SIMILAR_MOVIES: ("movie_id",),
+    NEXT_MOVIES: ("movie_id",),
     POPULAR_MOVIES: ("genre",),
 }
 
@@ -106,6 +125,7 @@ SORT_KEYS: dict[str, tuple[str, ...]] = {
     MOVIES: ("movie_id",),
     USER_RECOMMENDATIONS: ("user_id", "rank"),
     SIMILAR_MOVIES: ("movie_id", "rank"),
+    NEXT_MOVIES: ("movie_id", "rank"),
     POPULAR_MOVIES: ("genre", "rank"),
 }
 

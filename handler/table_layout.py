@@ -6,7 +6,7 @@ naming the build being served. Every item is `{pk: S, v: B}`, `v` the compact JS
 zlib-compressed:
 
 - `u#<user_id>`  -> the user's rows, exactly latentlens.handler.queries.USER_COLUMNS per row
-- `m#<movie_id>` -> [movie row (MOVIE_COLUMNS), neighbour rows (SIMILAR_COLUMNS)]
+- `m#<movie_id>` -> [movie row (MOVIE_COLUMNS), neighbour rows (SIMILAR_COLUMNS), next rows (NEXT_COLUMNS)]
 - `meta`         -> build_info, the source's sha256, the columns above, counts, catalogue chunk count
 - `c#<i>`        -> slice i of the compressed catalogue (movie map, title-index rows, popular lists),
                     read once per container

@@ -123,11 +123,13 @@ def test_export_publishes_the_artifact_with_its_build_info_and_no_tracking_store
     assert champion_rows == staged.prepared.full.n_users * staged.settings.top_n
     assert not (staged.root / "never.db").exists()
     assert 0 <= staged.tracker.metrics["because_explained_share"] <= 1
+    assert 0 <= staged.tracker.metrics["because_recent_share"] <= staged.tracker.metrics["because_explained_share"]
 
 
 def test_every_export_role_is_filled_by_exactly_one_registered_model() -> None:
     assert {registry.for_role(role).name for role in registry.ROLES} == set(registry.export_models())
-    assert registry.export_models() == ("popularity", "itemknn", "content")
+    assert registry.export_models() == ("popularity", "itemknn", "content", "transitions")
+    assert registry.for_role(registry.NEXT_MOVIES).name == "transitions"
 
 
 def test_models_help_lists_every_registered_model() -> None:

@@ -73,6 +73,8 @@ class ArtifactTables:
     popular_movies: pl.DataFrame
     model_metrics: pl.DataFrame
     build_info: dict[str, str]
+    # the movies rated next after each movie (None: an engine that has no NEXT_MOVIES model writes it empty)
+    next_movies: pl.DataFrame | None = None
 
     def frames(self) -> dict[str, pl.DataFrame]:
         info = pl.DataFrame(
@@ -83,6 +85,8 @@ class ArtifactTables:
             schema.MOVIES: self.movies,
             schema.USER_RECOMMENDATIONS: self.user_recommendations,
             schema.SIMILAR_MOVIES: self.similar_movies,
+            schema.NEXT_MOVIES: self.next_movies if self.next_movies is not None else pl.DataFrame(
+                schema={"movie_id": pl.Int32, "rank": pl.Int32, "next_movie_id": pl.Int32, "score": pl.Float64}),
             schema.POPULAR_MOVIES: self.popular_movies,
             schema.MODEL_METRICS: self.model_metrics,
             schema.BUILD_INFO: info,
@@ -157,6 +161,7 @@ def verify_artifact(path: Path, expected_counts: dict[str, int] | None = None) -
             schema.MOVIES: ["movie_id", "title"],
             schema.USER_RECOMMENDATIONS: ["user_id", "rank", "movie_id", "score"],
             schema.SIMILAR_MOVIES: ["movie_id", "rank", "similar_movie_id", "score"],
+            schema.NEXT_MOVIES: ["movie_id", "rank", "next_movie_id", "score"],
             schema.POPULAR_MOVIES: ["rank", "movie_id", "score"],
         }
         for table, cols in null_checks.items():
@@ -177,9 +182,20 @@ def verify_artifact(path: Path, expected_counts: dict[str, int] | None = None) -
         self_similar = _count(con, f"SELECT count(*) FROM {schema.SIMILAR_MOVIES} WHERE movie_id = similar_movie_id")
         if self_similar:
             raise ArtifactError(f"{path}: {self_similar} movies list themselves as similar")
+        _check_next_movies(con, path)
         return counts
     finally:
         con.close()
+
+
+def _check_next_movies(con: duckdb.DuckDBPyConnection, path: Path) -> None:
+    """next_movies: never the movie itself, finite scores (ranks and NULLs are checked with every list)."""
+    self_next = _count(con, f"SELECT count(*) FROM {schema.NEXT_MOVIES} WHERE movie_id = next_movie_id")
+    if self_next:
+        raise ArtifactError(f"{path}: {self_next} movies list themselves as rated next")
+    not_finite = _count(con, f"SELECT count(*) FROM {schema.NEXT_MOVIES} WHERE NOT isfinite(score)")
+    if not_finite:
+        raise ArtifactError(f"{path}: next_movies has {not_finite} scores that are not finite")
 
 
 def remove_stale_temp_files(out: Path) -> list[Path]:

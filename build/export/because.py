@@ -6,6 +6,9 @@ user's mean rating), with sim item-kNN's stored neighbour similarity (row j of i
 matrix, the very sum item-kNN scores j by). Where no item-kNN neighbour contributes a positive
 amount, content similarity is asked instead. The BECAUSE_N largest positive contributions are kept.
 
+A pick that follows one of the user's latest ratings (in that rating's next-movies list) is explained by that
+rating first, a "recent" reason (`recent_reasons`, `with_recent`), the similarity reasons after it.
+
 Vectorised per block of users: their centred ratings as one dense block, gathered at every
 stored neighbour of every pair's movie, then one sparse top-n of the positive products per pair.
 Memory is bounded by the block, never users x items.
@@ -18,7 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 
-from latentlens.build.interactions import Interactions
+from latentlens.build.interactions import Histories, Interactions
 from latentlens.build.progress import progress
 
 USERS_PER_BLOCK = 256  # a dense block of 256 users x 62k movies is 64 MB of float32
@@ -26,10 +29,12 @@ USERS_PER_BLOCK = 256  # a dense block of 256 users x 62k movies is 64 MB of flo
 
 @dataclass(frozen=True)
 class Reasons:
-    """Per (user, movie) pair, up to n explaining items (dense indices, -1 padded) and the user's ratings."""
+    """Per (user, movie) pair, up to n explaining items (dense indices, -1 padded) and the user's ratings;
+    `recent` marks the entries that are "recent" reasons (None: none is)."""
 
     items: np.ndarray    # (pairs, n) int64
     ratings: np.ndarray  # (pairs, n) float32
+    recent: np.ndarray | None = None  # (pairs, n) bool
 
 
 def user_means(data: Interactions) -> np.ndarray:
@@ -127,3 +132,58 @@ def top_in_runs(rows: np.ndarray, cols: np.ndarray, values: np.ndarray,
         picked_rank.append(np.full(chosen.size, rank, dtype=np.int64))
         values[chosen] = -np.inf
     return np.concatenate(picked_rows), np.concatenate(picked_cols), np.concatenate(picked_rank)
+
+
+def latest_rated(histories: Histories, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Each user's n latest rated items (latest first, -1 padded) and their ratings: histories' age is the
+    order rule's (timestamp, ties by position in the ratings file; interactions.ages)."""
+    age = histories.age.tocsr()
+    rows = np.repeat(np.arange(age.shape[0]), np.diff(age.indptr))
+    slot = age.data.astype(np.int64) - 1  # 0: the latest
+    keep = slot < n
+    items = np.full((age.shape[0], n), -1, dtype=np.int64)
+    stars = np.zeros((age.shape[0], n), dtype=np.float32)
+    items[rows[keep], slot[keep]] = age.indices[keep]
+    ratings = histories.ratings.tocsr()  # the same entries in the same order (Interactions.histories)
+    stars[rows[keep], slot[keep]] = ratings.data[keep]
+    return items, stars
+
+
+def recent_reasons(users: np.ndarray, items: np.ndarray, histories: Histories, next_idx: np.ndarray,
+                   recent_n: int) -> tuple[np.ndarray, np.ndarray]:
+    """For each pair (users[p], items[p]): the latest of the user's recent_n latest ratings that is above the
+    user's mean (as every similarity reason is: a disliked movie explains nothing) and whose next-movies list
+    (row of `next_idx`, catalogue indices, -1 padded) holds the pair's movie, and its rating; -1 and 0 where
+    none does. One sorted key array of (movie, next movie) pairs, searched once per recent slot."""
+    n_items = next_idx.shape[0]
+    src, pos = np.nonzero(next_idx >= 0)
+    keys = np.unique(src.astype(np.int64) * n_items + next_idx[src, pos])
+    latest, stars = latest_rated(histories, recent_n)
+    users, items = np.asarray(users, dtype=np.int64), np.asarray(items, dtype=np.int64)
+    found = np.full(users.size, -1, dtype=np.int64)
+    rating = np.zeros(users.size, dtype=np.float32)
+    liked = stars > histories.mean[:, None]
+    for slot in range(recent_n):
+        cand = latest[users, slot]
+        wanted = np.flatnonzero((found < 0) & (cand >= 0) & liked[users, slot])
+        key = cand[wanted] * n_items + items[wanted]
+        at = np.minimum(np.searchsorted(keys, key), max(keys.size - 1, 0))
+        hit = wanted[keys[at] == key] if keys.size else wanted[:0]
+        found[hit], rating[hit] = cand[hit], stars[users[hit], slot]
+    return found, rating
+
+
+def with_recent(reasons: Reasons, recent: np.ndarray, ratings: np.ndarray) -> Reasons:
+    """`reasons` with each pair's recent item (>= 0) first, marked recent, and its similarity reasons after
+    it (that item not twice), still n per pair."""
+    n = reasons.items.shape[1]
+    has = recent >= 0
+    items = np.concatenate([np.where(has, recent, -1)[:, None], reasons.items], axis=1)
+    items[:, 1:][items[:, 1:] == recent[:, None]] = -1  # recent >= 0 here or the column is -1 anyway
+    stars = np.concatenate([ratings[:, None], reasons.ratings], axis=1)
+    flags = np.zeros(items.shape, dtype=bool)
+    flags[:, 0] = has
+    order = np.argsort(items < 0, axis=1, kind="stable")[:, :n]  # the kept entries first, in their order
+    items = np.take_along_axis(items, order, axis=1)
+    return Reasons(items, np.where(items >= 0, np.take_along_axis(stars, order, axis=1), 0).astype(np.float32),
+                   np.take_along_axis(flags, order, axis=1))

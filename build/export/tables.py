@@ -10,7 +10,7 @@ import polars as pl
 from latentlens.build.data.tables import MovieLensData
 from latentlens.build.export.because import Reasons
 from latentlens.build.interactions import Interactions, Vocabulary
-from latentlens.handler.schema import BECAUSE_RANKS, search_key
+from latentlens.handler.schema import BECAUSE_RANKS, REASON_RECENT, REASON_SIMILAR, search_key
 
 
 def movies_table(data: MovieLensData) -> pl.DataFrame:
@@ -64,15 +64,18 @@ def ranked_frame(key_name: str, key_ids: np.ndarray, item_name: str, items: np.n
 
 
 def because_column(reasons: Reasons, item_vocab: Vocabulary) -> pl.Series:
-    """Reasons as the artifact's `because` column: a list of {movie_id, rating} per pair, built as one
+    """Reasons as the artifact's `because` column: a list of {movie_id, rating, kind} per pair, built as one
     Arrow list array from the flat entries (no Python object per row)."""
     import pyarrow as pa
 
     kept = reasons.items >= 0
     offsets = np.concatenate([[0], np.cumsum(kept.sum(axis=1))]).astype(np.int32)
+    recent = reasons.recent[kept] if reasons.recent is not None else np.zeros(int(kept.sum()), dtype=bool)
+    kinds = pa.DictionaryArray.from_arrays(pa.array(recent.astype(np.int8)), pa.array([REASON_SIMILAR, REASON_RECENT]))
     entries = pa.StructArray.from_arrays(
-        [pa.array(item_vocab.ids[reasons.items[kept]].astype(np.int32)), pa.array(reasons.ratings[kept])],
-        names=["movie_id", "rating"])
+        [pa.array(item_vocab.ids[reasons.items[kept]].astype(np.int32)), pa.array(reasons.ratings[kept]),
+         kinds.cast(pa.string())],
+        names=["movie_id", "rating", "kind"])
     return pl.Series("because", pa.ListArray.from_arrays(pa.array(offsets), entries))
 
 
@@ -86,8 +89,12 @@ def user_recommendations(full: Interactions, items: np.ndarray, scores: np.ndarr
         rank = np.arange(rows.size) - np.searchsorted(rows, rows)
         head = np.flatnonzero(rank < explained_ranks)
         explained = explain(rows[head], items[rows[head], cols[head]])
-        reasons = Reasons(np.full((rows.size, explained.items.shape[1]), -1, dtype=np.int64),
-                          np.zeros((rows.size, explained.items.shape[1]), dtype=np.float32))
+        width = explained.items.shape[1]
+        recent = np.zeros((rows.size, width), dtype=bool)
+        if explained.recent is not None:
+            recent[head] = explained.recent
+        reasons = Reasons(np.full((rows.size, width), -1, dtype=np.int64),
+                          np.zeros((rows.size, width), dtype=np.float32), recent)
         reasons.items[head], reasons.ratings[head] = explained.items, explained.ratings
         return {"because": because_column(reasons, full.items)}
 
@@ -145,6 +152,15 @@ def similar_movies(
         "score",
         "source",
     )
+
+
+def next_movies(items_vocab: Vocabulary, idx: np.ndarray, scores: np.ndarray) -> pl.DataFrame:
+    """(movie_id, rank, next_movie_id, score) from the NEXT_MOVIES model's top-n blocks (row i: catalogue item
+    i's followers, -1 padded), keeping positive finite scores and never the movie itself."""
+    rows = np.arange(idx.shape[0])[:, None]
+    keep = (idx >= 0) & (idx != rows) & np.isfinite(scores) & (scores > 0)
+    return ranked_frame("movie_id", items_vocab.ids, "next_movie_id", np.where(keep, idx, -1),
+                        np.where(keep, scores, 0.0), items_vocab)
 
 
 def popular_movies(lists: dict[str | None, tuple[np.ndarray, np.ndarray]], items_vocab: Vocabulary) -> pl.DataFrame:

@@ -48,3 +48,11 @@ class ItemNeighbours(Protocol):
     similar items with their similarities. The export's similar-movie roles are such models."""
 
     neighbours_: sp.csr_matrix
+
+
+@runtime_checkable
+class NextItems(Protocol):
+    """The top-n items rated next after each of `items` in time-ordered histories (never the item itself),
+    best first, -1 padded: the NEXT_MOVIES role (transitions)."""
+
+    def next_items(self, items: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]: ...

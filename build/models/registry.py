@@ -16,6 +16,7 @@ from latentlens.build.models.spec import (
     CONTENT_FALLBACK,
     ENGINES,
     INPROCESS,
+    NEXT_MOVIES,
     ROLES,
     SIMILAR_MOVIES,
     TOPN_FALLBACK,
@@ -27,9 +28,9 @@ from latentlens.build.models.spec import (
 )
 from latentlens.build.settings import SettingsError
 
-__all__ = ["CONTENT_FALLBACK", "ENGINES", "INPROCESS", "ROLES", "SIMILAR_MOVIES", "TOPN_FALLBACK", "Engine",
-           "ModelInputs", "ModelSpec", "Role", "Selection", "all_specs", "export_models", "for_role", "models_help",
-           "names", "register", "select", "selection", "skip_reason", "unregister"]
+__all__ = ["CONTENT_FALLBACK", "ENGINES", "INPROCESS", "NEXT_MOVIES", "ROLES", "SIMILAR_MOVIES", "TOPN_FALLBACK",
+           "Engine", "ModelInputs", "ModelSpec", "Role", "Selection", "all_specs", "export_models", "for_role",
+           "models_help", "names", "register", "select", "selection", "skip_reason", "unregister"]
 
 # The built-in models in registry order: name -> "module[:attribute]" under build/models/ (attribute SPEC by default).
 BUILTIN: dict[str, str] = {

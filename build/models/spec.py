@@ -27,11 +27,12 @@ T = TypeVar("T")
 SPARK_IMPLEMENTATIONS = "latentlens.build.engines.spark.implementations"
 
 # What the export needs whatever the champions are; each role is filled by exactly one spec.
-Role = Literal["similar_movies", "content_fallback", "topn_fallback"]
+Role = Literal["similar_movies", "content_fallback", "topn_fallback", "next_movies"]
 SIMILAR_MOVIES: Role = "similar_movies"      # collaborative similar-movie lists and because reasons
 CONTENT_FALLBACK: Role = "content_fallback"  # similar lists of movies too rare for CF, because reasons
 TOPN_FALLBACK: Role = "topn_fallback"        # the exported lists when no model ran the top-N protocol
-ROLES: tuple[Role, ...] = (SIMILAR_MOVIES, CONTENT_FALLBACK, TOPN_FALLBACK)
+NEXT_MOVIES: Role = "next_movies"            # the movies rated next after each movie, and the "recent" reasons
+ROLES: tuple[Role, ...] = (SIMILAR_MOVIES, CONTENT_FALLBACK, TOPN_FALLBACK, NEXT_MOVIES)
 
 # The engines a model may have an implementation for: the in-process one is `ModelSpec.factory`,
 # any other is named in `ModelSpec.implementations`.

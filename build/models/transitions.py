@@ -21,7 +21,7 @@ from pydantic import Field
 from latentlens.build.interactions import Histories, Interactions
 from latentlens.build.models.base import FitContext, ModelConfig, ModelError, Recommender
 from latentlens.build.models.ease import ridge_inverse
-from latentlens.build.models.spec import ModelInputs, ModelSpec
+from latentlens.build.models.spec import NEXT_MOVIES, ModelInputs, ModelSpec
 from latentlens.build.progress import get_logger
 
 log = get_logger(__name__)
@@ -205,4 +205,5 @@ def model_for(inputs: ModelInputs) -> Transitions:
 
 
 SPEC = ModelSpec("transitions", model_for,
-                 description="item-to-next-item transitions of time-ordered histories (SLIT-style closed form)")
+                 description="item-to-next-item transitions of time-ordered histories (SLIT-style closed form)",
+                 roles=frozenset({NEXT_MOVIES}))

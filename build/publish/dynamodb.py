@@ -1,7 +1,7 @@
 """`latentlens publish dynamodb`: one new table per build, verified, then one conditional pointer flip.
 
 Items are the rows latentlens.handler.queries reads, selected with its own column lists (USER_COLUMNS,
-MOVIE_COLUMNS, SIMILAR_COLUMNS), so a column added there is published without a change here,
+MOVIE_COLUMNS, SIMILAR_COLUMNS, NEXT_COLUMNS), so a column added there is published without a change here,
 and DynamoDB answers equal DuckDB answers because the same code computes both from equal rows.
 
 Order of work, so a reader never sees a mix and a killed publish harms nothing:
@@ -33,7 +33,7 @@ from latentlens.build.publish.source import SourceError, open_source
 from latentlens.handler import schema, table_layout
 from latentlens.handler.artifact import TITLE_ROWS, ArtifactUnavailable
 from latentlens.handler.dynamodb import DynamoDBRows, Reader, columns, open_table, read_pointer
-from latentlens.handler.queries import MOVIE_COLUMNS, SIMILAR_COLUMNS, USER_COLUMNS, DuckDBRows
+from latentlens.handler.queries import MOVIE_COLUMNS, NEXT_COLUMNS, SIMILAR_COLUMNS, USER_COLUMNS, DuckDBRows
 
 log = get_logger("publish")
 
@@ -183,27 +183,42 @@ class _Items:
             key = table_layout.chunk_key(i)
             item = {table_layout.KEY: {"S": key}, table_layout.VALUE: {"B": chunk}}
             yield self._kept("catalogue", (item, len(key) + 3 + len(chunk)))
-        movies_cur, similar_cur, users_cur = art.conn.cursor(), art.conn.cursor(), art.conn.cursor()
+        movies_cur, similar_cur, next_cur, users_cur = (art.conn.cursor() for _ in range(4))
         try:
             similar = _grouped(similar_cur, f"SELECT movie_id, {', '.join(SIMILAR_COLUMNS)} "
                                             f"FROM {schema.SIMILAR_MOVIES} ORDER BY movie_id")
-            pending = next(similar, None)
-            for movie_id, (row,) in _grouped(movies_cur, f"SELECT movie_id, {', '.join(MOVIE_COLUMNS)} "
-                                                         f"FROM {schema.MOVIES} ORDER BY movie_id"):
-                while pending is not None and pending[0] < movie_id:
-                    pending = next(similar, None)  # neighbours of a movie not in the catalogue: never served
-                rows = []
-                if pending is not None and pending[0] == movie_id:
-                    rows, pending = pending[1], next(similar, None)
+            following = _grouped(next_cur, f"SELECT movie_id, {', '.join(NEXT_COLUMNS)} "
+                                           f"FROM {schema.NEXT_MOVIES} ORDER BY movie_id")
+            movies = _grouped(movies_cur, f"SELECT movie_id, {', '.join(MOVIE_COLUMNS)} FROM {schema.MOVIES} "
+                                          "ORDER BY movie_id")
+            for movie_id, row, neighbours, nexts in _by_movie(movies, similar, following):
                 self.movies.offer(movie_id)
-                yield self._kept("movie", _item(table_layout.movie_key(movie_id), [row, rows]))
+                yield self._kept("movie", _item(table_layout.movie_key(movie_id), [row, neighbours, nexts]))
             for user_id, rows in _grouped(users_cur, f"SELECT user_id, {', '.join(USER_COLUMNS)} "
                                                      f"FROM {schema.USER_RECOMMENDATIONS} ORDER BY user_id"):
                 self.users.offer(user_id)
                 yield self._kept("user", _item(table_layout.user_key(user_id), rows))
         finally:
-            for c in (movies_cur, similar_cur, users_cur):
+            for c in (movies_cur, similar_cur, next_cur, users_cur):
                 c.close()
+
+
+def _by_movie(movies: Iterator[tuple[int, list]], *lists: Iterator[tuple[int, list]]) -> Iterator[tuple]:
+    """(movie_id, movie row, rows of each of `lists`) per movie, every stream ordered by movie_id; a list's rows of
+    a movie not in the catalogue are skipped (never served), a movie without rows in a list gets []."""
+    pending = [next(stream, None) for stream in lists]
+    for movie_id, (row,) in movies:
+        found = []
+        for i, stream in enumerate(lists):
+            head = pending[i]
+            while head is not None and head[0] < movie_id:
+                head = next(stream, None)
+            rows: list = []
+            if head is not None and head[0] == movie_id:
+                rows, head = head[1], next(stream, None)
+            pending[i] = head
+            found.append(rows)
+        yield (movie_id, row, *found)
 
 
 def _batches(items, size: int = _BATCH) -> Iterator[list[dict]]:
@@ -370,7 +385,8 @@ def _verify(client, name: str, table: str, items: _Items, written: int) -> None:
             raise PublishError(f"{table}: user {user_id}'s rows read back differ from the source")
     for movie_id in items.movies.keys:
         if (_normal([stored.movie(movie_id)]) != _normal([source.movie(movie_id)])
-                or _normal(stored.similar(movie_id)) != _normal(source.similar(movie_id))):
+                or _normal(stored.similar(movie_id)) != _normal(source.similar(movie_id))
+                or _normal(stored.following([movie_id])) != _normal(source.following([movie_id]))):
             raise PublishError(f"{table}: movie {movie_id}'s rows read back differ from the source")
     source.cur.close()
     log.info("verified %s: %s items, %d users and %d movies compared with the source", table, f"{counted:,}",

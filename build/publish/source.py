@@ -62,6 +62,13 @@ def _open_shards(root: Path) -> Source:
             raise SourceError(f"{root}: no Parquet files for table {table} ({table}/*.parquet or {table}.parquet)")
         files += found
         conn.read_parquet([str(p) for p in found]).create_view(table)  # no path pasted into SQL
+    for table in (schema.NEXT_MOVIES,):  # optional: an engine without a next-movies model writes none
+        found = _parquet_files(root, table)
+        if found:
+            files += found
+            conn.read_parquet([str(p) for p in found]).create_view(table)
+        else:
+            conn.execute(schema.TABLE_DDL[table])  # empty, so every reader sees the schema's table
     try:
         info = _read_build_info(conn)
         (movies, genre_lists), popular = _movies(conn), _popular(conn)

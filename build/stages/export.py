@@ -1,16 +1,19 @@
 """Stage 5, export: the artifact's tables from the final models, then publish and register.
 
 Models are taken by role (registry.Role), never by name: the similar-movies source and the content
-fallback give similar lists and because reasons, the top-N champion (or the role's fallback) the
-per-user lists. Only `publish` writes the artifact (temporary name, verified, renamed into place).
+fallback give similar lists and because reasons, the next-movies model (transitions) the next_movies
+lists and the "recent" reasons, the top-N champion (or the role's fallback) the per-user lists.
+Only `publish` writes the artifact (temporary name, verified, renamed into place).
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
+import polars as pl
 
 from latentlens.build.build_info import BuildInfo
 from latentlens.build.data.tables import MovieLensData
@@ -21,7 +24,7 @@ from latentlens.build.export.because import Reasons
 from latentlens.build.export.similar import SimilarSettings, blended_neighbours
 from latentlens.build.interactions import Interactions
 from latentlens.build.models import registry
-from latentlens.build.models.capabilities import ItemNeighbours, ItemSimilarity
+from latentlens.build.models.capabilities import ItemNeighbours, ItemSimilarity, NextItems
 from latentlens.build.progress import get_logger
 from latentlens.build.stages.evaluate import Comparison, ranking_metric
 from latentlens.build.stages.prepare import Prepared
@@ -49,20 +52,36 @@ def artifact_tables(prepared: Prepared, comparison: Comparison, finals: Finals, 
     log.info("top-%d for %d users with %s", settings.top_n, full.n_users, champion.name)
     rec_items, rec_scores = champion.recommend(all_users, full.histories, settings.top_n,
                                                n_threads=settings.threads, show_progress=settings.progress)
-
-    all_items = np.arange(full.n_items)
-    n_ratings = np.bincount(full.item_idx, minlength=full.n_items)
     genres = _item_genres(data, full)
     # Lists people browse use the IMDB-style weighted rating, so niche titles with three
     # five-star votes do not top them (the popularity *model* may rank by count).
     pop = popular_lists(full, genres, settings.popular_n, PopularityConfig(score="weighted"))
-    overall_idx, overall_score = pop[None]
-    # Similar movies: the similar-movies source's neighbours with enough co-raters blended with the
-    # content fallback's by each movie's rating count (build/export/similar.py), then the overall popular
-    # list as a last resort (one extra entry, since a movie skips itself).
+    following = finals.by_role(registry.NEXT_MOVIES)
+    assert isinstance(following, NextItems)  # the movies rated next: its table and the "recent" reasons
+    next_idx, next_scores = following.next_items(np.arange(full.n_items), settings.similar_n)
+    metrics = export_tables.model_metrics([row for ev in comparison.evaluations for row in ev.metric_rows()])
+    explain = _explainer(prepared, finals, next_idx, tracker)
+    return ArtifactTables(
+        movies=export_tables.movies_table(data),
+        user_recommendations=export_tables.user_recommendations(full, rec_items, rec_scores, explain),
+        similar_movies=_similar_movies(prepared, finals, pop[None]),
+        popular_movies=export_tables.popular_movies(pop, full.items),
+        model_metrics=metrics,
+        build_info=info.row(),
+        next_movies=export_tables.next_movies(full.items, next_idx, next_scores),
+    )
+
+
+def _similar_movies(prepared: Prepared, finals: Finals, overall: tuple[np.ndarray, np.ndarray]) -> pl.DataFrame:
+    """The similar-movies source's neighbours with enough co-raters blended with the content fallback's by
+    each movie's rating count (build/export/similar.py), then the overall popular list as a last resort (one
+    extra entry, since a movie skips itself)."""
+    settings, full = prepared.settings, prepared.full
+    overall_idx, overall_score = overall
+    all_items = np.arange(full.n_items)
+    n_ratings = np.bincount(full.item_idx, minlength=full.n_items)
     cf, content = finals.by_role(registry.SIMILAR_MOVIES), finals.by_role(registry.CONTENT_FALLBACK)
-    assert isinstance(cf, ItemSimilarity) and isinstance(cf, ItemNeighbours)  # their neighbours give reasons
-    assert isinstance(content, ItemSimilarity) and isinstance(content, ItemNeighbours)
+    assert isinstance(cf, ItemSimilarity) and isinstance(content, ItemSimilarity)
     head = slice(0, settings.similar_n + 1)
     shape = (full.n_items, overall_idx[head].size)
     started = time.perf_counter()
@@ -73,27 +92,33 @@ def artifact_tables(prepared: Prepared, comparison: Comparison, finals: Finals, 
     sources = [
         ("popular", np.broadcast_to(overall_idx[head], shape), np.broadcast_to(overall_score[head], shape)),
     ]
-    similar = export_tables.similar_movies(full.items, n_ratings, settings.min_cf_ratings, settings.similar_n, sources,
-                                           primary=blended)
+    return export_tables.similar_movies(full.items, n_ratings, settings.min_cf_ratings, settings.similar_n, sources,
+                                        primary=blended)
+
+
+def _explainer(prepared: Prepared, finals: Finals, next_idx: np.ndarray,
+               tracker: Tracker) -> Callable[[np.ndarray, np.ndarray], Reasons]:
+    """The because reasons of (user, movie) pairs: a pick rated next after one of the user's RECENT_N latest
+    ratings names it first ("recent"), then the largest similarity contributions of the similar-movies
+    source's neighbours, the content fallback's where those give none."""
+    settings, full = prepared.settings, prepared.full
+    cf, content = finals.by_role(registry.SIMILAR_MOVIES), finals.by_role(registry.CONTENT_FALLBACK)
+    assert isinstance(cf, ItemNeighbours) and isinstance(content, ItemNeighbours)  # their neighbours give reasons
 
     def explain(users: np.ndarray, items: np.ndarray) -> Reasons:
         started = time.perf_counter()
         reasons = because.explain(users, items, full, [cf.neighbours_, content.neighbours_],
                                   schema.BECAUSE_N, show_progress=settings.progress)
+        recent, ratings = because.recent_reasons(users, items, full.histories, next_idx, schema.RECENT_N)
+        reasons = because.with_recent(reasons, recent, ratings)
         explained = float((reasons.items[:, 0] >= 0).mean()) if users.size else 0.0
-        log.info("because: %d recommendations explained in %.1f s (%.1f%% with a reason)",
-                 users.size, time.perf_counter() - started, 100 * explained)
-        tracker.log_metrics({"because_seconds": time.perf_counter() - started, "because_explained_share": explained})
+        recent_share = float((recent >= 0).mean()) if users.size else 0.0
+        log.info("because: %d recommendations explained in %.1f s (%.1f%% with a reason, %.1f%% a recent one)",
+                 users.size, time.perf_counter() - started, 100 * explained, 100 * recent_share)
+        tracker.log_metrics({"because_seconds": time.perf_counter() - started, "because_explained_share": explained,
+                             "because_recent_share": recent_share})
         return reasons
-    metrics = export_tables.model_metrics([row for ev in comparison.evaluations for row in ev.metric_rows()])
-    return ArtifactTables(
-        movies=export_tables.movies_table(data),
-        user_recommendations=export_tables.user_recommendations(full, rec_items, rec_scores, explain),
-        similar_movies=similar,
-        popular_movies=export_tables.popular_movies(pop, full.items),
-        model_metrics=metrics,
-        build_info=info.row(),
-    )
+    return explain
 
 
 def _item_genres(data: MovieLensData, full: Interactions) -> list[list[str]]:

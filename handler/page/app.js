@@ -5,7 +5,7 @@
   const BASE = location.pathname.endsWith("/") ? location.pathname : location.pathname + "/";
   const $ = (id) => document.getElementById(id);
   const STORE_KEY = "latentlens.ratings";
-  let rated = loadRated();      // [{movie_id, title, stars}] in the order given
+  let rated = loadRated();      // [{movie_id, title, stars}] in the order rated: the last is the latest
   let current = null;           // the movie on the card
   let hits = [], active = -1, searchSeq = 0, searchTimer = 0;
 
@@ -54,10 +54,16 @@
     return b;
   }
 
+  // "because you recently rated X" for a pick often rated next after one of the latest ratings (kind "recent"),
+  // "you rated Y, Z" for the movies it is like (kind "similar")
   function because(item) {
     if (!item.because || !item.because.length) return null;
-    const parts = item.because.map((b) => b.display_title + " " + stars(b.rating));
-    return el("span", { className: "why", textContent: "because you rated " + parts.join(", ") });
+    const named = (kind) => item.because.filter((b) => (b.kind || "similar") === kind)
+      .map((b) => b.display_title + " " + stars(b.rating)).join(", ");
+    const phrases = [];
+    if (named("recent")) phrases.push("you recently rated " + named("recent"));
+    if (named("similar")) phrases.push("you rated " + named("similar"));
+    return el("span", { className: "why", textContent: "because " + phrases.join(", and ") });
   }
 
   function fill(list, items, empty, withWhy) {
@@ -199,8 +205,9 @@
     if (!current) return;
     const value = Number($("stars").value);
     const entry = { movie_id: current.movie_id, title: label(current), stars: value };
-    const i = rated.findIndex((r) => r.movie_id === current.movie_id);
-    if (i >= 0) rated[i] = entry; else rated.push(entry);
+    // rating a movie again makes it the latest: the list stays in the order rated, as the API reads it
+    rated = rated.filter((r) => r.movie_id !== current.movie_id);
+    rated.push(entry);
     rated = rated.slice(-50);
     saveRated();
     $("rate").textContent = "Update rating";

@@ -72,17 +72,21 @@ def parse_ratings(values: list[str]) -> dict[int, float]:
 async def liked_recommendations(
     request: Request, store: StoreDep,
     liked: Annotated[list[str] | None,
-                     Query(description="movie ids, comma-separated, at most 50 (each as 5 stars)")] = None,
+                     Query(description="movie ids, comma-separated, at most 50 (each as 5 stars), "
+                                         "in the order watched: the last is the latest")] = None,
     ratings: Annotated[list[str] | None,
                        Query(description="movie_id:stars pairs, comma-separated, stars 0.5..5 "
-                                         "in half stars, at most 50; low stars count against")] = None,
+                                         "in half stars, at most 50; low stars count against; in the order "
+                                         "rated: the last is the latest")] = None,
     n: N = 10,
 ) -> Response:
     """Movies for someone with no account, from the movies they liked or rated, excluding those.
 
     Each rated movie's similar-movie list counts with weight (stars - 3) / 2, so 5 stars add its
-    neighbours and 1 star pushes them down; `liked` is every movie at 5 stars. Every item carries
-    `because`: up to 3 of the given movies that contributed most."""
+    neighbours and 1 star pushes them down; `liked` is every movie at 5 stars. The order given is the
+    order rated (the last is the latest): the latest 3 also count the movies most often rated next after
+    them. Every item carries `because`: up to 3 of the given movies that contributed most, a `recent` one
+    (the pick is often rated next after it) first."""
     if liked is not None and ratings is not None:
         raise ApiError(422, "invalid_parameter", "give liked or ratings, not both")
     if ratings is not None:

@@ -64,9 +64,35 @@ def test_similar_answers_the_fixture_s_neighbours(lens) -> None:
     "/recommendations?ratings=858:0.5,1:5,2571:2.5&n=100",
     "/recommendations?liked=858,1213",
     "/recommendations?liked=1&n=1",
+    "/recommendations?ratings=858:5,1221:5",  # 1221 the latest: what is rated next after it blends in
+    "/recommendations?ratings=1221:5,858:5",  # the same movies in the other order
+    "/recommendations?liked=1213,2023&n=3",
 ])
 def test_for_ratings_and_liked(http, lens, url) -> None:
     assert_same(http, lens, url)
+
+
+def test_for_ratings_takes_the_order_given_and_says_recent(lens) -> None:
+    """The last given is the latest: 1221 last adds its followers (2023, 4973) with 1221 as a "recent" reason
+    at full weight; one step back (858 given after it) at RECENT_DECAY (0.7) of it; four steps back, not at all
+    (only the latest RECENT_N = 3 count)."""
+    latest = lens.for_ratings({858: 5, 1221: 5})
+    assert [m.movie_id for m in latest.items] == [2023, 1213, 318, 4973]
+    assert [(b.movie_id, b.kind) for b in latest.items[0].because] == [(1221, "recent"), (858, "similar")]
+    assert [(b.movie_id, b.kind) for b in latest.items[3].because] == [(1221, "recent")]
+    assert latest.items[0].score == pytest.approx(0.7 + 0.8 + 0.5 * 0.9)  # half 1221's best similarity
+    earlier = lens.for_ratings({1221: 5, 858: 5})
+    assert earlier.items[0].movie_id == 2023 and earlier.items[0].score == pytest.approx(0.7 + 0.8 + 0.5 * 0.9 * 0.7)
+    assert list(latest.ratings) == ["858", "1221"] and latest.liked == [858, 1221]  # the order is kept
+    long_ago = lens.for_ratings({1221: 5, 858: 5, 1213: 4, 318: 4})
+    assert 4973 not in [m.movie_id for m in long_ago.items]  # only a follower of 1221
+    assert all(b.kind == "similar" for m in long_ago.items for b in m.because)
+
+
+def test_recommend_carries_recent_reasons(lens) -> None:
+    picks = lens.recommend(1)
+    pick = next(m for m in picks.items if m.movie_id == 1221)
+    assert [(b.movie_id, b.kind) for b in pick.because] == [(2023, "recent"), (858, "similar"), (1213, "similar")]
 
 
 def test_for_ratings_low_stars_count_against_and_because_names_the_inputs(lens) -> None:

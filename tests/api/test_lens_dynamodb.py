@@ -19,6 +19,9 @@ CALLS = [
     lambda lens: lens.for_ratings({858: 5, 1213: 1, 5: 4}), lambda lens: lens.liked([858, 1213], n=2),
     lambda lens: lens.search("godfathr"), lambda lens: lens.popular("Crime", n=2), lambda lens: lens.genres(),
     lambda lens: lens.popular(n=0),
+    # 1221 the latest: its next_movies (the third part of its movie item) blend in, "recent" reasons
+    lambda lens: lens.for_ratings({858: 5, 1221: 5}), lambda lens: lens.for_ratings({2023: 4, 858: 2, 1221: 4.5}),
+    lambda lens: lens.liked([1213, 2023]), lambda lens: lens.recommend(1),
 ]
 
 
@@ -31,6 +34,8 @@ def test_dynamodb_lens_answers_as_the_duckdb_lens(fixture_db, tmp_path) -> None:
                 latentlens.open(db, tmp_dir=str(tmp_path / "lltmp")) as duck:
             for call in CALLS:
                 assert outcome(lambda call=call: call(dyn)) == outcome(lambda call=call: call(duck))
+            kinds = {b.kind for m in dyn.for_ratings({858: 5, 1221: 5}).items for b in m.because}
+            assert kinds == {"recent", "similar"}
             assert dyn.info().build == duck.info().build
             with pytest.raises(ValueError, match="SQL needs a DuckDB artifact"):
                 dyn.sql("SELECT 1")

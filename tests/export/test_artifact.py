@@ -34,9 +34,11 @@ def small_tables(n_users: int = 3, tag: str = "first") -> ArtifactTables:
         "rank": [1, 2] * n_users,
         "movie_id": [3, 4] * n_users,
         "score": [0.9, 0.5] * n_users,
-        "because": [[{"movie_id": 2, "rating": 5.0}], []] * n_users,
+        "because": [[{"movie_id": 1, "rating": 4.0, "kind": "recent"},
+                     {"movie_id": 2, "rating": 5.0, "kind": "similar"}], []] * n_users,
     }, schema_overrides={"user_id": pl.Int32, "rank": pl.Int32, "movie_id": pl.Int32,
-                         "because": pl.List(pl.Struct({"movie_id": pl.Int32, "rating": pl.Float32}))})
+                         "because": pl.List(pl.Struct({"movie_id": pl.Int32, "rating": pl.Float32,
+                                                       "kind": pl.Utf8}))})
     similar = pl.DataFrame({"movie_id": [1, 1, 2], "rank": [1, 2, 1], "similar_movie_id": [2, 3, 3],
                             "score": [0.8, 0.2, 0.4], "source": ["cf", "cf", "content"]},
                            schema_overrides={"movie_id": pl.Int32, "rank": pl.Int32, "similar_movie_id": pl.Int32})
@@ -45,7 +47,10 @@ def small_tables(n_users: int = 3, tag: str = "first") -> ArtifactTables:
                            schema_overrides={"genre": pl.Utf8, "rank": pl.Int32, "movie_id": pl.Int32})
     metrics = pl.DataFrame({"model": ["popularity"], "protocol": ["topn"], "metric": ["ndcg@10"], "value": [0.1]})
     info = {k: tag for k in schema.REQUIRED_BUILD_INFO} | {"schema_version": str(schema.SCHEMA_VERSION)}
-    return ArtifactTables(movies, recs, similar, popular, metrics, info)
+    following = pl.DataFrame({"movie_id": [1, 1, 3], "rank": [1, 2, 1], "next_movie_id": [3, 2, 4],
+                              "score": [0.7, 0.3, 0.5]},
+                             schema_overrides={"movie_id": pl.Int32, "rank": pl.Int32, "next_movie_id": pl.Int32})
+    return ArtifactTables(movies, recs, similar, popular, metrics, info, next_movies=following)
 
 
 def test_written_artifact_has_public_schema_and_manifest(tmp_path: Path) -> None:
@@ -110,6 +115,37 @@ def test_verify_rejects_self_similarity_and_null_keys(tmp_path: Path) -> None:
         write_artifact(tmp_path / "c.duckdb", ArtifactTables(good.movies, good.user_recommendations,
                        good.similar_movies, nulls, good.model_metrics, good.build_info))
     assert not (tmp_path / "b.duckdb").exists() and not (tmp_path / "c.duckdb").exists()
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    (pl.when(pl.col("rank") == 1).then(pl.col("movie_id")).otherwise(pl.col("next_movie_id"))
+     .alias("next_movie_id"), "themselves as rated next"),
+    (pl.when(pl.col("rank") == 2).then(float("nan")).otherwise(pl.col("score")).alias("score"), "not finite"),
+    (pl.when(pl.col("rank") == 2).then(3).otherwise(pl.col("rank")).alias("rank"), "ranks are not 1..n"),
+])
+def test_verify_checks_next_movies(tmp_path: Path, change: pl.Expr, message: str) -> None:
+    good = small_tables()
+    bad = ArtifactTables(good.movies, good.user_recommendations, good.similar_movies, good.popular_movies,
+                         good.model_metrics, good.build_info, next_movies=good.next_movies.with_columns(change))
+    with pytest.raises(ArtifactError, match=message):
+        write_artifact(tmp_path / "n.duckdb", bad)
+    assert not (tmp_path / "n.duckdb").exists()
+
+
+def test_next_movies_and_recent_reasons_read_back(tmp_path: Path) -> None:
+    out = tmp_path / "a.duckdb"
+    write_artifact(out, small_tables())
+    con = duckdb.connect(str(out), read_only=True)
+    assert con.execute("SELECT movie_id, rank, next_movie_id, score FROM next_movies").fetchall() == [
+        (1, 1, 3, 0.7), (1, 2, 2, 0.3), (3, 1, 4, 0.5)]
+    reasons = con.execute("SELECT because FROM user_recommendations WHERE user_id = 1 AND rank = 1").fetchone()[0]
+    assert reasons == [{"movie_id": 1, "rating": 4.0, "kind": "recent"},
+                       {"movie_id": 2, "rating": 5.0, "kind": "similar"}]
+    con.close()
+    no_next = small_tables()
+    empty = ArtifactTables(no_next.movies, no_next.user_recommendations, no_next.similar_movies, no_next.popular_movies,
+                           no_next.model_metrics, no_next.build_info)  # an engine without a next-movies model
+    assert write_artifact(tmp_path / "e.duckdb", empty).row_counts[schema.NEXT_MOVIES] == 0
 
 
 def test_verify_rejects_other_schema_version(tmp_path: Path) -> None:

@@ -6,17 +6,19 @@ import numpy as np
 import polars as pl
 import scipy.sparse as sp
 
-from latentlens.build.export.because import Reasons, explain
+from latentlens.build.export.because import Reasons, explain, latest_rated, recent_reasons, with_recent
 from latentlens.build.export.similar import SimilarSettings, blended_neighbours, co_raters
-from latentlens.build.export.tables import because_column, user_recommendations
+from latentlens.build.export.tables import because_column, next_movies, user_recommendations
 from latentlens.build.interactions import Interactions, Vocabulary
 
 
-def interactions(rows: list[tuple[int, int, float]], n_users: int, n_items: int) -> Interactions:
+def interactions(rows: list[tuple[int, int, float]], n_users: int, n_items: int,
+                 timestamps: list[int] | None = None) -> Interactions:
     u, i, r = (np.array(c) for c in zip(*rows, strict=True))
     return Interactions(users=Vocabulary(np.arange(n_users) + 100), items=Vocabulary(np.arange(n_items) + 10),
                         user_idx=u.astype(np.int32), item_idx=i.astype(np.int32), rating=r.astype(np.float32),
-                        timestamp=np.zeros(len(rows), dtype=np.int64))
+                        timestamp=np.asarray(timestamps if timestamps is not None else np.zeros(len(rows)),
+                                             dtype=np.int64))
 
 
 def test_because_is_the_largest_similarity_times_centred_rating():
@@ -30,8 +32,9 @@ def test_because_is_the_largest_similarity_times_centred_rating():
     assert reasons.items.tolist() == [[1, 0, -1], [0, -1, -1], [-1, -1, -1]]
     assert reasons.ratings[0, :2].tolist() == [4.0, 5.0] and reasons.ratings[1, 0] == 5.0
     column = because_column(reasons, data.items)
-    assert column.to_list() == [[{"movie_id": 11, "rating": 4.0}, {"movie_id": 10, "rating": 5.0}],
-                                [{"movie_id": 10, "rating": 5.0}], []]
+    assert column.to_list() == [[{"movie_id": 11, "rating": 4.0, "kind": "similar"},
+                                 {"movie_id": 10, "rating": 5.0, "kind": "similar"}],
+                                [{"movie_id": 10, "rating": 5.0, "kind": "similar"}], []]
 
 
 def test_reasons_are_stored_for_the_first_ranks_only():
@@ -133,3 +136,50 @@ def test_because_equals_a_per_pair_loop_across_many_user_blocks(monkeypatch):
                 break
         assert got.items[p][got.items[p] >= 0].tolist() == expected, (u, j)
         assert got.ratings[p][: len(expected)].tolist() == [rated[u][i] for i in expected]
+
+
+def test_latest_rated_follows_the_order_rule_ties_by_file_position():
+    # user 0: item 3 at t=5, then items 1 and 0 both at t=9 (0 written last: the latest), item 2 at t=1
+    data = interactions([(0, 3, 4.0), (0, 1, 2.0), (0, 0, 5.0), (0, 2, 3.0), (1, 4, 1.0)], 2, 6,
+                        timestamps=[5, 9, 9, 1, 7])
+    items, stars = latest_rated(data.histories, 3)
+    assert items.tolist() == [[0, 1, 3], [4, -1, -1]]
+    assert stars.tolist() == [[5.0, 2.0, 4.0], [1.0, 0.0, 0.0]]
+
+
+def test_recent_reasons_name_the_latest_liked_rating_the_pick_follows():
+    # user 0 (mean 3.5): latest 0 (5 stars), 1 (2 stars, below the mean), 3 (4 stars), then 2
+    data = interactions([(0, 3, 4.0), (0, 1, 2.0), (0, 0, 5.0), (0, 2, 3.0), (1, 4, 1.0)], 2, 6,
+                        timestamps=[5, 9, 9, 1, 7])
+    next_idx = np.full((6, 2), -1)
+    next_idx[0] = [5, -1]  # 5 follows 0 (user 0's latest)
+    next_idx[3] = [5, 4]   # ... and 3 (third latest); 4 follows 3
+    next_idx[1] = [2, 4]   # 1 is recent but rated below the user's mean: it explains nothing
+    next_idx[2] = [4, -1]  # 2 is user 0's fourth latest: not recent with recent_n=3
+    recent, ratings = recent_reasons(np.array([0, 0, 0, 1]), np.array([5, 4, 2, 5]), data.histories, next_idx, 3)
+    assert recent.tolist() == [0, 3, -1, -1]  # the latest liked one wins; user 1 rated no source
+    assert ratings.tolist() == [5.0, 4.0, 0.0, 0.0]
+
+
+def test_with_recent_puts_it_first_once_and_keeps_n():
+    reasons = Reasons(np.array([[7, 8, 9], [7, -1, -1], [1, 2, -1]]), np.array([[4, 3, 2], [4, 0, 0], [5, 4, 0]],
+                                                                                 np.float32))
+    merged = with_recent(reasons, np.array([8, 6, -1]), np.array([3.0, 5.0, 0.0], np.float32))
+    assert merged.items.tolist() == [[8, 7, 9], [6, 7, -1], [1, 2, -1]]
+    assert merged.ratings.tolist() == [[3, 4, 2], [5, 4, 0], [5, 4, 0]]
+    assert merged.recent is not None and merged.recent.tolist() == [[True, False, False], [True, False, False],
+                                                                    [False, False, False]]
+    column = because_column(merged, Vocabulary(np.arange(10) + 10))
+    assert [[(b["movie_id"], b["kind"]) for b in row] for row in column.to_list()] == [
+        [(18, "recent"), (17, "similar"), (19, "similar")], [(16, "recent"), (17, "similar")],
+        [(11, "similar"), (12, "similar")]]
+
+
+def test_next_movies_table_drops_padding_self_and_non_positive_scores():
+    vocab = Vocabulary(np.arange(4) + 10)
+    idx = np.array([[2, 0, 1], [-1, -1, -1], [3, 1, -1], [0, 2, 1]])
+    scores = np.array([[0.9, 0.8, 0.0], [0, 0, 0], [0.5, np.nan, 0], [0.3, 0.2, 0.1]], np.float32)
+    frame = next_movies(vocab, idx, scores)
+    assert frame.columns == ["movie_id", "rank", "next_movie_id", "score"]
+    assert [tuple(r) for r in frame.select("movie_id", "rank", "next_movie_id").rows()] == [
+        (10, 1, 12), (12, 1, 13), (13, 1, 10), (13, 2, 12), (13, 3, 11)]

@@ -1,7 +1,10 @@
 """A small hand-made artifact in the real schema (latentlens.handler.schema.TABLE_DDL), with its sha256 manifest.
 
 The rows are chosen so answers are known exactly: 858's nearest neighbour is 1221, liking
-858 and 1213 ranks 1221 (0.9 + 0.5) above 318 (0.5 + 0.55) above 2023 (0.7).
+858 and 1213 ranks 1221 (0.9 + 0.5) above 318 (0.5 + 0.55) above 2023 (0.7). Only 1221 and 2023 have
+movies rated next (NEXT), so the answers above are the similar lists' alone; rating 858 then 1221 (the
+latest) adds 1221's followers at half its best similarity (0.9): 2023 (0.7 + 0.8 + 0.5 x 0.9) and 4973
+(0.5 x 0.9 x 0.3 / 0.9), each "recent".
 """
 
 from __future__ import annotations
@@ -43,15 +46,24 @@ SIMILAR = {
     4973: [(1, 0.35)],
 }
 
+# movie -> the movies rated next after it (next_movies), best first
+NEXT = {
+    1221: [(2023, 0.9), (4973, 0.3)],
+    2023: [(1221, 0.6)],
+}
+
 USER_RECS = {
     1: [(318, 4.9), (2571, 4.7), (1221, 4.5), (4973, 4.2), (1, 4.0)],
     2: [(1, 4.6), (4973, 4.4), (2571, 4.1)],
 }
 
-# user -> recommended movie -> the stored `because`: (rated movie, the user's stars), largest contribution first
+# user -> recommended movie -> the stored `because`: (rated movie, the user's stars, kind), a "recent" one first,
+# then the largest contribution first (user 1 rated 2023 lately, and 1221 is often rated next after it)
 BECAUSE = {
-    1: {318: [(858, 5.0), (1213, 4.5)], 1221: [(858, 5.0), (2023, 4.0), (1213, 4.5)], 2571: [(99999, 4.0)]},
-    2: {1: [(4973, 4.5)]},
+    1: {318: [(858, 5.0, "similar"), (1213, 4.5, "similar")],
+        1221: [(2023, 4.0, "recent"), (858, 5.0, "similar"), (1213, 4.5, "similar")],
+        2571: [(99999, 4.0, "similar")]},
+    2: {1: [(4973, 4.5, "similar")]},
 }
 
 BUILD_INFO = {
@@ -103,8 +115,11 @@ def build_fixture_artifact(path: Path, *, build_info: dict[str, str] | None = No
         con.executemany("INSERT INTO similar_movies VALUES (?, ?, ?, ?, ?)",
                         [(mid, r, sid, s, "itemknn") for mid, lst in sorted(SIMILAR.items())
                          for r, (sid, s) in enumerate(lst, 1)])
+        con.executemany("INSERT INTO next_movies VALUES (?, ?, ?, ?)",
+                        [(mid, r, nid, s) for mid, lst in sorted(NEXT.items()) for r, (nid, s) in enumerate(lst, 1)])
         con.executemany("INSERT INTO user_recommendations VALUES (?, ?, ?, ?, ?)",
-                        [(uid, r, mid, s, [{"movie_id": b, "rating": stars} for b, stars in BECAUSE[uid].get(mid, [])])
+                        [(uid, r, mid, s, [{"movie_id": b, "rating": stars, "kind": kind}
+                                           for b, stars, kind in BECAUSE[uid].get(mid, [])])
                          for uid, lst in sorted(USER_RECS.items()) for r, (mid, s) in enumerate(lst, 1)])
         genres = sorted({g for m in MOVIES for g in m[4] if m[7] > 0})
         con.executemany("INSERT INTO popular_movies VALUES (?, ?, ?, ?)",

@@ -114,7 +114,7 @@ def test_help_shows_each_lookup_as_a_method_with_its_signature() -> None:
     assert "recommend(self, user_id: 'int', n: 'int' = 10, genre: 'str | None' = None) -> 'UserRecommendations'" in text
     assert "popular(self, genre: 'str | None' = None, n: 'int' = 10) -> 'PopularMovies'" in text
     assert "genres(self) -> 'list[str]'" in text
-    assert "for_ratings with every movie at 5 stars. GET /recommendations?liked=858,1213." in text
+    assert "for_ratings with every movie at 5 stars, in the order given (the last is the latest)." in text
 
 
 def test_a_row_its_answer_cannot_fill_fails_at_import() -> None:

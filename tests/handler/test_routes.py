@@ -15,7 +15,7 @@ def test_health_reports_the_build(client):
     r = client.get("/health")
     assert r.status_code == 200
     body = models.Health.model_validate(r.json()).model_dump()
-    assert body["status"] == "ok" and body["schema_version"] == 2
+    assert body["status"] == "ok" and body["schema_version"] == 3
     assert body["build"]["dataset_name"] == "fixture"
     assert body["build"]["topn_champion"] == "itemknn" and body["build"]["rating_champion"] == "svd"
     assert body["counts"] == {"users": 2, "movies": 9, "ratings": 1415}
@@ -35,10 +35,12 @@ def test_known_user_gets_personal_list_in_rank_order(client):
                      "display_title": "The Shawshank Redemption", "year": 1994, "genres": ["Crime", "Drama"],
                      "score": 4.9, "because": [
                          {"movie_id": 858, "title": "Godfather, The (1972)", "display_title": "The Godfather",
-                          "rating": 5.0},
+                          "rating": 5.0, "kind": "similar"},
                          {"movie_id": 1213, "title": "Goodfellas (1990)", "display_title": "Goodfellas",
-                          "rating": 4.5}]}
-    assert [b["movie_id"] for b in body["items"][2]["because"]] == [858, 2023, 1213]  # stored order: largest first
+                          "rating": 4.5, "kind": "similar"}]}
+    # stored order: the recent reason first, then the largest similarity contribution first
+    assert [(b["movie_id"], b["kind"]) for b in body["items"][2]["because"]] == [
+        (2023, "recent"), (858, "similar"), (1213, "similar")]
 
 
 def test_genre_filters_within_the_users_list(client):
@@ -298,6 +300,38 @@ def test_because_lists_at_most_three_movies(client):
     assert body["items"] and all(len(i["because"]) <= 3 for i in body["items"])
     s318 = next(i for i in body["items"] if i["movie_id"] == 318)
     assert [b["movie_id"] for b in s318["because"]] == [1213, 858]  # 0.55 before 0.5
+
+
+def test_ratings_in_order_blend_in_what_is_rated_next_after_the_latest(client):
+    """858 then 1221 (the latest): 1221's followers join the similar lists, scaled by their score over the list's
+    best (2023 0.9/0.9, 4973 0.3/0.9) x RECENT_WEIGHT x 1221's best similarity (0.9), and their first reason is
+    1221, kind "recent"."""
+    body = models.LikedRecommendations.model_validate(
+        client.get("/recommendations", params={"ratings": "858:5,1221:5"}).json()).model_dump()
+    got = {i["movie_id"]: (i["score"], [(b["movie_id"], b["kind"]) for b in i["because"]]) for i in body["items"]}
+    assert list(got) == [2023, 1213, 318, 4973]
+    assert got[2023][0] == pytest.approx(0.7 + 0.8 + 0.5 * 0.9)
+    assert got[2023][1] == [(1221, "recent"), (858, "similar")]  # 1221 named once, as the recent one
+    assert got[4973] == (pytest.approx(0.5 * 0.9 * 0.3 / 0.9), [(1221, "recent")])
+    assert all(kind == "similar" for m in (1213, 318) for _, kind in got[m][1])
+
+
+def test_the_order_given_decides_what_is_recent(client):
+    """1221 listed first and followed by three more is no longer among the latest RECENT_N: no recent part."""
+    late = client.get("/recommendations", params={"ratings": "858:5,1221:5"}).json()
+    early = client.get("/recommendations", params={"ratings": "1221:5,858:5,1213:4,318:4"}).json()
+    assert any(b["kind"] == "recent" for i in late["items"] for b in i["because"])
+    assert all(b["kind"] == "similar" for i in early["items"] for b in i["because"])
+    assert 4973 not in [i["movie_id"] for i in early["items"]]  # only a follower of 1221
+
+
+def test_a_disliked_latest_movie_pushes_its_followers_down(client):
+    liked = {i["movie_id"]: i["score"] for i in client.get("/recommendations",
+                                                          params={"ratings": "858:5,1221:5", "n": 20}).json()["items"]}
+    disliked = {i["movie_id"]: i["score"] for i in client.get(
+        "/recommendations", params={"ratings": "858:5,1221:1", "n": 20}).json()["items"]}
+    assert 4973 in liked and 2023 in liked
+    assert 4973 not in disliked and 2023 not in disliked  # 2023: 0.7 - 0.8 - 0.45 < 0
 
 
 def test_the_page_is_one_small_self_contained_document(client):

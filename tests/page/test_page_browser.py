@@ -9,6 +9,7 @@ import re
 import pytest
 
 from latentlens.handler.public import public_message
+from latentlens.handler.schema import SCHEMA_VERSION
 from tests.page.conftest import Server, free_port
 
 pytestmark = pytest.mark.slow
@@ -77,13 +78,38 @@ def test_rate_three_movies_and_see_picks_with_reasons(page, server):
     picks = page.locator("#picks li")
     assert picks.count() == 10
     reasons = page.locator("#picks li .why").all_inner_texts()
-    assert len(reasons) == 10 and all(r.startswith("because you rated ") for r in reasons)
+    assert len(reasons) == 10 and all(r.startswith("because you ") for r in reasons)
     assert any("The Godfather 5★" in r for r in reasons)
     assert not any("Toy Story 1★" in r for r in reasons)  # a 1-star movie is never a reason
     assert "The Godfather (1972)" not in picks.all_inner_texts()  # rated movies are not recommended back
     page.reload()  # ratings survive a reload (localStorage)
     page.wait_for_selector("#picks li .why")
     assert page.locator("#rated li").count() == 3
+    assert page.recorder.outside(server.url) == []
+
+
+def test_the_latest_rating_names_what_is_rated_next_after_it(page, server, embedded_build):
+    """The most-rated movie with a next_movies list, rated last of two: its top follower is a pick whose reason
+    says "because you recently rated" it; the earlier one is never the recent one."""
+    import json
+
+    import duckdb
+
+    con = duckdb.connect(str(embedded_build[0].out), read_only=True)
+    (first, first_title), (latest, latest_title) = con.execute(
+        "SELECT m.movie_id, m.display_title || ' (' || m.year || ')' FROM movies m WHERE m.year IS NOT NULL AND "
+        "EXISTS (SELECT 1 FROM next_movies n WHERE n.movie_id = m.movie_id) ORDER BY m.n_ratings DESC, m.movie_id "
+        "LIMIT 2").fetchall()
+    con.close()
+    open_page(page, server)
+    ratings = [{"movie_id": first, "title": first_title, "stars": 4}, {"movie_id": latest, "title": latest_title,
+                                                                     "stars": 5}]
+    page.evaluate("r => localStorage.setItem('latentlens.ratings', r)", json.dumps(ratings))
+    page.reload()
+    page.wait_for_selector("#picks li .why")
+    reasons = page.locator("#picks li .why").all_inner_texts()
+    latest_name = latest_title.rsplit(" (", 1)[0]
+    assert any(r.startswith(f"because you recently rated {latest_name} 5★") for r in reasons), reasons
     assert page.recorder.outside(server.url) == []
 
 
@@ -113,7 +139,7 @@ def test_popular_overall_and_per_genre(page, server):
     page.wait_for_function("[...document.querySelectorAll('#popular li')]"
                            ".every(li => (li.dataset.genres || '').split('|').includes('Drama'))")
     footer = page.inner_text("#build")
-    assert "ml-latest-small" in footer and "schema 2" in footer
+    assert "ml-latest-small" in footer and f"schema {SCHEMA_VERSION}" in footer
 
 
 def test_unknown_movie_and_the_api_down(page, server):

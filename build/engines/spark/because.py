@@ -18,10 +18,12 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from latentlens.handler.schema import REASON_SIMILAR
+
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame
 
-REASON = "struct<movie_id:int, rating:float>"
+REASON = "struct<movie_id:int, rating:float, kind:string>"  # kind: always "similar" (no next-movies model here)
 OUTPUT = f"user_id int, rank int, movie_id int, score double, because array<{REASON}>"
 
 
@@ -51,7 +53,7 @@ def _explain_batches(batches, n: int, explained_ranks: int):
     per factor value), one numpy product per user."""
     import pyarrow as pa
 
-    reason_type = pa.struct([("movie_id", pa.int32()), ("rating", pa.float32())])
+    reason_type = pa.struct([("movie_id", pa.int32()), ("rating", pa.float32()), ("kind", pa.string())])
     for batch in batches:
         picks = _flat(batch.column("picks"), ("rank", "movie_id", "score", "features"))
         rated = _flat(batch.column("rated"), ("movie_id", "rating", "centred", "features"))
@@ -74,7 +76,8 @@ def _explain_batches(batches, n: int, explained_ranks: int):
         flat_stars = np.concatenate(stars) if stars else np.zeros(0, np.float32)
         offsets = np.concatenate([[0], np.cumsum(np.concatenate(counts) if counts else [])]).astype(np.int32)
         entries = pa.StructArray.from_arrays(
-            [pa.array(flat_ids.astype(np.int32)), pa.array(flat_stars.astype(np.float32))], fields=list(reason_type))
+            [pa.array(flat_ids.astype(np.int32)), pa.array(flat_stars.astype(np.float32)),
+             pa.array([REASON_SIMILAR] * flat_ids.size, pa.string())], fields=list(reason_type))
         yield pa.RecordBatch.from_arrays(
             [pa.array(users), pa.array(picks["rank"].astype(np.int32)), pa.array(picks["movie_id"].astype(np.int32)),
              pa.array(picks["score"].astype(np.float64)), pa.ListArray.from_arrays(pa.array(offsets), entries)],

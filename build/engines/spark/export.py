@@ -10,7 +10,8 @@ atomically, so readers see the previous output or the new one, never half of one
 Rows are sorted by the table's key (handler/schema.py SORT_KEYS) in small row groups, so a
 lookup by user reads one shard and one row group. The DuckDB artifact is assembled from these
 files by the in-process export (build/export/artifact.py), so the handler and SQL users see
-the same file whichever engine built it.
+the same file whichever engine built it. The Spark engine has no next-movies model (the NEXT_MOVIES role):
+its artifact's next_movies table is empty and its because reasons are all "similar".
 """
 
 from __future__ import annotations
