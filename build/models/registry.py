@@ -39,6 +39,7 @@ BUILTIN: dict[str, str] = {
     "ease": "ease",
     "content": "content",
     "transitions": "transitions",
+    "sasrec": "sasrec",  # the `deep` extra (torch): skipped with the install line without it
     "hybrid": "hybrid",
     "baseline": "baseline",
     "surprise_svd": "surprise_svd",
