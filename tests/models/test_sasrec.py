@@ -110,3 +110,17 @@ def test_the_large_plan_skips_it_unless_models_names_it() -> None:
     assert plan_skips(BuildSettings(models=("ease", "sasrec")), specs, large) == {}
     assert plan_skips(BuildSettings(quick=True), specs, large) == {}
     assert plan_skips(BuildSettings(), specs, plan_for("small")) == {}
+
+
+@needs_torch  # without torch the selection skips it first, for that reason
+def test_prepare_skips_it_at_the_large_plan_and_a_pin_on_it_fails_with_the_reason(small_dataset, tmp_path) -> None:
+    from latentlens.build.settings import SettingsError
+    from latentlens.build.stages.prepare import prepare
+
+    settings = BuildSettings(data_dir=small_dataset, out=tmp_path / "a.duckdb", scale="large")
+    prepared = prepare(settings)
+    assert "sasrec" not in [spec.name for spec in prepared.specs]
+    assert prepared.skipped["sasrec"].startswith("skipped by the large scale plan: full-softmax SASRec")
+    with pytest.raises(SettingsError, match="--topn-champion sasrec: skipped by the large scale plan"):
+        prepare(BuildSettings(data_dir=small_dataset, out=tmp_path / "b.duckdb", scale="large",
+                              topn_champion="sasrec"))
