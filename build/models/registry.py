@@ -105,7 +105,7 @@ def export_models(engine: Engine = INPROCESS) -> tuple[str, ...]:
 def models_help() -> str:
     """The `--models` help: every registered name, from this registry."""
     return f"comma-separated subset: {', '.join(names())} (default: all; a model without an " \
-           "implementation on the build's engine is reported as skipped)"
+           "implementation on the build's engine, or without its optional extra, is reported as skipped)"
 
 
 @dataclass(frozen=True)
