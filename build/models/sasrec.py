@@ -131,6 +131,7 @@ class SASRec(Recommender[SASRecConfig]):
         self.token_of_[self.items_] = np.arange(1, self.items_.size + 1)
         self.n_items_ = data.n_items
         self._remember_popularity(data)
+        self.validation_ = {}
         seed = int(ctx.rng.integers(2**31))
         threads = torch.get_num_threads()
         torch.set_num_threads(max(1, min(ctx.n_threads, self.config.threads)))
