@@ -76,21 +76,24 @@ class SASRecNet(nn.Module):
 def train_epoch(net: SASRecNet, optimizer: torch.optim.Optimizer, inputs: np.ndarray, targets: np.ndarray,
                 batch_size: int, rng: np.random.Generator) -> float:
     """One pass over the windows in an order drawn from `rng`: full softmax cross-entropy over every candidate
-    item at every real position. Returns the mean loss."""
+    item at every real position, for each of its targets (windows x length x ahead). Returns the mean loss."""
     net.train()
     total, count = 0.0, 0
     order = rng.permutation(inputs.shape[0])
     for start in range(0, inputs.shape[0], batch_size):
         rows = order[start : start + batch_size]
         seq, target = torch.from_numpy(inputs[rows]), torch.from_numpy(targets[rows])
-        real = target > 0
-        hidden = net(seq)[real]
-        loss = F.cross_entropy(net.logits(hidden), target[real] - 1)
+        real = target[..., 0] > 0  # positions with a next item
+        log_p = F.log_softmax(net.logits(net(seq)[real]), dim=-1)
+        wanted = target[real]  # (positions, ahead): the next items, 0 past the user's last
+        picked = log_p.gather(1, (wanted - 1).clamp(min=0))
+        n = int((wanted > 0).sum())
+        loss = -(picked * (wanted > 0)).sum() / n
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
-        total += float(loss.detach()) * int(real.sum())
-        count += int(real.sum())
+        total += float(loss.detach()) * n
+        count += n
     return total / max(count, 1)
 
 

@@ -41,10 +41,19 @@ def test_training_windows_by_hand() -> None:
     users = np.array([0, 0, 0, 0, 1, 1, 2])
     tokens = np.array([1, 2, 3, 4, 5, 6, 7])
     inputs, targets = training_windows(users, tokens, 2)
+    targets = targets[..., 0]
     # user 0's pairs 1>2, 2>3, 3>4 cut from the latest back: [2>3, 3>4], then [pad, 1>2]; user 1: [pad, 5>6];
     # user 2 has no pair
     assert inputs.tolist() == [[2, 3], [0, 1], [0, 5]]
     assert targets.tolist() == [[3, 4], [0, 2], [0, 6]]
+
+
+def test_training_windows_look_ahead_within_the_user() -> None:
+    users = np.array([0, 0, 0, 1, 1])
+    tokens = np.array([1, 2, 3, 4, 5])
+    _, targets = training_windows(users, tokens, 3, ahead=2)
+    # user 0: 1 -> (2, 3), 2 -> (3, none); user 1: 4 -> (5, none), never user 0's or 1's items across users
+    assert targets.tolist() == [[[0, 0], [2, 3], [3, 0]], [[0, 0], [0, 0], [5, 0]]]
 
 
 def test_history_sequences_are_the_latest_candidates_oldest_first() -> None:
