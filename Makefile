@@ -14,7 +14,7 @@ $(STAMP): pyproject.toml constraints.txt
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11+ is required, found " + sys.version' 
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet -c constraints.txt --upgrade pip setuptools  # not the interpreter's old setuptools (known CVEs)
-	$(PY) -m pip install --quiet -c constraints.txt -e '.[build,spark,test,dev]'
+	$(PY) -m pip install --quiet -c constraints.txt -e '.[build,spark,deep,test,dev]'
 	@touch $(STAMP)
 
 install: $(STAMP)

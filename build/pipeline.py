@@ -54,7 +54,9 @@ def run(settings: BuildSettings, engine: Engine | None = None, tracker: Tracker 
         commit = git_commit()
         with tracker.build_run(f"{session.dataset.name} {datetime.now(UTC):%Y-%m-%d %H:%M:%S}"):
             record_context(session, settings, tracker, commit)
-            comparison = evaluate(session, chosen.specs, settings, tracker)
+            # less what the engine skipped once it saw the data (the large plan's skips)
+            comparison = evaluate(session, [s for s in chosen.specs if s.name not in session.skipped],
+                                  settings, tracker)
             champions = choose_champions(comparison.evaluations, settings)
             tracker.set_tags(champions.tags())
             record_comparison(comparison, session.evaluation.k, tracker)

@@ -25,12 +25,14 @@ from latentlens.build.models.spec import (
     ModelSpec,
     Role,
     skip_reason,
+    unavailable_reason,
 )
 from latentlens.build.settings import SettingsError
 
 __all__ = ["CONTENT_FALLBACK", "ENGINES", "INPROCESS", "NEXT_MOVIES", "ROLES", "SIMILAR_MOVIES", "TOPN_FALLBACK",
            "Engine", "ModelInputs", "ModelSpec", "Role", "Selection", "all_specs", "export_models", "for_role",
-           "models_help", "names", "register", "select", "selection", "skip_reason", "unregister"]
+           "models_help", "names", "register", "select", "selection", "skip_reason", "unavailable_reason",
+           "unregister"]
 
 # The built-in models in registry order: name -> "module[:attribute]" under build/models/ (attribute SPEC by default).
 BUILTIN: dict[str, str] = {
@@ -39,6 +41,7 @@ BUILTIN: dict[str, str] = {
     "ease": "ease",
     "content": "content",
     "transitions": "transitions",
+    "sasrec": "sasrec",  # the `deep` extra (torch): skipped with the install line without it
     "hybrid": "hybrid",
     "baseline": "baseline",
     "surprise_svd": "surprise_svd",
@@ -104,7 +107,7 @@ def export_models(engine: Engine = INPROCESS) -> tuple[str, ...]:
 def models_help() -> str:
     """The `--models` help: every registered name, from this registry."""
     return f"comma-separated subset: {', '.join(names())} (default: all; a model without an " \
-           "implementation on the build's engine is reported as skipped)"
+           "implementation on the build's engine, or without its optional extra, is reported as skipped)"
 
 
 @dataclass(frozen=True)
@@ -117,14 +120,15 @@ class Selection:
 
 def selection(names: tuple[str, ...] | None, engine: Engine = INPROCESS) -> Selection:
     """`--models` (None: every registered model) on `engine`: unknown names fail, models without an
-    implementation there are skipped with the reason."""
+    implementation there, or missing an optional extra, are skipped with the reason."""
     specs = all_specs()
     unknown = [n for n in names or () if n not in specs]
     if unknown:
         raise SettingsError(f"unknown model(s) {unknown}; known: {', '.join(specs)}")
     asked = [specs[n] for n in names] if names is not None else list(specs.values())
-    return Selection([s for s in asked if engine in s.engines],
-                     {s.name: skip_reason(s, engine) for s in asked if engine not in s.engines})
+    reasons = {s.name: unavailable_reason(s, engine) for s in asked}
+    return Selection([s for s in asked if reasons[s.name] is None],
+                     {name: reason for name, reason in reasons.items() if reason is not None})
 
 
 def select(names: tuple[str, ...] | None, engine: Engine = INPROCESS) -> list[ModelSpec]:

@@ -84,6 +84,12 @@ class ModelSpec:
     roles: frozenset[Role] = frozenset()  # what the in-process export takes this model for (see ROLES)
     # its implementations on other engines: engine -> "module:attribute", imported only when that engine runs
     implementations: Mapping[Engine, str] = field(default_factory=dict)
+    # why it cannot run in this install (an optional extra missing), None when it can: asked when the build
+    # selects its models, so a build without the extra reports the model as skipped instead of failing
+    unavailable: Callable[[], str | None] | None = None
+    # why the large scale plan skips it (a fit that outgrows the build's budget there), None when it runs;
+    # naming it in --models runs it all the same (build/stages/prepare.py)
+    large_plan_skip: str | None = None
 
     @property
     def engines(self) -> tuple[Engine, ...]:
@@ -114,3 +120,10 @@ def skip_reason(spec: ModelSpec, engine: Engine) -> str:
     """Why `spec` does not run on `engine`: reported, never silently left out."""
     has = ", ".join(spec.engines) or "none"
     return f"no implementation on the {engine} engine (it has: {has})"
+
+
+def unavailable_reason(spec: ModelSpec, engine: Engine) -> str | None:
+    """Why `spec` cannot run on `engine` in this install (no implementation there, an extra missing), or None."""
+    if engine not in spec.engines:
+        return skip_reason(spec, engine)
+    return spec.unavailable() if engine == INPROCESS and spec.unavailable is not None else None

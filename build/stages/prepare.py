@@ -45,7 +45,8 @@ class Prepared:
     split: EvaluationData
     summary: dict                    # data info's summary of the dataset
     topn_skip: str | None            # why no model can run the top-N protocol here (None: it runs)
-    skipped: dict[str, str] = field(default_factory=dict)  # asked-for models with no in-process implementation
+    # asked-for models with no in-process implementation, an optional extra missing or the large plan skipping them
+    skipped: dict[str, str] = field(default_factory=dict)
 
     def model_inputs(self, fits: FitCache) -> registry.ModelInputs:
         """What model factories need (catalogue, features), sharing fits through the run's `fits`."""
@@ -77,7 +78,9 @@ def prepare(settings: BuildSettings, chosen: registry.Selection | None = None) -
     check_output(settings.out, force=settings.force, needed_bytes=estimate_artifact_bytes(
         full.n_users, full.n_items, settings.top_n, settings.similar_n))
     plan = plan_for(choose_scale(settings.scale, full.n_ratings))
-    check_pins(settings, specs, plan)
+    plan_skipped = plan_skips(settings, specs, plan)
+    specs = [spec for spec in specs if spec.name not in plan_skipped]
+    check_pins(settings, specs, plan, plan_skipped)
     evaluation = plan.apply(settings.evaluation)
     check_minimum(full, evaluation.folds, settings.data_dir)  # 1 user, 1 movie, 1 rating: exit 2, not a crash
     split = evaluation_data(full, evaluation, settings.seed)
@@ -87,7 +90,7 @@ def prepare(settings: BuildSettings, chosen: registry.Selection | None = None) -
     log.info("scale plan: %s (%d-fold CV, eval users %s, CV ratings %s)", plan.scale, evaluation.folds,
              evaluation.max_eval_users or "all", evaluation.cv_max_ratings or "all")
     return Prepared(settings, specs, data, full, plan, evaluation, split, summarize(data),
-                    topn_skip_reason(split.test), chosen.skipped)
+                    topn_skip_reason(split.test), {**chosen.skipped, **plan_skipped})
 
 
 def record_inputs(prepared: Prepared, tracker: Tracker) -> None:
@@ -99,7 +102,18 @@ def record_inputs(prepared: Prepared, tracker: Tracker) -> None:
     tracker.log_dataset(prepared.data, prepared.settings.data_dir, prepared.summary)
 
 
-def check_pins(settings: BuildSettings, specs: list, plan: ScalePlan | None) -> None:
+def plan_skips(settings: BuildSettings, specs: list[registry.ModelSpec], plan: ScalePlan) -> dict[str, str]:
+    """The models the large plan skips (ModelSpec.large_plan_skip), with the reason; `--quick` and naming one in
+    `--models` run it all the same."""
+    if plan.scale != "large" or settings.quick:
+        return {}
+    named = settings.models or ()
+    return {spec.name: f"skipped by the large scale plan: {spec.large_plan_skip} (--models naming it runs it)"
+            for spec in specs if spec.large_plan_skip and spec.name not in named}
+
+
+def check_pins(settings: BuildSettings, specs: list, plan: ScalePlan | None,
+               skipped: dict[str, str] | None = None) -> None:
     """A pinned champion must be evaluated in this build on its own protocol: fail before any training.
     Without a plan (the data not read yet) only names and kinds are checked."""
     chosen = {spec.name: spec for spec in specs}
@@ -108,6 +122,8 @@ def check_pins(settings: BuildSettings, specs: list, plan: ScalePlan | None) -> 
         if name is None:
             continue
         spec = chosen.get(name)
+        if spec is None and skipped and name in skipped:
+            raise SettingsError(f"{flag} {name}: {skipped[name]}")
         if spec is None:
             raise SettingsError(f"{flag} {name}: not among this build's models ({', '.join(chosen)})")
         if not getattr(spec, kind):

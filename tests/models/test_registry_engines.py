@@ -45,9 +45,9 @@ def test_each_model_module_owns_its_spec_and_the_registry_lists_them_in_order() 
     is its module's, and the order is the registry's."""
     import importlib
 
-    assert registry.names()[:13] == ("popularity", "itemknn", "ease", "content", "transitions", "hybrid", "baseline",
-                                     "surprise_svd", "biased_mf", "knn_baseline", "rating_blend", "als_explicit",
-                                     "als_implicit")
+    assert registry.names()[:14] == ("popularity", "itemknn", "ease", "content", "transitions", "sasrec", "hybrid",
+                                     "baseline", "surprise_svd", "biased_mf", "knn_baseline", "rating_blend",
+                                     "als_explicit", "als_implicit")
     for name, spec in registry.all_specs().items():
         if name in registry.BUILTIN:
             module, _, attribute = registry.BUILTIN[name].partition(":")

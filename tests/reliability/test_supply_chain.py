@@ -65,7 +65,7 @@ def closure(roots: list[str], extras: tuple[str, ...] = ()) -> dict[str, str]:
 
 def test_constraints_pin_every_package_the_project_installs_at_its_installed_version():
     pinned = pins(CONSTRAINTS)
-    needed = closure(["latentlens"], extras=("build", "test"))
+    needed = closure(["latentlens"], extras=("build", "deep", "test"))
     needed.pop("latentlens")
     missing = sorted(set(needed) - set(pinned))
     assert not missing, f"installed but not pinned in constraints.txt: {missing}"
