@@ -9,9 +9,11 @@ its way, plus a share of plain popularity), so item co-occurrence has the struct
 collaborative filtering learns from real data; ratings from a latent-factor model (biases +
 user . item factors + noise, rounded to half stars) whose user factors come from the same
 clusters; genres and tags that follow the latent factors, and titles shaped like
-GroupLens's ("Garden, The (1987)", commas, quotes, non-ASCII, alternate titles).
+GroupLens's ("Garden, The (1987)", commas, quotes, non-ASCII, alternate titles). *When* follows
+build/data/synth_time.py: sessions, taste rows that drift in and out, chains inside a row, release
+waves, so the order of a user's ratings carries signal as on real data.
 `tests/data/test_synth_calibration.py` holds the small preset to ml-latest-small's NDCG@10
-and RMSE under the build's own protocol.
+and RMSE under the build's own protocol, and its order's worth to a sequential model to the real file's.
 Everything is vectorised in numpy and written a block of users at a time, so memory stays
 bounded; the files appear at OUT only once complete (written beside it, then renamed).
 """
@@ -28,6 +30,14 @@ import polars as pl
 
 from latentlens.build.data.errors import DataError
 from latentlens.build.data.synth_settings import SynthSettings
+from latentlens.build.data.synth_time import (
+    Calendar,
+    acceptance,
+    chain_positions,
+    draw_calendar,
+    expected_acceptance,
+    order_and_time,
+)
 from latentlens.build.progress import get_logger, progress
 
 log = get_logger(__name__)
@@ -72,8 +82,8 @@ class SynthModel:
     user_bias: np.ndarray       # (n_users,)
     user_factors: np.ndarray    # (n_users, k)
     ratings_per_user: np.ndarray  # int64, sums to n_ratings
-    user_start: np.ndarray      # first rating time per user
-    user_span: np.ndarray       # seconds between a user's first and last rating
+    calendar: Calendar          # release years, each user's session start times
+    chain: np.ndarray           # (1 + n_clusters, n_movies) float32: a movie's place in a session of each row
     tag_rate: np.ndarray        # probability that one of a user's ratings comes with a tag
     tag_directions: np.ndarray  # (len(TAGS), k)
 
@@ -117,13 +127,12 @@ def build_model(settings: SynthSettings) -> SynthModel:
     user_mix = np.hstack([np.full((s.n_users, 1), s.popularity_share), (1 - s.popularity_share) * mix])
     user_bias = rng.normal(0, s.user_bias_sd, s.n_users)
     counts = _ratings_per_user(rng, s, int((weight > 0).sum()))
-    start = rng.uniform(FIRST_TIME, LAST_TIME - 86_400, s.n_users)
-    span = np.minimum(rng.lognormal(np.log(30 * 86_400), 2.0, s.n_users), LAST_TIME - start)
+    calendar = draw_calendar(s, counts, FIRST_TIME, LAST_TIME)
     propensity = rng.lognormal(0, 1.5, s.n_users)
     tag_rate = np.minimum(1.0, propensity * s.n_tags / float((propensity * counts).sum()))
     return SynthModel(movie_ids.astype(np.int64), weight, cdf, user_mix, item_bias, item_factors, user_bias,
                       user_factors,
-                      counts, start.astype(np.int64), span.astype(np.int64), tag_rate,
+                      counts, calendar, chain_positions(s, calendar.year, rows.shape[0]), tag_rate,
                       rng.normal(0, 1, (len(TAGS), k)))
 
 
@@ -145,7 +154,7 @@ def _ratings_per_user(rng: np.random.Generator, s: SynthSettings, n_rated: int) 
     return counts + floor
 
 
-def _sample_items(rng: np.random.Generator, counts: np.ndarray, mix: np.ndarray,
+def _sample_items(rng: np.random.Generator, s: SynthSettings, users: np.ndarray,
                   model: SynthModel) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(user position, movie index, choice row) triples: counts[u] distinct movies per user,
     drawn from the user's mixture `mix[u]` of the choice rows (popularity and taste clusters).
@@ -154,8 +163,10 @@ def _sample_items(rng: np.random.Generator, counts: np.ndarray, mix: np.ndarray,
     keep the first `count` distinct draws, which is exactly weighted sampling without
     replacement from the mixture, redrawing with more candidates for the few who came up
     short. Heavy users: Gumbel top-k over every movie of their mixture, each movie's row then
-    drawn from its posterior.
+    drawn from its posterior. A draw is kept with its release wave's `acceptance`, so nobody rates a movie
+    released after their last session, and movies are rated most near their release.
     """
+    counts, mix, end = model.ratings_per_user[users], model.user_mix[users], model.calendar.user_end()[users]
     cdf = model.choice_cdf
     n_rows, n_items = cdf.shape
     # every row's cdf in one ascending array: row c occupies (c, c + 1]
@@ -167,18 +178,24 @@ def _sample_items(rng: np.random.Generator, counts: np.ndarray, mix: np.ndarray,
     heavy = counts > max(50, n_rated // 20)
     users_out, items_out, rows_out = [], [], []
     todo, factor = np.flatnonzero(~heavy), 1.2
+    kept_share = np.maximum(expected_acceptance(s, end, model.calendar.release, model.item_weight), 0.05)
     while todo.size:
         want = counts[todo]
-        draws = np.ceil(want * factor).astype(np.int64) + 8
+        draws = np.ceil(want * factor / kept_share[todo]).astype(np.int64) + 8
         user = np.repeat(todo, draws)
         row = np.searchsorted(flat_mix, user + rng.random(user.shape[0]), side="right") - user * n_rows
         row = row.clip(0, n_rows - 1)
         target = row + rng.random(user.shape[0]) * cdf[row, -1]
         item = np.minimum(np.searchsorted(flat, target, side="right") - row * n_items, n_items - 1)
+        kept = rng.random(user.shape[0]) < acceptance(s, end[user], model.calendar.release[item])
+        user, row, item = user[kept], row[kept], item[kept]
+        draws = np.bincount(np.searchsorted(todo, user), minlength=todo.size)
         first = np.zeros(user.shape[0], dtype=bool)
         first[np.unique(user.astype(np.int64) * n_items + item, return_index=True)[1]] = True
         seen = np.cumsum(first)
-        before = np.repeat(np.concatenate(([0], seen[np.cumsum(draws)[:-1] - 1])), draws)
+        ends = np.cumsum(draws)
+        before = np.repeat(np.concatenate(([0], np.where(ends[:-1] > 0, seen[np.maximum(ends[:-1] - 1, 0)], 0))),
+                           draws)
         keep = first & (seen - before <= np.repeat(want, draws))
         got = np.bincount(np.searchsorted(todo, user[keep]), minlength=todo.size)
         done = got == want
@@ -189,7 +206,7 @@ def _sample_items(rng: np.random.Generator, counts: np.ndarray, mix: np.ndarray,
         todo, factor = todo[~done], factor * 2
     prob = np.diff(cdf, axis=1, prepend=0.0)
     for u in np.flatnonzero(heavy):
-        p = mix[u] @ prob
+        p = (mix[u] @ prob) * acceptance(s, end[u], model.calendar.release)
         with np.errstate(divide="ignore"):
             keys = np.log(p) + rng.gumbel(size=n_items)
         chosen = np.argpartition(-keys, counts[u] - 1)[: counts[u]]
@@ -204,8 +221,7 @@ def _sample_items(rng: np.random.Generator, counts: np.ndarray, mix: np.ndarray,
 def _block(settings: SynthSettings, model: SynthModel, lo: int, hi: int) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Ratings and tags of users lo..hi-1, sorted by user then time."""
     rng = np.random.default_rng([settings.seed, 1, lo])
-    counts = model.ratings_per_user[lo:hi]
-    local, item, row = _sample_items(rng, counts, model.user_mix[lo:hi], model)
+    local, item, row = _sample_items(rng, settings, np.arange(lo, hi), model)
     user = local + lo
     # how much the user likes what they watch for this reason (a cluster, or popularity): two
     # movies of one cluster share it, so co-rated movies' residuals correlate, as in real data
@@ -214,8 +230,8 @@ def _block(settings: SynthSettings, model: SynthModel, lo: int, hi: int) -> tupl
              + np.einsum("ij,ij->i", model.user_factors[user], model.item_factors[item])
              + rng.normal(0, settings.noise_sd, user.shape[0]))
     rating = np.clip(np.round(score * 2) / 2, 0.5, 5.0).astype(np.float32)
-    time = model.user_start[user] + (rng.random(user.shape[0]) * model.user_span[user]).astype(np.int64)
-    order = np.lexsort((time, user))
+    order, time = order_and_time(rng, settings, model.calendar, model.chain, local, user, item, row)
+    order = order[np.lexsort((model.movie_ids[item[order]], time[order], user[order]))]  # ties: by movie, as real
     user, item, rating, time = user[order], item[order], rating[order], time[order]
     ratings = pl.DataFrame({"userId": (user + 1).astype(np.int32), "movieId": model.movie_ids[item].astype(np.int32),
                             "rating": rating, "timestamp": time})
@@ -233,7 +249,7 @@ def _movies(settings: SynthSettings, model: SynthModel) -> tuple[pl.DataFrame, p
     """movies.csv and links.csv: GroupLens-shaped titles, genres that follow the item factors."""
     rng = np.random.default_rng([settings.seed, 2])
     n = settings.n_movies
-    year = np.clip(2019 - np.floor(rng.exponential(18, n)), 1902, 2019).astype(np.int32)
+    year = model.calendar.year
     pick = lambda words: np.asarray(words)[rng.integers(0, len(words), n)]  # noqa: E731 -- a sampler used just below
     parts = pl.DataFrame({"adj": pick(ADJECTIVES), "noun": pick(NOUNS), "noun2": pick(NOUNS),
                           "foreign": pick(FOREIGN), "alt": pick(ALTERNATES),

@@ -131,3 +131,19 @@ def test_ml25m_preset_has_a_long_per_movie_tail() -> None:
     assert counts.sum() == pytest.approx(preset.n_ratings, rel=1e-6)
     flat = expected_ratings_per_movie(replace(preset, cluster_tail=None, tail_exponent=2.5))
     assert np.median(flat) > 30 and (flat < 10).mean() < 0.2
+
+
+def test_ratings_come_in_sessions_after_release(small) -> None:
+    """ml-latest-small's rhythm: ~16% of a user's consecutive ratings share their second, most are under a
+    minute apart, half the users rate in one sitting, and no movie is rated before its release year."""
+    _, out = small
+    data = load_movielens(out)
+    r = data.ratings.sort("user_id", "timestamp", maintain_order=True)
+    gaps = r.select(pl.col("timestamp").diff().over("user_id").drop_nulls())["timestamp"].to_numpy()
+    assert 0.08 < (gaps == 0).mean() < 0.3
+    assert (gaps < 60).mean() > 0.6
+    span = r.group_by("user_id").agg((pl.col("timestamp").max() - pl.col("timestamp").min()).alias("span"))["span"]
+    assert span.median() < 86_400
+    year = r.join(data.movies.select("movie_id", "year"), on="movie_id").drop_nulls("year")
+    rated_in = pl.from_epoch(year["timestamp"], time_unit="s").dt.year()
+    assert (rated_in >= year["year"]).all()
