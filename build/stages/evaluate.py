@@ -92,7 +92,6 @@ def evaluate_model(
     """The protocols the spec asks for; `topn=False` skips the top-N one (ScalePlan.runs_topn).
     With `rating_holdout` the rating protocol is that one split instead of k-fold CV on `cv_data`.
     `show_progress`: bars on stderr for the long loops (BuildSettings.progress)."""
-    from latentlens.build.evaluate.rating_cv import cross_validate
     from latentlens.build.evaluate.topn import evaluate_topn
 
     probe: Recommender = spec.make(inputs)
@@ -120,24 +119,33 @@ def evaluate_model(
         if not (spec.topn and topn):
             evaluation.fit_seconds = evaluation.rating_folds[0]["fit_seconds"]
     elif spec.rating:
-        fold_models: list[Recommender] = []
-
-        def fold_model() -> RatingFit:  # a new model per fold, kept for what each fit chose
-            model = spec.make(inputs)
-            assert isinstance(model, RatingPredictor), f"{spec.name}: evaluated on ratings, but does not predict"
-            fold_models.append(model)
-            return model
-
-        cv = cross_validate(fold_model, cv_data, settings.folds, fit_context(seed, spec.name, n_threads, show_progress))
-        chosen.update({f"cv_fold{i}": m.chosen() for i, m in enumerate(fold_models, start=1)})
-        evaluation.rating_folds = [
-            {"rmse": r, "mae": a, "fit_seconds": t}
-            for r, a, t in zip(cv["rmse"], cv["mae"], cv["fit_seconds"], strict=True)
-        ]
+        by_fold, mean_fit_seconds = _cross_validated(spec, inputs, cv_data, settings, evaluation,
+                                                     fit_context(seed, spec.name, n_threads, show_progress))
+        chosen.update(by_fold)
         if not (spec.topn and topn):
-            evaluation.fit_seconds = cv["fit_seconds_mean"]
+            evaluation.fit_seconds = mean_fit_seconds
     record_chosen(evaluation, chosen)
     return evaluation
+
+
+def _cross_validated(spec: ModelSpec, inputs: ModelInputs, cv_data: Interactions, settings: EvaluationSettings,
+                     evaluation: ModelEvaluation, ctx: FitContext) -> tuple[dict[str, dict], float]:
+    """k-fold rating CV on `cv_data`: the folds' scores into `evaluation`; what each fold's fit chose, by fold,
+    and the mean fit time."""
+    from latentlens.build.evaluate.rating_cv import cross_validate
+
+    fold_models: list[Recommender] = []
+
+    def fold_model() -> RatingFit:  # a new model per fold, kept for what each fit chose
+        model = spec.make(inputs)
+        assert isinstance(model, RatingPredictor), f"{spec.name}: evaluated on ratings, but does not predict"
+        fold_models.append(model)
+        return model
+
+    cv = cross_validate(fold_model, cv_data, settings.folds, ctx)
+    evaluation.rating_folds = [{"rmse": r, "mae": a, "fit_seconds": t}
+                               for r, a, t in zip(cv["rmse"], cv["mae"], cv["fit_seconds"], strict=True)]
+    return {f"cv_fold{i}": m.chosen() for i, m in enumerate(fold_models, start=1)}, cv["fit_seconds_mean"]
 
 
 def record_chosen(evaluation: ModelEvaluation, by_fit: dict[str, dict]) -> None:
