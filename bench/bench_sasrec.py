@@ -13,18 +13,16 @@ import time
 from pathlib import Path
 
 import docs_results
+from protocol_split import build_split
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from latentlens.build.data.loader import load_movielens
-from latentlens.build.evaluate.protocol import evaluation_data
 from latentlens.build.evaluate.splits import temporal_holdout
 from latentlens.build.evaluate.topn import evaluate_topn
-from latentlens.build.interactions import Interactions, to_interactions
+from latentlens.build.interactions import Interactions
 from latentlens.build.models import registry
 from latentlens.build.models.base import Recommender
 from latentlens.build.models.sasrec import SASRec, SASRecConfig
-from latentlens.build.scale import choose_scale, plan_for
 from latentlens.build.settings import EvaluationSettings
 from latentlens.build.stages.evaluate import fit_context
 
@@ -35,10 +33,8 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=42)
     ap.add_argument("--quick", action="store_true", help="the --quick configs (a smoke run)")
     args = ap.parse_args()
-    data = load_movielens(args.data)
-    full = to_interactions(data)
-    evaluation = plan_for(choose_scale("auto", full.n_ratings)).apply(EvaluationSettings())
-    split = evaluation_data(full, evaluation, args.seed)
+    built = build_split(args.data, args.seed)
+    data, full, evaluation, split = built.data, built.full, built.evaluation, built.split
     inputs = registry.ModelInputs(data=data, items=full.items, quick=args.quick, k=evaluation.k,
                                   relevance_threshold=evaluation.relevance_threshold)
     sasrec = registry.all_specs()["sasrec"].make(inputs)

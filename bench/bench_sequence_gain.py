@@ -14,16 +14,13 @@ from pathlib import Path
 
 import docs_results
 import numpy as np
+from protocol_split import build_split
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from latentlens.build.data.loader import load_movielens
 from latentlens.build.evaluate.metrics import hit_matrix, ndcg_at
-from latentlens.build.evaluate.protocol import evaluation_data
 from latentlens.build.evaluate.topn import relevant_matrix
-from latentlens.build.interactions import to_interactions
 from latentlens.build.models import registry
-from latentlens.build.scale import choose_scale, plan_for
 from latentlens.build.settings import EvaluationSettings
 from latentlens.build.stages.evaluate import fit_context
 
@@ -43,11 +40,8 @@ def main() -> None:
     ap.add_argument("data", type=Path)
     ap.add_argument("--seed", type=int, default=42)
     args = ap.parse_args()
-    data = load_movielens(args.data)
-    full = to_interactions(data)
-    plan = plan_for(choose_scale("auto", full.n_ratings))
-    evaluation = plan.apply(EvaluationSettings())
-    split = evaluation_data(full, evaluation, args.seed)
+    built = build_split(args.data, args.seed)
+    data, full, plan, evaluation, split = built.data, built.full, built.plan, built.evaluation, built.split
     inputs = registry.ModelInputs(data=data, items=full.items, scale=plan.scale, k=evaluation.k,
                                   relevance_threshold=evaluation.relevance_threshold)
     print(f"{data.name}: {full.n_ratings:,} ratings, {split.caption()}")

@@ -14,16 +14,14 @@ import time
 from pathlib import Path
 
 import docs_results
+from protocol_split import build_split
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from latentlens.build.data.loader import load_movielens
 from latentlens.build.evaluate.protocol import evaluation_data
 from latentlens.build.evaluate.topn import evaluate_topn
-from latentlens.build.interactions import to_interactions
 from latentlens.build.models import registry
 from latentlens.build.models.transitions import Transitions, TransitionsConfig
-from latentlens.build.scale import choose_scale, plan_for
 from latentlens.build.settings import EvaluationSettings
 from latentlens.build.stages.evaluate import fit_context
 
@@ -37,10 +35,8 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=42)
     ap.add_argument("--quick", action="store_true", help="a small grid (smoke run)")
     args = ap.parse_args()
-    data = load_movielens(args.data)
-    full = to_interactions(data)
-    evaluation = plan_for(choose_scale("auto", full.n_ratings)).apply(EvaluationSettings())
-    split = evaluation_data(full, evaluation, args.seed)
+    built = build_split(args.data, args.seed)
+    data, full, evaluation, split = built.data, built.full, built.evaluation, built.split
     validation = evaluation_data(split.train, evaluation, args.seed + 1)
     print(f"{data.name}: {full.n_ratings:,} ratings; test {split.caption()}")
     print(f"validation (carved from training): {validation.train.n_ratings:,} train, "
