@@ -9,13 +9,13 @@ from importlib.util import find_spec
 import numpy as np
 import pytest
 
-from latentlens.build.interactions import Interactions, Vocabulary
 from latentlens.build.models import registry, sasrec
 from latentlens.build.models.sasrec import SASRec, SASRecConfig, history_sequences, training_windows
 from latentlens.build.scale import plan_for
 from latentlens.build.settings import BuildSettings
 from latentlens.build.stages.prepare import plan_skips
 from tests.models.contract import RecommenderContract, fit_context
+from tests.models.test_transitions import interactions
 
 needs_torch = pytest.mark.skipif(find_spec("torch") is None, reason="torch not installed (the deep extra)")
 
@@ -28,13 +28,6 @@ SMALL = SASRecConfig(dim=16, heads=2, blocks=2, max_len=10, dropout=0.3, lr=0.00
 class TestSASRec(RecommenderContract):
     def make_model(self):
         return SASRec(SMALL)
-
-
-def interactions(users, items, timestamps, n_items=None) -> Interactions:
-    users, items = np.asarray(users, np.int32), np.asarray(items, np.int32)
-    n_users, n_items = int(users.max()) + 1, n_items or int(items.max()) + 1
-    return Interactions(Vocabulary(np.arange(n_users) + 1), Vocabulary(np.arange(n_items) + 1), users, items,
-                        np.full(users.shape, 4.0, np.float32), np.asarray(timestamps, np.int64))
 
 
 def test_training_windows_by_hand() -> None:
