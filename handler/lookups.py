@@ -63,19 +63,26 @@ class Param:
 
 class Lookup(Generic[P, R]):
     """One row of the table: the route's `path`, the `answer` function, the response `model`; `query` renames
-    query parameters ({python name: URL name}); `unwrap` takes the Lens's return value out of the model."""
+    query parameters ({python name: URL name}); `unwrap` takes the Lens's return value out of the model;
+    `aliases` are further paths answering the same (same path parameters), routes but not Lens methods."""
 
     @overload
     def __init__(self: Lookup[P, M], path: str, answer: Callable[Concatenate[Artifact, RowSource, P], dict],
-                 model: type[M], *, query: Mapping[str, str] | None = None) -> None: ...
+                 model: type[M], *, query: Mapping[str, str] | None = None, aliases: tuple[str, ...] = ()) -> None: ...
 
     @overload
     def __init__(self: Lookup[P, R], path: str, answer: Callable[Concatenate[Artifact, RowSource, P], dict],
-                 model: type[M], *, query: Mapping[str, str] | None = None, unwrap: Callable[[M], R]) -> None: ...
+                 model: type[M], *, query: Mapping[str, str] | None = None, unwrap: Callable[[M], R],
+                 aliases: tuple[str, ...] = ()) -> None: ...
 
     def __init__(self, path: str, answer: Callable[..., dict], model: type[BaseModel], *,
-                 query: Mapping[str, str] | None = None, unwrap: Callable[[Any], Any] | None = None) -> None:
+                 query: Mapping[str, str] | None = None, unwrap: Callable[[Any], Any] | None = None,
+                 aliases: tuple[str, ...] = ()) -> None:
         self.path, self.answer, self.model, self.unwrap = path, answer, model, unwrap
+        self.paths = (path, *aliases)
+        for alias in aliases:
+            if set(re.findall(r"{(\w+)}", alias)) != set(re.findall(r"{(\w+)}", path)):
+                raise ValueError(f"{alias}: an alias of {path} takes the same path parameters")
         self.name = answer.__name__  # the attribute's name, once the row is in a table (__set_name__)
         signature = inspect.signature(answer)
         if list(signature.parameters)[:2] != ["art", "src"]:
@@ -134,7 +141,8 @@ def genre_names(genres: Genres) -> list[str]:
 class Lookups:
     """The table: one row per lookup, named as the latentlens.Lens method (the class inherits them)."""
 
-    recommend = Lookup("/users/{user_id}/recommendations", answers.user_recommendations, UserRecommendations)
+    recommend = Lookup("/users/{user_id}/recommendations", answers.user_recommendations, UserRecommendations,
+                       aliases=("/recommend/{user_id}",))  # the original project's route
     similar = Lookup("/movies/{movie_id}/similar", answers.similar, SimilarMovies)
     for_ratings = Lookup("/recommendations", answers.for_ratings, LikedRecommendations)
     liked = Lookup("/recommendations", answers.liked, LikedRecommendations, query={"movie_ids": "liked"})

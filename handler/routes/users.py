@@ -1,4 +1,5 @@
-"""GET /users/{user_id}/recommendations: a user's stored top-N, or the popular list for strangers."""
+"""GET /users/{user_id}/recommendations: a user's stored top-N, or the popular list for strangers; GET
+/recommend/{user_id} is its short form (the original project's route)."""
 
 from __future__ import annotations
 
@@ -21,4 +22,12 @@ async def user_recommendations(request: Request, store: StoreDep, user_id: UserI
     that contributed most (computed by the build, for the list's first 20 ranks; later ranks have it
     empty); a user not in the artifact gets the popular list (`source: popular`, `because` empty).
     `genre` filters within the list."""
+    return answered(request, store, answers.user_recommendations, user_id, n=n, genre=genre)
+
+
+@router.get("/recommend/{user_id}", response_model=UserRecommendations,
+            summary="Recommend (short form of /users/{user_id}/recommendations)")
+async def recommend(request: Request, store: StoreDep, user_id: UserId, n: N = 10, genre: Genre = None) -> Response:
+    """The short form of `GET /users/{user_id}/recommendations` (the route of the original LatentLens): the
+    same answer for the same parameters."""
     return answered(request, store, answers.user_recommendations, user_id, n=n, genre=genre)

@@ -66,6 +66,17 @@ def test_unknown_user_falls_back_to_popular(lambda_handler, kind):
 
 
 @pytest.mark.parametrize("kind", EVENTS)
+def test_recommend_is_the_short_form_of_user_recommendations(lambda_handler, kind):
+    short = lambda_handler(EVENTS[kind]("/recommend/1?n=3&genre=drama"), lambda_context())
+    long = lambda_handler(EVENTS[kind]("/users/1/recommendations?n=3&genre=drama"), lambda_context())
+    assert short["statusCode"] == long["statusCode"] == 200
+    assert body_of(short) == body_of(long) and body_of(short)["source"] == "personal"
+    assert headers_of(short)["etag"] == headers_of(long)["etag"]
+    bad = lambda_handler(EVENTS[kind]("/recommend/0"), lambda_context())
+    assert bad["statusCode"] == 422 and body_of(bad)["error"]["code"] == "invalid_parameter"
+
+
+@pytest.mark.parametrize("kind", EVENTS)
 def test_if_none_match_gives_304(lambda_handler, kind):
     first = lambda_handler(EVENTS[kind]("/popular"), lambda_context())
     etag = headers_of(first)["etag"]

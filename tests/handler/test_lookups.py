@@ -40,13 +40,14 @@ def disagreements(spec: dict, lookups: tuple[Lookup, ...]) -> list[str]:
     """Where the OpenAPI document and the table differ, one line each (empty when they agree)."""
     found = []
     routes = {path: ops for path, ops in spec["paths"].items()}
-    for path in sorted(set(routes) - {lookup.path for lookup in lookups}):
+    for path in sorted(set(routes) - {path for lookup in lookups for path in lookup.paths}):
         found.append(f"route {path} has no row in the lookup table")
     for lookup in lookups:
-        if lookup.path not in routes:
-            found.append(f"row {lookup.name} has no route {lookup.path}")
+        for path in lookup.paths:
+            if path not in routes:
+                found.append(f"row {lookup.name} has no route {path}")
     for path, ops in sorted(routes.items()):
-        rows = [lookup for lookup in lookups if lookup.path == path]
+        rows = [lookup for lookup in lookups if path in lookup.paths]
         if not rows:
             continue
         if set(ops) != {"get"}:
