@@ -51,7 +51,10 @@ def shared_succession_share(ratings: pl.DataFrame, column: str) -> float:
 
 
 def print_order_figures(ratings: pl.DataFrame, seed: int) -> None:
-    ratings = ratings.with_columns(shuffled=pl.col("movieId").shuffle(seed=seed).over("userId"))
+    # each user's movies in a random order (an independent draw per rating: `shuffle().over()` would give users
+    # with as many ratings the same permutation, which keeps some of the shared order)
+    ratings = ratings.with_columns(noise=pl.Series(np.random.default_rng(seed).random(ratings.height)))
+    ratings = ratings.with_columns(shuffled=pl.col("movieId").sort_by("noise").over("userId"))
     for label, rows in (("one session", ratings.filter(pl.col("sessions") == 1)),
                         ("several sessions", ratings.filter(pl.col("sessions") > 1))):
         actual, shuffled = shared_succession_share(rows, "movieId"), shared_succession_share(rows, "shuffled")
