@@ -14,9 +14,9 @@ if TYPE_CHECKING:
 QUERY_FORMATS = ("table", "csv", "json")
 
 
-def _cell(value: object) -> str:
+def _cell(value: object, missing: str = "NULL") -> str:
     if value is None:
-        return "NULL"
+        return missing
     if isinstance(value, float):
         return f"{value:.4g}"
     if isinstance(value, list):
@@ -24,8 +24,9 @@ def _cell(value: object) -> str:
     return str(value)
 
 
-def format_table(columns: list[str], rows: list[tuple]) -> str:
-    cells = [[_cell(v) for v in row] for row in rows]
+def format_table(columns: list[str], rows: list[tuple], missing: str = "NULL") -> str:
+    """An aligned text table; `missing` shows a None (SQL's NULL for `latentlens query`)."""
+    cells = [[_cell(v, missing) for v in row] for row in rows]
     widths = [max([len(c)] + [len(r[i]) for r in cells]) for i, c in enumerate(columns)]
     line = "  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True))
     rule = "  ".join("-" * w for w in widths)

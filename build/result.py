@@ -32,8 +32,8 @@ class BuildResult:
                      mlflow_uri_shown: str | None = None) -> str:
         """The comparison and where everything went; `command` is how this shell runs latentlens
         (the CLI passes the venv's script when it is not on PATH), so the commands work as shown."""
-        table = format_table(list(self.comparison.columns), self.comparison.rows())
-        lines = [f"Model comparison ({self.caption})", table, "",
+        lines = [f"Model comparison ({self.caption}; * champion, - not measured for that model)",
+                 self.comparison_text(), "",
                  f"top-N champion:  {self.topn_champion}",
                  f"rating champion: {self.rating_champion}",
                  f"artifact:        {self._artifact_text()}"]
@@ -54,6 +54,20 @@ class BuildResult:
             f"  MLflow UI:  {command} mlflow-ui{ui_args}   (experiment {self.experiment_id}, "
             "opens as a machine-learning experiment)",
         ])
+
+    def comparison_text(self) -> str:
+        """The comparison as text: champions marked in the first column, a metric a model has no figure for
+        (RMSE of a top-N-only model) shown as "-"."""
+        roles: dict[str, list[str]] = ({name: [] for name in self.comparison["model"]}
+                                       if "model" in self.comparison.columns else {})
+        for role, name in (("top-N", self.topn_champion), ("rating", self.rating_champion)):
+            if name in roles:
+                roles[name].append(role)
+        marks = [("*" + ",".join(roles[name])) if roles.get(name) else "" for name in roles]
+        rows = [(mark, *row) for mark, row in zip(marks, self.comparison.rows(), strict=True)] if roles else \
+            self.comparison.rows()
+        columns = ["champion", *self.comparison.columns] if roles else list(self.comparison.columns)
+        return format_table(columns, rows, missing="-")
 
     def _artifact_text(self) -> str:
         if self.artifact is None:

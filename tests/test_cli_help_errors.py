@@ -154,3 +154,20 @@ def test_build_summary_prints_runnable_next_steps(embedded_build) -> None:
                                mlflow_uri_shown=settings.mlflow_uri)
     assert f"{shown_command()} serve --db {settings.out}" in text
     assert f"{shown_command()} mlflow-ui --mlflow-uri {settings.mlflow_uri}" in text
+
+
+
+def test_build_summary_marks_the_champions_and_shows_no_null(embedded_build) -> None:
+    _, result = embedded_build
+    lines = result.comparison_text().splitlines()
+    header, body = lines[0].split(), [line.split() for line in lines[2:-1]]
+    assert header[:2] == ["champion", "model"] and "NULL" not in result.summary_text()
+    marked = {row[1]: row[0] for row in body if row[0].startswith("*")}
+    expected: dict[str, list[str]] = {}
+    for role, name in (("top-N", result.topn_champion), ("rating", result.rating_champion)):
+        expected.setdefault(name, []).append(role)
+    assert marked == {name: "*" + ",".join(roles) for name, roles in expected.items()}, lines
+    unmarked = [row for row in body if not row[0].startswith("*")]
+    assert unmarked and all(len(row) == len(header) - 1 for row in unmarked)  # an empty first cell
+    popularity = next(row for row in body if row[0] == "popularity")
+    assert popularity[header.index("rmse") - 1] == "-"  # a top-N model has no RMSE
