@@ -59,6 +59,12 @@ def test_registered_rating_model_loads_and_predicts(client, embedded_build) -> N
     latest = max(versions, key=lambda v: int(v.version))
     champion = client.get_model_version_by_alias(settings.registered_model_name, "champion")
     assert champion.version == latest.version and champion.tags["artifact_sha256"] == result.artifact.sha256
+    import json
+
+    logged = client.get_logged_model(champion.source.removeprefix("models:/"))  # the model the version holds
+    assert logged.source_run_id == champion.run_id
+    assert {"name": champion.name, "version": int(champion.version)} in json.loads(  # the UI shows it registered
+        logged.tags["mlflow.modelVersions"])
     model = mlflow.pyfunc.load_model(f"models:/{settings.registered_model_name}@champion")
     frame = pd.DataFrame({"userId": [1, 1, 999_999], "movieId": [1, 858, 1]})
     out = model.predict(frame)
@@ -66,3 +72,35 @@ def test_registered_rating_model_loads_and_predicts(client, embedded_build) -> N
     assert values.shape == (3,)
     assert np.all((values >= 0.5) & (values <= 5.0))
     assert model.metadata.get_input_schema().input_names() == ["userId", "movieId"]
+
+
+class Echo(mlflow.pyfunc.PythonModel):
+    def predict(self, context, model_input, params=None):
+        return model_input
+
+
+def test_mlflows_pickle_warning_is_said_once_per_build(tmp_path, monkeypatch) -> None:
+    """MLflow warns about CloudPickle on every pyfunc logged from an object; a build logs several (a real store)."""
+    import logging
+
+    from latentlens.build.tracking import registry
+
+    pyfunc_logger = logging.getLogger("mlflow.pyfunc")
+    monkeypatch.setattr(pyfunc_logger, "filters", [])  # as in a fresh process
+    seen: list[str] = []
+    handler = logging.Handler()
+    handler.emit = lambda record: seen.append(record.getMessage())  # type: ignore[method-assign]
+    pyfunc_logger.addHandler(handler)
+    previous = mlflow.get_tracking_uri()
+    mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    try:
+        registry._pickle_warning_once()
+        registry._pickle_warning_once()  # idempotent: one filter
+        with mlflow.start_run(experiment_id=mlflow.create_experiment("say-once")):
+            for name in ("first", "second", "third"):
+                mlflow.pyfunc.log_model(name=name, python_model=Echo())
+    finally:
+        mlflow.set_tracking_uri(previous)
+        pyfunc_logger.removeHandler(handler)
+    assert sum("CloudPickle" in message for message in seen) == 1, seen
+    assert sum(isinstance(f, registry.SayOnce) for f in pyfunc_logger.filters) == 1

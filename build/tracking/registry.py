@@ -8,6 +8,7 @@ that chose it, as tags and in its description.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,6 +31,28 @@ class LoggedModel:
     model_name: str            # the LatentLens model, e.g. biased_mf
     model_uri: str
     metrics: dict[str, float]  # what made it champion
+    model_id: str | None = None  # MLflow's logged model, which the registered version links
+
+
+class SayOnce(logging.Filter):
+    """Lets through the first record starting with `prefix`, drops the repeats: MLflow warns about CloudPickle on
+    every pyfunc logged from an object, and a build logs one per champion (the warning stays, once)."""
+
+    def __init__(self, prefix: str) -> None:
+        super().__init__()
+        self.prefix, self.said = prefix, False
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not record.getMessage().startswith(self.prefix):
+            return True
+        said, self.said = self.said, True
+        return not said
+
+
+def _pickle_warning_once() -> None:
+    logger = logging.getLogger("mlflow.pyfunc")
+    if not any(isinstance(f, SayOnce) for f in logger.filters):
+        logger.addFilter(SayOnce("Passing a Python object as `python_model`"))
 
 
 def log_rating_model(model: Recommender, full: Interactions, metrics: dict[str, float]) -> LoggedModel:
@@ -38,6 +61,7 @@ def log_rating_model(model: Recommender, full: Interactions, metrics: dict[str, 
     from latentlens.build.tracking.pyfunc_model import SIGNATURE, RatingModel
 
     assert isinstance(model, RatingPredictor), f"{model.name} does not predict ratings"
+    _pickle_warning_once()
 
     example = pd.DataFrame({"userId": full.users.ids[full.user_idx[:3]].astype(np.int64),  # 3 rated pairs
                             "movieId": full.items.ids[full.item_idx[:3]].astype(np.int64)})
@@ -45,20 +69,21 @@ def log_rating_model(model: Recommender, full: Interactions, metrics: dict[str, 
                                    signature=SIGNATURE, input_example=example, code_paths=[_code_path()],
                                    pip_requirements=pip_requirements())
     mlflow.set_tag("rating_model_uri", info.model_uri)
-    return LoggedModel("rating", model.name, info.model_uri, metrics)
+    return LoggedModel("rating", model.name, info.model_uri, metrics, info.model_id)
 
 
 def log_topn_model(model: Recommender, full: Interactions, top_n: int, metrics: dict[str, float]) -> LoggedModel:
     """The top-N champion as a pyfunc: userId in, the artifact's ranked list out (not registered yet)."""
     from latentlens.build.tracking.pyfunc_model import TopNModel, topn_signature
 
+    _pickle_warning_once()
     example = pd.DataFrame({"userId": full.users.ids[:2].astype(np.int64)})
     info = mlflow.pyfunc.log_model(name="topn_model",
                                    python_model=TopNModel(model, full.users, full.items, full.histories, top_n),
                                    signature=topn_signature(top_n), input_example=example,
                                    code_paths=[_code_path()], pip_requirements=pip_requirements())
     mlflow.set_tag("topn_model_uri", info.model_uri)
-    return LoggedModel("topn", model.name, info.model_uri, metrics)
+    return LoggedModel("topn", model.name, info.model_uri, metrics, info.model_id)
 
 
 def register_published(logged: LoggedModel, registered_name: str, run_id: str, artifact_path: Path,
@@ -79,9 +104,24 @@ def register_published(logged: LoggedModel, registered_name: str, run_id: str, a
             "package_version": latentlens._version.__version__,
             **{f"metric.{k}": f"{v:.6g}" for k, v in logged.metrics.items()}}
     version = client.create_model_version(registered_name, logged.model_uri, run_id=run_id, tags=tags,
-                                          description=description)
+                                          description=description, model_id=logged.model_id)
     client.set_registered_model_alias(registered_name, CHAMPION_ALIAS, version.version)
+    if logged.model_id:
+        _link_logged_model(client, logged.model_id, version)
     return version
+
+
+def _link_logged_model(client: mlflow.MlflowClient, model_id: str, version: ModelVersion) -> None:
+    """The logged model's list of its registered versions, as mlflow.register_model keeps it: the UI shows the
+    model as registered from it (a sqlite registry keeps no model_id on the version itself)."""
+    import json
+
+    from mlflow.utils.mlflow_tags import MLFLOW_MODEL_VERSIONS
+
+    listed = json.loads(client.get_logged_model(model_id).tags.get(MLFLOW_MODEL_VERSIONS, "[]"))
+    entry = {"name": version.name, "version": int(version.version)}
+    if entry not in listed:
+        client.set_logged_model_tags(model_id, {MLFLOW_MODEL_VERSIONS: json.dumps([*listed, entry])})
 
 
 def _model_description(kind: str) -> str:
