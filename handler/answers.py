@@ -16,6 +16,7 @@ answer, for the reader).
 
 from __future__ import annotations
 
+import math
 import numbers
 import operator
 import string
@@ -64,20 +65,32 @@ class NotFound(AnswerError, LookupError):
     status = 404
 
 
+def _shown(value: object) -> str:
+    """A value as an error message shows it: its repr, cut to 60 characters; an integer past 10**18 by its
+    magnitude (Python will not print one of 4,301 digits or more, and 400 digits help no one either)."""
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) >= 10**18:
+        return f"about {'-' if value < 0 else ''}10^{round(math.log10(abs(value)))}"
+    try:
+        text = repr(value)
+    except Exception:  # a caller's object whose repr fails must not replace the error being reported
+        text = f"a {type(value).__name__}"
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
 def _integer(name: str, value: object) -> int:
     if not isinstance(value, bool) and isinstance(value, SupportsIndex):
         try:
             return operator.index(value)  # int and numpy integers; not floats or strings
         except TypeError:  # an __index__ that returns no int
             pass
-    raise InvalidParameter("invalid_parameter", f"{name}: must be an integer, not {value!r}")
+    raise InvalidParameter("invalid_parameter", f"{name}: must be an integer, not {_shown(value)}")
 
 
 def check_n(value: object, name: str = "n") -> int:
     """How many results: an integer from 1 to MAX_N."""
     n = _integer(name, value)
     if not 1 <= n <= MAX_N:
-        raise InvalidParameter("invalid_parameter", f"{name}: must be from 1 to {MAX_N}, not {n}")
+        raise InvalidParameter("invalid_parameter", f"{name}: must be from 1 to {MAX_N}, not {_shown(n)}")
     return n
 
 
@@ -85,13 +98,28 @@ def check_id(value: object, name: str) -> int:
     """A user or movie id: an integer from 1 to MAX_ID."""
     i = _integer(name, value)
     if not 1 <= i <= MAX_ID:
-        raise InvalidParameter("invalid_parameter", f"{name}: must be from 1 to {MAX_ID}, not {i}")
+        raise InvalidParameter("invalid_parameter", f"{name}: must be from 1 to {MAX_ID}, not {_shown(i)}")
     return i
 
 
 def valid_stars(stars: float) -> bool:
     """0.5 to 5 in half stars (NaN fails the bounds)."""
     return MIN_STARS <= stars <= MAX_STARS and stars * 2 == int(stars * 2)
+
+
+def check_stars(movie_id: int, value: object) -> float:
+    """A rating given from Python: a real number (not a bool) of 0.5 to 5 in half stars, as a float. However
+    large, a number out of range is InvalidParameter (float(10**400) would be an OverflowError)."""
+    stars = math.nan
+    if not isinstance(value, bool) and isinstance(value, numbers.Real):
+        try:
+            stars = float(value)
+        except (OverflowError, ValueError, TypeError):  # too large for a float, or a Real that is not one
+            pass
+    if not valid_stars(stars):
+        raise InvalidParameter("invalid_parameter", f"ratings: {_shown(value)} for movie {movie_id} needs stars "
+                               f"from {MIN_STARS:g} to {MAX_STARS:g} in half stars")
+    return stars
 
 
 def check_count(name: str, count: int) -> None:
@@ -198,10 +226,7 @@ def for_ratings(art: Artifact, src: RowSource, ratings: Mapping[int, float], n: 
     given: dict[int, float] = {}
     for key, value in ratings.items():
         movie_id = check_id(key, "ratings")
-        if isinstance(value, bool) or not isinstance(value, numbers.Real) or not valid_stars(float(value)):
-            raise InvalidParameter("invalid_parameter", f"ratings: {value!r} for movie {movie_id} needs stars from "
-                                   f"{MIN_STARS:g} to {MAX_STARS:g} in half stars")
-        given[movie_id] = float(value)
+        given[movie_id] = check_stars(movie_id, value)
     check_count("ratings", len(given))
     known = {i: stars for i, stars in given.items() if i in art.movies}
     if not known:
@@ -215,7 +240,12 @@ def for_ratings(art: Artifact, src: RowSource, ratings: Mapping[int, float], n: 
 def liked(art: Artifact, src: RowSource, movie_ids: Iterable[int], n: int = 10) -> dict:
     """for_ratings with every movie at 5 stars, in the order given (the last is the latest).
     GET /recommendations?liked=858,1213."""
-    return for_ratings(art, src, dict.fromkeys(movie_ids, 5.0), n)
+    try:
+        ratings = dict.fromkeys(movie_ids, 5.0)
+    except TypeError:  # not iterable, or an unhashable id ([[858]])
+        raise InvalidParameter("invalid_parameter", f"movie_ids: must be movie ids, e.g. [858, 1213], "
+                               f"not {_shown(movie_ids)}") from None
+    return for_ratings(art, src, ratings, n)
 
 
 def _int(value: str) -> int:

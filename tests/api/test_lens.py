@@ -5,6 +5,7 @@ first pick is 318 because of 858 and 1213, and movie 5 does not exist."""
 from __future__ import annotations
 
 import shutil
+from fractions import Fraction
 from pathlib import Path
 
 import duckdb
@@ -179,12 +180,40 @@ def test_error_messages_match_http_where_both_say_it(http, lens) -> None:
     lambda lens: lens.recommend(1, n=True), lambda lens: lens.recommend(1, n=2.0), lambda lens: lens.similar("858"),
     lambda lens: lens.for_ratings([858]), lambda lens: lens.for_ratings({858: "5"}), lambda lens: lens.for_ratings({}),
     lambda lens: lens.for_ratings(dict.fromkeys(range(1, 52), 4.0)), lambda lens: lens.search(""),
-    lambda lens: lens.search("x" * 201), lambda lens: lens.popular(genre=3),
+    lambda lens: lens.search("x" * 201), lambda lens: lens.popular(genre=3), lambda lens: lens.liked(858),
+    lambda lens: lens.liked([[858]]),
 ], ids=["bool-n", "float-n", "str-id", "list-ratings", "str-stars", "no-ratings", "51-ratings", "empty-search",
-        "long-search", "int-genre"])
+        "long-search", "int-genre", "int-liked", "unhashable-liked"])
 def test_python_only_mistakes_are_value_errors(lens, call) -> None:
     with pytest.raises(latentlens.InvalidParameter):
         call(lens)
+
+
+HUGE = [10**400, -(10**400), 10**5000, Fraction(10**400, 3)]  # 10**5000: past Python's 4,300-digit int-to-str limit
+
+
+@pytest.mark.parametrize("call", [
+    lambda lens, v: lens.recommend(v), lambda lens, v: lens.recommend(1, n=v), lambda lens, v: lens.similar(v),
+    lambda lens, v: lens.similar(858, n=v), lambda lens, v: lens.movie(v), lambda lens, v: lens.popular(n=v),
+    lambda lens, v: lens.search("godfather", limit=v), lambda lens, v: lens.liked([858, v]),
+    lambda lens, v: lens.liked([858], n=v), lambda lens, v: lens.for_ratings({v: 4.0}),
+    lambda lens, v: lens.for_ratings({858: v}), lambda lens, v: lens.for_ratings({858: 4.0}, n=v),
+], ids=["user-id", "n", "similar-id", "similar-n", "movie-id", "popular-n", "search-limit", "liked-id", "liked-n",
+        "rated-id", "stars", "rated-n"])
+@pytest.mark.parametrize("huge", HUGE, ids=["1e400", "-1e400", "1e5000", "fraction-1e400"])
+def test_numbers_however_large_are_invalid_parameter_with_a_short_message(lens, call, huge) -> None:
+    with pytest.raises(latentlens.InvalidParameter) as raised:  # not OverflowError, nor int-to-str's ValueError
+        call(lens, huge)
+    assert len(str(raised.value)) < 200, str(raised.value)
+
+
+def test_a_huge_rating_names_its_size_and_movie(lens) -> None:
+    with pytest.raises(latentlens.InvalidParameter,
+                       match=r"^ratings: about 10\^400 for movie 858 needs stars from 0.5 to 5 in half stars$"):
+        lens.for_ratings({858: 10**400})
+    with pytest.raises(latentlens.InvalidParameter,
+                       match=r"^user_id: must be from 1 to 2147483647, not about -10\^5000$"):
+        lens.recommend(-(10**5000))
 
 
 def test_numpy_integers_are_ids(lens) -> None:
