@@ -11,11 +11,13 @@ half stars, at most 50 rated movies, an unknown genre, a search without a letter
 `latentlens.InvalidParameter`, a ValueError; an unknown movie raises `latentlens.NotFound`, a
 LookupError (an unknown *user* is not an error: like HTTP, they get the popular list, `source="popular"`);
 an artifact that cannot be served raises `latentlens.ArtifactUnavailable` naming the source and the
-reason (artifact_missing, manifest_missing, checksum_mismatch, schema_too_old, ...).
+reason (artifact_missing, manifest_missing, checksum_mismatch, schema_too_old, ...). A setting `open` does not
+know is a TypeError naming it and the known ones.
 """
 
 from __future__ import annotations
 
+import difflib
 import os
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -30,14 +32,31 @@ if TYPE_CHECKING:
 
 R = TypeVar("R")
 
+# open()'s keyword settings: every field of the handler's Settings but `db`, which is open's first argument
+SETTINGS = tuple(sorted(name for name in Settings.model_fields if name != "db"))
+
+
+def _check_settings(settings: dict[str, Any]) -> None:
+    """TypeError for a keyword `open` does not know: Settings ignores unknown fields (other code reads
+    LATENTLENS_* variables too), so a typo such as `verify_checksums=False` would otherwise change nothing."""
+    unknown = sorted(set(settings) - set(SETTINGS))
+    if not unknown:
+        return
+    close = difflib.get_close_matches(unknown[0], SETTINGS, n=1)
+    hint = f" (did you mean {close[0]!r}?)" if close else ""
+    raise TypeError(f"latentlens.open() got unknown setting{'s' if len(unknown) > 1 else ''} "
+                    f"{', '.join(map(repr, unknown))}{hint}; the settings are: {', '.join(SETTINGS)}")
+
 
 def open(source: str | os.PathLike[str], **settings: Any) -> Lens:
     """Open a build for lookups: a `.duckdb` artifact path, `s3://bucket/key`, or `dynamodb://NAME`.
 
     Keyword arguments are fields of latentlens.handler.settings.Settings (e.g. `tmp_dir`,
     `verify_checksum`, `s3_endpoint_url`, `dynamodb_endpoint_url`); the rest come from the same
-    LATENTLENS_* environment variables `latentlens serve` reads. The artifact is opened and verified
-    here, so a missing or broken one raises ArtifactUnavailable now, not at the first lookup."""
+    LATENTLENS_* environment variables `latentlens serve` reads; any other keyword is a TypeError. The
+    artifact is opened and verified here, so a missing or broken one raises ArtifactUnavailable now, not at
+    the first lookup."""
+    _check_settings(settings)
     db = os.fspath(source)
     store = make_store(Settings(**{**settings, "db": db}))
     try:

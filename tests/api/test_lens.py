@@ -14,6 +14,7 @@ import pytest
 
 import latentlens
 from latentlens.handler import models, schema
+from latentlens.handler.settings import Settings
 from tests.api.same_answers import assert_same
 
 ERRORS = (latentlens.InvalidParameter, latentlens.NotFound)
@@ -214,6 +215,20 @@ def test_a_huge_rating_names_its_size_and_movie(lens) -> None:
     with pytest.raises(latentlens.InvalidParameter,
                        match=r"^user_id: must be from 1 to 2147483647, not about -10\^5000$"):
         lens.recommend(-(10**5000))
+
+
+def test_unknown_settings_are_a_type_error_naming_them_and_the_known_ones(fixture_db, tmp_path) -> None:
+    with pytest.raises(TypeError) as raised:
+        latentlens.open(fixture_db, tmp_dir=str(tmp_path), verify_checksums=False)
+    message = str(raised.value)
+    assert "'verify_checksums'" in message and "did you mean 'verify_checksum'?" in message
+    known = message.split("the settings are: ")[1].split(", ")
+    assert known == sorted(Settings.model_fields.keys() - {"db"}) and "verify_checksum" in known
+    with pytest.raises(TypeError, match=r"unknown settings 'bogus', 'db'"):  # db is open's first argument
+        latentlens.open(fixture_db, db="elsewhere.duckdb", bogus=1)
+    copy = _copy(fixture_db, tmp_path / "copy")  # the module's Lens holds fixture_db with its own tmp_dir
+    with latentlens.open(copy, tmp_dir=str(tmp_path / "lltmp"), verify_checksum=False) as opened:
+        assert opened.info().artifact_sha256 is None  # the real setting still works: no checksum taken
 
 
 def test_numpy_integers_are_ids(lens) -> None:
