@@ -38,6 +38,7 @@ _LAZY = {
     "NotFound": ("latentlens.handler.answers", "NotFound"),
     "InvalidParameter": ("latentlens.handler.answers", "InvalidParameter"),
     "ArtifactUnavailable": ("latentlens.handler.artifact", "ArtifactUnavailable"),
+    "LensClosed": ("latentlens.lens", "LensClosed"),
     "run_build": ("latentlens.runner", "run_build"),
     "BuildSettings": ("latentlens.build.settings", "BuildSettings"),
     "EvaluationSettings": ("latentlens.build.settings", "EvaluationSettings"),
@@ -57,6 +58,7 @@ if TYPE_CHECKING:  # for type checkers and IDEs; at run time __getattr__ below i
     from latentlens.handler.answers import NotFound as NotFound
     from latentlens.handler.artifact import ArtifactUnavailable as ArtifactUnavailable
     from latentlens.lens import Lens as Lens
+    from latentlens.lens import LensClosed as LensClosed
     from latentlens.lens import open as open
     from latentlens.registered import RegisteredModel as RegisteredModel
     from latentlens.registered import load_model as load_model

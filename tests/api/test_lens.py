@@ -250,19 +250,6 @@ def test_sql_returns_polars_read_only(lens, fixture_db) -> None:
         lens.sql("SELECT * FROM read_csv('/etc/passwd')")  # external access is off
 
 
-def test_context_manager_closes_and_a_later_lookup_reopens(fixture_db, tmp_path) -> None:
-    copy = tmp_path / "latentlens.duckdb"
-    shutil.copyfile(fixture_db, copy)
-    shutil.copyfile(schema.manifest_path(str(fixture_db)), schema.manifest_path(str(copy)))
-    with latentlens.open(str(copy), tmp_dir=str(tmp_path / "lltmp")) as lens:
-        assert repr(lens) == f"<latentlens.Lens {str(copy)!r}>"
-        with pytest.raises(duckdb.Error, match="different configuration"):
-            duckdb.connect(str(copy), read_only=True)  # the Lens holds the file open
-    duckdb.connect(str(copy), read_only=True).close()  # closed on exit
-    assert lens.movie(858).movie_id == 858  # reopened on use
-    lens.close()
-
-
 def _copy(fixture_db: Path, dest: Path) -> Path:
     dest.mkdir(parents=True)
     out = dest / "latentlens.duckdb"
