@@ -133,7 +133,10 @@ class _Verification(threading.Thread):
         return self.digest
 
 
-def _connect(path: str, settings: Settings) -> duckdb.DuckDBPyConnection:
+def connect(path: str, settings: Settings) -> duckdb.DuckDBPyConnection:
+    """The one way LatentLens opens an artifact in DuckDB, and its sandbox: read-only, no extension installed
+    or loaded on demand, external access off (no other file read or written, no network), DuckDB's temp and
+    home directories under `settings.tmp_dir`. The API, `Lens.sql` and `latentlens query` all run on it."""
     home = os.path.join(settings.tmp_dir, "duckdb-home")
     temp = os.path.join(settings.tmp_dir, "duckdb-tmp")
     os.makedirs(home, exist_ok=True)
@@ -247,7 +250,7 @@ def open_artifact(path: str, settings: Settings, sha256: str | None = None) -> A
 def _open_verified_later(path: str, settings: Settings, sha256: str | None) -> Artifact:
     """DuckDB open, schema check and the in-memory maps; the caller owns the checksum."""
     try:
-        conn = _connect(path, settings)
+        conn = connect(path, settings)
     except duckdb.Error as exc:
         raise ArtifactUnavailable("artifact_unreadable", f"DuckDB cannot open the artifact: {exc}") from None
     try:

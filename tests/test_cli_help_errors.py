@@ -111,6 +111,7 @@ MISTAKES = {
 @pytest.mark.parametrize("case", sorted(MISTAKES))
 def test_user_mistakes_are_one_line_and_exit_2(case, tmp_path, artifact, capsys, monkeypatch) -> None:
     monkeypatch.chdir(REPO)
+    monkeypatch.setenv("LATENTLENS_TMP_DIR", str(tmp_path / "lltmp"))  # DuckDB's scratch of `query`
     argv = [a.format(tmp=tmp_path, artifact=artifact) for a in MISTAKES[case]]
     code, out, err = run_cli(argv, capsys)
     assert code == 2, (code, out, err)
@@ -130,6 +131,58 @@ def test_query_csv_writes_lists_users_can_parse(artifact, capsys) -> None:
     code, out, _ = run_cli(["query", str(artifact), "SELECT genres FROM movies WHERE movie_id = 1", "--format", "json"],
                            capsys)
     assert json.loads(out) == [{"genres": ["Adventure", "Animation", "Children", "Comedy", "Fantasy"]}]
+
+
+# What Lens.sql refuses (tests/reliability/test_hostile_inputs.py) and `latentlens query` let through before it ran on
+# the API's connection (latentlens.handler.artifact.connect): writing a file, reading one, reaching for the network.
+ESCAPES = {
+    "copy-to-a-file": "COPY movies TO '{tmp}/pwn.csv'",
+    "read-etc-passwd": "SELECT * FROM read_csv('/etc/passwd')",
+    "install-an-extension": "INSTALL httpfs",
+}
+
+
+@pytest.mark.parametrize("case", sorted(ESCAPES))
+def test_query_is_sandboxed_like_lens_sql_one_line_and_exit_2(case, tmp_path, artifact, capsys, monkeypatch) -> None:
+    monkeypatch.setenv("LATENTLENS_TMP_DIR", str(tmp_path / "lltmp"))
+    code, out, err = run_cli(["query", str(artifact), ESCAPES[case].format(tmp=tmp_path)], capsys)
+    assert (code, out) == (2, ""), (code, out, err)
+    assert err.count("\n") == 1 and "Traceback" not in err, err
+    # refused by the sandbox (a Permission Error), not by a failed download or a missing file
+    assert err.startswith(f"latentlens: error: {artifact}: query failed: Permission Error: "), err
+    assert err.endswith("(latentlens query reads the artifact only: no other file, extension or network)\n"), err
+    assert "root:" not in err
+    assert not (tmp_path / "pwn.csv").exists()
+    assert [p.name for p in (tmp_path / "lltmp").rglob("*") if p.is_file()] == []  # no extension was fetched
+
+
+def test_query_runs_on_the_connection_lens_sql_runs_on(tmp_path, artifact, capsys, monkeypatch) -> None:
+    """The sandbox has one owner: `latentlens query` reads DuckDB's settings on the connection the API opens."""
+    from latentlens.handler.artifact import connect
+    from latentlens.handler.settings import Settings
+
+    monkeypatch.setenv("LATENTLENS_TMP_DIR", str(tmp_path / "lltmp"))
+    names = ["enable_external_access", "autoinstall_known_extensions", "autoload_known_extensions", "temp_directory",
+             "home_directory", "threads", "memory_limit", "access_mode"]
+    sql = "SELECT " + ", ".join(f"current_setting('{name}') AS {name}" for name in names)
+    code, out, err = run_cli(["query", str(artifact), sql, "--format", "json"], capsys)
+    assert code == 0, err
+    shown = json.loads(out)[0]
+    con = connect(str(artifact), Settings())
+    try:
+        expected = dict(zip(names, con.execute(sql).fetchone(), strict=True))
+    finally:
+        con.close()
+    assert shown == expected
+    assert shown["enable_external_access"] is False and shown["access_mode"] == "read_only"
+    assert shown["temp_directory"] == str(tmp_path / "lltmp" / "duckdb-tmp")
+
+
+def test_query_with_a_bad_latentlens_variable_is_one_line_naming_it(tmp_path, artifact, capsys, monkeypatch) -> None:
+    monkeypatch.setenv("LATENTLENS_DUCKDB_THREADS", "many")
+    code, out, err = run_cli(["query", str(artifact), "SELECT 1"], capsys)
+    assert (code, out) == (2, "")
+    assert err.count("\n") == 1 and err.startswith(f"latentlens: error: {artifact}: LATENTLENS_DUCKDB_THREADS: "), err
 
 
 def test_commands_shown_after_a_build_work_as_shown(tmp_path, artifact) -> None:
