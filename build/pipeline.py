@@ -31,7 +31,7 @@ from latentlens.build.stages.evaluate import (
     record_comparison,
     record_evaluation,
 )
-from latentlens.build.stages.prepare import check_pins, record_skipped
+from latentlens.build.stages.prepare import check_out_is_not_input, check_pins, record_skipped
 from latentlens.build.tracking.tracker import MlflowTracker, Tracker
 
 __all__ = ["BuildResult", "run"]
@@ -49,6 +49,7 @@ def run(settings: BuildSettings, engine: Engine | None = None, tracker: Tracker 
         engine = InProcessEngine()
     chosen = engine.selection(settings)
     check_pins(settings, chosen.specs, None)  # names and kinds: before reading 25M ratings
+    check_out_is_not_input(settings.out, settings.data_dir)  # on every engine, before it reads anything
     with engine.open(settings, chosen) as session:
         tracker = tracker or MlflowTracker(settings.mlflow_uri, settings.experiment)
         commit = git_commit()

@@ -75,7 +75,7 @@ class EvaluationSettings:
 class BuildSettings:
     data_dir: Path = Path("data/ml-latest-small")
     out: Path = Path(DEFAULT_ARTIFACT)      # where `latentlens serve` and the handler look by default
-    force: bool = False                     # replace --out even when it is not a LatentLens artifact
+    force: bool = False                     # replace --out even when it is not a LatentLens artifact (never an input)
     mlflow_uri: str = field(default_factory=default_tracking_uri)
     experiment: str = "latentlens"
     models: tuple[str, ...] | None = None   # None = every registered model

@@ -48,6 +48,9 @@ LAYOUT_MARKERS = {
     "dat": ("ratings.dat", "movies.dat"),
     "100k": ("u.data", "u.item"),
 }
+# Every file a layout may read, present or not: what a build must never write over (build/stages/prepare.py).
+INPUT_FILES = (*csv_layout.REQUIRED, *csv_layout.OPTIONAL, *dat_layout.REQUIRED, *dat_layout.OPTIONAL,
+               *k100_layout.REQUIRED, *k100_layout.OPTIONAL)
 
 
 @dataclass(frozen=True)

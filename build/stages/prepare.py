@@ -6,6 +6,7 @@ build cannot honour, a bad --out, too little data) fails here, before any traini
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -13,11 +14,11 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from latentlens.build.build_info import DatasetFacts
-from latentlens.build.data.loader import LoadOptions, load_movielens
+from latentlens.build.data.loader import INPUT_FILES, LoadOptions, load_movielens
 from latentlens.build.data.summary import summarize
 from latentlens.build.data.tables import MovieLensData
 from latentlens.build.evaluate.protocol import EvaluationData, evaluation_data
-from latentlens.build.export.artifact import check_output, estimate_artifact_bytes
+from latentlens.build.export.artifact import OutputError, check_output, estimate_artifact_bytes, store_dir
 from latentlens.build.interactions import Interactions, to_interactions
 from latentlens.build.minimum import check_minimum, topn_skip_reason
 from latentlens.build.models import registry
@@ -72,6 +73,7 @@ def prepare(settings: BuildSettings, chosen: registry.Selection | None = None) -
     chosen = chosen or registry.selection(settings.models, registry.INPROCESS)
     specs = chosen.specs
     check_pins(settings, specs, None)  # names and kinds: before reading 25M ratings
+    check_out_is_not_input(settings.out, settings.data_dir)  # --force or not
     check_output(settings.out, force=settings.force)  # a bad --out costs seconds, not the whole build
     data = load_movielens(settings.data_dir, LoadOptions(keep_last_duplicate=settings.keep_last_duplicate))
     full = to_interactions(data)
@@ -91,6 +93,31 @@ def prepare(settings: BuildSettings, chosen: registry.Selection | None = None) -
              evaluation.max_eval_users or "all", evaluation.cv_max_ratings or "all")
     return Prepared(settings, specs, data, full, plan, evaluation, split, summarize(data),
                     topn_skip_reason(split.test), {**chosen.skipped, **plan_skipped})
+
+
+def check_out_is_not_input(out: Path, data_dir: Path) -> None:
+    """OutputError (exit 2) unless `out` and the builds store beside it lie outside the data directory and
+    are none of its input files, symlinks followed: a build never writes over what it reads, not even with
+    --force (which only lets it replace a file that is not a LatentLens artifact).
+
+    Anything inside the data directory is refused, not only the files read: the loader recognises a
+    layout by the files present, so an artifact written there can change what the next build reads. An
+    input file may itself be a symlink out of the directory: its target is refused too."""
+    data = Path(os.path.realpath(data_dir))  # realpath, not Path.resolve(): a symlink loop is no RuntimeError
+    inputs = {Path(os.path.realpath(data / name)) for name in INPUT_FILES}
+    for target in (Path(out), store_dir(Path(out))):
+        resolved = Path(os.path.realpath(target))
+        shown = "" if resolved == Path(os.path.abspath(target)) else f" (it resolves to {resolved})"
+        if resolved == data:
+            where = f"is the data directory --data {data_dir}{shown}"
+        elif data in resolved.parents:
+            where = f"is inside the data directory --data {data_dir}{shown}"
+        elif resolved in inputs:
+            where = f"resolves to {resolved}, an input file of --data {data_dir}"
+        else:
+            continue
+        raise OutputError(target, f"{where}; a build never writes over its input, not even with --force: "
+                                  "choose an --out outside the data directory")
 
 
 def record_inputs(prepared: Prepared, tracker: Tracker) -> None:

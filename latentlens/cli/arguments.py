@@ -169,7 +169,8 @@ def _add_build_command(sub: argparse._SubParsersAction) -> None:
     b.add_argument("--out", type=Path, default=default(BuildSettings, "out"),
                    help="artifact to write (its sha256 manifest beside it)")
     b.add_argument("--force", action="store_true",
-                   help="replace --out even if it is not a LatentLens artifact (refused otherwise)")
+                   help="replace --out even if it is not a LatentLens artifact (refused otherwise); never a file "
+                        "of --data: an --out inside the data directory is refused, --force or not")
     b.add_argument("--mlflow-uri", default=None, help=MLFLOW_URI_HELP)
     b.add_argument("--experiment", default=default(BuildSettings, "experiment"), help="MLflow experiment name")
     b.add_argument("--models", default=None, help=models_help())

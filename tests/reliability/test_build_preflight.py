@@ -5,8 +5,10 @@ Read-only and full disks are real: a tmpfs mounted in a private mount namespace 
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+import shutil
 import sys
 import textwrap
 from pathlib import Path
@@ -114,6 +116,66 @@ def test_out_with_force_replaces_a_file_that_is_not_a_latentlens_artifact(small_
     code, err = cli_build(capsys, *build_args(small_data, notes, tmp_path, "--force", "--folds", "2"))
     assert code == 0, err
     assert notes.read_bytes()[8:12] == b"DUCK"
+
+
+# --- --out naming the build's own input: refused, --force or not ---------------------------------
+
+def digests(directory: Path) -> dict[str, tuple[bool, str]]:
+    """Every entry under `directory` by relative path: whether it is a symlink, and the sha256 of what it reads as
+    (symlinks followed): the whole input, byte for byte, and no file swapped for a link."""
+    return {str(p.relative_to(directory)): (p.is_symlink(), hashlib.sha256(p.read_bytes()).hexdigest())
+            for p in sorted(directory.rglob("*")) if p.is_file()}
+
+
+@pytest.fixture
+def real_data(tmp_path: Path) -> Path:
+    """A copy of the committed ml-latest-small: ratings, movies, tags and links, as a real build reads them."""
+    return Path(shutil.copytree(REPO / "data" / "ml-latest-small", tmp_path / "ml-latest-small"))
+
+
+def out_inside(data: Path, tmp: Path, case: str) -> tuple[Path, Path, str]:
+    """(--data as given, --out, the path the one error line must name) for each way --out can be an input."""
+    if case in ("ratings.csv", "movies.csv", "tags.csv", "links.csv"):
+        return data, data / case, str(data / case)
+    if case == "the-data-directory":
+        return data, data, str(data)
+    if case == "a-new-file-inside":
+        return data, data / "latentlens.duckdb", str(data / "latentlens.duckdb")
+    if case == "a-symlink-to-ratings":
+        (tmp / "link.duckdb").symlink_to(data / "ratings.csv")
+        return data, tmp / "link.duckdb", str(data / "ratings.csv")
+    if case == "data-given-through-a-symlink":
+        (tmp / "data-link").symlink_to(data, target_is_directory=True)
+        return tmp / "data-link", data / "ratings.csv", str(data / "ratings.csv")
+    assert case == "an-input-symlinked-from-outside"
+    moved = tmp / "elsewhere" / "movies.csv"
+    moved.parent.mkdir()
+    (data / "movies.csv").rename(moved)
+    (data / "movies.csv").symlink_to(moved)
+    return data, moved, str(moved)
+
+
+@pytest.mark.parametrize("case", ["ratings.csv", "movies.csv", "tags.csv", "links.csv", "the-data-directory",
+                                  "a-new-file-inside", "a-symlink-to-ratings", "data-given-through-a-symlink",
+                                  "an-input-symlinked-from-outside"])
+def test_out_naming_an_input_is_refused_even_with_force_and_the_input_is_untouched(real_data, tmp_path, capsys,
+                                                                                   case) -> None:
+    data, out, named = out_inside(real_data, tmp_path, case)
+    before = digests(real_data)
+    code, err = cli_build(capsys, *build_args(data, out, tmp_path, "--force"))
+    assert_refused_before_training(code, err, tmp_path, named, "never writes over its input", "--force")
+    assert "loading" not in err  # refused before reading a line of the data
+    assert digests(real_data) == before  # nothing added, removed, changed or replaced by a link
+
+
+def test_out_beside_the_data_directory_is_not_mistaken_for_an_input(real_data, tmp_path, capsys) -> None:
+    """Only the directory and what is in it count: a sibling whose name starts like it is an ordinary --out
+    (refused here for another reason, a directory, to stay fast: the input check let it through)."""
+    sibling = tmp_path / "ml-latest-small-out"
+    sibling.mkdir()
+    code, err = cli_build(capsys, *build_args(real_data, sibling, tmp_path, "--force"))
+    assert_refused_before_training(code, err, tmp_path, "is a directory")
+    assert "input" not in err
 
 
 def run_cli_on_tmpfs(mount: Path, options: str, data: Path, tmp: Path) -> tuple[int, str]:

@@ -38,6 +38,7 @@ from latentlens.build.data.tables import (
 
 SEPARATOR = "\x1f"
 REQUIRED = ("ratings.dat", "movies.dat")
+OPTIONAL = ("tags.dat", "users.dat")  # ML-10M's tags; ML-1M's users (its marker)
 
 RATINGS = TableSpec(RATINGS_SCHEMA, tuple(RATINGS_SCHEMA), separator=SEPARATOR, quote_char=None,
                     ranges={"user_id": ID_RANGE, "movie_id": ID_RANGE, "timestamp": TIMESTAMP_RANGE})

@@ -32,6 +32,7 @@ from latentlens.build.data.tables import (
 )
 
 REQUIRED = ("u.data", "u.item", "u.genre")
+OPTIONAL = ("u.user",)
 N_GENRE_FLAGS = 19
 
 RATINGS = TableSpec(RATINGS_SCHEMA, tuple(RATINGS_SCHEMA), separator="\t", quote_char=None,
