@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from typing import Annotated, TypeVar
 
@@ -16,6 +17,7 @@ from latentlens.handler.queries import RowSource
 from latentlens.handler.store import QueryFailed, Store, guarded_call
 
 T = TypeVar("T")
+logger = logging.getLogger("latentlens.handler")
 
 
 async def get_store(request: Request) -> Store:  # async: no thread hop just to read app state
@@ -53,4 +55,11 @@ def answered(request: Request, store: Store, fn: Callable[..., dict], *args, **k
     this thread's reads, guarded, as a cacheable JSON 200 (or a 304 for a client holding this build's ETag)."""
     art, src = open_cursor(store)
     body = guarded(store, art, fn, art, src, *args, **kwargs)
-    return cached_json(request, body, art.etag, store.settings.cache_max_age)
+    try:
+        return cached_json(request, body, art.etag, store.settings.cache_max_age)
+    except ValueError:  # json.dumps(allow_nan=False): a NaN or infinity the artifact's checks did not stop
+        # Refused rather than cleaned: a non-finite score means the list was ranked on garbage, so dropping the
+        # item would serve an order nobody can trust. A 503 with the reason, the rest of the artifact served.
+        logger.error("answer to %s holds a number JSON cannot carry (NaN or infinite); artifact %s",
+                     request.url.path[:200], art.path)
+        raise ApiError(503, "artifact_invalid", public_message("artifact_invalid")) from None

@@ -14,6 +14,7 @@ PUBLIC_MESSAGES = {
     "checksum_mismatch": "the artifact does not match its sha256 manifest (truncated or corrupted)",
     "artifact_unreadable": "the artifact cannot be read",
     "artifact_incomplete": "the artifact lacks required tables or build information",
+    "artifact_invalid": "the artifact holds a number JSON cannot carry (NaN or infinite); rebuild it",
     "schema_too_new": "the artifact's schema is newer than this handler's; deploy a newer handler",
     "schema_too_old": "the artifact's schema is older than this handler's; rebuild the artifact",
     "io_error": "the artifact cannot be read from disk",

@@ -120,6 +120,26 @@ RANKED_LISTS: dict[str, tuple[str, ...]] = {
     POPULAR_MOVIES: ("genre",),
 }
 
+# Numbers the API serves, by table: each must be finite (NULL where the DDL allows one). JSON has no NaN or
+# Infinity, so one such score would make an answer unencodable: the build's verification refuses to publish
+# an artifact holding one and the handler refuses to open it (reason artifact_invalid).
+FINITE_COLUMNS: dict[str, tuple[str, ...]] = {
+    USER_RECOMMENDATIONS: ("score",),
+    SIMILAR_MOVIES: ("score",),
+    NEXT_MOVIES: ("score",),
+    POPULAR_MOVIES: ("score",),
+    MOVIES: ("mean_rating",),
+}
+_LARGEST_DOUBLE = "1.7976931348623157e308"
+
+
+def not_finite_sql(column: str) -> str:
+    """SQL that is true for NaN, +inf and -inf (NULL for NULL): a range test rather than `NOT isfinite(...)`, so
+    DuckDB answers it from each row group's min/max (NaN sorts above +inf): about 1 ms instead of a ~100 ms scan,
+    measured on 16.2M synthetic scores (ML-25M's user_recommendations) with one thread. The same rows either way."""
+    return f"NOT ({column} BETWEEN -{_LARGEST_DOUBLE} AND {_LARGEST_DOUBLE})"
+
+
 # Sort order written to disk, so each list is one contiguous run of rows.
 SORT_KEYS: dict[str, tuple[str, ...]] = {
     MOVIES: ("movie_id",),

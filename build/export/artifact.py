@@ -134,7 +134,7 @@ def _count(con: duckdb.DuckDBPyConnection, sql: str, params: list[object] | None
 
 
 def verify_artifact(path: Path, expected_counts: dict[str, int] | None = None) -> dict[str, int]:
-    """Reopen read-only and check the contract: schema version, counts, keys, contiguous ranks."""
+    """Reopen read-only and check the contract: schema version, counts, keys, finite numbers, contiguous ranks."""
     con = duckdb.connect(str(path), read_only=True)
     try:
         version = con.execute(
@@ -157,18 +157,7 @@ def verify_artifact(path: Path, expected_counts: dict[str, int] | None = None) -
             for table, n in expected_counts.items():
                 if counts.get(table) != n:
                     raise ArtifactError(f"{path}: {table} has {counts.get(table)} rows, wrote {n}")
-        null_checks = {
-            schema.MOVIES: ["movie_id", "title"],
-            schema.USER_RECOMMENDATIONS: ["user_id", "rank", "movie_id", "score"],
-            schema.SIMILAR_MOVIES: ["movie_id", "rank", "similar_movie_id", "score"],
-            schema.NEXT_MOVIES: ["movie_id", "rank", "next_movie_id", "score"],
-            schema.POPULAR_MOVIES: ["rank", "movie_id", "score"],
-        }
-        for table, cols in null_checks.items():
-            cond = " OR ".join(f"{c} IS NULL" for c in cols)
-            bad = _count(con, f"SELECT count(*) FROM {table} WHERE {cond}")
-            if bad:
-                raise ArtifactError(f"{path}: {table} has {bad} rows with NULL keys")
+        _check_values(con, path)
         for table, key in schema.RANKED_LISTS.items():
             group = ", ".join(key)
             broken = _count(
@@ -189,13 +178,39 @@ def verify_artifact(path: Path, expected_counts: dict[str, int] | None = None) -
 
 
 def _check_next_movies(con: duckdb.DuckDBPyConnection, path: Path) -> None:
-    """next_movies: never the movie itself, finite scores (ranks and NULLs are checked with every list)."""
+    """next_movies: never the movie itself (ranks, NULLs and finite scores are checked with every list)."""
     self_next = _count(con, f"SELECT count(*) FROM {schema.NEXT_MOVIES} WHERE movie_id = next_movie_id")
     if self_next:
         raise ArtifactError(f"{path}: {self_next} movies list themselves as rated next")
-    not_finite = _count(con, f"SELECT count(*) FROM {schema.NEXT_MOVIES} WHERE NOT isfinite(score)")
-    if not_finite:
-        raise ArtifactError(f"{path}: next_movies has {not_finite} scores that are not finite")
+
+
+_NOT_NULL = {
+    schema.MOVIES: ["movie_id", "title"],
+    schema.USER_RECOMMENDATIONS: ["user_id", "rank", "movie_id", "score"],
+    schema.SIMILAR_MOVIES: ["movie_id", "rank", "similar_movie_id", "score"],
+    schema.NEXT_MOVIES: ["movie_id", "rank", "next_movie_id", "score"],
+    schema.POPULAR_MOVIES: ["rank", "movie_id", "score"],
+}
+
+
+def _check_values(con: duckdb.DuckDBPyConnection, path: Path) -> None:
+    """No NULL keys or scores; every number the API serves finite (schema.FINITE_COLUMNS, and the ratings of
+    `because`): JSON cannot carry NaN or infinity, so such an artifact is never published."""
+    for table, cols in _NOT_NULL.items():
+        cond = " OR ".join(f"{c} IS NULL" for c in cols)
+        bad = _count(con, f"SELECT count(*) FROM {table} WHERE {cond}")
+        if bad:
+            raise ArtifactError(f"{path}: {table} has {bad} rows with NULL keys")
+    for table, columns in schema.FINITE_COLUMNS.items():
+        for column in columns:  # isfinite(), the plain full scan: the build can afford it
+            bad = _count(con, f"SELECT count(*) FROM {table} WHERE NOT isfinite({column})")
+            if bad:
+                raise ArtifactError(f"{path}: {table}.{column} has {bad} values that are not finite (NaN or "
+                                    "infinite): JSON cannot carry them")
+    bad = _count(con, f"SELECT count(*) FROM {schema.USER_RECOMMENDATIONS} "
+                      "WHERE list_bool_or(list_transform(because, lambda b: NOT isfinite(b.rating)))")
+    if bad:
+        raise ArtifactError(f"{path}: user_recommendations has {bad} rows whose because ratings are not finite")
 
 
 def remove_stale_temp_files(out: Path) -> list[Path]:

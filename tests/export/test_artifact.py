@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from dataclasses import replace
 from pathlib import Path
 
 import duckdb
@@ -11,7 +12,7 @@ import pytest
 
 from latentlens.build.data.errors import DataError
 from latentlens.build.export import artifact as artifact_mod
-from latentlens.build.export.artifact import ArtifactError, ArtifactTables, write_artifact
+from latentlens.build.export.artifact import ArtifactError, ArtifactTables, verify_artifact, write_artifact
 from latentlens.build.export.query import run_query
 from latentlens.handler import schema
 
@@ -130,6 +131,61 @@ def test_verify_checks_next_movies(tmp_path: Path, change: pl.Expr, message: str
     with pytest.raises(ArtifactError, match=message):
         write_artifact(tmp_path / "n.duckdb", bad)
     assert not (tmp_path / "n.duckdb").exists()
+
+
+NOT_FINITE = pytest.mark.parametrize("value", [float("nan"), float("inf"), float("-inf")], ids=["nan", "inf", "-inf"])
+FINITE_COLUMNS = pytest.mark.parametrize(("table", "column"), [
+    (table, column) for table, columns in schema.FINITE_COLUMNS.items() for column in columns], ids=lambda v: v)
+
+
+def with_first(frame: pl.DataFrame, column: str, value: object) -> pl.DataFrame:
+    values = frame[column].to_list()
+    values[0] = value
+    return frame.with_columns(pl.Series(column, values, dtype=frame.schema[column]))
+
+
+@NOT_FINITE
+@FINITE_COLUMNS
+def test_a_non_finite_number_is_never_published(tmp_path: Path, table: str, column: str, value: float) -> None:
+    """Every number the API serves (schema.FINITE_COLUMNS): JSON has no NaN or infinity, so the build's verification
+    refuses the artifact and the previous one stays published, byte for byte."""
+    out = tmp_path / "a.duckdb"
+    write_artifact(out, small_tables(tag="good"))
+    before, manifest = out.read_bytes(), Path(schema.manifest_path(str(out))).read_text()
+    good = small_tables(tag="bad")
+    bad = replace(good, **{table: with_first(getattr(good, table), column, value)})
+    with pytest.raises(ArtifactError, match=rf"{table}\.{column} has 1 values that are not finite"):
+        write_artifact(out, bad)
+    assert out.read_bytes() == before and Path(schema.manifest_path(str(out))).read_text() == manifest
+    assert len(list((tmp_path / "a.duckdb.builds").glob("*.duckdb"))) == 1
+    assert not list(tmp_path.glob(".a.duckdb.tmp*"))
+
+
+@NOT_FINITE
+def test_a_non_finite_because_rating_is_never_published(tmp_path: Path, value: float) -> None:
+    good = small_tables()
+    because = [{"movie_id": 1, "rating": value, "kind": "recent"}]
+    bad = replace(good, user_recommendations=with_first(good.user_recommendations, "because", because))
+    with pytest.raises(ArtifactError, match="because ratings are not finite"):
+        write_artifact(tmp_path / "a.duckdb", bad)
+    assert not (tmp_path / "a.duckdb").exists()
+
+
+@NOT_FINITE
+@FINITE_COLUMNS
+def test_verify_rejects_a_file_doctored_with_a_non_finite_number(tmp_path: Path, table: str, column: str,
+                                                                 value: float) -> None:
+    """The same check on a written file changed afterwards (what `verify_artifact` is handed, not the frames)."""
+    out = tmp_path / "a.duckdb"
+    write_artifact(out, small_tables())
+    doctored = tmp_path / "doctored.duckdb"
+    doctored.write_bytes(out.read_bytes())
+    con = duckdb.connect(str(doctored))
+    con.execute(f"UPDATE {table} SET {column} = ? WHERE rowid = (SELECT min(rowid) FROM {table})", [value])
+    con.close()
+    verify_artifact(out)  # the original passes
+    with pytest.raises(ArtifactError, match=rf"{table}\.{column} has 1 values that are not finite"):
+        verify_artifact(doctored)
 
 
 def test_next_movies_and_recent_reasons_read_back(tmp_path: Path) -> None:

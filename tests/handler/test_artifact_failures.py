@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 import shutil
 from pathlib import Path
 
@@ -12,6 +13,7 @@ from fastapi.testclient import TestClient
 
 from latentlens.handler import queries, schema
 from latentlens.handler.app import create_app
+from latentlens.handler.public import public_message
 from tests.handler.conftest import make_settings
 from tests.handler.fixture_artifact import BUILD_INFO, build_fixture_artifact, write_manifest
 
@@ -216,3 +218,64 @@ def test_missing_table_is_refused(tmp_path, client_for, caplog):
     client = client_for(db)
     assert_unavailable(client, "artifact_incomplete")
     assert_detail_logged_not_public(client, caplog, "similar_movies")
+
+
+# --- a checksummed artifact holding a NaN or an infinity -----------------------------------------------------------
+
+NOT_FINITE = [float("nan"), float("inf"), float("-inf")]
+# every column of schema.FINITE_COLUMNS: a row of the fixture an answer reads, that answer's URL, and whether the
+# answer serves the number as stored (next_movies' scores only weigh a sum, which drops a NaN or -inf follower)
+DOCTORED = {
+    ("similar_movies", "score"): ("movie_id = 858 AND rank = 1", "/movies/858/similar", True),
+    ("user_recommendations", "score"): ("user_id = 1 AND rank = 2", "/users/1/recommendations", True),
+    ("next_movies", "score"): ("movie_id = 1221 AND rank = 1", "/recommendations?ratings=858:5,1221:5", False),
+    ("popular_movies", "score"): ("genre IS NULL AND rank = 1", "/popular", True),
+    ("movies", "mean_rating"): ("movie_id = 858", "/movies/858", True),
+}
+
+
+def test_doctored_cases_cover_every_finite_column():
+    assert set(DOCTORED) == {(t, c) for t, columns in schema.FINITE_COLUMNS.items() for c in columns}
+
+
+def doctored_artifact(tmp_path: Path, table: str, column: str, value: float) -> Path:
+    """The fixture artifact with one served number replaced by `value`, and a manifest that matches it."""
+    db = build_fixture_artifact(tmp_path / "doctored.duckdb", manifest=False)
+    where = DOCTORED[(table, column)][0]
+    con = duckdb.connect(str(db))
+    assert con.execute(f"UPDATE {table} SET {column} = ? WHERE {where}", [value]).fetchone() == (1,)
+    con.close()
+    write_manifest(db)
+    return db
+
+
+@pytest.mark.parametrize("value", NOT_FINITE, ids=["nan", "inf", "-inf"])
+@pytest.mark.parametrize(("table", "column"), list(DOCTORED), ids=lambda v: v)
+def test_a_non_finite_number_is_refused_at_open_as_a_json_503(tmp_path, client_for, caplog, table, column, value):
+    client = client_for(doctored_artifact(tmp_path, table, column, value))
+    assert_unavailable(client, "artifact_invalid")
+    r = client.get(DOCTORED[(table, column)][1])
+    assert r.status_code == 503 and r.json()["error"]["code"] == "artifact_invalid"
+    assert_detail_logged_not_public(client, caplog, f"{table}.{column}")
+
+
+@pytest.mark.parametrize("value", NOT_FINITE, ids=["nan", "inf", "-inf"])
+@pytest.mark.parametrize(("table", "column"), list(DOCTORED), ids=lambda v: v)
+def test_a_non_finite_number_that_reaches_an_answer_is_a_json_503_not_a_500(tmp_path, client_for, monkeypatch,
+                                                                            caplog, table, column, value):
+    """The second line: an artifact opened without the check (a build published to DynamoDB before it
+    existed, say) still never makes a 500. The one answer holding the number is a JSON 503, the rest served."""
+    monkeypatch.setattr("latentlens.handler.artifact._check_finite", lambda conn: None)
+    client = client_for(doctored_artifact(tmp_path, table, column, value))
+    assert client.get("/health").status_code == 200
+    caplog.set_level(logging.ERROR, logger="latentlens.handler")
+    _, url, served_as_is = DOCTORED[(table, column)]
+    r = client.get(url)
+    assert r.status_code in ((503,) if served_as_is else (200, 503)), r.text
+    if r.status_code == 503:
+        assert r.json()["error"] == {"code": "artifact_invalid", "message": public_message("artifact_invalid")}
+        assert r.headers["cache-control"] == "no-store" and "etag" not in r.headers
+        assert any("JSON cannot carry" in rec.getMessage() for rec in caplog.records)
+    else:
+        assert all(math.isfinite(item["score"]) for item in r.json()["items"])
+    assert client.get("/movies/1/similar").status_code == 200  # answers without it are served
