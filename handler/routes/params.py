@@ -1,24 +1,40 @@
-"""Shared parameter bounds: n and limit in 1..100, ids positive 32-bit integers."""
+"""Shared parameter bounds: n and limit in 1..100, ids positive 32-bit integers written in ASCII digits."""
 
 from __future__ import annotations
 
 from typing import Annotated
 
 from fastapi import Path, Query
+from pydantic import BeforeValidator
+from pydantic_core import PydanticCustomError
 
 from latentlens.handler.answers import MAX_ID, MAX_N  # the bounds' one owner (the Python API checks them too)
+
+
+def ascii_digits(text: str) -> bool:
+    """Only 0-9: no sign, space, underscore or another script's digits (isdigit alone is true of '²', '５', '٥')."""
+    return text.isascii() and text.isdigit()
+
+
+def _plain_id(value: object) -> object:
+    """A path id as `liked=` reads one: pydantic's lax int() would also take '+1', ' 1' and '1_0'."""
+    if isinstance(value, str) and not ascii_digits(value):
+        raise PydanticCustomError("ascii_digits", "must be a positive integer in ASCII digits (0-9), e.g. 858")
+    return value
+
 
 N = Annotated[int, Query(ge=1, le=MAX_N, description=f"how many results (1..{MAX_N})")]
 Limit = Annotated[int, Query(ge=1, le=MAX_N, description=f"how many results (1..{MAX_N})")]
 Genre = Annotated[str | None, Query(max_length=64, description="a MovieLens genre, e.g. Drama (case-insensitive)")]
-UserId = Annotated[int, Path(ge=1, le=MAX_ID)]
-MovieId = Annotated[int, Path(ge=1, le=MAX_ID)]
+# Path() first: FastAPI takes the bounds into the OpenAPI schema from it, the validator runs before int parsing.
+UserId = Annotated[int, Path(ge=1, le=MAX_ID), BeforeValidator(_plain_id)]
+MovieId = Annotated[int, Path(ge=1, le=MAX_ID), BeforeValidator(_plain_id)]
 
 
 def parse_id(text: str) -> int | None:
     """A positive id written in ASCII digits (leading zeros allowed, as the path parameters allow them),
     or None. The length is checked before int(): past 4,300 digits int() raises instead of parsing."""
-    if not (text.isascii() and text.isdigit()):  # isdigit alone is also true of '²', '５', '٥'
+    if not ascii_digits(text):
         return None
     digits = text.lstrip("0")
     if not digits or len(digits) > len(str(MAX_ID)):

@@ -25,7 +25,8 @@ def _movie_id(name: str, part: str) -> int:
 
 
 def _parts(values: list[str]) -> list[str]:
-    return [part.strip() for value in values for part in value.split(",")]
+    """The comma-separated parts, as given: an id is ASCII digits alone, a space beside it is a 422 as in the path."""
+    return [part for value in values for part in value.split(",")]
 
 
 def _excerpt(text: str, limit: int = 40) -> str:
@@ -59,7 +60,7 @@ def parse_ratings(values: list[str]) -> dict[int, float]:
         movie, sep, stars_text = part.partition(":")
         if not sep:
             raise ApiError(422, "invalid_parameter", f"ratings: {_excerpt(part)!r} is not movie_id:stars, e.g. 858:4.5")
-        movie_id, stars = _movie_id("ratings", movie.strip()), _stars(part, stars_text.strip())
+        movie_id, stars = _movie_id("ratings", movie), _stars(part, stars_text.strip())
         if ratings.get(movie_id, stars) != stars:
             raise ApiError(422, "invalid_parameter", f"ratings: movie {movie_id} is rated twice with different stars")
         ratings[movie_id] = stars

@@ -167,6 +167,34 @@ def test_out_of_range_and_malformed_numbers_are_422(client: TestClient, value: s
         assert_json_error(client.get("/recommendations", params={"liked": value}), 422)
 
 
+ID_PATHS = ["/users/{v}/recommendations", "/recommend/{v}", "/movies/{v}", "/movies/{v}/similar"]
+ID_QUERIES = [{"liked": "{v}"}, {"liked": "858,{v}"}, {"ratings": "{v}:5"}, {"ratings": "858:5,{v}:4"}]
+
+
+def id_requests(value: str) -> list[tuple[str, dict[str, str]]]:
+    """Every place an id goes, path and query, holding `value`."""
+    return ([(template.format(v=quote(value, safe="")), {}) for template in ID_PATHS]
+            + [("/recommendations", {k: v.format(v=value) for k, v in params.items()}) for params in ID_QUERIES])
+
+
+@pytest.mark.parametrize("value", ["1_0", "+1", " 1", "1 ", "\t1", "１", "٥", "-1", "1e3", "0x1", "1.0"])
+def test_ids_are_plain_ascii_digits_in_the_path_and_the_query(client: TestClient, value: str):
+    """Pydantic's lax int() read '1_0' as 10 and '+1', ' 1' as 1 in the path while `liked=` refused them: one rule
+    everywhere now, ASCII digits and nothing else (counts, n and limit, keep their lenient spellings)."""
+    for path, params in id_requests(value):
+        r = client.get(path, params=params)
+        assert_json_error(r, 422)
+        assert r.json()["error"]["code"] == "invalid_parameter", (path, params, r.text)
+
+
+@pytest.mark.parametrize("value", ["1", "0001"])
+def test_ids_in_ascii_digits_are_answered_in_the_path_and_the_query(client: TestClient, value: str):
+    """The control: the same requests with plain digits (leading zeros mean the id) are answered."""
+    for path, params in id_requests(value):
+        r = client.get(path, params=params)
+        assert r.status_code == 200, (path, params, r.text)
+
+
 @pytest.mark.parametrize("value", ["101", "1000"])
 def test_counts_above_100_are_422(client: TestClient, value: str):
     for template in ["/popular?n={v}", "/movies?search=godfather&limit={v}", "/users/1/recommendations?n={v}",
