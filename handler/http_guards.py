@@ -7,6 +7,8 @@
   HEAD; FastAPI's routes take GET only, Starlette's /openapi.json took both).
 - `ResponseLimit`: a body the Lambda response could not carry (6 MB) becomes a JSON 503
   `response_too_large` instead of an invocation error.
+- `UrlLimit`: a URL over `max_url_bytes` (64 KiB) is a JSON 431 `header_too_large`, as `latentlens serve`
+  answers a request head over its limit (latentlens/cli/serve_protocol.py), whatever server runs the app.
 """
 
 from __future__ import annotations
@@ -25,11 +27,13 @@ def _json_message(body: dict) -> bytes:
     return json.dumps(body, separators=(",", ":")).encode()
 
 
-async def _send_json(send, status: int, body: dict, headers: Sequence[tuple[bytes, bytes]] = ()) -> None:
+async def _send_json(send, status: int, body: dict, headers: Sequence[tuple[bytes, bytes]] = (),
+                     head: bool = False) -> None:
+    """`head`: the answer to a HEAD, its headers (the length included) without the body."""
     data = _json_message(body)
     await send({"type": "http.response.start", "status": status,
                 "headers": [*_JSON, (b"content-length", str(len(data)).encode()), *headers]})
-    await send({"type": "http.response.body", "body": data})
+    await send({"type": "http.response.body", "body": b"" if head else data})
 
 
 class RelativeSlashRedirect:
@@ -127,3 +131,23 @@ class ResponseLimit:
             await send({**message, "body": body, "more_body": False})
 
         await self.app(scope, receive, limited)
+
+
+class UrlLimit:
+    """A URL (path and query, as sent) over `max_bytes`: a JSON 431 before any route, redirect or parsing sees it."""
+
+    def __init__(self, app, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] == "http":
+            path = scope.get("raw_path") or scope.get("path", "").encode("utf-8", "surrogateescape")
+            query = scope.get("query_string") or b""
+            if len(path) + (len(query) + 1 if query else 0) > self.max_bytes:
+                logger.warning("request to %s refused: URL over %d bytes", path[:200].decode("latin-1"), self.max_bytes)
+                await _send_json(send, 431, {"error": {"code": "header_too_large",
+                                                       "message": f"the URL exceeds {self.max_bytes} bytes"}},
+                                 head=scope.get("method") == "HEAD")  # it runs before HeadAsGet
+                return
+        await self.app(scope, receive, send)

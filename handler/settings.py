@@ -29,6 +29,8 @@ class Settings(BaseSettings):
     # Lambda's response payload is at most 6 MB (6,291,456 bytes) including the headers and the JSON string
     # the body travels in; a larger answer is a JSON 503 response_too_large instead of an invocation error.
     max_response_bytes: int = Field(6_000_000, ge=1024, description="largest body, measured as the Lambda carries it")
+    # As `latentlens serve`'s request-head limit (LATENTLENS_SERVE_MAX_HEADER_BYTES): a longer URL is a JSON 431.
+    max_url_bytes: int = Field(64 * 1024, ge=1024, description="longest URL (path and query string)")
     duckdb_threads: int = Field(1, ge=1, description="DuckDB worker threads; queries are point lookups")
     duckdb_memory_limit: str = Field("256MB")
     s3_endpoint_url: str | None = Field(None, description="e.g. a moto server in tests")

@@ -6,7 +6,9 @@ its connection open forever); its `h11_max_incomplete_event_size` applies to h11
 
 - a head (request line + headers) over `max_header_bytes` is refused with a JSON 431 and the
   connection closed, having buffered at most that plus one socket read (then at most 1 MiB more
-  is read and dropped, so the client can read the answer, before the connection is cut);
+  is read and dropped, so the client can read the answer, before the connection is cut); a head
+  that arrives whole within one read is measured as parsed, so it is refused as well, and so is a
+  URL over 65,535 bytes, which httptools.parse_url cannot take (uvicorn answered those with a 400);
 - a head not complete within `header_timeout_s` of its first byte (or of the connection, for the
   first request) is refused with a JSON 408; a connection that sent nothing is just closed;
 - what httptools cannot parse is a JSON 400 (uvicorn's is text/plain), an unknown method such as
@@ -30,6 +32,13 @@ _LINGER_S = 1.0  # after a refusal, how long (and how much, at most) to drain th
 _LINGER_BYTES = 1 << 20
 _REASONS = {400: b"Bad Request", 405: b"Method Not Allowed", 408: b"Request Timeout",
             431: b"Request Header Fields Too Large"}
+_MAX_URL = 65_535  # httptools.parse_url keeps 16-bit offsets: a longer URL cannot be parsed at all
+_REQUEST_LINE = len(b"  HTTP/1.1\r\n")  # a request line less its method and URL
+
+
+class _HeadTooLarge(Exception):
+    """Raised in on_headers_complete, before uvicorn starts the request; httptools raises an
+    HttpParserCallbackError from feed_data with this as its __context__."""
 
 
 class ServeLimits(BaseSettings):
@@ -57,6 +66,7 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         self._reading_head = True  # between requests, or inside a request line / headers
         self._head_bytes = 0  # bytes received for the head being read
         self._heads_done = 0
+        self._header_bytes = 0  # the parsed headers of the head being read, as sent (name: value CRLF)
         self._head_timer: asyncio.TimerHandle | None = None
         self._discarding = False  # refused: what still arrives is dropped until the close
         self._discarded = 0
@@ -127,7 +137,11 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
             else:
                 self._unsupported_upgrade_warning()
             return
-        except httptools.HttpParserError:
+        except httptools.HttpParserError as exc:
+            if isinstance(exc.__context__, _HeadTooLarge):
+                self.logger.warning("Request head refused: %s.", exc.__context__)
+                self._refuse(431, "header_too_large", str(exc.__context__))
+                return
             self.logger.warning("Invalid HTTP request received.")
             self._refuse(400, "bad_request", "invalid HTTP request")
             return
@@ -139,10 +153,23 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
                 self.logger.warning("Request head over %d bytes; refused.", self.max_header_bytes)
                 self._refuse(431, "header_too_large", f"request line and headers exceed {self.max_header_bytes} bytes")
 
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        self._header_bytes = 0
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self._header_bytes += len(name) + len(value) + 4  # ": " and CRLF
+        super().on_header(name, value)
+
     def on_headers_complete(self) -> None:
         self._heads_done += 1
         self._reading_head = False
         self._disarm()
+        head = len(self.parser.get_method()) + len(self.url) + _REQUEST_LINE + self._header_bytes + 2
+        if head > self.max_header_bytes:
+            raise _HeadTooLarge(f"request line and headers exceed {self.max_header_bytes} bytes")
+        if len(self.url) > _MAX_URL:
+            raise _HeadTooLarge(f"the URL exceeds {_MAX_URL} bytes")
         super().on_headers_complete()
 
     def on_message_complete(self) -> None:

@@ -4,6 +4,7 @@ and no response outgrows what a Lambda response can carry (6 MB)."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from pathlib import Path
 from urllib.parse import urljoin, urlsplit
@@ -149,3 +150,62 @@ def test_response_limit_is_a_setting(app_for, artifact):
     assert client.get("/movies/858").status_code == 200
     r = client.get("/openapi.json")
     assert r.status_code == 503 and r.json()["error"]["code"] == "response_too_large"
+
+
+# --- URLs over the limit: a JSON 431 whatever server runs the app ---------------------------------------------------
+
+def asgi_get(app, path: bytes, query: bytes = b"", method: str = "GET") -> tuple[int, dict[str, str], bytes]:
+    """One request straight into the ASGI app (httpx refuses URLs of 64 KiB, so TestClient cannot send one)."""
+    messages: list[dict] = []
+
+    async def receive() -> dict:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: dict) -> None:
+        messages.append(message)
+
+    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": method, "scheme": "http",
+             "path": path.decode("latin-1"), "raw_path": path, "query_string": query, "root_path": "",
+             "headers": [(b"host", b"127.0.0.1")], "server": ("127.0.0.1", 8000), "client": ("127.0.0.1", 1)}
+    asyncio.run(app(scope, receive, send))
+    start = next(m for m in messages if m["type"] == "http.response.start")
+    body = b"".join(m.get("body", b"") for m in messages if m["type"] == "http.response.body")
+    return start["status"], {k.decode(): v.decode() for k, v in start["headers"]}, body
+
+
+@pytest.mark.parametrize(("path", "query"), [(b"/popular", b"junk=" + b"x" * 70_000),
+                                             (b"/movies/858/", b"junk=" + b"x" * 70_000),  # before the redirect
+                                             (b"/" + b"x" * 70_000, b"")],
+                         ids=["query", "query-of-a-slash-redirect", "path"])
+def test_a_url_over_64_kib_is_a_json_431_in_process(app_for, artifact, path, query):
+    app = app_for(artifact)
+    status, headers, body = asgi_get(app, path, query)
+    assert status == 431 and headers["content-type"] == "application/json" and "location" not in headers
+    assert json.loads(body) == {"error": {"code": "header_too_large", "message": "the URL exceeds 65536 bytes"}}
+    status, headers, body = asgi_get(app, path, query, method="HEAD")
+    assert status == 431 and body == b"" and int(headers["content-length"]) > 0
+    assert asgi_get(app, b"/popular", b"junk=" + b"x" * 65_000)[0] == 200  # under it: answered
+
+
+def test_a_url_over_64_kib_is_a_json_431_through_lambda(app_for, artifact):
+    entry = LambdaEntry(app_for(artifact))
+    for event in (http_v2("/popular?junk=" + "x" * 70_000), rest_v1("/popular?junk=" + "x" * 70_000)):
+        response = entry(event, lambda_context())
+        assert response["statusCode"] == 431, response
+        assert json.loads(response["body"])["error"]["code"] == "header_too_large"
+
+
+def test_url_limit_is_a_setting(app_for, artifact):
+    client = TestClient(app_for(artifact, max_url_bytes=2_000), raise_server_exceptions=False)
+    assert client.get("/popular", params={"junk": "x" * 1_900}).status_code == 200
+    r = client.get("/popular", params={"junk": "x" * 2_000})
+    assert r.status_code == 431 and r.headers["cache-control"] == "no-store"
+    assert r.json()["error"] == {"code": "header_too_large", "message": "the URL exceeds 2000 bytes"}
+
+
+def test_the_app_s_url_limit_and_serve_s_head_limit_are_both_64_kib():
+    """The app's URL limit and `latentlens serve`'s head limit are both the 64 KiB the docs state."""
+    from latentlens.cli.serve_protocol import ServeLimits
+    from latentlens.handler.settings import Settings
+
+    assert Settings().max_url_bytes == ServeLimits().max_header_bytes == 64 * 1024

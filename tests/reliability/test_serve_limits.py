@@ -67,6 +67,35 @@ def test_serve_refuses_a_request_head_over_the_limit_with_a_json_431(server):
     assert httpx.get(server.url + "/health", timeout=5).status_code == 200
 
 
+def head_of(url_bytes: int, header_bytes: int = 0) -> bytes:
+    """A whole request head, sent at once: a URL of `url_bytes` after `/popular?junk=`, headers of `header_bytes`."""
+    headers = b"".join(b"X-Pad-%d: %s\r\n" % (i, b"h" * 1_000) for i in range(header_bytes // 1_000))
+    return (b"GET /popular?junk=" + b"x" * url_bytes + b" HTTP/1.1\r\nHost: 127.0.0.1\r\n" + headers
+            + b"Connection: close\r\n\r\n")
+
+
+@pytest.mark.parametrize(("url_bytes", "header_bytes"), [
+    (MAX_HEADER_BYTES + 1_000, 0),  # whole in one read: it was served, the limit checked only unfinished heads
+    (70_000, 0),  # past httptools' 65,535-byte URLs: it was a 400 "invalid HTTP request"
+    (200, MAX_HEADER_BYTES + 2_000),  # many headers, each small
+], ids=["url-over-the-limit", "url-over-64-kib", "headers-over-the-limit"])
+def test_serve_refuses_a_whole_head_over_the_limit_sent_at_once_with_a_json_431(server, url_bytes, header_bytes):
+    with connect(server) as sock:
+        sock.sendall(head_of(url_bytes, header_bytes))
+        headers = assert_json_error(read_all(sock), 431, "header_too_large")
+    assert headers["connection"] == "close"
+    assert httpx.get(server.url + "/health", timeout=5).status_code == 200
+
+
+def test_serve_answers_a_whole_head_just_under_the_limit(server):
+    request = head_of(MAX_HEADER_BYTES - 200)
+    assert MAX_HEADER_BYTES - 200 < len(request) <= MAX_HEADER_BYTES
+    with connect(server) as sock:
+        sock.sendall(request)
+        status, _, body = parse(read_all(sock))
+    assert status == 200 and json.loads(body)["items"]
+
+
 def test_serve_cuts_off_a_48_mb_header_and_keeps_answering_others(server):
     """The 48 MB header of the issue: the sender is cut off long before it is through, and a request made
     meanwhile is answered (it stalled for 7 s before)."""
