@@ -195,7 +195,7 @@ _NOT_NULL = {
 
 def _check_values(con: duckdb.DuckDBPyConnection, path: Path) -> None:
     """No NULL keys or scores; every number the API serves finite (schema.FINITE_COLUMNS, and the ratings of
-    `because`): JSON cannot carry NaN or infinity, so such an artifact is never published."""
+    `because`): JSON cannot carry NaN or infinity, so such an artifact is never published; no empty display title."""
     for table, cols in _NOT_NULL.items():
         cond = " OR ".join(f"{c} IS NULL" for c in cols)
         bad = _count(con, f"SELECT count(*) FROM {table} WHERE {cond}")
@@ -211,6 +211,9 @@ def _check_values(con: duckdb.DuckDBPyConnection, path: Path) -> None:
                       "WHERE list_bool_or(list_transform(because, lambda b: NOT isfinite(b.rating)))")
     if bad:
         raise ArtifactError(f"{path}: user_recommendations has {bad} rows whose because ratings are not finite")
+    bad = _count(con, f"SELECT count(*) FROM {schema.MOVIES} WHERE trim(display_title) = ''")
+    if bad:  # the page's link text: an empty one is a link nobody can see
+        raise ArtifactError(f"{path}: movies has {bad} empty display titles")
 
 
 def remove_stale_temp_files(out: Path) -> list[Path]:

@@ -22,6 +22,12 @@ from latentlens.build.data.formats.titles import display_title_expr, genres_expr
     ("Cosmos (1980- )", "Cosmos", 1980),
     ("Hour, An (1999) ", "An Hour", 1999),
     ("Anne of the Indies (1951)", "Anne of the Indies", 1951),
+    # nothing but a year (or nothing): "Untitled", never an empty link on the page
+    ("(1995)", "Untitled", 1995),
+    ("  (1995) ", "Untitled", 1995),
+    ("(2007-2013)", "Untitled", 2007),
+    ("", "Untitled", None),
+    ("   ", "Untitled", None),
 ])
 def test_display_title_and_year(title: str, display: str, year: int | None) -> None:
     row = pl.DataFrame({"t": [title]}).select(

@@ -188,6 +188,48 @@ def test_verify_rejects_a_file_doctored_with_a_non_finite_number(tmp_path: Path,
         verify_artifact(doctored)
 
 
+def test_a_title_that_is_only_a_year_is_untitled_in_the_artifact_and_the_api(tmp_path: Path) -> None:
+    """GroupLens files a few movies with no title but the year: the loader, the export's movies table, the
+    artifact and the API all give "Untitled" (year 1995 beside it), where the page showed an empty link."""
+    from fastapi.testclient import TestClient
+
+    from latentlens.build.data.loader import load_movielens
+    from latentlens.build.export.tables import movies_with_stats
+    from latentlens.handler.app import create_app
+    from latentlens.handler.settings import Settings
+
+    release = tmp_path / "ml"
+    release.mkdir()
+    (release / "movies.csv").write_text("movieId,title,genres\n1,Toy Story (1995),Animation\n"
+                                        "2,Heat (1995),Crime\n3,(1995),Drama\n4,Amélie (2001),Comedy\n")
+    (release / "ratings.csv").write_text("userId,movieId,rating,timestamp\n1,3,4.0,1\n2,1,3.0,2\n")
+    data = load_movielens(release)
+    stats = pl.DataFrame({"movie_id": [1, 3], "n_ratings": [1, 1], "mean_rating": [3.0, 4.0]})
+    movies = movies_with_stats(data.movies, data.links, stats)
+    out = tmp_path / "a.duckdb"
+    write_artifact(out, replace(small_tables(), movies=movies))
+    con = duckdb.connect(str(out), read_only=True)
+    assert con.execute("SELECT title, display_title, year FROM movies WHERE movie_id = 3").fetchone() == (
+        "(1995)", "Untitled", 1995)
+    con.close()
+    app = create_app(Settings(db=str(out), tmp_dir=str(tmp_path / "lltmp")))
+    try:
+        with TestClient(app) as client:
+            movie = client.get("/movies/3").json()
+            assert (movie["title"], movie["display_title"], movie["year"]) == ("(1995)", "Untitled", 1995)
+            similar = client.get("/movies/1/similar").json()["items"]
+            assert [(m["movie_id"], m["display_title"]) for m in similar] == [(2, "Heat"), (3, "Untitled")]
+    finally:
+        app.state.store.close()
+
+
+def test_verify_rejects_an_empty_display_title(tmp_path: Path) -> None:
+    good = small_tables()
+    with pytest.raises(ArtifactError, match="1 empty display titles"):
+        write_artifact(tmp_path / "a.duckdb", replace(good, movies=with_first(good.movies, "display_title", " ")))
+    assert not (tmp_path / "a.duckdb").exists()
+
+
 def test_next_movies_and_recent_reasons_read_back(tmp_path: Path) -> None:
     out = tmp_path / "a.duckdb"
     write_artifact(out, small_tables())

@@ -3,7 +3,9 @@
 GroupLens files titles for sorting: "Godfather, The (1972)", with the original-language
 title in parentheses, "City of Lost Children, The (Cité des enfants perdus, La) (1995)".
 `display_title` drops the year and any trailing alternate titles, then moves a trailing
-article (English or another language's) to the front: "The City of Lost Children".
+article (English or another language's) to the front: "The City of Lost Children". A title
+that is only a year, "(1995)", or nothing at all leaves nothing: its display title is
+"Untitled" (the page shows "Untitled (1995)", the year being its own column), never empty.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ NO_GENRES = "(no genres listed)"
 # Trailing "(1995)", also ranges like "(2007-2013)" or "(1980- )" of TV series.
 YEAR_PATTERN = r"\s*\((\d{4})(?:\s*[-–]\s*\d{0,4}\s*)?\)$"
 ALTERNATE_TITLES = r"(?:\s+\([^()]*\))+$"
+UNTITLED = "Untitled"
 ARTICLES = ("The", "A", "An", "Les", "La", "Le", "Il", "Lo", "Gli", "Der", "Die", "Das", "Den", "Det",
             "El", "Los", "Las", "Un", "Une", "Una", "Ein", "Eine", "Het", "De")
 
@@ -26,10 +29,11 @@ def display_title_expr(title: pl.Expr) -> pl.Expr:
     base = title.str.strip_chars().str.replace(YEAR_PATTERN, "")
     main = base.str.replace(ALTERNATE_TITLES, "")
     name = pl.when(main.str.len_chars() > 0).then(main).otherwise(base)
-    return (
+    shown = (
         name.str.replace(r"^(.+), (L')$", "${2}${1}")
         .str.replace(rf"^(.+), ({'|'.join(ARTICLES)})$", "${2} ${1}")
     )
+    return pl.when(shown.str.strip_chars().str.len_chars() > 0).then(shown).otherwise(pl.lit(UNTITLED))
 
 
 def genres_expr(genres: pl.Expr, separator: str = "|") -> pl.Expr:
