@@ -1,19 +1,27 @@
 """DynamoDB mode (`LATENTLENS_DB=dynamodb://<name>`): the same store interface over a published table.
 
 At the first request the pointer `<name>` names one build table; its meta item and catalogue (movie
-map, title index, popular lists, build_info) are read once, with consistent reads, and kept for the
-container's life. Each lookup is then one GetItem (a user, a movie) or one BatchGetItem (liked
-movies); latentlens.handler.queries turns the rows into answers exactly as it does for DuckDB's. Build tables
-are never written after publishing, so a container sees one build from first to last request.
+map, title index, popular lists, build_info) are read once, with consistent reads, and kept. Each
+lookup is then one GetItem (a user, a movie) or one BatchGetItem (liked movies);
+latentlens.handler.queries turns the rows into answers exactly as it does for DuckDB's. Build tables are
+never written after publishing, so every request is answered from one build. At most once per
+`dynamodb_pointer_cache_s` a warm container reads the pointer again and, when it names another table
+(a publish, a rollback), opens that one and serves it from then on; a rollback keeps the table it
+leaves for longer than that (table_layout.ROLLBACK_GRACE_S), so no warm container reads a deleted one.
 
 Every AWS failure, after botocore's bounded retries, is an ArtifactUnavailable with a stable
-reason (table_missing, store_throttled, store_unavailable, ...), answered as a JSON 503.
+reason (table_missing, store_throttled, store_unavailable, ...), answered as a JSON 503. So is a
+store that is not what the publisher writes: a corrupt pointer or meta item is `store_invalid` (kept
+for `retry_interval_s` like any failed open), one corrupt user or movie item `item_invalid` for the
+requests that read it alone.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
@@ -79,7 +87,14 @@ class Reader:
                                         ConsistentRead=consistent).get("Item")
         except (BotoCoreError, ClientError) as exc:
             raise unavailable_from(exc, self.table) from None
-        return None if item is None else table_layout.decode(item[table_layout.VALUE]["B"])
+        return None if item is None else self._value(key, item, decoded=True)
+
+    def _value(self, key: str, item: dict, decoded: bool):
+        """An item's payload (or its stored bytes); a value this layout never writes is `item_invalid`."""
+        try:
+            return table_layout.item_value(item) if decoded else table_layout.item_blob(item)
+        except table_layout.LayoutError as exc:
+            raise ArtifactUnavailable("item_invalid", f"DynamoDB table {self.table} item {key}: {exc}") from None
 
     def get_many(self, keys: list[str], consistent: bool = False, decoded: bool = True) -> dict[str, Any]:
         """Values by key (absent keys left out), decoded or as stored bytes; unprocessed keys are
@@ -96,8 +111,8 @@ class Reader:
                 except (BotoCoreError, ClientError) as exc:
                     raise unavailable_from(exc, self.table) from None
                 for item in reply.get("Responses", {}).get(self.table, []):
-                    blob = item[table_layout.VALUE]["B"]
-                    found[item[table_layout.KEY]["S"]] = table_layout.decode(blob) if decoded else blob
+                    key = item[table_layout.KEY]["S"]  # the key asked for: DynamoDB returns it as given
+                    found[key] = self._value(key, item, decoded)
                 request = reply.get("UnprocessedKeys") or {}
                 if not request:
                     break
@@ -109,31 +124,80 @@ class Reader:
         return found
 
 
+def _number(v: Any) -> bool:
+    return isinstance(v, int | float) and not isinstance(v, bool)
+
+
+def _because(v: Any) -> bool:
+    return v is None or (isinstance(v, list) and all(
+        isinstance(b, dict) and isinstance(b.get("movie_id"), int) and _number(b.get("rating")) for b in v))
+
+
+# What each column of an item's rows must hold for latentlens.handler.queries to compute with it.
+_CHECKS: dict[str, Callable[[Any], bool]] = {
+    "rank": lambda v: isinstance(v, int) and not isinstance(v, bool), "score": _number, "because": _because,
+    "source": lambda v: v is None or isinstance(v, str),
+    "title": lambda v: isinstance(v, str), "display_title": lambda v: isinstance(v, str),
+    "genres": lambda v: v is None or isinstance(v, list), "year": lambda v: v is None or isinstance(v, int),
+    "n_ratings": lambda v: v is None or isinstance(v, int), "mean_rating": lambda v: v is None or _number(v),
+}
+for _id in ("movie_id", "similar_movie_id", "next_movie_id"):
+    _CHECKS[_id] = _CHECKS["rank"]
+
+
+def _rows_ok(rows: Any, names: tuple[str, ...]) -> bool:
+    """Rows as the publisher writes them: lists of len(names) values, each of its column's kind."""
+    return isinstance(rows, list) and all(
+        isinstance(row, list) and len(row) == len(names)
+        and all(_CHECKS.get(name, lambda _v: True)(value) for name, value in zip(names, row, strict=True))
+        for row in rows)
+
+
 class DynamoDBRows:
     """latentlens.handler.queries.RowSource over one published table: one item per user, one per movie.
     Movie items read by `neighbours` are kept for this object's life (one request), so `following` of some
-    of the same movies (rate a few's latest) reads nothing more."""
+    of the same movies (rate a few's latest) reads nothing more. An item not shaped as the publisher writes
+    it is ArtifactUnavailable `item_invalid`: that request a JSON 503, every other key still served."""
 
     def __init__(self, reader: Reader) -> None:
         self.reader = reader
         self._movies: dict[int, list] = {}
 
+    def _invalid(self, key: str) -> ArtifactUnavailable:
+        return ArtifactUnavailable("item_invalid", f"DynamoDB table {self.reader.table} item {key} is not shaped "
+                                   "as the publisher writes it")
+
+    def _movie_item(self, key: str, item: Any) -> list:
+        if not (isinstance(item, list) and len(item) == 3 and _rows_ok([item[0]], MOVIE_COLUMNS)
+                and _rows_ok(item[1], SIMILAR_COLUMNS) and _rows_ok(item[2], NEXT_COLUMNS)):
+            raise self._invalid(key)
+        return item
+
     def _movie_items(self, movie_ids: list[int]) -> dict[int, list]:
         wanted = [m for m in dict.fromkeys(movie_ids) if m not in self._movies]
         if wanted:
             items = self.reader.get_many([table_layout.movie_key(m) for m in wanted])
-            self._movies.update({int(key[2:]): item for key, item in items.items()})
+            self._movies.update({int(key[2:]): self._movie_item(key, item) for key, item in items.items()})
         return {m: self._movies[m] for m in dict.fromkeys(movie_ids) if m in self._movies}
 
+    def _one_movie(self, movie_id: int) -> list | None:
+        key = table_layout.movie_key(movie_id)
+        item = self.reader.get(key)
+        return None if item is None else self._movie_item(key, item)
+
     def user(self, user_id: int) -> list:
-        return self.reader.get(table_layout.user_key(user_id)) or []
+        key = table_layout.user_key(user_id)
+        rows = self.reader.get(key)
+        if rows is not None and not _rows_ok(rows, USER_COLUMNS):
+            raise self._invalid(key)
+        return rows or []
 
     def movie(self, movie_id: int) -> list | None:
-        item = self.reader.get(table_layout.movie_key(movie_id))
+        item = self._one_movie(movie_id)
         return None if item is None else item[0]
 
     def similar(self, movie_id: int) -> list:
-        item = self.reader.get(table_layout.movie_key(movie_id))
+        item = self._one_movie(movie_id)
         return [] if item is None else item[1]
 
     def neighbours(self, movie_ids: list[int]) -> list:
@@ -174,8 +238,13 @@ def _check_build_info(info: dict[str, str]) -> None:
         raise ArtifactUnavailable("artifact_incomplete", f"build_info lacks {', '.join(missing)}")
 
 
-def read_pointer(reader: Reader) -> dict:
-    """The pointer item of a deployment name, decoded from its plain attributes."""
+def invalid(what: str) -> ArtifactUnavailable:
+    """A store that is not what the publisher writes: a JSON 503 `store_invalid`, never a 500."""
+    return ArtifactUnavailable("store_invalid", what)
+
+
+def pointer_item(reader: Reader) -> dict:
+    """The raw pointer item of a deployment name (a consistent read)."""
     from botocore.exceptions import BotoCoreError, ClientError
 
     try:
@@ -188,8 +257,31 @@ def read_pointer(reader: Reader) -> dict:
         raise err from None
     if item is None:
         raise ArtifactUnavailable("not_published", f"nothing is published under {reader.table} yet")
-    return {"table": item["table"]["S"], "version": int(item["version"]["N"]),
-            "history": [v["S"] for v in item.get("history", {}).get("L", [])]}
+    return item
+
+
+def parse_pointer(name: str, item: dict) -> dict:
+    """table, version and history of a pointer item, or `store_invalid` naming what is wrong with it."""
+    table, version, history = (item.get(k) for k in ("table", "version", "history"))
+    if not isinstance(table, dict) or not isinstance(table.get("S"), str):
+        raise invalid(f"pointer {name}: no string attribute 'table'")
+    if not table_layout.is_build_table(name, table["S"]):
+        raise invalid(f"pointer {name}: 'table' {table['S'][:100]!r} is not a build table of {name}")
+    try:
+        number = int(version["N"]) if isinstance(version, dict) else None
+    except (KeyError, TypeError, ValueError):
+        number = None
+    if number is None:
+        raise invalid(f"pointer {name}: no number attribute 'version'")
+    entries = history.get("L") if isinstance(history, dict) else [] if history is None else None
+    if not isinstance(entries, list) or not all(isinstance(v, dict) and isinstance(v.get("S"), str) for v in entries):
+        raise invalid(f"pointer {name}: 'history' is not a list of strings")
+    return {"table": table["S"], "version": number, "history": [v["S"] for v in entries]}
+
+
+def read_pointer(reader: Reader) -> dict:
+    """The pointer item of a deployment name, decoded from its plain attributes (checked)."""
+    return parse_pointer(reader.table, pointer_item(reader))
 
 
 def open_published(name: str, client, max_attempts: int) -> PublishedBuild:
@@ -198,45 +290,85 @@ def open_published(name: str, client, max_attempts: int) -> PublishedBuild:
     return open_table(name, pointer["table"], client, max_attempts)
 
 
-def open_table(name: str, table: str, client, max_attempts: int) -> PublishedBuild:
-    """Check one build table's meta item and load its catalogue (the publisher verifies a new table this way)."""
-    reader = Reader(client, table, max_attempts)
-    meta = reader.get(table_layout.META_KEY, consistent=True)
+def _meta(reader: Reader) -> dict:
+    """A build table's meta item, checked: what open_table reads before anything else."""
+    table = reader.table
+    try:
+        meta = reader.get(table_layout.META_KEY, consistent=True)
+    except ArtifactUnavailable as exc:
+        raise (invalid(f"meta item: {exc.message}") if exc.reason == "item_invalid" else exc) from None
     if meta is None:
         raise ArtifactUnavailable("artifact_incomplete", f"DynamoDB table {table} has no meta item")
+    if not isinstance(meta, dict):
+        raise invalid(f"DynamoDB table {table}: the meta item is not an object")
     if meta.get("format") != table_layout.FORMAT_VERSION:
         raise ArtifactUnavailable("schema_too_new", f"table {table} has layout {meta.get('format')}, this handler "
                                   f"reads {table_layout.FORMAT_VERSION}")
+    if not isinstance(meta.get("build_info"), dict):
+        raise invalid(f"DynamoDB table {table}: the meta item has no build_info object")
+    chunks = meta.get("chunks")
+    if not isinstance(chunks, int) or isinstance(chunks, bool) or not 1 <= chunks <= 10_000:
+        raise invalid(f"DynamoDB table {table}: the meta item's chunk count is {str(chunks)[:40]!r}")
+    if meta.get("sha256") is not None and not isinstance(meta["sha256"], str):
+        raise invalid(f"DynamoDB table {table}: the meta item's sha256 is not a string")
+    return meta
+
+
+def _catalogue(table: str, blob: bytes) -> tuple[dict[int, MovieRow], dict, list]:
+    """The movie map, popular lists and title rows from the catalogue's bytes, or `store_invalid`."""
+    try:
+        catalogue = table_layout.decode(blob)
+        movies = {m[0]: MovieRow(*m) for m in catalogue["movies"]}
+        popular = {genre: [tuple(p) for p in pairs] for genre, pairs in catalogue["popular"]}
+        titles = catalogue["titles"]
+    except (table_layout.LayoutError, KeyError, TypeError, ValueError, IndexError) as exc:
+        raise invalid(f"DynamoDB table {table}: the catalogue cannot be read ({type(exc).__name__})") from None
+    if not isinstance(titles, list):
+        raise invalid(f"DynamoDB table {table}: the catalogue's title rows are not a list")
+    return movies, popular, titles
+
+
+def open_table(name: str, table: str, client, max_attempts: int) -> PublishedBuild:
+    """Check one build table's meta item and load its catalogue (the publisher verifies a new table this way)."""
+    reader = Reader(client, table, max_attempts)
+    meta = _meta(reader)
     info = {str(k): str(v) for k, v in meta["build_info"].items()}
     _check_build_info(info)
     if meta.get("columns") != columns():
         raise ArtifactUnavailable("schema_mismatch", f"table {table} was published with columns {meta.get('columns')}, "
                                   f"this handler reads {columns()}; publish again with this version")
-    keys = [table_layout.chunk_key(i) for i in range(int(meta["chunks"]))]
-    chunks = reader.get_many(keys, consistent=True, decoded=False)
+    keys = [table_layout.chunk_key(i) for i in range(meta["chunks"])]
+    try:
+        chunks = reader.get_many(keys, consistent=True, decoded=False)
+    except ArtifactUnavailable as exc:
+        raise (invalid(f"catalogue: {exc.message}") if exc.reason == "item_invalid" else exc) from None
     if len(chunks) != len(keys):
         raise ArtifactUnavailable("artifact_incomplete",
                                   f"table {table} lacks {len(keys) - len(chunks)} catalogue chunks")
-    catalogue = table_layout.decode(b"".join(chunks[k] for k in keys))
-    movies = {m[0]: MovieRow(*m) for m in catalogue["movies"]}
-    popular = {genre: [tuple(p) for p in pairs] for genre, pairs in catalogue["popular"]}
+    movies, popular, titles = _catalogue(table, b"".join(chunks[k] for k in keys))
     sha256 = meta.get("sha256")
     return PublishedBuild(conn=None, path=f"{SCHEME}{name}/{table}", build_info=info, sha256=sha256,
                           etag=_etag(info, sha256), movies=movies, popular=popular,
                           genres=_genres([m.genres or [] for m in movies.values()]),
-                          table=table, title_rows=catalogue["titles"])
+                          table=table, title_rows=titles)
 
 
 class DynamoDBStore:
     """latentlens.handler.store.Store over `dynamodb://<name>`: the pointer's build table, its catalogue kept
-    in memory (a LazyArtifact, as the DuckDB store keeps its file), its items read per lookup."""
+    in memory (a LazyArtifact, as the DuckDB store keeps its file), its items read per lookup. Once
+    `dynamodb_pointer_cache_s` has passed (by `clock`) the next request re-reads the pointer and, if it names
+    another table, opens that one and serves it; if that fails, the build held is served on and the pointer
+    is read again after `retry_interval_s`."""
 
-    def __init__(self, settings: Settings, client=None) -> None:
+    def __init__(self, settings: Settings, client=None, clock: Callable[[], float] = time.monotonic) -> None:
         self.settings = settings
         self.name = settings.db.removeprefix(SCHEME)
         self._client = client
+        self._clock = clock
+        self._recheck_at = 0.0  # when the pointer is read again (set by each open and each re-read)
+        self._rechecking = threading.Lock()  # one re-read at a time; other requests serve the build held
         # nothing to release: no connection is held, and the client is shared and stateless
-        self._artifact: LazyArtifact[PublishedBuild] = LazyArtifact(settings, self._open, lambda _build: None)
+        self._artifact: LazyArtifact[PublishedBuild] = LazyArtifact(settings, self._open, lambda _build: None, clock)
 
     @property
     def client(self):
@@ -245,7 +377,31 @@ class DynamoDBStore:
         return self._client
 
     def artifact(self) -> PublishedBuild:
-        return self._artifact.get()
+        art = self._artifact.get()
+        if self._clock() < self._recheck_at or not self._rechecking.acquire(blocking=False):
+            return art
+        try:
+            return self._follow(art) if self._clock() >= self._recheck_at else art
+        finally:
+            self._rechecking.release()
+
+    def _follow(self, art: PublishedBuild) -> PublishedBuild:
+        """Re-read the pointer; open and serve the table it names if that is not `art`'s."""
+        attempts = self.settings.dynamodb_max_attempts
+        try:
+            pointer = read_pointer(Reader(self.client, self.name, attempts))
+            if pointer["table"] == art.table:
+                self._recheck_at = self._clock() + self.settings.dynamodb_pointer_cache_s
+                return art
+            build = open_table(self.name, pointer["table"], self.client, attempts)
+        except ArtifactUnavailable as exc:
+            logger.warning("pointer %s re-read failed (%s): %s; still serving %s", self.name, exc.reason,
+                           exc.message, art.table)
+            self._recheck_at = self._clock() + self.settings.retry_interval_s
+            return art
+        self._recheck_at = self._clock() + self.settings.dynamodb_pointer_cache_s
+        logger.info("pointer %s moved from %s to %s: serving it", self.name, art.table, build.table)
+        return self._artifact.replace(art, build)
 
     def _open(self) -> PublishedBuild:
         if not table_layout.NAME_PATTERN.match(self.name):
@@ -258,6 +414,7 @@ class DynamoDBStore:
         except BotoCoreError as exc:  # e.g. no region configured
             raise ArtifactUnavailable("store_misconfigured", f"cannot make a DynamoDB client: {exc}") from None
         build = open_published(self.name, client, self.settings.dynamodb_max_attempts)
+        self._recheck_at = self._clock() + self.settings.dynamodb_pointer_cache_s
         logger.info("serving DynamoDB table %s", build.table)
         return build
 

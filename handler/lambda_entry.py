@@ -164,12 +164,17 @@ class LambdaEntry:
             return error(400, "bad_event", "malformed API Gateway event")
 
     def warm(self, request_id: str) -> dict[str, Any]:
-        """Open (in S3 mode: download and verify) the artifact now, so the next request finds it open."""
+        """Open (in S3 mode: download and verify) the artifact now, so the next request finds it open.
+        Never raises: Lambda would count a raised error as a failed invocation and retry the event."""
         try:
             art = self.app.state.store.artifact()
         except ArtifactUnavailable as exc:
             logger.warning("request %s: warmer: artifact unavailable (%s)", request_id, exc.reason)
             return answer(503, {"status": "unavailable", "warmed": False,
                                 "error": {"code": exc.reason, "message": public_message(exc.reason)}})
+        except Exception:  # a store failing in a way it should have named: logged, still a JSON answer
+            logger.exception("request %s: warmer: unexpected error opening the artifact", request_id)
+            return answer(503, {"status": "unavailable", "warmed": False,
+                                "error": {"code": "internal_error", "message": "internal error"}})
         logger.info("request %s: warmer: artifact open", request_id)
         return answer(200, {"status": "ok", "warmed": True, "artifact_sha256": art.sha256})

@@ -27,6 +27,8 @@ PUBLIC_MESSAGES = {
     "store_throttled": "the store is throttling reads; try again shortly",
     "store_unavailable": "the store cannot be read right now",
     "store_misconfigured": "the store is not configured correctly",
+    "store_invalid": "the store's pointer or build metadata is corrupt; publish a build to repair it",
+    "item_invalid": "this entry of the published build is corrupt; other entries are served",
 }
 
 

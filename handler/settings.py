@@ -10,7 +10,7 @@ from functools import lru_cache
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from latentlens.handler import schema
+from latentlens.handler import schema, table_layout
 
 
 class Settings(BaseSettings):
@@ -24,7 +24,8 @@ class Settings(BaseSettings):
     tmp_dir: str = Field("/tmp/latentlens-handler",
                          description="S3 downloads and DuckDB's temp/home (Lambda's only writable place)")
     verify_checksum: bool = Field(True, description="check the artifact against its sha256 manifest before opening")
-    retry_interval_s: float = Field(2.0, ge=0, description="after a failed open, wait this long before trying again")
+    retry_interval_s: float = Field(2.0, ge=0, description="after a failed open (an unreadable or corrupt store "
+                                    "included), wait this long before reading the store again")
     cache_max_age: int = Field(3600, ge=0, description="Cache-Control max-age of successful responses")
     # Lambda's response payload is at most 6 MB (6,291,456 bytes) including the headers and the JSON string
     # the body travels in; a larger answer is a JSON 503 response_too_large instead of an invocation error.
@@ -53,6 +54,11 @@ class Settings(BaseSettings):
     dynamodb_read_timeout_s: float = Field(2.0, gt=0)
     dynamodb_max_attempts: int = Field(3, ge=1,
                                        description="botocore total attempts (throttling included), standard backoff")
+    # `latentlens publish dynamodb --rollback` keeps the table it leaves for --grace (default 5x this), so a warm
+    # container serves its table until it follows the pointer, never a deleted one.
+    dynamodb_pointer_cache_s: float = Field(table_layout.POINTER_CACHE_S, ge=0,
+                                            description="a warm container re-reads the pointer at most this often "
+                                                        "and follows it to a newly published or rolled-back build")
 
 
 @lru_cache(maxsize=1)

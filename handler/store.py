@@ -75,14 +75,15 @@ def guarded_call(store: Store, art: Artifact, fn: Callable[..., T], *args, **kwa
 
 class LazyArtifact(Generic[A]):
     """The artifact a store serves: `open()` on first use, kept once it works, a failure remembered for
-    `settings.retry_interval_s`; `release(art)` frees a dropped or closed one. `lock` is held while
-    opening, dropping and closing, so a store may hold it to guard what its `release` frees."""
+    `settings.retry_interval_s` (by `clock`, seconds); `release(art)` frees a dropped or closed one. `lock` is
+    held while opening, dropping, replacing and closing, so a store may hold it to guard what its `release` frees."""
 
     _unfreeze_at_exit = False  # process-wide: gc.freeze() is process-wide too
 
-    def __init__(self, settings: Settings, open: Callable[[], A], release: Callable[[A], None]) -> None:
+    def __init__(self, settings: Settings, open: Callable[[], A], release: Callable[[A], None],
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self.settings = settings
-        self._open, self._release = open, release
+        self._open, self._release, self._clock = open, release, clock
         self.lock = threading.Lock()
         self._artifact: A | None = None
         self._failure: ArtifactUnavailable | None = None
@@ -101,7 +102,7 @@ class LazyArtifact(Generic[A]):
         with self.lock:
             if self._artifact is not None:
                 return self._artifact
-            if self._failure is not None and time.monotonic() - self._failed_at < self.settings.retry_interval_s:
+            if self._failure is not None and self._clock() - self._failed_at < self.settings.retry_interval_s:
                 raise self._failure
             try:
                 try:
@@ -117,7 +118,7 @@ class LazyArtifact(Generic[A]):
                     LazyArtifact._unfreeze_at_exit = True
             except ArtifactUnavailable as exc:
                 logger.warning("artifact unavailable (%s): %s", exc.reason, exc.message)
-                self._failure, self._failed_at = exc, time.monotonic()
+                self._failure, self._failed_at = exc, self._clock()
                 raise
             return opened
 
@@ -129,7 +130,19 @@ class LazyArtifact(Generic[A]):
                 self._release(self._artifact)
                 self._artifact = None
                 self._failure = ArtifactUnavailable("artifact_unreadable", f"artifact failed a query: {exc}")
-                self._failed_at = time.monotonic()
+                self._failed_at = self._clock()
+
+    def replace(self, old: A, new: A) -> A:
+        """Serve `new` instead of `old` (a store that found a newer build), unless another thread already put a
+        third in its place: then that one is kept and returned."""
+        with self.lock:
+            current = self._artifact
+            if current is not None and current is not old:
+                return current
+            if current is not None:
+                self._release(current)
+            self._artifact, self._failure = new, None
+            return new
 
     def close(self) -> None:
         """Release the open artifact, if any; the next use opens it again."""

@@ -29,6 +29,13 @@ META_KEY = "meta"
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9_-]{3,200}$")
 SEPARATOR = "."
 
+# How long a warm container serves the build it holds before it reads the pointer again (one consistent
+# GetItem): the default of LATENTLENS_DYNAMODB_POINTER_CACHE_S. A rollback keeps the table it leaves for
+# ROLLBACK_GRACE_S, five times longer, so every warm container has followed the pointer (and any request
+# it began before then has ended) before that table is deleted by a later publish or rollback.
+POINTER_CACHE_S = 60.0
+ROLLBACK_GRACE_S = 5 * POINTER_CACHE_S
+
 # Catalogue slices stay far below DynamoDB's 400 KB item limit (and a BatchGetItem's 16 MB reply).
 CHUNK_BYTES = 128 * 1024
 
@@ -58,5 +65,26 @@ def encode(payload) -> bytes:
     return zlib.compress(json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode(), 6)
 
 
+class LayoutError(ValueError):
+    """An item that is not what this layout writes: no `v` of type B, or a value that is not compressed JSON."""
+
+
 def decode(blob: bytes):
-    return json.loads(zlib.decompress(blob))
+    try:
+        return json.loads(zlib.decompress(blob))
+    except (zlib.error, UnicodeDecodeError, ValueError, TypeError) as exc:  # JSONDecodeError is a ValueError
+        raise LayoutError(f"value is not compressed JSON ({type(exc).__name__})") from None
+
+
+def item_blob(item: dict) -> bytes:
+    """The stored bytes of an item as DynamoDB returns it (`{pk: {S}, v: {B}}`), or LayoutError."""
+    value = item.get(VALUE)
+    blob = value.get("B") if isinstance(value, dict) else None
+    if not isinstance(blob, bytes | bytearray):
+        raise LayoutError(f"attribute {VALUE} is not binary ({'missing' if value is None else sorted(value)})")
+    return bytes(blob)
+
+
+def item_value(item: dict):
+    """The decoded payload of an item as DynamoDB returns it, or LayoutError."""
+    return decode(item_blob(item))

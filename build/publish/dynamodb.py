@@ -12,8 +12,16 @@ Order of work, so a reader never sees a mix and a killed publish harms nothing:
    back equal to the source's rows, the catalogue equals the source's;
 4. PutItem the pointer on condition that its version is still the one read in 1 (two publishes
    cannot interleave: the later flip fails and its table is deleted);
-5. delete tables beyond the newest `keep` previous ones, and tables of publishes that died.
+5. delete tables beyond the newest `keep` previous ones, tables of publishes that died, and tables a
+   rollback left once their grace has passed.
 A publish stopped before 4 leaves the pointer, and every table it names, untouched.
+
+A rollback flips the pointer back the same way, but keeps the table it leaves: the pointer's `retired`
+map records when, and a later publish or rollback deletes it once `grace_s` has passed (by default
+table_layout.ROLLBACK_GRACE_S, five times the handler's pointer cache), so a warm container still
+serving it follows the pointer before it goes. A corrupt pointer (no `table`, attributes of the wrong
+type) is reported by `status`, refused by `rollback`, and replaced by a publish, which then keeps every
+other build table for the grace, as it cannot tell which one containers serve.
 """
 
 from __future__ import annotations
@@ -32,7 +40,7 @@ from latentlens.build.publish.settings import PublishSettings
 from latentlens.build.publish.source import SourceError, open_source
 from latentlens.handler import schema, table_layout
 from latentlens.handler.artifact import TITLE_ROWS, ArtifactUnavailable
-from latentlens.handler.dynamodb import DynamoDBRows, Reader, columns, open_table, read_pointer
+from latentlens.handler.dynamodb import DynamoDBRows, Reader, columns, open_table, parse_pointer, pointer_item
 from latentlens.handler.queries import MOVIE_COLUMNS, NEXT_COLUMNS, SIMILAR_COLUMNS, USER_COLUMNS, DuckDBRows
 
 log = get_logger("publish")
@@ -73,6 +81,7 @@ class PublishResult:
     sizes: dict[str, dict[str, int]]
     deleted: list[str]
     history: list[str]
+    retired: list[str] = field(default_factory=list)  # left by rollbacks, kept for their grace
 
     def summary_text(self) -> str:
         rate = self.items / self.write_seconds if self.write_seconds else 0.0
@@ -83,6 +92,8 @@ class PublishResult:
                 lines.append(f"  {kind:<9} {s['items']:>10,} items, bytes mean {s['mean']:,} p50 {s['p50']:,} "
                              f"p99 {s['p99']:,} max {s['max']:,}")
         lines.append(f"  rollback targets: {', '.join(self.history) or 'none'}")
+        if self.retired:
+            lines.append(f"  kept for their grace: {', '.join(self.retired)}")
         if self.deleted:
             lines.append(f"  deleted: {', '.join(self.deleted)}")
         return "\n".join(lines)
@@ -366,12 +377,35 @@ def _normal(rows) -> list:
     return sorted(_json(list(rows)))
 
 
+def _compare_sample(stored: DynamoDBRows, source: DuckDBRows, table: str, items: _Items) -> None:
+    """The sampled users' and movies' items read back equal to the source's rows (an unreadable one is unequal)."""
+    for user_id in items.users.keys:
+        try:
+            equal = _normal(stored.user(user_id)) == _normal(source.user(user_id))
+        except ArtifactUnavailable:
+            equal = False
+        if not equal:
+            raise PublishError(f"{table}: user {user_id}'s rows read back differ from the source")
+    for movie_id in items.movies.keys:
+        try:
+            equal = (_normal([stored.movie(movie_id)]) == _normal([source.movie(movie_id)])
+                     and _normal(stored.similar(movie_id)) == _normal(source.similar(movie_id))
+                     and _normal(stored.following([movie_id])) == _normal(source.following([movie_id])))
+        except ArtifactUnavailable:
+            equal = False
+        if not equal:
+            raise PublishError(f"{table}: movie {movie_id}'s rows read back differ from the source")
+
+
 def _verify(client, name: str, table: str, items: _Items, written: int) -> None:
     counted = _count(client, table)
     if counted != written or written != items.total:
         raise PublishError(f"{table}: {counted:,} items in the table, {written:,} written, {items.total:,} expected")
     art = items.art
-    built = open_table(name, table, client, max_attempts=8)
+    try:
+        built = open_table(name, table, client, max_attempts=8)
+    except ArtifactUnavailable as exc:
+        raise PublishError(f"{table}: does not read back as a servable build ({exc.reason}: {exc.message})") from None
     if (built.etag, built.build_info, built.sha256) != (art.etag, art.build_info, art.sha256):
         raise PublishError(f"{table}: build_info or identity read back differs from the source")
     if _json(list(built.movies.values())) != _json(list(art.movies.values())):
@@ -379,23 +413,35 @@ def _verify(client, name: str, table: str, items: _Items, written: int) -> None:
     if _json(list(built.popular.items())) != _json(list(art.popular.items())):
         raise PublishError(f"{table}: the popular lists read back differ from the source")
     source = DuckDBRows(art.conn.cursor())
-    stored = DynamoDBRows(Reader(client, table, 8))
-    for user_id in items.users.keys:
-        if _normal(stored.user(user_id)) != _normal(source.user(user_id)):
-            raise PublishError(f"{table}: user {user_id}'s rows read back differ from the source")
-    for movie_id in items.movies.keys:
-        if (_normal([stored.movie(movie_id)]) != _normal([source.movie(movie_id)])
-                or _normal(stored.similar(movie_id)) != _normal(source.similar(movie_id))
-                or _normal(stored.following([movie_id])) != _normal(source.following([movie_id]))):
-            raise PublishError(f"{table}: movie {movie_id}'s rows read back differ from the source")
+    _compare_sample(DynamoDBRows(Reader(client, table, 8)), source, table, items)
     source.cur.close()
     log.info("verified %s: %s items, %d users and %d movies compared with the source", table, f"{counted:,}",
              len(items.users.keys), len(items.movies.keys))
 
 
-def _pointer_or_none(client, name: str) -> dict | None:
+def _retired(item: dict) -> dict[str, str]:
+    """The pointer's `retired` map (build table -> ISO time it was left); an entry that is not one is re-stamped
+    now, so it waits out a whole grace rather than being deleted early or kept for ever."""
+    raw = item.get("retired", {}).get("M", {}) if isinstance(item.get("retired"), dict) else {}
+    retired = {}
+    for table, value in (raw.items() if isinstance(raw, dict) else []):
+        stamp = value.get("S") if isinstance(value, dict) else None
+        try:
+            retired[table] = datetime.fromisoformat(stamp).isoformat() if isinstance(stamp, str) else _stamp()
+        except ValueError:
+            retired[table] = _stamp()
+    return retired
+
+
+def _stamp(now: datetime | None = None) -> str:
+    return (now or datetime.now(UTC)).isoformat(timespec="microseconds")
+
+
+def _read_pointer(client, name: str) -> dict | None:
+    """The pointer with its `retired` map; None when nothing is published (the pointer table made if missing);
+    a corrupt pointer as {"corrupt": why, "item": the raw item}."""
     try:
-        return read_pointer(Reader(client, name, 8))
+        item = pointer_item(Reader(client, name, 8))
     except ArtifactUnavailable as exc:
         if exc.reason == "not_published":
             return None
@@ -404,6 +450,17 @@ def _pointer_or_none(client, name: str) -> dict | None:
             _create_table(client, name)
             return None
         raise PublishError(exc.message) from None
+    try:
+        pointer = parse_pointer(name, item)
+    except ArtifactUnavailable as exc:
+        return {"corrupt": exc.message, "item": item}
+    return {**pointer, "retired": _retired(item)}
+
+
+def _sweep(retired: dict[str, str], grace_s: float, now: datetime) -> tuple[dict[str, str], list[str]]:
+    """(tables still in their grace, tables past it: to delete)."""
+    due = [t for t, at in retired.items() if (now - datetime.fromisoformat(at)).total_seconds() >= grace_s]
+    return {t: at for t, at in retired.items() if t not in due}, due
 
 
 def _create_table(client, table: str) -> None:
@@ -413,18 +470,33 @@ def _create_table(client, table: str) -> None:
     client.get_waiter("table_exists").wait(TableName=table, WaiterConfig={"Delay": 1, "MaxAttempts": 300})
 
 
-def _flip(client, name: str, pointer: dict | None, table: str, history: list[str], sha256: str | None) -> int:
+def _condition(pointer: dict | None) -> tuple[int, dict]:
+    """The version to write and the condition that the pointer is still the one read (also a corrupt one)."""
+    if pointer is None:
+        return 1, {"ConditionExpression": "attribute_not_exists(#k)",
+                   "ExpressionAttributeNames": {"#k": table_layout.KEY}}
+    if "corrupt" not in pointer:
+        return pointer["version"] + 1, {"ConditionExpression": "#v = :v", "ExpressionAttributeNames": {"#v": "version"},
+                                        "ExpressionAttributeValues": {":v": {"N": str(pointer["version"])}}}
+    raw = pointer["item"].get("version")
+    if raw is None:
+        return 1, {"ConditionExpression": "attribute_not_exists(#v)", "ExpressionAttributeNames": {"#v": "version"}}
+    try:
+        version = int(raw["N"]) + 1
+    except (KeyError, TypeError, ValueError):
+        version = 1
+    return version, {"ConditionExpression": "#v = :v", "ExpressionAttributeNames": {"#v": "version"},
+                     "ExpressionAttributeValues": {":v": raw}}
+
+
+def _flip(client, name: str, pointer: dict | None, table: str, history: list[str], sha256: str | None,
+          retired: dict[str, str]) -> int:
     """The one write a reader acts on; conditional on the pointer being what this publish read."""
-    version = (pointer["version"] if pointer else 0) + 1
+    version, condition = _condition(pointer)
     item = {table_layout.KEY: {"S": table_layout.POINTER_KEY}, "table": {"S": table}, "version": {"N": str(version)},
             "history": {"L": [{"S": t} for t in history]}, "sha256": {"S": sha256 or ""},
-            "published_at": {"S": datetime.now(UTC).isoformat(timespec="seconds")}}
-    if pointer is None:
-        condition = {"ConditionExpression": "attribute_not_exists(#k)",
-                     "ExpressionAttributeNames": {"#k": table_layout.KEY}}
-    else:
-        condition = {"ConditionExpression": "#v = :v", "ExpressionAttributeNames": {"#v": "version"},
-                     "ExpressionAttributeValues": {":v": {"N": str(pointer["version"])}}}
+            "published_at": {"S": datetime.now(UTC).isoformat(timespec="seconds")},
+            "retired": {"M": {t: {"S": at} for t, at in retired.items()}}}
     from botocore.exceptions import ClientError
 
     try:
@@ -467,22 +539,58 @@ def _check_name(name: str) -> None:
                            f"({table_layout.NAME_PATTERN.pattern})")
 
 
-def publish(settings: PublishSettings, client=None) -> PublishResult:
-    """Write a new table from the source, verify it, flip the pointer, prune; see the module docstring."""
+@dataclass
+class _NextPointer:
+    """What the pointer names after a flip to a new table, and the tables the flip lets go of."""
+
+    history: list[str]
+    retired: dict[str, str]  # tables in their grace, kept
+    expired: list[str]  # beyond --keep, or past their grace: deleted after the flip
+
+
+def _next_pointer(client, settings: PublishSettings, pointer: dict | None, table: str) -> _NextPointer:
+    now = datetime.now(UTC)
+    if pointer is not None and "corrupt" in pointer:
+        log.warning("the pointer %s is corrupt (%s): this publish replaces it, and keeps every other build table "
+                    "for the grace (%s s), as it cannot tell which one containers serve", settings.name,
+                    pointer["corrupt"], f"{settings.grace_s:g}")
+        others = [t for t in _build_tables(client, settings.name) if t != table]
+        return _NextPointer([], {t: _stamp(now) for t in others}, [])
+    previous = ([pointer["table"]] + pointer["history"]) if pointer else []
+    retired, due = _sweep(pointer["retired"] if pointer else {}, settings.grace_s, now)
+    return _NextPointer(previous[:settings.keep], retired, previous[settings.keep:] + due)
+
+
+def _open_source(settings: PublishSettings):
     _check_name(settings.name)
     if settings.keep < 1:
         raise PublishError("--keep must be at least 1 (the build rolled back to)")
     if settings.source is None or not settings.source.exists():
         raise PublishError(f"{settings.source}: no such artifact file or Parquet directory")
     try:
-        source = open_source(settings.source, settings.tmp_dir)
+        return open_source(settings.source, settings.tmp_dir)
     except SourceError as exc:
         raise PublishError(str(exc)) from None
+
+
+def _fill(client, settings: PublishSettings, table: str, items: _Items) -> int:
+    """Write (or import) every item into the new table; the number written."""
+    if settings.via_s3:
+        import boto3
+
+        s3 = boto3.client("s3", endpoint_url=settings.endpoint_url, region_name=settings.region)
+        return _import_via_s3(client, s3, settings.via_s3, table, items, settings.progress)
+    return _write_all(client, table, items, settings.workers, settings.progress)
+
+
+def publish(settings: PublishSettings, client=None) -> PublishResult:
+    """Write a new table from the source, verify it, flip the pointer, prune; see the module docstring."""
+    source = _open_source(settings)
     client = client or make_client(settings.endpoint_url, settings.region)
     started = time.monotonic()
     art = source.artifact
     assert art.conn is not None  # a DuckDB artifact (a Parquet source is loaded into one)
-    pointer = _pointer_or_none(client, settings.name)
+    pointer = _read_pointer(client, settings.name)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%f")
     table = table_layout.build_table(settings.name, f"{stamp}-{(art.sha256 or 'nosha')[:8]}")
     items = _Items(art, settings.sample)
@@ -495,38 +603,36 @@ def publish(settings: PublishSettings, client=None) -> PublishResult:
     flipped = False
     try:
         t0 = time.monotonic()
-        if settings.via_s3:
-            import boto3
-
-            s3 = boto3.client("s3", endpoint_url=settings.endpoint_url, region_name=settings.region)
-            written = _import_via_s3(client, s3, settings.via_s3, table, items, settings.progress)
-        else:
-            written = _write_all(client, table, items, settings.workers, settings.progress)
+        written = _fill(client, settings, table, items)
         write_seconds = time.monotonic() - t0
         _verify(client, settings.name, table, items, written)
-        previous = ([pointer["table"]] + pointer["history"]) if pointer else []
-        history, expired = previous[:settings.keep], previous[settings.keep:]
-        version = _flip(client, settings.name, pointer, table, history, art.sha256)
+        after = _next_pointer(client, settings, pointer, table)
+        version = _flip(client, settings.name, pointer, table, after.history, art.sha256, after.retired)
         flipped = True
     finally:
         if not flipped:  # an error or Ctrl-C: the pointer never named this table, so nobody reads it
             _delete_tables(client, [table])
         art.conn.close()
     # Tables of publishes that died before their flip are older than this one and named by no pointer.
-    keep = {table, *history}
-    orphans = [t for t in _build_tables(client, settings.name) if t not in keep and t < table and t not in expired]
-    deleted = _delete_tables(client, expired + orphans)
+    keep = {table, *after.history, *after.retired, *after.expired}
+    orphans = [t for t in _build_tables(client, settings.name) if t not in keep and t < table]
+    deleted = _delete_tables(client, after.expired + orphans)
     log.info("pointer %s -> %s (version %d)", settings.name, table, version)
     return PublishResult(table=table, version=version, items=written, seconds=time.monotonic() - started,
                          write_seconds=write_seconds, sizes={k: v.summary() for k, v in items.sizes.items()},
-                         deleted=deleted, history=history)
+                         deleted=deleted, history=after.history, retired=sorted(after.retired))
 
 
 def rollback(settings: PublishSettings, client=None) -> dict:
-    """Point back at the newest previous build (checked servable first); the abandoned table is deleted."""
+    """Point back at the newest previous build (checked servable first). The table left stays for
+    `settings.grace_s`, for warm containers still serving it; tables left earlier and past theirs are deleted."""
     _check_name(settings.name)
     client = client or make_client(settings.endpoint_url, settings.region)
-    pointer = _pointer_or_none(client, settings.name)
+    pointer = _read_pointer(client, settings.name)
+    if pointer is not None and "corrupt" in pointer:
+        raise PublishError(f"the pointer {settings.name} is corrupt ({pointer['corrupt']}), so which build is served "
+                           f"is unknown; publish a build to replace it: latentlens publish dynamodb ARTIFACT "
+                           f"--name {settings.name}")
     if pointer is None or not pointer["history"]:
         raise PublishError(f"{settings.name}: no previous build to roll back to")
     target, rest = pointer["history"][0], pointer["history"][1:]
@@ -534,18 +640,32 @@ def rollback(settings: PublishSettings, client=None) -> dict:
         open_table(settings.name, target, client, max_attempts=8)
     except ArtifactUnavailable as exc:
         raise PublishError(f"cannot roll back to {target}: {exc.message}") from None
-    version = _flip(client, settings.name, pointer, target, rest, None)
-    deleted = _delete_tables(client, [pointer["table"]])
-    log.info("pointer %s -> %s (version %d); deleted %s", settings.name, target, version,
-             ", ".join(deleted) or "nothing")
-    return {"table": target, "version": version, "history": rest, "deleted": deleted}
+    now = datetime.now(UTC)
+    retired, due = _sweep(pointer["retired"], settings.grace_s, now)
+    retired[pointer["table"]] = _stamp(now)
+    version = _flip(client, settings.name, pointer, target, rest, None, retired)
+    deleted = _delete_tables(client, due)
+    log.info("pointer %s -> %s (version %d); %s kept for %s s; deleted %s", settings.name, target, version,
+             pointer["table"], f"{settings.grace_s:g}", ", ".join(deleted) or "nothing")
+    return {"table": target, "version": version, "history": rest, "retired": retired, "deleted": deleted}
 
 
 def status(settings: PublishSettings, client=None) -> dict:
-    """The pointer as it stands (what `--status` prints)."""
+    """The pointer as it stands (what `--status` prints), once its table is checked servable; a corrupt pointer
+    or a table that cannot be served is a PublishError saying so in one line."""
     _check_name(settings.name)
     client = client or make_client(settings.endpoint_url, settings.region)
     try:
-        return read_pointer(Reader(client, settings.name, 8))
+        item = pointer_item(Reader(client, settings.name, 8))
+        pointer = parse_pointer(settings.name, item)
     except ArtifactUnavailable as exc:
-        raise PublishError(exc.message) from None
+        if exc.reason != "store_invalid":
+            raise PublishError(exc.message) from None
+        raise PublishError(f"the pointer {settings.name} is corrupt ({exc.message}); publish a build to replace it: "
+                           f"latentlens publish dynamodb ARTIFACT --name {settings.name}") from None
+    try:
+        open_table(settings.name, pointer["table"], client, max_attempts=8)
+    except ArtifactUnavailable as exc:
+        raise PublishError(f"the pointer {settings.name} names {pointer['table']}, which cannot be served "
+                           f"({exc.reason}: {exc.message}); publish a build or --rollback") from None
+    return {**pointer, "retired": _retired(item)}

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from latentlens.build.settings import stderr_is_terminal
+from latentlens.handler.table_layout import ROLLBACK_GRACE_S
 
 
 @dataclass(frozen=True)
@@ -17,6 +18,9 @@ class PublishSettings:
     keep: int = 2  # previous builds kept for --rollback
     sample: int = 200  # users and movies read back and compared with the source
     workers: int = 8  # concurrent BatchWriteItem calls
+    # A table a rollback leaves is deleted by a later publish or rollback once this has passed: longer than a
+    # warm container's pointer cache (LATENTLENS_DYNAMODB_POINTER_CACHE_S, 60 s), so none still serves it.
+    grace_s: float = ROLLBACK_GRACE_S
     via_s3: str | None = None  # s3://bucket/prefix: stage DynamoDB JSON there and ImportTable instead of writing
     tmp_dir: Path = Path("/tmp/latentlens-publish")
     progress: bool = field(default_factory=stderr_is_terminal)  # bars on stderr (--progress/--no-progress)

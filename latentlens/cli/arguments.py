@@ -280,6 +280,9 @@ def _add_publish_command(sub: argparse._SubParsersAction) -> None:
                    help="default: AWS_REGION / AWS_DEFAULT_REGION / the profile's")
     d.add_argument("--keep", type=int, default=default(PublishSettings, "keep"),
                    help="previous builds kept for --rollback (older are deleted)")
+    d.add_argument("--grace", metavar="SECONDS", type=float, default=default(PublishSettings, "grace_s"),
+                   help="a table --rollback leaves is deleted by a later publish or rollback once this has passed "
+                        "(longer than a warm container's pointer cache, LATENTLENS_DYNAMODB_POINTER_CACHE_S)")
     d.add_argument("--sample", type=int, default=default(PublishSettings, "sample"),
                    help="users and movies read back and compared with the source")
     d.add_argument("--workers", type=int, default=default(PublishSettings, "workers"),

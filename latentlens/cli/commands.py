@@ -162,7 +162,8 @@ def publish_settings(args: argparse.Namespace) -> PublishSettings:
     from latentlens.build.publish.settings import PublishSettings
 
     settings = PublishSettings(source=args.source, name=args.name, endpoint_url=args.endpoint_url, region=args.region,
-                               keep=args.keep, sample=args.sample, workers=args.workers, via_s3=args.via_s3)
+                               keep=args.keep, sample=args.sample, workers=args.workers, via_s3=args.via_s3,
+                               grace_s=args.grace)
     return settings if args.progress is None else replace(settings, progress=args.progress)
 
 
