@@ -6,7 +6,6 @@ from typing import Annotated
 
 from fastapi import Path, Query
 from pydantic import BeforeValidator
-from pydantic_core import PydanticCustomError
 
 from latentlens.handler.answers import MAX_ID, MAX_N  # the bounds' one owner (the Python API checks them too)
 
@@ -19,7 +18,7 @@ def ascii_digits(text: str) -> bool:
 def _plain_id(value: object) -> object:
     """A path id as `liked=` reads one: pydantic's lax int() would also take '+1', ' 1' and '1_0'."""
     if isinstance(value, str) and not ascii_digits(value):
-        raise PydanticCustomError("ascii_digits", "must be a positive integer in ASCII digits (0-9), e.g. 858")
+        raise ValueError("must be a positive integer in ASCII digits (0-9), e.g. 858")  # pydantic's value_error
     return value
 
 
