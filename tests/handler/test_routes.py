@@ -397,3 +397,9 @@ def test_genres_lists_the_catalogues_genres(client):
     assert client.get("/genres").json() == {"genres": ["(no genres listed)", "Action", "Adventure", "Animation",
                                                        "Children", "Comedy", "Crime", "Drama", "Fantasy", "Mystery",
                                                        "Romance", "Sci-Fi", "Thriller"]}
+
+
+def test_an_id_that_is_not_plain_digits_is_explained_in_our_words(client):
+    body = client.get("/movies/+1").json()
+    assert body["error"] == {"code": "invalid_parameter",
+                             "message": "movie_id: must be a positive integer in ASCII digits (0-9), e.g. 858"}
