@@ -104,3 +104,22 @@ def test_mlflows_pickle_warning_is_said_once_per_build(tmp_path, monkeypatch) ->
         pyfunc_logger.removeHandler(handler)
     assert sum("CloudPickle" in message for message in seen) == 1, seen
     assert sum(isinstance(f, registry.SayOnce) for f in pyfunc_logger.filters) == 1
+
+
+def test_a_cv_models_rmse_is_the_mean_with_the_folds_as_its_steps(client, embedded_build) -> None:
+    """One name per metric in every run: `rmse` shows the mean; its history holds the folds (steps 1..k)."""
+    import json
+
+    settings, result = embedded_build
+    run = client.search_runs([client.get_run(result.run_id).info.experiment_id],
+                             filter_string=f"tags.mlflow.parentRunId = '{result.run_id}' and "
+                                           "tags.mlflow.runName = 'baseline'")[0]
+    record = json.loads(open(client.download_artifacts(run.info.run_id, "evaluation.json")).read())
+    folds = [f["rmse"] for f in record["rating_folds"]]
+    assert len(folds) == settings.evaluation.folds >= 2
+    history = sorted(client.get_metric_history(run.info.run_id, "rmse"), key=lambda m: m.step)
+    assert [m.step for m in history] == list(range(1, len(folds) + 2))
+    assert [m.value for m in history[:-1]] == pytest.approx(folds)
+    assert run.data.metrics["rmse"] == pytest.approx(record["rating_mean"]["rmse"]) == pytest.approx(
+        sum(folds) / len(folds))
+    assert not any(name.startswith("cv_") for name in run.data.metrics)

@@ -256,11 +256,11 @@ def record_evaluation(ev: ModelEvaluation, tracker: Tracker, engine: str = "inpr
     Both engines write it, so evaluation.json has one shape whichever engine built it."""
     if ev.topn:
         tracker.log_metrics(ev.topn)
-    if ev.rating_protocol == RATING_PROTOCOL:
-        for step, fold in enumerate(ev.rating_folds, start=1):
-            tracker.log_metrics({f"cv_{k}": v for k, v in fold.items()}, step=step)
-    if ev.rating_mean:
-        tracker.log_metrics(ev.rating_mean)
+    folds = ev.rating_folds if ev.rating_protocol == RATING_PROTOCOL else []
+    for step, fold in enumerate(folds, start=1):  # one name per metric: the folds are its steps 1..k ...
+        tracker.log_metrics(fold, step=step)
+    if ev.rating_mean:  # ... and the mean its last step, the value a run shows
+        tracker.log_metrics(ev.rating_mean, step=len(folds) + 1 if folds else None)
     tracker.log_dict({"model": ev.name, "engine": engine, "config": ev.params, "topn": ev.topn,
                       "rating_folds": ev.rating_folds, "rating_mean": ev.rating_mean,
                       "rating_protocol": ev.rating_protocol if ev.rating_folds else None,
