@@ -97,6 +97,9 @@ def evaluate(session: EngineRun[Any], specs: list[registry.ModelSpec], settings:
             tracker.log_params(ev.params)
             record_evaluation(ev, tracker, engine=session.engine)
             ev.extra["mlflow_run_id"] = run_id
+            if ev.fitted is not None and settings.models_logged(session.scale) == "all":
+                tracker.log_evaluated_model(*ev.fitted, top_n=settings.top_n)
+            ev.fitted = None  # not kept for the whole build
         evaluations.append(ev)
     return Comparison(evaluations, comparison_table(evaluations, session.evaluation.k), session.caption)
 

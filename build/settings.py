@@ -18,6 +18,7 @@ Scale = Literal["small", "large"]
 ScaleChoice = Literal["auto", "small", "large"]  # what a build asks for: auto picks by the size of the data
 # Where a build runs: this process (numpy/scipy) or Apache Spark (build/engines/spark/); the first is the default.
 Engine = Literal["inprocess", "spark"]
+LogModels = Literal["all", "champions"]  # --log-models
 DEFAULT_ENGINE: Engine = "inprocess"
 
 # MLflow's store schemes (plus its http(s) tracking servers): any other one fails before the data is read.
@@ -97,3 +98,9 @@ class BuildSettings:
     topn_champion: str | None = None
     rating_champion: str | None = None
     progress: bool = field(default_factory=stderr_is_terminal)  # progress bars on stderr (--progress/--no-progress)
+    # Which models' runs keep a loadable MLflow model: every evaluated one, or the champions only. None = the scale
+    # plan's: all on the small plan, champions on the large (docs/build.md has the disk cost of each).
+    log_models: LogModels | None = None
+
+    def models_logged(self, scale: str) -> LogModels:
+        return self.log_models or ("all" if scale == "small" else "champions")

@@ -123,3 +123,34 @@ def test_a_cv_models_rmse_is_the_mean_with_the_folds_as_its_steps(client, embedd
     assert run.data.metrics["rmse"] == pytest.approx(record["rating_mean"]["rmse"]) == pytest.approx(
         sum(folds) / len(folds))
     assert not any(name.startswith("cv_") for name in run.data.metrics)
+
+
+def test_every_evaluated_model_keeps_a_loadable_model_with_its_signature(client, embedded_build) -> None:
+    """The small plan logs every evaluated model (--log-models all): the surprise_svd run holds its model, tagged and
+    with its n_factors param; a rating model takes (userId, movieId), a top-N one userId."""
+    settings, result = embedded_build
+    assert settings.models_logged("small") == "all" and settings.log_models is None
+    runs = {r.data.tags["mlflow.runName"]: r for r in client.search_runs(
+        [client.get_run(result.run_id).info.experiment_id], filter_string=f"tags.mlflow.parentRunId = '{result.run_id}'")}
+    svd = runs["surprise_svd"]
+    assert svd.data.tags["model"] == "surprise_svd" and "n_factors" in svd.data.params
+    model = mlflow.pyfunc.load_model(svd.data.tags["model_uri"])
+    assert model.metadata.get_input_schema().input_names() == ["userId", "movieId"]
+    predicted = model.predict(pd.DataFrame({"userId": [1, 1], "movieId": [1, 858]}))
+    values = np.asarray(predicted["rating"] if isinstance(predicted, pd.DataFrame) else predicted, dtype=float)
+    assert values.shape == (2,) and np.all((values >= 0.5) & (values <= 5.0))
+    ease = mlflow.pyfunc.load_model(runs["ease"].data.tags["model_uri"])
+    assert ease.metadata.get_input_schema().input_names() == ["userId"]
+    ranked = ease.predict(pd.DataFrame({"userId": [1]}))
+    assert len(ranked) == settings.top_n and ranked["movieId"].is_unique
+    logged = [name for name, run in runs.items() if "model_uri" in run.data.tags]
+    evaluated = [name for name, run in runs.items() if "ndcg_at_10" in run.data.metrics]
+    assert sorted(logged) == sorted(evaluated), (logged, evaluated)
+
+
+def test_the_large_plan_logs_the_champions_only() -> None:
+    from latentlens.build.settings import BuildSettings
+
+    assert BuildSettings().models_logged("large") == "champions"
+    assert BuildSettings(log_models="all").models_logged("large") == "all"
+    assert BuildSettings(log_models="champions").models_logged("small") == "champions"

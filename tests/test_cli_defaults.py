@@ -56,6 +56,7 @@ COUNTERPARTS: dict[tuple[str, str], tuple[type, str]] = {
     ("publish dynamodb", "sample"): (PublishSettings, "sample"),
     ("publish dynamodb", "workers"): (PublishSettings, "workers"),
     ("publish dynamodb", "via_s3"): (PublishSettings, "via_s3"),
+    ("publish dynamodb", "grace"): (PublishSettings, "grace_s"),
 }
 # Options whose default is None so the settings decide at run time (the environment, a terminal, the scale
 # plan), options that are no field of any settings, and the flags that select an action.
@@ -65,6 +66,7 @@ DECIDED_BY_SETTINGS = {
     ("build", "folds"): "EvaluationSettings.folds, or the scale plan's",
     ("build", "eval_users"): "EvaluationSettings.max_eval_users, or the scale plan's",
     ("build", "cv_max_ratings"): "EvaluationSettings.cv_max_ratings, or the scale plan's",
+    ("build", "log_models"): "BuildSettings.log_models, or the scale plan's (models_logged)",
     ("data synth", "progress"): "on when stderr is a terminal",
     ("publish dynamodb", "progress"): "PublishSettings.progress: on when stderr is a terminal",
 }

@@ -58,6 +58,8 @@ class ModelEvaluation:
     extra: dict = field(default_factory=dict)
     tuned: ModelConfig | None = None  # the config with validation choices fixed in, for the retrain
     rating_protocol: str = RATING_PROTOCOL
+    # the top-N protocol's fit and its training data, until the pipeline has logged it (--log-models all)
+    fitted: tuple[Recommender, Interactions] | None = field(default=None, repr=False, compare=False)
 
     @property
     def rating_mean(self) -> dict[str, float]:
@@ -107,6 +109,7 @@ def evaluate_model(
                                         relevance_threshold=settings.relevance_threshold, n_threads=n_threads,
                                         show_progress=show_progress)
         evaluation.topn["fit_seconds"] = evaluation.fit_seconds
+        evaluation.fitted = (model, train)
     if spec.rating and rating_holdout is not None:
         holdout_models: list[Recommender] = []
         shared = ((model, evaluation.fit_seconds)

@@ -55,7 +55,18 @@ def _pickle_warning_once() -> None:
         logger.addFilter(SayOnce("Passing a Python object as `python_model`"))
 
 
-def log_rating_model(model: Recommender, full: Interactions, metrics: dict[str, float]) -> LoggedModel:
+def log_evaluated_model(model: Recommender, data: Interactions, top_n: int) -> str:
+    """An evaluated model's fit on the training split, in its own run under the name `model`: a rating model as
+    (userId, movieId) -> rating, any other as userId -> its top `top_n`."""
+    from latentlens.build.models.capabilities import RatingPredictor
+
+    if isinstance(model, RatingPredictor):
+        return log_rating_model(model, data, {}, name="model").model_uri
+    return log_topn_model(model, data, top_n, {}, name="model").model_uri
+
+
+def log_rating_model(model: Recommender, full: Interactions, metrics: dict[str, float],
+                     name: str = "rating_model") -> LoggedModel:
     """The rating champion as a pyfunc with a signature (not registered yet)."""
     from latentlens.build.models.capabilities import RatingPredictor
     from latentlens.build.tracking.pyfunc_model import SIGNATURE, RatingModel
@@ -65,24 +76,25 @@ def log_rating_model(model: Recommender, full: Interactions, metrics: dict[str, 
 
     example = pd.DataFrame({"userId": full.users.ids[full.user_idx[:3]].astype(np.int64),  # 3 rated pairs
                             "movieId": full.items.ids[full.item_idx[:3]].astype(np.int64)})
-    info = mlflow.pyfunc.log_model(name="rating_model", python_model=RatingModel(model, full.users, full.items),
+    info = mlflow.pyfunc.log_model(name=name, python_model=RatingModel(model, full.users, full.items),
                                    signature=SIGNATURE, input_example=example, code_paths=[_code_path()],
                                    pip_requirements=pip_requirements())
-    mlflow.set_tag("rating_model_uri", info.model_uri)
+    mlflow.set_tag(f"{name}_uri", info.model_uri)
     return LoggedModel("rating", model.name, info.model_uri, metrics, info.model_id)
 
 
-def log_topn_model(model: Recommender, full: Interactions, top_n: int, metrics: dict[str, float]) -> LoggedModel:
+def log_topn_model(model: Recommender, full: Interactions, top_n: int, metrics: dict[str, float],
+                   name: str = "topn_model") -> LoggedModel:
     """The top-N champion as a pyfunc: userId in, the artifact's ranked list out (not registered yet)."""
     from latentlens.build.tracking.pyfunc_model import TopNModel, topn_signature
 
     _pickle_warning_once()
     example = pd.DataFrame({"userId": full.users.ids[:2].astype(np.int64)})
-    info = mlflow.pyfunc.log_model(name="topn_model",
+    info = mlflow.pyfunc.log_model(name=name,
                                    python_model=TopNModel(model, full.users, full.items, full.histories, top_n),
                                    signature=topn_signature(top_n), input_example=example,
                                    code_paths=[_code_path()], pip_requirements=pip_requirements())
-    mlflow.set_tag("topn_model_uri", info.model_uri)
+    mlflow.set_tag(f"{name}_uri", info.model_uri)
     return LoggedModel("topn", model.name, info.model_uri, metrics, info.model_id)
 
 

@@ -55,6 +55,10 @@ class Tracker(Protocol):
     def log_model(self, kind: str, model, full, metrics: dict[str, float], top_n: int) -> LoggedModel | None:
         """A champion logged with the run (a pyfunc); `kind` is "rating" or "topn"."""
 
+    def log_evaluated_model(self, model: Any, data: Any, top_n: int) -> str | None:
+        """An evaluated model's fit on the training split, in its own run, as a pyfunc with a signature (rating
+        models: userId, movieId -> rating; top-N models: userId -> ranked movies); returns its URI."""
+
     def log_fitted_model(self, name: str, model: Any) -> str:
         """A fitted model of any engine under `name` on the build run (MLflow's flavour for its type: a
         Spark ML model in the Spark flavour, anything else pickled); tag `<name>_model_uri`; returns its URI."""
@@ -171,6 +175,11 @@ class MlflowTracker:
             return registry.log_rating_model(model, full, metrics)
         return registry.log_topn_model(model, full, top_n, metrics)
 
+    def log_evaluated_model(self, model: Any, data: Any, top_n: int) -> str:
+        from latentlens.build.tracking import registry
+
+        return registry.log_evaluated_model(model, data, top_n)
+
     def log_fitted_model(self, name: str, model: Any) -> str:
         import mlflow
 
@@ -218,6 +227,7 @@ class NullTracker:
         self.dicts: dict[str, dict] = {}
         self.model_runs: list[str] = []
         self.fitted_models: list[str] = []
+        self.evaluated_models: list[str] = []  # the model runs log_evaluated_model was called in
         self.comparison: pl.DataFrame | None = None
         self._current = ""
 
@@ -259,6 +269,9 @@ class NullTracker:
 
     def log_model(self, kind: str, model, full, metrics: dict[str, float], top_n: int) -> None:
         return None
+
+    def log_evaluated_model(self, model: Any, data: Any, top_n: int) -> None:
+        self.evaluated_models.append(self._current.rstrip("/"))
 
     def log_fitted_model(self, name: str, model: Any) -> str:
         self.fitted_models.append(name)

@@ -28,6 +28,7 @@ from latentlens.build.settings import (
     BuildSettings,
     Engine,
     EvaluationSettings,
+    LogModels,
     ScaleChoice,
 )
 from latentlens.cli.settings import MlflowUiSettings, ServeSettings
@@ -204,6 +205,10 @@ def _add_build_command(sub: argparse._SubParsersAction) -> None:
                    help="export this model's top-N lists whatever NDCG@10 says (the comparison is still logged)")
     b.add_argument("--rating-champion", default=None, metavar="MODEL",
                    help="register this rating model whatever RMSE says (the comparison is still logged)")
+    b.add_argument("--log-models", choices=get_args(LogModels), default=None,
+                   help="which models' MLflow runs keep a loadable model (with its signature and an input example): "
+                        "all evaluated models, or the champions only (default: all on the small plan, champions "
+                        "on the large)")
     b.add_argument("--engine", choices=get_args(Engine), default=DEFAULT_ENGINE,
                    help="inprocess (default): numpy/scipy on this machine; spark: the same build on Apache "
                         "Spark (pip install 'latentlens[spark]'; docs/spark.md)")

@@ -75,6 +75,7 @@ def build_settings(args: argparse.Namespace) -> BuildSettings:
         register_model=not args.no_register,
         topn_champion=args.topn_champion,
         rating_champion=args.rating_champion,
+        log_models=args.log_models,
     )
     # --progress/--no-progress; neither given: the settings' own default (on when stderr is a terminal)
     return settings if args.progress is None else replace(settings, progress=args.progress)
