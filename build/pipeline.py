@@ -50,8 +50,9 @@ def run(settings: BuildSettings, engine: Engine | None = None, tracker: Tracker 
     chosen = engine.selection(settings)
     check_pins(settings, chosen.specs, None)  # names and kinds: before reading 25M ratings
     check_out_is_not_input(settings.out, settings.data_dir)  # on every engine, before it reads anything
+    tracker = tracker or MlflowTracker(settings.mlflow_uri, settings.experiment, settings.mlflow_timeout_s)
+    tracker.check_store()  # a tracking server that never answers, a full or read-only store: before the data
     with engine.open(settings, chosen) as session:
-        tracker = tracker or MlflowTracker(settings.mlflow_uri, settings.experiment)
         commit = git_commit()
         with tracker.build_run(f"{session.dataset.name} {datetime.now(UTC):%Y-%m-%d %H:%M:%S}"):
             record_context(session, settings, tracker, commit)

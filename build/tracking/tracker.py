@@ -28,6 +28,9 @@ class Tracker(Protocol):
     run_id: str
     experiment_id: str
 
+    def check_store(self) -> None:
+        """Before the data is read: the store can be reached and written (TrackingStoreError, exit 2)."""
+
     def build_run(self, name: str) -> AbstractContextManager[None]:
         """The build's parent run: everything below is recorded inside it."""
 
@@ -74,9 +77,10 @@ class Tracker(Protocol):
 class MlflowTracker:
     """A build tracked in an MLflow store (`tracking_uri`), under `experiment`."""
 
-    def __init__(self, tracking_uri: str, experiment: str) -> None:
+    def __init__(self, tracking_uri: str, experiment: str, timeout_s: float = 30.0) -> None:
         self.tracking_uri = tracking_uri
         self.experiment = experiment
+        self.timeout_s = timeout_s  # for reaching a tracking server (check_store)
         self.run_id = ""
         self.experiment_id = ""
         self._scratch: Path | None = None
@@ -87,6 +91,11 @@ class MlflowTracker:
         if self._scratch is None:
             raise RuntimeError("MlflowTracker: no build run open (use `with tracker.build_run(...)`)")
         return self._scratch
+
+    def check_store(self) -> None:
+        from latentlens.build.tracking.preflight import check_store
+
+        check_store(self.tracking_uri, self.timeout_s)
 
     @contextmanager
     def build_run(self, name: str) -> Iterator[None]:
@@ -230,6 +239,9 @@ class NullTracker:
         self.evaluated_models: list[str] = []  # the model runs log_evaluated_model was called in
         self.comparison: pl.DataFrame | None = None
         self._current = ""
+
+    def check_store(self) -> None:
+        return None
 
     @contextmanager
     def build_run(self, name: str) -> Iterator[None]:

@@ -173,6 +173,10 @@ def _add_build_command(sub: argparse._SubParsersAction) -> None:
                    help="replace --out even if it is not a LatentLens artifact (refused otherwise); never a file "
                         "of --data: an --out inside the data directory is refused, --force or not")
     b.add_argument("--mlflow-uri", default=None, help=MLFLOW_URI_HELP)
+    b.add_argument("--mlflow-timeout", type=_seconds("--mlflow-timeout"), default=default(BuildSettings,
+                   "mlflow_timeout_s"), metavar="SECONDS",
+                   help="a tracking server must answer within this before the build reads the data (default "
+                        f"{default(BuildSettings, 'mlflow_timeout_s'):g} s)")
     b.add_argument("--experiment", default=default(BuildSettings, "experiment"), help="MLflow experiment name")
     b.add_argument("--models", default=None, help=models_help())
     b.add_argument("--quick", action="store_true", help="small settings for tests and smoke runs")

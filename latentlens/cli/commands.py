@@ -63,6 +63,7 @@ def build_settings(args: argparse.Namespace) -> BuildSettings:
         out=Path(args.out),
         force=getattr(args, "force", False),
         mlflow_uri=default_tracking_uri(args.mlflow_uri),
+        mlflow_timeout_s=args.mlflow_timeout,
         experiment=args.experiment,
         models=models,
         quick=args.quick,
