@@ -99,13 +99,55 @@ class PublishResult:
         return "\n".join(lines)
 
 
-def make_client(endpoint_url: str | None, region: str | None):
-    """boto3 honours AWS_ENDPOINT_URL[_DYNAMODB] when no --endpoint-url is given."""
+def make_client(settings: PublishSettings, service: str = "dynamodb", connect_timeout_s: float | None = None,
+                read_timeout_s: float | None = None, max_attempts: int | None = None):
+    """A client with the settings' timeouts and attempts per call (boto3 honours AWS_ENDPOINT_URL[_DYNAMODB]
+    when no --endpoint-url is given); `service` "s3" for the --via-s3 staging."""
     import boto3
     from botocore.config import Config
 
-    return boto3.client("dynamodb", endpoint_url=endpoint_url, region_name=region,
-                        config=Config(retries={"mode": "standard", "total_max_attempts": 8}))
+    config = Config(connect_timeout=connect_timeout_s or settings.connect_timeout_s,
+                    read_timeout=read_timeout_s or settings.read_timeout_s,
+                    retries={"mode": "standard", "total_max_attempts": max_attempts or settings.max_attempts})
+    return boto3.client(service, endpoint_url=settings.endpoint_url, region_name=settings.region, config=config)
+
+
+def reach(settings: PublishSettings, service: str = "dynamodb") -> None:
+    """PublishError unless the endpoint answers (any answer, an error too) within settings.deadline_s: one try
+    at a time, each cut to the time left, so an endpoint that never answers costs the deadline, not minutes."""
+    from botocore.exceptions import (
+        ClientError,
+        ConnectionClosedError,
+        ConnectTimeoutError,
+        EndpointConnectionError,
+        ReadTimeoutError,
+    )
+
+    deadline = time.monotonic() + settings.deadline_s
+    problem = "no attempt"
+    while (left := deadline - time.monotonic()) > 0:
+        # each try within the time left, connecting and reading together
+        client = make_client(settings, service, min(settings.connect_timeout_s, left / 2),
+                             min(settings.read_timeout_s, left / 2), max_attempts=1)
+        try:
+            if service == "s3":
+                client.list_buckets()
+            else:
+                client.describe_table(TableName=settings.name)
+            return
+        except ClientError:  # an answer (no such table, access denied): the endpoint is there
+            return
+        except (EndpointConnectionError, ConnectTimeoutError, ReadTimeoutError, ConnectionClosedError) as exc:
+            problem = type(exc).__name__
+            time.sleep(min(0.25, max(0.0, deadline - time.monotonic())))
+    where = settings.endpoint_url or f"AWS {service}"
+    raise PublishError(f"{'DynamoDB' if service == 'dynamodb' else 'S3'} did not answer within "
+                       f"{settings.deadline_s:g} s at {where} ({problem}); --timeout sets the wait")
+
+
+def _reached(settings: PublishSettings):
+    reach(settings)
+    return make_client(settings)
 
 
 def _item(key: str, payload) -> tuple[dict, int]:
@@ -576,9 +618,8 @@ def _open_source(settings: PublishSettings):
 def _fill(client, settings: PublishSettings, table: str, items: _Items) -> int:
     """Write (or import) every item into the new table; the number written."""
     if settings.via_s3:
-        import boto3
-
-        s3 = boto3.client("s3", endpoint_url=settings.endpoint_url, region_name=settings.region)
+        reach(settings, "s3")
+        s3 = make_client(settings, "s3")
         return _import_via_s3(client, s3, settings.via_s3, table, items, settings.progress)
     return _write_all(client, table, items, settings.workers, settings.progress)
 
@@ -586,7 +627,7 @@ def _fill(client, settings: PublishSettings, table: str, items: _Items) -> int:
 def publish(settings: PublishSettings, client=None) -> PublishResult:
     """Write a new table from the source, verify it, flip the pointer, prune; see the module docstring."""
     source = _open_source(settings)
-    client = client or make_client(settings.endpoint_url, settings.region)
+    client = client or _reached(settings)
     started = time.monotonic()
     art = source.artifact
     assert art.conn is not None  # a DuckDB artifact (a Parquet source is loaded into one)
@@ -627,7 +668,7 @@ def rollback(settings: PublishSettings, client=None) -> dict:
     """Point back at the newest previous build (checked servable first). The table left stays for
     `settings.grace_s`, for warm containers still serving it; tables left earlier and past theirs are deleted."""
     _check_name(settings.name)
-    client = client or make_client(settings.endpoint_url, settings.region)
+    client = client or _reached(settings)
     pointer = _read_pointer(client, settings.name)
     if pointer is not None and "corrupt" in pointer:
         raise PublishError(f"the pointer {settings.name} is corrupt ({pointer['corrupt']}), so which build is served "
@@ -654,7 +695,7 @@ def status(settings: PublishSettings, client=None) -> dict:
     """The pointer as it stands (what `--status` prints), once its table is checked servable; a corrupt pointer
     or a table that cannot be served is a PublishError saying so in one line."""
     _check_name(settings.name)
-    client = client or make_client(settings.endpoint_url, settings.region)
+    client = client or _reached(settings)
     try:
         item = pointer_item(Reader(client, settings.name, 8))
         pointer = parse_pointer(settings.name, item)

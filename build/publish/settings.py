@@ -23,4 +23,9 @@ class PublishSettings:
     grace_s: float = ROLLBACK_GRACE_S
     via_s3: str | None = None  # s3://bucket/prefix: stage DynamoDB JSON there and ImportTable instead of writing
     tmp_dir: Path = Path("/tmp/latentlens-publish")
+    # Each call: connect and read timeouts, bounded attempts (botocore's default read timeout is 60 s a try).
+    connect_timeout_s: float = 3.0
+    read_timeout_s: float = 10.0
+    max_attempts: int = 8  # throttled batches are retried; a hung endpoint is caught by the deadline first
+    deadline_s: float = 30.0  # the endpoint must answer within this before anything is written (--timeout)
     progress: bool = field(default_factory=stderr_is_terminal)  # bars on stderr (--progress/--no-progress)

@@ -298,6 +298,9 @@ def _add_publish_command(sub: argparse._SubParsersAction) -> None:
                    help="concurrent BatchWriteItem calls")
     d.add_argument("--via-s3", metavar="S3_URI", default=default(PublishSettings, "via_s3"),
                    help="stage the items under s3://bucket/prefix and let DynamoDB's ImportTable create the table")
+    d.add_argument("--timeout", type=_seconds("--timeout"), default=default(PublishSettings, "deadline_s"),
+                   metavar="SECONDS", help="the endpoint must answer within this before anything is written "
+                                           f"(default {default(PublishSettings, 'deadline_s'):g} s)")
     d.add_argument("--rollback", action="store_true", help="point back at the previous build instead of publishing")
     d.add_argument("--status", action="store_true", help="print the pointer and exit")
     _add_progress(d)

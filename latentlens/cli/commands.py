@@ -165,7 +165,7 @@ def publish_settings(args: argparse.Namespace) -> PublishSettings:
 
     settings = PublishSettings(source=args.source, name=args.name, endpoint_url=args.endpoint_url, region=args.region,
                                keep=args.keep, sample=args.sample, workers=args.workers, via_s3=args.via_s3,
-                               grace_s=args.grace)
+                               grace_s=args.grace, deadline_s=args.timeout)
     return settings if args.progress is None else replace(settings, progress=args.progress)
 
 

@@ -234,6 +234,7 @@ def test_an_unreachable_endpoint_is_a_one_line_error(fixture_copy, tmp_path, cap
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    rc = main(["publish", "dynamodb", str(fixture_copy), "--name", NAME, "--endpoint-url", f"http://127.0.0.1:{port}"])
+    rc = main(["publish", "dynamodb", str(fixture_copy), "--name", NAME, "--endpoint-url", f"http://127.0.0.1:{port}",
+               "--timeout", "1.5"])
     err = capsys.readouterr().err
     assert rc == 2 and "DynamoDB did not answer" in err and "Traceback" not in err

@@ -7,11 +7,9 @@ MLflow server's protocol answered by a real sqlite store, a read-only and a 1 MB
 
 from __future__ import annotations
 
-import socket
 import sys
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -29,31 +27,6 @@ TIMEOUT_S = 1.5
 @pytest.fixture
 def small_data(tmp_path: Path) -> Path:
     return write_ratings(tmp_path / "ml-small", [(u, m) for u in range(1, 6) for m in range(1, 6) if (u + m) % 3])
-
-
-@pytest.fixture
-def silent_server() -> Iterator[str]:
-    """A listener that accepts every connection and never sends a byte."""
-    listener = socket.create_server(("127.0.0.1", 0))
-    held: list[socket.socket] = []
-    stop = threading.Event()
-
-    def accept() -> None:
-        listener.settimeout(0.1)
-        while not stop.is_set():
-            try:
-                held.append(listener.accept()[0])
-            except OSError:
-                continue
-
-    thread = threading.Thread(target=accept, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{listener.getsockname()[1]}"
-    stop.set()
-    thread.join(timeout=5)
-    for conn in held:
-        conn.close()
-    listener.close()
 
 
 def args(data: Path, tmp: Path, uri: str, *extra: str) -> list[str]:
