@@ -148,6 +148,8 @@ def publish(prepared: Prepared, tables: ArtifactTables, logged: list, tracker: T
     file on disk name the same build even when two builds finish together (the last to publish wins both)."""
     settings, data = prepared.settings, prepared.data
     with tracker.publishing():
+        if settings.register_model and logged:  # `latentlens doctor` tells a build killed before registering
+            tracker.set_tags({"registration": "pending"})
         report = write_artifact(settings.out, tables, force=settings.force)
         registered = None
         if settings.register_model:
@@ -155,4 +157,6 @@ def publish(prepared: Prepared, tables: ArtifactTables, logged: list, tracker: T
             done = [tracker.register(entry, names[entry.kind], report.path, report.sha256, data.name, data.sha256)
                     for entry in logged]
             registered = ", ".join(done) + f" (@{CHAMPION_ALIAS})" if done else None
+            if done:
+                tracker.set_tags({"registration": "done"})
     return Published(report, registered)

@@ -176,7 +176,7 @@ def _add_build_command(sub: argparse._SubParsersAction) -> None:
     b.add_argument("--mlflow-timeout", type=_seconds("--mlflow-timeout"), default=default(BuildSettings,
                    "mlflow_timeout_s"), metavar="SECONDS",
                    help="a tracking server must answer within this before the build reads the data (default "
-                        f"{default(BuildSettings, 'mlflow_timeout_s'):g} s)")
+                        f"{default(BuildSettings, 'mlflow_timeout_s')} s)")
     b.add_argument("--experiment", default=default(BuildSettings, "experiment"), help="MLflow experiment name")
     b.add_argument("--models", default=None, help=models_help())
     b.add_argument("--quick", action="store_true", help="small settings for tests and smoke runs")
@@ -300,7 +300,7 @@ def _add_publish_command(sub: argparse._SubParsersAction) -> None:
                    help="stage the items under s3://bucket/prefix and let DynamoDB's ImportTable create the table")
     d.add_argument("--timeout", type=_seconds("--timeout"), default=default(PublishSettings, "deadline_s"),
                    metavar="SECONDS", help="the endpoint must answer within this before anything is written "
-                                           f"(default {default(PublishSettings, 'deadline_s'):g} s)")
+                                           f"(default {default(PublishSettings, 'deadline_s')} s)")
     d.add_argument("--rollback", action="store_true", help="point back at the previous build instead of publishing")
     d.add_argument("--status", action="store_true", help="print the pointer and exit")
     _add_progress(d)
@@ -317,4 +317,13 @@ def parser() -> argparse.ArgumentParser:
     _add_build_command(sub)
     _add_serving_commands(sub)
     _add_publish_command(sub)
+    doc = sub.add_parser("doctor", help="check that the registry's @champion names the published artifact",
+                         description="Compare the MLflow registry's @champion with the published artifact (its "
+                                     "sha256): a build killed between publishing and registering leaves @champion on "
+                                     "the previous build. Exit 0 when they agree (or --repair fixed it), 2 otherwise.")
+    doc.add_argument("--out", type=Path, default=default(BuildSettings, "out"), help="the published artifact")
+    doc.add_argument("--mlflow-uri", default=None, help=MLFLOW_URI_HELP)
+    doc.add_argument("--repair", action="store_true",
+                     help="register the artifact's champions (logged with its run) and point @champion at them")
+    doc.set_defaults(func=commands.doctor)
     return p

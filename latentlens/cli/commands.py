@@ -160,6 +160,22 @@ def mlflow_ui(args: argparse.Namespace) -> int:
     return run_ui(mlflow_ui_settings(args))
 
 
+def doctor(args: argparse.Namespace) -> int:
+    """Report (and with --repair fix) an @champion that does not name the published artifact: exit 0 or 2."""
+    from latentlens.build.settings import BuildSettings, SettingsError, check_tracking_uri, default_tracking_uri
+
+    uri = default_tracking_uri(args.mlflow_uri)
+    check_tracking_uri(uri)
+    if not args.out.exists():
+        raise SettingsError(f"{args.out}: no published artifact to check")
+    from latentlens.build.tracking.reconcile import reconcile
+
+    names = {"rating": BuildSettings.registered_model_name, "topn": BuildSettings.registered_topn_name}
+    found = reconcile(uri, args.out, names, repair=args.repair)
+    print("\n".join(found.lines))
+    return 0 if found.consistent else 2
+
+
 def publish_settings(args: argparse.Namespace) -> PublishSettings:
     from latentlens.build.publish.settings import PublishSettings
 
