@@ -130,8 +130,9 @@ def test_every_evaluated_model_keeps_a_loadable_model_with_its_signature(client,
     with its n_factors param; a rating model takes (userId, movieId), a top-N one userId."""
     settings, result = embedded_build
     assert settings.models_logged("small") == "all" and settings.log_models is None
-    runs = {r.data.tags["mlflow.runName"]: r for r in client.search_runs(
-        [client.get_run(result.run_id).info.experiment_id], filter_string=f"tags.mlflow.parentRunId = '{result.run_id}'")}
+    experiment = client.get_run(result.run_id).info.experiment_id
+    runs = {r.data.tags["mlflow.runName"]: r
+            for r in client.search_runs([experiment], filter_string=f"tags.mlflow.parentRunId = '{result.run_id}'")}
     svd = runs["surprise_svd"]
     assert svd.data.tags["model"] == "surprise_svd" and "n_factors" in svd.data.params
     model = mlflow.pyfunc.load_model(svd.data.tags["model_uri"])

@@ -57,6 +57,9 @@ COUNTERPARTS: dict[tuple[str, str], tuple[type, str]] = {
     ("publish dynamodb", "workers"): (PublishSettings, "workers"),
     ("publish dynamodb", "via_s3"): (PublishSettings, "via_s3"),
     ("publish dynamodb", "grace"): (PublishSettings, "grace_s"),
+    ("publish dynamodb", "timeout"): (PublishSettings, "deadline_s"),
+    ("build", "mlflow_timeout"): (BuildSettings, "mlflow_timeout_s"),
+    ("doctor", "out"): (BuildSettings, "out"),
 }
 # Options whose default is None so the settings decide at run time (the environment, a terminal, the scale
 # plan), options that are no field of any settings, and the flags that select an action.
@@ -67,6 +70,7 @@ DECIDED_BY_SETTINGS = {
     ("build", "eval_users"): "EvaluationSettings.max_eval_users, or the scale plan's",
     ("build", "cv_max_ratings"): "EvaluationSettings.cv_max_ratings, or the scale plan's",
     ("build", "log_models"): "BuildSettings.log_models, or the scale plan's (models_logged)",
+    ("doctor", "mlflow_uri"): "$MLFLOW_TRACKING_URI or the default store (default_tracking_uri)",
     ("data synth", "progress"): "on when stderr is a terminal",
     ("publish dynamodb", "progress"): "PublishSettings.progress: on when stderr is a terminal",
 }
@@ -84,6 +88,7 @@ NOT_SETTINGS = {
     ("publish dynamodb", "name"): "required",
     ("publish dynamodb", "rollback"): "an action",
     ("publish dynamodb", "status"): "an action",
+    ("doctor", "repair"): "an action",
 }
 
 
