@@ -9,8 +9,8 @@ Layouts, recognised by the files present:
 
 Checks, each a DataError naming the file (and the 1-based line, header included, where one
 applies): missing directory or required file, unknown layout, wrong header, a value that is
-not a number, a missing value or truncated last line, invalid UTF-8, an empty ratings
-file, a rating off the release's scale or step, and duplicate (user, movie) ratings —
+not a number, a missing value or truncated last line, invalid UTF-8, a NUL in a text value,
+an empty ratings file, a rating off the release's scale or step, and duplicate (user, movie) ratings —
 unless `LoadOptions.keep_last_duplicate`, which keeps the last by file order and says so
 in `notes`. Loading only reads, so a failure leaves nothing behind.
 

@@ -179,3 +179,43 @@ def test_tag_over_the_size_limit_is_refused_with_file_and_line(csv_release: Path
 def test_title_over_the_size_limit_in_dat_file_is_refused(ten_m_release: Path, capsys) -> None:
     write(ten_m_release, "movies.dat", f"122::{'T' * (MAX_TITLE_CHARS + 1)}::Comedy\n")
     fails(ten_m_release, capsys, "movies.dat", 1, "title is")
+
+
+def test_nul_in_a_title_near_the_top_of_movies_csv_is_refused_at_its_line(csv_release: Path, capsys) -> None:
+    write(csv_release, "movies.csv", MOVIES_HEADER + "1,Heat (1995),Action\n2,Bad\x00Title (2000),Drama\n")
+    fails(csv_release, capsys, "movies.csv", 3, "NUL")
+
+
+def test_nul_in_a_title_deep_in_movies_csv_is_refused_with_file_and_line(csv_release: Path, capsys,
+                                                                         tmp_path: Path) -> None:
+    rows = "".join(f"{i},Movie number {i} (1999),Drama\n" for i in range(1, 100))
+    write(csv_release, "movies.csv", MOVIES_HEADER + rows + '100,"Quoted\x00 Title (2000)",Drama\n')
+    fails(csv_release, capsys, "movies.csv", 101, "title", "NUL character")
+    out = tmp_path / "out" / "a.duckdb"
+    assert main(["build", "--data", str(csv_release), "--out", str(out), "--quick",
+                 "--mlflow-uri", f"sqlite:///{tmp_path / 'mlflow.db'}"]) == 2
+    err = capsys.readouterr().err
+    assert "movies.csv:101: title" in err and "Traceback" not in err
+    assert not out.exists()
+
+
+def test_nul_in_a_tag_is_refused_with_file_and_line(csv_release: Path, capsys) -> None:
+    rows = "".join(f"1,1,tag{i},5\n" for i in range(60))
+    write(csv_release, "tags.csv", "userId,movieId,tag,timestamp\n" + rows + "1,2,bad\x00tag,6\n")
+    fails(csv_release, capsys, "tags.csv", 62, "tag", "NUL character")
+
+
+def test_bidi_controls_are_stripped_from_display_titles_with_a_count_and_joiners_kept(
+        csv_release: Path, caplog: pytest.LogCaptureFixture) -> None:
+    write(csv_release, "movies.csv", MOVIES_HEADER
+          + "1,\u202eHeat\u202c (1995),Action\n"                       # right-to-left override, popped
+          + "2,\u2067Godfather\u2069 (1972),Drama\n"                   # an isolate
+          + "3,\u202a\u202b\u202d\u2066\u2068 (1980),Drama\n"          # nothing but controls: Untitled
+          + "4,\u0645\u06cc\u200c\u062e\u0648\u0627\u0647\u0645 (2001),Drama\n")  # a Persian ZWNJ stays
+    with caplog.at_level("WARNING"):
+        data = load_movielens(csv_release)
+    shown = dict(zip(data.movies["movie_id"].to_list(), data.movies["display_title"].to_list(), strict=True))
+    assert shown[1] == "Heat" and shown[2] == "Godfather" and shown[3] == "Untitled"
+    assert shown[4] == "\u0645\u06cc\u200c\u062e\u0648\u0627\u0647\u0645"
+    assert data.movies.filter(data.movies["movie_id"] == 1)["title"][0] == "\u202eHeat\u202c (1995)"  # as filed
+    assert any("3 titles hold bidirectional text controls" in r.getMessage() for r in caplog.records)

@@ -119,7 +119,8 @@ def require_text(path: Path, head: bytes | None = None) -> None:
             head = fh.read(512)
     problem = binary_problem(head)
     if problem:
-        raise DataError(path, problem, line=1)
+        signed = any(head.startswith(signature) for signature, _ in BINARY_SIGNATURES)
+        raise DataError(path, problem, line=1 if signed else head.count(b"\n", 0, head.find(b"\0")) + 1)
 
 
 def sha256_files(paths: Iterable[Path]) -> str:
@@ -205,6 +206,7 @@ def read_table(path: Path, spec: TableSpec, source: Path | bytes | None = None) 
     _check_required(path, spec, frame)
     _check_ranges(path, spec, frame)
     _check_sizes(path, spec, frame)
+    _check_no_nul(path, spec, frame)
     return frame
 
 
@@ -239,6 +241,17 @@ def _check_sizes(path: Path, spec: TableSpec, frame: pl.DataFrame) -> None:
             value = frame[name][row]
             raise DataError(path, f"{name} is {len(value):,} characters, over the limit of {limit:,}: "
                                   f"{excerpt(value)}", line=physical_line(frame, row, spec.first_data_line))
+
+
+def _check_no_nul(path: Path, spec: TableSpec, frame: pl.DataFrame) -> None:
+    """No text value holds a NUL character: it is never part of a title, tag or genre, and C code cuts there."""
+    for name, dtype in frame.schema.items():
+        if dtype != pl.Utf8:
+            continue
+        row = frame.select(pl.col(name).str.contains("\x00", literal=True).arg_true().first()).item()
+        if row is not None:
+            raise DataError(path, f"{name}: {excerpt(frame[name][row])} holds a NUL character (U+0000); remove it",
+                            line=physical_line(frame, row, spec.first_data_line))
 
 
 def _locate_parse_error(path: Path, spec: TableSpec, source: Path | bytes, exc: Exception) -> DataError:

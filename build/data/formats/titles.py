@@ -6,17 +6,27 @@ title in parentheses, "City of Lost Children, The (Cité des enfants perdus, La)
 article (English or another language's) to the front: "The City of Lost Children". A title
 that is only a year, "(1995)", or nothing at all leaves nothing: its display title is
 "Untitled" (the page shows "Untitled (1995)", the year being its own column), never empty.
+
+Bidirectional embedding, override and isolate controls (U+202A-U+202E, U+2066-U+2069) are
+removed from display titles, with a logged count: one unclosed override reverses the text
+around it on the page. The joiners U+200C/U+200D stay, as Persian, Indic and emoji need them.
+The GroupLens title is kept as filed.
 """
 
 from __future__ import annotations
 
 import polars as pl
 
+from latentlens.build.progress import get_logger
+
+log = get_logger(__name__)
+
 NO_GENRES = "(no genres listed)"
 # Trailing "(1995)", also ranges like "(2007-2013)" or "(1980- )" of TV series.
 YEAR_PATTERN = r"\s*\((\d{4})(?:\s*[-–]\s*\d{0,4}\s*)?\)$"
 ALTERNATE_TITLES = r"(?:\s+\([^()]*\))+$"
 UNTITLED = "Untitled"
+BIDI_CONTROLS = "[\u202a-\u202e\u2066-\u2069]"  # embeddings, overrides, isolates; not the joiners U+200C/D
 ARTICLES = ("The", "A", "An", "Les", "La", "Le", "Il", "Lo", "Gli", "Der", "Die", "Das", "Den", "Det",
             "El", "Los", "Las", "Un", "Une", "Una", "Ein", "Eine", "Het", "De")
 
@@ -26,7 +36,7 @@ def year_expr(title: pl.Expr) -> pl.Expr:
 
 
 def display_title_expr(title: pl.Expr) -> pl.Expr:
-    base = title.str.strip_chars().str.replace(YEAR_PATTERN, "")
+    base = title.str.replace_all(BIDI_CONTROLS, "").str.strip_chars().str.replace(YEAR_PATTERN, "")
     main = base.str.replace(ALTERNATE_TITLES, "")
     name = pl.when(main.str.len_chars() > 0).then(main).otherwise(base)
     shown = (
@@ -47,6 +57,10 @@ def genres_expr(genres: pl.Expr, separator: str = "|") -> pl.Expr:
 
 def finish_movies(raw: pl.DataFrame) -> pl.DataFrame:
     """(movie_id, title, genres list) -> the MOVIES_SCHEMA table, display title and year derived."""
+    n_bidi = raw.select(pl.col("title").str.contains(BIDI_CONTROLS).sum()).item() or 0
+    if n_bidi:
+        log.warning("%d titles hold bidirectional text controls (U+202A-U+202E, U+2066-U+2069): "
+                    "removed from their display titles", n_bidi)
     return raw.select(
         pl.col("movie_id").cast(pl.Int32),
         pl.col("title").fill_null(""),
