@@ -9,7 +9,6 @@ parent, the champions logged with the run and registered once their artifact is 
 from __future__ import annotations
 
 import json
-import tempfile
 from collections.abc import Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
@@ -77,17 +76,20 @@ class Tracker(Protocol):
 class MlflowTracker:
     """A build tracked in an MLflow store (`tracking_uri`), under `experiment`."""
 
-    def __init__(self, tracking_uri: str, experiment: str, timeout_s: float = 30.0) -> None:
+    def __init__(self, tracking_uri: str, experiment: str, timeout_s: float = 30.0,
+                 scratch_root: Path | None = None) -> None:
         self.tracking_uri = tracking_uri
         self.experiment = experiment
         self.timeout_s = timeout_s  # for reaching a tracking server (check_store)
+        self.scratch_root = scratch_root  # None: the system's temporary directory (build/tracking/scratch.py)
         self.run_id = ""
         self.experiment_id = ""
         self._scratch: Path | None = None
 
     @property
     def scratch(self) -> Path:
-        """The build run's temporary folder, where files are written before they are logged."""
+        """The build run's temporary folder, where files are written before they are logged:
+        `latentlens-mlflow-<pid>-*` in the temporary directory, swept by the next build if this one is killed."""
         if self._scratch is None:
             raise RuntimeError("MlflowTracker: no build run open (use `with tracker.build_run(...)`)")
         return self._scratch
@@ -102,11 +104,12 @@ class MlflowTracker:
         import mlflow
 
         from latentlens.build.tracking import runs
+        from latentlens.build.tracking.scratch import scratch_dir
 
         self.experiment_id = runs.setup_experiment(self.tracking_uri, self.experiment)
-        with mlflow.start_run(run_name=name) as parent, tempfile.TemporaryDirectory() as scratch:
+        with mlflow.start_run(run_name=name) as parent, scratch_dir(self.scratch_root) as scratch:
             self.run_id = parent.info.run_id
-            self._scratch = Path(scratch)
+            self._scratch = scratch
             runs.tag_build_process()
             try:
                 yield
