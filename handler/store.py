@@ -122,6 +122,19 @@ class LazyArtifact(Generic[A]):
                 raise
             return opened
 
+    def replace(self, new: A) -> A | None:
+        """Serve `new` from now on (one assignment under the lock: a reader gets the old or the new, whole).
+        The old one is returned still open, for the caller to `release` once no request uses it."""
+        with self.lock:
+            old, self._artifact, self._failure = self._artifact, new, None
+        return old
+
+    def release(self, art: A) -> None:
+        """Free `art`, an artifact `replace` handed back (never the one being served)."""
+        with self.lock:
+            if art is not self._artifact:
+                self._release(art)
+
     def drop(self, art: Artifact, exc: Exception) -> None:
         """`art` failed a read: release it (if it is still the open one) so the next use reopens and re-verifies."""
         with self.lock:

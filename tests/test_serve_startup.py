@@ -95,10 +95,14 @@ def test_serve_picks_up_a_rebuild_that_replaces_the_artifact(tmp_path) -> None:
         rebuilt = build_fixture_artifact(tmp_path / "next" / "latentlens.duckdb", movies=renamed)
         os.replace(str(rebuilt) + ".sha256", str(db) + ".sha256")  # as a build publishes: the pair, renamed
         os.replace(rebuilt, db)
+        noticed = httpx.get(url, timeout=10)  # sees the new file; answered by the old build while it reopens
+        assert noticed.status_code == 200
+        assert noticed.json()["title"] in {"Godfather, The (1972)", "Godfather (rebuilt)"}
+        assert "was replaced" in served.wait_for("was replaced")
+        served.wait_for("reopened")
         after = httpx.get(url, timeout=10)
         assert after.status_code == 200 and after.json()["title"] == "Godfather (rebuilt)"
         assert after.headers["etag"] != before.headers["etag"]
-        assert "was replaced" in served.wait_for("was replaced")
     finally:
         served.stop()
 

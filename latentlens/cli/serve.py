@@ -15,7 +15,9 @@ nothing here sets an environment variable.
 
 from __future__ import annotations
 
+import asyncio
 import errno
+import fcntl
 import logging
 import os
 import socket
@@ -26,7 +28,11 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from latentlens.cli.settings import ServeSettings
+    from latentlens.handler.artifact import Artifact
+    from latentlens.handler.duckdb_store import DuckDBStore
     from latentlens.handler.settings import Settings
+
+_log = logging.getLogger("latentlens.serve")
 
 EXAMPLES = (
     "/health",
@@ -96,36 +102,98 @@ def _identity(path: str) -> tuple[int, int, int, int] | None:
 
 
 class ReloadOnReplace:
-    """ASGI wrapper: when a rebuild replaces the local artifact (a new inode, size or mtime), the
-    app's Store is closed so the next request opens and verifies the new file. Checked on a request
-    at most every `check_every_s` seconds (one stat). Local serving only: a Lambda container keeps
-    its artifact for life by design."""
+    """ASGI wrapper: when a rebuild replaces the local artifact (a new inode, size or mtime), the new
+    build is opened and verified on a worker thread while requests go on being answered from the old
+    one; then the store switches to it in one step. Checked on a request at most every
+    `check_every_s` seconds (one stat). Local serving only: a Lambda container keeps its artifact for
+    life by design.
 
-    def __init__(self, app, store, path: str, check_every_s: float = 1.0) -> None:
+    The reopen first takes a shared lock on the artifact's directory, which a build holds exclusively
+    while it publishes (build/export/artifact.py `_publish`), so it reads the pair once published. The
+    old build is closed only when every request begun before the switch has finished (`_running`
+    counts requests per switch, `_retired` waits for them), so no request finds its connection closed.
+    A replacement that fails to open or verify is logged and the old build keeps answering; the next
+    change of the file is tried again."""
+
+    def __init__(self, app, store: DuckDBStore, path: str, check_every_s: float = 1.0) -> None:
         self.app = app
         self.store = store
         self.path = path
         self.check_every_s = check_every_s
         self._seen = _identity(path)
         self._checked = time.monotonic()
+        self.reopening: asyncio.Task[None] | None = None
+        self._epoch = 0  # how many times the store switched builds
+        self._running: dict[int, int] = {}  # epoch -> requests begun in it, not yet finished
+        self._retired: list[tuple[int, Artifact]] = []  # (last epoch it served, artifact) awaiting release
 
     async def __call__(self, scope, receive, send) -> None:
-        if scope["type"] == "http":
-            self._check()
-        await self.app(scope, receive, send)
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        self._check()
+        epoch = self._epoch
+        self._running[epoch] = self._running.get(epoch, 0) + 1
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            self._running[epoch] -= 1
+            if not self._running[epoch]:
+                del self._running[epoch]
+            self._release_retired()
 
     def _check(self) -> None:
         now = time.monotonic()
-        if now - self._checked < self.check_every_s:
+        if now - self._checked < self.check_every_s or self.reopening is not None:
             return
         self._checked = now
         current = _identity(self.path)
         if current != self._seen:
             self._seen = current
             if current is not None:
-                logging.getLogger("latentlens.serve").warning("%s was replaced (a new build): reopening it",
-                                                              self.path)
-                self.store.close()
+                _log.warning("%s was replaced (a new build): reopening it; the current build answers meanwhile",
+                             self.path)
+                self.reopening = asyncio.get_running_loop().create_task(self._switch())
+
+    async def _switch(self) -> None:
+        from latentlens.handler.artifact import ArtifactUnavailable
+
+        try:
+            new = await asyncio.to_thread(self._open_published)
+        except (ArtifactUnavailable, OSError) as exc:
+            reason = exc.reason if isinstance(exc, ArtifactUnavailable) else "io_error"
+            _log.error("the replaced %s cannot be served (%s: %s); still serving the previous build",
+                       self.path, reason, exc)
+            return
+        finally:
+            self.reopening = None
+        old = self.store.replace(new)
+        if old is not None:
+            self._retired.append((self._epoch, old))
+        self._epoch += 1
+        self._release_retired()
+        _log.warning("%s reopened: now serving build %s", self.path, new.etag)
+
+    def _open_published(self) -> Artifact:
+        """On a worker thread: wait until no build is publishing into the directory, then open and verify."""
+        from latentlens.handler.artifact import ArtifactUnavailable
+
+        try:
+            fd = os.open(os.path.dirname(self.path) or ".", os.O_RDONLY)
+        except OSError as exc:
+            raise ArtifactUnavailable("io_error", f"cannot open the artifact's directory: {exc}") from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH)  # a publishing build holds it exclusively
+            return self.store.open_replacement()
+        finally:
+            os.close(fd)  # closing releases the lock
+
+    def _release_retired(self) -> None:
+        """Close the builds switched away from that no running request began on."""
+        oldest = min(self._running, default=self._epoch)
+        for _, art in [r for r in self._retired if r[0] < oldest]:
+            self.store.release(art)
+        self._retired = [r for r in self._retired if r[0] >= oldest]
 
 
 @dataclass(frozen=True)
@@ -155,7 +223,8 @@ def serve(settings: ServeSettings, command: str = "latentlens") -> None:
     costs more than the lookup itself. The HTTP protocol is uvicorn's httptools one with a cap on
     request-head size and time (latentlens/cli/serve_protocol.py; LATENTLENS_SERVE_MAX_HEADER_BYTES,
     LATENTLENS_SERVE_HEADER_TIMEOUT_S). The port is checked before the banner; a missing local
-    artifact is a warning (the API answers 503 until it is built); a replaced one is reopened.
+    artifact is a warning (the API answers 503 until it is built); a replaced one is reopened on a
+    worker thread while the old build answers (ReloadOnReplace).
     With one worker the banner comes once the server listens, after uvicorn's own start lines, so
     the output ends with the line to open the page (`make run`) and every curl line works when
     shown; `--workers N` prints it first (the workers log their start after it).
