@@ -10,7 +10,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from latentlens.handler.errors import install_error_handlers
-from latentlens.handler.http_guards import HeadAsGet, RelativeSlashRedirect, ResponseLimit, UrlLimit
+from latentlens.handler.http_guards import HeadAsGet, NoSniff, RelativeSlashRedirect, ResponseLimit, UrlLimit
 from latentlens.handler.lambda_entry import LambdaEntry
 from latentlens.handler.routes import health, movies, page, popular, recommendations, users
 from latentlens.handler.settings import Settings, get_settings
@@ -33,11 +33,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.store = make_store(settings)
     install_error_handlers(app)
-    # Last added runs first: the URL limit, the slash redirect, HEAD as GET, then the response limit around the routes.
+    # Last added runs first: nosniff on all that follows, the URL limit, the slash redirect, HEAD as GET, then the
+    # response limit around the routes.
     app.add_middleware(ResponseLimit, max_bytes=settings.max_response_bytes)
     app.add_middleware(HeadAsGet)
     app.add_middleware(RelativeSlashRedirect)
     app.add_middleware(UrlLimit, max_bytes=settings.max_url_bytes)
+    app.add_middleware(NoSniff)
     for module in (health, users, movies, popular, recommendations, page):
         app.include_router(module.router)
     return app

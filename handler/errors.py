@@ -15,7 +15,7 @@ from latentlens.handler.answers import AnswerError
 
 logger = logging.getLogger("latentlens.handler")
 
-NO_STORE = {"Cache-Control": "no-store"}
+NO_STORE = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"}  # nosniff: a 500 skips NoSniff
 
 
 class ErrorDetail(BaseModel):

@@ -9,6 +9,9 @@
   `response_too_large` instead of an invocation error.
 - `UrlLimit`: a URL over `max_url_bytes` (64 KiB) is a JSON 431 `header_too_large`, as `latentlens serve`
   answers a request head over its limit (latentlens/cli/serve_protocol.py), whatever server runs the app.
+- `NoSniff`: `X-Content-Type-Options: nosniff` on every response the app sends (a JSON body is never run as a
+  script or style). The answers made outside the app say it too: the 500 (handler.errors), the Lambda entry's
+  400 (handler.lambda_entry) and serve's 400/408/431 (latentlens/cli/serve_protocol.py).
 """
 
 from __future__ import annotations
@@ -20,7 +23,8 @@ from urllib.parse import quote
 
 logger = logging.getLogger("latentlens.handler")
 
-_JSON = [(b"content-type", b"application/json"), (b"cache-control", b"no-store")]
+NOSNIFF = (b"x-content-type-options", b"nosniff")
+_JSON = [(b"content-type", b"application/json"), (b"cache-control", b"no-store"), NOSNIFF]
 
 
 def _json_message(body: dict) -> bytes:
@@ -34,6 +38,26 @@ async def _send_json(send, status: int, body: dict, headers: Sequence[tuple[byte
     await send({"type": "http.response.start", "status": status,
                 "headers": [*_JSON, (b"content-length", str(len(data)).encode()), *headers]})
     await send({"type": "http.response.body", "body": b"" if head else data})
+
+
+class NoSniff:
+    """`X-Content-Type-Options: nosniff` on every response (see the module docstring)."""
+
+    def __init__(self, app) -> None:
+        self.app = app
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_nosniff(message) -> None:
+            if message["type"] == "http.response.start":
+                headers = [h for h in message.get("headers", []) if h[0].lower() != NOSNIFF[0]]
+                message = {**message, "headers": [*headers, NOSNIFF]}
+            await send(message)
+
+        await self.app(scope, receive, send_nosniff)
 
 
 class RelativeSlashRedirect:

@@ -27,7 +27,7 @@ from latentlens.handler.public import public_message
 
 logger = logging.getLogger("latentlens.handler")
 
-_JSON_HEADERS = {"content-type": "application/json", "cache-control": "no-store"}
+_JSON_HEADERS = {"content-type": "application/json", "cache-control": "no-store", "x-content-type-options": "nosniff"}
 
 
 class BadEvent(Exception):

@@ -3,12 +3,17 @@ here, not from a CDN.
 
 The page is plain HTML, CSS and JS kept as package data in handler/page/, inlined into one
 document on first use so a single route serves it (and it loads the same under any prefix:
-a REST API stage, a custom domain's base path). Swagger UI's and ReDoc's assets come from the
+a REST API stage, a custom domain's base path). Its Content-Security-Policy is strict: everything
+from this origin only, no 'unsafe-inline' (the inlined script and style are allowed by their sha256,
+computed from the very text served), no plugins, no <base>, and no framing (`frame-ancestors 'none'`).
+Swagger UI's and ReDoc's assets come from the
 fastapi-offline package, which bundles them; nothing is copied into this repository.
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import importlib.util
 from functools import cache
 from pathlib import Path
@@ -30,7 +35,10 @@ DOCS_ASSETS = {name: media for name, media in (("swagger-ui-bundle.js", "text/ja
                                                ("redoc.standalone.js", "text/javascript"))}
 ASSET_MAX_AGE = 86400
 # Images (and the page's other loads) only from this origin; data: for ReDoc's inline icons.
-REDOC_CSP = "default-src 'self' blob: data: 'unsafe-inline'; img-src 'self' data:"
+REDOC_CSP = "default-src 'self' blob: data: 'unsafe-inline'; img-src 'self' data:; frame-ancestors 'none'"
+# The page's own: scripts and styles only by their hash (see page_csp), all else from this origin, never framed.
+PAGE_CSP = ("default-src 'self'; script-src {script}; style-src {style}; img-src 'self'; connect-src 'self'; "
+            "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
 
 
 def docs_asset_dir() -> Path:
@@ -40,18 +48,33 @@ def docs_asset_dir() -> Path:
 
 
 @cache
+def page_parts() -> tuple[str, str, str]:
+    """index.html, app.css and app.js as served (read once per process)."""
+    html, css, js = ((PAGE_DIR / name).read_text(encoding="utf-8") for name in ("index.html", "app.css", "app.js"))
+    return html, css, js
+
+
 def page_html() -> str:
-    """index.html with app.css and app.js inlined (read once per process)."""
-    html = (PAGE_DIR / "index.html").read_text(encoding="utf-8")
-    css = (PAGE_DIR / "app.css").read_text(encoding="utf-8")
-    js = (PAGE_DIR / "app.js").read_text(encoding="utf-8")
+    """index.html with app.css and app.js inlined."""
+    html, css, js = page_parts()
     return html.replace("/*APP_CSS*/", css).replace("/*APP_JS*/", js)
+
+
+def _source_hash(text: str) -> str:
+    return "'sha256-" + base64.b64encode(hashlib.sha256(text.encode()).digest()).decode() + "'"
+
+
+@cache
+def page_csp() -> str:
+    """The page's Content-Security-Policy: its one script and one style allowed by their sha256."""
+    _, css, js = page_parts()
+    return PAGE_CSP.format(script=_source_hash(js), style=_source_hash(css))
 
 
 @router.get("/", include_in_schema=False)
 async def page() -> HTMLResponse:
     """The page: search, a movie's card and similar movies, rate a few, a user's picks, popular lists."""
-    return HTMLResponse(page_html(), headers={"Cache-Control": "no-cache"})
+    return HTMLResponse(page_html(), headers={"Cache-Control": "no-cache", "Content-Security-Policy": page_csp()})
 
 
 @router.get("/docs", include_in_schema=False)
@@ -59,10 +82,12 @@ async def docs() -> HTMLResponse:
     """Swagger UI loading the schema and its own assets by *relative* URLs, so it resolves under whatever
     prefix the page was served from: a REST API stage (/Prod/docs -> /Prod/openapi.json), a custom
     domain's base path, or none. FastAPI's own /docs asks for the absolute /openapi.json and a CDN."""
-    return get_swagger_ui_html(openapi_url="openapi.json", title="LatentLens API",
+    html = get_swagger_ui_html(openapi_url="openapi.json", title="LatentLens API",
                                swagger_js_url="docs/assets/swagger-ui-bundle.js",
                                swagger_css_url="docs/assets/swagger-ui.css",
                                swagger_favicon_url="docs/assets/favicon.png")
+    html.headers["Content-Security-Policy"] = "frame-ancestors 'none'"  # its inline script stays allowed
+    return html
 
 
 @router.get("/redoc", include_in_schema=False)

@@ -95,6 +95,7 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         self._disarm()
         body = json.dumps({"error": {"code": code, "message": message}}).encode()
         head = (b"HTTP/1.1 %d %s\r\ncontent-type: application/json\r\ncache-control: no-store\r\n"
+                b"x-content-type-options: nosniff\r\n"
                 b"content-length: %d\r\nconnection: close\r\n" % (status, _REASONS[status], len(body)))
         self.transport.write(head + extra + b"\r\n" + body)
         # A lingering close: closing with unread bytes makes the kernel send a reset, which can destroy the

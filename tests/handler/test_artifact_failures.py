@@ -188,6 +188,7 @@ def test_unexpected_error_is_a_json_500_without_traceback(artifact, tmp_path, mo
     r = client.get("/movies/858")
     assert r.status_code == 500
     assert r.json() == {"error": {"code": "internal_error", "message": "internal error"}}
+    assert r.headers["x-content-type-options"] == "nosniff"  # answered outside the middleware stack
     assert "secret" not in r.text and "Traceback" not in r.text
     assert client.get("/popular").status_code == 200  # the process carries on
 

@@ -85,6 +85,7 @@ def test_malformed_and_foreign_events_get_a_json_400_and_a_log_line(entry, case,
     response = entry(MALFORMED[case](), lambda_context("req-" + case))
     assert response["statusCode"] == 400, response
     assert response["headers"]["content-type"] == "application/json"
+    assert response["headers"]["x-content-type-options"] == "nosniff"
     assert response["isBase64Encoded"] is False
     body = json.loads(response["body"])
     assert set(body) == {"error"} and body["error"]["code"] in ("bad_event", "unsupported_event"), body

@@ -83,6 +83,12 @@ def page(chromium, tmp_path):
     pg = context.new_page()
     pg.set_default_timeout(15_000)
     pg.recorder = recorder
+    # What Chromium reports about the Content-Security-Policy: its console lines, and the page's own
+    # `securitypolicyviolation` events (an init script is the browser's, not subject to the policy).
+    pg.csp_console = []
+    pg.on("console", lambda m: pg.csp_console.append(m.text) if "Content Security Policy" in m.text else None)
+    pg.add_init_script("window.__cspViolations = []; document.addEventListener('securitypolicyviolation', "
+                       "e => window.__cspViolations.push(e.violatedDirective + ' ' + e.blockedURI));")
     yield pg
     context.close()
 

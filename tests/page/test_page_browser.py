@@ -224,3 +224,24 @@ def test_the_page_works_under_a_stage_prefix_through_the_lambda_entry(page, stag
     assert {"/prod/", "/prod/health", "/prod/movies/858", "/prod/docs", "/prod/openapi.json"} <= set(paths), paths
     assert all(p.startswith("/prod/") for p in paths), paths
     assert page.recorder.outside(stage_gateway.origin) == []
+
+
+def test_the_page_works_under_its_strict_content_security_policy(page, server):
+    """`/` sends a CSP without 'unsafe-inline' (its inlined script and style allowed by hash) and nosniff; the page
+    searches, opens a movie, rates it and shows picks and a user's list with Chromium reporting no violation."""
+    response = page.goto(server.url + "/")
+    csp = response.headers["content-security-policy"]
+    assert "default-src 'self'" in csp and "frame-ancestors 'none'" in csp and "unsafe-inline" not in csp
+    assert response.headers["x-content-type-options"] == "nosniff"
+    page.wait_for_selector("#build:text-matches('ml-latest-small')")
+    search_and_open(page, "godfather", "The Godfather (1972)")
+    page.select_option("#stars", "5")
+    page.click("#rate")
+    page.wait_for_selector("#picks li .why")
+    page.fill("#user", "1")
+    page.click("#user-form button[type=submit]")
+    page.wait_for_selector("#user-picks li")
+    assert page.locator("#popular li").count() > 0
+    assert page.evaluate("window.__cspViolations") == []
+    assert page.csp_console == []
+    assert page.recorder.blocked == []

@@ -56,6 +56,7 @@ def assert_json_error(raw: bytes, status: int, code: str) -> dict[str, str]:
     got, headers, body = parse(raw)
     assert got == status, raw[:300]
     assert headers["content-type"] == "application/json"
+    assert headers["x-content-type-options"] == "nosniff"  # serve's own answers, made outside the app, too
     assert json.loads(body)["error"]["code"] == code
     return headers
 
