@@ -6,6 +6,7 @@ from __future__ import annotations
 import importlib
 import re
 from typing import Any
+from urllib.parse import urlsplit
 
 from infra import artifact, sam, settings, stage
 from latentlens.handler import table_layout
@@ -148,6 +149,21 @@ def test_throttling_and_cors_are_set_on_the_http_api(template):
     assert cors["AllowOrigins"] == [{"Ref": "CorsAllowOrigin"}]
     assert params["CorsAllowOrigin"]["Type"] == "String"
     assert set(cors["AllowMethods"]) == {"GET", "OPTIONS"}
+
+
+def test_cors_is_closed_by_default_and_the_origin_is_a_parameter_that_cannot_be_a_wildcard(template):
+    """No browser page may read the API from another site unless the deployer names its origin: the default
+    is in `.invalid` (RFC 2606: never a real site), and the parameter's pattern refuses `*` and lists."""
+    param = template["Parameters"]["CorsAllowOrigin"]
+    default = param["Default"]
+    assert default != "*" and urlsplit(default).hostname.endswith(".invalid")
+    pattern = re.compile(param["AllowedPattern"])
+    assert pattern.fullmatch(default)
+    for accepted in ("https://example.com", "http://localhost:8080", "https://www.example.co.uk"):
+        assert pattern.fullmatch(accepted), accepted
+    for refused in ("*", "", "https://*.example.com", "https://a.example,https://b.example", "null",
+                    "example.com", "https://example.com/path", "https://example.com "):
+        assert not pattern.fullmatch(refused), refused
 
 
 def _template_routes(function: dict[str, Any]) -> set[tuple[str, str]]:
