@@ -401,7 +401,7 @@ class DynamoDBStore:
             return art
         self._recheck_at = self._clock() + self.settings.dynamodb_pointer_cache_s
         logger.info("pointer %s moved from %s to %s: serving it", self.name, art.table, build.table)
-        return self._artifact.replace(art, build)
+        return self._artifact.swap(art, build)
 
     def _open(self) -> PublishedBuild:
         if not table_layout.NAME_PATTERN.match(self.name):

@@ -145,9 +145,9 @@ class LazyArtifact(Generic[A]):
                 self._failure = ArtifactUnavailable("artifact_unreadable", f"artifact failed a query: {exc}")
                 self._failed_at = self._clock()
 
-    def replace(self, old: A, new: A) -> A:
-        """Serve `new` instead of `old` (a store that found a newer build), unless another thread already put a
-        third in its place: then that one is kept and returned."""
+    def swap(self, old: A, new: A) -> A:
+        """Serve `new` instead of `old` (a store that found a newer build) and free `old`, unless another thread
+        already put a third in its place: then that one is kept and returned."""
         with self.lock:
             current = self._artifact
             if current is not None and current is not old:

@@ -26,7 +26,7 @@ async def user_recommendations(request: Request, store: StoreDep, user_id: UserI
 
 
 @router.get("/recommend/{user_id}", response_model=UserRecommendations,
-            summary="Recommend (short form of /users/{user_id}/recommendations)")
+            summary="Recommend for a user (the short form)")
 async def recommend(request: Request, store: StoreDep, user_id: UserId, n: N = 10, genre: Genre = None) -> Response:
     """The short form of `GET /users/{user_id}/recommendations` (the route of the original LatentLens): the
     same answer for the same parameters."""

@@ -136,7 +136,8 @@ def test_popular_overall_and_per_genre(page, server):
     page.wait_for_selector("#popular li button")
     assert page.locator("#popular li").count() == 10
     page.select_option("#popular-genre", "Drama")
-    page.wait_for_function("[...document.querySelectorAll('#popular li')]"
+    # a function, not an expression: Playwright evals an expression in the page, which its CSP forbids
+    page.wait_for_function("() => [...document.querySelectorAll('#popular li')]"
                            ".every(li => (li.dataset.genres || '').split('|').includes('Drama'))")
     footer = page.inner_text("#build")
     assert "ml-latest-small" in footer and f"schema {SCHEMA_VERSION}" in footer
