@@ -360,11 +360,11 @@ class DynamoDBStore:
     another table, opens that one and serves it; if that fails, the build held is served on and the pointer
     is read again after `retry_interval_s`."""
 
-    def __init__(self, settings: Settings, client=None, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, settings: Settings, client=None, clock: Callable[[], float] | None = None) -> None:
         self.settings = settings
         self.name = settings.db.removeprefix(SCHEME)
         self._client = client
-        self._clock = clock
+        self._clock = clock if clock is not None else time.monotonic  # looked up when made, not at import
         self._recheck_at = 0.0  # when the pointer is read again (set by each open and each re-read)
         self._rechecking = threading.Lock()  # one re-read at a time; other requests serve the build held
         # nothing to release: no connection is held, and the client is shared and stateless

@@ -81,9 +81,10 @@ class LazyArtifact(Generic[A]):
     _unfreeze_at_exit = False  # process-wide: gc.freeze() is process-wide too
 
     def __init__(self, settings: Settings, open: Callable[[], A], release: Callable[[A], None],
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] | None = None) -> None:
         self.settings = settings
-        self._open, self._release, self._clock = open, release, clock
+        # looked up now, not at import: time.monotonic as the process has it when the store is made
+        self._open, self._release, self._clock = open, release, clock if clock is not None else time.monotonic
         self.lock = threading.Lock()
         self._artifact: A | None = None
         self._failure: ArtifactUnavailable | None = None
