@@ -50,7 +50,8 @@ def run(settings: BuildSettings, engine: Engine | None = None, tracker: Tracker 
     chosen = engine.selection(settings)
     check_pins(settings, chosen.specs, None)  # names and kinds: before reading 25M ratings
     check_out_is_not_input(settings.out, settings.data_dir)  # on every engine, before it reads anything
-    tracker = tracker or MlflowTracker(settings.mlflow_uri, settings.experiment, settings.mlflow_timeout_s)
+    tracker = tracker or MlflowTracker(settings.mlflow_uri, settings.experiment, settings.mlflow_timeout_s,
+                                       needed_bytes=store_room(settings))
     tracker.check_store()  # a tracking server that never answers, a full or read-only store: before the data
     with engine.open(settings, chosen) as session:
         commit = git_commit()
@@ -69,6 +70,14 @@ def run(settings: BuildSettings, engine: Engine | None = None, tracker: Tracker 
     return BuildResult(output.artifact, comparison.table, champions.topn, champions.rating, tracker.run_id,
                        settings.mlflow_uri, time.perf_counter() - started, output.registered, tracker.experiment_id,
                        comparison.caption, engine.name, output.parquet, output.manifest)
+
+
+def store_room(settings: BuildSettings) -> int:
+    """Free bytes the MLflow store needs: less when only the champions' models are logged (before the data is read
+    the scale plan is not known, so a build that leaves it to the plan is checked for every model)."""
+    from latentlens.build.tracking.preflight import ALL_MODELS_FREE_BYTES, MIN_FREE_BYTES
+
+    return MIN_FREE_BYTES if settings.log_models == "champions" else ALL_MODELS_FREE_BYTES
 
 
 def record_context(session: EngineRun[Any], settings: BuildSettings, tracker: Tracker, commit: str) -> None:

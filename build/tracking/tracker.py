@@ -77,8 +77,11 @@ class MlflowTracker:
     """A build tracked in an MLflow store (`tracking_uri`), under `experiment`."""
 
     def __init__(self, tracking_uri: str, experiment: str, timeout_s: float = 30.0,
-                 scratch_root: Path | None = None) -> None:
+                 scratch_root: Path | None = None, needed_bytes: int | None = None) -> None:
+        from latentlens.build.tracking.preflight import MIN_FREE_BYTES
+
         self.tracking_uri = tracking_uri
+        self.needed_bytes = MIN_FREE_BYTES if needed_bytes is None else needed_bytes  # free room check_store asks
         self.experiment = experiment
         self.timeout_s = timeout_s  # for reaching a tracking server (check_store)
         self.scratch_root = scratch_root  # None: the system's temporary directory (build/tracking/scratch.py)
@@ -97,7 +100,7 @@ class MlflowTracker:
     def check_store(self) -> None:
         from latentlens.build.tracking.preflight import check_store
 
-        check_store(self.tracking_uri, self.timeout_s)
+        check_store(self.tracking_uri, self.timeout_s, self.needed_bytes)
 
     @contextmanager
     def build_run(self, name: str) -> Iterator[None]:
