@@ -158,7 +158,6 @@ def _add_data_commands(sub: argparse._SubParsersAction) -> None:
 def _add_build_command(sub: argparse._SubParsersAction) -> None:
     from latentlens.build.models.registry import models_help
 
-    evaluation, large = EvaluationSettings(), plan_for("large").evaluation
     b = sub.add_parser(
         "build", help="train and evaluate every model, export the DuckDB artifact",
         description="Load the ratings, evaluate every model (top-N on a temporal holdout, ratings by k-fold "
@@ -172,16 +171,31 @@ def _add_build_command(sub: argparse._SubParsersAction) -> None:
     b.add_argument("--force", action="store_true",
                    help="replace --out even if it is not a LatentLens artifact (refused otherwise); never a file "
                         "of --data: an --out inside the data directory is refused, --force or not")
-    b.add_argument("--mlflow-uri", default=None, help=MLFLOW_URI_HELP)
-    b.add_argument("--mlflow-timeout", type=_seconds("--mlflow-timeout"), default=default(BuildSettings,
-                   "mlflow_timeout_s"), metavar="SECONDS",
-                   help="a tracking server must answer within this before the build reads the data (default "
-                        f"{default(BuildSettings, 'mlflow_timeout_s')} s)")
-    b.add_argument("--experiment", default=default(BuildSettings, "experiment"), help="MLflow experiment name")
     b.add_argument("--models", default=None, help=models_help())
     b.add_argument("--quick", action="store_true", help="small settings for tests and smoke runs")
     b.add_argument("--seed", type=_int_in(0, what="--seed"), default=default(BuildSettings, "seed"),
                    help="seed of every split and model: the same seed gives the same artifact")
+    _add_evaluation_options(b)
+    b.add_argument("--top-n", type=_int_in(1, what="--top-n"), default=default(BuildSettings, "top_n"),
+                   help="recommendations stored per user")
+    b.add_argument("--similar-n", type=_int_in(1, what="--similar-n"), default=default(BuildSettings, "similar_n"),
+                   help="similar movies stored per movie")
+    b.add_argument("--keep-last-duplicate", action="store_true",
+                   help="keep the last of duplicate (user, movie) ratings instead of failing")
+    _add_tracking_options(b)
+    b.add_argument("--engine", choices=get_args(Engine), default=DEFAULT_ENGINE,
+                   help="inprocess (default): numpy/scipy on this machine; spark: the same build on Apache "
+                        "Spark (pip install 'latentlens[spark]'; docs/spark.md)")
+    b.add_argument("--spark-master", default=default(SparkSettings, "master"), metavar="URL",
+                   help="with --engine spark: local[N], spark://host:port, yarn or k8s://... "
+                        f"(default {default(SparkSettings, 'master')})")
+    _add_progress(b)
+    b.set_defaults(func=commands.build)
+
+
+def _add_evaluation_options(b: argparse.ArgumentParser) -> None:
+    """`build`'s protocol options: the scale plan and what the command line takes over from it."""
+    evaluation, large = EvaluationSettings(), plan_for("large").evaluation
     b.add_argument("--scale", choices=get_args(ScaleChoice),
                    default=default(BuildSettings, "scale"),
                    help=f"auto (default): the large plan from {LARGE_RATINGS / 1e6:g}M ratings on (sampled "
@@ -197,12 +211,16 @@ def _add_build_command(sub: argparse._SubParsersAction) -> None:
                    help="rating cross-validation on a uniform sample of this many ratings, 0 = all "
                         f"(default {_count(evaluation.cv_max_ratings)}; {_count(large['cv_max_ratings'])} in the "
                         "large plan)")
-    b.add_argument("--top-n", type=_int_in(1, what="--top-n"), default=default(BuildSettings, "top_n"),
-                   help="recommendations stored per user")
-    b.add_argument("--similar-n", type=_int_in(1, what="--similar-n"), default=default(BuildSettings, "similar_n"),
-                   help="similar movies stored per movie")
-    b.add_argument("--keep-last-duplicate", action="store_true",
-                   help="keep the last of duplicate (user, movie) ratings instead of failing")
+
+
+def _add_tracking_options(b: argparse.ArgumentParser) -> None:
+    """`build`'s MLflow options: the store, what is logged and registered, and the champions."""
+    b.add_argument("--mlflow-uri", default=None, help=MLFLOW_URI_HELP)
+    b.add_argument("--mlflow-timeout", type=_seconds("--mlflow-timeout"), default=default(BuildSettings,
+                   "mlflow_timeout_s"), metavar="SECONDS",
+                   help="a tracking server must answer within this before the build reads the data (default "
+                        f"{default(BuildSettings, 'mlflow_timeout_s')} s)")
+    b.add_argument("--experiment", default=default(BuildSettings, "experiment"), help="MLflow experiment name")
     b.add_argument("--no-register", action="store_true",
                    help="log the champions with the run but do not register them (the @champion alias stays)")
     b.add_argument("--topn-champion", default=None, metavar="MODEL",
@@ -213,14 +231,6 @@ def _add_build_command(sub: argparse._SubParsersAction) -> None:
                    help="which models' MLflow runs keep a loadable model (with its signature and an input example): "
                         "all evaluated models, or the champions only (default: all on the small plan, champions "
                         "on the large)")
-    b.add_argument("--engine", choices=get_args(Engine), default=DEFAULT_ENGINE,
-                   help="inprocess (default): numpy/scipy on this machine; spark: the same build on Apache "
-                        "Spark (pip install 'latentlens[spark]'; docs/spark.md)")
-    b.add_argument("--spark-master", default=default(SparkSettings, "master"), metavar="URL",
-                   help="with --engine spark: local[N], spark://host:port, yarn or k8s://... "
-                        f"(default {default(SparkSettings, 'master')})")
-    _add_progress(b)
-    b.set_defaults(func=commands.build)
 
 
 def _count(value: int | None) -> str:
