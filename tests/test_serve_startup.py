@@ -10,6 +10,8 @@ import socket
 import subprocess
 import sys
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -53,6 +55,32 @@ class Served:
             self.proc.wait(timeout=20)
 
 
+@contextmanager
+def serving(tmp_path: Path, path: str = "/movies/858") -> Iterator[tuple[Path, Served, str]]:
+    """The fixture artifact served by `latentlens serve` (every request checks for a replacement), up:
+    (artifact, server, the URL of `path`); stopped on the way out."""
+    db = build_fixture_artifact(tmp_path / "latentlens.duckdb")
+    port = free_port()
+    served = Served(["--db", str(db), "--port", str(port), "--reload-check", "0"], tmp_path)
+    try:
+        served.wait_for("Uvicorn running on")
+        yield db, served, f"http://127.0.0.1:{port}{path}"
+    finally:
+        served.stop()
+
+
+def rebuilt_pair(tmp_path: Path, title: str) -> Path:
+    """A rebuild of the fixture artifact with The Godfather renamed `title`, in tmp_path/next."""
+    renamed = [(m[0], title, *m[2:]) if m[0] == 858 else m for m in MOVIES]
+    (tmp_path / "next").mkdir()
+    return build_fixture_artifact(tmp_path / "next" / "latentlens.duckdb", movies=renamed)
+
+
+def replace_pair(new: Path, db: Path) -> None:
+    os.replace(str(new) + ".sha256", str(db) + ".sha256")  # as a build publishes: the pair, renamed
+    os.replace(new, db)
+
+
 def test_serve_warns_at_start_when_the_artifact_is_missing(tmp_path) -> None:
     port = free_port()
     missing = tmp_path / "not-built.duckdb"
@@ -82,19 +110,10 @@ def test_serve_on_a_port_in_use_is_one_line_and_exit_2(tmp_path) -> None:
 
 
 def test_serve_picks_up_a_rebuild_that_replaces_the_artifact(tmp_path) -> None:
-    db = build_fixture_artifact(tmp_path / "latentlens.duckdb")
-    port = free_port()
-    served = Served(["--db", str(db), "--port", str(port), "--reload-check", "0"], tmp_path)
-    url = f"http://127.0.0.1:{port}/movies/858"
-    try:
-        served.wait_for("Uvicorn running on")
+    with serving(tmp_path) as (db, served, url):
         before = httpx.get(url, timeout=10)
         assert before.status_code == 200 and before.json()["title"] == "Godfather, The (1972)"
-        renamed = [(m[0], "Godfather (rebuilt)", *m[2:]) if m[0] == 858 else m for m in MOVIES]
-        (tmp_path / "next").mkdir()
-        rebuilt = build_fixture_artifact(tmp_path / "next" / "latentlens.duckdb", movies=renamed)
-        os.replace(str(rebuilt) + ".sha256", str(db) + ".sha256")  # as a build publishes: the pair, renamed
-        os.replace(rebuilt, db)
+        replace_pair(rebuilt_pair(tmp_path, "Godfather (rebuilt)"), db)
         noticed = httpx.get(url, timeout=10)  # sees the new file; answered by the old build while it reopens
         assert noticed.status_code == 200
         assert noticed.json()["title"] in {"Godfather, The (1972)", "Godfather (rebuilt)"}
@@ -103,8 +122,6 @@ def test_serve_picks_up_a_rebuild_that_replaces_the_artifact(tmp_path) -> None:
         after = httpx.get(url, timeout=10)
         assert after.status_code == 200 and after.json()["title"] == "Godfather (rebuilt)"
         assert after.headers["etag"] != before.headers["etag"]
-    finally:
-        served.stop()
 
 
 def test_serve_workers_answer_from_the_artifact_they_were_given(tmp_path, monkeypatch) -> None:

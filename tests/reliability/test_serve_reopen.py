@@ -26,8 +26,8 @@ from latentlens.handler.artifact import ArtifactUnavailable
 from latentlens.handler.duckdb_store import DuckDBStore
 from latentlens.handler.store import guarded_call
 from tests.handler.conftest import make_settings
-from tests.handler.fixture_artifact import MOVIES, build_fixture_artifact
-from tests.test_serve_startup import Served, free_port
+from tests.handler.fixture_artifact import build_fixture_artifact
+from tests.test_serve_startup import rebuilt_pair, replace_pair, serving
 
 OLD_TITLE, NEW_TITLE = "Godfather, The (1972)", "Godfather (rebuilt)"
 
@@ -41,17 +41,6 @@ def publishing(directory: Path) -> Iterator[None]:
         yield
     finally:
         os.close(fd)
-
-
-def rebuilt_pair(tmp_path: Path) -> Path:
-    renamed = [(m[0], NEW_TITLE, *m[2:]) if m[0] == 858 else m for m in MOVIES]
-    (tmp_path / "next").mkdir()
-    return build_fixture_artifact(tmp_path / "next" / "latentlens.duckdb", movies=renamed)
-
-
-def replace_pair(new: Path, db: Path) -> None:
-    os.replace(str(new) + ".sha256", str(db) + ".sha256")  # as a build publishes: the pair, renamed
-    os.replace(new, db)
 
 
 class Client(threading.Thread):
@@ -79,15 +68,10 @@ class Client(threading.Thread):
 
 @pytest.mark.server
 def test_requests_are_answered_from_the_old_build_while_the_new_one_opens_then_from_the_new(tmp_path) -> None:
-    db = build_fixture_artifact(tmp_path / "latentlens.duckdb")
-    port = free_port()
-    served = Served(["--db", str(db), "--port", str(port), "--reload-check", "0"], tmp_path)
-    url = f"http://127.0.0.1:{port}/movies/858"
-    try:
-        served.wait_for("Uvicorn running on")
+    with serving(tmp_path) as (db, served, url):
         before = httpx.get(url, timeout=10)
         assert before.status_code == 200 and before.json()["title"] == OLD_TITLE
-        new = rebuilt_pair(tmp_path)
+        new = rebuilt_pair(tmp_path, NEW_TITLE)
         clients = [Client(url) for _ in range(3)]
         with publishing(tmp_path):
             replace_pair(new, db)
@@ -99,8 +83,6 @@ def test_requests_are_answered_from_the_old_build_while_the_new_one_opens_then_f
         served.wait_for("reopened")
         after = httpx.get(url, timeout=10)
         answered = [a for c in clients for a in c.finish()]
-    finally:
-        served.stop()
     assert after.status_code == 200 and after.json()["title"] == NEW_TITLE
     assert after.headers["etag"] != before.headers["etag"]
     assert answered and {a[0] for a in answered} == {200}, [a for a in answered if a[0] != 200][:3]
@@ -109,21 +91,14 @@ def test_requests_are_answered_from_the_old_build_while_the_new_one_opens_then_f
 
 @pytest.mark.server
 def test_a_replacement_that_fails_verification_leaves_the_old_build_answering(tmp_path) -> None:
-    db = build_fixture_artifact(tmp_path / "latentlens.duckdb")
-    port = free_port()
-    served = Served(["--db", str(db), "--port", str(port), "--reload-check", "0"], tmp_path)
-    url = f"http://127.0.0.1:{port}/movies/858"
-    try:
-        served.wait_for("Uvicorn running on")
+    with serving(tmp_path) as (db, served, url):
         before = httpx.get(url, timeout=10)
-        new = rebuilt_pair(tmp_path)
+        new = rebuilt_pair(tmp_path, NEW_TITLE)
         Path(str(new) + ".sha256").write_text("0" * 64 + "  latentlens.duckdb\n")  # a pair that does not match
         replace_pair(new, db)
         httpx.get(url, timeout=10)  # notices the replacement
         assert "checksum_mismatch" in served.wait_for("cannot be served")
         later = [httpx.get(url, timeout=10) for _ in range(5)]
-    finally:
-        served.stop()
     assert {(r.status_code, r.headers["etag"], r.json()["title"]) for r in later} == {
         (200, before.headers["etag"], OLD_TITLE)}
 
