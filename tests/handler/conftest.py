@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -57,3 +59,17 @@ def fixture_copy(artifact: Path, tmp_path: Path) -> Path:
     from tests.handler.dynamo_support import copy_artifact
 
     return copy_artifact(artifact, tmp_path / "artifact")
+
+
+@contextmanager
+def running_moto() -> Iterator[str]:
+    """moto's server mode on a free port of 127.0.0.1 (it stands in for DynamoDB and S3): its endpoint URL."""
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    try:
+        host, port = server.get_host_and_port()
+        yield f"http://{host}:{port}"
+    finally:
+        server.stop()

@@ -14,12 +14,12 @@ from collections.abc import Callable
 
 import boto3
 import pytest
-from moto.server import ThreadedMotoServer
 
 from latentlens.cli import main
 from latentlens.handler import table_layout
 from latentlens.handler.dynamodb import DynamoDBStore
 from latentlens.handler.lambda_entry import LambdaEntry
+from tests.handler.conftest import running_moto
 from tests.handler.dynamo_support import dynamo_app, publish_to
 from tests.handler.events import http_v2, lambda_context, rest_v1
 from tests.handler.test_lambda_malformed_events import SCHEDULED
@@ -30,11 +30,8 @@ pytestmark = pytest.mark.usefixtures("fake_aws_credentials")
 
 @pytest.fixture(scope="module")
 def moto_endpoint():
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    yield f"http://{host}:{port}"
-    server.stop()
+    with running_moto() as endpoint:
+        yield endpoint
 
 
 @pytest.fixture

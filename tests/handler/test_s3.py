@@ -12,11 +12,10 @@ import boto3
 import pytest
 from fastapi.testclient import TestClient
 from moto import mock_aws
-from moto.server import ThreadedMotoServer
 
 from latentlens.handler import schema
 from latentlens.handler.app import create_app
-from tests.handler.conftest import make_settings
+from tests.handler.conftest import make_settings, running_moto
 
 BUCKET = "latentlens-artifacts"
 KEY = "builds/abc/latentlens.duckdb"
@@ -128,11 +127,8 @@ def test_unreachable_s3_is_a_bounded_503(tmp_path, apps):
 
 @pytest.fixture
 def moto_server():
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    yield f"http://{host}:{port}"
-    server.stop()
+    with running_moto() as endpoint:
+        yield endpoint
 
 
 def test_against_moto_server_over_http(artifact, tmp_path, apps, moto_server):
