@@ -54,8 +54,9 @@ def page_parts() -> tuple[str, str, str]:
     return html, css, js
 
 
+@cache
 def page_html() -> str:
-    """index.html with app.css and app.js inlined."""
+    """index.html with app.css and app.js inlined (built once per process)."""
     html, css, js = page_parts()
     return html.replace("/*APP_CSS*/", css).replace("/*APP_JS*/", js)
 
