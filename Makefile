@@ -80,4 +80,4 @@ audit: $(STAMP)
 	$(PY) -m tests.reliability.audit infra/lambda/requirements.txt
 
 clean:
-	rm -rf $(VENV) artifacts .pytest_cache .mypy_cache .ruff_cache site
+	rm -rf $(VENV) artifacts mlflow.db mlflow.db.lock mlruns .pytest_cache .mypy_cache .ruff_cache site

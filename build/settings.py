@@ -11,7 +11,9 @@ from typing import Literal
 
 from latentlens.handler.schema import DEFAULT_ARTIFACT
 
-DEFAULT_MLFLOW_DB = Path("artifacts/mlflow.db")
+# MLflow's own default (`mlflow ui` and `mlflow server` with no store open ./mlflow.db): started from the same
+# folder, the build and a plain `mlflow ui` find the same runs. Run artifacts go to ./mlruns beside it.
+DEFAULT_MLFLOW_DB = Path("mlflow.db")
 
 # The evaluation plans of build/scale.py; here, below both the plans and the model registry that sizes by them.
 Scale = Literal["small", "large"]
@@ -26,7 +28,7 @@ TRACKING_SCHEMES = ("sqlite", "postgresql", "mysql", "mssql", "http", "https", "
 
 
 def default_tracking_uri(cli_value: str | None = None) -> str:
-    """--mlflow-uri, else $MLFLOW_TRACKING_URI, else a sqlite store under artifacts/ (absolute)."""
+    """--mlflow-uri, else $MLFLOW_TRACKING_URI, else ./mlflow.db, MLflow's own default (absolute)."""
     if cli_value:
         return cli_value
     if env := os.environ.get("MLFLOW_TRACKING_URI"):
@@ -49,7 +51,7 @@ def check_tracking_uri(uri: str) -> None:
     scheme = uri.split("://", 1)[0].split("+", 1)[0].lower() if "://" in uri else ""
     if scheme and scheme not in TRACKING_SCHEMES:
         raise SettingsError(f"--mlflow-uri {uri}: no MLflow store for scheme {scheme!r} "
-                            "(e.g. sqlite:///artifacts/mlflow.db or http://127.0.0.1:5000)")
+                            "(e.g. sqlite:///mlflow.db or http://127.0.0.1:5000)")
 
 
 @dataclass(frozen=True)

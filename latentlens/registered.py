@@ -27,7 +27,7 @@ def load_model(model_uri: str, *, tracking_uri: str | None = None) -> Registered
     `models:/latentlens-rating/3`), a logged model (`models:/m-<id>`), or a local model directory.
 
     `tracking_uri` defaults as `latentlens build --mlflow-uri` does ($MLFLOW_TRACKING_URI, else the sqlite
-    store artifacts/mlflow.db) and is used for this call only (MLflow's global URIs are left alone). A
+    store ./mlflow.db) and is used for this call only (MLflow's global URIs are left alone). A
     sqlite file that does not exist is a FileNotFoundError (MLflow would create an empty store), a model or
     alias the store does not have a LookupError, and an MLflow model that is neither LatentLens pyfunc a
     ValueError. Needs the `build` extra (mlflow, numpy, pandas, polars)."""

@@ -22,7 +22,7 @@ def run_build(settings: BuildSettings | None = None, /, *, engine: Engine = "inp
     DataFrame, the champions, the artifact's path and sha256, the MLflow run id).
 
     `settings` is a latentlens.build.settings.BuildSettings (defaults as the CLI's: the embedded data,
-    artifacts/latentlens.duckdb, artifacts/mlflow.db); keyword `fields` replace its fields, e.g.
+    artifacts/latentlens.duckdb, ./mlflow.db); keyword `fields` replace its fields, e.g.
     `run_build(data_dir="data/ml-latest-small", out="/tmp/x.duckdb", quick=True)` (an unknown field is a
     TypeError). Bad settings or data raise before anything is written (SettingsError, DataError: both
     ValueErrors). Progress is logged to the `latentlens` logger: `logging.basicConfig(level="INFO")` shows it;

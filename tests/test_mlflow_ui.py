@@ -138,3 +138,37 @@ def test_mlflow_ui_prints_the_experiment_url_in_the_machine_learning_view() -> N
 
     assert experiment_url("http://127.0.0.1:5000", "3") == \
         "http://127.0.0.1:5000/#/experiments/3/runs?workflowType=machine_learning"
+
+
+@pytest.mark.slow
+def test_plain_mlflow_ui_from_the_build_folder_opens_the_builds_default_store(embedded_build, tmp_path,
+                                                                              monkeypatch) -> None:
+    """`latentlens build` with no --mlflow-uri writes ./mlflow.db, which is where a plain `mlflow ui` (no options)
+    started from the same folder looks: here that file is the suite's real store."""
+    from mlflow.tracking import MlflowClient
+
+    from latentlens.build.settings import default_tracking_uri
+
+    settings, result = embedded_build
+    (tmp_path / "mlflow.db").symlink_to(Path(settings.mlflow_uri.removeprefix("sqlite:///")).resolve())
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    assert Path(default_tracking_uri().removeprefix("sqlite:///")).samefile(tmp_path / "mlflow.db")
+    experiment_id = MlflowClient(settings.mlflow_uri).get_experiment_by_name(settings.experiment).experiment_id
+    port = _free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}
+    proc = subprocess.Popen([sys.executable, "-m", "mlflow", "ui", "--host", "127.0.0.1", "--port", str(port)],
+                            cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            start_new_session=True)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 180
+        while _get(f"{base}/health")[0] != 200:
+            assert proc.poll() is None and time.monotonic() < deadline, proc.stderr.read().decode()[-2000:]
+            time.sleep(0.5)  # polling a server that is starting, bounded by the deadline above
+        status, body = _get(f"{base}/ajax-api/2.0/mlflow/runs/search",
+                            json.dumps({"experiment_ids": [experiment_id], "max_results": 100}).encode())
+        assert status == 200
+        assert result.run_id in {r["info"]["run_id"] for r in json.loads(body)["runs"]}
+    finally:
+        _kill_tree(proc)

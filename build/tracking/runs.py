@@ -21,7 +21,7 @@ log = get_logger(__name__)
 
 
 def artifact_root_for(tracking_uri: str) -> str:
-    """Artifacts of a sqlite store live beside the database file (artifacts/mlruns)."""
+    """Artifacts of a sqlite store live beside the database file (./mlruns for the default ./mlflow.db)."""
     if tracking_uri.startswith("sqlite:///"):
         db = Path(tracking_uri.removeprefix("sqlite:///"))
         return (db.parent / "mlruns").resolve().as_uri()

@@ -1,5 +1,5 @@
 """The Python API page's example (docs/python-api.md) and the README's short one, run as written from a directory
-laid out like the repository after `make build` (artifacts/latentlens.duckdb and artifacts/mlflow.db, here links to the
+laid out like the repository after `make build` (artifacts/latentlens.duckdb and ./mlflow.db, here links to the
 suite's real build)."""
 
 from __future__ import annotations
@@ -34,13 +34,13 @@ def test_the_example_is_about_ten_lines() -> None:
 
 
 def laid_out_like_the_repository(embedded_build, tmp_path: Path) -> dict[str, str]:
-    """artifacts/ in tmp_path linking to the suite's build; the environment to run an example in."""
+    """artifacts/ and ./mlflow.db in tmp_path linking to the suite's build; the environment to run an example in."""
     settings, _ = embedded_build
     artifacts = tmp_path / "artifacts"
     artifacts.mkdir()
     (artifacts / "latentlens.duckdb").symlink_to(Path(settings.out).resolve())
     (artifacts / "latentlens.duckdb.sha256").symlink_to(Path(f"{settings.out}.sha256").resolve())
-    (artifacts / "mlflow.db").symlink_to(Path(settings.mlflow_uri.removeprefix("sqlite:///")).resolve())
+    (tmp_path / "mlflow.db").symlink_to(Path(settings.mlflow_uri.removeprefix("sqlite:///")).resolve())
     env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI" and not k.startswith("LATENTLENS_")}
     env["LATENTLENS_TMP_DIR"] = str(tmp_path / "lltmp")
     return env
@@ -59,7 +59,7 @@ def test_the_page_example_runs_against_a_real_build(embedded_build, tmp_path) ->
     assert lines[6] == "Godfather, The (1972)"  # "godfathr" found
     assert "9742" in out.stdout  # the SQL count, as a polars table
     assert "user_id" in out.stdout and "movie_id" in out.stdout  # the registered top-N model's lists
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["artifacts", "lltmp"]  # no stray ./mlflow.db or mlruns
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["artifacts", "lltmp", "mlflow.db"]  # no stray mlruns
 
 
 def test_the_readme_example_runs_against_a_real_build(embedded_build, tmp_path) -> None:
