@@ -228,6 +228,7 @@ def for_ratings(art: Artifact, src: RowSource, ratings: Mapping[int, float], n: 
         movie_id = check_id(key, "ratings")
         given[movie_id] = check_stars(movie_id, value)
     check_count("ratings", len(given))
+    art.movies.want(given)
     known = {i: stars for i, stars in given.items() if i in art.movies}
     if not known:
         raise NotFound("movie_not_found", "none of the given movies is in the catalogue")

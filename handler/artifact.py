@@ -14,11 +14,11 @@ import os
 import threading
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import NamedTuple
 
 import duckdb
 
 from latentlens.handler import schema
+from latentlens.handler.movie_map import LazyMovies, Movies, genre_spellings
 from latentlens.handler.schema import sha256_file
 from latentlens.handler.settings import Settings
 from latentlens.handler.title_index import TitleIndex
@@ -38,17 +38,6 @@ class ArtifactUnavailable(Exception):
         self.message = message
 
 
-class MovieRow(NamedTuple):
-    """A movie as the handler keeps it in memory (every answer's titles come from these); a tuple, so the
-    map of 62k movies stays as small and as fast to build as before it had names."""
-
-    movie_id: int
-    title: str
-    display_title: str
-    year: int | None
-    genres: list[str]
-
-
 @dataclass(frozen=True)
 class Artifact:
     """An open, verified artifact and what the API needs to know about it, read once."""
@@ -58,8 +47,9 @@ class Artifact:
     build_info: dict[str, str]
     sha256: str | None
     etag: str
-    # Held in memory so the hot path is one small DuckDB query plus dict lookups, not a join:
-    movies: dict[int, MovieRow] = field(default_factory=dict)
+    # Held in memory so the hot path is one small DuckDB query plus dict lookups, not a join (a DuckDB artifact's
+    # movies are read as answers first name them: handler.movie_map):
+    movies: Movies = field(default_factory=Movies)
     popular: dict[str | None, list[tuple[int, float]]] = field(default_factory=dict)  # genre (None: overall) -> ranked
     genres: dict[str, str] = field(default_factory=dict)  # casefolded -> canonical spelling
 
@@ -199,22 +189,6 @@ def _etag(info: dict[str, str], sha256: str | None) -> str:
     return '"' + hashlib.sha256(basis.encode()).hexdigest()[:24] + '"'
 
 
-def _movies(conn: duckdb.DuckDBPyConnection) -> tuple[dict[int, MovieRow], list[list[str]]]:
-    """The movie map, and each distinct genre list once (what `_genres` reads: ~1k lists, not 62k)."""
-    # Genres travel as one '|'-joined string (MovieLens' own separator) and are split once per
-    # distinct combination: converting 60k DuckDB lists to Python lists doubles the load time.
-    rows = conn.execute("SELECT movie_id, title, display_title, year, array_to_string(genres, '|') "
-                        f"FROM {schema.MOVIES}").fetchall()
-    combos: dict[str, list[str]] = {}
-    movies = {}
-    for movie_id, title, display_title, year, joined in rows:
-        genres = combos.get(joined)
-        if genres is None:
-            genres = combos[joined] = joined.split("|") if joined else []
-        movies[movie_id] = MovieRow(movie_id, title, display_title, year, genres)
-    return movies, list(combos.values())
-
-
 def _popular(conn: duckdb.DuckDBPyConnection) -> dict[str | None, list[tuple[int, float]]]:
     rows = conn.execute(f"SELECT genre, movie_id, score FROM {schema.POPULAR_MOVIES} "
                         "ORDER BY genre NULLS FIRST, rank").fetchall()
@@ -269,7 +243,7 @@ def _open_verified_later(path: str, settings: Settings, sha256: str | None) -> A
         info = _read_build_info(conn)
         _check_schema(conn, info)
         _check_finite(conn)
-        movies, genre_lists = _movies(conn)
+        genres = genre_spellings(conn)
         popular = _popular(conn)
     except ArtifactUnavailable:
         conn.close()
@@ -278,4 +252,4 @@ def _open_verified_later(path: str, settings: Settings, sha256: str | None) -> A
         conn.close()
         raise ArtifactUnavailable("artifact_unreadable", f"artifact cannot be read: {exc}") from None
     return Artifact(conn=conn, path=path, build_info=info, sha256=sha256, etag=_etag(info, sha256),
-                    movies=movies, popular=popular, genres=_genres(genre_lists))
+                    movies=LazyMovies(conn), popular=popular, genres=genres)

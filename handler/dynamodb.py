@@ -27,7 +27,8 @@ from functools import cached_property
 from typing import Any
 
 from latentlens.handler import schema, table_layout
-from latentlens.handler.artifact import Artifact, ArtifactUnavailable, MovieRow, _etag, _genres
+from latentlens.handler.artifact import Artifact, ArtifactUnavailable, _etag, _genres
+from latentlens.handler.movie_map import MovieRow, Movies
 from latentlens.handler.queries import MOVIE_COLUMNS, NEXT_COLUMNS, SIMILAR_COLUMNS, USER_COLUMNS
 from latentlens.handler.settings import Settings
 from latentlens.handler.store import LazyArtifact
@@ -314,11 +315,11 @@ def _meta(reader: Reader) -> dict:
     return meta
 
 
-def _catalogue(table: str, blob: bytes) -> tuple[dict[int, MovieRow], dict, list]:
+def _catalogue(table: str, blob: bytes) -> tuple[Movies, dict, list]:
     """The movie map, popular lists and title rows from the catalogue's bytes, or `store_invalid`."""
     try:
         catalogue = table_layout.decode(blob)
-        movies = {m[0]: MovieRow(*m) for m in catalogue["movies"]}
+        movies = Movies((m[0], MovieRow(*m)) for m in catalogue["movies"])
         popular = {genre: [tuple(p) for p in pairs] for genre, pairs in catalogue["popular"]}
         titles = catalogue["titles"]
     except (table_layout.LayoutError, KeyError, TypeError, ValueError, IndexError) as exc:

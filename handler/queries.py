@@ -118,6 +118,7 @@ def user_recommendations(art: Artifact, src: RowSource, user_id: int, n: int, ge
         return None
     rows.sort(key=itemgetter(0))
     reasons = {r[1]: r[3] for r in rows}
+    art.movies.want([r[1] for r in rows] + [b["movie_id"] for r in rows for b in r[3]])  # one read, not 100
     items = _ranked(art, ((r[1], r[2]) for r in rows), n, genre)
     for item in items:
         item["because"] = _reasons(art, ((b["movie_id"], b["rating"], b.get("kind") or REASON_SIMILAR)
@@ -127,7 +128,9 @@ def user_recommendations(art: Artifact, src: RowSource, user_id: int, n: int, ge
 
 def popular(art: Artifact, n: int, genre: str | None) -> list[dict]:
     """Overall or per-genre popular list, held in memory since the artifact was opened."""
-    return _ranked(art, art.popular.get(genre, ()), n, None)
+    pairs = art.popular.get(genre, ())
+    art.movies.want(movie_id for movie_id, _ in pairs)
+    return _ranked(art, pairs, n, None)
 
 
 def movie(src: RowSource, movie_id: int) -> dict | None:
@@ -141,6 +144,7 @@ def similar(art: Artifact, src: RowSource, movie_id: int, n: int) -> list[dict] 
         return None
     rows = src.similar(movie_id)
     rows.sort()
+    art.movies.want(r[1] for r in rows)
     out: list[dict] = []
     for _, sid, score, source in rows:
         item = _item(art, sid, score, len(out) + 1)
@@ -234,6 +238,7 @@ def rated(art: Artifact, src: RowSource, ratings: dict[int, float], n: int) -> l
             count[sid] = count.get(sid, 0) + len(contributions)
     positive = [sid for sid, total in totals.items() if total > 0]
     best = heapq.nsmallest(n, positive, key=lambda sid: (-totals[sid], -count[sid], sid))
+    art.movies.want([*best, *ratings])
     out: list[dict] = []
     for sid in best:
         item = _item(art, sid, totals[sid], len(out) + 1)
@@ -268,7 +273,9 @@ def search(art: Artifact, tokens: list[str], phrase: str, stripped: str, limit: 
     `phrase` is the whole folded query, `stripped` the same without a leading article."""
     index = art.titles
     out = []
-    for row in index.search(tokens, phrase, stripped, limit):
+    found = index.search(tokens, phrase, stripped, limit)
+    art.movies.want(index.movie_ids[row] for row in found)
+    for row in found:
         m = art.movies[index.movie_ids[row]]
         out.append({"movie_id": m.movie_id, "title": m.title, "display_title": m.display_title, "year": m.year,
                     "genres": m.genres, "n_ratings": index.n_ratings[row]})

@@ -17,12 +17,11 @@ from latentlens.handler.artifact import (
     Artifact,
     ArtifactUnavailable,
     _etag,
-    _genres,
-    _movies,
     _popular,
     _read_build_info,
     open_artifact,
 )
+from latentlens.handler.movie_map import LazyMovies, genre_spellings
 from latentlens.handler.settings import Settings
 
 
@@ -71,12 +70,12 @@ def _open_shards(root: Path) -> Source:
             conn.execute(schema.TABLE_DDL[table])  # empty, so every reader sees the schema's table
     try:
         info = _read_build_info(conn)
-        (movies, genre_lists), popular = _movies(conn), _popular(conn)
+        movies, popular, genres = LazyMovies(conn).load_all(), _popular(conn), genre_spellings(conn)
     except duckdb.Error as exc:
         raise SourceError(f"{root}: cannot read the shards: {exc}") from None
     sha256 = _shards_digest(files, root)
     art = Artifact(conn=conn, path=str(root), build_info=info, sha256=sha256, etag=_etag(info, sha256),
-                   movies=movies, popular=popular, genres=_genres(genre_lists))
+                   movies=movies, popular=popular, genres=genres)
     return Source(art, f"{root} ({len(files)} Parquet files)")
 
 
