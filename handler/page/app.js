@@ -8,6 +8,7 @@
   let rated = loadRated();      // [{movie_id, title, stars}] in the order rated: the last is the latest
   let current = null;           // the movie on the card
   let hits = [], active = -1, searchSeq = 0, searchTimer = 0;
+  let movieSeq = 0, picksSeq = 0, userSeq = 0, popularSeq = 0;  // only the latest request of each kind is shown
 
   class ApiError extends Error {
     constructor(status, code, message) { super(message); this.status = status; this.code = code; }
@@ -44,6 +45,16 @@
     return node;
   }
 
+  // A list waiting for its request: one "Loading…" line, and aria-busy until `fill` (or an error) replaces it.
+  function loading(list) {
+    list.setAttribute("aria-busy", "true");
+    list.replaceChildren(el("li", { className: "loading", textContent: "Loading…" }));
+  }
+  function clear(list) {
+    list.removeAttribute("aria-busy");
+    list.replaceChildren();
+  }
+
   const stars = (n) => (Number.isInteger(n) ? n.toFixed(0) : n.toFixed(1)) + "★";
   const label = (m) => m.display_title + (m.year ? " (" + m.year + ")" : "");
 
@@ -67,7 +78,7 @@
   }
 
   function fill(list, items, empty, withWhy) {
-    list.replaceChildren();
+    clear(list);
     if (!items.length) { list.append(el("li", { className: "hint", textContent: empty })); return; }
     for (const m of items) {
       const li = el("li", {}, movieButton(m), el("span", { className: "meta", textContent: "  " + m.genres.join(", ") }));
@@ -109,6 +120,7 @@
     const m = hits[i];
     if (!m) return;
     showHits([], "");
+    $("q").value = label(m);  // the box shows the movie chosen, not what was typed to find it
     openMovie(m.movie_id);
   }
 
@@ -139,12 +151,16 @@
 
   // --- the movie card -----------------------------------------------------------------------
   async function openMovie(id) {
-    const section = $("movie");
+    const section = $("movie"), seq = ++movieSeq, typed = $("q").value;
     section.hidden = false;
+    section.setAttribute("aria-busy", "true");
+    loading($("similar"));
     try {
       const [m, sim] = await Promise.all([api("movies/" + id), api("movies/" + id + "/similar?n=10")]);
+      if (seq !== movieSeq) return;
       banner(null);
       current = m;
+      if ($("q").value === typed) $("q").value = label(m);  // unless a new search was typed meanwhile
       $("movie-title").textContent = label(m);
       const rating = m.mean_rating == null ? "no ratings yet"
         : "mean rating " + m.mean_rating.toFixed(2) + " from " + m.n_ratings.toLocaleString() + " ratings";
@@ -154,19 +170,23 @@
       if (m.imdb_id) links.append(el("a", { href: "https://www.imdb.com/title/tt" + m.imdb_id + "/", textContent: "IMDb", rel: "noopener" }));
       if (m.tmdb_id) links.append(el("a", { href: "https://www.themoviedb.org/movie/" + m.tmdb_id, textContent: "TMDB", rel: "noopener" }));
       const mine = rated.find((r) => r.movie_id === m.movie_id);
-      $("stars").value = String(mine ? mine.stars : 4);
+      $("stars").value = mine ? String(mine.stars) : "";  // unrated until the person picks stars
+      $("rate").disabled = !mine;
       $("rate").textContent = mine ? "Update rating" : "Rate";
       fill($("similar"), sim.items, "No similar movies stored for this one.", false);
       if (location.hash !== "#movie=" + id) history.replaceState(null, "", "#movie=" + id);
       $("movie-title").tabIndex = -1;
       $("movie-title").focus();
     } catch (e) {
+      if (seq !== movieSeq) return;
       current = null;
       $("movie-title").textContent = e.status === 404 ? "Unknown movie" : "Could not load this movie";
       $("movie-facts").textContent = e.status === 404 ? "There is no movie " + id + " in this build." : e.message;
       $("movie-links").replaceChildren();
-      $("similar").replaceChildren();
+      clear($("similar"));
       if (e.status !== 404) banner(e);
+    } finally {
+      if (seq === movieSeq) section.removeAttribute("aria-busy");
     }
   }
 
@@ -193,16 +213,20 @@
     renderRated();
     const list = $("picks");
     $("picks-title").hidden = !rated.length;
-    if (!rated.length) { list.replaceChildren(); return; }
+    const seq = ++picksSeq;
+    if (!rated.length) { clear(list); return; }
+    loading(list);
     try {
       const body = await api("recommendations?n=10&ratings=" + rated.map((r) => r.movie_id + ":" + r.stars).join(","));
+      if (seq !== picksSeq) return;
       banner(null);
       fill(list, body.items, "Nothing to suggest yet: rate a movie you liked.", true);
-    } catch (e) { list.replaceChildren(); banner(e); }
+    } catch (e) { if (seq === picksSeq) { clear(list); banner(e); } }
   }
 
+  $("stars").addEventListener("change", () => { $("rate").disabled = !$("stars").value; });
   $("rate").addEventListener("click", () => {
-    if (!current) return;
+    if (!current || !$("stars").value) return;
     const value = Number($("stars").value);
     const entry = { movie_id: current.movie_id, title: label(current), stars: value };
     // rating a movie again makes it the latest: the list stays in the order rated, as the API reads it
@@ -215,21 +239,38 @@
   });
 
   // --- I am user N --------------------------------------------------------------------------
+  // The form is novalidate: an id the input's min="1" refuses (0, -3, 1.5) gets this note, never the browser's bubble
+  // over the previous user's note.
   async function showUser() {
-    const raw = $("user").value.trim(), note = $("user-note"), list = $("user-picks");
-    if (!/^[1-9][0-9]*$/.test(raw)) { note.textContent = "Give a user id: a whole number from 1."; list.replaceChildren(); return; }
+    const raw = $("user").value.trim(), note = $("user-note"), list = $("user-picks"), button = $("user-show");
+    const seq = ++userSeq;
+    if (!/^[1-9][0-9]*$/.test(raw)) {
+      $("user").setAttribute("aria-invalid", "true");
+      note.textContent = "Give a user id: a whole number from 1.";
+      clear(list);
+      button.disabled = false;
+      return;
+    }
+    $("user").removeAttribute("aria-invalid");
     const genre = $("user-genre").value;
+    button.disabled = true;
+    note.textContent = "Loading picks for user " + raw + "…";
+    loading(list);
     try {
       const body = await api("users/" + raw + "/recommendations?n=10" + (genre ? "&genre=" + encodeURIComponent(genre) : ""));
+      if (seq !== userSeq) return;
       banner(null);
       note.textContent = body.source === "personal"
         ? "Picks for user " + raw + (body.genre ? " in " + body.genre : "") + ", with the movies they rated that led there."
         : "User " + raw + " is not in this build, so here is the popular list" + (body.genre ? " for " + body.genre : "") + ".";
       fill(list, body.items, "None of this user's picks is in " + (body.genre || "this genre") + ".", true);
     } catch (e) {
-      list.replaceChildren();
+      if (seq !== userSeq) return;
+      clear(list);
       note.textContent = e.status === 422 ? e.message : "";
       if (e.status !== 422) banner(e);
+    } finally {
+      if (seq === userSeq) button.disabled = false;
     }
   }
   $("user-form").addEventListener("submit", (e) => { e.preventDefault(); showUser(); });
@@ -237,16 +278,16 @@
 
   // --- popular and the build ----------------------------------------------------------------
   async function showPopular() {
-    const genre = $("popular-genre").value;
+    const genre = $("popular-genre").value, list = $("popular"), seq = ++popularSeq;
+    loading(list);
     try {
       const body = await api("popular?n=10" + (genre ? "&genre=" + encodeURIComponent(genre) : ""));
-      fill($("popular"), body.items, "No popular movies in this genre.", false);
-    } catch (e) { $("popular").replaceChildren(); banner(e); }
+      if (seq === popularSeq) fill(list, body.items, "No popular movies in this genre.", false);
+    } catch (e) { if (seq === popularSeq) { clear(list); banner(e); } }
   }
   $("popular-genre").addEventListener("change", showPopular);
 
-  async function start() {
-    for (let s = 5; s >= 0.5; s -= 0.5) $("stars").append(el("option", { value: String(s), textContent: stars(s) }));
+  async function showBuild() {
     try {
       const h = await api("health");
       const b = h.build;
@@ -259,6 +300,12 @@
       $("build").textContent = "Build: unavailable";
       banner(e);
     }
+  }
+
+  // Every part asks for its own data at once: a slow build lookup does not hold up the lists.
+  function start() {
+    for (let s = 5; s >= 0.5; s -= 0.5) $("stars").append(el("option", { value: String(s), textContent: stars(s) }));
+    showBuild();
     showPopular();
     refreshPicks();
     const m = /^#movie=(\d+)$/.exec(location.hash);

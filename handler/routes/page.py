@@ -5,7 +5,8 @@ The page is plain HTML, CSS and JS kept as package data in handler/page/, inline
 document on first use so a single route serves it (and it loads the same under any prefix:
 a REST API stage, a custom domain's base path). Its Content-Security-Policy is strict: everything
 from this origin only, no 'unsafe-inline' (the inlined script and style are allowed by their sha256,
-computed from the very text served), no plugins, no <base>, and no framing (`frame-ancestors 'none'`).
+computed from the very text served), images from this origin or inline (data:, the page's icon), no
+plugins, no <base>, and no framing (`frame-ancestors 'none'`).
 Swagger UI's and ReDoc's assets come from the
 fastapi-offline package, which bundles them; nothing is copied into this repository.
 """
@@ -36,8 +37,9 @@ DOCS_ASSETS = {name: media for name, media in (("swagger-ui-bundle.js", "text/ja
 ASSET_MAX_AGE = 86400
 # Images (and the page's other loads) only from this origin; data: for ReDoc's inline icons.
 REDOC_CSP = "default-src 'self' blob: data: 'unsafe-inline'; img-src 'self' data:; frame-ancestors 'none'"
-# The page's own: scripts and styles only by their hash (see page_csp), all else from this origin, never framed.
-PAGE_CSP = ("default-src 'self'; script-src {script}; style-src {style}; img-src 'self'; connect-src 'self'; "
+# The page's own: scripts and styles only by their hash (see page_csp), all else from this origin, never framed;
+# images also as data: URLs, for the icon inlined in index.html (an image cannot run script).
+PAGE_CSP = ("default-src 'self'; script-src {script}; style-src {style}; img-src 'self' data:; connect-src 'self'; "
             "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
 
 

@@ -69,6 +69,7 @@ def test_the_page_csp_is_strict_and_names_the_hashes_of_what_it_inlines(client) 
     csp = dict(part.strip().split(" ", 1) for part in r.headers["content-security-policy"].split(";"))
     assert csp["default-src"] == "'self'" and csp["frame-ancestors"] == "'none'"
     assert csp["object-src"] == "'none'" and csp["base-uri"] == "'none'"
+    assert csp["img-src"] == "'self' data:" and csp["connect-src"] == "'self'"  # data: for the inline icon only
     assert "unsafe-inline" not in r.headers["content-security-policy"]
     assert "unsafe-eval" not in r.headers["content-security-policy"]
     assert r.text == page_html()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import shutil
 import socket
+import time
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -166,3 +167,56 @@ def stage_gateway(embedded_build, tmp_path_factory):
         yield gateway
     finally:
         gateway.stop()
+
+
+class Gate:
+    """The API made as slow as a test needs: Chromium's requests whose URL contains `part` are held (really
+    pending in the browser, unanswered) until `release()` sends them on to the server or `fail()` drops them as a
+    network error. No clock: the page is inspected while they wait, so nothing depends on how slow "slow" is."""
+
+    def __init__(self, page, part: str) -> None:
+        self.page, self.waiting = page, []
+        page.route(lambda url: part in url, lambda route: self.waiting.append(route))
+
+    def _held(self) -> list:
+        """The held requests, once there is one (the route handler runs while Playwright waits, so poll through it)."""
+        deadline = time.monotonic() + 15
+        while not self.waiting:
+            assert time.monotonic() < deadline, "the page sent no request through the gate"
+            self.page.wait_for_timeout(10)
+        return self.waiting
+
+    def release(self) -> None:
+        held = self._held()
+        while held:
+            held.pop(0).continue_()
+
+    def fail(self) -> None:
+        held = self._held()
+        while held:
+            held.pop(0).abort()
+
+
+def network_log(page) -> list[tuple[int, str]]:
+    """(status, URL) of every response Chromium's network stack reports for the page, from the DevTools protocol:
+    unlike Playwright's request events it includes the browser's own /favicon.ico request."""
+    log: list[tuple[int, str]] = []
+    cdp = page.context.new_cdp_session(page)
+    cdp.send("Network.enable")
+    cdp.on("Network.responseReceived", lambda e: log.append((e["response"]["status"], e["response"]["url"])))
+    return log
+
+
+def marker_boxes(page, items: str) -> list[tuple[float, float]]:
+    """(top, bottom) of each list item's number (its ::marker box, which the DOM does not expose; the DevTools
+    protocol lays it out), for the items matching the CSS selector `items`."""
+    cdp = page.context.new_cdp_session(page)
+    root = cdp.send("DOM.getDocument", {"depth": 0})["root"]["nodeId"]
+    boxes = []
+    for node in cdp.send("DOM.querySelectorAll", {"nodeId": root, "selector": items})["nodeIds"]:
+        pseudo = cdp.send("DOM.describeNode", {"nodeId": node, "depth": 1})["node"].get("pseudoElements", [])
+        marker = next(p for p in pseudo if p["pseudoType"] == "marker")
+        quad = cdp.send("DOM.getBoxModel", {"backendNodeId": marker["backendNodeId"]})["model"]["border"]
+        boxes.append((quad[1], quad[5]))
+    cdp.detach()
+    return boxes

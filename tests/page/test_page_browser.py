@@ -10,7 +10,7 @@ import pytest
 
 from latentlens.handler.public import public_message
 from latentlens.handler.schema import SCHEMA_VERSION
-from tests.page.conftest import Server, free_port
+from tests.page.conftest import Gate, Server, free_port, marker_boxes, network_log
 
 pytestmark = pytest.mark.slow
 
@@ -52,8 +52,12 @@ def test_search_open_a_movie_and_follow_a_similar_one(page, server):
 
 def test_search_forgives_a_typo_and_tells_same_titles_apart(page, server):
     open_page(page, server)
-    page.type("#q", "godfathr", delay=20)
-    page.wait_for_selector("#hits li[role=option]:has-text('The Godfather (1972)')")
+    search_and_open(page, "godfathr", "The Godfather (1972)")
+    assert page.input_value("#q") == "The Godfather (1972)"  # the box names the movie opened, not the typo
+    title = page.inner_text("#similar li button >> nth=0")
+    page.locator("#similar li button").first.click()  # a movie opened from the card: the box follows
+    page.wait_for_selector(f"#movie-title:has-text('{title}')")
+    assert page.input_value("#q") == title
     page.fill("#q", "")
     page.type("#q", "war of the worlds", delay=20)
     page.wait_for_selector("#hits li[role=option]:has-text('War of the Worlds (2005)')")
@@ -70,10 +74,13 @@ def test_rate_three_movies_and_see_picks_with_reasons(page, server):
     for query, title, stars in (("godfather", "The Godfather (1972)", "5"), ("goodfellas", "Goodfellas (1990)", "4.5"),
                                 ("toy story", "Toy Story (1995)", "1")):
         search_and_open(page, query, title)
+        assert page.input_value("#stars") == "" and page.is_disabled("#rate")  # unrated until stars are picked
         page.select_option("#stars", stars)
         page.click("#rate")
         page.wait_for_selector(f"#rated li:has-text('{title}')")
     assert page.locator("#rated li").count() == 3
+    search_and_open(page, "goodfellas", "Goodfellas (1990)")  # a rated movie opens with its rating
+    assert page.input_value("#stars") == "4.5" and page.inner_text("#rate") == "Update rating"
     page.wait_for_selector("#picks li .why")
     picks = page.locator("#picks li")
     assert picks.count() == 10
@@ -131,6 +138,51 @@ def test_user_lookup_with_reasons_and_a_genre_filter(page, server):
     assert page.recorder.outside(server.url) == []
 
 
+def genre_widths(page) -> list[float]:
+    return page.eval_on_selector_all("select.genres", "els => els.map(e => e.getBoundingClientRect().width)")
+
+
+def test_a_slow_api_shows_loading_and_a_busy_button(page, server):
+    """The API held back (Gate): Popular says "Loading…" and is aria-busy, the genre selects keep their width when
+    the genres arrive; "Show picks" is disabled while its request waits and enabled again after an answer and after
+    a failure; user id 0 replaces user 1's note and picks with the reason."""
+    popular, genres = Gate(page, "/popular?"), Gate(page, "/genres")
+    page.goto(server.url + "/")
+    page.wait_for_selector("#popular[aria-busy=true] li.loading:has-text('Loading…')")
+    before = genre_widths(page)
+    genres.release()
+    page.wait_for_selector("#popular-genre option[value=Documentary]", state="attached")
+    assert genre_widths(page) == before and before[0] > 0
+    assert page.locator("#popular li.loading").count() == 1  # still waiting for its own answer
+    popular.release()
+    page.wait_for_selector("#popular li button")
+    assert page.get_attribute("#popular", "aria-busy") is None and page.locator("#popular li.loading").count() == 0
+
+    users = Gate(page, "/users/")
+    page.fill("#user", "1")
+    page.keyboard.press("Enter")
+    page.wait_for_selector("#user-picks[aria-busy=true] li.loading")
+    assert page.is_disabled("#user-show") and "Loading picks for user 1" in page.inner_text("#user-note")
+    users.release()
+    page.wait_for_selector("#user-picks li .why")
+    assert page.is_enabled("#user-show") and page.get_attribute("#user-picks", "aria-busy") is None
+    assert "Picks for user 1" in page.inner_text("#user-note")
+
+    page.fill("#user", "0")  # refused by the input's min="1": the note says why, user 1's list goes
+    page.click("#user-show")
+    page.wait_for_selector("#user-note:has-text('a whole number from 1')")
+    assert "user 1" not in page.inner_text("#user-note") and page.locator("#user-picks li").count() == 0
+
+    page.fill("#user", "2")
+    page.click("#user-show")
+    page.wait_for_selector("#user-picks li.loading")
+    assert page.is_disabled("#user-show")
+    users.fail()  # the request never answers
+    page.wait_for_selector("#banner:has-text('not answering')")
+    assert page.is_enabled("#user-show") and page.locator("#user-picks li.loading").count() == 0
+    assert page.recorder.outside(server.url) == []
+
+
 def test_popular_overall_and_per_genre(page, server):
     open_page(page, server)
     page.wait_for_selector("#popular li button")
@@ -177,8 +229,18 @@ def _wait_up(srv: Server) -> bool:
 
 
 def test_readable_at_phone_width(page, server):
+    """No horizontal scroll at 360 px, and each list number beside the first line of its title, wrapped or not
+    (a button's baseline is its last line: measured on the ::marker boxes Chromium lays out)."""
     page.set_viewport_size({"width": 360, "height": 740})
     open_page(page, server)
+    page.wait_for_selector("#popular li button")
+    lines = page.eval_on_selector_all("#popular > li button", """bs => bs.map(b => {
+        const r = document.createRange(); r.selectNodeContents(b); const rs = r.getClientRects();
+        return [rs[0].top, rs[0].bottom, rs.length]; })""")
+    markers = marker_boxes(page, "#popular > li")
+    assert len(markers) == len(lines) == 10 and any(n > 1 for _, _, n in lines)  # some titles wrap at 360 px
+    for (top, bottom, _), (marker_top, marker_bottom) in zip(lines, markers, strict=True):
+        assert top <= (marker_top + marker_bottom) / 2 <= bottom, (lines, markers)
     search_and_open(page, "amélie", "Amelie (2001)")
     assert page.evaluate("document.documentElement.scrollWidth") <= 360
 
@@ -212,6 +274,7 @@ def test_the_page_works_under_a_stage_prefix_through_the_lambda_entry(page, stag
     makes stays under /prod/ (its URLs are relative; a root-absolute one would get the gateway's 403)."""
     from urllib.parse import urlsplit
 
+    browser_log = network_log(page)  # with the browser's own icon request, which Playwright's events leave out
     page.goto(stage_gateway.url + "/")
     page.wait_for_selector("#build:text-matches('ml-latest-small')")
     search_and_open(page, "godfather", "The Godfather (1972)")
@@ -224,12 +287,17 @@ def test_the_page_works_under_a_stage_prefix_through_the_lambda_entry(page, stag
     paths = [urlsplit(u).path for u in page.recorder.urls if urlsplit(u).scheme in ("http", "https")]
     assert {"/prod/", "/prod/health", "/prod/movies/858", "/prod/docs", "/prod/openapi.json"} <= set(paths), paths
     assert all(p.startswith("/prod/") for p in paths), paths
+    assert [(status, u) for status, u in browser_log
+            if urlsplit(u).scheme == "http" and (status >= 400 or not urlsplit(u).path.startswith("/prod/"))] == []
     assert page.recorder.outside(stage_gateway.origin) == []
 
 
 def test_the_page_works_under_its_strict_content_security_policy(page, server):
     """`/` sends a CSP without 'unsafe-inline' (its inlined script and style allowed by hash) and nosniff; the page
-    searches, opens a movie, rates it and shows picks and a user's list with Chromium reporting no violation."""
+    searches, opens a movie, rates it and shows picks and a user's list with Chromium reporting no violation; its icon
+    is inline, so Chromium's network log (which, unlike Playwright's events, has the browser's own icon request)
+    has no /favicon.ico and no 404."""
+    responses = network_log(page)
     response = page.goto(server.url + "/")
     csp = response.headers["content-security-policy"]
     assert "default-src 'self'" in csp and "frame-ancestors 'none'" in csp and "unsafe-inline" not in csp
@@ -246,3 +314,6 @@ def test_the_page_works_under_its_strict_content_security_policy(page, server):
     assert page.evaluate("window.__cspViolations") == []
     assert page.csp_console == []
     assert page.recorder.blocked == []
+    assert [u for status, u in responses if status >= 400 or u.endswith("/favicon.ico")] == []
+    assert page.get_attribute("link[rel=icon]", "href").startswith("data:image/svg+xml,")
+    assert (200, server.url + "/health") in responses  # the log is live
