@@ -7,6 +7,7 @@ ML-25M costs a few group-bys, not a Python loop.
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Literal
 
 import polars as pl
 
@@ -39,6 +40,27 @@ def shared_titles_note(movies: pl.DataFrame, movie_counts: pl.DataFrame) -> str 
             f"(told apart by id and rating count): " + "; ".join(listed) + more)
 
 
+def ratings_per(ratings: pl.DataFrame, key: Literal["user_id", "movie_id"]) -> pl.Series:
+    """Ratings per user (`key="user_id"`: their activity) or per rated movie (`"movie_id"`: the long tail), most
+    first: the counts behind the summary's spreads and long tail, and behind the build's plots."""
+    return ratings.group_by(key).len()["len"].sort(descending=True).alias("ratings")
+
+
+def genre_counts(movies: pl.DataFrame, ratings: pl.DataFrame) -> pl.DataFrame:
+    """Every genre with its movies and their ratings, most rated first (`data info` lists the first ten)."""
+    return _genre_counts(movies, ratings.group_by("movie_id").len())
+
+
+def _genre_counts(movies: pl.DataFrame, movie_counts: pl.DataFrame) -> pl.DataFrame:
+    return (
+        movies.select("movie_id", "genres").explode("genres").drop_nulls("genres")
+        .join(movie_counts, on="movie_id", how="left")
+        .group_by(pl.col("genres").alias("genre"))
+        .agg(pl.len().alias("movies"), pl.col("len").sum().fill_null(0).alias("ratings"))
+        .sort(["ratings", "movies", "genre"], descending=[True, True, False])
+    )
+
+
 def _spread(counts: pl.Series) -> dict:
     low, high = counts.min(), counts.max()
     median, p90 = counts.median(), counts.quantile(0.9, interpolation="linear")
@@ -60,20 +82,13 @@ def _iso(ts: int) -> str:
 def summarize(data: MovieLensData) -> dict:
     """Counts, sparsity, rating distribution, activity spreads, long tail, top genres, time span, notes."""
     ratings, movies = data.ratings, data.movies
-    per_user = ratings.group_by("user_id").len()["len"]
+    per_user = ratings_per(ratings, "user_id")
     movie_counts = ratings.group_by("movie_id").len()  # one pass over ratings; genres then work per movie
     per_movie = movie_counts["len"].sort(descending=True)
     n_users, n_movies, n_ratings = per_user.len(), movies.height, ratings.height
     top = max(1, round(per_movie.len() * LONG_TAIL_SHARE))
     distribution = ratings.group_by("rating").len().sort("rating")
-    genre_counts = (
-        movies.select("movie_id", "genres").explode("genres").drop_nulls("genres")
-        .join(movie_counts, on="movie_id", how="left")
-        .group_by(pl.col("genres").alias("genre"))
-        .agg(pl.len().alias("movies"), pl.col("len").sum().fill_null(0).alias("ratings"))
-        .sort(["ratings", "movies", "genre"], descending=[True, True, False])
-        .head(TOP_GENRES)
-    )
+    top_genres = _genre_counts(movies, movie_counts).head(TOP_GENRES)
     first, last = ratings.select(pl.col("timestamp").min().alias("first"),
                                  pl.col("timestamp").max().alias("last")).row(0)
     return {
@@ -96,7 +111,7 @@ def summarize(data: MovieLensData) -> dict:
             "top_movies": top,
             "share_of_ratings": float(per_movie.head(top).sum() / n_ratings),
         },
-        "top_genres": [{"genre": g, "movies": int(m), "ratings": int(r)} for g, m, r in genre_counts.iter_rows()],
+        "top_genres": [{"genre": g, "movies": int(m), "ratings": int(r)} for g, m, r in top_genres.iter_rows()],
         "time_span": {"first_rating": _iso(first), "last_rating": _iso(last)},
         "notes": list(data.notes) + [note for note in (shared_titles_note(movies, movie_counts),) if note],
     }

@@ -11,6 +11,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 import polars as pl
 
+from latentlens.build.data.summary import ratings_per
+
 
 def _save(fig, path: Path) -> Path:
     fig.tight_layout()
@@ -30,8 +32,8 @@ def rating_distribution(ratings: pl.DataFrame, path: Path) -> Path:
 def long_tail(ratings: pl.DataFrame, path: Path) -> Path:
     """Ratings per user and per movie, sorted, log scale: the long tail every CF model fights."""
     fig, axes = plt.subplots(1, 2, figsize=(9, 3.5))
-    for ax, key, label in ((axes[0], "user_id", "users"), (axes[1], "movie_id", "movies")):
-        per = np.sort(ratings.group_by(key).len()["len"].to_numpy())[::-1]
+    for ax, label in zip(axes, ("users", "movies"), strict=True):
+        per = ratings_per(ratings, "user_id" if label == "users" else "movie_id").to_numpy()
         ax.plot(np.arange(1, per.size + 1), per)
         ax.set(xscale="log", yscale="log", xlabel=f"{label} by rank", ylabel="ratings",
                title=f"Ratings per {label[:-1]}")
