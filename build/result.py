@@ -56,21 +56,25 @@ class BuildResult:
         ])
 
     def comparison_text(self) -> str:
-        """The comparison as text: champions marked in the first column, a metric a model has no figure for
-        (RMSE of a top-N-only model) shown as "-"."""
-        roles: dict[str, list[str]] = ({name: [] for name in self.comparison["model"]}
-                                       if "model" in self.comparison.columns else {})
-        for role, name in (("top-N", self.topn_champion), ("rating", self.rating_champion)):
-            if name in roles:
-                roles[name].append(role)
-        marks = [("*" + ",".join(roles[name])) if roles.get(name) else "" for name in roles]
-        rows = [(mark, *row) for mark, row in zip(marks, self.comparison.rows(), strict=True)] if roles else \
-            self.comparison.rows()
-        columns = ["champion", *self.comparison.columns] if roles else list(self.comparison.columns)
-        return format_table(columns, rows, missing="-")
+        """The comparison as the build prints it (comparison_text below)."""
+        return comparison_text(self.comparison, self.topn_champion, self.rating_champion)
 
     def _artifact_text(self) -> str:
         if self.artifact is None:
             return "- (past the DuckDB budget: Parquet only)"
         return (f"{self.artifact.path} ({self.artifact.size_bytes / 1e6:.1f} MB, "
                 f"sha256 {self.artifact.sha256[:16]}…)")
+
+
+def comparison_text(comparison: pl.DataFrame, topn_champion: str | None, rating_champion: str | None) -> str:
+    """A comparison table (BuildResult.comparison, or the comparison.csv the build logs to MLflow) as the build
+    prints it: champions marked in the first column, a metric a model has no figure for (RMSE of a top-N-only
+    model) shown as "-"."""
+    roles: dict[str, list[str]] = {name: [] for name in comparison["model"]} if "model" in comparison.columns else {}
+    for role, name in (("top-N", topn_champion), ("rating", rating_champion)):
+        if name in roles:
+            roles[name].append(role)
+    marks = [("*" + ",".join(roles[name])) if roles.get(name) else "" for name in roles]
+    rows = [(mark, *row) for mark, row in zip(marks, comparison.rows(), strict=True)] if roles else comparison.rows()
+    columns = ["champion", *comparison.columns] if roles else list(comparison.columns)
+    return format_table(columns, rows, missing="-")
