@@ -7,7 +7,9 @@ import sys
 from collections.abc import Iterable, Iterator
 from typing import TypeVar
 
-from tqdm.auto import tqdm
+# plain tqdm, not tqdm.auto: the bars are text on stderr, and tqdm.auto warns on import in a Jupyter kernel
+# without ipywidgets (every notebook that imports the build showed a TqdmWarning)
+from tqdm import tqdm
 
 T = TypeVar("T")
 
