@@ -8,7 +8,7 @@ OUT    ?= artifacts/latentlens.duckdb
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
 
-.PHONY: run test test-fast lint docs docs-serve install browser build serve mlflow-ui deploy deploy-dry-run smoke audit clean
+.PHONY: run test test-fast lint docs docs-serve install browser build serve mlflow-ui notebooks-strip deploy deploy-dry-run smoke audit clean
 
 $(STAMP): pyproject.toml constraints.txt
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11+ is required, found " + sys.version' 
@@ -63,6 +63,10 @@ serve: $(STAMP)
 
 mlflow-ui: $(STAMP)
 	$(VENV)/bin/latentlens mlflow-ui
+
+## strip notebooks/*.ipynb for a commit: no outputs, no execution counts (tests/test_notebooks.py checks it)
+notebooks-strip: $(STAMP)
+	$(PY) notebooks/strip.py
 
 ## deploy to AWS (needs the SAM CLI, python3.12 and credentials; see README "Deploy")
 deploy: $(STAMP)
