@@ -103,7 +103,8 @@ def build_synthetic(path: Path, users: int, movies: int) -> None:
     con.close()
     os.replace(tmp, path)
     digest = hashlib.sha256(path.read_bytes()).hexdigest()
-    Path(schema.manifest_path(str(path))).write_text(f"{digest}  {path.name}\n")
+    Path(schema.manifest_path(str(path))).write_text(schema.manifest_text(digest, path.name,
+                                                                          schema.fingerprint_file(path)))
 
 
 def user_ids(db: str) -> list[int]:
@@ -132,30 +133,42 @@ def lambda_package(target: Path) -> Path:
 
 def cold_start(db: str, user: int, runs: int, package: Path | None = None) -> dict[str, dict[str, float]]:
     """Median over `runs` fresh interpreters, each with its own empty tmp dir; with `package`, runs
-    in the Lambda package (python -I -S) alternate with runs in this environment."""
-    kinds = {"this environment": None, **({"Lambda package (-I -S)": package} if package else {})}
+    in the Lambda package (python -I -S), with the full sha256 before the first answer and with the quick
+    verify template.yaml sets (LATENTLENS_QUICK_VERIFY), alternate with runs in this environment."""
+    kinds: dict[str, tuple[Path | None, dict[str, str]]] = {"this environment": (None, {})}
+    if package:
+        kinds["Lambda package (-I -S), full sha256 first"] = (package, {"LATENTLENS_QUICK_VERIFY": "false"})
+        kinds["Lambda package (-I -S), quick verify (template.yaml)"] = (package, {"LATENTLENS_QUICK_VERIFY": "true"})
     results: dict[str, list[dict[str, float]]] = {kind: [] for kind in kinds}
     event = json.dumps(make_event(f"/users/{user}/recommendations"))
     for _ in range(runs):
-        for kind, pkg in kinds.items():
-            with tempfile.TemporaryDirectory() as tmp:
-                env = {**os.environ, "LATENTLENS_DB": db, "LATENTLENS_TMP_DIR": tmp, "PYTHONPATH": str(REPO)}
-                command = ([sys.executable, "-c", COLD_SNIPPET, event] if pkg is None
-                           else [sys.executable, "-I", "-S", "-c", COLD_SNIPPET, event, str(pkg)])
-                start = time.perf_counter()
-                with subprocess.Popen(command, env=env, cwd=REPO if pkg is None else tmp, stdout=subprocess.PIPE,
-                                      stderr=subprocess.PIPE, text=True) as child:
-                    line = child.stdout.readline()  # printed right after the first response
-                    answered = time.perf_counter() - start
-                    rest, err = child.communicate()
-                    wall = time.perf_counter() - start
-                if child.returncode != 0 or not line.strip():
-                    raise RuntimeError(f"cold start run failed ({child.returncode}): {err[-2000:]}")
-                row = json.loads(line)
-                row["start_to_answer_s"] = answered
-                row["process_wall_s"] = wall
-                results[kind].append(row)
+        for kind, (pkg, extra) in kinds.items():
+            results[kind].append(_one_cold_start(db, event, pkg, extra))
     return {kind: {k: statistics.median(r[k] for r in rows) for k in rows[0]} for kind, rows in results.items()}
+
+
+def _one_cold_start(db: str, event: str, pkg: Path | None, extra: dict[str, str]) -> dict[str, float]:
+    with tempfile.TemporaryDirectory() as tmp:
+        env = {**os.environ, "LATENTLENS_DB": db, "LATENTLENS_TMP_DIR": tmp, "PYTHONPATH": str(REPO), **extra}
+        command = ([sys.executable, "-c", COLD_SNIPPET, event] if pkg is None
+                   else [sys.executable, "-I", "-S", "-c", COLD_SNIPPET, event, str(pkg)])
+        before = os.times()
+        start = time.perf_counter()
+        with subprocess.Popen(command, env=env, cwd=REPO if pkg is None else tmp, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True) as child:
+            line = child.stdout.readline()  # printed right after the first response
+            answered = time.perf_counter() - start
+            _, err = child.communicate()
+            wall = time.perf_counter() - start
+        after = os.times()
+    if child.returncode != 0 or not line.strip():
+        raise RuntimeError(f"cold start run failed ({child.returncode}): {err[-2000:]}")
+    row = json.loads(line)
+    row["start_to_answer_s"] = answered
+    row["process_wall_s"] = wall
+    row["process_cpu_s"] = ((after.children_user - before.children_user)
+                            + (after.children_system - before.children_system))
+    return row
 
 
 def warm(db: str, users: list[int], requests: int, seed: int) -> dict[str, float]:
@@ -220,6 +233,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  {'total in process':38s} {cold['total_s'] * 1e3:8.1f} ms")
         print(f"  {'process start -> first response':38s} {cold['start_to_answer_s'] * 1e3:8.1f} ms")
         print(f"  {'process wall (start to exit)':38s} {cold['process_wall_s'] * 1e3:8.1f} ms")
+        print(f"  {'process CPU (start to exit)':38s} {cold['process_cpu_s'] * 1e3:8.1f} ms")
     print(f"\nwarm handler(event, context), {args.requests} random users, HTTP API v2 events")
     for key, value in hot.items():
         print(f"  {key:38s} {value:8.3f} ms")

@@ -12,7 +12,7 @@ import hmac
 import json
 import os
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 
 import duckdb
@@ -52,6 +52,8 @@ class Artifact:
     movies: Movies = field(default_factory=Movies)
     popular: dict[str | None, list[tuple[int, float]]] = field(default_factory=dict)  # genre (None: overall) -> ranked
     genres: dict[str, str] = field(default_factory=dict)  # casefolded -> canonical spelling
+    # The full sha256 still running beside the answers (settings.quick_verify), or None once it was awaited.
+    full_check: _Verification | None = field(default=None, compare=False, repr=False)
 
     @cached_property
     def titles(self) -> TitleIndex:
@@ -202,35 +204,57 @@ def _genres(genre_lists: list[list[str]]) -> dict[str, str]:
     return {g.casefold(): g for genres in genre_lists for g in genres}
 
 
-def open_artifact(path: str, settings: Settings, sha256: str | None = None) -> Artifact:
+def open_artifact(path: str, settings: Settings, sha256: str | None = None, quick: bool = False) -> Artifact:
     """Verify (unless the caller already did, passing `sha256`) and open read-only.
 
     `path` is resolved once: the build publishes by pointing a symlink at a content-addressed
     file with its manifest beside it, so the file and the manifest read here are always one pair.
-    The checksum is computed on a thread while DuckDB opens the file read-only and the movie map
-    is read; nothing is returned (no request answered) before it matches, and when it does not,
-    its reason wins over whatever the open ran into (a corrupted file is `checksum_mismatch`).
+    The checksum is computed on a thread while DuckDB opens the file read-only; nothing is returned
+    (no request answered) before it matches, and when it does not, its reason wins over whatever the open
+    ran into (a corrupted file is `checksum_mismatch`). With `quick` and a manifest that carries a
+    fingerprint, the fingerprint must match before anything is returned and the sha256 is left running in
+    `full_check`, which the store looks at before every use (store.LazyArtifact).
     """
     path = os.path.realpath(path)
     if not os.path.isfile(path):
         raise ArtifactUnavailable("artifact_missing", f"artifact not found: {path}")
-    verification = _Verification(path) if sha256 is None and settings.verify_checksum else None
+    checking = sha256 is None and settings.verify_checksum
+    expected = _fingerprinted_digest(path) if checking and quick else None
+    verification = _Verification(path) if checking else None
     try:
-        art = _open_verified_later(path, settings, sha256)
+        art = _open_verified_later(path, settings, sha256 or expected)
     except ArtifactUnavailable:
         if verification is not None:
             verification.result()  # raises the checksum's reason first
         raise
     if verification is None:
         return art
+    if expected is not None:
+        return replace(art, full_check=verification)
     assert art.conn is not None  # just opened
     try:
         digest = verification.result()
     except ArtifactUnavailable:
         art.conn.close()
         raise
-    return Artifact(conn=art.conn, path=path, build_info=art.build_info, sha256=digest,
-                    etag=_etag(art.build_info, digest), movies=art.movies, popular=art.popular, genres=art.genres)
+    return replace(art, sha256=digest, etag=_etag(art.build_info, digest))
+
+
+def _fingerprinted_digest(path: str) -> str | None:
+    """The manifest's sha256 when it carries a fingerprint and the file matches it; None when it carries
+    none (the full check then runs before serving); checksum_mismatch when the file does not match it."""
+    try:
+        with open(schema.manifest_path(path), encoding="utf-8") as fh:
+            text = fh.read(4096)
+    except (OSError, UnicodeDecodeError):
+        return None  # verify_local says what is wrong with it
+    fingerprint = schema.manifest_fingerprint(text)
+    if fingerprint is None:
+        return None
+    if not hmac.compare_digest(schema.fingerprint_file(path), fingerprint):
+        raise ArtifactUnavailable("checksum_mismatch", "artifact does not match the fingerprint in its manifest "
+                                                       "(truncated, extended or another build's file)")
+    return manifest_digest(text)
 
 
 def _open_verified_later(path: str, settings: Settings, sha256: str | None) -> Artifact:

@@ -41,7 +41,8 @@ class DuckDBStore:
 
             path, digest = fetch(db, self.settings)
             return open_artifact(path, self.settings, sha256=digest)
-        return open_artifact(db, self.settings)
+        quick = self.settings.quick_verify and os.path.realpath(db) not in self._artifact.distrusted
+        return open_artifact(db, self.settings, quick=quick)
 
     def cursor(self) -> tuple[Artifact, duckdb.DuckDBPyConnection]:
         """The artifact and this thread's cursor on it (DuckDB connections are not thread-safe). An artifact

@@ -24,6 +24,13 @@ class Settings(BaseSettings):
     tmp_dir: str = Field("/tmp/latentlens-handler",
                          description="S3 downloads and DuckDB's temp/home (Lambda's only writable place)")
     verify_checksum: bool = Field(True, description="check the artifact against its sha256 manifest before opening")
+    # The cold start's largest cost after the imports is hashing the whole file (~0.2 s at ML-25M): with this on,
+    # a file whose manifest carries a fingerprint answers once the fingerprint (~5 MB read) matches, and the full
+    # sha256 finishes beside the first answers; a mismatch then drops the file (503 checksum_mismatch) and the next
+    # open of that file waits for the full sha256. Every page DuckDB reads is checked against its own block
+    # checksum meanwhile. template.yaml turns it on for Lambda, whose package is immutable.
+    quick_verify: bool = Field(False, description="answer once the manifest's fingerprint matches; the full "
+                                                  "sha256 finishes beside the first answers")
     retry_interval_s: float = Field(2.0, ge=0, description="after a failed open (an unreadable or corrupt store "
                                     "included), wait this long before reading the store again")
     cache_max_age: int = Field(3600, ge=0, description="Cache-Control max-age of successful responses")

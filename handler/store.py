@@ -89,6 +89,7 @@ class LazyArtifact(Generic[A]):
         self._artifact: A | None = None
         self._failure: ArtifactUnavailable | None = None
         self._failed_at = 0.0
+        self.distrusted: set[str] = set()  # files whose full sha256 failed after a quick open
 
     @property
     def current(self) -> A | None:
@@ -98,10 +99,11 @@ class LazyArtifact(Generic[A]):
     def get(self) -> A:
         """The open artifact, or ArtifactUnavailable saying why not."""
         art = self._artifact
-        if art is not None:
+        if art is not None and (art.full_check is None or art.full_check.error is None):
             return art
         with self.lock:
             if self._artifact is not None:
+                self._check_in_full(self._artifact)
                 return self._artifact
             if self._failure is not None and self._clock() - self._failed_at < self.settings.retry_interval_s:
                 raise self._failure
@@ -122,6 +124,18 @@ class LazyArtifact(Generic[A]):
                 self._failure, self._failed_at = exc, self._clock()
                 raise
             return opened
+
+    def _check_in_full(self, art: A) -> None:
+        """The full sha256 left running by a quick open (settings.quick_verify) failed: drop `art`, remember why,
+        and open that file only after its full check from now on (`distrusted`)."""
+        error = art.full_check.error if art.full_check is not None else None
+        if error is None:
+            return
+        logger.warning("artifact failed its full check (%s): %s", error.reason, error.message)
+        self.distrusted.add(art.path)
+        self._artifact, self._failure, self._failed_at = None, error, self._clock()
+        self._release(art)
+        raise error
 
     def replace(self, new: A) -> A | None:
         """Serve `new` from now on (one assignment under the lock: a reader gets the old or the new, whole).

@@ -10,7 +10,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from latentlens.handler.schema import manifest_path, manifest_text, parse_manifest, sha256_file
+from latentlens.handler.schema import fingerprint_file, manifest_path, manifest_text, parse_manifest, sha256_file
 
 # The one file name the function is configured with (template.yaml's bundled LATENTLENS_DB, and
 # the last part of every S3 key), whatever the local file is called.
@@ -34,8 +34,8 @@ class VerifiedArtifact:
     size: int
 
     def manifest_text(self) -> str:
-        """The manifest as deployed beside the artifact, in `sha256sum` format."""
-        return manifest_text(self.sha256, ARTIFACT_NAME)
+        """The manifest as deployed beside the artifact, in `sha256sum` format, with its fingerprint line."""
+        return manifest_text(self.sha256, ARTIFACT_NAME, fingerprint_file(self.path))
 
 
 def read_manifest(path: Path) -> tuple[str, str]:

@@ -39,6 +39,11 @@ def tmp_storage_mb(artifact_bytes: int) -> int:
     return max(TMP_FREE_MB, need)
 
 
+def with_tmp_storage(mb: int, **params: str) -> dict[str, str]:
+    """The stack's /tmp size and what follows from it: SnapStart only where Lambda allows it (512 MB of /tmp)."""
+    return {**params, "TmpStorageMB": str(mb), "SnapStart": "PublishedVersions" if mb <= TMP_FREE_MB else "None"}
+
+
 def s3_client(region: str | None):
     import boto3
 
@@ -76,7 +81,7 @@ def _prepare_rollback(s: DeploySettings, step: Step, code_dir: Path) -> dict[str
     step("verify", f"s3://{s.bucket}/{key} and its manifest are stored ({_mb(size)})")
     removed = stage.clear(code_dir)
     step("stage", "removed the staged artifact from the package" if removed else "no artifact in the package (s3 mode)")
-    return {"ArtifactBucket": s.bucket or "", "ArtifactKey": key, "TmpStorageMB": str(tmp_storage_mb(size))}
+    return with_tmp_storage(tmp_storage_mb(size), ArtifactBucket=s.bucket or "", ArtifactKey=key)
 
 
 def _prepare_artifact(s: DeploySettings, step: Step, out: Out, code_dir: Path) -> dict[str, str]:
@@ -93,7 +98,7 @@ def _prepare_artifact(s: DeploySettings, step: Step, out: Out, code_dir: Path) -
         shown = staged.relative_to(s.root) if staged.is_relative_to(s.root) else staged
         step("stage", f"{shown}  (ships in the package as /var/task/artifact/latentlens.duckdb)")
         # sam deploy keeps a parameter's previous value unless given: reset what s3 mode set.
-        return {"TmpStorageMB": str(TMP_FREE_MB)}
+        return with_tmp_storage(TMP_FREE_MB)
     if s.mode == "dynamodb":
         return _publish_dynamodb(s, step, out, code_dir)
     client = s3_client(s.region)
@@ -105,7 +110,7 @@ def _prepare_artifact(s: DeploySettings, step: Step, out: Out, code_dir: Path) -
     step("upload", f"{result.uri}  {what}")
     if stage.clear(code_dir):
         out("           removed a previously staged artifact from the package (s3 mode ships none)")
-    return {"ArtifactBucket": s.bucket or "", "ArtifactKey": key, "TmpStorageMB": str(tmp_storage_mb(verified.size))}
+    return with_tmp_storage(tmp_storage_mb(verified.size), ArtifactBucket=s.bucket or "", ArtifactKey=key)
 
 
 def _publish_dynamodb(s: DeploySettings, step: Step, out: Out, code_dir: Path) -> dict[str, str]:
@@ -124,7 +129,7 @@ def _publish_dynamodb(s: DeploySettings, step: Step, out: Out, code_dir: Path) -
         step("publish", result.summary_text().splitlines()[0])
     if stage.clear(code_dir):
         out("           removed a previously staged artifact from the package (dynamodb mode ships none)")
-    return {"DynamoDBName": name, "TmpStorageMB": str(TMP_FREE_MB)}
+    return with_tmp_storage(TMP_FREE_MB, DynamoDBName=name)
 
 
 def run(s: DeploySettings, out: Out = print) -> int:

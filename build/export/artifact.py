@@ -345,9 +345,9 @@ def _fsync_dir(directory: Path) -> None:
         os.close(fd)
 
 
-def _write_manifest(path: Path, digest: str, name: str) -> None:
+def _write_manifest(path: Path, digest: str, name: str, fingerprint: str) -> None:
     with open(path, "w", encoding="utf-8") as fh:
-        fh.write(schema.manifest_text(digest, name))
+        fh.write(schema.manifest_text(digest, name, fingerprint))
         fh.flush()
         os.fsync(fh.fileno())
 
@@ -396,7 +396,7 @@ def _publish(out: Path, tmp: Path, digest: str) -> Path:
         fcntl.flock(dir_fd, fcntl.LOCK_EX)
         previous = os.readlink(out) if _points_into_store(out) else None
         staged_manifest = Path(schema.manifest_path(str(tmp)))
-        _write_manifest(staged_manifest, digest, out.name)
+        _write_manifest(staged_manifest, digest, out.name, schema.fingerprint_file(tmp))
         os.replace(tmp, final)
         os.replace(staged_manifest, Path(schema.manifest_path(str(final))))
         _fsync_dir(store)

@@ -58,8 +58,9 @@ def test_written_artifact_has_public_schema_and_manifest(tmp_path: Path) -> None
     out = tmp_path / "a.duckdb"
     report = write_artifact(out, small_tables())
     assert report.row_counts[schema.USER_RECOMMENDATIONS] == 6
-    manifest = Path(schema.manifest_path(str(out))).read_text().split()
-    assert manifest == [hashlib.sha256(out.read_bytes()).hexdigest(), "a.duckdb"]
+    manifest = Path(schema.manifest_path(str(out))).read_text()
+    assert manifest.splitlines()[0].split() == [hashlib.sha256(out.read_bytes()).hexdigest(), "a.duckdb"]
+    assert schema.manifest_fingerprint(manifest) == schema.fingerprint_file(out)  # for a quick open
     con = duckdb.connect(str(out), read_only=True)
     for table, columns in schema.PUBLIC_COLUMNS.items():
         got = [r[0] for r in con.execute(f"DESCRIBE {table}").fetchall()]

@@ -14,6 +14,7 @@ from moto import mock_aws
 
 from infra import deploy, sam
 from infra.artifact import ARTIFACT_NAME
+from latentlens.handler.schema import fingerprint_file
 
 BUCKET = "latentlens-test-artifacts"
 REGION = "eu-west-1"
@@ -92,7 +93,7 @@ def test_s3_dry_run_uploads_content_addressed_and_prints_the_sam_commands(s3, no
     assert (hashlib.sha256(body).hexdigest() == digest
             == path.with_name(ARTIFACT_NAME + ".sha256").read_text().split()[0])
     manifest = s3.get_object(Bucket=BUCKET, Key=key + ".sha256")["Body"].read().decode()
-    assert manifest == f"{digest}  {ARTIFACT_NAME}\n"
+    assert manifest == f"{digest}  {ARTIFACT_NAME}\n# fingerprint {fingerprint_file(path)}\n"
     assert s3.head_object(Bucket=BUCKET, Key=key)["Metadata"]["sha256"] == digest
     assert sorted(_keys(s3)) == [key, key + ".sha256"]
     # s3 mode ships no artifact in the package
@@ -105,7 +106,8 @@ def test_s3_dry_run_uploads_content_addressed_and_prints_the_sam_commands(s3, no
     assert cmd[cmd.index("--stack-name") + 1] == "ll-test"
     assert cmd[cmd.index("--capabilities") + 1] == "CAPABILITY_IAM"
     overrides = cmd[cmd.index("--parameter-overrides") + 1:]
-    assert overrides == ["ArtifactMode=s3", f"ArtifactBucket={BUCKET}", f"ArtifactKey={key}", "TmpStorageMB=512"]
+    assert overrides == ["ArtifactMode=s3", f"ArtifactBucket={BUCKET}", f"ArtifactKey={key}", "TmpStorageMB=512",
+                         "SnapStart=PublishedVersions"]
     assert "printed, not run" in out
     assert "--key <previous key>" in out
 
@@ -184,10 +186,11 @@ def test_bundled_dry_run_stages_the_verified_artifact_into_the_package(no_sam, b
     staged = code / "artifact" / ARTIFACT_NAME
     assert staged.read_bytes() == path.read_bytes()
     assert staged.stat().st_mode & 0o777 == 0o644  # Lambda's non-root user must be able to read it
-    assert (code / "artifact" / (ARTIFACT_NAME + ".sha256")).read_text() == f"{digest}  {ARTIFACT_NAME}\n"
+    assert (code / "artifact" / (ARTIFACT_NAME + ".sha256")).read_text() == \
+        f"{digest}  {ARTIFACT_NAME}\n# fingerprint {fingerprint_file(staged)}\n"
     cmd = _printed_command(out, "sam deploy")
     assert cmd[cmd.index("--parameter-overrides") + 1:] == ["ArtifactMode=bundled", "TmpStorageMB=512",
-                                                            "ThrottlingRateLimit=20"]
+                                                            "SnapStart=PublishedVersions", "ThrottlingRateLimit=20"]
     assert [p.name for p in (code / "artifact").iterdir() if p.name.startswith(".")] == []  # no partial copy left
 
 
@@ -261,6 +264,8 @@ def test_real_run_without_sam_stops_before_uploading(s3, built, tmp_path, capsys
 @pytest.mark.parametrize(("size", "expected"), [(0, 512), (300 * 2**20, 512), (400 * 2**20, 528), (2 * 2**30, 2176)])
 def test_tmp_storage_fits_the_downloaded_artifact(size, expected):
     assert deploy.tmp_storage_mb(size) == expected
+    # Lambda refuses SnapStart beside more than 512 MB of /tmp: the deploy turns it off there
+    assert deploy.with_tmp_storage(expected)["SnapStart"] == ("PublishedVersions" if expected == 512 else "None")
 
 
 def test_bad_option_combinations_exit_2(capsys):
@@ -294,7 +299,7 @@ def test_dynamodb_mode_publishes_then_deploys_with_the_name_and_a_dry_run_publis
         assert pointer["table"]["S"].startswith("latentlens-test.") and pointer["version"]["N"] == "1"
     cmd = _printed_command(out, "sam deploy")
     assert cmd[cmd.index("--parameter-overrides") + 1:] == ["ArtifactMode=dynamodb", "DynamoDBName=latentlens-test",
-                                                           "TmpStorageMB=512"]
+                                                           "TmpStorageMB=512", "SnapStart=PublishedVersions"]
     assert ran[-1] == cmd
     assert "--rollback" in out
 

@@ -265,3 +265,19 @@ def test_rules_require_bucket_and_key_in_s3_mode_only(template):
     rule = template["Rules"]["DynamoDBModeNeedsName"]
     assert rule["RuleCondition"] == {"Fn::Equals": [{"Ref": "ArtifactMode"}, "dynamodb"]}
     assert [a["Assert"]["Fn::Not"][0]["Fn::Equals"][0]["Ref"] for a in rule["Assertions"]] == ["DynamoDBName"]
+
+
+def test_snapstart_on_published_versions_behind_an_alias_and_a_quick_first_answer(template, function):
+    """SnapStart applies to published versions only: the function publishes one behind `live` on every deploy, with
+    SnapStart a parameter (the deploy turns it off where Lambda refuses it, /tmp over 512 MB); the immutable package
+    answers once its manifest's fingerprint matches (handler/settings.py quick_verify)."""
+    from latentlens.handler.settings import Settings
+
+    assert function["AutoPublishAlias"] == "live"
+    assert function["SnapStart"] == {"ApplyOn": {"Ref": "SnapStart"}}
+    parameter = template["Parameters"]["SnapStart"]
+    assert parameter["Default"] == "PublishedVersions" and set(parameter["AllowedValues"]) == {"PublishedVersions",
+                                                                                               "None"}
+    assert template["Parameters"]["TmpStorageMB"]["Default"] == 512  # SnapStart's limit, so the default holds
+    quick = function["Environment"]["Variables"]["LATENTLENS_QUICK_VERIFY"]
+    assert Settings(quick_verify=quick).quick_verify is True
