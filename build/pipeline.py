@@ -11,7 +11,10 @@ split, how a model is fit and scored, how the finals are refit and the tables wr
 
 from __future__ import annotations
 
+import os
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -32,6 +35,7 @@ from latentlens.build.stages.evaluate import (
     record_evaluation,
 )
 from latentlens.build.stages.prepare import check_out_is_not_input, check_pins, record_skipped
+from latentlens.build.tracking.limits import TrackingLost
 from latentlens.build.tracking.tracker import MlflowTracker, Tracker
 
 __all__ = ["BuildResult", "run"]
@@ -53,7 +57,7 @@ def run(settings: BuildSettings, engine: Engine | None = None, tracker: Tracker 
     tracker = tracker or MlflowTracker(settings.mlflow_uri, settings.experiment, settings.mlflow_timeout_s,
                                        needed_bytes=store_room(settings))
     tracker.check_store()  # a tracking server that never answers, a full or read-only store: before the data
-    with engine.open(settings, chosen) as session:
+    with artifact_state_told(settings), engine.open(settings, chosen) as session:
         commit = git_commit()
         with tracker.build_run(f"{session.dataset.name} {datetime.now(UTC):%Y-%m-%d %H:%M:%S}"):
             record_context(session, settings, tracker, commit)
@@ -70,6 +74,33 @@ def run(settings: BuildSettings, engine: Engine | None = None, tracker: Tracker 
     return BuildResult(output.artifact, comparison.table, champions.topn, champions.rating, tracker.run_id,
                        settings.mlflow_uri, time.perf_counter() - started, output.registered, tracker.experiment_id,
                        comparison.caption, engine.name, output.parquet, output.manifest)
+
+
+@contextmanager
+def artifact_state_told(settings: BuildSettings) -> Iterator[None]:
+    """A tracking server lost mid-build (TrackingLost): its one line also says what became of --out, by the file
+    itself (replaced or not since the build began), whatever the engine and the stage."""
+    before = _identity(settings.out)
+    try:
+        yield
+    except TrackingLost as exc:
+        out = settings.out
+        if _identity(out) == before:
+            state = f"{out} is as it was" if before is not None else f"nothing was written at {out}"
+        elif settings.register_model:
+            state = (f"{out} is this build's artifact but its champions are not registered: run `latentlens doctor "
+                     "--repair` once the server answers")
+        else:
+            state = f"{out} is this build's artifact; its MLflow run is incomplete"
+        raise TrackingLost(exc.tracking_uri, exc.what, exc.limits, state) from exc.__cause__
+
+
+def _identity(path: Path) -> tuple[int, int, int] | None:
+    try:
+        found = os.stat(path)
+    except OSError:
+        return None
+    return found.st_ino, found.st_mtime_ns, found.st_size
 
 
 def store_room(settings: BuildSettings) -> int:

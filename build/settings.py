@@ -80,7 +80,8 @@ class BuildSettings:
     out: Path = Path(DEFAULT_ARTIFACT)      # where `latentlens serve` and the handler look by default
     force: bool = False                     # replace --out even when it is not a LatentLens artifact (never an input)
     mlflow_uri: str = field(default_factory=default_tracking_uri)
-    # a tracking server must answer within this, checked before the data is read (build/tracking/preflight.py)
+    # a tracking server must answer within this, checked before the data is read (build/tracking/preflight.py);
+    # every MLflow request of the build is held to it too (build/tracking/limits.py)
     mlflow_timeout_s: float = 30.0
     experiment: str = "latentlens"
     models: tuple[str, ...] | None = None   # None = every registered model

@@ -31,7 +31,8 @@ RETRY_PAUSE_S = 0.25
 
 
 class TrackingStoreError(SettingsError):
-    """The MLflow store cannot take the build (unreachable, not writable, full): exit 2 before any training."""
+    """The MLflow store cannot take the build (unreachable, not writable, full): exit 2, before any training when
+    the preflight finds it (a server lost later is TrackingLost, build/tracking/limits.py)."""
 
 
 def check_store(tracking_uri: str, timeout_s: float, needed_bytes: int = MIN_FREE_BYTES) -> None:

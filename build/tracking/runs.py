@@ -1,4 +1,4 @@
-"""MLflow bookkeeping of a build: experiment, parent run, one nested run per model."""
+"""MLflow bookkeeping of a build: the store's lock, the experiment, runs of killed builds, params and metrics."""
 
 from __future__ import annotations
 
@@ -107,14 +107,6 @@ def log_dataset(path: Path, name: str, digest: str, context: str = "full") -> No
     # MetaDataset leaves Dataset's abstract `profile` undefined; Dataset is no ABC, so it instantiates
     dataset = MetaDataset(source, name=name, digest=digest[:36])  # type: ignore[abstract]  # see above
     mlflow.log_input(dataset, context=context)
-
-
-@contextmanager
-def model_run(name: str) -> Iterator[mlflow.ActiveRun]:
-    """A nested run for one model, tagged with its name."""
-    with mlflow.start_run(run_name=name, nested=True) as run:
-        mlflow.set_tag("model", name)
-        yield run
 
 
 def log_params(params: Mapping[str, Any]) -> None:

@@ -83,11 +83,12 @@ class MlflowTracker:
         self.tracking_uri = tracking_uri
         self.needed_bytes = MIN_FREE_BYTES if needed_bytes is None else needed_bytes  # free room check_store asks
         self.experiment = experiment
-        self.timeout_s = timeout_s  # for reaching a tracking server (check_store)
+        self.timeout_s = timeout_s  # for reaching a tracking server (check_store) and any request of the build
         self.scratch_root = scratch_root  # None: the system's temporary directory (build/tracking/scratch.py)
         self.run_id = ""
         self.experiment_id = ""
         self._scratch: Path | None = None
+        self._lost: str | None = None  # the request that got no answer, once the tracking server is lost
 
     @property
     def scratch(self) -> Path:
@@ -104,26 +105,54 @@ class MlflowTracker:
 
     @contextmanager
     def build_run(self, name: str) -> Iterator[None]:
+        """The parent run, with every MLflow request of the build held to `timeout_s` (build/tracking/limits.py):
+        a server lost on the way is TrackingLost, one line, once the open runs are ended (a second each)."""
         import mlflow
 
-        from latentlens.build.tracking import runs
+        from latentlens.build.tracking import limits, runs
         from latentlens.build.tracking.scratch import scratch_dir
 
-        self.experiment_id = runs.setup_experiment(self.tracking_uri, self.experiment)
-        with mlflow.start_run(run_name=name) as parent, scratch_dir(self.scratch_root) as scratch:
-            self.run_id = parent.info.run_id
-            self._scratch = scratch
-            runs.tag_build_process()
-            try:
-                yield
-            finally:
-                self._scratch = None
+        bounds = limits.HttpLimits.within(self.timeout_s)
+        self._lost = None
+        try:
+            with limits.applied(bounds):
+                self.experiment_id = runs.setup_experiment(self.tracking_uri, self.experiment)
+                with (mlflow.start_run(run_name=name) as parent, scratch_dir(self.scratch_root) as scratch,
+                      self._giving_up()):
+                    self.run_id = parent.info.run_id
+                    self._scratch = scratch
+                    runs.tag_build_process()
+                    try:
+                        yield
+                    finally:
+                        self._scratch = None
+        except Exception as exc:
+            lost = self._lost or limits.request_failure(exc)
+            if lost is None:
+                raise
+            raise limits.TrackingLost(self.tracking_uri, lost, bounds) from exc
+
+    @contextmanager
+    def _giving_up(self) -> Iterator[None]:
+        """Inside a run: a request that got no answer is remembered, and ending the runs open gets one short
+        attempt each instead of a full timeout (the runs stay RUNNING on the server; the next build marks them)."""
+        from latentlens.build.tracking import limits
+
+        try:
+            yield
+        except Exception as exc:
+            if self._lost is None and (lost := limits.request_failure(exc)) is not None:
+                self._lost = lost
+                limits.give_up()
+            raise
 
     @contextmanager
     def model_run(self, name: str) -> Iterator[str]:
-        from latentlens.build.tracking import runs
+        """A nested run tagged with the model's name."""
+        import mlflow
 
-        with runs.model_run(name) as child:
+        with mlflow.start_run(run_name=name, nested=True) as child, self._giving_up():
+            mlflow.set_tag("model", name)
             yield child.info.run_id
 
     def set_tags(self, tags: Mapping[str, str]) -> None:

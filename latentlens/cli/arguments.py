@@ -218,7 +218,8 @@ def _add_tracking_options(b: argparse.ArgumentParser) -> None:
     b.add_argument("--mlflow-uri", default=None, help=MLFLOW_URI_HELP)
     b.add_argument("--mlflow-timeout", type=_seconds("--mlflow-timeout"), default=default(BuildSettings,
                    "mlflow_timeout_s"), metavar="SECONDS",
-                   help="a tracking server must answer within this before the build reads the data (default "
+                   help="a tracking server must answer within this before the build reads the data, and a server "
+                        "lost later ends the build within it too (default "
                         f"{default(BuildSettings, 'mlflow_timeout_s')} s)")
     b.add_argument("--experiment", default=default(BuildSettings, "experiment"), help="MLflow experiment name")
     b.add_argument("--no-register", action="store_true",
