@@ -1,4 +1,4 @@
-"""Shared parameter bounds: n and limit in 1..100, ids positive 32-bit integers written in ASCII digits."""
+"""Shared parameter bounds: n and limit in 1..100, ids positive 32-bit integers, both written in ASCII digits."""
 
 from __future__ import annotations
 
@@ -22,8 +22,16 @@ def _plain_id(value: object) -> object:
     return value
 
 
-N = Annotated[int, Query(ge=1, le=MAX_N, description=f"how many results (1..{MAX_N})")]
-Limit = Annotated[int, Query(ge=1, le=MAX_N, description=f"how many results (1..{MAX_N})")]
+def _plain_count(value: object) -> object:
+    """n and limit in ASCII digits as ids are: pydantic's lax int() would take '+5', ' 5', '1_0' and '1.0'."""
+    if isinstance(value, str) and not ascii_digits(value):
+        raise ValueError(f"must be a whole number from 1 to {MAX_N} in ASCII digits (0-9), e.g. 10")
+    return value
+
+
+N = Annotated[int, Query(ge=1, le=MAX_N, description=f"how many results (1..{MAX_N})"), BeforeValidator(_plain_count)]
+Limit = Annotated[int, Query(ge=1, le=MAX_N, description=f"how many results (1..{MAX_N})"),
+                  BeforeValidator(_plain_count)]
 Genre = Annotated[str | None, Query(max_length=64, description="a MovieLens genre, e.g. Drama (case-insensitive)")]
 # Path() first: FastAPI takes the bounds into the OpenAPI schema from it, the validator runs before int parsing.
 UserId = Annotated[int, Path(ge=1, le=MAX_ID), BeforeValidator(_plain_id)]

@@ -180,7 +180,7 @@ def id_requests(value: str) -> list[tuple[str, dict[str, str]]]:
 @pytest.mark.parametrize("value", ["1_0", "+1", " 1", "1 ", "\t1", "１", "٥", "-1", "1e3", "0x1", "1.0"])
 def test_ids_are_plain_ascii_digits_in_the_path_and_the_query(client: TestClient, value: str):
     """Pydantic's lax int() read '1_0' as 10 and '+1', ' 1' as 1 in the path while `liked=` refused them: one rule
-    everywhere now, ASCII digits and nothing else (counts, n and limit, keep their lenient spellings)."""
+    everywhere now, ASCII digits and nothing else (counts, n and limit, too: test_counts_are_plain_ascii_digits_too)."""
     for path, params in id_requests(value):
         r = client.get(path, params=params)
         assert_json_error(r, 422)
@@ -202,11 +202,29 @@ def test_counts_above_100_are_422(client: TestClient, value: str):
         assert_json_error(client.get(template.format(v=value)), 422)
 
 
-@pytest.mark.parametrize("value,means", [(" 5", 5), ("5 ", 5), ("+5", 5), ("1.0", 1), ("1_0", 10)])
-def test_lenient_spellings_of_a_count_mean_that_count(client: TestClient, value: str, means: int):
-    """Pydantic's lax integers: an answer for the number the text denotes, never something else."""
-    r = client.get("/popular", params={"n": value})
-    assert r.status_code == 200 and len(r.json()["items"]) == min(means, 8)
+COUNT_REQUESTS = ["/popular?n={v}", "/movies?search=godfather&limit={v}", "/users/1/recommendations?n={v}",
+                  "/recommend/1?n={v}", "/movies/858/similar?n={v}", "/recommendations?liked=858&n={v}"]
+
+
+@pytest.mark.parametrize("value", ["+5", " 5", "5 ", "\t5", "1_0", "1.0", "5e0", "0x5", "５", "٥"])
+def test_counts_are_plain_ascii_digits_too(client: TestClient, value: str):
+    """n and limit as ids: pydantic's lax int() read '+5' and ' 5' as 5 and '1_0' as 10; now a JSON 422
+    `invalid_parameter` naming the parameter, in every route that takes a count."""
+    for template in COUNT_REQUESTS:
+        r = client.get(template.format(v=quote(value, safe="")))
+        assert_json_error(r, 422)
+        assert r.json()["error"]["code"] == "invalid_parameter", (template, value, r.text)
+        name = "limit" if "limit=" in template else "n"
+        assert r.json()["error"]["message"].startswith(f"{name}: must be a whole number"), r.text
+
+
+@pytest.mark.parametrize("value,means", [("5", 5), ("05", 5), ("100", 100)])
+def test_counts_in_ascii_digits_are_answered(client: TestClient, value: str, means: int):
+    """The control: plain digits (leading zeros too, as in ids) mean that count, in every route."""
+    for template in COUNT_REQUESTS:
+        r = client.get(template.format(v=value))
+        assert r.status_code == 200, (template, r.text)
+    assert len(client.get("/popular", params={"n": value}).json()["items"]) == min(means, 8)
 
 
 def test_largest_ids_are_answered_not_overflowed(client: TestClient):
