@@ -22,6 +22,7 @@ from typing import Any
 from latentlens._version import __version__
 from latentlens.build.build_info import BuildInfo, git_commit
 from latentlens.build.engines.engine import Engine, EngineRun, Output
+from latentlens.build.export.artifact import check_output
 from latentlens.build.models import registry
 from latentlens.build.progress import get_logger, progress
 from latentlens.build.result import BuildResult
@@ -54,6 +55,7 @@ def run(settings: BuildSettings, engine: Engine | None = None, tracker: Tracker 
     chosen = engine.selection(settings)
     check_pins(settings, chosen.specs, None)  # names and kinds: before reading 25M ratings
     check_out_is_not_input(settings.out, settings.data_dir)  # on every engine, before it reads anything
+    check_output(settings.out, force=settings.force)  # writable, and no stranger's file replaced: every engine too
     tracker = tracker or MlflowTracker(settings.mlflow_uri, settings.experiment, settings.mlflow_timeout_s,
                                        needed_bytes=store_room(settings))
     tracker.check_store()  # a tracking server that never answers, a full or read-only store: before the data

@@ -109,6 +109,22 @@ def test_out_refuses_to_replace_a_file_that_is_not_a_latentlens_artifact_exit_2(
     assert notes.read_text() == "my notes\n" and (tmp_path / "notes.txt.sha256").read_text() == "keep me\n"
 
 
+@pytest.mark.parametrize("engine", ["inprocess", "spark"])
+@pytest.mark.parametrize("case", ["a directory", "not an artifact"])
+def test_a_bad_out_is_refused_before_the_data_is_read_on_every_engine(tmp_path, capsys, engine, case) -> None:
+    """Data whose ratings.csv is broken: an engine that read it first would name the data; each names --out.
+    (The Spark engine checked --out only when it wrote the artifact, after reading and training on the data.)"""
+    data = write_ratings(tmp_path / "ml-broken", [(1, 1), (2, 2)])
+    (data / "ratings.csv").write_text("not,a,ratings,header\n")
+    out = tmp_path / "adir" if case == "a directory" else tmp_path / "notes.txt"
+    out.mkdir() if case == "a directory" else out.write_text("my notes\n")
+    code, err = cli_build(capsys, "build", "--data", str(data), "--out", str(out), "--engine", engine,
+                          "--mlflow-uri", f"sqlite:///{tmp_path / 'mlflow.db'}", "--quick", "--no-progress")
+    assert_refused_before_training(code, err, tmp_path, str(out),
+                                   "is a directory" if case == "a directory" else "not a LatentLens artifact")
+    assert "ratings.csv" not in err and (out.is_dir() or out.read_text() == "my notes\n")
+
+
 @pytest.mark.build
 def test_out_with_force_replaces_a_file_that_is_not_a_latentlens_artifact(small_data, tmp_path, capsys) -> None:
     notes = tmp_path / "notes.txt"

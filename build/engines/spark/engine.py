@@ -192,7 +192,7 @@ def _write_output(target: Path, spark_tables: dict[str, DataFrame], driver_table
                                           spark_settings.row_group_bytes, tracker.run_id)
     tracker.log_dict(manifest, "parquet/manifest.json")
     if manifest["rows"][schema.USER_RECOMMENDATIONS] <= spark_settings.duckdb_max_rows:
-        return manifest, spark_export.assemble_duckdb(target, settings.out)
+        return manifest, spark_export.assemble_duckdb(target, settings.out, force=settings.force)
     log.info("user_recommendations has %d rows, past the DuckDB budget of %d: Parquet output only",
              manifest["rows"][schema.USER_RECOMMENDATIONS], spark_settings.duckdb_max_rows)
     return manifest, None

@@ -143,8 +143,9 @@ def read_table(root: Path, name: str) -> pl.DataFrame:
     return frame
 
 
-def assemble_duckdb(root: Path, out: Path) -> ArtifactReport:
-    """The usual DuckDB artifact from a published Parquet output, via the in-process writer."""
+def assemble_duckdb(root: Path, out: Path, force: bool = False) -> ArtifactReport:
+    """The usual DuckDB artifact from a published Parquet output, via the in-process writer (`force`: --force,
+    replacing a file at `out` that is not a LatentLens artifact, as the build checked before reading the data)."""
     frames = {name: read_table(root, name) for name in (*SPARK_TABLES, *DRIVER_TABLES)}
     info = frames[schema.BUILD_INFO]
     recommendations = frames[schema.USER_RECOMMENDATIONS]
@@ -156,4 +157,4 @@ def assemble_duckdb(root: Path, out: Path) -> ArtifactReport:
         model_metrics=frames[schema.MODEL_METRICS],
         build_info=dict(zip(info["key"].to_list(), info["value"].to_list(), strict=True)),
     )
-    return write_artifact(out, tables)
+    return write_artifact(out, tables, force=force)
