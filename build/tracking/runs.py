@@ -28,6 +28,15 @@ def artifact_root_for(tracking_uri: str) -> str:
     return "./mlruns"
 
 
+def experiment_artifact_location(tracking_uri: str) -> str | None:
+    """Where a new experiment keeps its runs' artifacts: a tracking server's own choice (None: its
+    --default-artifact-root, or mlflow-artifacts:/ through the server). "./mlruns" would be resolved by the server
+    against its own working directory and then written there by this process, on this machine."""
+    if tracking_uri.split("://", 1)[0].lower() in ("http", "https"):
+        return None
+    return artifact_root_for(tracking_uri)
+
+
 # MLflow 3's UI reads this tag to open an experiment as classic ML (runs, metrics, models) rather
 # than in its GenAI view (traces, token usage). 3.17's UI follows its own ML/GenAI switch instead,
 # so links to the UI also carry WORKFLOW_QUERY (latentlens/cli/mlflow_ui.py).
@@ -68,7 +77,7 @@ def setup_experiment(tracking_uri: str, experiment: str) -> str:
     with store_lock(tracking_uri):
         found = mlflow.get_experiment_by_name(experiment)
         if found is None:
-            exp_id = mlflow.create_experiment(experiment, artifact_location=artifact_root_for(tracking_uri),
+            exp_id = mlflow.create_experiment(experiment, artifact_location=experiment_artifact_location(tracking_uri),
                                               tags={EXPERIMENT_KIND_TAG: EXPERIMENT_KIND})
         else:
             exp_id = found.experiment_id

@@ -131,9 +131,13 @@ def mlflow_server_that_fails(store: Path, how: Failure, path: str, count: int = 
         def log_request(self, *args, **kwargs) -> None:
             pass
 
+    from mlflow.server import handlers
+
     mlflow.MlflowClient(f"sqlite:///{store / 'server.db'}").search_experiments()  # create the store
     os.environ["_MLFLOW_SERVER_FILE_STORE"] = f"sqlite:///{store / 'server.db'}"
     os.environ["_MLFLOW_SERVER_ARTIFACT_ROOT"] = str(store / "mlruns")
+    # the server app keeps the stores it made first in this process: made anew from the settings above
+    handlers._tracking_store = handlers._model_registry_store = None
     front = Front()
     server = make_server("127.0.0.1", 0, fail_after(app, front, how, path, count, answer), threaded=False,
                          request_handler=Quiet)
@@ -149,3 +153,4 @@ def mlflow_server_that_fails(store: Path, how: Failure, path: str, count: int = 
         thread.join(timeout=5)
         for name in ("_MLFLOW_SERVER_FILE_STORE", "_MLFLOW_SERVER_ARTIFACT_ROOT"):
             os.environ.pop(name, None)
+        handlers._tracking_store = handlers._model_registry_store = None

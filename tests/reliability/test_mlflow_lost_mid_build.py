@@ -81,6 +81,7 @@ def assert_one_line_exit_2(code: int, err: str, front: Front, *fragments: str) -
 def test_a_tracking_server_lost_mid_build_is_one_line_exit_2_within_the_timeout_and_keeps_the_artifact(
         small_data, previous, tmp_path, how, reason) -> None:
     before = digests(previous.parent)
+    started_mlruns = sorted((Path.cwd() / "mlruns").iterdir()) if (Path.cwd() / "mlruns").exists() else []
     with mlflow_server_that_fails(tmp_path / "server", how, *FIRST_MODEL_RUN) as front:
         code, err, since = cli_build(front, small_data, previous, tmp_path, "--no-register")
         held = front.held_requests()
@@ -90,6 +91,9 @@ def test_a_tracking_server_lost_mid_build_is_one_line_exit_2_within_the_timeout_
     assert "evaluating popularity" in err  # mid-build: the data read, the first model's run begun
     assert since < TIMEOUT_S + SLACK_S, (since, err)  # MLflow's defaults: 20 minutes and more per call
     assert digests(previous.parent) == before  # the artifact and its checksum, byte for byte; no temp file
+    # the run's artifacts went where the server keeps them, not to ./mlruns of whichever process wrote them
+    assert (tmp_path / "server" / "mlruns").is_dir() and not (tmp_path / "mlruns").exists()
+    assert not (Path.cwd() / "mlruns").exists() or started_mlruns == sorted((Path.cwd() / "mlruns").iterdir())
     if how == "hang":  # each attempt a connection of its own; then one short attempt to end each open run
         assert held[:limits.attempts] == ["POST /api/2.0/mlflow/runs/set-tag HTTP/1.1"] * limits.attempts
         assert len(held) == limits.attempts + OPEN_RUNS and all("/runs/get?" in r for r in held[limits.attempts:])
@@ -122,7 +126,6 @@ def test_run_build_holds_mlflow_to_the_timeout_and_restores_the_environment(smal
     monkeypatch.setenv("MLFLOW_HTTP_REQUEST_TIMEOUT", "77")
     for name in NAMES[1:]:
         monkeypatch.delenv(name, raising=False)
-    monkeypatch.chdir(tmp_path)  # the run's artifacts go to ./mlruns
     with mlflow_server_that_fails(tmp_path / "server", "hang", *FIRST_MODEL_RUN) as front:
         with pytest.raises(TrackingLost, match="runs/set-tag: read timed out") as raised:
             latentlens.run_build(data_dir=small_data, out=previous, mlflow_uri=f"http://127.0.0.1:{front.port}",
