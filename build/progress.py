@@ -7,10 +7,6 @@ import sys
 from collections.abc import Iterable, Iterator
 from typing import TypeVar
 
-# plain tqdm, not tqdm.auto: the bars are text on stderr, and tqdm.auto warns on import in a Jupyter kernel
-# without ipywidgets (every notebook that imports the build showed a TqdmWarning)
-from tqdm import tqdm
-
 T = TypeVar("T")
 
 LOGGER_NAME = "latentlens"
@@ -55,6 +51,10 @@ def progress(iterable: Iterable[T], desc: str, *, show: bool, total: int | None 
     FitContext.show_progress, PublishSettings.progress, ...); else the loop as it is."""
     if not show:
         return iter(iterable)
+    # here, not at the top: `latentlens serve` imports this module without the build extra; plain tqdm, not
+    # tqdm.auto: the bars are text on stderr, and tqdm.auto warns on import in a Jupyter kernel without ipywidgets
+    from tqdm import tqdm
+
     return iter(
         tqdm(iterable, desc=desc, total=total, unit=unit, file=sys.stderr, leave=False, dynamic_ncols=True,
              mininterval=0.5)
