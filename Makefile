@@ -28,8 +28,8 @@ run: $(STAMP)
 test: $(STAMP) browser
 	$(PY) -m pytest -q --durations=25
 
-## make test-fast: the quick loop: every test that needs no build, Spark, browser or server (tiers: tests/conftest.py)
-FAST := not (build or spark or browser or server or slow)
+## make test-fast: the quick loop: every test that needs no build, Spark, browser, server or Docker (tiers: tests/conftest.py)
+FAST := not (build or spark or browser or server or docker or slow)
 test-fast: $(STAMP)
 	$(PY) -m pytest -q -m "$(FAST)"
 

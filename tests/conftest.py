@@ -20,7 +20,7 @@ TIER_OF_FIXTURE = {
     "moto_server": "server",
     "stage_gateway": "server",
 }
-TIER_OF_FOLDER = {"engines/spark": "spark", "page": "browser"}
+TIER_OF_FOLDER = {"engines/spark": "spark", "page": "browser", "docker": "docker"}
 
 
 def tiers_of(item: pytest.Item) -> set[str]:
