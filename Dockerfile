@@ -25,15 +25,23 @@ COPY constraints.txt /opt/src/
 # pip and setuptools at their pins (a 3.11 venv starts with setuptools 65.5, which has known CVEs), as `make install`
 RUN python3 -m venv /opt/latentlens \
  && pip install --quiet -c /opt/src/constraints.txt --upgrade pip setuptools
-# docker/requirements.py EXTRA...: the dependencies pyproject.toml names, installed before the code is copied
+
+# each image's dependencies as pyproject.toml names them (docker/requirements.py EXTRA...), one file per image: an
+# image copies its file and installs it before the code, so a change to the code or to another part of
+# pyproject.toml leaves the layer of its dependencies as it was (a copied file is compared by its content)
+FROM base AS requirements
 COPY pyproject.toml docker/requirements.py /opt/src/
+RUN cd /opt/src && mkdir /opt/requirements \
+ && python3 requirements.py build serve > /opt/requirements/build.txt \
+ && python3 requirements.py > /opt/requirements/lambda.txt \
+ && python3 requirements.py serve > /opt/requirements/api.txt
 
 # the project's wheel, built once for every target
 FROM base AS wheel
 ARG PIP_INDEX_URL
 ARG PIP_FIND_LINKS
 ARG PIP_NO_INDEX
-COPY README.md /opt/src/
+COPY pyproject.toml README.md /opt/src/
 COPY latentlens /opt/src/latentlens
 COPY build /opt/src/build
 COPY handler /opt/src/handler
@@ -51,8 +59,8 @@ ARG PIP_INDEX_URL
 ARG PIP_FIND_LINKS
 ARG PIP_NO_INDEX
 # the `deep` extra (PyTorch) is left out: the build skips that one model and says so
-RUN cd /opt/src && python3 requirements.py build serve > /tmp/requirements.txt \
- && pip install --quiet -c /opt/src/constraints.txt -r /tmp/requirements.txt && rm /tmp/requirements.txt
+COPY --from=requirements /opt/requirements/build.txt /opt/src/requirements.txt
+RUN pip install --quiet -c /opt/src/constraints.txt -r /opt/src/requirements.txt
 COPY --from=wheel /opt/dist /opt/dist
 RUN pip install --quiet --no-deps /opt/dist/latentlens-*.whl
 COPY data/ml-latest-small /app/data/ml-latest-small
@@ -67,8 +75,8 @@ ARG PIP_FIND_LINKS
 ARG PIP_NO_INDEX
 # the handler's runtime (boto3 included: unlike the zip package's runtime, an image brings its own) and AWS's
 # runtime interface client, which talks to Lambda's Runtime API
-RUN cd /opt/src && python3 requirements.py > /tmp/requirements.txt \
- && pip install --quiet -c /opt/src/constraints.txt -r /tmp/requirements.txt awslambdaric && rm /tmp/requirements.txt
+COPY --from=requirements /opt/requirements/lambda.txt /opt/src/requirements.txt
+RUN pip install --quiet -c /opt/src/constraints.txt -r /opt/src/requirements.txt awslambdaric
 COPY --from=wheel /opt/dist /opt/dist
 RUN pip install --quiet --no-deps /opt/dist/latentlens-*.whl
 # as the zip package: the artifact under the task root; s3:// and dynamodb:// through LATENTLENS_DB instead
@@ -82,8 +90,8 @@ FROM runtime AS api
 ARG PIP_INDEX_URL
 ARG PIP_FIND_LINKS
 ARG PIP_NO_INDEX
-RUN cd /opt/src && python3 requirements.py serve > /tmp/requirements.txt \
- && pip install --quiet -c /opt/src/constraints.txt -r /tmp/requirements.txt && rm /tmp/requirements.txt
+COPY --from=requirements /opt/requirements/api.txt /opt/src/requirements.txt
+RUN pip install --quiet -c /opt/src/constraints.txt -r /opt/src/requirements.txt
 COPY --from=wheel /opt/dist /opt/dist
 RUN pip install --quiet --no-deps /opt/dist/latentlens-*.whl
 USER latentlens

@@ -1,6 +1,6 @@
 """`python3 requirements.py [EXTRA...]`: print the project's dependencies and those of the extras, one a line,
-read from ./pyproject.toml (the Dockerfile installs them in a layer of their own, rebuilt only when
-pyproject.toml or constraints.txt change, not with the code). An extra's reference to the project itself
+read from ./pyproject.toml (the Dockerfile installs them in a layer of their own, rebuilt only when they or
+constraints.txt change, not with the code). An extra's reference to the project itself
 (`latentlens[serve]`) is left out: name that extra too."""
 
 import sys
