@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import hashlib
+import json
 import os
 import shutil
 import signal
@@ -20,6 +21,7 @@ import sys
 import tempfile
 import threading
 import time
+import tomllib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import partial
@@ -141,7 +143,16 @@ def daemon() -> Iterator[Docker]:
             proc.kill()
             proc.wait()
         log.close()
-        shutil.rmtree(run_dir, ignore_errors=True)
+        unmount_below(run_dir)
+        shutil.rmtree(run_dir)
+
+
+def unmount_below(root: Path) -> None:
+    """dockerd leaves its exec root's netns/default mounted when it exits: unmount what is mounted below `root`."""
+    with open("/proc/self/mounts") as fh:
+        points = [line.split()[1] for line in fh]
+    for point in sorted((p for p in points if p.startswith(f"{root}/")), reverse=True):
+        run(["umount", point], timeout=60)
 
 
 def _key(*parts: str | bytes) -> str:
@@ -181,8 +192,11 @@ def base_image(docker: Docker) -> str:
 
 def wheelhouse() -> Path:
     """Every wheel the images install (the project's closure with the build extra, pinned by constraints.txt, and
-    WHEELHOUSE_EXTRAS), built by this machine's pip; made once per constraints.txt and pyproject.toml."""
-    key = _key((REPO / "constraints.txt").read_bytes(), (REPO / "pyproject.toml").read_bytes(), *WHEELHOUSE_EXTRAS)
+    WHEELHOUSE_EXTRAS), built by this machine's pip; made once per constraints.txt and dependencies of
+    pyproject.toml."""
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    requirements = json.dumps([project["dependencies"], project["optional-dependencies"]], sort_keys=True)
+    key = _key((REPO / "constraints.txt").read_bytes(), requirements, *WHEELHOUSE_EXTRAS)
     wheels = CACHE / f"wheels-{key}"
     if wheels.is_dir():
         return wheels
