@@ -33,3 +33,12 @@ def test_every_service_builds_a_target_of_the_dockerfile():
     for name, service in COMPOSE["services"].items():
         assert service["build"]["target"] in TARGETS, name
         assert service["build"]["context"] == "."
+
+
+def test_the_build_writes_its_mlflow_store_into_the_volume_the_ui_reads() -> None:
+    """The build's default store (./mlflow.db) would stay inside its container: compose points it at the volume."""
+    services = COMPOSE["services"]
+    store = services["build"]["environment"]["MLFLOW_TRACKING_URI"]
+    mount = next(v.split(":")[1] for v in services["build"]["volumes"] if v.startswith("artifacts:"))
+    assert store == f"sqlite:///{mount}/mlflow.db"
+    assert f"--backend-store-uri {store}" in services["mlflow"]["command"]
