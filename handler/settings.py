@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-from pydantic import Field
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from latentlens.handler import schema, table_layout
@@ -16,7 +16,8 @@ from latentlens.handler import schema, table_layout
 class Settings(BaseSettings):
     """Where the artifact lives and how the API serves it."""
 
-    model_config = SettingsConfigDict(env_prefix="LATENTLENS_", frozen=True, extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="LATENTLENS_", frozen=True, extra="ignore",
+                                      hide_input_in_errors=True)  # never print events_key
 
     db: str = Field(schema.DEFAULT_ARTIFACT,
                     description="artifact path, s3://bucket/key, or dynamodb://<name> "
@@ -66,6 +67,28 @@ class Settings(BaseSettings):
     dynamodb_pointer_cache_s: float = Field(table_layout.POINTER_CACHE_S, ge=0,
                                             description="a warm container re-reads the pointer at most this often "
                                                         "and follows it to a newly published or rolled-back build")
+    # Events in (POST /events, docs/events.md). Off unless a store is named: the route answers 503 events_disabled.
+    events: str | None = Field(None, description="event store: a file path (SQLite) or dynamodb://TABLE; "
+                                                 "none: POST /events answers 503 events_disabled")
+    # Events of a user_id (not a session) need this key in X-LatentLens-Key; with none set, only session events.
+    events_key: SecretStr | None = Field(None, description="the key user events need (16+ characters)")
+    events_retention_days: int = Field(365, ge=1, description="DynamoDB: the TTL of an event, from its arrival")
+    events_busy_timeout_s: float = Field(5.0, gt=0, description="SQLite: how long a write waits for another "
+                                                                "process's before the request is a 503")
+
+    @field_validator("events", "events_key", mode="before")
+    @classmethod
+    def _empty_is_none(cls, value: object) -> object:
+        """An empty variable (template.yaml's default, `LATENTLENS_EVENTS=`) means not set."""
+        return None if value == "" else value
+
+    @field_validator("events_key")
+    @classmethod
+    def _long_key(cls, key: SecretStr | None) -> SecretStr | None:
+        if key is not None and len(key.get_secret_value()) < 16:
+            raise ValueError("must be at least 16 characters, e.g. from "
+                             "python -c 'import secrets; print(secrets.token_urlsafe(32))'")
+        return key
 
 
 @lru_cache(maxsize=1)
