@@ -30,11 +30,12 @@ class ErrorResponse(BaseModel):
 class ApiError(Exception):
     """An error the client should see as-is: HTTP status, a stable code and a human message."""
 
-    def __init__(self, status: int, code: str, message: str) -> None:
+    def __init__(self, status: int, code: str, message: str, headers: Mapping[str, str] | None = None) -> None:
         super().__init__(message)
         self.status = status
         self.code = code
         self.message = message
+        self.headers = headers  # e.g. a 401's WWW-Authenticate
 
 
 def error_response(status: int, code: str, message: str, extra: dict | None = None,
@@ -62,7 +63,7 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(ApiError)
     async def _api_error(_: Request, exc: ApiError) -> JSONResponse:
-        return error_response(exc.status, exc.code, exc.message)
+        return error_response(exc.status, exc.code, exc.message, headers=exc.headers)
 
     @app.exception_handler(AnswerError)
     async def _answer_error(_: Request, exc: AnswerError) -> JSONResponse:  # a rule of handler.answers: 422 or 404

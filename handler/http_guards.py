@@ -80,13 +80,17 @@ class RelativeSlashRedirect:
 
 
 def _allow_head(allow: bytes) -> bytes:
-    """`GET` -> `GET, HEAD`, in one order whatever the route's method set iterated in (Starlette's is a set)."""
-    methods = {m.strip() for m in allow.split(b",") if m.strip()} | {b"HEAD"}
+    """`GET` -> `GET, HEAD` (a route that takes GET takes HEAD; `POST` alone stays `POST`), in one order whatever
+    the route's method set iterated in (Starlette's is a set)."""
+    methods = {m.strip() for m in allow.split(b",") if m.strip()}
+    if b"GET" in methods:
+        methods.add(b"HEAD")
     return b", ".join(sorted(methods, key=lambda m: (m != b"GET", m)))
 
 
 class HeadAsGet:
-    """HEAD runs the GET route and sends its status and headers without the body; a 405 allows HEAD too."""
+    """HEAD runs the GET route and sends its status and headers without the body; a 405 of a GET route allows
+    HEAD too."""
 
     def __init__(self, app) -> None:
         self.app = app

@@ -114,3 +114,11 @@ class HealthError(BaseModel):
 
 class Genres(BaseModel):
     genres: list[str]
+
+
+class EventsAccepted(BaseModel):
+    """What `POST /events` stored: every event's id in the order sent (the client's `event_id`, or one made by
+    the server), how many were stored now, and how many were already stored (a repeated `event_id`)."""
+    event_ids: list[str]
+    stored: int
+    duplicates: int

@@ -47,6 +47,7 @@ COUNTERPARTS: dict[tuple[str, str], tuple[type, str]] = {
     ("serve", "workers"): (ServeSettings, "workers"),
     ("serve", "access_log"): (ServeSettings, "access_log"),
     ("serve", "reload_check"): (ServeSettings, "reload_check_s"),
+    ("serve", "events"): (ServeSettings, "events"),
     ("mlflow-ui", "mlflow_uri"): (MlflowUiSettings, "tracking_uri"),
     ("mlflow-ui", "experiment"): (MlflowUiSettings, "experiment"),
     ("mlflow-ui", "port"): (MlflowUiSettings, "port"),

@@ -256,6 +256,9 @@ def _add_serving_commands(sub: argparse._SubParsersAction) -> None:
                    metavar="SECONDS",
                    help="how often, at most, a request checks whether a rebuild replaced a local artifact "
                         "(0: on every request)")
+    s.add_argument("--events", default=default(ServeSettings, "events"), metavar="URI",
+                   help="take POST /events into this store: a file path (SQLite, created if absent) or "
+                        "dynamodb://TABLE (default: $LATENTLENS_EVENTS, else events are off)")
     s.set_defaults(func=commands.serve)
 
     q = sub.add_parser(

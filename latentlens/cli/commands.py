@@ -124,7 +124,7 @@ def serve_settings(args: argparse.Namespace) -> ServeSettings:
     from latentlens.cli.settings import ServeSettings
 
     return ServeSettings(db=args.db, host=args.host, port=args.port, workers=args.workers,
-                         access_log=args.access_log, reload_check_s=args.reload_check)
+                         access_log=args.access_log, reload_check_s=args.reload_check, events=args.events)
 
 
 def serve(args: argparse.Namespace) -> int:

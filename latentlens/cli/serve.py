@@ -20,6 +20,7 @@ import errno
 import fcntl
 import logging
 import os
+import re
 import socket
 import sys
 import time
@@ -55,10 +56,17 @@ def base_url(host: str, port: int) -> str:
     return f"http://{shown}:{port}"
 
 
-def banner(db: str, host: str, port: int) -> str:
+EVENT_EXAMPLE = '{"session_id": "try-it", "movie_id": 858, "type": "rating", "rating": 5}'
+
+
+def banner(db: str, host: str, port: int, events: str | None = None) -> str:
     url = base_url(host, port)
-    lines = [f"LatentLens API on {url}  (artifact: {db})", f"  OpenAPI docs: {url}/docs", "  try:"]
+    lines = [f"LatentLens API on {url}  (artifact: {db})", f"  OpenAPI docs: {url}/docs",
+             f"  events: POST {url}/events into {events}" if events else "  events: off (--events URI turns them on)",
+             "  try:"]
     lines += [f"    curl -s '{url}{path}'" for path in EXAMPLES]
+    if events:
+        lines.append(f"    curl -s -X POST '{url}/events' -H 'content-type: application/json' -d '{EVENT_EXAMPLE}'")
     lines.append(f"Open {url}/ in a browser: search a movie, rate a few, see picks with reasons.")
     return "\n".join(lines)
 
@@ -83,6 +91,57 @@ def check_port(host: str, port: int) -> None:
                 raise ServeError(f"port {port} on {host} is already in use (another `latentlens serve`?); "
                                  "pick a free one with --port") from None
             raise ServeError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+
+
+def events_uri(uri: str) -> str:
+    """An event store as the handler takes it: `dynamodb://TABLE` as given, a file path made absolute (every
+    worker resolves it alike); a directory, or a file in a folder that does not exist, is a ServeError."""
+    from latentlens.handler.events.stores import DYNAMODB_SCHEME
+
+    if uri.startswith(DYNAMODB_SCHEME):
+        if not re.fullmatch(r"[A-Za-z0-9_.-]{3,255}", uri.removeprefix(DYNAMODB_SCHEME)):
+            raise ServeError(f"--events {uri}: not a DynamoDB table name (3-255 of A-Z a-z 0-9 _ . -)")
+        return uri
+    path = os.path.abspath(uri)
+    if os.path.isdir(path):
+        raise ServeError(f"--events {path}: is a directory (name the event store's file, e.g. events.sqlite)")
+    if not os.path.isdir(os.path.dirname(path)):
+        raise ServeError(f"--events {path}: the folder {os.path.dirname(path)} does not exist")
+    return path
+
+
+def check_events(handler: Settings) -> None:
+    """Open the event store once before serving (a file is created with its schema), so a store that cannot be
+    used is one line at startup, not a 503 on every POST."""
+    from latentlens.handler.events.store import EventStoreUnavailable
+    from latentlens.handler.events.stores import open_event_store
+
+    if not handler.events:
+        return
+    store = open_event_store(handler.events, handler)
+    try:
+        store.check()
+    except EventStoreUnavailable as exc:
+        raise ServeError(f"--events: {exc.detail}") from None
+    finally:
+        store.close()
+
+
+def handler_settings(db: str, events: str | None) -> Settings:
+    """The handler's Settings (its LATENTLENS_* environment) with `db`, and the event store: --events, else
+    LATENTLENS_EVENTS, checked and made absolute."""
+    from pydantic import ValidationError
+
+    from latentlens.handler.settings import Settings
+
+    try:
+        env = Settings(db=db)
+        events = events or env.events
+        return Settings(db=db, events=events_uri(events)) if events else env
+    except ValidationError as exc:  # a LATENTLENS_* variable out of its bounds (the value is never shown)
+        first = exc.errors()[0]
+        message = str(first["msg"]).removeprefix("Value error, ")
+        raise ServeError(f"LATENTLENS_{str(first['loc'][0]).upper()}: {message}") from None
 
 
 def missing_artifact_warning(db: str, command: str) -> str | None:
@@ -231,30 +290,30 @@ def serve(settings: ServeSettings, command: str = "latentlens") -> None:
     """
     import uvicorn
 
-    from latentlens.handler.settings import Settings
-
     db, host, port = settings.db, settings.host, settings.port
     if not db.startswith(("s3://", "dynamodb://")):
         db = os.path.abspath(db)
         if os.path.isdir(db):
             raise ServeError(f"--db {db}: is a directory (name the .duckdb artifact)")
     check_port(host, port)
+    handler = handler_settings(db, settings.events)
+    check_events(handler)
     if warning := missing_artifact_warning(db, command):
         print(warning, file=sys.stderr, flush=True)
-    app = ServeApp(Settings(db=db), settings.reload_check_s)
+    app = ServeApp(handler, settings.reload_check_s)
     config = uvicorn.Config(app, factory=True, host=host, port=port, workers=settings.workers, log_level="info",
                             access_log=settings.access_log, loop="auto",
                             http="latentlens.cli.serve_protocol:BoundedHttpToolsProtocol")
     if settings.workers > 1:
         from uvicorn.supervisors import Multiprocess
 
-        print(banner(db, host, port), flush=True)
+        print(banner(db, host, port, handler.events), flush=True)
         try:
             Multiprocess(config, sockets=[config.bind_socket()]).run()
         except KeyboardInterrupt:
             pass
         return
-    announcement = banner(db, host, port)
+    announcement = banner(db, host, port, handler.events)
 
     class AnnouncingServer(uvicorn.Server):
         """uvicorn's server, printing the banner once it listens (after its "Uvicorn running on" line)."""

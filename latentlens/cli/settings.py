@@ -21,6 +21,8 @@ class ServeSettings:
     workers: int = 1               # uvicorn worker processes
     access_log: bool = False       # one stdout line per request costs more than the lookup itself
     reload_check_s: float = 1.0    # a request checks at most this often whether a rebuild replaced the file
+    events: str | None = None      # the event store: a file path (SQLite) or dynamodb://TABLE; None: the handler's
+                                   # LATENTLENS_EVENTS, else POST /events answers 503 events_disabled
 
 
 @dataclass(frozen=True)

@@ -39,6 +39,8 @@ def app_for(tmp_path: Path):
     yield make
     for app in made:
         app.state.store.close()
+        if app.state.events is not None:
+            app.state.events.close()
 
 
 @pytest.fixture

@@ -22,14 +22,15 @@ def rss_kib(pid: int) -> int:
 
 
 class Server:
-    def __init__(self, db: Path, port: int, tmp_dir: Path, **settings: str) -> None:
-        """`settings` become LATENTLENS_<NAME> environment variables of the server."""
+    def __init__(self, db: Path, port: int, tmp_dir: Path, *args: str, **settings: str) -> None:
+        """`args` are more options of `latentlens serve` (e.g. --events FILE); `settings` become LATENTLENS_<NAME>
+        environment variables of the server."""
         self.url = f"http://127.0.0.1:{port}"
         env = {**os.environ, "PYTHONPATH": str(REPO), "LATENTLENS_TMP_DIR": str(tmp_dir),
                **{f"LATENTLENS_{k.upper()}": v for k, v in settings.items()}}
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "latentlens", "serve", "--db", str(db), "--host", "127.0.0.1",
-             "--port", str(port)],
+             "--port", str(port), *args],
             cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
 
     @property
