@@ -38,7 +38,8 @@ def load_template(path: Path) -> dict[str, Any]:
 
 
 def text_of(value: Any) -> str:
-    """A resource value as text: the Sub string, the Ref'd name, or the plain string."""
+    """A resource value as text: the Sub string, the Ref'd name (`${X}`), the attribute (`${A.B}`), or the plain
+    string."""
     if isinstance(value, str):
         return value
     if isinstance(value, dict) and "Fn::Sub" in value:
@@ -46,4 +47,6 @@ def text_of(value: Any) -> str:
         return sub if isinstance(sub, str) else sub[0]
     if isinstance(value, dict) and "Ref" in value:
         return "${" + value["Ref"] + "}"
+    if isinstance(value, dict) and "Fn::GetAtt" in value:
+        return "${" + ".".join(value["Fn::GetAtt"]) + "}"
     raise AssertionError(f"unexpected IAM value {value!r}")
