@@ -65,10 +65,11 @@ def test_the_sam_transform_gives_api_gateway_cors_for_exactly_the_origin_set_and
         assert origins == [template["Parameters"]["CorsAllowOrigin"]["Default"]]
         assert urlsplit(origins[0]).hostname.endswith(".invalid")
     assert not cors.get("allowCredentials") and set(cors["allowMethods"]) == {"GET", "OPTIONS"}
-    # API Gateway's CORS is the only thing that answers a preflight: no route takes OPTIONS (or any method) to
-    # the function, and nothing anywhere sets Access-Control-Allow-Origin by hand
-    methods = {method for path in body["paths"].values() for method in path}
-    assert methods == {"get"}, methods
+    # API Gateway's CORS is the only thing that answers a preflight: no route takes OPTIONS to the function (the
+    # lookups are GET, POST /events alone is POST), and nothing anywhere sets Access-Control-Allow-Origin by hand
+    methods = {(route, method) for route, path in body["paths"].items() for method in path}
+    assert {method for _, method in methods} == {"get", "post"}, methods
+    assert {route for route, method in methods if method == "post"} == {"/events"}
     assert not mentions(generated, "Access-Control-Allow-Origin")
     assert not mentions(cors, "*")
 
