@@ -78,6 +78,8 @@ def test_manifest_matches_artifact(embedded_build) -> None:
     from pathlib import Path
 
     settings, result = embedded_build
-    digest, name = Path(schema.manifest_path(str(settings.out))).read_text().split()
+    text = Path(schema.manifest_path(str(settings.out))).read_text()
+    digest, name = text.splitlines()[0].split()  # `sha256sum -c` format
     assert digest == hashlib.sha256(settings.out.read_bytes()).hexdigest() == result.artifact.sha256
     assert name == settings.out.name
+    assert schema.manifest_fingerprint(text) == schema.fingerprint_file(settings.out)  # what a quick open checks
