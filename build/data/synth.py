@@ -204,18 +204,26 @@ def _sample_items(rng: np.random.Generator, s: SynthSettings, users: np.ndarray,
         items_out.append(item[ok])
         rows_out.append(row[ok])
         todo, factor = todo[~done], factor * 2
-    prob = np.diff(cdf, axis=1, prepend=0.0)
+    prob = np.diff(cdf, axis=1, prepend=0.0)  # each row's probability of each movie, once for every heavy user
     for u in np.flatnonzero(heavy):
-        p = (mix[u] @ prob) * acceptance(s, end[u], model.calendar.release)
-        with np.errstate(divide="ignore"):
-            keys = np.log(p) + rng.gumbel(size=n_items)
-        chosen = np.argpartition(-keys, counts[u] - 1)[: counts[u]]
-        with np.errstate(divide="ignore"):
-            posterior = np.log(mix[u])[None, :] + np.log(prob[:, chosen].T)
+        chosen, rows = _sample_heavy_user(rng, s, model, prob, int(counts[u]), mix[u], end[u])
         users_out.append(np.full(counts[u], u))
         items_out.append(chosen)
-        rows_out.append(np.argmax(posterior + rng.gumbel(size=posterior.shape), axis=1))
+        rows_out.append(rows)
     return np.concatenate(users_out), np.concatenate(items_out), np.concatenate(rows_out)
+
+
+def _sample_heavy_user(rng: np.random.Generator, s: SynthSettings, model: SynthModel, prob: np.ndarray,
+                       count: int, mix: np.ndarray, end) -> tuple[np.ndarray, np.ndarray]:
+    """(movie indices, choice rows) of one heavy user: Gumbel top-k over every movie of their mixture, each
+    movie's row then drawn from its posterior."""
+    p = (mix @ prob) * acceptance(s, end, model.calendar.release)
+    with np.errstate(divide="ignore"):
+        keys = np.log(p) + rng.gumbel(size=prob.shape[1])
+    chosen = np.argpartition(-keys, count - 1)[:count]
+    with np.errstate(divide="ignore"):
+        posterior = np.log(mix)[None, :] + np.log(prob[:, chosen].T)
+    return chosen, np.argmax(posterior + rng.gumbel(size=posterior.shape), axis=1)
 
 
 def _block(settings: SynthSettings, model: SynthModel, lo: int, hi: int) -> tuple[pl.DataFrame, pl.DataFrame]:
