@@ -6,6 +6,7 @@ from __future__ import annotations
 import threading
 
 import duckdb
+import pytest
 
 from latentlens.handler.movie_map import LazyMovies, genre_spellings
 from tests.handler.fixture_artifact import MOVIES
@@ -32,6 +33,13 @@ class CountingConnection:
                 self.cur.close()
 
         return Cursor()
+
+
+@pytest.fixture
+def artifact(fixture_copy):
+    """A private copy: DuckDB refuses to open one file twice in a process with different settings, and the
+    handler tests open the shared fixture artifact with theirs."""
+    return fixture_copy
 
 
 def open_counting(artifact) -> tuple[CountingConnection, LazyMovies]:
@@ -83,4 +91,7 @@ def test_threads_reading_at_once_all_see_every_movie(artifact) -> None:
 
 def test_genre_spellings_are_every_genre_of_the_catalogue(artifact) -> None:
     conn = duckdb.connect(str(artifact), read_only=True)
-    assert genre_spellings(conn) == {g.casefold(): g for m in MOVIES for g in m[4]}
+    try:
+        assert genre_spellings(conn) == {g.casefold(): g for m in MOVIES for g in m[4]}
+    finally:
+        conn.close()
