@@ -86,11 +86,14 @@ class LazyMovies(Movies):
             dict.__setitem__(self, movie_id, MovieRow(movie_id, title, display_title, year, genres))
 
     def get(self, movie_id: int, default: MovieRow | None = None) -> MovieRow | None:  # type: ignore[override]
-        self.want((movie_id,))
-        return dict.get(self, movie_id, default)
+        row = dict.get(self, movie_id)  # the hot path: a movie already read costs one dict lookup
+        if row is None:
+            self.want((movie_id,))
+            row = dict.get(self, movie_id)
+        return default if row is None else row
 
     def __contains__(self, movie_id: object) -> bool:
-        if isinstance(movie_id, int):
+        if not dict.__contains__(self, movie_id) and isinstance(movie_id, int):
             self.want((movie_id,))
         return dict.__contains__(self, movie_id)
 
