@@ -66,7 +66,9 @@ RUN pip install --quiet --no-deps /opt/dist/latentlens-*.whl
 COPY data/ml-latest-small /app/data/ml-latest-small
 USER latentlens
 EXPOSE 5000
-# the defaults read data/ml-latest-small and write artifacts/latentlens.duckdb and artifacts/mlflow.db
+# the defaults read data/ml-latest-small and write artifacts/latentlens.duckdb; the MLflow store goes beside it
+# (a build's own default, ./mlflow.db, would be /app, which the user cannot write)
+ENV MLFLOW_TRACKING_URI=sqlite:////app/artifacts/mlflow.db
 CMD ["latentlens", "build"]
 
 FROM base AS lambda
