@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -31,6 +31,7 @@ logger = logging.getLogger("latentlens.handler")
 
 PERSON, EVENT_ID, TYPE_AT, AT_MS, EXPIRES_AT = "person", "event_id", "type_at", "at_ms", "expires_at"
 INDEX = "by_type_time"
+SCAN_PAGE = 1000  # items a Scan reads per page (before the type filter)
 _NOT_THERE = f"attribute_not_exists({PERSON})"
 _THROTTLED = {"ThrottlingException", "ProvisionedThroughputExceededException", "RequestLimitExceeded",
               "ThrottlingError", "ProvisionedThroughputExceeded", "TransactionConflict"}
@@ -159,6 +160,26 @@ class DynamoDBEventStore:
             raise self._unavailable(exc, "query") from None
         events = sorted((stored_of(item) for item in items), key=lambda e: (e.at_ms, e.event_id))
         return events[-limit:]
+
+    def scan(self, types: Collection[EventType] = EVENT_TYPES) -> Iterator[StoredEvent]:
+        """A paginated Scan of the whole table (a right the function's role does not have: the build's and the
+        experiment report's credentials need dynamodb:Scan), filtered to these `types`."""
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        kinds = [t for t in EVENT_TYPES if t in types]
+        values = {f":t{i}": {"S": kind} for i, kind in enumerate(kinds)}
+        request: dict[str, Any] = {"TableName": self.table, "ConsistentRead": True, "Limit": SCAN_PAGE,
+                                   "FilterExpression": f"#t IN ({', '.join(values)})",
+                                   "ExpressionAttributeNames": {"#t": "type"}, "ExpressionAttributeValues": values}
+        while kinds:
+            try:
+                reply = self.client.scan(**request)
+            except (BotoCoreError, ClientError) as exc:
+                raise self._unavailable(exc, "scan") from None
+            yield from (stored_of(item) for item in reply.get("Items", []))
+            if "LastEvaluatedKey" not in reply:
+                return
+            request["ExclusiveStartKey"] = reply["LastEvaluatedKey"]
 
     def check(self) -> None:
         """One Query (what the function may do): the table and its index are there and readable."""

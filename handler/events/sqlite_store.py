@@ -19,7 +19,7 @@ import logging
 import queue
 import sqlite3
 import threading
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from concurrent.futures import Future
 from datetime import datetime
 
@@ -30,6 +30,7 @@ logger = logging.getLogger("latentlens.handler")
 
 SCHEMA_VERSION = 1  # PRAGMA user_version of an event store file
 MAX_EVENTS_PER_COMMIT = 1000
+SCAN_PAGE = 5000  # events per read of `scan`
 _TYPES_SQL = ", ".join(f"'{t}'" for t in EVENT_TYPES)  # constants of this module, never a client's text
 _DDL = (
     f"""CREATE TABLE events (
@@ -244,6 +245,24 @@ class SQLiteEventStore:
             self._drop_reader()
             raise _unavailable(self.path, exc) from None
         return [_stored(row) for row in reversed(rows)]
+
+    def scan(self, types: Collection[EventType] = EVENT_TYPES) -> Iterator[StoredEvent]:
+        """Pages of SCAN_PAGE events in stored order (by seq), each page its own read, so a long scan holds no
+        snapshot that would keep the write-ahead log from being checkpointed."""
+        kinds = [t for t in EVENT_TYPES if t in types]
+        sql = (f"SELECT seq, {_COLUMNS} FROM events WHERE seq > ? AND type IN ({', '.join('?' * len(kinds))}) "
+               "ORDER BY seq LIMIT ?")
+        after = 0
+        while kinds:
+            try:
+                rows = self._reader().execute(sql, (after, *kinds, SCAN_PAGE)).fetchall()
+            except sqlite3.Error as exc:
+                self._drop_reader()
+                raise _unavailable(self.path, exc) from None
+            yield from (_stored(row[1:]) for row in rows)
+            if len(rows) < SCAN_PAGE:
+                return
+            after = rows[-1][0]
 
     def _drop_reader(self) -> None:
         conn = getattr(self._local, "conn", None)

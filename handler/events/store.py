@@ -10,12 +10,13 @@ Both promise the same:
   and fsynced; DynamoDB: acknowledged by DynamoDB). An event whose (person, event_id) is already stored is
   left as it was and reported as a duplicate (False), so a client may resend a batch it got no answer for.
 - `recent` reads one person's events at or after a time, the latest `limit` of them, in time order.
+- `scan` reads every event of some types, for offline readers (the build, experiment reports).
 - A store that cannot be used raises EventStoreUnavailable with a public reason; the details go to the log.
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from concurrent.futures import Future
 from datetime import datetime
 from typing import Protocol, runtime_checkable
@@ -55,6 +56,11 @@ class EventStore(Protocol):
                limit: int = RECENT_LIMIT) -> list[StoredEvent]:
         """`person`'s events of these `types` at or after `since`: the latest `limit`, oldest first (events of the
         same millisecond in no promised order). Reads what every acknowledged `put` stored."""
+        ...
+
+    def scan(self, types: Collection[EventType] = EVENT_TYPES) -> Iterator[StoredEvent]:
+        """Every stored event of these `types`, in pages, in no promised order: for readers of the whole store
+        (`build --events`, `experiment report`), never for the API, whose role may not read the table whole."""
         ...
 
     def check(self) -> None:

@@ -116,6 +116,22 @@ def test_recent_reads_the_latest_of_each_type_since_a_time(table, moto_server, t
     assert [e.event_id for e in store.recent(Person(session_id="bob"), T0)] == ["bob"]
 
 
+def test_scan_pages_through_the_whole_table_filtered_by_type(table, moto_server, tmp_path, monkeypatch):
+    name, _ = table
+    monkeypatch.setattr("latentlens.handler.events.dynamodb_store.SCAN_PAGE", 10)  # items read per page
+    store = DynamoDBEventStore(name, settings_for(moto_server, tmp_path))
+    kinds = ["click", "rating", "impression"]
+    people = [ALICE, Person(session_id="bob"), Person(user_id=7)]
+    for start in range(0, 75, 25):
+        store.put([event(f"e{i:03d}", seconds=i, kind=kinds[i % 3], person=people[i % 2 + (i > 60)])
+                   for i in range(start, start + 25)])
+    everything = list(store.scan())
+    assert sorted(e.event_id for e in everything) == [f"e{i:03d}" for i in range(75)]
+    ratings = list(store.scan(types=["rating"]))
+    assert sorted(e.event_id for e in ratings) == [f"e{i:03d}" for i in range(75) if i % 3 == 1]
+    assert {e.person for e in ratings} == {e.person for e in everything if e.type == "rating"}
+
+
 def test_a_missing_table_or_an_unreachable_endpoint_is_unavailable_in_bounded_time(moto_server, tmp_path):
     missing = DynamoDBEventStore("no-such-table", settings_for(moto_server, tmp_path))
     with pytest.raises(EventStoreUnavailable) as caught:

@@ -78,6 +78,20 @@ def test_recent_is_the_latest_since_a_time_oldest_first(store):
         store.recent(ALICE, T0, limit=51)
 
 
+def test_scan_reads_every_event_of_the_types_asked_across_pages(store, monkeypatch):
+    monkeypatch.setattr("latentlens.handler.events.sqlite_store.SCAN_PAGE", 7)  # several pages, one partly full
+    store.put([event(f"e{i}", person=ALICE if i % 3 else BOB, kind="rating" if i % 2 else "click", seconds=i)
+               for i in range(40)])
+    store.put([event("u", person=USER, kind="rating", rating=2.5)])
+    everything = list(store.scan())
+    assert sorted(e.event_id for e in everything) == sorted([f"e{i}" for i in range(40)] + ["u"])
+    ratings = list(store.scan(types=["rating"]))
+    assert {(e.person, e.event_id) for e in ratings} == {(e.person, e.event_id) for e in everything
+                                                         if e.type == "rating"}
+    assert len(ratings) == 21 and all(e.rating is not None for e in ratings)
+    assert list(store.scan(types=[])) == []
+
+
 def test_a_batch_that_fails_stores_nothing_and_the_store_recovers(tmp_path):
     store = SQLiteEventStore(str(tmp_path / "events.sqlite"), busy_timeout_s=0.2)
     try:
