@@ -9,7 +9,8 @@ from __future__ import annotations
 
 # 2: user_recommendations.because (the user's rated movies that explain each pick)
 # 3: next_movies (the movies rated next after each movie); because entries gain `kind` ("similar" or "recent")
-SCHEMA_VERSION = 3
+# 4: challenger_recommendations (an A/B experiment's other arm) and session_users (sessions a build learned from)
+SCHEMA_VERSION = 4
 
 # Where a build writes the artifact and where serving reads it unless told otherwise: the default of both
 # BuildSettings.out (`latentlens build --out`) and the handler's Settings.db (`LATENTLENS_DB`, `serve --db`).
@@ -17,6 +18,8 @@ DEFAULT_ARTIFACT = "artifacts/latentlens.duckdb"
 
 MOVIES = "movies"
 USER_RECOMMENDATIONS = "user_recommendations"
+CHALLENGER_RECOMMENDATIONS = "challenger_recommendations"
+SESSION_USERS = "session_users"
 SIMILAR_MOVIES = "similar_movies"
 NEXT_MOVIES = "next_movies"
 POPULAR_MOVIES = "popular_movies"
@@ -46,6 +49,22 @@ TABLE_DDL: dict[str, str] = {
             movie_id INTEGER NOT NULL,
             score    DOUBLE NOT NULL,
             because  STRUCT(movie_id INTEGER, rating FLOAT, kind VARCHAR)[] NOT NULL
+        )""",
+    # `build --challenger MODEL`: that model's lists, the same columns as user_recommendations; empty without one.
+    CHALLENGER_RECOMMENDATIONS: """
+        CREATE TABLE challenger_recommendations (
+            user_id  INTEGER NOT NULL,
+            rank     INTEGER NOT NULL,
+            movie_id INTEGER NOT NULL,
+            score    DOUBLE NOT NULL,
+            because  STRUCT(movie_id INTEGER, rating FLOAT, kind VARCHAR)[] NOT NULL
+        )""",
+    # `build --events`: a session that rated movies is trained as a user of its own (an id above the dataset's);
+    # it is found again by the sha256 of its session id (hex), so the file names no session a client holds.
+    SESSION_USERS: """
+        CREATE TABLE session_users (
+            session_sha256 VARCHAR PRIMARY KEY,
+            user_id        INTEGER NOT NULL
         )""",
     SIMILAR_MOVIES: """
         CREATE TABLE similar_movies (
@@ -88,6 +107,8 @@ PUBLIC_COLUMNS: dict[str, tuple[str, ...]] = {
     MOVIES: ("movie_id", "title", "display_title", "year", "genres", "imdb_id", "tmdb_id",
              "n_ratings", "mean_rating"),
     USER_RECOMMENDATIONS: ("user_id", "rank", "movie_id", "score", "because"),
+    CHALLENGER_RECOMMENDATIONS: ("user_id", "rank", "movie_id", "score", "because"),
+    SESSION_USERS: ("session_sha256", "user_id"),
     SIMILAR_MOVIES: ("movie_id", "rank", "similar_movie_id", "score"),
     NEXT_MOVIES: ("movie_id", "rank", "next_movie_id", "score"),
     POPULAR_MOVIES: ("genre", "rank", "movie_id", "score"),
@@ -115,6 +136,7 @@ BECAUSE_RANKS = 20
 # Ranked lists: (table, key columns identifying one list). Ranks within a list are 1..n.
 RANKED_LISTS: dict[str, tuple[str, ...]] = {
     USER_RECOMMENDATIONS: ("user_id",),
+    CHALLENGER_RECOMMENDATIONS: ("user_id",),
     SIMILAR_MOVIES: ("movie_id",),
     NEXT_MOVIES: ("movie_id",),
     POPULAR_MOVIES: ("genre",),
@@ -144,6 +166,8 @@ def not_finite_sql(column: str) -> str:
 SORT_KEYS: dict[str, tuple[str, ...]] = {
     MOVIES: ("movie_id",),
     USER_RECOMMENDATIONS: ("user_id", "rank"),
+    CHALLENGER_RECOMMENDATIONS: ("user_id", "rank"),
+    SESSION_USERS: ("session_sha256",),
     SIMILAR_MOVIES: ("movie_id", "rank"),
     NEXT_MOVIES: ("movie_id", "rank"),
     POPULAR_MOVIES: ("genre", "rank"),

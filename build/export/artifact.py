@@ -75,8 +75,12 @@ class ArtifactTables:
     build_info: dict[str, str]
     # the movies rated next after each movie (None: an engine that has no NEXT_MOVIES model writes it empty)
     next_movies: pl.DataFrame | None = None
+    # an A/B challenger's lists (`build --challenger`), and the sessions trained as users (`build --events`)
+    challenger_recommendations: pl.DataFrame | None = None
+    session_users: pl.DataFrame | None = None
 
-    def frames(self) -> dict[str, pl.DataFrame]:
+    def frames(self) -> dict[str, pl.DataFrame | None]:
+        """Every table's rows; None for a table nothing produced, written empty so every reader finds it."""
         info = pl.DataFrame(
             {"key": list(self.build_info), "value": [str(v) for v in self.build_info.values()]},
             schema={"key": pl.Utf8, "value": pl.Utf8},
@@ -85,8 +89,9 @@ class ArtifactTables:
             schema.MOVIES: self.movies,
             schema.USER_RECOMMENDATIONS: self.user_recommendations,
             schema.SIMILAR_MOVIES: self.similar_movies,
-            schema.NEXT_MOVIES: self.next_movies if self.next_movies is not None else pl.DataFrame(
-                schema={"movie_id": pl.Int32, "rank": pl.Int32, "next_movie_id": pl.Int32, "score": pl.Float64}),
+            schema.NEXT_MOVIES: self.next_movies,
+            schema.CHALLENGER_RECOMMENDATIONS: self.challenger_recommendations,
+            schema.SESSION_USERS: self.session_users,
             schema.POPULAR_MOVIES: self.popular_movies,
             schema.MODEL_METRICS: self.model_metrics,
             schema.BUILD_INFO: info,
@@ -110,6 +115,9 @@ def _write_tables(con: duckdb.DuckDBPyConnection, tables: ArtifactTables) -> dic
     counts: dict[str, int] = {}
     for name, frame in tables.frames().items():
         con.execute(schema.TABLE_DDL[name])
+        if frame is None:
+            counts[name] = 0
+            continue
         columns = _column_names(schema.TABLE_DDL[name])
         missing = [c for c in columns if c not in frame.columns]
         if missing:

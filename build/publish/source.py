@@ -61,7 +61,8 @@ def _open_shards(root: Path) -> Source:
             raise SourceError(f"{root}: no Parquet files for table {table} ({table}/*.parquet or {table}.parquet)")
         files += found
         conn.read_parquet([str(p) for p in found]).create_view(table)  # no path pasted into SQL
-    for table in (schema.NEXT_MOVIES,):  # optional: an engine without a next-movies model writes none
+    for table in (schema.NEXT_MOVIES, schema.CHALLENGER_RECOMMENDATIONS, schema.SESSION_USERS):  # optional: an engine
+        # without a next-movies model, a challenger or events writes none
         found = _parquet_files(root, table)
         if found:
             files += found

@@ -51,7 +51,9 @@ def small_tables(n_users: int = 3, tag: str = "first") -> ArtifactTables:
     following = pl.DataFrame({"movie_id": [1, 1, 3], "rank": [1, 2, 1], "next_movie_id": [3, 2, 4],
                               "score": [0.7, 0.3, 0.5]},
                              schema_overrides={"movie_id": pl.Int32, "rank": pl.Int32, "next_movie_id": pl.Int32})
-    return ArtifactTables(movies, recs, similar, popular, metrics, info, next_movies=following)
+    challenger = recs.with_columns(pl.col("score") / 2)
+    return ArtifactTables(movies, recs, similar, popular, metrics, info, next_movies=following,
+                          challenger_recommendations=challenger)
 
 
 def test_written_artifact_has_public_schema_and_manifest(tmp_path: Path) -> None:

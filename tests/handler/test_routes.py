@@ -15,7 +15,7 @@ def test_health_reports_the_build(client):
     r = client.get("/health")
     assert r.status_code == 200
     body = models.Health.model_validate(r.json()).model_dump()
-    assert body["status"] == "ok" and body["schema_version"] == 3
+    assert body["status"] == "ok" and body["schema_version"] == 4
     assert body["build"]["dataset_name"] == "fixture"
     assert body["build"]["topn_champion"] == "itemknn" and body["build"]["rating_champion"] == "svd"
     assert body["counts"] == {"users": 2, "movies": 9, "ratings": 1415}
