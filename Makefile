@@ -26,7 +26,7 @@ run: $(STAMP)
 
 ## make test: install if needed (Debian's chromium too, for the page's browser tests), then the whole suite
 test: $(STAMP) browser
-	$(PY) -m pytest -q --durations=25
+	$(PY) -m pytest -q -n 2 --dist loadgroup --durations=25
 
 ## make test-fast: the quick loop: every test that needs no build, Spark, browser, server or Docker (tiers: tests/conftest.py)
 FAST := not (build or spark or browser or server or docker or slow)

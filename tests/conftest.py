@@ -30,10 +30,24 @@ def tiers_of(item: pytest.Item) -> set[str]:
     return tiers
 
 
+# `make test` runs the suite in two processes (pytest-xdist, --dist loadgroup), and a group runs whole in one of
+# them: a file is a group, so its module fixtures are made once; Spark's files are one group (one JVM at a time on
+# two cores, one Spark session for all) and Docker's are one (a single dockerd of the suite's own).
+GROUP_OF_TIER = {"spark": "spark", "docker": "docker"}
+
+
+def xdist_group(item: pytest.Item, tiers: set[str]) -> str:
+    return next((GROUP_OF_TIER[t] for t in sorted(tiers) if t in GROUP_OF_TIER),
+                item.path.relative_to(REPO / "tests").as_posix())
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist's own hook, which reads the groups
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     for item in items:
-        for tier in sorted(tiers_of(item)):
+        tiers = tiers_of(item)
+        for tier in sorted(tiers):
             item.add_marker(tier)
+        item.add_marker(pytest.mark.xdist_group(xdist_group(item, tiers)))
 
 
 @pytest.fixture(scope="session")
