@@ -25,13 +25,10 @@ from typing import SupportsIndex
 
 from latentlens.handler import queries
 from latentlens.handler.artifact import Artifact
+from latentlens.handler.limits import MAX_ID, MAX_LIKED, MAX_N, MAX_STARS, MIN_STARS
 from latentlens.handler.queries import RowSource
 from latentlens.handler.schema import search_key
 
-MAX_N = 100  # n (and a search's limit): 1..MAX_N
-MAX_ID = 2**31 - 1  # ids are DuckDB INTEGERs; larger values can only be unknown
-MAX_LIKED = 50  # rated or liked movies per request
-MIN_STARS, MAX_STARS = 0.5, 5.0
 MAX_SEARCH_CHARS = 200
 
 # MovieLens moves leading articles to the end ("Godfather, The"), so a query's leading article is dropped.

@@ -32,13 +32,12 @@ from pydantic import (
     field_validator,
 )
 
-from latentlens.handler.answers import MAX_ID, MAX_STARS, MIN_STARS
+from latentlens.handler.limits import ID_PATTERN, MAX_ID, MAX_STARS, MIN_STARS
 
 EventType = Literal["impression", "click", "rating", "dismiss"]
 EVENT_TYPES: tuple[EventType, ...] = get_args(EventType)
 MAX_BATCH = 25  # events in one request
 MAX_BODY_BYTES = 16 * 1024  # a request body over this is a 413, never read further
-ID_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"  # session_id, event_id, recommendation_id
 # `at` may be neither before MovieLens' first ratings (nothing a person does here is older) nor more than
 # MAX_AHEAD_S past the server's clock (a client's clock may run a little fast; hours ahead is a bug).
 EARLIEST = datetime(1995, 1, 1, tzinfo=UTC)
