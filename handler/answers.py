@@ -16,18 +16,22 @@ answer, for the reader).
 
 from __future__ import annotations
 
+import hashlib
 import math
 import numbers
 import operator
+import re
 import string
 from collections.abc import Iterable, Mapping
 from typing import SupportsIndex
 
 from latentlens.handler import queries
 from latentlens.handler.artifact import Artifact
-from latentlens.handler.limits import MAX_ID, MAX_LIKED, MAX_N, MAX_STARS, MIN_STARS
+from latentlens.handler.events.model import Person
+from latentlens.handler.experiments import CHALLENGER, CHAMPION
+from latentlens.handler.limits import ID_PATTERN, MAX_ID, MAX_LIKED, MAX_N, MAX_STARS, MIN_STARS
 from latentlens.handler.queries import RowSource
-from latentlens.handler.schema import search_key
+from latentlens.handler.schema import search_key, session_sha256
 
 MAX_SEARCH_CHARS = 200
 
@@ -150,18 +154,78 @@ def search_terms(text: str) -> tuple[list[str], str, str]:
     return tokens, phrase, " ".join(words)
 
 
+def recommendation_id(art: Artifact, *identity: object) -> str:
+    """The id of one list answer: "r" and 24 hex digits of the sha256 of the build's ETag and the list's
+    identity (which list, its parameters, the variant, and the events folded into it).
+
+    Derived, not random, so caching stays honest: the same build, list and events give the same id, so a body
+    served again from a cache under the build's ETag (or kept by a client after a 304) carries the id of exactly
+    the list shown, and an ETag still names one representation; the id changes exactly when what the list is
+    made of changes, so events quoting it (`recommendation_id` of an impression or a click) say which list a
+    person saw. Nothing is stored to make or resolve it."""
+    text = "\x1f".join(str(part) for part in (art.etag, *identity))
+    return "r" + hashlib.sha256(text.encode()).hexdigest()[:24]
+
+
+def check_session_id(value: object) -> str:
+    """A session id as events carry it: 1 to 64 of A-Z a-z 0-9 _ -."""
+    if not isinstance(value, str) or not re.fullmatch(ID_PATTERN, value):
+        raise InvalidParameter("invalid_parameter", f"session_id: must be 1 to 64 of A-Z a-z 0-9 _ -, not "
+                                                    f"{_shown(value)}")
+    return value
+
+
+def _person_list(art: Artifact, src: RowSource, person: Person, user_id: int | None, n: int,
+                 genre: str | None) -> dict:
+    """A person's list: the stored list of their arm (the champion's, or the challenger's where it has one for
+    them), their rating events since the build folded in; without a stored list the fold of the events alone
+    (`rated`, as `ratings=` gives it), else the popular list without the movies they rated."""
+    variant = src.audience.arm(art, person)
+    rows = [] if user_id is None else src.challenger(user_id) if variant == CHALLENGER else src.user(user_id)
+    events = src.audience.rating_events(art, person)
+    ratings: dict[int, float] = {}
+    for event in events:  # oldest first: a movie rated again moves to its latest place, with its latest stars
+        if event.rating is not None:
+            ratings.pop(event.movie_id, None)
+            ratings[event.movie_id] = event.rating
+    art.movies.want(ratings)
+    ratings = {movie_id: stars for movie_id, stars in ratings.items() if movie_id in art.movies}
+    items = None
+    if not ratings:
+        items, source = queries.stored(art, rows, n, genre), "personal"
+    elif rows:
+        items, source = queries.folded(art, src, rows, ratings, n, genre), "personal+events"
+    else:
+        items, source = queries.rated(art, src, ratings, n, genre) or None, "events"
+    if items is None:
+        source = "popular"
+        items = [{**item, "because": []} for item in queries.popular(art, n, genre, without=ratings)]
+    watermark = [(e.event_id, e.at_ms) for e in events]
+    return {"source": source, "genre": genre, "variant": variant,
+            "recommendation_id": recommendation_id(art, person.key, n, genre, variant, watermark), "items": items}
+
+
 def user_recommendations(art: Artifact, src: RowSource, user_id: int, n: int = 10, genre: str | None = None) -> dict:
     """The user's stored top-n (`source="personal"`, each item with `because`: up to 3 of the user's
     rated movies that contributed most), or the popular list for a user not in the build
-    (`source="popular"`). `genre` (any case) filters within the list. GET /users/{id}/recommendations."""
+    (`source="popular"`). `genre` (any case) filters within the list. With an event store, the user's
+    rating events since the build are folded in (`source="personal+events"`, or `"events"` for a user not in
+    the build); with an experiment, `variant` is the user's arm. GET /users/{id}/recommendations."""
     user_id, n = check_id(user_id, "user_id"), check_n(n)
     g = resolve_genre(art, genre)
-    items = queries.user_recommendations(art, src, user_id, n, g)
-    source = "personal"
-    if items is None:
-        source = "popular"
-        items = [{**item, "because": []} for item in queries.popular(art, n, g)]
-    return {"user_id": user_id, "source": source, "genre": g, "items": items}
+    return {"user_id": user_id, **_person_list(art, src, Person(user_id=user_id), user_id, n, g)}
+
+
+def session_recommendations(art: Artifact, src: RowSource, session_id: str, n: int = 10,
+                            genre: str | None = None) -> dict:
+    """A session's list: the stored list of the user a build trained the session as (`source="personal"`),
+    else the fold of the session's rating events (`source="events"`, as `ratings=` gives it), else the popular
+    list (`source="popular"`); events since the build are folded into a stored list as for a user.
+    GET /sessions/{session_id}/recommendations."""
+    session_id, n = check_session_id(session_id), check_n(n)
+    g = resolve_genre(art, genre)
+    user_id = src.session_user(session_sha256(session_id))
+    return {"session_id": session_id, **_person_list(art, src, Person(session_id=session_id), user_id, n, g)}
 
 
 def movie(art: Artifact, src: RowSource, movie_id: int) -> dict:
@@ -179,7 +243,8 @@ def similar(art: Artifact, src: RowSource, movie_id: int, n: int = 10) -> dict:
     items = queries.similar(art, src, movie_id, n)
     if items is None:
         raise NotFound("movie_not_found", f"no movie {movie_id}")
-    return {"movie_id": movie_id, "items": items}
+    return {"movie_id": movie_id, "variant": CHAMPION,
+            "recommendation_id": recommendation_id(art, "similar", movie_id, n), "items": items}
 
 
 def search_query(text: str) -> tuple[list[str], str, str]:
@@ -232,6 +297,7 @@ def for_ratings(art: Artifact, src: RowSource, ratings: Mapping[int, float], n: 
     items = queries.rated(art, src, known, n)
     unknown = sorted(set(given) - set(known))
     return {"liked": list(known), "ratings": {str(i): stars for i, stars in known.items()}, "unknown": unknown,
+            "variant": CHAMPION, "recommendation_id": recommendation_id(art, "ratings", list(known.items()), n),
             "items": items}
 
 

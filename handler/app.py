@@ -13,12 +13,11 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from latentlens.handler.errors import install_error_handlers
-from latentlens.handler.events.stores import open_event_store
 from latentlens.handler.http_guards import HeadAsGet, NoSniff, RelativeSlashRedirect, ResponseLimit, UrlLimit
 from latentlens.handler.lambda_entry import LambdaEntry
-from latentlens.handler.routes import events, health, movies, page, popular, recommendations, users
+from latentlens.handler.routes import events, health, movies, page, popular, recommendations, sessions, users
 from latentlens.handler.settings import Settings, get_settings
-from latentlens.handler.stores import make_store
+from latentlens.handler.stores import audience_for, make_store
 
 
 @asynccontextmanager
@@ -46,8 +45,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=_lifespan,
     )
     app.state.settings = settings
-    app.state.store = make_store(settings)
-    app.state.events = open_event_store(settings.events, settings) if settings.events else None
+    audience = audience_for(settings)  # the event store (also POST /events's) and the experiment
+    app.state.store = make_store(settings, audience)
+    app.state.events = audience.events
     install_error_handlers(app)
     # Last added runs first: nosniff on all that follows, the URL limit, the slash redirect, HEAD as GET, then the
     # response limit around the routes.
@@ -56,7 +56,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(RelativeSlashRedirect)
     app.add_middleware(UrlLimit, max_bytes=settings.max_url_bytes)
     app.add_middleware(NoSniff)
-    for module in (health, users, movies, popular, recommendations, events, page):
+    for module in (health, users, sessions, movies, popular, recommendations, events, page):
         app.include_router(module.router)
     return app
 

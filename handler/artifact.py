@@ -26,7 +26,7 @@ from latentlens.handler.title_index import TitleIndex
 # What the title index is built from (also what `latentlens publish dynamodb` ships for it).
 TITLE_ROWS = f"SELECT movie_id, n_ratings, search_key FROM {schema.MOVIES}"
 
-API_VERSION = "2"  # bump when a response shape changes, so cached ETags from the old shape expire
+API_VERSION = "3"  # bump when a response shape changes, so cached ETags from the old shape expire
 
 
 class ArtifactUnavailable(Exception):
@@ -52,6 +52,8 @@ class Artifact:
     movies: Movies = field(default_factory=Movies)
     popular: dict[str | None, list[tuple[int, float]]] = field(default_factory=dict)  # genre (None: overall) -> ranked
     genres: dict[str, str] = field(default_factory=dict)  # casefolded -> canonical spelling
+    # challenger_recommendations holds lists (`build --challenger`): an experiment's challenger arm can be served.
+    challenger: bool = False
     # The full sha256 still running beside the answers (settings.quick_verify), or None once it was awaited.
     full_check: _Verification | None = field(default=None, compare=False, repr=False)
 
@@ -200,6 +202,11 @@ def _popular(conn: duckdb.DuckDBPyConnection) -> dict[str | None, list[tuple[int
     return lists
 
 
+def _has_rows(conn: duckdb.DuckDBPyConnection, table: str) -> bool:
+    row = conn.execute(f"SELECT EXISTS (SELECT 1 FROM {table})").fetchone()
+    return bool(row and row[0])
+
+
 def _genres(genre_lists: list[list[str]]) -> dict[str, str]:
     return {g.casefold(): g for genres in genre_lists for g in genres}
 
@@ -269,6 +276,7 @@ def _open_verified_later(path: str, settings: Settings, sha256: str | None) -> A
         _check_finite(conn)
         genres = genre_spellings(conn)
         popular = _popular(conn)
+        challenger = _has_rows(conn, schema.CHALLENGER_RECOMMENDATIONS)
     except ArtifactUnavailable:
         conn.close()
         raise
@@ -276,4 +284,4 @@ def _open_verified_later(path: str, settings: Settings, sha256: str | None) -> A
         conn.close()
         raise ArtifactUnavailable("artifact_unreadable", f"artifact cannot be read: {exc}") from None
     return Artifact(conn=conn, path=path, build_info=info, sha256=sha256, etag=_etag(info, sha256),
-                    movies=LazyMovies(conn), popular=popular, genres=genres)
+                    movies=LazyMovies(conn), popular=popular, genres=genres, challenger=challenger)

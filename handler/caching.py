@@ -1,7 +1,8 @@
-"""HTTP caching: every successful answer carries the build's ETag and a max-age.
+"""HTTP caching: a successful answer carries the build's ETag and a max-age, unless it can change without a new build.
 
-The data only changes with a new build, so the ETag is the build's; a client holding it gets
-an empty 304 instead of the body.
+The artifact's data only changes with a new build, so the ETag is the build's; a client holding it gets
+an empty 304 instead of the body. A person's list while an event store is configured changes with their
+events, so it is `private, no-store` instead (latentlens.handler.deps.answered_for_person).
 """
 
 from __future__ import annotations
@@ -29,3 +30,11 @@ def cached_json(request: Request, body: Any, etag: str, max_age: int) -> Respons
     if etag_matches(request.headers.get("if-none-match"), etag):
         return Response(status_code=304, headers=headers)
     return JSONResponse(body, headers=headers)
+
+
+PRIVATE = {"Cache-Control": "private, no-store"}
+
+
+def private_json(body: Any) -> Response:
+    """A 200 no cache keeps or serves again (no ETag: a later request may answer differently)."""
+    return JSONResponse(body, headers=PRIVATE)

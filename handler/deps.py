@@ -10,7 +10,7 @@ from fastapi import Depends, Request
 from starlette.responses import Response
 
 from latentlens.handler.artifact import Artifact, ArtifactUnavailable
-from latentlens.handler.caching import cached_json
+from latentlens.handler.caching import cached_json, private_json
 from latentlens.handler.errors import ApiError
 from latentlens.handler.public import public_message
 from latentlens.handler.queries import RowSource
@@ -55,8 +55,26 @@ def answered(request: Request, store: Store, fn: Callable[..., dict], *args, **k
     this thread's reads, guarded, as a cacheable JSON 200 (or a 304 for a client holding this build's ETag)."""
     art, src = open_cursor(store)
     body = guarded(store, art, fn, art, src, *args, **kwargs)
+    return _encoded(request, art, lambda: cached_json(request, body, art.etag, store.settings.cache_max_age))
+
+
+def answered_for_person(request: Request, store: Store, fn: Callable[..., dict], *args, **kwargs) -> Response:
+    """`answered` for a person's list (a user's, a session's). While an event store is configured their events
+    can change it from one request to the next, so it is `Cache-Control: private, no-store` with no ETag: no
+    cache, shared or the client's, serves a list from before their latest rating. Without one it is cached as
+    every answer is, under the build's ETag, and the experiment's settings when one runs (a new split moves
+    people between arms)."""
+    art, src = open_cursor(store)
+    body = guarded(store, art, fn, art, src, *args, **kwargs)
+    if store.audience.folds_events:
+        return _encoded(request, art, lambda: private_json(body))
+    etag = store.audience.etag(art)
+    return _encoded(request, art, lambda: cached_json(request, body, etag, store.settings.cache_max_age))
+
+
+def _encoded(request: Request, art: Artifact, respond: Callable[[], Response]) -> Response:
     try:
-        return cached_json(request, body, art.etag, store.settings.cache_max_age)
+        return respond()
     except ValueError:  # json.dumps(allow_nan=False): a NaN or infinity the artifact's checks did not stop
         # Refused rather than cleaned: a non-finite score means the list was ranked on garbage, so dropping the
         # item would serve an order nobody can trust. A 503 with the reason, the rest of the artifact served.

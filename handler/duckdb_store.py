@@ -16,6 +16,7 @@ import duckdb
 
 from latentlens.handler import schema
 from latentlens.handler.artifact import Artifact, ArtifactUnavailable, open_artifact
+from latentlens.handler.audience import NOBODY, Audience
 from latentlens.handler.queries import DuckDBRows
 from latentlens.handler.settings import Settings
 from latentlens.handler.store import LazyArtifact
@@ -24,8 +25,8 @@ from latentlens.handler.store import LazyArtifact
 class DuckDBStore:
     """latentlens.handler.store.Store over the DuckDB file `settings.db` names (a path or `s3://bucket/key`)."""
 
-    def __init__(self, settings: Settings) -> None:
-        self.settings = settings
+    def __init__(self, settings: Settings, audience: Audience = NOBODY) -> None:
+        self.settings, self.audience = settings, audience
         self._artifact = LazyArtifact(settings, self._open, self._release)
         self._local = threading.local()
         self._cursors: list[tuple[Artifact, duckdb.DuckDBPyConnection]] = []  # every cursor made, by artifact
@@ -73,7 +74,7 @@ class DuckDBStore:
 
     def rows(self) -> tuple[Artifact, DuckDBRows]:
         art, cur = self.cursor()
-        return art, DuckDBRows(cur)
+        return art, DuckDBRows(cur, self.audience)
 
     def _release(self, art: Artifact) -> None:
         """Close `art` and every cursor on it (called under the LazyArtifact's lock): DuckDB keeps a

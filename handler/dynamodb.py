@@ -28,6 +28,7 @@ from typing import Any
 
 from latentlens.handler import schema, table_layout
 from latentlens.handler.artifact import Artifact, ArtifactUnavailable, _etag, _genres
+from latentlens.handler.audience import NOBODY, Audience
 from latentlens.handler.movie_map import MovieRow, Movies
 from latentlens.handler.queries import MOVIE_COLUMNS, NEXT_COLUMNS, SIMILAR_COLUMNS, USER_COLUMNS
 from latentlens.handler.settings import Settings
@@ -42,8 +43,8 @@ _THROTTLED = {"ThrottlingException", "ProvisionedThroughputExceededException", "
 
 def columns() -> dict[str, list[str]]:
     """The row layout this handler reads; a table published with any other is refused, not misread."""
-    return {"user": list(USER_COLUMNS), "movie": list(MOVIE_COLUMNS), "similar": list(SIMILAR_COLUMNS),
-            "next": list(NEXT_COLUMNS)}
+    return {"user": list(USER_COLUMNS), "challenger": list(USER_COLUMNS), "movie": list(MOVIE_COLUMNS),
+            "similar": list(SIMILAR_COLUMNS), "next": list(NEXT_COLUMNS)}
 
 
 def client_for(settings: Settings):
@@ -160,8 +161,8 @@ class DynamoDBRows:
     of the same movies (rate a few's latest) reads nothing more. An item not shaped as the publisher writes
     it is ArtifactUnavailable `item_invalid`: that request a JSON 503, every other key still served."""
 
-    def __init__(self, reader: Reader) -> None:
-        self.reader = reader
+    def __init__(self, reader: Reader, audience: Audience = NOBODY) -> None:
+        self.reader, self.audience = reader, audience
         self._movies: dict[int, list] = {}
 
     def _invalid(self, key: str) -> ArtifactUnavailable:
@@ -186,12 +187,24 @@ class DynamoDBRows:
         item = self.reader.get(key)
         return None if item is None else self._movie_item(key, item)
 
-    def user(self, user_id: int) -> list:
-        key = table_layout.user_key(user_id)
+    def _user_rows(self, key: str) -> list:
         rows = self.reader.get(key)
         if rows is not None and not _rows_ok(rows, USER_COLUMNS):
             raise self._invalid(key)
         return rows or []
+
+    def user(self, user_id: int) -> list:
+        return self._user_rows(table_layout.user_key(user_id))
+
+    def challenger(self, user_id: int) -> list:
+        return self._user_rows(table_layout.challenger_key(user_id))
+
+    def session_user(self, session_sha256: str) -> int | None:
+        key = table_layout.session_key(session_sha256)
+        user_id = self.reader.get(key)
+        if user_id is not None and not _CHECKS["rank"](user_id):
+            raise self._invalid(key)
+        return user_id
 
     def movie(self, movie_id: int) -> list | None:
         item = self._one_movie(movie_id)
@@ -348,10 +361,12 @@ def open_table(name: str, table: str, client, max_attempts: int) -> PublishedBui
                                   f"table {table} lacks {len(keys) - len(chunks)} catalogue chunks")
     movies, popular, titles = _catalogue(table, b"".join(chunks[k] for k in keys))
     sha256 = meta.get("sha256")
+    counts = meta.get("counts")
+    challengers = counts.get("challenger_users") if isinstance(counts, dict) else None
     return PublishedBuild(conn=None, path=f"{SCHEME}{name}/{table}", build_info=info, sha256=sha256,
                           etag=_etag(info, sha256), movies=movies, popular=popular,
                           genres=_genres([m.genres or [] for m in movies.values()]),
-                          table=table, title_rows=titles)
+                          challenger=isinstance(challengers, int) and challengers > 0, table=table, title_rows=titles)
 
 
 class DynamoDBStore:
@@ -361,8 +376,9 @@ class DynamoDBStore:
     another table, opens that one and serves it; if that fails, the build held is served on and the pointer
     is read again after `retry_interval_s`."""
 
-    def __init__(self, settings: Settings, client=None, clock: Callable[[], float] | None = None) -> None:
-        self.settings = settings
+    def __init__(self, settings: Settings, client=None, clock: Callable[[], float] | None = None,
+                 audience: Audience = NOBODY) -> None:
+        self.settings, self.audience = settings, audience
         self.name = settings.db.removeprefix(SCHEME)
         self._client = client
         self._clock = clock if clock is not None else time.monotonic  # looked up when made, not at import
@@ -421,7 +437,7 @@ class DynamoDBStore:
 
     def rows(self) -> tuple[PublishedBuild, DynamoDBRows]:
         art = self.artifact()
-        return art, DynamoDBRows(Reader(self.client, art.table, self.settings.dynamodb_max_attempts))
+        return art, DynamoDBRows(Reader(self.client, art.table, self.settings.dynamodb_max_attempts), self.audience)
 
     def invalidate(self, art: Artifact, exc: Exception) -> None:
         self._artifact.drop(art, exc)

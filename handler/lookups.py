@@ -30,6 +30,7 @@ from latentlens.handler.models import (
     Movie,
     PopularMovies,
     SearchResults,
+    SessionRecommendations,
     SimilarMovies,
     UserRecommendations,
 )
@@ -143,6 +144,8 @@ class Lookups:
 
     recommend = Lookup("/users/{user_id}/recommendations", answers.user_recommendations, UserRecommendations,
                        aliases=("/recommend/{user_id}",))  # the original project's route
+    recommend_session = Lookup("/sessions/{session_id}/recommendations", answers.session_recommendations,
+                               SessionRecommendations)
     similar = Lookup("/movies/{movie_id}/similar", answers.similar, SimilarMovies)
     for_ratings = Lookup("/recommendations", answers.for_ratings, LikedRecommendations)
     liked = Lookup("/recommendations", answers.liked, LikedRecommendations, query={"movie_ids": "liked"})

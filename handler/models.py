@@ -6,9 +6,12 @@ tests validate real bodies against these models so the documentation cannot drif
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
+
+from latentlens.handler.experiments import Variant
+from latentlens.handler.limits import ID_PATTERN
 
 
 class MovieRef(BaseModel):
@@ -54,15 +57,37 @@ class SearchHit(MovieRef):
     n_ratings: int
 
 
+RecommendationId = Annotated[str, Field(pattern=ID_PATTERN, description=(
+    "this list's id: send it back as the recommendation_id of the events it leads to (impressions, clicks); the "
+    "same build, list, parameters, variant and folded events give the same id"))]
+VariantField = Annotated[Variant, Field(description=(
+    "the A/B arm that made the list: the person's arm while an experiment runs, else champion"))]
+# stored list | stored list with the person's latest rating events folded in | those events alone | popular
+Source = Literal["personal", "personal+events", "events", "popular"]
+
+
 class UserRecommendations(BaseModel):
     user_id: int
-    source: Literal["personal", "popular"]
+    source: Source
     genre: str | None
+    variant: VariantField
+    recommendation_id: RecommendationId
+    items: list[RecommendedMovie]
+
+
+class SessionRecommendations(BaseModel):
+    session_id: str
+    source: Source
+    genre: str | None
+    variant: VariantField
+    recommendation_id: RecommendationId
     items: list[RecommendedMovie]
 
 
 class SimilarMovies(BaseModel):
     movie_id: int
+    variant: VariantField
+    recommendation_id: RecommendationId
     items: list[SimilarMovie]
 
 
@@ -80,6 +105,8 @@ class LikedRecommendations(BaseModel):
     liked: list[int]
     ratings: dict[str, float]
     unknown: list[int]
+    variant: VariantField
+    recommendation_id: RecommendationId
     items: list[RecommendedMovie]
 
 

@@ -10,19 +10,24 @@ Functions know the schema through latentlens.handler.schema and nothing about HT
 from __future__ import annotations
 
 import heapq
+from collections.abc import Collection
+from dataclasses import dataclass
 from operator import itemgetter
 from typing import Protocol
 
 import duckdb
 
 from latentlens.handler.artifact import Artifact
+from latentlens.handler.audience import NOBODY, Audience
 from latentlens.handler.schema import (
     BECAUSE_N,
+    CHALLENGER_RECOMMENDATIONS,
     MOVIES,
     NEXT_MOVIES,
     REASON_RECENT,
     REASON_SIMILAR,
     RECENT_N,
+    SESSION_USERS,
     SIMILAR_MOVIES,
     USER_RECOMMENDATIONS,
 )
@@ -38,6 +43,8 @@ _MOVIE_KEYS = ("movie_id", "title", "display_title", "year", "genres", "imdb_id"
 MOVIE_COLUMNS = _MOVIE_KEYS
 
 _USER = f"SELECT {', '.join(USER_COLUMNS)} FROM {USER_RECOMMENDATIONS} WHERE user_id = ?"
+_CHALLENGER = f"SELECT {', '.join(USER_COLUMNS)} FROM {CHALLENGER_RECOMMENDATIONS} WHERE user_id = ?"
+_SESSION_USER = f"SELECT user_id FROM {SESSION_USERS} WHERE session_sha256 = ?"
 _SIMILAR = f"SELECT {', '.join(SIMILAR_COLUMNS)} FROM {SIMILAR_MOVIES} WHERE movie_id = ?"
 _MOVIE = f"SELECT {', '.join(MOVIE_COLUMNS)} FROM {MOVIES} WHERE movie_id = ?"
 
@@ -48,10 +55,19 @@ _FOLLOWING = f"SELECT movie_id, next_movie_id, score FROM {NEXT_MOVIES} WHERE mo
 
 
 class RowSource(Protocol):
-    """The keyed reads every answer below is computed from; each store implements them."""
+    """The keyed reads every answer below is computed from; each store implements them. `audience` is who may
+    ask: the event store and experiment of the app or Lens the reads serve (latentlens.handler.audience)."""
+
+    audience: Audience
 
     def user(self, user_id: int) -> list:
         """The user's stored rows (USER_COLUMNS), any order; empty when the user is unknown."""
+
+    def challenger(self, user_id: int) -> list:
+        """The user's rows of the challenger's lists (USER_COLUMNS), any order; empty when it has none for them."""
+
+    def session_user(self, session_sha256: str) -> int | None:
+        """The build user a session was trained as (session_users, by the sha256 hex of its id), or None."""
 
     def movie(self, movie_id: int) -> tuple | list | None:
         """The movie's row (MOVIE_COLUMNS), or None."""
@@ -69,11 +85,18 @@ class RowSource(Protocol):
 class DuckDBRows:
     """RowSource over one DuckDB cursor of the artifact."""
 
-    def __init__(self, cur: Cursor) -> None:
-        self.cur = cur
+    def __init__(self, cur: Cursor, audience: Audience = NOBODY) -> None:
+        self.cur, self.audience = cur, audience
 
     def user(self, user_id: int) -> list:
         return self.cur.execute(_USER, [user_id]).fetchall()
+
+    def challenger(self, user_id: int) -> list:
+        return self.cur.execute(_CHALLENGER, [user_id]).fetchall()
+
+    def session_user(self, session_sha256: str) -> int | None:
+        row = self.cur.execute(_SESSION_USER, [session_sha256]).fetchone()
+        return None if row is None else row[0]
 
     def movie(self, movie_id: int) -> tuple | None:
         return self.cur.execute(_MOVIE, [movie_id]).fetchone()
@@ -110,10 +133,9 @@ def _ranked(art: Artifact, pairs, n: int, genre: str | None) -> list[dict]:
     return out
 
 
-def user_recommendations(art: Artifact, src: RowSource, user_id: int, n: int, genre: str | None) -> list[dict] | None:
-    """The user's stored list (genre-filtered within it), each with its stored `because`, or None when
-    the user is not in the artifact."""
-    rows = src.user(user_id)
+def stored(art: Artifact, rows: list, n: int, genre: str | None) -> list[dict] | None:
+    """A stored list's rows (USER_COLUMNS: a user's, or the challenger's for them) as the answer's items,
+    genre-filtered within the list, each with its stored `because`; None when there are no rows."""
     if not rows:
         return None
     rows.sort(key=itemgetter(0))
@@ -121,15 +143,21 @@ def user_recommendations(art: Artifact, src: RowSource, user_id: int, n: int, ge
     art.movies.want([r[1] for r in rows] + [b["movie_id"] for r in rows for b in r[3]])  # one read, not 100
     items = _ranked(art, ((r[1], r[2]) for r in rows), n, genre)
     for item in items:
-        item["because"] = _reasons(art, ((b["movie_id"], b["rating"], b.get("kind") or REASON_SIMILAR)
-                                         for b in reasons[item["movie_id"]]))
+        item["because"] = _reasons(art, _stored_because(reasons[item["movie_id"]]))
     return items
 
 
-def popular(art: Artifact, n: int, genre: str | None) -> list[dict]:
-    """Overall or per-genre popular list, held in memory since the artifact was opened."""
+def _stored_because(entries: list) -> list[tuple[int, float, str]]:
+    return [(b["movie_id"], b["rating"], b.get("kind") or REASON_SIMILAR) for b in entries]
+
+
+def popular(art: Artifact, n: int, genre: str | None, without: Collection[int] = ()) -> list[dict]:
+    """Overall or per-genre popular list, held in memory since the artifact was opened; `without`: movies left
+    out (those a person rated)."""
     pairs = art.popular.get(genre, ())
     art.movies.want(movie_id for movie_id, _ in pairs)
+    if without:
+        pairs = [(movie_id, score) for movie_id, score in pairs if movie_id not in without]
     return _ranked(art, pairs, n, None)
 
 
@@ -216,16 +244,25 @@ def _recent_parts(src: RowSource, weight: dict[int, float],
     return parts
 
 
-def rated(art: Artifact, src: RowSource, ratings: dict[int, float], n: int) -> list[dict]:
-    """Movies for someone who rated the given movies (id -> stars, in the order rated: the last is the
-    latest), excluding them.
+@dataclass(frozen=True)
+class _Fold:
+    """What a person's ratings make of their neighbours: each candidate's summed score and how many inputs
+    contributed, and the contributions themselves (for `because`)."""
 
-    Each rated movie's neighbour list counts with weight (stars - 3) / 2: 5 stars add the similarity,
-    1 star subtracts it, so a film close to a disliked one sinks. The latest RECENT_N also count the movies
-    rated next after them (_recent_parts). Ranked by summed score, then more contributing inputs, then lowest
-    id; only positive totals are recommended. `because` names the input with the largest positive "recent"
-    contribution first (kind "recent"), then the inputs with the largest positive similarity contributions
-    (kind "similar"), at most BECAUSE_N in all."""
+    totals: dict[int, float]
+    count: dict[int, int]
+    similar: dict[int, list[tuple[float, int]]]
+    recent: dict[int, list[tuple[float, int]]]
+
+    def order(self, movie_id: int) -> tuple[float, int, int]:
+        """Best first: the larger total, then more contributing inputs, then the lower id."""
+        return -self.totals[movie_id], -self.count[movie_id], movie_id
+
+    def because(self, movie_id: int, ratings: dict[int, float]) -> list[tuple[int, float, str]]:
+        return _rated_because(self.similar.get(movie_id, []), self.recent.get(movie_id, []), ratings)
+
+
+def _fold(src: RowSource, ratings: dict[int, float]) -> _Fold:
     weight = {movie_id: (stars - NEUTRAL_RATING) / RATING_SPAN for movie_id, stars in ratings.items()}
     similar, similar_best = _similar_parts(src, weight)
     recent = _recent_parts(src, weight, similar_best)
@@ -236,15 +273,84 @@ def rated(art: Artifact, src: RowSource, ratings: dict[int, float], n: int) -> l
             for contribution, _ in contributions:
                 totals[sid] = totals.get(sid, 0.0) + contribution
             count[sid] = count.get(sid, 0) + len(contributions)
-    positive = [sid for sid, total in totals.items() if total > 0]
-    best = heapq.nsmallest(n, positive, key=lambda sid: (-totals[sid], -count[sid], sid))
+    return _Fold(totals, count, similar, recent)
+
+
+def _in_genre(art: Artifact, movie_ids: list[int], genre: str | None) -> list[int]:
+    """The ids of known movies (of `genre`, when given), in the order given."""
+    art.movies.want(movie_ids)
+    out = []
+    for movie_id in movie_ids:
+        m = art.movies.get(movie_id)
+        if m is not None and (genre is None or genre in m.genres):
+            out.append(movie_id)
+    return out
+
+
+def rated(art: Artifact, src: RowSource, ratings: dict[int, float], n: int, genre: str | None = None) -> list[dict]:
+    """Movies for someone who rated the given movies (id -> stars, in the order rated: the last is the
+    latest), excluding them; of `genre` when given.
+
+    Each rated movie's neighbour list counts with weight (stars - 3) / 2: 5 stars add the similarity,
+    1 star subtracts it, so a film close to a disliked one sinks. The latest RECENT_N also count the movies
+    rated next after them (_recent_parts). Ranked by summed score, then more contributing inputs, then lowest
+    id; only positive totals are recommended. `because` names the input with the largest positive "recent"
+    contribution first (kind "recent"), then the inputs with the largest positive similarity contributions
+    (kind "similar"), at most BECAUSE_N in all."""
+    fold = _fold(src, ratings)
+    positive = [sid for sid, total in fold.totals.items() if total > 0]
+    if genre is None:
+        best = heapq.nsmallest(n, positive, key=fold.order)
+    else:  # the whole order, filtered: a genre may sit far down it
+        best = _in_genre(art, sorted(positive, key=fold.order), genre)[:n]
     art.movies.want([*best, *ratings])
     out: list[dict] = []
     for sid in best:
-        item = _item(art, sid, totals[sid], len(out) + 1)
+        item = _item(art, sid, fold.totals[sid], len(out) + 1)
         if item is not None:
-            item["because"] = _reasons(art, _rated_because(similar.get(sid, []), recent.get(sid, []), ratings))
+            item["because"] = _reasons(art, fold.because(sid, ratings))
             out.append(item)
+    return out
+
+
+# Reciprocal rank fusion's constant (Cormack, Clarke and Buettcher, SIGIR 2009: k = 60 "works well"): a list's
+# rank r adds 1 / (FUSION_K + r), so the two lists' tops weigh alike and a pick in both ranks above either alone.
+FUSION_K = 60
+
+
+def folded(art: Artifact, src: RowSource, rows: list, ratings: dict[int, float], n: int,
+           genre: str | None) -> list[dict]:
+    """A stored list (rows, USER_COLUMNS) with a person's latest ratings (`rated`'s input) folded in: the rated
+    movies leave it, and so does a stored pick the ratings score below zero (close to a movie rated low and to
+    no movie rated high); the ratings' own picks (`rated`'s order) come in. The two rankings are merged by
+    reciprocal rank fusion, each item's `score` its fused score (comparable within the answer only), a tie going
+    to the ratings' pick, the newer evidence. `because`: the ratings' reasons first, then the stored ones, at
+    most BECAUSE_N. The artifact holds no one's ratings, but a movie a stored `because` names is one the person
+    rated in the build: it is never brought in."""
+    fold = _fold(src, ratings)
+    rows.sort(key=itemgetter(0))
+    seen = {b["movie_id"] for r in rows for b in r[3]}
+    art.movies.want([r[1] for r in rows] + list(seen) + list(ratings))
+    kept = _in_genre(art, [r[1] for r in rows if r[1] not in ratings and fold.totals.get(r[1], 0.0) >= 0], genre)
+    fresh = _in_genre(art, sorted((m for m, total in fold.totals.items() if total > 0 and m not in seen),
+                                  key=fold.order), genre)
+    fused = {movie_id: 1.0 / (FUSION_K + rank) for rank, movie_id in enumerate(kept, 1)}
+    fresh_rank = {movie_id: rank for rank, movie_id in enumerate(fresh, 1)}
+    for movie_id, rank in fresh_rank.items():
+        fused[movie_id] = fused.get(movie_id, 0.0) + 1.0 / (FUSION_K + rank)
+    last = len(fresh) + 1
+    best = heapq.nsmallest(n, fused, key=lambda m: (-fused[m], fresh_rank.get(m, last), m))
+    stored_reasons = {r[1]: r[3] for r in rows}
+    out: list[dict] = []
+    for movie_id in best:
+        item = _item(art, movie_id, fused[movie_id], len(out) + 1)
+        if item is None:  # never: _in_genre keeps known movies only
+            continue
+        reasons = fold.because(movie_id, ratings) if movie_id in fresh_rank else []
+        named = {r[0] for r in reasons}
+        reasons += [r for r in _stored_because(stored_reasons.get(movie_id, [])) if r[0] not in named]
+        item["because"] = _reasons(art, reasons)[:BECAUSE_N]
+        out.append(item)
     return out
 
 

@@ -270,6 +270,13 @@ def sha256_file(path) -> str:
             return hashlib.sha256(mapped).hexdigest()
 
 
+def session_sha256(session_id: str) -> str:
+    """How the artifact names a session (session_users.session_sha256): the sha256, hex, of its id's UTF-8 bytes."""
+    import hashlib
+
+    return hashlib.sha256(session_id.encode()).hexdigest()
+
+
 def search_key(text: str) -> str:
     """Case- and accent-folded form of a title, used for search on both sides of the schema.
 

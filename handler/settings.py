@@ -11,6 +11,7 @@ from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from latentlens.handler import schema, table_layout
+from latentlens.handler.limits import ID_PATTERN
 
 
 class Settings(BaseSettings):
@@ -76,7 +77,14 @@ class Settings(BaseSettings):
     events_busy_timeout_s: float = Field(5.0, gt=0, description="SQLite: how long a write waits for another "
                                                                 "process's before the request is a 503")
 
-    @field_validator("events", "events_key", mode="before")
+    # An A/B experiment (docs/api.md, A/B experiments): people in its challenger arm get the challenger's lists.
+    experiment: str | None = Field(None, pattern=ID_PATTERN,
+                                   description="the running experiment's name (1-64 of A-Z a-z 0-9 _ -); "
+                                               "none: every answer is the champion's")
+    experiment_share: float = Field(0.5, gt=0, lt=1, description="the share of people in the challenger arm")
+    experiment_salt: str = Field("", max_length=200, description="a new salt gives a new experiment new arms")
+
+    @field_validator("events", "events_key", "experiment", mode="before")
     @classmethod
     def _empty_is_none(cls, value: object) -> object:
         """An empty variable (template.yaml's default, `LATENTLENS_EVENTS=`) means not set."""

@@ -22,6 +22,7 @@ from typing import Generic, Protocol, TypeVar, runtime_checkable
 import duckdb
 
 from latentlens.handler.artifact import Artifact, ArtifactUnavailable
+from latentlens.handler.audience import Audience
 from latentlens.handler.queries import RowSource
 from latentlens.handler.settings import Settings
 
@@ -36,6 +37,7 @@ class Store(Protocol):
     """What the routes and latentlens.Lens ask of a store, whichever serves the build."""
 
     settings: Settings
+    audience: Audience  # whose events its reads fold into lists, and the experiment (latentlens.handler.audience)
 
     def artifact(self) -> Artifact:
         """The open artifact (its in-memory catalogue), or ArtifactUnavailable saying why not."""

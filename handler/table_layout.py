@@ -6,8 +6,11 @@ naming the build being served. Every item is `{pk: S, v: B}`, `v` the compact JS
 zlib-compressed:
 
 - `u#<user_id>`  -> the user's rows, exactly latentlens.handler.queries.USER_COLUMNS per row
+- `ch#<user_id>` -> the user's rows of the challenger's lists (challenger_recommendations), the same columns
+- `s#<sha256>`   -> the user id a build trained a session as (session_users: the sha256 hex of the session id)
 - `m#<movie_id>` -> [movie row (MOVIE_COLUMNS), neighbour rows (SIMILAR_COLUMNS), next rows (NEXT_COLUMNS)]
-- `meta`         -> build_info, the source's sha256, the columns above, counts, catalogue chunk count
+- `meta`         -> build_info, the source's sha256, the columns above, counts (of users, challenger users,
+                    sessions and movies), catalogue chunk count
 - `c#<i>`        -> slice i of the compressed catalogue (movie map, title-index rows, popular lists),
                     read once per container
 """
@@ -42,6 +45,14 @@ CHUNK_BYTES = 128 * 1024
 
 def user_key(user_id: int) -> str:
     return f"u#{user_id}"
+
+
+def challenger_key(user_id: int) -> str:
+    return f"ch#{user_id}"
+
+
+def session_key(session_sha256: str) -> str:
+    return f"s#{session_sha256}"
 
 
 def movie_key(movie_id: int) -> str:

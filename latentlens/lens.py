@@ -29,7 +29,7 @@ from latentlens.handler.artifact import ArtifactUnavailable
 from latentlens.handler.lookups import Lookup, Lookups
 from latentlens.handler.settings import Settings
 from latentlens.handler.store import Store, guarded_call
-from latentlens.handler.stores import make_store
+from latentlens.handler.stores import audience_for, make_store
 
 if TYPE_CHECKING:
     import polars as pl
@@ -63,17 +63,20 @@ def open(source: str | os.PathLike[str], **settings: Any) -> Lens:
     """Open a build for lookups: a `.duckdb` artifact path, `s3://bucket/key`, or `dynamodb://NAME`.
 
     Keyword arguments are fields of latentlens.handler.settings.Settings (e.g. `tmp_dir`,
-    `verify_checksum`, `s3_endpoint_url`, `dynamodb_endpoint_url`); the rest come from the same
+    `verify_checksum`, `s3_endpoint_url`, `dynamodb_endpoint_url`; `events` to fold people's latest ratings
+    into their lists, `experiment` to answer with their arm, as the API does); the rest come from the same
     LATENTLENS_* environment variables `latentlens serve` reads; any other keyword is a TypeError. The
     artifact is opened and verified here, so a missing or broken one raises ArtifactUnavailable now, not at
     the first lookup."""
     _check_settings(settings)
     db = os.fspath(source)
-    store = make_store(Settings(**{**settings, "db": db}))
+    values = Settings(**{**settings, "db": db})
+    store = make_store(values, audience_for(values))
     try:
         store.artifact()
     except ArtifactUnavailable as exc:
         store.close()
+        store.audience.close()
         raise ArtifactUnavailable(exc.reason, f"cannot open {db} ({exc.reason}): {exc.message}") from None
     return Lens(store)
 
@@ -137,6 +140,7 @@ class Lens(Lookups):
         after it (or starting while it waits) raises LensClosed. Closing again does nothing."""
         self._gate.shut()
         self._store.close()
+        self._store.audience.close()
 
     def _ask(self, lookup: Lookup[..., R], /, *args: Any, **kwargs: Any) -> R:
         """One lookup as its route answers it: the answer function over the artifact and this thread's reads."""

@@ -8,6 +8,7 @@ from fastapi import Path, Query
 from pydantic import BeforeValidator
 
 from latentlens.handler.answers import MAX_ID, MAX_N  # the bounds' one owner (the Python API checks them too)
+from latentlens.handler.limits import ID_PATTERN
 
 
 def ascii_digits(text: str) -> bool:
@@ -36,6 +37,8 @@ Genre = Annotated[str | None, Query(max_length=64, description="a MovieLens genr
 # Path() first: FastAPI takes the bounds into the OpenAPI schema from it, the validator runs before int parsing.
 UserId = Annotated[int, Path(ge=1, le=MAX_ID), BeforeValidator(_plain_id)]
 MovieId = Annotated[int, Path(ge=1, le=MAX_ID), BeforeValidator(_plain_id)]
+SessionId = Annotated[str, Path(pattern=ID_PATTERN, description="the random id the client keeps, 1-64 of A-Z a-z "
+                                                                "0-9 _ - (as its events carry it)")]
 
 
 def parse_id(text: str) -> int | None:

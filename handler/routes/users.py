@@ -7,7 +7,7 @@ from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from latentlens.handler import answers
-from latentlens.handler.deps import StoreDep, answered
+from latentlens.handler.deps import StoreDep, answered_for_person
 from latentlens.handler.errors import ERROR_RESPONSES
 from latentlens.handler.models import UserRecommendations
 from latentlens.handler.routes.params import Genre, N, UserId
@@ -21,8 +21,10 @@ async def user_recommendations(request: Request, store: StoreDep, user_id: UserI
     """Ranked movies for a user (`source: personal`), each with `because`: up to 3 of the user's rated movies
     that contributed most (computed by the build, for the list's first 20 ranks; later ranks have it
     empty); a user not in the artifact gets the popular list (`source: popular`, `because` empty).
-    `genre` filters within the list."""
-    return answered(request, store, answers.user_recommendations, user_id, n=n, genre=genre)
+    `genre` filters within the list. With an event store, the user's rating events since the build are
+    folded in (`source: personal+events`; `events` for a user not in the build) and the answer is
+    `Cache-Control: private, no-store`. `variant` is the user's arm while an experiment runs."""
+    return answered_for_person(request, store, answers.user_recommendations, user_id, n=n, genre=genre)
 
 
 @router.get("/recommend/{user_id}", response_model=UserRecommendations,
@@ -30,4 +32,4 @@ async def user_recommendations(request: Request, store: StoreDep, user_id: UserI
 async def recommend(request: Request, store: StoreDep, user_id: UserId, n: N = 10, genre: Genre = None) -> Response:
     """The short form of `GET /users/{user_id}/recommendations` (the route of the original LatentLens): the
     same answer for the same parameters."""
-    return answered(request, store, answers.user_recommendations, user_id, n=n, genre=genre)
+    return answered_for_person(request, store, answers.user_recommendations, user_id, n=n, genre=genre)

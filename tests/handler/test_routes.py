@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from latentlens.handler import models
@@ -92,7 +94,10 @@ def test_similar_movies(client):
 
 
 def test_movie_without_neighbours_has_empty_similar_list(client):
-    assert client.get("/movies/99999/similar").json() == {"movie_id": 99999, "items": []}
+    body = client.get("/movies/99999/similar").json()
+    assert body == {"movie_id": 99999, "variant": "champion", "recommendation_id": body["recommendation_id"],
+                    "items": []}
+    assert re.fullmatch(r"r[0-9a-f]{24}", body["recommendation_id"])
 
 
 @pytest.mark.parametrize("query", ["the godfather", "The Godfather", "GODFATHER", "godfather, the"])
