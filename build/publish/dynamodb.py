@@ -1,7 +1,8 @@
 """`latentlens publish dynamodb`: one new table per build, verified, then one conditional pointer flip.
 
-Items are the rows latentlens.handler.queries reads, selected with its own column lists (USER_COLUMNS,
-MOVIE_COLUMNS, SIMILAR_COLUMNS, NEXT_COLUMNS), so a column added there is published without a change here,
+Items are the rows latentlens.handler.queries reads, selected with its own column lists (USER_COLUMNS for the
+champion's and the challenger's lists, MOVIE_COLUMNS, SIMILAR_COLUMNS, NEXT_COLUMNS; and each session a build
+trained as a user), so a column added there is published without a change here,
 and DynamoDB answers equal DuckDB answers because the same code computes both from equal rows.
 
 Order of work, so a reader never sees a mix and a killed publish harms nothing:
@@ -159,7 +160,7 @@ def _item(key: str, payload) -> tuple[dict, int]:
     return {table_layout.KEY: {"S": key}, table_layout.VALUE: {"B": blob}}, size
 
 
-def _grouped(cur, sql: str, batch: int = 20_000) -> Iterator[tuple[int, list]]:
+def _grouped(cur, sql: str, batch: int = 20_000) -> Iterator[tuple[Any, list]]:
     """(key, rows without the key) for `sql` ordered by its first column, streamed."""
     cur.execute(sql)
     key: Any = None  # the current group's first column (None before the first row)
@@ -180,9 +181,9 @@ class _Reservoir:
 
     def __init__(self, k: int, seed: int) -> None:
         self.k, self.seen, self.rng = k, 0, random.Random(seed)
-        self.keys: list[int] = []
+        self.keys: list[Any] = []  # user and movie ids, session hashes
 
-    def offer(self, key: int) -> None:
+    def offer(self, key: Any) -> None:
         self.seen += 1
         if len(self.keys) < self.k:
             self.keys.append(key)
@@ -203,15 +204,24 @@ def _catalogue(art) -> dict:
             "popular": [[genre, [list(p) for p in pairs]] for genre, pairs in art.popular.items()]}
 
 
+_USERS = f"SELECT user_id, {', '.join(USER_COLUMNS)} FROM {schema.USER_RECOMMENDATIONS} ORDER BY user_id"
+_CHALLENGERS = f"SELECT user_id, {', '.join(USER_COLUMNS)} FROM {schema.CHALLENGER_RECOMMENDATIONS} ORDER BY user_id"
+_SESSIONS = f"SELECT session_sha256, user_id FROM {schema.SESSION_USERS} ORDER BY session_sha256"
+
+
 class _Items:
     """Every item of a build table, with size statistics and the sampled keys for verification."""
 
     def __init__(self, art, sample: int) -> None:
         self.art = art
-        self.sizes = {"user": SizeStats(), "movie": SizeStats(), "meta": SizeStats(), "catalogue": SizeStats()}
+        self.sizes = {kind: SizeStats() for kind in ("user", "challenger", "session", "movie", "meta", "catalogue")}
         self.users, self.movies = _Reservoir(sample, 1), _Reservoir(sample, 2)
+        self.challengers, self.sessions = _Reservoir(sample, 3), _Reservoir(sample, 4)
         cur = art.conn.cursor()
-        self.n_users = cur.execute(f"SELECT count(DISTINCT user_id) FROM {schema.USER_RECOMMENDATIONS}").fetchone()[0]
+        count = "SELECT count(DISTINCT user_id) FROM {}"
+        self.n_users = cur.execute(count.format(schema.USER_RECOMMENDATIONS)).fetchone()[0]
+        self.n_challengers = cur.execute(count.format(schema.CHALLENGER_RECOMMENDATIONS)).fetchone()[0]
+        self.n_sessions = cur.execute(f"SELECT count(*) FROM {schema.SESSION_USERS}").fetchone()[0]
         self.n_movies = cur.execute(f"SELECT count(*) FROM {schema.MOVIES}").fetchone()[0]
         cur.close()
         blob = table_layout.encode(_catalogue(art))
@@ -220,7 +230,7 @@ class _Items:
 
     @property
     def total(self) -> int:
-        return self.n_users + self.n_movies + 1 + len(self.chunks)
+        return self.n_users + self.n_challengers + self.n_sessions + self.n_movies + 1 + len(self.chunks)
 
     def _kept(self, kind: str, item: tuple[dict, int]) -> dict:
         self.sizes[kind].add(item[1])
@@ -230,7 +240,8 @@ class _Items:
         art = self.art
         meta = {"format": table_layout.FORMAT_VERSION, "build_info": art.build_info, "sha256": art.sha256,
                 "columns": columns(), "chunks": len(self.chunks),
-                "counts": {"users": self.n_users, "movies": self.n_movies}}
+                "counts": {"users": self.n_users, "challenger_users": self.n_challengers, "sessions": self.n_sessions,
+                           "movies": self.n_movies}}
         yield self._kept("meta", _item(table_layout.META_KEY, meta))
         for i, chunk in enumerate(self.chunks):
             key = table_layout.chunk_key(i)
@@ -247,13 +258,26 @@ class _Items:
             for movie_id, row, neighbours, nexts in _by_movie(movies, similar, following):
                 self.movies.offer(movie_id)
                 yield self._kept("movie", _item(table_layout.movie_key(movie_id), [row, neighbours, nexts]))
-            for user_id, rows in _grouped(users_cur, f"SELECT user_id, {', '.join(USER_COLUMNS)} "
-                                                     f"FROM {schema.USER_RECOMMENDATIONS} ORDER BY user_id"):
+            for user_id, rows in _grouped(users_cur, _USERS):
                 self.users.offer(user_id)
                 yield self._kept("user", _item(table_layout.user_key(user_id), rows))
         finally:
             for c in (movies_cur, similar_cur, next_cur, users_cur):
                 c.close()
+        yield from self._people()
+
+    def _people(self) -> Iterator[dict]:
+        """The challenger's lists (one item per user) and the sessions a build trained as users."""
+        cur = self.art.conn.cursor()
+        try:
+            for user_id, rows in _grouped(cur, _CHALLENGERS):
+                self.challengers.offer(user_id)
+                yield self._kept("challenger", _item(table_layout.challenger_key(user_id), rows))
+            for session_sha256, ((user_id,),) in _grouped(cur, _SESSIONS):  # the key is unique: one row each
+                self.sessions.offer(session_sha256)
+                yield self._kept("session", _item(table_layout.session_key(session_sha256), user_id))
+        finally:
+            cur.close()
 
 
 def _by_movie(movies: Iterator[tuple[int, list]], *lists: Iterator[tuple[int, list]]) -> Iterator[tuple]:
@@ -437,6 +461,25 @@ def _compare_sample(stored: DynamoDBRows, source: DuckDBRows, table: str, items:
             equal = False
         if not equal:
             raise PublishError(f"{table}: movie {movie_id}'s rows read back differ from the source")
+    _compare_people(stored, source, table, items)
+
+
+def _compare_people(stored: DynamoDBRows, source: DuckDBRows, table: str, items: _Items) -> None:
+    """The sampled challenger lists and sessions read back equal to the source's (an unreadable one is unequal)."""
+    for user_id in items.challengers.keys:
+        try:
+            equal = _normal(stored.challenger(user_id)) == _normal(source.challenger(user_id))
+        except ArtifactUnavailable:
+            equal = False
+        if not equal:
+            raise PublishError(f"{table}: the challenger's rows of user {user_id} read back differ from the source")
+    for session_sha256 in items.sessions.keys:
+        try:
+            equal = stored.session_user(session_sha256) == source.session_user(session_sha256)
+        except ArtifactUnavailable:
+            equal = False
+        if not equal:
+            raise PublishError(f"{table}: session {session_sha256[:12]}... reads back differently from the source")
 
 
 def _verify(client, name: str, table: str, items: _Items, written: int) -> None:
@@ -457,8 +500,9 @@ def _verify(client, name: str, table: str, items: _Items, written: int) -> None:
     source = DuckDBRows(art.conn.cursor())
     _compare_sample(DynamoDBRows(Reader(client, table, 8)), source, table, items)
     source.cur.close()
-    log.info("verified %s: %s items, %d users and %d movies compared with the source", table, f"{counted:,}",
-             len(items.users.keys), len(items.movies.keys))
+    log.info("verified %s: %s items, %d users, %d movies, %d challenger lists and %d sessions compared with the "
+             "source", table, f"{counted:,}", len(items.users.keys), len(items.movies.keys),
+             len(items.challengers.keys), len(items.sessions.keys))
 
 
 def _retired(item: dict) -> dict[str, str]:

@@ -55,6 +55,7 @@ NEXT = {
 USER_RECS = {
     1: [(318, 4.9), (2571, 4.7), (1221, 4.5), (4973, 4.2), (1, 4.0)],
     2: [(1, 4.6), (4973, 4.4), (2571, 4.1)],
+    3: [(1213, 4.4), (2023, 4.0), (318, 3.8)],  # the learned session's (SESSION_USERS)
 }
 
 # user -> recommended movie -> the stored `because`: (rated movie, the user's stars, kind), a "recent" one first,
@@ -64,7 +65,24 @@ BECAUSE = {
         1221: [(2023, 4.0, "recent"), (858, 5.0, "similar"), (1213, 4.5, "similar")],
         2571: [(99999, 4.0, "similar")]},
     2: {1: [(4973, 4.5, "similar")]},
+    3: {1213: [(858, 5.0, "similar")]},
 }
+
+# An A/B experiment's other arm (challenger_recommendations): its own lists for users 1 to 3
+CHALLENGER_RECS = {
+    1: [(2571, 3.9), (4973, 3.6), (1213, 3.2), (318, 3.0)],
+    2: [(858, 4.1), (318, 3.7)],
+    3: [(2571, 4.2), (1, 3.9)],
+}
+CHALLENGER_BECAUSE = {1: {2571: [(858, 5.0, "similar")]}}
+
+# session_users: a session a build trained as a user of its own (user 3, above the dataset's users 1 and 2),
+# found by the sha256 of its id
+SESSION_USERS = {"learned-session": 3}
+
+# Settings of an experiment that splits the fixture's people (tests/handler/test_lists_react.py checks the arms):
+# users 1 and 424242 and session learned-session challenger; users 2 and 3 and session new-session champion
+EXPERIMENT = {"experiment": "fixture-ab", "experiment_share": 0.5, "experiment_salt": "g"}
 
 BUILD_INFO = {
     "schema_version": str(schema.SCHEMA_VERSION),
@@ -98,9 +116,17 @@ def _popular(genre: str | None) -> list[tuple]:
     return [(genre, rank, m[0], float(m[7])) for rank, m in enumerate(chosen, 1)]
 
 
+def _list_rows(lists: dict[int, list[tuple[int, float]]], because: dict[int, dict]) -> list[tuple]:
+    """Rows of user_recommendations (or challenger_recommendations)."""
+    return [(uid, r, mid, s, [{"movie_id": b, "rating": stars, "kind": kind}
+                              for b, stars, kind in because.get(uid, {}).get(mid, [])])
+            for uid, lst in sorted(lists.items()) for r, (mid, s) in enumerate(lst, 1)]
+
+
 def build_fixture_artifact(path: Path, *, build_info: dict[str, str] | None = None,
-                           movies: list[tuple] | None = None, manifest: bool = True) -> Path:
-    """Write the fixture artifact at `path` (and its manifest unless told not to)."""
+                           movies: list[tuple] | None = None, manifest: bool = True, challenger: bool = True) -> Path:
+    """Write the fixture artifact at `path` (and its manifest unless told not to); `challenger=False` leaves
+    challenger_recommendations empty, as a build without `--challenger` does."""
     if path.exists():
         path.unlink()
     info = BUILD_INFO if build_info is None else build_info
@@ -117,10 +143,12 @@ def build_fixture_artifact(path: Path, *, build_info: dict[str, str] | None = No
                          for r, (sid, s) in enumerate(lst, 1)])
         con.executemany("INSERT INTO next_movies VALUES (?, ?, ?, ?)",
                         [(mid, r, nid, s) for mid, lst in sorted(NEXT.items()) for r, (nid, s) in enumerate(lst, 1)])
-        con.executemany("INSERT INTO user_recommendations VALUES (?, ?, ?, ?, ?)",
-                        [(uid, r, mid, s, [{"movie_id": b, "rating": stars, "kind": kind}
-                                           for b, stars, kind in BECAUSE[uid].get(mid, [])])
-                         for uid, lst in sorted(USER_RECS.items()) for r, (mid, s) in enumerate(lst, 1)])
+        con.executemany("INSERT INTO user_recommendations VALUES (?, ?, ?, ?, ?)", _list_rows(USER_RECS, BECAUSE))
+        if challenger:
+            con.executemany("INSERT INTO challenger_recommendations VALUES (?, ?, ?, ?, ?)",
+                            _list_rows(CHALLENGER_RECS, CHALLENGER_BECAUSE))
+        con.executemany("INSERT INTO session_users VALUES (?, ?)",
+                        [(schema.session_sha256(sid), uid) for sid, uid in sorted(SESSION_USERS.items())])
         genres = sorted({g for m in MOVIES for g in m[4] if m[7] > 0})
         con.executemany("INSERT INTO popular_movies VALUES (?, ?, ?, ?)",
                         [row for g in [None, *genres] for row in _popular(g)])
