@@ -147,6 +147,7 @@ RANKED_LISTS: dict[str, tuple[str, ...]] = {
 # an artifact holding one and the handler refuses to open it (reason artifact_invalid).
 FINITE_COLUMNS: dict[str, tuple[str, ...]] = {
     USER_RECOMMENDATIONS: ("score",),
+    CHALLENGER_RECOMMENDATIONS: ("score",),
     SIMILAR_MOVIES: ("score",),
     NEXT_MOVIES: ("score",),
     POPULAR_MOVIES: ("score",),

@@ -15,7 +15,7 @@ from latentlens.handler import queries, schema
 from latentlens.handler.app import create_app
 from latentlens.handler.public import public_message
 from tests.handler.conftest import make_settings
-from tests.handler.fixture_artifact import BUILD_INFO, build_fixture_artifact, write_manifest
+from tests.handler.fixture_artifact import BUILD_INFO, EXPERIMENT, build_fixture_artifact, write_manifest
 
 
 @pytest.fixture
@@ -229,10 +229,14 @@ NOT_FINITE = [float("nan"), float("inf"), float("-inf")]
 DOCTORED = {
     ("similar_movies", "score"): ("movie_id = 858 AND rank = 1", "/movies/858/similar", True),
     ("user_recommendations", "score"): ("user_id = 1 AND rank = 2", "/users/1/recommendations", True),
+    # served to user 1 in the fixture experiment's challenger arm (DOCTORED_SETTINGS)
+    ("challenger_recommendations", "score"): ("user_id = 1 AND rank = 2", "/users/1/recommendations", True),
     ("next_movies", "score"): ("movie_id = 1221 AND rank = 1", "/recommendations?ratings=858:5,1221:5", False),
     ("popular_movies", "score"): ("genre IS NULL AND rank = 1", "/popular", True),
     ("movies", "mean_rating"): ("movie_id = 858", "/movies/858", True),
 }
+
+DOCTORED_SETTINGS = {("challenger_recommendations", "score"): EXPERIMENT}
 
 
 def test_doctored_cases_cover_every_finite_column():
@@ -253,7 +257,7 @@ def doctored_artifact(tmp_path: Path, table: str, column: str, value: float) -> 
 @pytest.mark.parametrize("value", NOT_FINITE, ids=["nan", "inf", "-inf"])
 @pytest.mark.parametrize(("table", "column"), list(DOCTORED), ids=lambda v: v)
 def test_a_non_finite_number_is_refused_at_open_as_a_json_503(tmp_path, client_for, caplog, table, column, value):
-    client = client_for(doctored_artifact(tmp_path, table, column, value))
+    client = client_for(doctored_artifact(tmp_path, table, column, value), **DOCTORED_SETTINGS.get((table, column), {}))
     assert_unavailable(client, "artifact_invalid")
     r = client.get(DOCTORED[(table, column)][1])
     assert r.status_code == 503 and r.json()["error"]["code"] == "artifact_invalid"
@@ -267,7 +271,7 @@ def test_a_non_finite_number_that_reaches_an_answer_is_a_json_503_not_a_500(tmp_
     """The second line: an artifact opened without the check (a build published to DynamoDB before it
     existed, say) still never makes a 500. The one answer holding the number is a JSON 503, the rest served."""
     monkeypatch.setattr("latentlens.handler.artifact._check_finite", lambda conn: None)
-    client = client_for(doctored_artifact(tmp_path, table, column, value))
+    client = client_for(doctored_artifact(tmp_path, table, column, value), **DOCTORED_SETTINGS.get((table, column), {}))
     assert client.get("/health").status_code == 200
     caplog.set_level(logging.ERROR, logger="latentlens.handler")
     _, url, served_as_is = DOCTORED[(table, column)]
