@@ -321,8 +321,8 @@ FUSION_K = 60
 def folded(art: Artifact, src: RowSource, rows: list, ratings: dict[int, float], n: int,
            genre: str | None) -> list[dict]:
     """A stored list (rows, USER_COLUMNS) with a person's latest ratings (`rated`'s input) folded in: the rated
-    movies leave it, and so does a stored pick the ratings score below zero (close to a movie rated low and to
-    no movie rated high); the ratings' own picks (`rated`'s order) come in. The two rankings are merged by
+    movies leave it, a stored pick the ratings score below zero (close to a movie rated low and to no movie rated
+    high) moves to its end, and the ratings' own picks (`rated`'s order) come in. The two rankings are merged by
     reciprocal rank fusion, each item's `score` its fused score (comparable within the answer only), a tie going
     to the ratings' pick, the newer evidence. `because`: the ratings' reasons first, then the stored ones, at
     most BECAUSE_N. The artifact holds no one's ratings, but a movie a stored `because` names is one the person
@@ -331,7 +331,9 @@ def folded(art: Artifact, src: RowSource, rows: list, ratings: dict[int, float],
     rows.sort(key=itemgetter(0))
     seen = {b["movie_id"] for r in rows for b in r[3]}
     art.movies.want([r[1] for r in rows] + list(seen) + list(ratings))
-    kept = _in_genre(art, [r[1] for r in rows if r[1] not in ratings and fold.totals.get(r[1], 0.0) >= 0], genre)
+    unrated = [r[1] for r in rows if r[1] not in ratings]
+    sunk = [m for m in unrated if fold.totals.get(m, 0.0) < 0]
+    kept = _in_genre(art, [m for m in unrated if fold.totals.get(m, 0.0) >= 0] + sunk, genre)
     fresh = _in_genre(art, sorted((m for m, total in fold.totals.items() if total > 0 and m not in seen),
                                   key=fold.order), genre)
     fused = {movie_id: 1.0 / (FUSION_K + rank) for rank, movie_id in enumerate(kept, 1)}
