@@ -13,7 +13,6 @@ import boto3
 import pytest
 from fastapi.testclient import TestClient
 from mangum import Mangum
-from pydantic import ValidationError
 
 import latentlens
 from latentlens.handler.app import create_app
@@ -122,12 +121,8 @@ def test_a_cached_persons_list_changes_its_etag_with_the_experiment(serve):
     assert split.get("/movies/858/similar").headers["etag"] == build  # nobody's: the build's own
 
 
-def test_experiment_settings_are_checked():
-    assert Settings(db="x", experiment="").experiment is None  # empty: none runs (template.yaml's default)
-    for bad in ({"experiment": "has space"}, {"experiment": "x" * 65}, {"experiment": "a", "experiment_share": 0},
-                {"experiment": "a", "experiment_share": 1.0}):
-        with pytest.raises(ValidationError):
-            Settings(db="x", **bad)
+def test_an_empty_experiment_setting_is_none():
+    assert Settings(db="x", experiment="").experiment is None  # template.yaml's default: none runs
 
 
 def test_the_lens_gives_each_person_the_same_arm_and_list(serve):
