@@ -26,6 +26,7 @@ from schemathesis.checks import (
     response_schema_conformance,
     status_code_conformance,
 )
+from schemathesis.config import SchemathesisConfig
 from schemathesis.python.asgi import get_client
 
 pytestmark = pytest.mark.slow
@@ -34,6 +35,11 @@ CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance,
           response_headers_conformance, negative_data_rejection]
 EXAMPLES_PER_MODE = 175  # x each operation with parameters or a body (POST /events) x 2 modes: > 2,000
 MIN_REQUESTS = 2000
+# A negative POST /events body can be a list of 25 events long enough to pass 16 KiB: that is refused too, with a
+# 413, before it is read whole (the route's documented answer), which the check does not count as a rejection.
+EVENTS_REJECTED = ["400", "401", "403", "404", "405", "406", "409", "413", "415", "422", "428", "429"]
+CONFIG = SchemathesisConfig.from_dict({"operations": [{
+    "include-name": "POST /events", "checks": {"negative_data_rejection": {"expected-statuses": EVENTS_REJECTED}}}]})
 
 
 def assert_error_body(status: int, body: object) -> None:
@@ -61,7 +67,7 @@ def fuzz_operation(operation, mode: GenerationMode, session, statuses: Counter) 
 def test_no_5xx_and_json_errors_across_2000_generated_requests(app_for, artifact, tmp_path):
     # events on (a real SQLite store, a key): POST /events is fuzzed down to the store, not stopped at its 503
     app = app_for(artifact, events=str(tmp_path / "events.sqlite"), events_key="fuzz-key-0123456789")
-    schema = schemathesis.openapi.from_asgi("/openapi.json", app)
+    schema = schemathesis.openapi.from_asgi("/openapi.json", app, config=CONFIG)
     operations = [result.ok() for result in schema.get_all_operations()]
     assert {op.label for op in operations} >= {"GET /health", "GET /movies", "GET /recommendations",
                                                 "GET /users/{user_id}/recommendations"}
@@ -82,7 +88,8 @@ def test_no_5xx_and_json_errors_across_2000_generated_requests(app_for, artifact
     assert total >= MIN_REQUESTS, f"only {total} requests generated: {statuses}"
     assert not [k for k in statuses if k[2] >= 500]
     # The fuzzing reached past validation: real answers and real rejections for each resource.
-    for label in ("GET /movies", "GET /popular", "GET /users/{user_id}/recommendations"):
+    for label in ("GET /movies", "GET /popular", "GET /users/{user_id}/recommendations",
+                  "GET /sessions/{session_id}/recommendations"):
         assert statuses[(label, "positive", 200)] > 0, label
         assert any(s == 422 for (lbl, mode, s) in statuses if lbl == label and mode == "negative"), label
     assert statuses[("POST /events", "positive", 202)] > 0 and statuses[("POST /events", "negative", 422)] > 0

@@ -108,6 +108,10 @@ def test_sql_injection_in_every_parameter_is_rejected_or_answered_as_plain_text(
         else:  # nothing but punctuation
             assert_json_error(r, 422)
         assert_json_error(client.get("/recommendations", params={"liked": payload}), 422)
+        # a session id is 1-64 of A-Z a-z 0-9 _ - (and reaches DuckDB only as the sha256 hex of itself)
+        assert_json_error(client.get(f"/sessions/{quoted}/recommendations"), 404 if "/" in payload else 422)
+    assert client.get("/sessions/learned-session/recommendations").json()["source"] == "personal"
+    assert any("session_users" in sql for sql, _ in executed)
     # Nothing was dropped, attached, copied or changed, and the data still answers.
     assert client.get("/movies", params={"search": "the godfather"}).json()["items"][0]["movie_id"] == 858
     assert client.get("/users/1/recommendations").json()["source"] == "personal"
