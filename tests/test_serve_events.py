@@ -75,3 +75,33 @@ def test_a_short_events_key_is_one_line_that_never_shows_the_key(tmp_path, capsy
     [line] = capsys.readouterr().err.strip().splitlines()
     assert line.startswith("latentlens: error: LATENTLENS_EVENTS_KEY: must be at least 16 characters")
     assert "tooShortSecret" not in line
+
+
+@pytest.mark.server
+def test_two_workers_fold_a_rating_into_the_next_answer_whichever_worker_answers(tmp_path) -> None:
+    """`serve --workers 2` on one SQLite file: a rating acknowledged by one process is out of the list the other
+    answers with, from the first request after the 202 (a committed WAL transaction is seen by every reader)."""
+    db = build_fixture_artifact(tmp_path / "a.duckdb")
+    port = free_port()
+    served = Served(["--db", str(db), "--port", str(port), "--events", "events.sqlite", "--workers", "2"], tmp_path)
+    try:
+        served.wait_for("in a browser")
+        while sum("Application startup complete" in line for line in served.seen) < 2:  # both workers up
+            served.seen.append(served.lines.get(timeout=60))
+        url = f"http://127.0.0.1:{port}"
+        for i, movie_id in enumerate((2571, 1, 1221)):  # popular 318, 2571, 1, 858, 1221: each rated in turn
+            session = f"workers-{i}"
+            with httpx.Client() as client:  # a new connection each time: either worker may answer
+                assert client.get(f"{url}/sessions/{session}/recommendations?n=5").json()["source"] == "popular"
+            r = httpx.post(f"{url}/events", json={"session_id": session, "movie_id": movie_id, "type": "rating",
+                                                   "rating": 0.5})
+            assert r.status_code == 202
+            for _ in range(10):
+                with httpx.Client() as client:
+                    answer = client.get(f"{url}/sessions/{session}/recommendations?n=5")
+                assert answer.headers["cache-control"] == "private, no-store"
+                assert movie_id not in [item["movie_id"] for item in answer.json()["items"]]
+        pids = {line.split("[")[1].split("]")[0] for line in served.seen if "Started server process" in line}
+        assert len(pids) == 2, served.seen
+    finally:
+        served.stop()
