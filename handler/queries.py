@@ -19,6 +19,7 @@ import duckdb
 
 from latentlens.handler.artifact import Artifact
 from latentlens.handler.audience import NOBODY, Audience
+from latentlens.handler.limits import MAX_N
 from latentlens.handler.schema import (
     BECAUSE_N,
     CHALLENGER_RECOMMENDATIONS,
@@ -205,75 +206,76 @@ def _reasons(art: Artifact, entries) -> list[dict]:
     return out
 
 
-def _similar_parts(src: RowSource, weight: dict[int, float]
-                   ) -> tuple[dict[int, list[tuple[float, int]]], dict[int, float]]:
-    """Each candidate's (similarity x weight, input) contributions from the inputs' similar lists, and each
-    input's best similarity."""
-    rows = src.neighbours(list(weight))
-    rows.sort()  # sums added in movie_id order, so equal inputs give bit-equal scores
-    parts: dict[int, list[tuple[float, int]]] = {}
-    best: dict[int, float] = {}
+def _by_input(rows: list) -> dict[int, dict[int, float]]:
+    """(input, candidate, score) rows -> {input: {candidate: score}}, inputs in id order: sums are added in that
+    order, so equal inputs give bit-equal scores."""
+    grouped: dict[int, dict[int, float]] = {}
     for movie_id, sid, score in rows:
-        best[movie_id] = max(best.get(movie_id, score), score)
-        w = weight[movie_id]
-        if sid not in weight and w != 0.0:
-            parts.setdefault(sid, []).append((score * w, movie_id))
-    return parts, best
+        grouped.setdefault(movie_id, {})[sid] = score
+    return dict(sorted(grouped.items()))
 
 
 def _recent_parts(src: RowSource, weight: dict[int, float],
-                  similar_best: dict[int, float]) -> dict[int, list[tuple[float, int]]]:
-    """Each candidate's contributions from the next-movies lists of the latest RECENT_N inputs (the last
+                  similar: dict[int, dict[int, float]]) -> dict[int, dict[int, float]]:
+    """{input: {candidate: contribution}} from the next-movies lists of the latest RECENT_N inputs (the last
     given is the latest): RECENT_WEIGHT x weight x RECENT_DECAY^steps back x the input's best similarity
     (1 when it has no similar list) x score / the list's best score."""
     latest = [m for m in list(weight)[-RECENT_N:] if weight[m] != 0.0]
     if not latest:
         return {}
     back = {movie_id: len(weight) - 1 - i for i, movie_id in enumerate(weight)}
-    rows = src.following(latest)
-    rows.sort()
-    best: dict[int, float] = {}
-    for movie_id, _, score in rows:
-        best[movie_id] = max(best.get(movie_id, 0.0), score)
-    parts: dict[int, list[tuple[float, int]]] = {}
-    for movie_id, sid, score in rows:
-        if sid not in weight and best[movie_id] > 0:
-            scale = (RECENT_WEIGHT * weight[movie_id] * RECENT_DECAY ** back[movie_id]
-                     * similar_best.get(movie_id, 1.0) / best[movie_id])
-            parts.setdefault(sid, []).append((score * scale, movie_id))
+    parts: dict[int, dict[int, float]] = {}
+    for movie_id, following in _by_input(src.following(latest)).items():
+        best = max(0.0, *following.values())
+        if best > 0:
+            similar_best = max(similar[movie_id].values()) if movie_id in similar else 1.0
+            scale = RECENT_WEIGHT * weight[movie_id] * RECENT_DECAY ** back[movie_id] * similar_best / best
+            parts[movie_id] = {sid: score * scale for sid, score in following.items() if sid not in weight}
     return parts
 
 
 @dataclass(frozen=True)
 class _Fold:
     """What a person's ratings make of their neighbours: each candidate's summed score and how many inputs
-    contributed, and the contributions themselves (for `because`)."""
+    contributed; the inputs' similar lists and recent contributions, read again for `because`."""
 
+    weight: dict[int, float]
+    similar: dict[int, dict[int, float]]
+    recent: dict[int, dict[int, float]]
     totals: dict[int, float]
     count: dict[int, int]
-    similar: dict[int, list[tuple[float, int]]]
-    recent: dict[int, list[tuple[float, int]]]
 
-    def order(self, movie_id: int) -> tuple[float, int, int]:
-        """Best first: the larger total, then more contributing inputs, then the lower id."""
-        return -self.totals[movie_id], -self.count[movie_id], movie_id
+    def keys(self, leave_out: Collection[int] = ()) -> list[tuple[float, int, int]]:
+        """A sort key per candidate scored above zero, best first when sorted: the larger total, then more
+        contributing inputs, then the lower id (tuples, so sorting stays in C)."""
+        return [(-total, -self.count[sid], sid) for sid, total in self.totals.items()
+                if total > 0 and sid not in leave_out]
 
     def because(self, movie_id: int, ratings: dict[int, float]) -> list[tuple[int, float, str]]:
-        return _rated_because(self.similar.get(movie_id, []), self.recent.get(movie_id, []), ratings)
+        similar = [(neighbours[movie_id] * self.weight[m], m) for m, neighbours in self.similar.items()
+                   if movie_id in neighbours and self.weight[m] != 0.0]
+        recent = [(parts[movie_id], m) for m, parts in self.recent.items() if movie_id in parts]
+        return _rated_because(similar, recent, ratings)
 
 
 def _fold(src: RowSource, ratings: dict[int, float]) -> _Fold:
     weight = {movie_id: (stars - NEUTRAL_RATING) / RATING_SPAN for movie_id, stars in ratings.items()}
-    similar, similar_best = _similar_parts(src, weight)
-    recent = _recent_parts(src, weight, similar_best)
+    similar = _by_input(src.neighbours(list(weight)))
+    recent = _recent_parts(src, weight, similar)
     totals: dict[int, float] = {}
     count: dict[int, int] = {}
-    for parts in (similar, recent):
-        for sid, contributions in parts.items():
-            for contribution, _ in contributions:
-                totals[sid] = totals.get(sid, 0.0) + contribution
-            count[sid] = count.get(sid, 0) + len(contributions)
-    return _Fold(totals, count, similar, recent)
+    for movie_id, neighbours in similar.items():  # the similar parts first, then the recent ones
+        w = weight[movie_id]
+        if w != 0.0:
+            for sid, score in neighbours.items():
+                if sid not in weight:
+                    totals[sid] = totals.get(sid, 0.0) + score * w
+                    count[sid] = count.get(sid, 0) + 1
+    for parts in recent.values():
+        for sid, contribution in parts.items():
+            totals[sid] = totals.get(sid, 0.0) + contribution
+            count[sid] = count.get(sid, 0) + 1
+    return _Fold(weight, similar, recent, totals, count)
 
 
 def _in_genre(art: Artifact, movie_ids: list[int], genre: str | None) -> list[int]:
@@ -287,6 +289,19 @@ def _in_genre(art: Artifact, movie_ids: list[int], genre: str | None) -> list[in
     return out
 
 
+def _top(art: Artifact, keys: list[tuple[float, int, int]], k: int, genre: str | None) -> list[int]:
+    """The ids of the best k keys (_Fold.keys) that are known movies (of `genre`, when given), best first."""
+    if genre is None:
+        return _in_genre(art, [key[2] for key in heapq.nsmallest(k, keys)], None)
+    keys.sort()  # a genre may sit far down the order: walk it in steps
+    out: list[int] = []
+    for start in range(0, len(keys), 4 * k):
+        out += _in_genre(art, [key[2] for key in keys[start:start + 4 * k]], genre)
+        if len(out) >= k:
+            break
+    return out[:k]
+
+
 def rated(art: Artifact, src: RowSource, ratings: dict[int, float], n: int, genre: str | None = None) -> list[dict]:
     """Movies for someone who rated the given movies (id -> stars, in the order rated: the last is the
     latest), excluding them; of `genre` when given.
@@ -298,12 +313,8 @@ def rated(art: Artifact, src: RowSource, ratings: dict[int, float], n: int, genr
     contribution first (kind "recent"), then the inputs with the largest positive similarity contributions
     (kind "similar"), at most BECAUSE_N in all."""
     fold = _fold(src, ratings)
-    positive = [sid for sid, total in fold.totals.items() if total > 0]
-    if genre is None:
-        best = heapq.nsmallest(n, positive, key=fold.order)
-    else:  # the whole order, filtered: a genre may sit far down it
-        best = _in_genre(art, sorted(positive, key=fold.order), genre)[:n]
-    art.movies.want([*best, *ratings])
+    best = _top(art, fold.keys(), n, genre)
+    art.movies.want(ratings)
     out: list[dict] = []
     for sid in best:
         item = _item(art, sid, fold.totals[sid], len(out) + 1)
@@ -322,10 +333,10 @@ def folded(art: Artifact, src: RowSource, rows: list, ratings: dict[int, float],
            genre: str | None) -> list[dict]:
     """A stored list (rows, USER_COLUMNS) with a person's latest ratings (`rated`'s input) folded in: the rated
     movies leave it, a stored pick the ratings score below zero (close to a movie rated low and to no movie rated
-    high) moves to its end, and the ratings' own picks (`rated`'s order) come in. The two rankings are merged by
-    reciprocal rank fusion, each item's `score` its fused score (comparable within the answer only), a tie going
-    to the ratings' pick, the newer evidence. `because`: the ratings' reasons first, then the stored ones, at
-    most BECAUSE_N. The artifact holds no one's ratings, but a movie a stored `because` names is one the person
+    high) moves to its end, and the ratings' own picks (`rated`'s order, its best MAX_N) come in. The two rankings
+    are merged by reciprocal rank fusion, each item's `score` its fused score (comparable within the answer only),
+    a tie going to the ratings' pick, the newer evidence. `because`: the ratings' reasons first, then the stored
+    ones, at most BECAUSE_N. The artifact holds no one's ratings, but a movie a stored `because` names is one the person
     rated in the build: it is never brought in."""
     fold = _fold(src, ratings)
     rows.sort(key=itemgetter(0))
@@ -334,8 +345,7 @@ def folded(art: Artifact, src: RowSource, rows: list, ratings: dict[int, float],
     unrated = [r[1] for r in rows if r[1] not in ratings]
     sunk = [m for m in unrated if fold.totals.get(m, 0.0) < 0]
     kept = _in_genre(art, [m for m in unrated if fold.totals.get(m, 0.0) >= 0] + sunk, genre)
-    fresh = _in_genre(art, sorted((m for m, total in fold.totals.items() if total > 0 and m not in seen),
-                                  key=fold.order), genre)
+    fresh = _top(art, fold.keys(leave_out=seen), MAX_N, genre)  # a ranking as deep as a stored list at most
     fused = {movie_id: 1.0 / (FUSION_K + rank) for rank, movie_id in enumerate(kept, 1)}
     fresh_rank = {movie_id: rank for rank, movie_id in enumerate(fresh, 1)}
     for movie_id, rank in fresh_rank.items():
