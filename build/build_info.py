@@ -30,6 +30,8 @@ class DatasetFacts:
     n_movies: int
     n_rated_movies: int
     n_ratings: int
+    events_used: int = 0       # `build --events`: rating events among the ratings counted above
+    events_sessions: int = 0   # sessions trained as users of their own (among n_users)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -56,6 +58,9 @@ class BuildInfo:
     similar_n: int
     quick: bool
     scale: str
+    challenger_model: str = ""   # `build --challenger`: the model of challenger_recommendations ("": none)
+    events_used: int = 0         # `build --events`: rating events folded into the ratings
+    events_sessions: int = 0     # sessions trained as users (session_users)
     engine: str | None = None
 
     @classmethod
@@ -67,7 +72,9 @@ class BuildInfo:
             n_users=dataset.n_users, n_movies=dataset.n_movies, n_rated_movies=dataset.n_rated_movies,
             n_ratings=dataset.n_ratings, topn_champion=topn_champion or "", rating_champion=rating_champion or "",
             mlflow_run_id=run_id, mlflow_tracking_uri=settings.mlflow_uri, git_commit=commit, seed=settings.seed,
-            top_n=settings.top_n, similar_n=settings.similar_n, quick=settings.quick, scale=scale, engine=engine)
+            top_n=settings.top_n, similar_n=settings.similar_n, quick=settings.quick, scale=scale,
+            challenger_model=settings.challenger or "", events_used=dataset.events_used,
+            events_sessions=dataset.events_sessions, engine=engine)
 
     def row(self) -> dict[str, str]:
         """key -> value text, as the build_info table stores them."""

@@ -122,7 +122,8 @@ def record_context(session: EngineRun[Any], settings: BuildSettings, tracker: Tr
                         "scale": session.scale, "test_fraction": evaluation.test_fraction,
                         "relevance_threshold": evaluation.relevance_threshold,
                         "top_n": settings.top_n, "similar_n": settings.similar_n,
-                        "min_cf_ratings": settings.min_cf_ratings, "max_eval_users": evaluation.max_eval_users})
+                        "min_cf_ratings": settings.min_cf_ratings, "max_eval_users": evaluation.max_eval_users,
+                        "challenger_model": settings.challenger or "", "events_used": dataset.events_used})
     tracker.log_params({f"sampled_{k}": v for k, v in session.sampled.items()})
     session.record_context(tracker)
     record_skipped(session.skipped, tracker)

@@ -106,6 +106,20 @@ class BuildSettings:
     # Which models' runs keep a loadable MLflow model: every evaluated one, or the champions only. None = the scale
     # plan's: all on the small plan, champions on the large (docs/build.md has the disk cost of each).
     log_models: LogModels | None = None
+    # A/B: this top-N model is evaluated like any other and its final lists exported beside the champion's
+    # (challenger_recommendations); the champion's own name gives an A/A test. None = no challenger.
+    challenger: str | None = None
+    # Learn from people: the rating events of this store (a SQLite file `serve --events` wrote, or
+    # dynamodb://TABLE) are folded into the ratings (build/stages/events.py). None = the ratings file only.
+    events: str | None = None
+
+    def named_models(self) -> tuple[str, ...]:
+        """The models the user named (`--models`, then `--challenger`): a scale plan never skips those."""
+        return tuple(dict.fromkeys([*(self.models or ()), *([self.challenger] if self.challenger else [])]))
+
+    def model_names(self) -> tuple[str, ...] | None:
+        """The models to evaluate: `--models` plus the challenger (evaluated as any model); None = every one."""
+        return None if self.models is None else self.named_models()
 
     def models_logged(self, scale: str) -> LogModels:
         return self.log_models or ("all" if scale == "small" else "champions")
