@@ -96,6 +96,7 @@ def load_movielens(path: Path | str, options: LoadOptions = LoadOptions()) -> Mo
         name=directory.resolve().name, layout=raw.layout, path=directory, ratings=ratings, movies=movies,
         tags=raw.tags, links=raw.links, rating_scale=raw.rating_scale, sha256=sha256_files(raw.files_read),
         genome_scores=raw.genome_scores, genome_tags=raw.genome_tags, notes=tuple(notes), users=raw.users,
+        rating_step=raw.rating_step,
     )
     log.info("loaded %s: %d ratings, %d movies, %d tags", data.name, ratings.height, movies.height, raw.tags.height)
     return data

@@ -57,3 +57,4 @@ class MovieLensData:
     genome_tags: pl.DataFrame | None = None
     notes: tuple[str, ...] = field(default_factory=tuple)  # rules applied (e.g. dropped unknown movies)
     users: pl.DataFrame | None = None  # demographics, only in ML-1M and ML-100K (USERS_SCHEMA)
+    rating_step: float = 0.5         # ratings are rating_scale[0] + k * rating_step (ML-1M and ML-100K: 1)

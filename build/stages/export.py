@@ -69,6 +69,7 @@ def artifact_tables(prepared: Prepared, comparison: Comparison, finals: Finals, 
         model_metrics=metrics,
         build_info=info.row(),
         next_movies=export_tables.next_movies(full.items, next_idx, next_scores),
+        session_users=prepared.events.session_users,
     )
 
 

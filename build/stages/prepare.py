@@ -25,6 +25,7 @@ from latentlens.build.models import registry
 from latentlens.build.progress import get_logger
 from latentlens.build.scale import ScalePlan, choose_scale, plan_for
 from latentlens.build.settings import BuildSettings, EvaluationSettings, SettingsError
+from latentlens.build.stages.events import LearnedEvents, learn_from_events
 from latentlens.build.tracking.tracker import Tracker
 
 if TYPE_CHECKING:
@@ -48,6 +49,7 @@ class Prepared:
     topn_skip: str | None            # why no model can run the top-N protocol here (None: it runs)
     # asked-for models with no in-process implementation, an optional extra missing or the large plan skipping them
     skipped: dict[str, str] = field(default_factory=dict)
+    events: LearnedEvents = field(default_factory=LearnedEvents)  # what `--events` folded into `data` and `full`
 
     def model_inputs(self, fits: FitCache) -> registry.ModelInputs:
         """What model factories need (catalogue, features), sharing fits through the run's `fits`."""
@@ -61,7 +63,8 @@ class Prepared:
         return DatasetFacts(name=self.data.name, path=str(Path(self.settings.data_dir).resolve()),
                             sha256=self.data.sha256, n_users=full.n_users, n_movies=full.n_items,
                             n_rated_movies=int(self.summary.get("rated_movies", np.unique(full.item_idx).size)),
-                            n_ratings=full.n_ratings)
+                            n_ratings=full.n_ratings, events_used=self.events.used,
+                            events_sessions=self.events.sessions)
 
     def reuses_evaluation_fits(self) -> bool:
         """Whether the retrain may keep item-side evaluation fits (ScalePlan.reuses_fits on this split)."""
@@ -76,6 +79,7 @@ def prepare(settings: BuildSettings, chosen: registry.Selection | None = None) -
     check_out_is_not_input(settings.out, settings.data_dir)  # --force or not
     check_output(settings.out, force=settings.force)  # a bad --out costs seconds, not the whole build
     data = load_movielens(settings.data_dir, LoadOptions(keep_last_duplicate=settings.keep_last_duplicate))
+    data, events = learn_from_events(data, settings.events)  # the people's ratings since: `--events`
     full = to_interactions(data)
     check_output(settings.out, force=settings.force, needed_bytes=estimate_artifact_bytes(
         full.n_users, full.n_items, settings.top_n, settings.similar_n))
@@ -92,7 +96,7 @@ def prepare(settings: BuildSettings, chosen: registry.Selection | None = None) -
     log.info("scale plan: %s (%d-fold CV, eval users %s, CV ratings %s)", plan.scale, evaluation.folds,
              evaluation.max_eval_users or "all", evaluation.cv_max_ratings or "all")
     return Prepared(settings, specs, data, full, plan, evaluation, split, summarize(data),
-                    topn_skip_reason(split.test), {**chosen.skipped, **plan_skipped})
+                    topn_skip_reason(split.test), {**chosen.skipped, **plan_skipped}, events)
 
 
 def check_out_is_not_input(out: Path, data_dir: Path) -> None:
@@ -127,6 +131,9 @@ def record_inputs(prepared: Prepared, tracker: Tracker) -> None:
     tracker.log_params({"folds": evaluation.folds, "cv_max_ratings": evaluation.cv_max_ratings,
                         "rating_holdout_users": evaluation.rating_holdout_users})
     tracker.log_dataset(prepared.data, prepared.settings.data_dir, prepared.summary)
+    if prepared.settings.events is not None:  # what `--events` read and folded in (events_used: every engine's)
+        tracker.log_params(prepared.events.params())
+        tracker.log_metrics({"events_used": prepared.events.used, "events_seconds": prepared.events.seconds})
 
 
 def plan_skips(settings: BuildSettings, specs: list[registry.ModelSpec], plan: ScalePlan) -> dict[str, str]:
