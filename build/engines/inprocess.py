@@ -19,7 +19,7 @@ from latentlens.build.settings import BuildSettings, EvaluationSettings, Scale
 from latentlens.build.stages.champions import Champions
 from latentlens.build.stages.evaluate import Comparison, ModelEvaluation, evaluate_spec
 from latentlens.build.stages.export import artifact_tables, log_champion_models, publish
-from latentlens.build.stages.prepare import Prepared, prepare, record_inputs
+from latentlens.build.stages.prepare import Prepared, check_challenger, prepare, record_inputs
 from latentlens.build.stages.retrain import Finals, retrain
 from latentlens.build.tracking.tracker import Tracker
 
@@ -61,7 +61,8 @@ class InProcessEngine:
     name: registry.Engine = registry.INPROCESS
 
     def selection(self, settings: BuildSettings) -> registry.Selection:
-        return registry.selection(settings.models, self.name)
+        check_challenger(settings, self.name)
+        return registry.selection(settings.model_names(), self.name)
 
     @contextmanager
     def open(self, settings: BuildSettings, chosen: registry.Selection) -> Iterator[InProcessRun]:

@@ -61,16 +61,39 @@ def artifact_tables(prepared: Prepared, comparison: Comparison, finals: Finals, 
     next_idx, next_scores = following.next_items(np.arange(full.n_items), settings.similar_n)
     metrics = export_tables.model_metrics([row for ev in comparison.evaluations for row in ev.metric_rows()])
     explain = _explainer(prepared, finals, next_idx, tracker)
+    lists = export_tables.user_recommendations(full, rec_items, rec_scores, explain)
     return ArtifactTables(
         movies=export_tables.movies_table(data),
-        user_recommendations=export_tables.user_recommendations(full, rec_items, rec_scores, explain),
+        user_recommendations=lists,
         similar_movies=_similar_movies(prepared, finals, pop[None]),
         popular_movies=export_tables.popular_movies(pop, full.items),
         model_metrics=metrics,
         build_info=info.row(),
         next_movies=export_tables.next_movies(full.items, next_idx, next_scores),
+        challenger_recommendations=_challenger_lists(prepared, finals, lists, _explainer(
+            prepared, finals, next_idx, tracker, metric_prefix="challenger_"), tracker),
         session_users=prepared.events.session_users,
     )
+
+
+def _challenger_lists(prepared: Prepared, finals: Finals, champion_lists: pl.DataFrame,
+                      explain: Callable[[np.ndarray, np.ndarray], Reasons], tracker: Tracker) -> pl.DataFrame | None:
+    """The challenger's top-n for every user (`--challenger`), its reasons found as the champion's are (the same
+    `because` rule: what differs between the arms is the model, not how a list is shown); None without one. An A/A
+    test (the champion's own name) stores the champion's very lists."""
+    challenger, settings, full = finals.challenger, prepared.settings, prepared.full
+    if challenger is None:
+        return None
+    if challenger is finals.topn:
+        log.info("challenger %s is the champion (an A/A test): its lists are the champion's", challenger.name)
+        return champion_lists
+    started = time.perf_counter()
+    log.info("challenger: top-%d for %d users with %s", settings.top_n, full.n_users, challenger.name)
+    items, scores = challenger.recommend(np.arange(full.n_users), full.histories, settings.top_n,
+                                         n_threads=settings.threads, show_progress=settings.progress)
+    lists = export_tables.user_recommendations(full, items, scores, explain)
+    tracker.log_metrics({"challenger_export_seconds": time.perf_counter() - started})
+    return lists
 
 
 def _similar_movies(prepared: Prepared, finals: Finals, overall: tuple[np.ndarray, np.ndarray]) -> pl.DataFrame:
@@ -97,11 +120,12 @@ def _similar_movies(prepared: Prepared, finals: Finals, overall: tuple[np.ndarra
                                         primary=blended)
 
 
-def _explainer(prepared: Prepared, finals: Finals, next_idx: np.ndarray,
-               tracker: Tracker) -> Callable[[np.ndarray, np.ndarray], Reasons]:
+def _explainer(prepared: Prepared, finals: Finals, next_idx: np.ndarray, tracker: Tracker,
+               metric_prefix: str = "") -> Callable[[np.ndarray, np.ndarray], Reasons]:
     """The because reasons of (user, movie) pairs: a pick rated next after one of the user's RECENT_N latest
     ratings names it first ("recent"), then the largest similarity contributions of the similar-movies
-    source's neighbours, the content fallback's where those give none."""
+    source's neighbours, the content fallback's where those give none. Its metrics are logged under
+    `metric_prefix` (the challenger's lists are explained by the same rule)."""
     settings, full = prepared.settings, prepared.full
     cf, content = finals.by_role(registry.SIMILAR_MOVIES), finals.by_role(registry.CONTENT_FALLBACK)
     assert isinstance(cf, ItemNeighbours) and isinstance(content, ItemNeighbours)  # their neighbours give reasons
@@ -116,8 +140,9 @@ def _explainer(prepared: Prepared, finals: Finals, next_idx: np.ndarray,
         recent_share = float((recent >= 0).mean()) if users.size else 0.0
         log.info("because: %d recommendations explained in %.1f s (%.1f%% with a reason, %.1f%% a recent one)",
                  users.size, time.perf_counter() - started, 100 * explained, 100 * recent_share)
-        tracker.log_metrics({"because_seconds": time.perf_counter() - started, "because_explained_share": explained,
-                             "because_recent_share": recent_share})
+        tracker.log_metrics({f"{metric_prefix}because_seconds": time.perf_counter() - started,
+                             f"{metric_prefix}because_explained_share": explained,
+                             f"{metric_prefix}because_recent_share": recent_share})
         return reasons
     return explain
 

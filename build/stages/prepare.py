@@ -73,7 +73,9 @@ class Prepared:
 
 def prepare(settings: BuildSettings, chosen: registry.Selection | None = None) -> Prepared:
     """`chosen`: the models to evaluate (default: the settings' on the in-process engine)."""
-    chosen = chosen or registry.selection(settings.models, registry.INPROCESS)
+    if chosen is None:
+        check_challenger(settings, registry.INPROCESS)
+        chosen = registry.selection(settings.model_names(), registry.INPROCESS)
     specs = chosen.specs
     check_pins(settings, specs, None)  # names and kinds: before reading 25M ratings
     check_out_is_not_input(settings.out, settings.data_dir)  # --force or not
@@ -141,8 +143,9 @@ def plan_skips(settings: BuildSettings, specs: list[registry.ModelSpec], plan: S
     `--models` run it all the same."""
     if plan.scale != "large" or settings.quick:
         return {}
-    named = settings.models or ()
-    return {spec.name: f"skipped by the large scale plan: {spec.large_plan_skip} (--models naming it runs it)"
+    named = settings.named_models()
+    return {spec.name: f"skipped by the large scale plan: {spec.large_plan_skip} (--models or --challenger naming "
+                       "it runs it)"
             for spec in specs if spec.large_plan_skip and spec.name not in named}
 
 
@@ -152,7 +155,8 @@ def check_pins(settings: BuildSettings, specs: list, plan: ScalePlan | None,
     Without a plan (the data not read yet) only names and kinds are checked."""
     chosen = {spec.name: spec for spec in specs}
     for flag, name, kind in (("--topn-champion", settings.topn_champion, "topn"),
-                             ("--rating-champion", settings.rating_champion, "rating")):
+                             ("--rating-champion", settings.rating_champion, "rating"),
+                             ("--challenger", settings.challenger, "topn")):
         if name is None:
             continue
         spec = chosen.get(name)
@@ -166,6 +170,25 @@ def check_pins(settings: BuildSettings, specs: list, plan: ScalePlan | None,
         if kind == "topn" and plan is not None and not plan.runs_topn(spec):
             raise SettingsError(f"{flag} {name}: the {plan.scale} scale plan skips its top-N (superlinear fit); "
                                 "--scale small evaluates it")
+
+
+def check_challenger(settings: BuildSettings, engine: registry.Engine) -> None:
+    """`--challenger MODEL` must name a registered top-N model this engine runs: else one line listing those,
+    before any data is read. It is then evaluated like the models `--models` names (BuildSettings.model_names)."""
+    name = settings.challenger
+    if name is None:
+        return
+    specs = registry.all_specs()
+    choices = [s.name for s in specs.values() if s.topn and registry.unavailable_reason(s, engine) is None]
+    spec = specs.get(name)
+    if spec is None:
+        why = "no such model"
+    elif not spec.topn:
+        why = "not a top-N model (it is evaluated on ratings only)"
+    else:
+        why = registry.unavailable_reason(spec, engine) or ""
+    if why:
+        raise SettingsError(f"--challenger {name}: {why}; choose one of: {', '.join(choices)}")
 
 
 def record_skipped(skipped: dict[str, str], tracker: Tracker) -> None:

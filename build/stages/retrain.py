@@ -25,6 +25,7 @@ class Finals:
 
     models: dict[str, Recommender]
     champions: Champions
+    challenger_name: str | None = None  # `--challenger`: its lists are exported beside the champion's
 
     def by_role(self, role: registry.Role) -> Recommender:
         return self.models[registry.for_role(role).name]
@@ -37,13 +38,18 @@ class Finals:
         return self.by_role(registry.TOPN_FALLBACK)
 
     @property
+    def challenger(self) -> Recommender | None:
+        """The challenger's fit: the very champion's object for an A/A test (the champion's own name)."""
+        return self.models[self.challenger_name] if self.challenger_name is not None else None
+
+    @property
     def rating(self) -> Recommender | None:
         return self.models[self.champions.rating] if self.champions.rating is not None else None
 
 
 def retrain(prepared: Prepared, inputs: ModelInputs, comparison: Comparison, champions: Champions,
             tracker: Tracker) -> Finals:
-    """Champions and the models the export always needs, refit on every rating.
+    """Champions, the challenger and the models the export always needs, refit on every rating.
 
     A model that chose settings on validation during its evaluation (the hybrid's weights)
     is refit with those choices fixed, not searched again. The export's models go first, so
@@ -67,7 +73,8 @@ def retrain(prepared: Prepared, inputs: ModelInputs, comparison: Comparison, cha
     topn_champ, rating_champ = champions.topn, champions.rating
     tuned = comparison.tuned()
     specs = registry.all_specs()
-    wanted = [n for n in dict.fromkeys([*registry.export_models(), topn_champ, rating_champ]) if n]
+    challenger = settings.challenger
+    wanted = [n for n in dict.fromkeys([*registry.export_models(), topn_champ, rating_champ, challenger]) if n]
     finals = {}
     for name in progress(wanted, desc="retrain on all data", show=settings.progress, unit="model"):
         log.info("retraining %s on all %d ratings", name, full.n_ratings)
@@ -76,7 +83,7 @@ def retrain(prepared: Prepared, inputs: ModelInputs, comparison: Comparison, cha
         if name in tuned:
             model.config = tuned[name]
         data = full
-        if name == rating_champ and name != topn_champ:
+        if name == rating_champ and name not in (topn_champ, challenger):  # lists come from a fit on everything
             data = sample_ratings(full, plan.final_fit_max_ratings(spec), np.random.default_rng([settings.seed, 2]))
             if data is not full:
                 log.info("%s: final fit on a sample of %d ratings (scale plan)", name, data.n_ratings)
@@ -88,4 +95,4 @@ def retrain(prepared: Prepared, inputs: ModelInputs, comparison: Comparison, cha
     inputs.fits.forget(train)
     for split in {id(d): d for d in prepared.split.interactions() if d is not full}.values():
         split.release_matrices()  # the export reads `full` only
-    return Finals(finals, champions)
+    return Finals(finals, champions, challenger)

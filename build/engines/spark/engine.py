@@ -33,7 +33,7 @@ from latentlens.build.export.artifact import ArtifactReport
 from latentlens.build.models import registry
 from latentlens.build.progress import get_logger
 from latentlens.build.scale import choose_scale, plan_for
-from latentlens.build.settings import BuildSettings, EvaluationSettings, Scale
+from latentlens.build.settings import BuildSettings, EvaluationSettings, Scale, SettingsError
 from latentlens.build.stages.champions import Champions
 from latentlens.build.stages.evaluate import Comparison, ModelEvaluation
 from latentlens.build.tracking.tracker import Tracker
@@ -64,7 +64,13 @@ class SparkEngine:
 
     def selection(self, settings: BuildSettings) -> registry.Selection:
         """The registry's models on this engine (the others skipped with the reason), plus the models the
-        Spark export takes by role whatever was asked, in registry order."""
+        Spark export takes by role whatever was asked, in registry order. `--challenger` and `--events` are the
+        in-process engine's: refused here, before anything is read."""
+        refused = [flag for flag, given in (("--challenger", settings.challenger), ("--events", settings.events))
+                   if given]
+        if refused:
+            raise SettingsError(f"{' and '.join(refused)}: not on the Spark engine (it exports no challenger's lists "
+                                "and learns from no event store); build with --engine inprocess")
         chosen = registry.selection(settings.models, SPARK)
         needed = set(registry.export_models(SPARK)) | {spec.name for spec in chosen.specs}
         return registry.Selection([spec for name, spec in registry.all_specs().items() if name in needed],
