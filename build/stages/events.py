@@ -12,7 +12,7 @@ What people rated through the API (`POST /events`, docs/events.md) becomes train
   served build has them too), times and ids in the loader's ranges. One bad event fails the build, naming it.
 - ordered by the build's one rule (timestamp, ties by position in the ratings file), events coming after the
   file's ratings: an event's timestamp is its time in whole seconds, events are appended after the file's rows in
-  time order (same millisecond: event_id order), so at an equal second an event is the later rating.
+  time order (same millisecond: by person, then event_id), so at an equal second an event is the later rating.
 - folded: the latest rating of each (person, movie) wins, an event over an earlier one, the dataset's own
   rating of a user_id included; a dataset rating later than every event of its pair stays.
 - people: a user_id event is that user's rating (a new user when the dataset has none); a session is a user of its
@@ -94,6 +94,8 @@ def learn_from_events(data: MovieLensData, uri: str | None) -> tuple[MovieLensDa
 def open_store(uri: str) -> EventStore:
     """The store `uri` names, for reading: a file must already be a non-empty regular file (the SQLite store creates
     a missing one, which a build must not)."""
+    from pydantic import ValidationError
+
     from latentlens.handler.events.stores import DYNAMODB_SCHEME, open_event_store
     from latentlens.handler.settings import Settings
 
@@ -108,8 +110,9 @@ def open_store(uri: str) -> EventStore:
             raise EventStoreError(uri, "an empty file, not an event store")
     try:
         settings = Settings()  # DynamoDB's endpoint, region and timeouts: the handler's LATENTLENS_DYNAMODB_*
-    except ValueError as exc:  # pydantic's ValidationError: a LATENTLENS_* variable out of its bounds
-        raise EventStoreError(uri, f"the handler's settings (LATENTLENS_*): {str(exc).splitlines()[0]}") from None
+    except ValidationError as exc:  # a LATENTLENS_* variable out of its bounds (its value is never shown)
+        first = exc.errors()[0]
+        raise EventStoreError(uri, f"LATENTLENS_{str(first['loc'][0]).upper()}: {first['msg']}") from None
     return open_event_store(uri, settings)
 
 
