@@ -40,6 +40,8 @@ COUNTERPARTS: dict[tuple[str, str], tuple[type, str]] = {
     ("build", "keep_last_duplicate"): (BuildSettings, "keep_last_duplicate"),
     ("build", "topn_champion"): (BuildSettings, "topn_champion"),
     ("build", "rating_champion"): (BuildSettings, "rating_champion"),
+    ("build", "challenger"): (BuildSettings, "challenger"),
+    ("build", "events"): (BuildSettings, "events"),
     ("build", "spark_master"): (SparkSettings, "master"),
     ("serve", "db"): (ServeSettings, "db"),
     ("serve", "host"): (ServeSettings, "host"),

@@ -182,6 +182,10 @@ def _add_build_command(sub: argparse._SubParsersAction) -> None:
                    help="similar movies stored per movie")
     b.add_argument("--keep-last-duplicate", action="store_true",
                    help="keep the last of duplicate (user, movie) ratings instead of failing")
+    b.add_argument("--events", default=default(BuildSettings, "events"), metavar="URI",
+                   help="learn from people: fold the rating events of this store (the file `serve --events` "
+                        "wrote, or dynamodb://TABLE) into the ratings; a session becomes a user of its own "
+                        "(docs/events.md)")
     _add_tracking_options(b)
     b.add_argument("--engine", choices=get_args(Engine), default=DEFAULT_ENGINE,
                    help="inprocess (default): numpy/scipy on this machine; spark: the same build on Apache "
@@ -228,6 +232,9 @@ def _add_tracking_options(b: argparse.ArgumentParser) -> None:
                    help="export this model's top-N lists whatever NDCG@10 says (the comparison is still logged)")
     b.add_argument("--rating-champion", default=None, metavar="MODEL",
                    help="register this rating model whatever RMSE says (the comparison is still logged)")
+    b.add_argument("--challenger", default=default(BuildSettings, "challenger"), metavar="MODEL",
+                   help="an A/B experiment's other arm: evaluate this top-N model too and export its lists beside "
+                        "the champion's (challenger_recommendations); the champion's own name is an A/A test")
     b.add_argument("--log-models", choices=get_args(LogModels), default=None,
                    help="which models' MLflow runs keep a loadable model (with its signature and an input example): "
                         "all evaluated models, or the champions only (default: all on the small plan, champions "

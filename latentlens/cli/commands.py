@@ -77,6 +77,8 @@ def build_settings(args: argparse.Namespace) -> BuildSettings:
         topn_champion=args.topn_champion,
         rating_champion=args.rating_champion,
         log_models=args.log_models,
+        challenger=args.challenger,
+        events=args.events,
     )
     # --progress/--no-progress; neither given: the settings' own default (on when stderr is a terminal)
     return settings if args.progress is None else replace(settings, progress=args.progress)
