@@ -13,6 +13,7 @@ import pytest
 
 from latentlens.build.data.synth_settings import SynthSettings
 from latentlens.build.engines.spark.settings import SparkSettings
+from latentlens.build.experiments.settings import ReportSettings
 from latentlens.build.publish.settings import PublishSettings
 from latentlens.build.settings import DEFAULT_ENGINE, BuildSettings, EvaluationSettings
 from latentlens.cli import commands, parser
@@ -63,6 +64,9 @@ COUNTERPARTS: dict[tuple[str, str], tuple[type, str]] = {
     ("publish dynamodb", "timeout"): (PublishSettings, "deadline_s"),
     ("build", "mlflow_timeout"): (BuildSettings, "mlflow_timeout_s"),
     ("doctor", "out"): (BuildSettings, "out"),
+    ("experiment report", "share"): (ReportSettings, "share"),
+    ("experiment report", "salt"): (ReportSettings, "salt"),
+    ("experiment report", "plot"): (ReportSettings, "plot"),
 }
 # Options whose default is None so the settings decide at run time (the environment, a terminal, the scale
 # plan), options that are no field of any settings, and the flags that select an action.
@@ -92,6 +96,9 @@ NOT_SETTINGS = {
     ("publish dynamodb", "rollback"): "an action",
     ("publish dynamodb", "status"): "an action",
     ("doctor", "repair"): "an action",
+    ("experiment report", "events"): "required",
+    ("experiment report", "experiment"): "required",
+    ("experiment report", "json"): "output format of one command",
 }
 
 
@@ -159,6 +166,18 @@ def test_a_bare_command_makes_the_settings_defaults(monkeypatch: pytest.MonkeyPa
     assert commands.mlflow_ui_settings(parsed("mlflow-ui")) == MlflowUiSettings()
     assert commands.publish_settings(parsed("publish", "dynamodb", "--name", "x")) == PublishSettings(None, "x")
     assert commands.synth_settings(parsed("data", "synth", str(tmp_path / "out"))) == SynthSettings.preset()
+    assert commands.experiment_report_settings(parsed("experiment", "report", "--events", "e.sqlite", "--experiment",
+                                                      "x")) == ReportSettings("e.sqlite", "x")
+
+
+def test_the_report_splits_people_as_the_api_does_by_default() -> None:
+    """`experiment report --share` and the handler's Experiment default to the same challenger share."""
+    import dataclasses
+
+    from latentlens.handler.experiments import Experiment
+
+    share = {f.name: f.default for f in dataclasses.fields(Experiment)}["challenger_share"]
+    assert default(ReportSettings, "share") == share
 
 
 @pytest.mark.parametrize("terminal", [True, False])

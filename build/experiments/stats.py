@@ -180,7 +180,7 @@ def verdict(champion: Arm, challenger: Arm, challenger_share: float, alpha: floa
     if needed is None:
         return Verdict(None, "the arms' click-through is the same: no difference to detect")
     if people < needed:
-        return Verdict(None, f"sample too small: {people} people, the observed difference needs {needed} "
+        return Verdict(None, f"sample too small: {people:,} people, the observed difference needs {needed:,} "
                              f"for {power:.0%} power at alpha {alpha:g}")
     result = lift(champion, challenger, alpha)
     low, high = result.difference_interval
@@ -190,4 +190,4 @@ def verdict(champion: Arm, challenger: Arm, challenger_share: float, alpha: floa
     winner: Winner = "challenger" if result.difference > 0 else "champion"
     return Verdict(winner, f"{winner} wins: click-through {result.difference:+.4f} for the challenger "
                            f"({1 - alpha:.0%} interval {low:+.4f} to {high:+.4f}), p = {result.p_value:.2g}, "
-                           f"{people} people of the {needed} needed")
+                           f"{people:,} people where {needed:,} are needed")

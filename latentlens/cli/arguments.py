@@ -19,6 +19,7 @@ import latentlens.cli.commands as commands
 from latentlens._version import __version__
 from latentlens.build.data.synth_settings import SynthSettings
 from latentlens.build.engines.spark.settings import SparkSettings
+from latentlens.build.experiments.settings import ReportSettings
 from latentlens.build.publish.settings import PublishSettings
 from latentlens.build.report import QUERY_FORMATS
 from latentlens.build.scale import LARGE_RATINGS, plan_for
@@ -116,6 +117,17 @@ def _seconds(what: str):
 
 
 PORT = _int_in(1, 65535, "a TCP port")
+
+
+def _share(text: str) -> float:
+    """An argparse type: the challenger's share of people, strictly between 0 and 1."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not 0 < value < 1:
+        raise argparse.ArgumentTypeError(f"the challenger's share must be between 0 and 1 (exclusive), got {text}")
+    return value
 
 
 def _add_progress(parser: argparse.ArgumentParser) -> None:
@@ -328,6 +340,33 @@ def _add_publish_command(sub: argparse._SubParsersAction) -> None:
     d.set_defaults(func=commands.publish_dynamodb)
 
 
+def _add_experiment_commands(sub: argparse._SubParsersAction) -> None:
+    exp = sub.add_parser("experiment", help="A/B experiments: report on one from the event store, or simulate one",
+                         description="Report on an A/B experiment from the events the API stored, or replay a "
+                                     "temporal holdout as a population through the real API (docs/experiments.md).")
+    exp_sub = exp.add_subparsers(dest="experiment_command", required=True, metavar="{report,simulate}")
+    r = exp_sub.add_parser(
+        "report", help="per arm: people, impressions, clicks, click-through; the lift, its interval and a verdict",
+        description="Recompute every person's arm (the API's own salted hash) for the people of the event store "
+                    "with at least one impression, and print per arm people, impressions, clicks, click-through "
+                    "and rating events; a sample-ratio-mismatch test against the share; the challenger's lift with "
+                    "a 95% interval over people (delta method, and a bootstrap over people); the people the "
+                    "observed difference needs at 80% power. A winner is named only when the split is right and "
+                    "the sample large enough; otherwise the verdict says why not.")
+    r.add_argument("--events", required=True, metavar="URI",
+                   help="the event store: the file `latentlens serve --events` wrote, or dynamodb://TABLE")
+    r.add_argument("--experiment", required=True, metavar="NAME",
+                   help="the experiment's name, as the API ran it (LATENTLENS_EXPERIMENT)")
+    r.add_argument("--share", type=_share, default=default(ReportSettings, "share"), metavar="S",
+                   help="the challenger's share of people, as the API ran it (LATENTLENS_EXPERIMENT_SHARE)")
+    r.add_argument("--salt", default=default(ReportSettings, "salt"), metavar="X",
+                   help="the experiment's salt, as the API ran it (LATENTLENS_EXPERIMENT_SALT; default empty)")
+    r.add_argument("--plot", type=Path, default=default(ReportSettings, "plot"), metavar="PATH",
+                   help="also write the report as a PNG here")
+    r.add_argument("--json", action="store_true", help="print the report as JSON instead of a table")
+    r.set_defaults(func=commands.experiment_report)
+
+
 def parser() -> argparse.ArgumentParser:
     p = _Parser(prog="latentlens", description=DESCRIPTION)
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
@@ -338,6 +377,7 @@ def parser() -> argparse.ArgumentParser:
     _add_build_command(sub)
     _add_serving_commands(sub)
     _add_publish_command(sub)
+    _add_experiment_commands(sub)
     doc = sub.add_parser("doctor", help="check that the registry's @champion names the published artifact",
                          description="Compare the MLflow registry's @champion with the published artifact (its "
                                      "sha256): a build killed between publishing and registering leaves @champion on "

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from latentlens.build.data.synth_settings import SynthSettings
+    from latentlens.build.experiments.settings import ReportSettings
     from latentlens.build.publish.settings import PublishSettings
     from latentlens.build.settings import BuildSettings, EvaluationSettings
     from latentlens.cli.settings import MlflowUiSettings, ServeSettings
@@ -206,4 +207,28 @@ def publish_dynamodb(args: argparse.Namespace) -> int:
             print(f"latentlens: error: DynamoDB: {exc}", file=sys.stderr)
             return 2
         raise
+    return 0
+
+
+def experiment_report_settings(args: argparse.Namespace) -> ReportSettings:
+    from latentlens.build.experiments.settings import ReportSettings
+
+    return ReportSettings(events=args.events, experiment=args.experiment, share=args.share, salt=args.salt,
+                          plot=args.plot)
+
+
+def experiment_report(args: argparse.Namespace) -> int:
+    """Print the report (a table, or JSON with --json); with --plot also write it as a PNG."""
+    import json
+
+    from latentlens.build.experiments.report import experiment_report as report_on
+    from latentlens.build.experiments.report import format_report
+
+    settings = experiment_report_settings(args)
+    report = report_on(settings)
+    if settings.plot is not None:
+        from latentlens.build.experiments.plot import write_plot
+
+        write_plot(report, settings.plot)
+    print(json.dumps(report.as_json(), indent=2) if args.json else format_report(report))
     return 0

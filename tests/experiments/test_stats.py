@@ -148,7 +148,7 @@ def test_no_winner_below_the_needed_sample_even_when_the_interval_excludes_zero(
     low, _ = lift(champion, challenger).difference_interval
     assert low > 0
     decided = verdict(champion, challenger, 0.5)
-    assert decided.winner is None and decided.reason.startswith("sample too small: 2000 people")
+    assert decided.winner is None and decided.reason.startswith("sample too small: 2,000 people")
 
 
 def test_no_winner_between_equal_arms_or_without_people() -> None:
