@@ -13,7 +13,7 @@ import pytest
 
 from latentlens.build.data.synth_settings import SynthSettings
 from latentlens.build.engines.spark.settings import SparkSettings
-from latentlens.build.experiments.settings import ReportSettings
+from latentlens.build.experiments.settings import ReportSettings, SimulateSettings
 from latentlens.build.publish.settings import PublishSettings
 from latentlens.build.settings import DEFAULT_ENGINE, BuildSettings, EvaluationSettings
 from latentlens.cli import commands, parser
@@ -67,6 +67,14 @@ COUNTERPARTS: dict[tuple[str, str], tuple[type, str]] = {
     ("experiment report", "share"): (ReportSettings, "share"),
     ("experiment report", "salt"): (ReportSettings, "salt"),
     ("experiment report", "plot"): (ReportSettings, "plot"),
+    ("experiment simulate", "data"): (SimulateSettings, "data_dir"),
+    ("experiment simulate", "champion"): (SimulateSettings, "champion"),
+    ("experiment simulate", "challenger"): (SimulateSettings, "challenger"),
+    ("experiment simulate", "models"): (SimulateSettings, "models"),
+    ("experiment simulate", "seeds"): (SimulateSettings, "seeds"),
+    ("experiment simulate", "first_seed"): (SimulateSettings, "first_seed"),
+    ("experiment simulate", "share"): (SimulateSettings, "share"),
+    ("experiment simulate", "workdir"): (SimulateSettings, "work_dir"),
 }
 # Options whose default is None so the settings decide at run time (the environment, a terminal, the scale
 # plan), options that are no field of any settings, and the flags that select an action.
@@ -99,6 +107,7 @@ NOT_SETTINGS = {
     ("experiment report", "events"): "required",
     ("experiment report", "experiment"): "required",
     ("experiment report", "json"): "output format of one command",
+    ("experiment simulate", "json"): "output format of one command",
 }
 
 
@@ -168,6 +177,7 @@ def test_a_bare_command_makes_the_settings_defaults(monkeypatch: pytest.MonkeyPa
     assert commands.synth_settings(parsed("data", "synth", str(tmp_path / "out"))) == SynthSettings.preset()
     assert commands.experiment_report_settings(parsed("experiment", "report", "--events", "e.sqlite", "--experiment",
                                                       "x")) == ReportSettings("e.sqlite", "x")
+    assert commands.experiment_simulate_settings(parsed("experiment", "simulate")) == SimulateSettings()
 
 
 def test_the_report_splits_people_as_the_api_does_by_default() -> None:
@@ -177,7 +187,8 @@ def test_the_report_splits_people_as_the_api_does_by_default() -> None:
     from latentlens.handler.experiments import Experiment
 
     share = {f.name: f.default for f in dataclasses.fields(Experiment)}["challenger_share"]
-    assert default(ReportSettings, "share") == share
+    assert default(ReportSettings, "share") == default(SimulateSettings, "share") == share
+    assert default(SimulateSettings, "data_dir") == default(BuildSettings, "data_dir")
 
 
 @pytest.mark.parametrize("terminal", [True, False])

@@ -19,7 +19,7 @@ import latentlens.cli.commands as commands
 from latentlens._version import __version__
 from latentlens.build.data.synth_settings import SynthSettings
 from latentlens.build.engines.spark.settings import SparkSettings
-from latentlens.build.experiments.settings import ReportSettings
+from latentlens.build.experiments.settings import ReportSettings, SimulateSettings
 from latentlens.build.publish.settings import PublishSettings
 from latentlens.build.report import QUERY_FORMATS
 from latentlens.build.scale import LARGE_RATINGS, plan_for
@@ -365,6 +365,37 @@ def _add_experiment_commands(sub: argparse._SubParsersAction) -> None:
                    help="also write the report as a PNG here")
     r.add_argument("--json", action="store_true", help="print the report as JSON instead of a table")
     r.set_defaults(func=commands.experiment_report)
+    _add_simulate_command(exp_sub)
+
+
+def _add_simulate_command(exp_sub: argparse._SubParsersAction) -> None:
+    sim = exp_sub.add_parser(
+        "simulate", help="replay a temporal holdout as a population through the real API, then report",
+        description="Hold out each user's last 20% of ratings by time (the build's own split), build the rest "
+                    "once with --challenger, then per seed: serve it (latentlens serve on 127.0.0.1) with an "
+                    "experiment salted by the seed and a new SQLite event store; every person fetches their list "
+                    "of 10, posts an impression per movie shown and a click per shown movie they rated >= 4 "
+                    "later; the report runs on the store. Prints each seed's verdict against the truth (the "
+                    "population's click-through under each arm's lists).")
+    sim.add_argument("--data", type=Path, default=default(SimulateSettings, "data_dir"),
+                     help="MovieLens directory (CSV layout) to split")
+    sim.add_argument("--champion", default=default(SimulateSettings, "champion"), metavar="MODEL",
+                     help="pin the champion's model (default: the build's choice by NDCG@10)")
+    sim.add_argument("--challenger", default=default(SimulateSettings, "challenger"), metavar="MODEL",
+                     help="the challenger's model; the champion's own model makes two identical arms (A/A)")
+    sim.add_argument("--models", default=None, metavar="A,B",
+                     help="the build evaluates only these models (and the challenger); default: every model")
+    sim.add_argument("--seeds", type=_int_in(1, what="--seeds"), default=default(SimulateSettings, "seeds"),
+                     help="experiments to run, one per seed (the seed is the experiment's salt)")
+    sim.add_argument("--first-seed", type=_int_in(0, what="--first-seed"),
+                     default=default(SimulateSettings, "first_seed"), help="the first seed")
+    sim.add_argument("--share", type=_share, default=default(SimulateSettings, "share"), metavar="S",
+                     help="the challenger's share of people")
+    sim.add_argument("--workdir", type=Path, default=default(SimulateSettings, "work_dir"), metavar="DIR",
+                     help="keep the split, the artifact, the event stores and the server logs here, a new or empty "
+                          "directory (default: a temporary one, removed at the end)")
+    sim.add_argument("--json", action="store_true", help="print the simulation as JSON instead of a table")
+    sim.set_defaults(func=commands.experiment_simulate)
 
 
 def parser() -> argparse.ArgumentParser:

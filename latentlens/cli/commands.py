@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from latentlens.build.data.synth_settings import SynthSettings
-    from latentlens.build.experiments.settings import ReportSettings
+    from latentlens.build.experiments.settings import ReportSettings, SimulateSettings
     from latentlens.build.publish.settings import PublishSettings
     from latentlens.build.settings import BuildSettings, EvaluationSettings
     from latentlens.cli.settings import MlflowUiSettings, ServeSettings
@@ -231,4 +231,22 @@ def experiment_report(args: argparse.Namespace) -> int:
 
         write_plot(report, settings.plot)
     print(json.dumps(report.as_json(), indent=2) if args.json else format_report(report))
+    return 0
+
+
+def experiment_simulate_settings(args: argparse.Namespace) -> SimulateSettings:
+    from latentlens.build.experiments.settings import SimulateSettings
+
+    models = tuple(m.strip() for m in args.models.split(",") if m.strip()) if args.models else None
+    return SimulateSettings(data_dir=args.data, champion=args.champion, challenger=args.challenger, models=models,
+                            seeds=args.seeds, first_seed=args.first_seed, share=args.share, work_dir=args.workdir)
+
+
+def experiment_simulate(args: argparse.Namespace) -> int:
+    import json
+
+    from latentlens.build.experiments.simulate import format_simulation, simulate, simulation_json
+
+    simulation = simulate(experiment_simulate_settings(args))
+    print(json.dumps(simulation_json(simulation), indent=2) if args.json else format_simulation(simulation))
     return 0
