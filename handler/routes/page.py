@@ -6,7 +6,8 @@ document on first use so a single route serves it (and it loads the same under a
 a REST API stage, a custom domain's base path). Its Content-Security-Policy is strict: everything
 from this origin only, no 'unsafe-inline' (the inlined script and style are allowed by their sha256,
 computed from the very text served), images from this origin or inline (data:, the page's icon), no
-plugins, no <base>, and no framing (`frame-ancestors 'none'`).
+plugins, no <base>, and no framing (`frame-ancestors 'none'`). A meta tag tells the script whether events
+are on (an event store is configured): only then does it send the person's ratings, clicks and impressions.
 Swagger UI's and ReDoc's assets come from the
 fastapi-offline package, which bundles them; nothing is copied into this repository.
 """
@@ -19,7 +20,7 @@ import importlib.util
 from functools import cache
 from pathlib import Path
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
 from fastapi.responses import HTMLResponse
 from starlette.responses import FileResponse, Response
@@ -56,10 +57,18 @@ def page_parts() -> tuple[str, str, str]:
     return html, css, js
 
 
+# Whether the page sends events: the server fills this in, so the script knows before its first request.
+EVENTS_META = '<meta name="latentlens-events" content="off">'
+
+
 @cache
-def page_html() -> str:
-    """index.html with app.css and app.js inlined (built once per process)."""
+def page_html(events: bool = False) -> str:
+    """index.html with app.css and app.js inlined (built once per process for each of events off and on)."""
     html, css, js = page_parts()
+    if EVENTS_META not in html:
+        raise RuntimeError(f"handler/page/index.html lacks {EVENTS_META}")
+    if events:
+        html = html.replace(EVENTS_META, EVENTS_META.replace('"off"', '"on"'))
     return html.replace("/*APP_CSS*/", css).replace("/*APP_JS*/", js)
 
 
@@ -75,9 +84,11 @@ def page_csp() -> str:
 
 
 @router.get("/", include_in_schema=False)
-async def page() -> HTMLResponse:
-    """The page: search, a movie's card and similar movies, rate a few, a user's picks, popular lists."""
-    return HTMLResponse(page_html(), headers={"Cache-Control": "no-cache", "Content-Security-Policy": page_csp()})
+async def page(request: Request) -> HTMLResponse:
+    """The page: search, a movie's card and similar movies, rate a few, a user's picks, popular lists. With an
+    event store configured it also sends its ratings, clicks and impressions under a session (app.js)."""
+    events = request.app.state.events is not None
+    return HTMLResponse(page_html(events), headers={"Cache-Control": "no-cache", "Content-Security-Policy": page_csp()})
 
 
 @router.get("/docs", include_in_schema=False)

@@ -83,3 +83,20 @@ def test_the_page_csp_is_strict_and_names_the_hashes_of_what_it_inlines(client) 
 def test_docs_pages_cannot_be_framed(client) -> None:
     for url in ("/docs", "/redoc"):
         assert "frame-ancestors 'none'" in client.get(url).headers["content-security-policy"]
+
+
+def test_the_page_says_whether_events_are_on_and_keeps_its_hashes(client, artifact, tmp_path) -> None:
+    """The meta tag the page's script reads is "off" without an event store and "on" with one; the script and
+    style are the same text either way, so the same CSP hashes allow them."""
+    meta = '<meta name="latentlens-events" content="{}">'
+    off = client.get("/")
+    assert meta.format("off") in off.text and meta.format("on") not in off.text
+    app = create_app(make_settings(artifact, tmp_path, events=str(tmp_path / "events.sqlite")))
+    try:
+        on = TestClient(app).get("/")
+    finally:
+        app.state.events.close()
+        app.state.store.close()
+    assert meta.format("on") in on.text and meta.format("off") not in on.text
+    assert on.text == off.text.replace(meta.format("off"), meta.format("on"))
+    assert on.headers["content-security-policy"] == off.headers["content-security-policy"]
