@@ -4,9 +4,16 @@
 (function () {
   const BASE = location.pathname.endsWith("/") ? location.pathname : location.pathname + "/";
   const $ = (id) => document.getElementById(id);
-  const STORE_KEY = "latentlens.ratings";
-  let rated = loadRated();      // [{movie_id, title, stars}] in the order rated: the last is the latest
+  const STORE_KEY = "latentlens.ratings", SESSION_KEY = "latentlens.session";
+  // Whether the server has an event store (it fills in this meta tag): only then does the page send events and
+  // show the session's list; off, it sends nothing and asks for picks from the ratings kept in this browser.
+  const EVENTS = (document.querySelector("meta[name=latentlens-events]") || {}).content === "on";
+  const MAX_BATCH = 25, ID = /^[A-Za-z0-9_-]{1,64}$/;
+  let rated = loadRated();      // [{movie_id, title, stars, and with events event_id, from, sent}], the last the latest
   let current = null;           // the movie on the card
+  let currentFrom = null;       // the recommendation_id of the list the card was opened from (a pick), else null
+  let sid = null;               // the session id, once read or made
+  let sending = Promise.resolve();  // rating sends, one after another: a movie rated again lands last
   let hits = [], active = -1, searchSeq = 0, searchTimer = 0;
   let movieSeq = 0, picksSeq = 0, userSeq = 0, popularSeq = 0;  // only the latest request of each kind is shown
 
@@ -14,10 +21,10 @@
     constructor(status, code, message) { super(message); this.status = status; this.code = code; }
   }
 
-  async function api(path) {
+  async function api(path, init) {
     let r;
     try {
-      r = await fetch(BASE + path, { headers: { Accept: "application/json" } });
+      r = await fetch(BASE + path, Object.assign({}, init, { headers: Object.assign({ Accept: "application/json" }, init && init.headers) }));
     } catch (e) {
       throw new ApiError(0, "unreachable", "The API is not answering. Is the server running?");
     }
@@ -34,7 +41,7 @@
     const b = $("banner");
     if (!err) { b.hidden = true; b.textContent = ""; return; }
     b.hidden = false;
-    b.textContent = err.status === 503 ? "The recommendations are unavailable right now: " + err.message
+    b.textContent = typeof err === "string" ? err : err.status === 503 ? "The recommendations are unavailable right now: " + err.message
                   : err.status === 0 ? err.message : "Something went wrong: " + err.message;
   }
 
@@ -58,10 +65,14 @@
   const stars = (n) => (Number.isInteger(n) ? n.toFixed(0) : n.toFixed(1)) + "★";
   const label = (m) => m.display_title + (m.year ? " (" + m.year + ")" : "");
 
-  function movieButton(m) {
+  // A pick (a movie of the session's list, `from` its recommendation_id) sends a click event when opened.
+  function movieButton(m, from) {
     const b = el("button", { type: "button", className: "link", textContent: label(m) });
     b.dataset.movieId = m.movie_id;
-    b.addEventListener("click", () => openMovie(m.movie_id));
+    b.addEventListener("click", () => {
+      if (from) track([event("click", m.movie_id, { recommendation_id: from })]);
+      openMovie(m.movie_id, from);
+    });
     return b;
   }
 
@@ -77,11 +88,11 @@
     return el("span", { className: "why", textContent: "because " + phrases.join(", and ") });
   }
 
-  function fill(list, items, empty, withWhy) {
+  function fill(list, items, empty, withWhy, from) {
     clear(list);
     if (!items.length) { list.append(el("li", { className: "hint", textContent: empty })); return; }
     for (const m of items) {
-      const li = el("li", {}, movieButton(m), el("span", { className: "meta", textContent: "  " + m.genres.join(", ") }));
+      const li = el("li", {}, movieButton(m, from), el("span", { className: "meta", textContent: "  " + m.genres.join(", ") }));
       li.dataset.genres = m.genres.join("|");
       if (withWhy) li.append(because(m) || "");
       list.append(li);
@@ -150,7 +161,7 @@
   $("q").addEventListener("blur", () => setTimeout(() => showHits([], ""), 150));
 
   // --- the movie card -----------------------------------------------------------------------
-  async function openMovie(id) {
+  async function openMovie(id, from) {
     const section = $("movie"), seq = ++movieSeq, typed = $("q").value;
     section.hidden = false;
     section.setAttribute("aria-busy", "true");
@@ -160,6 +171,7 @@
       if (seq !== movieSeq) return;
       banner(null);
       current = m;
+      currentFrom = from || null;
       if ($("q").value === typed) $("q").value = label(m);  // unless a new search was typed meanwhile
       $("movie-title").textContent = label(m);
       const rating = m.mean_rating == null ? "no ratings yet"
@@ -190,6 +202,71 @@
     }
   }
 
+  // --- events (only when the server has an event store) --------------------------------------
+  function randomId() {
+    return Array.from(crypto.getRandomValues(new Uint8Array(16)), (b) => b.toString(16).padStart(2, "0")).join("");
+  }
+
+  // The session: a random id kept in this browser, the only handle on its events and picks (nothing personal).
+  // Made for the first event (`create`), so a page with events off never makes one.
+  function session(create) {
+    if (sid) return sid;
+    try { sid = localStorage.getItem(SESSION_KEY); } catch (e) { /* private mode: kept for this page only */ }
+    if (sid && !ID.test(sid)) sid = null;
+    if (!sid && create) {
+      sid = randomId();
+      try { localStorage.setItem(SESSION_KEY, sid); } catch (e) { /* private mode */ }
+    }
+    return sid;
+  }
+
+  const event = (type, movieId, more) =>
+    Object.assign({ session_id: session(true), movie_id: movieId, type: type, event_id: randomId() }, more);
+
+  // Events go in batches of at most 25. A batch that got no answer, a 429 or a 5xx is sent again as it was, up
+  // to three times: the same event_ids, so the server stores it once.
+  async function sendBatch(batch) {
+    const init = { method: "POST", cache: "no-store", headers: { "Content-Type": "application/json" }, body: JSON.stringify(batch) };
+    for (let attempt = 1; ; attempt++) {
+      try { return await api("events", init); } catch (e) {
+        const again = (e.status === 0 || e.status === 429 || e.status >= 500) && e.code !== "events_disabled";
+        if (!again || attempt === 3) throw e;
+        await new Promise((done) => setTimeout(done, 300 * attempt));
+      }
+    }
+  }
+  async function sendEvents(events) {
+    for (let i = 0; i < events.length; i += MAX_BATCH) await sendBatch(events.slice(i, i + MAX_BATCH));
+  }
+  // Clicks and impressions are best effort: a lost one is nothing the person could fix, so nothing is shown.
+  function track(events) { sendEvents(events).catch(() => {}); }
+
+  const refused = (e) => e.status >= 400 && e.status < 500 && e.status !== 429;  // sending it again cannot help
+  const ratingEvent = (r) => event("rating", r.movie_id, { rating: r.stars, event_id: r.event_id, recommendation_id: r.from || null });
+
+  // The ratings not stored yet, in the order given. Each keeps its event_id until the 202, so sending it again
+  // (after a failure, or on the next visit) stores it once. A batch the server refuses (a movie the build lacks)
+  // is not sent again.
+  function sendRatings() {
+    sending = sending.catch(() => {}).then(async () => {
+      const unsent = rated.filter((r) => !r.sent && !r.refused);
+      for (const r of unsent) r.event_id = r.event_id || randomId();
+      for (let i = 0; i < unsent.length; i += MAX_BATCH) {
+        const part = unsent.slice(i, i + MAX_BATCH);
+        saveRated();
+        try { await sendBatch(part.map(ratingEvent)); } catch (e) {
+          if (refused(e)) { for (const r of part) r.refused = true; saveRated(); }
+          throw e;
+        }
+        for (const r of part) r.sent = true;
+        saveRated();
+      }
+    });
+    return sending;
+  }
+  const unsentNote = (e) => refused(e) ? "Your rating was not taken: " + e.message
+    : "Your latest rating is not stored yet (" + e.message + "); it is sent again with your next rating or visit.";
+
   // --- rate a few movies --------------------------------------------------------------------
   function loadRated() {
     try { const v = JSON.parse(localStorage.getItem(STORE_KEY) || "[]"); return Array.isArray(v) ? v : []; }
@@ -197,23 +274,57 @@
   }
   function saveRated() { try { localStorage.setItem(STORE_KEY, JSON.stringify(rated)); } catch (e) { /* private mode */ } }
 
+  // A stored rating cannot be taken back, so with events on there is no Remove: "Forget my ratings" instead.
   function renderRated() {
     const list = $("rated");
     list.replaceChildren();
     for (const r of rated) {
-      const remove = el("button", { type: "button", className: "remove", textContent: "Remove" });
-      remove.setAttribute("aria-label", "Remove your rating of " + r.title);
-      remove.addEventListener("click", () => { rated = rated.filter((x) => x.movie_id !== r.movie_id); saveRated(); refreshPicks(); });
-      list.append(el("li", {}, el("span", {}, movieButton({ movie_id: r.movie_id, display_title: r.title }), " " + stars(r.stars)), remove));
+      const item = el("li", {}, el("span", {}, movieButton({ movie_id: r.movie_id, display_title: r.title }), " " + stars(r.stars)));
+      if (!EVENTS) {
+        const remove = el("button", { type: "button", className: "remove", textContent: "Remove" });
+        remove.setAttribute("aria-label", "Remove your rating of " + r.title);
+        remove.addEventListener("click", () => { rated = rated.filter((x) => x.movie_id !== r.movie_id); saveRated(); refreshPicks(); });
+        item.append(remove);
+      }
+      list.append(item);
     }
     $("rated-hint").hidden = rated.length > 0;
+    $("events-note").hidden = !EVENTS;
+    $("forget").hidden = !EVENTS || !rated.length;
+  }
+
+  // With events on: the ratings not stored yet are sent, then the session's list is asked for, never from a cache
+  // (the answer after a rating must not hold the movie rated). A returning person's list is there on load.
+  async function sessionPicks(list, seq) {
+    if (!session(rated.length > 0)) { $("picks-title").hidden = true; clear(list); return; }
+    if (rated.length) { $("picks-title").hidden = false; loading(list); }
+    let unsent = null;
+    try { await sendRatings(); } catch (e) { unsent = e; }
+    try {
+      const body = await api("sessions/" + session(false) + "/recommendations?n=10", { cache: "no-store" });
+      if (seq !== picksSeq) return;
+      banner(unsent && unsentNote(unsent));
+      showSessionPicks(list, body);
+    } catch (e) { if (seq === picksSeq) { clear(list); banner(e); } }
+  }
+
+  // The session's list, once it holds something of the person's (a new session's is the popular list, shown below).
+  function showSessionPicks(list, body) {
+    const shown = rated.length > 0 || body.source !== "popular";
+    $("picks-title").hidden = !shown;
+    if (!shown) { clear(list); return; }
+    fill(list, body.items, "Nothing to suggest yet: rate a movie you liked.", true, body.recommendation_id);
+    list.dataset.recommendationId = body.recommendation_id;
+    list.dataset.variant = body.variant;
+    track(body.items.map((m) => event("impression", m.movie_id, { recommendation_id: body.recommendation_id })));
   }
 
   async function refreshPicks() {
     renderRated();
     const list = $("picks");
-    $("picks-title").hidden = !rated.length;
     const seq = ++picksSeq;
+    if (EVENTS) return sessionPicks(list, seq);
+    $("picks-title").hidden = !rated.length;
     if (!rated.length) { clear(list); return; }
     loading(list);
     try {
@@ -224,11 +335,21 @@
     } catch (e) { if (seq === picksSeq) { clear(list); banner(e); } }
   }
 
+  // A new session from here on, and no ratings in this browser; what was sent stays stored under an id nobody holds.
+  $("forget").addEventListener("click", () => {
+    try { localStorage.removeItem(SESSION_KEY); } catch (e) { /* private mode */ }
+    sid = null;
+    rated = [];
+    saveRated();
+    refreshPicks();
+  });
+
   $("stars").addEventListener("change", () => { $("rate").disabled = !$("stars").value; });
   $("rate").addEventListener("click", () => {
     if (!current || !$("stars").value) return;
     const value = Number($("stars").value);
     const entry = { movie_id: current.movie_id, title: label(current), stars: value };
+    if (EVENTS && currentFrom) entry.from = currentFrom;  // the recommendation_id its rating event carries
     // rating a movie again makes it the latest: the list stays in the order rated, as the API reads it
     rated = rated.filter((r) => r.movie_id !== current.movie_id);
     rated.push(entry);
