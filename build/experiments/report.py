@@ -133,8 +133,9 @@ def _arm_report(arm: stats.Arm, ratings: int) -> ArmReport:
 
 def build_report(counts: dict[Person, list[int]], experiment: Experiment, store: str,
                  settings: ReportSettings) -> Report:
-    """The report over per-person counts (`person_counts`); SettingsError when no person saw an impression."""
-    units = {person: row for person, row in counts.items() if row[0] > 0}
+    """The report over per-person counts (`person_counts`); SettingsError when no person saw an impression.
+    People are taken in key order, so the bootstrap draws the same resamples whatever order a store scans in."""
+    units = {person: counts[person] for person in sorted(counts, key=lambda p: p.key) if counts[person][0] > 0}
     if not units:
         raise SettingsError(f"{store}: no impressions in this event store, so no person of experiment "
                             f"{experiment.name!r} to report on")
