@@ -18,6 +18,7 @@ from functools import cached_property
 import duckdb
 
 from latentlens.handler import schema
+from latentlens.handler.list_cache import ListCache
 from latentlens.handler.movie_map import LazyMovies, Movies, genre_spellings
 from latentlens.handler.schema import sha256_file
 from latentlens.handler.settings import Settings
@@ -52,6 +53,9 @@ class Artifact:
     movies: Movies = field(default_factory=Movies)
     popular: dict[str | None, list[tuple[int, float]]] = field(default_factory=dict)  # genre (None: overall) -> ranked
     genres: dict[str, str] = field(default_factory=dict)  # casefolded -> canonical spelling
+    # Each movie's similar and next-movies lists once a fold has read them (handler.list_cache):
+    similar_lists: ListCache = field(default_factory=ListCache, compare=False, repr=False)
+    next_lists: ListCache = field(default_factory=ListCache, compare=False, repr=False)
     # challenger_recommendations holds lists (`build --challenger`): an experiment's challenger arm can be served.
     challenger: bool = False
     # The full sha256 still running beside the answers (settings.quick_verify), or None once it was awaited.

@@ -206,16 +206,7 @@ def _reasons(art: Artifact, entries) -> list[dict]:
     return out
 
 
-def _by_input(rows: list) -> dict[int, dict[int, float]]:
-    """(input, candidate, score) rows -> {input: {candidate: score}}, inputs in id order: sums are added in that
-    order, so equal inputs give bit-equal scores."""
-    grouped: dict[int, dict[int, float]] = {}
-    for movie_id, sid, score in rows:
-        grouped.setdefault(movie_id, {})[sid] = score
-    return dict(sorted(grouped.items()))
-
-
-def _recent_parts(src: RowSource, weight: dict[int, float],
+def _recent_parts(art: Artifact, src: RowSource, weight: dict[int, float],
                   similar: dict[int, dict[int, float]]) -> dict[int, dict[int, float]]:
     """{input: {candidate: contribution}} from the next-movies lists of the latest RECENT_N inputs (the last
     given is the latest): RECENT_WEIGHT x weight x RECENT_DECAY^steps back x the input's best similarity
@@ -225,7 +216,7 @@ def _recent_parts(src: RowSource, weight: dict[int, float],
         return {}
     back = {movie_id: len(weight) - 1 - i for i, movie_id in enumerate(weight)}
     parts: dict[int, dict[int, float]] = {}
-    for movie_id, following in _by_input(src.following(latest)).items():
+    for movie_id, following in art.next_lists.lists(latest, src.following).items():
         best = max(0.0, *following.values())
         if best > 0:
             similar_best = max(similar[movie_id].values()) if movie_id in similar else 1.0
@@ -258,10 +249,10 @@ class _Fold:
         return _rated_because(similar, recent, ratings)
 
 
-def _fold(src: RowSource, ratings: dict[int, float]) -> _Fold:
+def _fold(art: Artifact, src: RowSource, ratings: dict[int, float]) -> _Fold:
     weight = {movie_id: (stars - NEUTRAL_RATING) / RATING_SPAN for movie_id, stars in ratings.items()}
-    similar = _by_input(src.neighbours(list(weight)))
-    recent = _recent_parts(src, weight, similar)
+    similar = art.similar_lists.lists(weight, src.neighbours)
+    recent = _recent_parts(art, src, weight, similar)
     totals: dict[int, float] = {}
     count: dict[int, int] = {}
     for movie_id, neighbours in similar.items():  # the similar parts first, then the recent ones
@@ -312,7 +303,7 @@ def rated(art: Artifact, src: RowSource, ratings: dict[int, float], n: int, genr
     id; only positive totals are recommended. `because` names the input with the largest positive "recent"
     contribution first (kind "recent"), then the inputs with the largest positive similarity contributions
     (kind "similar"), at most BECAUSE_N in all."""
-    fold = _fold(src, ratings)
+    fold = _fold(art, src, ratings)
     best = _top(art, fold.keys(), n, genre)
     art.movies.want(ratings)
     out: list[dict] = []
@@ -338,7 +329,7 @@ def folded(art: Artifact, src: RowSource, rows: list, ratings: dict[int, float],
     a tie going to the ratings' pick, the newer evidence. `because`: the ratings' reasons first, then the stored
     ones, at most BECAUSE_N. The artifact holds no one's ratings, but a movie a stored `because` names is one the person
     rated in the build: it is never brought in."""
-    fold = _fold(src, ratings)
+    fold = _fold(art, src, ratings)
     rows.sort(key=itemgetter(0))
     seen = {b["movie_id"] for r in rows for b in r[3]}
     art.movies.want([r[1] for r in rows] + list(seen) + list(ratings))
