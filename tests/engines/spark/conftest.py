@@ -3,6 +3,8 @@ quick Spark build of the embedded data shared by the tests that read its outputs
 
 from __future__ import annotations
 
+import sys
+
 import pytest
 
 from latentlens.build.engines.spark.settings import SparkSettings
@@ -11,9 +13,20 @@ from tests.conftest import EMBEDDED
 TEST_SPARK = SparkSettings(master="local[2]", shuffle_partitions=4, driver_memory="2g", n_shards=8, item_block=512)
 
 
+def give_main_a_file() -> None:
+    """pytest-xdist's workers run `python -c`, whose __main__ has neither __spec__ nor __file__: pyspark.sql.connect
+    (which mlflow.spark.log_model imports) takes that for a doctest run and calls sys.exit(0) on import. A real
+    `latentlens build` runs from a console script, whose __main__ has a file; so does a worker from here on."""
+    main = sys.modules["__main__"]
+    if getattr(main, "__spec__", None) is None and not hasattr(main, "__file__"):
+        main.__file__ = "<pytest-xdist worker>"
+
+
 @pytest.fixture(scope="session")
 def spark():
     from latentlens.build.engines.spark.session import spark_session
+
+    give_main_a_file()
 
     session = spark_session(TEST_SPARK)
     yield session
