@@ -7,6 +7,9 @@ invocation.
 
 from __future__ import annotations
 
+from latentlens.handler import import_pause  # first: the garbage collector rests while the modules below load
+
+# isort: split
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -62,3 +65,4 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
 
 handler = LambdaEntry(create_app())  # Mangum behind a check that answers every event with JSON
+import_pause.resume()

@@ -11,8 +11,6 @@ the process ends. This module imports neither store.
 
 from __future__ import annotations
 
-import atexit
-import gc
 import logging
 import threading
 import time
@@ -21,6 +19,7 @@ from typing import Generic, Protocol, TypeVar, runtime_checkable
 
 import duckdb
 
+from latentlens.handler import collector
 from latentlens.handler.artifact import Artifact, ArtifactUnavailable
 from latentlens.handler.audience import Audience
 from latentlens.handler.queries import RowSource
@@ -80,8 +79,6 @@ class LazyArtifact(Generic[A]):
     `settings.retry_interval_s` (by `clock`, seconds); `release(art)` frees a dropped or closed one. `lock` is
     held while opening, dropping, replacing and closing, so a store may hold it to guard what its `release` frees."""
 
-    _unfreeze_at_exit = False  # process-wide: gc.freeze() is process-wide too
-
     def __init__(self, settings: Settings, open: Callable[[], A], release: Callable[[A], None],
                  clock: Callable[[], float] | None = None) -> None:
         self.settings = settings
@@ -115,12 +112,9 @@ class LazyArtifact(Generic[A]):
                 except OSError as exc:  # unreadable file, /tmp full or not writable: still a 503, not a 500
                     raise ArtifactUnavailable("io_error", f"{type(exc).__name__}: {exc.strerror or exc}") from None
                 self._artifact, self._failure = opened, None
-                # The movie map is long-lived: keep it out of the collector's scans (tail latency),
-                # and hand it back at exit so DuckDB's bindings are torn down cleanly.
-                gc.freeze()
-                if not LazyArtifact._unfreeze_at_exit:
-                    atexit.register(gc.unfreeze)
-                    LazyArtifact._unfreeze_at_exit = True
+                # What the open made lives as long as the artifact: keep it out of the collector's scans
+                # (tail latency).
+                collector.freeze_long_lived()
             except ArtifactUnavailable as exc:
                 logger.warning("artifact unavailable (%s): %s", exc.reason, exc.message)
                 self._failure, self._failed_at = exc, self._clock()
