@@ -8,22 +8,22 @@ from collections.abc import Mapping
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from latentlens.handler.answers import AnswerError
+from latentlens.handler.models import Documented
 
 logger = logging.getLogger("latentlens.handler")
 
 NO_STORE = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"}  # nosniff: a 500 skips NoSniff
 
 
-class ErrorDetail(BaseModel):
+class ErrorDetail(Documented):
     code: str
     message: str
 
 
-class ErrorResponse(BaseModel):
+class ErrorResponse(Documented):
     error: ErrorDetail
 
 

@@ -1,20 +1,28 @@
 """Response shapes, for the OpenAPI document at /docs and for tests that check answers against it.
 
 Routes return ready-made JSON responses (skipping per-request validation on the hot path); the
-tests validate real bodies against these models so the documentation cannot drift.
+tests validate real bodies against these models so the documentation cannot drift. So a model's
+validator and schema are built when first asked for (`/openapi.json`, a test), not at import: a cold
+start builds none of them (Documented).
 """
 
 from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from latentlens.handler.experiments import Variant
 from latentlens.handler.limits import ID_PATTERN
 
 
-class MovieRef(BaseModel):
+class Documented(BaseModel):
+    """A response shape: pydantic builds its validator and schema on first use (defer_build), and so does
+    FastAPI's response field for a route that names it, since both follow the model's config."""
+    model_config = ConfigDict(defer_build=True)
+
+
+class MovieRef(Documented):
     movie_id: int
     title: str
     display_title: str
@@ -31,7 +39,7 @@ class SimilarMovie(RankedMovie):
     source: str
 
 
-class Reason(BaseModel):
+class Reason(Documented):
     """One of the user's (or the request's) rated movies that contributed most to a recommendation: kind
     "similar" (the pick is like it) or "recent" (the pick is often rated next after it, and it is one of the
     latest ratings: "because you recently rated X"; listed first)."""
@@ -66,7 +74,7 @@ VariantField = Annotated[Variant, Field(description=(
 Source = Literal["personal", "personal+events", "events", "popular"]
 
 
-class UserRecommendations(BaseModel):
+class UserRecommendations(Documented):
     user_id: int
     source: Source
     genre: str | None
@@ -75,7 +83,7 @@ class UserRecommendations(BaseModel):
     items: list[RecommendedMovie]
 
 
-class SessionRecommendations(BaseModel):
+class SessionRecommendations(Documented):
     session_id: str
     source: Source
     genre: str | None
@@ -84,24 +92,24 @@ class SessionRecommendations(BaseModel):
     items: list[RecommendedMovie]
 
 
-class SimilarMovies(BaseModel):
+class SimilarMovies(Documented):
     movie_id: int
     variant: VariantField
     recommendation_id: RecommendationId
     items: list[SimilarMovie]
 
 
-class SearchResults(BaseModel):
+class SearchResults(Documented):
     query: str
     items: list[SearchHit]
 
 
-class PopularMovies(BaseModel):
+class PopularMovies(Documented):
     genre: str | None
     items: list[RankedMovie]
 
 
-class LikedRecommendations(BaseModel):
+class LikedRecommendations(Documented):
     liked: list[int]
     ratings: dict[str, float]
     unknown: list[int]
@@ -110,7 +118,7 @@ class LikedRecommendations(BaseModel):
     items: list[RecommendedMovie]
 
 
-class BuildSummary(BaseModel):
+class BuildSummary(Documented):
     created_at: str
     dataset_name: str
     dataset_sha256: str
@@ -120,13 +128,13 @@ class BuildSummary(BaseModel):
     package_version: str
 
 
-class Counts(BaseModel):
+class Counts(Documented):
     users: int
     movies: int
     ratings: int
 
 
-class Health(BaseModel):
+class Health(Documented):
     status: Literal["ok"]
     schema_version: int
     build: BuildSummary
@@ -134,16 +142,16 @@ class Health(BaseModel):
     artifact_sha256: str | None
 
 
-class HealthError(BaseModel):
+class HealthError(Documented):
     status: Literal["unavailable"]
     error: dict[str, str]
 
 
-class Genres(BaseModel):
+class Genres(Documented):
     genres: list[str]
 
 
-class EventsAccepted(BaseModel):
+class EventsAccepted(Documented):
     """What `POST /events` stored: every event's id in the order sent (the client's `event_id`, or one made by
     the server), how many were stored now, and how many were already stored (a repeated `event_id`)."""
     event_ids: list[str]

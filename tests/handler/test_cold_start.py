@@ -1,5 +1,5 @@
 """What the Lambda entry's import leaves for later: the collector paused while the modules load (their objects
-frozen after)."""
+frozen after), and the response models' validators and schemas unbuilt until something asks for them."""
 
 from __future__ import annotations
 
@@ -7,6 +7,8 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+
+from latentlens.handler import models
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -39,3 +41,16 @@ def test_the_same_imports_collect_many_times_without_the_pause() -> None:
                  "print(json.dumps({'runs': count(), 'enabled': gc.isenabled(), 'frozen': gc.get_freeze_count()}))")
     assert seen["runs"] > 10 and seen["enabled"] and seen["frozen"] == 0  # and other modules leave it alone
 
+
+def test_response_models_are_built_on_first_use_and_the_openapi_document_still_has_them(client) -> None:
+    fields = fresh("import json, latentlens.handler.app as app, latentlens.handler.models as m, "
+                   "latentlens.handler.errors as e\n"
+                   "print(json.dumps([m.UserRecommendations.__pydantic_complete__, "
+                   "e.ErrorResponse.__pydantic_complete__]))")
+    assert fields == [False, False]  # the entry's import built neither
+    schemas = client.get("/openapi.json").json()["components"]["schemas"]
+    assert {"UserRecommendations", "RecommendedMovie", "ErrorResponse", "Health"} <= set(schemas)
+    assert schemas["UserRecommendations"]["properties"]["items"]["items"] == {"$ref": "#/components/schemas/"
+                                                                                     "RecommendedMovie"}
+    body = client.get("/users/1/recommendations").json()
+    assert models.UserRecommendations.model_validate(body).user_id == 1  # the model builds when first used
