@@ -6,12 +6,13 @@ from __future__ import annotations
 
 import os
 import shutil
+import threading
 from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
 
-from latentlens.handler import schema
+from latentlens.handler import artifact, schema
 from latentlens.handler.app import create_app
 from latentlens.handler.artifact import ArtifactUnavailable
 from latentlens.handler.duckdb_store import DuckDBStore
@@ -88,6 +89,28 @@ def test_quick_open_answers_and_its_full_check_agrees(fixture_copy, tmp_path) ->
         assert store.artifact() is art
     finally:
         store.close()
+
+
+def test_only_the_full_check_nothing_waits_for_yields_the_cpu(fixture_copy, tmp_path, monkeypatch) -> None:
+    """Beside the first answers the sha256 runs at the lowest priority (nice 19, its thread only), so it takes the
+    CPU they leave; when the open waits for it (no quick verify) it runs at the process's own."""
+    fingerprinted(fixture_copy)
+    seen: list[int] = []
+
+    def verify(path: str) -> str:  # the check itself, noting the priority of the thread it runs on
+        seen.append(os.getpriority(os.PRIO_PROCESS, threading.get_native_id()))
+        return schema.sha256_file(path)
+
+    monkeypatch.setattr(artifact, "verify_local", verify)
+    for quick in (True, False):
+        store = DuckDBStore(make_settings(fixture_copy, tmp_path, quick_verify=quick))
+        try:
+            art = store.artifact()
+            if art.full_check is not None:
+                art.full_check.result()
+        finally:
+            store.close()
+    assert seen == [19, os.getpriority(os.PRIO_PROCESS, threading.get_native_id())]
 
 
 def test_quick_open_refuses_a_truncated_file_at_once(fixture_copy, tmp_path) -> None:
