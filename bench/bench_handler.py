@@ -4,17 +4,20 @@
     python bench/bench_handler.py --synthetic /tmp/synth25m.duckdb   # builds an ML-25M-shaped artifact first
     python bench/bench_handler.py --db FILE --lambda-package /tmp/latentlens-lambda-package
 
-Cold start = a fresh `python` doing import latentlens.handler.app + open (checksum, DuckDB, movie map) +
+Cold start = a fresh `python` doing import latentlens.handler.app + open (fingerprint or sha256, DuckDB, checks) +
 first `handler(event, context)`; the median of several runs. "process start -> first response" is
 the wall from spawning the interpreter until the child reports its answer: what a Lambda cold start
 costs (Lambda keeps the process after it answers); "process wall" adds the interpreter's exit,
-which tears down the object graph (~0.1-0.2 s here) and which no request waits for. By default the interpreter is this
-one, with the development environment's site-packages (every build and test dependency, the
-editable install's import hook). `--lambda-package DIR` also measures what Lambda runs: `python
--I -S` with only DIR importable, DIR being infra/lambda/requirements.txt installed with
-`pip --target` plus the handler (made on first use); the two kinds of run alternate, so both see
-the same machine. Warm = `handler(event, context)` with API Gateway HTTP API (v2) events for
-random users, after one warm-up call.
+which tears down the object graph (~0.1-0.2 s here) and which no request waits for. The CPU rows:
+the main thread's CPU in the import and in open + first response (time.thread_time: what a cold start
+costs on a core of its own, which other jobs on the machine barely move, while the wall rows count the
+waits for a core too), and the process's CPU from start to the first response (the sha256 thread's
+included). By default the interpreter is this one, with the development environment's site-packages
+(every build and test dependency, the editable install's import hook). `--lambda-package DIR` also
+measures what Lambda runs: `python -I -S` with only DIR importable, DIR being
+infra/lambda/requirements.txt installed with `pip --target` plus the handler (made on first use);
+the kinds of run alternate, so all see the same machine. Warm = `handler(event, context)` with
+API Gateway HTTP API (v2) events for random users, after one warm-up call.
 """
 
 from __future__ import annotations
@@ -42,17 +45,18 @@ EVENT_TEMPLATE = REPO / "tests" / "events" / "http_api_v2.json"
 
 COLD_SNIPPET = r"""
 import time
-t0 = time.perf_counter()
+t0, c0 = time.perf_counter(), time.thread_time()
 import json, sys
 if len(sys.argv) > 2:
     sys.path.insert(0, sys.argv[2])  # the Lambda package (python -I -S: nothing else is importable)
 import latentlens.handler.app
-t1 = time.perf_counter()
+t1, c1 = time.perf_counter(), time.thread_time()
 event = json.loads(sys.argv[1])
 r = latentlens.handler.app.handler(event, None)
-t2 = time.perf_counter()
+t2, c2, p2 = time.perf_counter(), time.thread_time(), time.process_time()
 assert r["statusCode"] == 200, r
-print(json.dumps({"import_s": t1 - t0, "first_response_s": t2 - t1, "total_s": t2 - t0}), flush=True)
+print(json.dumps({"import_s": t1 - t0, "first_response_s": t2 - t1, "total_s": t2 - t0, "import_cpu_s": c1 - c0,
+                  "first_response_cpu_s": c2 - c1, "answer_process_cpu_s": p2}), flush=True)
 """
 
 
@@ -234,6 +238,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  {'process start -> first response':38s} {cold['start_to_answer_s'] * 1e3:8.1f} ms")
         print(f"  {'process wall (start to exit)':38s} {cold['process_wall_s'] * 1e3:8.1f} ms")
         print(f"  {'process CPU (start to exit)':38s} {cold['process_cpu_s'] * 1e3:8.1f} ms")
+        print(f"  {'main thread CPU: import':38s} {cold['import_cpu_s'] * 1e3:8.1f} ms")
+        print(f"  {'main thread CPU: open + first response':38s} {cold['first_response_cpu_s'] * 1e3:8.1f} ms")
+        print(f"  {'process CPU, start -> first response':38s} {cold['answer_process_cpu_s'] * 1e3:8.1f} ms")
     print(f"\nwarm handler(event, context), {args.requests} random users, HTTP API v2 events")
     for key, value in hot.items():
         print(f"  {key:38s} {value:8.3f} ms")
