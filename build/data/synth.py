@@ -13,7 +13,8 @@ GroupLens's ("Garden, The (1987)", commas, quotes, non-ASCII, alternate titles).
 build/data/synth_time.py: sessions, taste rows that drift in and out, chains inside a row, release
 waves, so the order of a user's ratings carries signal as on real data.
 `tests/data/test_synth_calibration.py` holds the small preset to ml-latest-small's NDCG@10
-and RMSE under the build's own protocol, and its order's worth to a sequential model to the real file's.
+and RMSE under the build's own protocol; its order's worth to a sequential model is not held to the real file's
+yet (docs/data.md, "The order's worth"; build/data/synth_follows.py is the walk tried for it, off by default).
 Everything is vectorised in numpy and written a block of users at a time, so memory stays
 bounded; the files appear at OUT only once complete (written beside it, then renamed).
 """
@@ -29,6 +30,7 @@ import numpy as np
 import polars as pl
 
 from latentlens.build.data.errors import DataError
+from latentlens.build.data.synth_follows import follow_table
 from latentlens.build.data.synth_settings import SynthSettings
 from latentlens.build.data.synth_time import (
     Calendar,
@@ -84,6 +86,7 @@ class SynthModel:
     ratings_per_user: np.ndarray  # int64, sums to n_ratings
     calendar: Calendar          # release years, each user's session start times
     chain: np.ndarray           # (1 + n_clusters, n_movies) float32: a movie's place in a session of each row
+    follows: np.ndarray         # (1 + n_clusters, QUANTILES) int32: successor table (build/data/synth_follows.py)
     tag_rate: np.ndarray        # probability that one of a user's ratings comes with a tag
     tag_directions: np.ndarray  # (len(TAGS), k)
 
@@ -132,7 +135,8 @@ def build_model(settings: SynthSettings) -> SynthModel:
     tag_rate = np.minimum(1.0, propensity * s.n_tags / float((propensity * counts).sum()))
     return SynthModel(movie_ids.astype(np.int64), weight, cdf, user_mix, item_bias, item_factors, user_bias,
                       user_factors,
-                      counts, calendar, chain_positions(s, calendar.year, rows.shape[0]), tag_rate,
+                      counts, calendar, chain_positions(s, calendar.year, rows.shape[0]), follow_table(rows),
+                      tag_rate,
                       rng.normal(0, 1, (len(TAGS), k)))
 
 
@@ -238,7 +242,8 @@ def _block(settings: SynthSettings, model: SynthModel, lo: int, hi: int) -> tupl
              + np.einsum("ij,ij->i", model.user_factors[user], model.item_factors[item])
              + rng.normal(0, settings.noise_sd, user.shape[0]))
     rating = np.clip(np.round(score * 2) / 2, 0.5, 5.0).astype(np.float32)
-    order, time = order_and_time(rng, settings, model.calendar, model.chain, local, user, item, row)
+    order, time = order_and_time(rng, settings, model.calendar, model.chain, model.follows,
+                                 model.item_weight, local, user, item, row)
     order = order[np.lexsort((model.movie_ids[item[order]], time[order], user[order]))]  # ties: by movie, as real
     user, item, rating, time = user[order], item[order], rating[order], time[order]
     ratings = pl.DataFrame({"userId": (user + 1).astype(np.int32), "movieId": model.movie_ids[item].astype(np.int32),

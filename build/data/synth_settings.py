@@ -77,6 +77,18 @@ class SynthSettings:
     chain_noise: float = 5.0
     chain_year_weight: float = 0.2
     chain_reverse: float = 0.5         # share of a user's rows walked down their chain instead of up
+    # Follows (build/data/synth_follows.py): a movie chosen through a taste row has follow_successors successors
+    # from that row's choice distribution, the same for every user; inside a session a walk over what the user
+    # chose goes to the current movie's first successor they also chose with probability follow_share, else to the
+    # earliest not yet rated (segments of follow_window draws bound the walk's steps). It reorders, never
+    # re-chooses. popular_first moves popular movies earlier (the order key minus it times standardised log
+    # popularity). Both off: on the default base they cost the calibration bands before the hybrid gains from its
+    # sequence part; with a base tuned to the real file's random-order figures they came within reach of both
+    # (docs/data.md, "The order's worth").
+    follow_share: float = 0.0
+    follow_successors: int = 10
+    follow_window: int = 256
+    popular_first: float = 0.0
     block_users: int = 8192            # users generated and written per step (bounds memory)
 
     PRESETS: ClassVar[dict[str, tuple[int, int, int, int]]] = {  # name: (users, movies, ratings, tags)

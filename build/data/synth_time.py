@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from latentlens.build.data.synth_follows import follow_order
 from latentlens.build.data.synth_settings import SynthSettings
 
 YEAR = 31_557_600            # seconds in a Julian year
@@ -87,16 +88,21 @@ def expected_acceptance(s: SynthSettings, user_end: np.ndarray, release: np.ndar
 
 
 def order_and_time(rng: np.random.Generator, s: SynthSettings, calendar: Calendar, chain: np.ndarray,
-                   local: np.ndarray, user: np.ndarray, item: np.ndarray, row: np.ndarray
-                   ) -> tuple[np.ndarray, np.ndarray]:
+                   follows: np.ndarray, weight: np.ndarray, local: np.ndarray, user: np.ndarray, item: np.ndarray,
+                   row: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(order, time): the permutation putting the (user, item, row) draws in each user's rating order, and each
-    draw's timestamp. `local` is the user's position in the block, `chain` the (rows, movies) chain position."""
+    draw's timestamp. `local` is the user's position in the block, `chain` the (rows, movies) chain position,
+    `follows` the successor table (build/data/synth_follows.py), walked inside each session, `weight` the
+    movies' popularity (popular_first)."""
     n_local = int(local.max()) + 1 if local.size else 0
     place = rng.random((n_local, chain.shape[0]))              # where each taste row sits in the user's timeline
     way = np.where(rng.random((n_local, chain.shape[0])) < s.chain_reverse, -1.0, 1.0)  # which way they walk it
     enter = rng.random((n_local, chain.shape[0]))                # where they join the row's cycle
     walk = np.mod(way[local, row] * (chain[row, item] - enter[local, row]), 1.0)
     key = place[local, row] + s.drift_spread * (walk + s.chain_noise * rng.standard_normal(item.size))
+    if s.popular_first:  # popular movies earlier, as on ml-latest-small (mean log popularity falls along a history)
+        log_pop = np.log(np.maximum(weight, weight[weight > 0].min()))
+        key -= s.popular_first * ((log_pop - log_pop.mean()) / log_pop.std())[item]
     lo = np.full(n_local, np.inf)
     hi = np.full(n_local, -np.inf)
     np.minimum.at(lo, local, key)
@@ -111,6 +117,7 @@ def order_and_time(rng: np.random.Generator, s: SynthSettings, calendar: Calenda
     released = np.searchsorted(flat, np.maximum(calendar.release[item], 0) + user * (1 << 32), side="left")
     session = np.maximum(session, np.minimum(released, calendar.session_offset[user + 1] - 1))
     order = np.lexsort((key, session))
+    order = order[follow_order(rng, s, follows, session[order], row[order], item[order])]
     return order, _session_times(rng, s, calendar, session[order])[np.argsort(order)]
 
 
