@@ -82,9 +82,9 @@ class SynthSettings:
     # chose goes to the current movie's first successor they also chose with probability follow_share, else to the
     # earliest not yet rated (segments of follow_window draws bound the walk's steps). It reorders, never
     # re-chooses. popular_first moves popular movies earlier (the order key minus it times standardised log
-    # popularity). Both off: on the default base they cost the calibration bands before the hybrid gains from its
-    # sequence part; with a base tuned to the real file's random-order figures they came within reach of both
-    # (docs/data.md, "The order's worth").
+    # popularity). Both off: on the default base the walk costs the calibration bands and gives no gain; on a base
+    # tuned to the real file's random-order figures, with drift, they gave 0.76x the real gain over seeds 5-7 with
+    # popularity and item-kNN out of band (docs/data.md, "The order's worth"; bench/synth_order_search.py).
     follow_share: float = 0.0
     follow_successors: int = 10
     follow_window: int = 256

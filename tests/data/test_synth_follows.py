@@ -32,7 +32,7 @@ def shared_share(ratings: pl.DataFrame, shuffle: bool = False) -> float:
     ordered = ratings.sort(["userId", "timestamp", "line"] if not shuffle else ["userId", "line"])
     pairs = ordered.with_columns(nxt=pl.col("movieId").shift(-1).over("userId")).drop_nulls("nxt")
     users = pairs.group_by(["movieId", "nxt"]).agg(pl.col("userId").n_unique().alias("n"))
-    return float(pairs.join(users, on=["movieId", "nxt"])["n"].ge(SHARED_BY).mean())
+    return float(np.mean(pairs.join(users, on=["movieId", "nxt"])["n"].to_numpy() >= SHARED_BY))
 
 
 def test_reorders_without_rechoosing(both) -> None:
