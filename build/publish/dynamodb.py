@@ -443,23 +443,25 @@ def _normal(rows) -> list:
     return sorted(_json(list(rows)))
 
 
+def _reads_equal(stored: DynamoDBRows, source: DuckDBRows, method: str, key: object, one: bool = False) -> bool:
+    """Whether `method(key)` gives the same rows (`one`: the same row) from the table as from the source, in any
+    order; an unreadable one is unequal."""
+    try:
+        found, expected = getattr(stored, method)(key), getattr(source, method)(key)
+    except ArtifactUnavailable:
+        return False
+    return _normal([found] if one else found) == _normal([expected] if one else expected)
+
+
 def _compare_sample(stored: DynamoDBRows, source: DuckDBRows, table: str, items: _Items) -> None:
     """The sampled users' and movies' items read back equal to the source's rows (an unreadable one is unequal)."""
     for user_id in items.users.keys:
-        try:
-            equal = _normal(stored.user(user_id)) == _normal(source.user(user_id))
-        except ArtifactUnavailable:
-            equal = False
-        if not equal:
+        if not _reads_equal(stored, source, "user", user_id):
             raise PublishError(f"{table}: user {user_id}'s rows read back differ from the source")
     for movie_id in items.movies.keys:
-        try:
-            equal = (_normal([stored.movie(movie_id)]) == _normal([source.movie(movie_id)])
-                     and _normal(stored.similar(movie_id)) == _normal(source.similar(movie_id))
-                     and _normal(stored.following([movie_id])) == _normal(source.following([movie_id])))
-        except ArtifactUnavailable:
-            equal = False
-        if not equal:
+        if not (_reads_equal(stored, source, "movie", movie_id, one=True)
+                and _reads_equal(stored, source, "similar", movie_id)
+                and _reads_equal(stored, source, "following", [movie_id])):
             raise PublishError(f"{table}: movie {movie_id}'s rows read back differ from the source")
     _compare_people(stored, source, table, items)
 
@@ -467,18 +469,10 @@ def _compare_sample(stored: DynamoDBRows, source: DuckDBRows, table: str, items:
 def _compare_people(stored: DynamoDBRows, source: DuckDBRows, table: str, items: _Items) -> None:
     """The sampled challenger lists and sessions read back equal to the source's (an unreadable one is unequal)."""
     for user_id in items.challengers.keys:
-        try:
-            equal = _normal(stored.challenger(user_id)) == _normal(source.challenger(user_id))
-        except ArtifactUnavailable:
-            equal = False
-        if not equal:
+        if not _reads_equal(stored, source, "challenger", user_id):
             raise PublishError(f"{table}: the challenger's rows of user {user_id} read back differ from the source")
     for session_sha256 in items.sessions.keys:
-        try:
-            equal = stored.session_user(session_sha256) == source.session_user(session_sha256)
-        except ArtifactUnavailable:
-            equal = False
-        if not equal:
+        if not _reads_equal(stored, source, "session_user", session_sha256, one=True):
             raise PublishError(f"{table}: session {session_sha256[:12]}... reads back differently from the source")
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -73,3 +73,25 @@ def running_moto() -> Iterator[str]:
         yield f"http://{host}:{port}"
     finally:
         server.stop()
+
+
+@pytest.fixture
+def serve(artifact: Path, tmp_path: Path) -> Iterator[Callable[..., TestClient]]:
+    """Clients over the fixture artifact with the given settings; stores and event stores closed afterwards."""
+    opened: list[TestClient] = []
+
+    def make(db: Path | str = artifact, **overrides) -> TestClient:
+        client = TestClient(create_app(make_settings(db, tmp_path, **overrides)), raise_server_exceptions=False)
+        client.__enter__()  # runs the lifespan: its shutdown closes the event store
+        opened.append(client)
+        return client
+
+    yield make
+    for client in opened:
+        client.__exit__(None, None, None)
+        client.app.state.store.close()  # type: ignore[attr-defined]
+
+
+def ids(body: dict) -> list[int]:
+    """The movie ids of a list answer, in its order."""
+    return [item["movie_id"] for item in body["items"]]

@@ -6,12 +6,9 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable, Iterator
-from pathlib import Path
 
 import boto3
 import pytest
-from fastapi.testclient import TestClient
 from mangum import Mangum
 
 import latentlens
@@ -20,7 +17,7 @@ from latentlens.handler.events.model import Person
 from latentlens.handler.experiments import Experiment
 from latentlens.handler.settings import Settings
 from tests.api.same_answers import assert_same
-from tests.handler.conftest import make_settings, running_moto
+from tests.handler.conftest import ids, make_settings, running_moto
 from tests.handler.dynamo_support import publish_to
 from tests.handler.events import http_v2, lambda_context, rest_v1
 from tests.handler.fixture_artifact import (
@@ -37,26 +34,6 @@ KEY = "k3y-for-tests_0123456789"
 LEARNED = next(iter(SESSION_USERS))
 CHALLENGERS = {"/users/1/recommendations", "/users/424242/recommendations", f"/sessions/{LEARNED}/recommendations"}
 CHAMPIONS = {"/users/2/recommendations", "/users/3/recommendations", "/sessions/new-session/recommendations"}
-
-
-@pytest.fixture
-def serve(artifact: Path, tmp_path: Path) -> Iterator[Callable[..., TestClient]]:
-    opened: list[TestClient] = []
-
-    def make(db: Path | str = artifact, **overrides) -> TestClient:
-        client = TestClient(create_app(make_settings(db, tmp_path, **overrides)), raise_server_exceptions=False)
-        client.__enter__()
-        opened.append(client)
-        return client
-
-    yield make
-    for client in opened:
-        client.__exit__(None, None, None)
-        client.app.state.store.close()  # type: ignore[attr-defined]
-
-
-def ids(body: dict) -> list[int]:
-    return [item["movie_id"] for item in body["items"]]
 
 
 def test_the_fixture_experiment_splits_people_as_the_tests_say():

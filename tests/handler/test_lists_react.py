@@ -7,7 +7,6 @@ from __future__ import annotations
 import logging
 import re
 import sqlite3
-from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -15,12 +14,11 @@ from fastapi.testclient import TestClient
 
 import latentlens
 from latentlens.handler import models
-from latentlens.handler.app import create_app
 from latentlens.handler.audience import Audience, built_at
 from latentlens.handler.events.model import EARLIEST, Person
 from latentlens.handler.events.sqlite_store import SQLiteEventStore
 from tests.api.same_answers import assert_same
-from tests.handler.conftest import make_settings
+from tests.handler.conftest import ids
 from tests.handler.fixture_artifact import BUILD_INFO, SESSION_USERS, USER_RECS, build_fixture_artifact
 
 KEY = "k3y-for-tests_0123456789"
@@ -32,27 +30,6 @@ LEARNED = next(iter(SESSION_USERS))  # a session the fixture's build trained as 
 @pytest.fixture
 def events_db(tmp_path: Path) -> Path:
     return tmp_path / "events.sqlite"
-
-
-@pytest.fixture
-def serve(artifact: Path, tmp_path: Path) -> Iterator[Callable[..., TestClient]]:
-    """Clients over the fixture artifact with the given settings; stores and event stores closed afterwards."""
-    opened: list[TestClient] = []
-
-    def make(db: Path = artifact, **overrides) -> TestClient:
-        client = TestClient(create_app(make_settings(db, tmp_path, **overrides)), raise_server_exceptions=False)
-        client.__enter__()  # runs the lifespan: its shutdown closes the event store
-        opened.append(client)
-        return client
-
-    yield make
-    for client in opened:
-        client.__exit__(None, None, None)
-        client.app.state.store.close()  # type: ignore[attr-defined]
-
-
-def ids(body: dict) -> list[int]:
-    return [item["movie_id"] for item in body["items"]]
 
 
 def rate(client: TestClient, movie_id: int, stars: float, **person) -> None:
