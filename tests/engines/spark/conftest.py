@@ -3,6 +3,7 @@ quick Spark build of the embedded data shared by the tests that read its outputs
 
 from __future__ import annotations
 
+import importlib.machinery
 import sys
 
 import pytest
@@ -13,20 +14,22 @@ from tests.conftest import EMBEDDED
 TEST_SPARK = SparkSettings(master="local[2]", shuffle_partitions=4, driver_memory="2g", n_shards=8, item_block=512)
 
 
-def give_main_a_file() -> None:
+def give_main_a_spec() -> None:
     """pytest-xdist's workers run `python -c`, whose __main__ has neither __spec__ nor __file__: pyspark.sql.connect
     (which mlflow.spark.log_model imports) takes that for a doctest run and calls sys.exit(0) on import. A real
-    `latentlens build` runs from a console script, whose __main__ has a file; so does a worker from here on."""
+    `latentlens build` runs from a console script, whose __main__ is a proper module. A spec named __main__ is what
+    `python -m` gives; multiprocessing's spawn then re-imports nothing for it (a made-up __file__ would send every
+    spawned child after a file that is not there, and a Pool would replace its dying workers for ever)."""
     main = sys.modules["__main__"]
     if getattr(main, "__spec__", None) is None and not hasattr(main, "__file__"):
-        main.__file__ = "<pytest-xdist worker>"
+        main.__spec__ = importlib.machinery.ModuleSpec("__main__", None)
 
 
 @pytest.fixture(scope="session")
 def spark():
     from latentlens.build.engines.spark.session import spark_session
 
-    give_main_a_file()
+    give_main_a_spec()
 
     session = spark_session(TEST_SPARK)
     yield session
